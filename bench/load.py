@@ -1,0 +1,212 @@
+"""HTTP throughput and latency of each target under wrk, at several concurrencies, side by side.
+
+Why: "fast" is a claim about a server under load, so it is measured with a real load generator
+(wrk) against the running servers, the same request mix for both engines (bench/wrk/paths.lua
+cycles through the generated query paths), several runs per point with the median reported.
+reelsearch's trivial ``/health`` runs too: it is the ceiling the HTTP stack allows, and shows
+how much of a search's cost is the search itself.
+
+Both engines run uncached: reelsearch has no cache yet and Typesense's ``use_cache`` is off by
+default; the paths file is replayed as generated (1000 distinct queries by default).
+
+    python bench/load.py --typesense-url URL --typesense-key KEY --typesense-paths P \
+        --reelsearch-url URL --reelsearch-paths P --duration 10 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mdtable import markdown_table
+
+LUA = Path(__file__).resolve().parent / "wrk" / "paths.lua"
+MARKER = "BENCH_RESULT "
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # a row label, e.g. "typesense search"
+    base_url: str
+    paths_file: Path
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    rps: float
+    p50_us: int
+    p99_us: int
+    requests: int
+    errors: int  # socket errors + timeouts + non-2xx/3xx answers
+
+
+def run_wrk(
+    target: Target, connections: int, duration_s: int, wrk: str = "wrk", timeout_s: int = 10
+) -> WrkResult:
+    """Run wrk once against ``target``; return its parsed summary."""
+    threads = max(1, min(2, connections))  # 2 cores: more wrk threads only steal CPU
+    seconds = max(1, round(duration_s))  # wrk takes whole seconds
+    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s",
+            "--latency", "-s", str(LUA)]
+    for key, value in target.headers.items():
+        argv += ["-H", f"{key}: {value}"]
+    argv += [target.base_url, "--", str(target.paths_file), str(threads)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {argv}\n{proc.stdout}{proc.stderr}")
+    return parse_wrk_output(proc.stdout)
+
+
+def parse_wrk_output(stdout: str) -> WrkResult:
+    """Read the line paths.lua's done() prints (see bench/wrk/paths.lua)."""
+    for line in stdout.splitlines():
+        if line.startswith(MARKER):
+            data = json.loads(line[len(MARKER):])
+            errors = sum(int(data[k]) for k in ("connect_errors", "read_errors", "write_errors",
+                                                 "status_errors", "timeouts"))
+            return WrkResult(
+                rps=data["requests"] * 1e6 / max(1, data["duration_us"]),
+                p50_us=int(data["p50_us"]),
+                p99_us=int(data["p99_us"]),
+                requests=int(data["requests"]),
+                errors=errors,
+            )
+    raise ValueError(f"no {MARKER.strip()} line in wrk output:\n{stdout}")
+
+
+Results = dict[tuple[str, int], list[WrkResult]]
+
+
+def measure(
+    targets: Sequence[Target],
+    concurrencies: Sequence[int],
+    duration_s: int,
+    runs: int,
+    warmup_s: int = 2,
+    log: bool = True,
+) -> Results:
+    """Run every (target, concurrency) ``runs`` times, interleaved so drift hits all alike."""
+    for target in targets:
+        if warmup_s > 0:
+            run_wrk(target, max(concurrencies), warmup_s)
+    results: Results = {}
+    for run in range(runs):
+        for c in concurrencies:
+            shift = run % len(targets)  # rotate who goes first
+            for target in [*targets[shift:], *targets[:shift]]:
+                res = run_wrk(target, c, duration_s)
+                results.setdefault((target.name, c), []).append(res)
+                if log:
+                    print(f"  run {run + 1}/{runs} c={c:<3} {target.name:<22} "
+                          f"{res.rps:9.0f} req/s  p50 {res.p50_us / 1000:7.2f} ms  "
+                          f"p99 {res.p99_us / 1000:7.2f} ms  errors {res.errors}", flush=True)
+    return results
+
+
+@dataclass(frozen=True)
+class Summary:
+    rps: float
+    rps_min: float
+    rps_max: float
+    p50_us: float
+    p99_us: float
+    errors: int
+    requests: int
+
+
+def summarize(runs: Sequence[WrkResult]) -> Summary:
+    return Summary(
+        rps=statistics.median(r.rps for r in runs),
+        rps_min=min(r.rps for r in runs),
+        rps_max=max(r.rps for r in runs),
+        p50_us=statistics.median(r.p50_us for r in runs),
+        p99_us=statistics.median(r.p99_us for r in runs),
+        errors=sum(r.errors for r in runs),
+        requests=sum(r.requests for r in runs),
+    )
+
+
+def load_table(results: Results, targets: Sequence[Target], concurrencies: Sequence[int]) -> str:
+    rows: list[list[object]] = []
+    for target in targets:
+        for c in concurrencies:
+            runs = results.get((target.name, c))
+            if not runs:
+                continue
+            s = summarize(runs)
+            rows.append([target.name, c, f"{s.rps:,.0f}", f"{s.rps_min:,.0f}–{s.rps_max:,.0f}",
+                         f"{s.p50_us / 1000:.2f}", f"{s.p99_us / 1000:.2f}",
+                         f"{s.errors}/{s.requests:,}"])
+    headers = ["target", "c", "req/s (median)", "req/s range", "p50 ms", "p99 ms",
+               "errors/requests"]
+    return markdown_table(headers, rows)
+
+
+def ratio_table(
+    results: Results, numerator: str, denominator: str, concurrencies: Sequence[int]
+) -> str:
+    """reelsearch/Typesense: req/s above 1 is better, p99 below 1 is better."""
+    rows: list[list[object]] = []
+    for c in concurrencies:
+        num, den = results.get((numerator, c)), results.get((denominator, c))
+        if not num or not den:
+            continue
+        n, d = summarize(num), summarize(den)
+        rows.append([c, f"{n.rps / d.rps:.2f}×", f"{n.p99_us / d.p99_us:.2f}×",
+                     f"{n.p50_us / d.p50_us:.2f}×"])
+    headers = ["c", f"req/s {numerator} ÷ {denominator}", "p99 ratio", "p50 ratio"]
+    return markdown_table(headers, rows)
+
+
+def health_paths(workdir: Path, path: str = "/health") -> Path:
+    out = workdir / "paths-health.txt"
+    out.write_text(path + "\n", encoding="ascii")
+    return out
+
+
+def parse_concurrency(text: str) -> list[int]:
+    values = [int(v) for v in text.split(",") if v.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("concurrency: comma-separated positive integers")
+    return values
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="wrk load against running servers.")
+    parser.add_argument("--typesense-url")
+    parser.add_argument("--typesense-key", default="")
+    parser.add_argument("--typesense-paths", type=Path)
+    parser.add_argument("--reelsearch-url")
+    parser.add_argument("--reelsearch-paths", type=Path)
+    parser.add_argument("--workdir", type=Path, default=Path("."))
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--concurrency", type=parse_concurrency, default=[1, 16, 64])
+    args = parser.parse_args()
+    targets: list[Target] = []
+    if args.typesense_url and args.typesense_paths:
+        targets.append(Target("typesense search", args.typesense_url, args.typesense_paths,
+                              {"X-TYPESENSE-API-KEY": args.typesense_key}))
+    if args.reelsearch_url and args.reelsearch_paths:
+        targets.append(Target("reelsearch search", args.reelsearch_url, args.reelsearch_paths))
+    if args.reelsearch_url:
+        targets.append(Target("reelsearch /health", args.reelsearch_url,
+                              health_paths(args.workdir)))
+    if not targets:
+        parser.error("give at least one engine's URL (and its paths file)")
+    results = measure(targets, args.concurrency, args.duration, args.runs, args.warmup)
+    print(load_table(results, targets, args.concurrency))
+    if len(targets) > 1 and targets[0].name.startswith("typesense"):
+        print()
+        print(ratio_table(results, "reelsearch search", "typesense search", args.concurrency))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Streaming readers for the line-oriented files importers read.
+
+IMDb's dumps are gzipped TSV with a header row, ``\\N`` for null and no
+quoting at all (titles contain ``"``), so a plain ``split("\\t")`` is both
+correct and several times faster than the csv module.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from reelsearch.errors import BadFileFormat, ImportFailed
+
+NULL = "\\N"
+
+
+def open_text(path: Path) -> io.TextIOBase:
+    """Open ``path`` as UTF-8 text, gunzipping ``.gz`` files; a clear error if unreadable."""
+    try:
+        if path.suffix == ".gz":
+            return io.TextIOWrapper(
+                gzip.open(path, "rb"), encoding="utf-8", errors="strict", newline="\n"
+            )
+        return open(path, encoding="utf-8", errors="strict", newline="\n")  # noqa: SIM115
+    except OSError as exc:
+        raise BadFileFormat(f"{path}: cannot open: {exc}") from exc
+
+
+def read_tsv(path: Path, expected_header: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line_number, fields)`` after checking the header; fail fast on a wrong file."""
+    with open_text(path) as handle:
+        try:
+            header = handle.readline().rstrip("\n").split("\t")
+            if header != list(expected_header):
+                raise BadFileFormat(
+                    f"{path.name}: not the expected format: header is {header[:10]!r}, "
+                    f"expected {list(expected_header)!r}"
+                )
+            for line_number, line in enumerate(handle, start=2):
+                yield line_number, line.rstrip("\n").split("\t")
+        except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise ImportFailed(f"{path.name}: the file is damaged or truncated: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise BadFileFormat(f"{path.name}: not UTF-8 text: {exc}") from exc
+
+
+def null_or(value: str) -> str | None:
+    return None if value == NULL or value == "" else value

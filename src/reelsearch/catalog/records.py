@@ -1,0 +1,85 @@
+"""What importers produce and what an import reports."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Catalogs like ggplot2movies and MovieLens file "The Matrix" as "Matrix, The".
+_TRAILING_ARTICLE = re.compile(
+    r"^(?P<rest>.+), (?P<article>The|A|An|Les|La|Le|L'|Il|Lo|Gli|I|Das|Der|Die|Den|Det|De|"
+    r"Het|El|Los|Las|Un|Une|Una|Ein|Eine|O|Os|As)$"
+)
+
+
+def article_first(title: str) -> str:
+    """``"Matrix, The"`` -> ``"The Matrix"``; titles without a trailing article are kept."""
+    match = _TRAILING_ARTICLE.match(title)
+    if match is None:
+        return title
+    article = match["article"]
+    separator = "" if article.endswith("'") else " "
+    return f"{article}{separator}{match['rest']}"
+
+
+@dataclass(slots=True)
+class MovieRecord:
+    """One movie as an importer read it, before it has a catalog id."""
+
+    source_key: str
+    title: str
+    year: int | None = None
+    runtime_min: int | None = None
+    rating: float | None = None
+    votes: int = 0
+    genres: tuple[str, ...] = ()
+    kind: str = "movie"
+    original_title: str | None = None
+    alt_titles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A row that was skipped, where it was and why."""
+
+    file: str
+    line: int
+    reason: str
+
+
+# Enough examples to see the pattern without flooding the terminal.
+MAX_BAD_ROW_SAMPLES = 50
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did: counts, skipped rows, time and the new catalog version."""
+
+    source: str
+    rows_read: int = 0
+    movies_written: int = 0
+    alt_titles_written: int = 0
+    bad_rows: int = 0
+    bad_row_samples: list[BadRow] = field(default_factory=list)
+    seconds: float = 0.0
+    catalog_version: int | None = None
+
+    def add_bad_row(self, file: str, line: int, reason: str) -> None:
+        self.bad_rows += 1
+        if len(self.bad_row_samples) < MAX_BAD_ROW_SAMPLES:
+            self.bad_row_samples.append(BadRow(file, line, reason))
+
+    def render(self) -> str:
+        """A human summary for the command line."""
+        lines = [
+            f"imported {self.source}: {self.movies_written:,} movies "
+            f"({self.rows_read:,} rows read, {self.bad_rows:,} bad) in {self.seconds:.1f} s; "
+            f"catalog version {self.catalog_version}"
+        ]
+        if self.alt_titles_written:
+            lines.append(f"  {self.alt_titles_written:,} alternate titles")
+        for bad in self.bad_row_samples:
+            lines.append(f"  skipped {bad.file}:{bad.line}: {bad.reason}")
+        if self.bad_rows > len(self.bad_row_samples):
+            lines.append(f"  ... and {self.bad_rows - len(self.bad_row_samples):,} more")
+        return "\n".join(lines)

@@ -1,0 +1,202 @@
+"""One import = one write transaction on the catalog.
+
+Everything an import writes (movies, ratings, alternate titles, the
+popularity ranks and the rebuilt title index) commits together or not at
+all. In WAL mode searches keep reading the previous commit meanwhile, so
+they see the old catalog or the new one, never half of each.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from itertools import islice
+from types import TracebackType
+from typing import TypeVar
+
+from reelsearch.catalog.records import ImportReport, MovieRecord
+from reelsearch.catalog.schema import upgrade_schema
+from reelsearch.config import Settings
+from reelsearch.db import connect_writer
+from reelsearch.errors import ImportFailed
+from reelsearch.search.normalize import normalize
+
+# genre_mask is a signed 64-bit integer in SQLite; bit 63 would make it negative.
+MAX_GENRES = 63
+
+_UPSERT_MOVIE = """
+INSERT INTO movies (source_key, title, original_title, year, runtime_min, rating, votes,
+                    genres, genre_mask, kind, norm_title, import_id, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (source_key) DO UPDATE SET
+    updated_at = CASE WHEN (title, original_title, year, runtime_min, rating, votes, genres, kind)
+                      IS NOT (excluded.title, excluded.original_title, excluded.year,
+                              excluded.runtime_min, excluded.rating, excluded.votes,
+                              excluded.genres, excluded.kind)
+                 THEN excluded.updated_at ELSE updated_at END,
+    title = excluded.title, original_title = excluded.original_title, year = excluded.year,
+    runtime_min = excluded.runtime_min, rating = excluded.rating, votes = excluded.votes,
+    genres = excluded.genres, genre_mask = excluded.genre_mask, kind = excluded.kind,
+    norm_title = excluded.norm_title, import_id = excluded.import_id
+"""
+
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+class CatalogImport:
+    """A context manager around one import transaction.
+
+    ``replace=True`` (the default) makes the catalog exactly what this import
+    read: movies from earlier imports that it did not see are removed. Ids of
+    movies it did see are kept, so links to ``/v1/movies/{id}`` stay valid.
+    """
+
+    def __init__(self, settings: Settings, source: str, *, replace: bool = True) -> None:
+        self.settings = settings
+        self.report = ImportReport(source=source)
+        self.replace = replace
+        self._started = time.perf_counter()
+        self._now = datetime.now(UTC).isoformat(timespec="seconds")
+        self._conn: sqlite3.Connection | None = None
+        self._genre_bits: dict[str, int] = {}
+        self.import_id = 0
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        assert self._conn is not None, "use CatalogImport as a context manager"
+        return self._conn
+
+    def __enter__(self) -> CatalogImport:
+        upgrade_schema(self.settings)
+        self._conn = connect_writer(self.settings)
+        # IMMEDIATE takes the write lock now: a second import waits or fails
+        # up front instead of after reading a whole file.
+        self.conn.execute("BEGIN IMMEDIATE")
+        version = self.conn.execute("SELECT value FROM catalog_meta WHERE key = 'version'")
+        self.import_id = int(version.fetchone()[0]) + 1
+        self._genre_bits = dict(self.conn.execute("SELECT name, bit FROM genres"))
+        if self.replace:
+            # Alternate titles are re-read with their movies; ids of movies survive.
+            self.conn.execute("DELETE FROM alt_titles")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self._finish()
+                self.conn.execute("COMMIT")
+                self.report.catalog_version = self.import_id
+            else:
+                self.conn.execute("ROLLBACK")
+        finally:
+            self.conn.close()
+            self._conn = None
+            self.report.seconds = time.perf_counter() - self._started
+
+    def add_movies(self, records: Iterable[MovieRecord]) -> None:
+        """Insert or update ``records`` in batches (still uncommitted)."""
+        for batch in batched(records, self.settings.import_batch_size):
+            self.conn.executemany(_UPSERT_MOVIE, [self._movie_row(r) for r in batch])
+            self.report.movies_written += len(batch)
+            alt_rows = [(r.source_key, t) for r in batch for t in r.alt_titles if t != r.title]
+            if alt_rows:
+                self.add_alt_titles(alt_rows)
+
+    def add_alt_titles(self, rows: Iterable[tuple[str, str]]) -> None:
+        """Attach ``(source_key, title)`` alternate titles; unknown keys are ignored."""
+        params = [(title, normalize(title), key) for key, title in rows]
+        cursor = self.conn.executemany(
+            "INSERT OR IGNORE INTO alt_titles (movie_id, title, norm_title) "
+            "SELECT id, ?, ? FROM movies WHERE source_key = ?",
+            params,
+        )
+        self.report.alt_titles_written += max(cursor.rowcount, 0)
+
+    def set_ratings(self, rows: Iterable[tuple[str, float | None, int]]) -> None:
+        """Apply ``(source_key, rating, votes)`` to movies already added."""
+        for batch in batched(rows, self.settings.import_batch_size):
+            self.conn.executemany(
+                "UPDATE movies SET rating = ?, votes = ? WHERE source_key = ?",
+                [(rating, votes, key) for key, rating, votes in batch],
+            )
+
+    def _movie_row(self, r: MovieRecord) -> tuple[object, ...]:
+        return (
+            r.source_key,
+            r.title,
+            r.original_title if r.original_title != r.title else None,
+            r.year,
+            r.runtime_min,
+            r.rating,
+            r.votes,
+            ",".join(r.genres),
+            self._genre_mask(r.genres),
+            r.kind,
+            normalize(r.title),
+            self.import_id,
+            self._now,
+        )
+
+    def _genre_mask(self, genres: tuple[str, ...]) -> int:
+        mask = 0
+        for name in genres:
+            bit = self._genre_bits.get(name)
+            if bit is None:
+                bit = len(self._genre_bits)
+                if bit >= MAX_GENRES:
+                    raise ImportFailed(f"more than {MAX_GENRES} distinct genres; {name!r} is one")
+                self.conn.execute("INSERT INTO genres (bit, name) VALUES (?, ?)", (bit, name))
+                self._genre_bits[name] = bit
+            mask |= 1 << bit
+        return mask
+
+    def _finish(self) -> None:
+        conn = self.conn
+        if self.replace:
+            conn.execute("DELETE FROM movies WHERE import_id != ?", (self.import_id,))
+        # Popularity order, most votes first; it becomes the title index's rowid.
+        conn.execute("UPDATE movies SET search_rank = NULL")
+        conn.execute(
+            """
+            UPDATE movies SET search_rank = ranked.rn
+            FROM (SELECT id, row_number() OVER (ORDER BY votes DESC, rating DESC, id) AS rn
+                  FROM movies) AS ranked
+            WHERE movies.id = ranked.id
+            """
+        )
+        conn.execute("DELETE FROM movie_genres")
+        conn.execute(
+            "INSERT INTO movie_genres (genre_bit, search_rank) "
+            "SELECT g.bit, m.search_rank FROM genres AS g JOIN movies AS m "
+            "ON m.genre_mask & (1 << g.bit) ORDER BY g.bit, m.search_rank"
+        )
+        conn.execute("INSERT INTO title_fts (title_fts) VALUES ('delete-all')")
+        conn.execute(
+            "INSERT INTO title_fts (rowid, norm_title) "
+            "SELECT search_rank, norm_title FROM movies ORDER BY search_rank"
+        )
+        conn.execute("INSERT INTO title_fts (title_fts) VALUES ('optimize')")
+        conn.executemany(
+            "INSERT OR REPLACE INTO catalog_meta (key, value) VALUES (?, ?)",
+            [
+                ("version", str(self.import_id)),
+                ("source", self.report.source),
+                ("imported_at", self._now),
+            ],
+        )
+        # Fresh planner statistics after a bulk change; sampling keeps it to a second.
+        conn.execute("PRAGMA analysis_limit = 1000")
+        conn.execute("ANALYZE")

@@ -1,0 +1,148 @@
+"""The ``reelsearch`` command: serve, import, generate, search."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from reelsearch.config import ENV_PREFIX, Settings
+from reelsearch.errors import ReelsearchError
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except ReelsearchError as exc:
+        print(f"reelsearch: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reelsearch", description=__doc__)
+    parser.add_argument("--database-url", help="catalog URL (default: REELSEARCH_DATABASE_URL)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 2)")
+    serve.set_defaults(run=_serve)
+
+    imports = commands.add_parser("import", help="load a catalog (replaces the current one)")
+    sources = imports.add_subparsers(required=True, metavar="SOURCE")
+    sample = sources.add_parser("sample", help="the bundled ggplot2movies sample (58,788 movies)")
+    sample.set_defaults(run=_import_sample)
+    imdb = sources.add_parser("imdb", help="IMDb dumps: title.basics[, title.ratings, title.akas]")
+    imdb.add_argument("files", nargs="+", type=Path)
+    imdb.add_argument("--kinds", help="comma-separated titleTypes to keep (default: all)")
+    imdb.set_defaults(run=_import_imdb)
+    movielens = sources.add_parser("movielens", help="a MovieLens movies.csv")
+    movielens.add_argument("file", type=Path)
+    movielens.set_defaults(run=_import_movielens)
+
+    generate = commands.add_parser("generate", help="write synthetic IMDb-format dumps")
+    generate.add_argument("out_dir", type=Path)
+    generate.add_argument("--titles", type=int, default=1_000_000)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--no-akas", action="store_true")
+    generate.set_defaults(run=_generate)
+
+    search = commands.add_parser("search", help="search the catalog from the terminal")
+    search.add_argument("query", nargs="+")
+    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--json", action="store_true", help="print the API's JSON")
+    search.set_defaults(run=_search)
+    return parser
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    return Settings.from_env(database_url=args.database_url, **overrides)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
+    _check_catalog(settings)
+    # Worker processes build their own Settings from the environment.
+    os.environ[ENV_PREFIX + "DATABASE_URL"] = settings.database_url
+    print(f"reelsearch: serving {settings.database_url} on http://{settings.host}:{settings.port}"
+          f" with {settings.workers} workers", file=sys.stderr)  # fmt: skip
+    Granian(
+        "reelsearch.http.app:app_from_env",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        interface=Interfaces.ASGI,
+        log_access=False,
+    ).serve()
+
+
+def _check_catalog(settings: Settings) -> None:
+    from reelsearch.search.sqlite import SqliteSearchEngine
+
+    SqliteSearchEngine(settings).close()  # fail here, once, rather than in every worker
+
+
+def _import_sample(args: argparse.Namespace) -> None:
+    from reelsearch.catalog.importers.sample import import_sample
+
+    print(import_sample(_settings(args)).render())
+
+
+def _import_imdb(args: argparse.Namespace) -> None:
+    from reelsearch.catalog.importers.imdb import import_imdb
+
+    kinds = frozenset(args.kinds.split(",")) if args.kinds else None
+    print(import_imdb(_settings(args), args.files, kinds=kinds).render())
+
+
+def _import_movielens(args: argparse.Namespace) -> None:
+    from reelsearch.catalog.importers.movielens import import_movielens
+
+    print(import_movielens(_settings(args), args.file).render())
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from reelsearch.catalog.imdb_generate import write_imdb_dataset
+
+    started = time.perf_counter()
+    dataset = write_imdb_dataset(args.out_dir, args.titles, seed=args.seed, akas=not args.no_akas)
+    files = [p for p in (dataset.basics, dataset.ratings, dataset.akas) if p is not None]
+    print(f"wrote {dataset.titles:,} titles in {time.perf_counter() - started:.1f} s: "
+          + " ".join(str(p) for p in files))  # fmt: skip
+
+
+def _search(args: argparse.Namespace) -> None:
+    from reelsearch.search.query import parse_search
+    from reelsearch.search.sqlite import SqliteSearchEngine
+
+    engine = SqliteSearchEngine(_settings(args))
+    try:
+        started = time.perf_counter()
+        query = parse_search([("q", " ".join(args.query)), ("limit", str(args.limit))])
+        result = engine.search(query)
+        took = (time.perf_counter() - started) * 1000
+    finally:
+        engine.close()
+    if args.json:
+        print(orjson.dumps({"hits": result.hits, "total": result.total}).decode())
+        return
+    for hit in result.hits:
+        year = hit["year"] if hit["year"] is not None else "----"
+        rating = f"{hit['rating']:.1f}" if hit["rating"] is not None else "  - "
+        print(f"{hit['id']:>9}  {year}  {rating}  {hit['votes']:>8,}  {hit['title']}")
+    exact = "" if result.total_is_exact else "+"
+    print(f"{result.total:,}{exact} matches in {took:.1f} ms", file=sys.stderr)

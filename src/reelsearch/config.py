@@ -1,0 +1,95 @@
+"""One typed settings object, built once at startup and passed down.
+
+Nothing else in reelsearch reads the environment. Every value comes from a
+``REELSEARCH_*`` variable (or its default), is cast once here, and a bad value
+fails at startup with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from reelsearch.errors import ConfigError
+
+ENV_PREFIX = "REELSEARCH_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob of the service, with the reason for its default."""
+
+    # The catalog. A SQLite file in the working directory is the embedded default.
+    database_url: str = "sqlite:///./reelsearch.db"
+
+    # SQLite read pool: one connection per thread that may run a search at once.
+    # Two cores and a GIL make more than a few pointless; 4 lets I/O overlap.
+    db_read_pool_size: int = 4
+    # mmap the catalog so hot pages are read without a syscall; 256 MiB covers
+    # a 1 M-title catalog. 0 disables.
+    sqlite_mmap_bytes: int = 256 * 1024 * 1024
+    # Page cache per connection in KiB (negative in PRAGMA terms); 64 MiB.
+    sqlite_cache_kib: int = 64 * 1024
+    # How long a writer waits for another writer's lock before failing.
+    sqlite_busy_timeout_ms: int = 5000
+
+    # HTTP serving.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    # How often a server checks whether an import changed the catalog.
+    catalog_poll_seconds: float = 1.0
+
+    # Search limits: a query longer than this is refused, not truncated.
+    max_query_chars: int = 256
+    # `total` is counted exactly up to this many hits, then reported as a floor.
+    max_exact_total: int = 10_000
+
+    # Importers commit nothing until the end; rows go to SQLite in batches of this size.
+    import_batch_size: int = 10_000
+
+    def __post_init__(self) -> None:
+        _require(self.db_read_pool_size >= 1, "db_read_pool_size", "must be at least 1")
+        _require(self.workers >= 1, "workers", "must be at least 1")
+        _require(0 < self.port < 65536, "port", "must be between 1 and 65535")
+        _require(self.max_query_chars >= 16, "max_query_chars", "must be at least 16")
+        _require(self.max_exact_total >= 100, "max_exact_total", "must be at least 100")
+        _require(self.import_batch_size >= 1, "import_batch_size", "must be at least 1")
+        _require(self.catalog_poll_seconds > 0, "catalog_poll_seconds", "must be positive")
+        _require(
+            self.database_url.startswith(("sqlite:", "sqlite+")),
+            "database_url",
+            "only sqlite:///PATH is supported in this release",
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
+        """Build settings from ``REELSEARCH_*`` variables; ``overrides`` win over both."""
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            key = ENV_PREFIX + field.name.upper()
+            if key in environ:
+                values[field.name] = _cast(key, environ[key], field.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def sqlite_path(self) -> str:
+        """The file path inside ``database_url`` (``sqlite:///./x.db`` -> ``./x.db``)."""
+        _, _, rest = self.database_url.partition(":///")
+        return rest or ":memory:"
+
+
+def _cast(key: str, raw: str, type_name: Any) -> Any:
+    caster = {"int": int, "float": float, "str": str}[str(type_name)]
+    try:
+        return caster(raw)
+    except ValueError:
+        raise ConfigError(f"Config {key!r} has value {raw!r}. Not a valid {type_name}.") from None
+
+
+def _require(ok: bool, name: str, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"Config '{ENV_PREFIX}{name.upper()}' {why}.")

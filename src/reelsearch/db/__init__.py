@@ -1,0 +1,6 @@
+"""Database access: engines, pools and transactions for the catalog."""
+
+from reelsearch.db.engine import ReadPool, connect_writer, make_sync_engine
+from reelsearch.db.explain import explain_query_plan, full_scans
+
+__all__ = ["ReadPool", "connect_writer", "explain_query_plan", "full_scans", "make_sync_engine"]

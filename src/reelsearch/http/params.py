@@ -1,0 +1,24 @@
+"""Query-string decoding that refuses what a lenient parser would guess at."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from reelsearch.errors import InvalidRequest
+
+# Far above any real search; stops a megabyte query string before parsing.
+MAX_QUERY_STRING_BYTES = 8192
+
+
+def query_pairs(raw: bytes) -> list[tuple[str, str]]:
+    """Decode ``scope["query_string"]`` strictly: invalid UTF-8 is a 400, not U+FFFD."""
+    if len(raw) > MAX_QUERY_STRING_BYTES:
+        raise InvalidRequest(
+            f"the query string is {len(raw)} bytes; the limit is {MAX_QUERY_STRING_BYTES}",
+            code="too_long",
+        )
+    try:
+        text = raw.decode("utf-8")
+        return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidRequest("the query string is not valid UTF-8", code="bad_encoding") from None

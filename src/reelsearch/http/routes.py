@@ -1,0 +1,94 @@
+"""The v1 API endpoints plus health, readiness and the OpenAPI description."""
+
+from __future__ import annotations
+
+import time
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from reelsearch.errors import InvalidRequest, NotFound
+from reelsearch.http.openapi import OPENAPI
+from reelsearch.http.params import query_pairs
+from reelsearch.http.responses import JSONResponse, error_response
+from reelsearch.search.query import parse_autocomplete, parse_search
+
+# Built once: the trivial endpoint is the ceiling the bench compares against.
+_HEALTH_BODY = b'{"status":"ok"}'
+
+
+async def search(request: Request) -> Response:
+    started = time.perf_counter()
+    state = request.app.state
+    query = parse_search(
+        query_pairs(request.scope["query_string"]),
+        max_query_chars=state.settings.max_query_chars,
+    )
+    result = await anyio.to_thread.run_sync(state.engine.search, query, limiter=state.limiter)
+    body: dict[str, object] = {
+        "hits": result.hits,
+        "total": result.total,
+        "total_is_exact": result.total_is_exact,
+    }
+    if result.facets is not None:
+        body["facets"] = result.facets
+    body["next_cursor"] = result.next_cursor
+    body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return JSONResponse(body)
+
+
+async def autocomplete(request: Request) -> Response:
+    state = request.app.state
+    query = parse_autocomplete(
+        query_pairs(request.scope["query_string"]),
+        max_query_chars=state.settings.max_query_chars,
+    )
+    hits = await anyio.to_thread.run_sync(state.engine.autocomplete, query, limiter=state.limiter)
+    return JSONResponse({"suggestions": hits})
+
+
+async def movie(request: Request) -> Response:
+    raw_id = request.path_params["movie_id"]
+    if not raw_id.isdigit() or len(raw_id) > 18:
+        raise InvalidRequest(f"movie id must be a positive whole number, not {raw_id[:20]!r}",
+                             param="id")  # fmt: skip
+    state = request.app.state
+    found = await anyio.to_thread.run_sync(
+        state.engine.get_movie, int(raw_id), limiter=state.limiter
+    )
+    if found is None:
+        raise NotFound(f"no movie with id {raw_id}")
+    return JSONResponse(found)
+
+
+async def health(request: Request) -> Response:
+    return Response(_HEALTH_BODY, media_type="application/json")
+
+
+async def ready(request: Request) -> Response:
+    """200 when the catalog answers; 503 otherwise, so a balancer stops sending traffic."""
+    state = request.app.state
+    try:
+        await anyio.to_thread.run_sync(state.engine.ping, limiter=state.limiter)
+    except Exception as exc:  # any failure to read the catalog means not ready
+        return error_response(503, "not_ready", f"catalog unavailable: {type(exc).__name__}")
+    snapshot = state.engine.snapshot
+    return JSONResponse(
+        {"status": "ready", "catalog_version": snapshot.version, "movies": snapshot.movie_count}
+    )
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(OPENAPI)
+
+
+ROUTES = [
+    Route("/v1/search", search, methods=["GET"]),
+    Route("/v1/autocomplete", autocomplete, methods=["GET"]),
+    Route("/v1/movies/{movie_id}", movie, methods=["GET"]),
+    Route("/health", health, methods=["GET"]),
+    Route("/ready", ready, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]

@@ -1,0 +1,35 @@
+"""Text normalization shared by indexing and querying.
+
+Titles and queries go through the same function, so "Amélie", "AMELIE" and
+"amelie!" all become ``amelie``. Done once per title at import time and once
+per query, never per row at search time.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Letters NFKD does not decompose into a base letter plus a mark.
+_FOLD_LETTERS = str.maketrans(
+    {"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
+)
+# Apostrophes join ("Schindler's" -> "schindlers"); "&" reads as "and".
+_JOINERS = str.maketrans({"'": "", "’": "", "`": "", "´": "", "&": " and "})
+# Anything but a letter or digit separates words; non-Latin scripts are kept.
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def normalize(text: str) -> str:
+    """Lower-case words separated by single spaces; accents and punctuation gone."""
+    text = text.translate(_JOINERS)
+    if text.isascii():  # the common case skips Unicode decomposition entirely
+        return _NOT_WORD.sub(" ", text.lower()).strip()
+    text = unicodedata.normalize("NFKD", text.casefold()).translate(_FOLD_LETTERS)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return _NOT_WORD.sub(" ", text).strip()
+
+
+def tokenize(text: str) -> list[str]:
+    """The words of ``text`` after normalization."""
+    return normalize(text).split()

@@ -1,0 +1,204 @@
+"""Parse and validate search parameters into a ``SearchQuery``.
+
+Everything a client can get wrong is caught here, with the parameter named,
+before any SQL is built: the engine only ever sees valid values.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import orjson
+
+from reelsearch.errors import InvalidRequest
+from reelsearch.search.normalize import normalize
+
+HIT_FIELDS = ("id", "title", "year", "rating", "votes", "genres", "runtime_min", "kind")
+FACETS = ("genres", "decade")
+SORTS = ("relevance", "year", "-year", "rating", "-rating", "votes", "-votes")
+SEARCH_PARAMS = frozenset(
+    {"q", "year_from", "year_to", "genres", "genres_mode", "min_rating", "min_votes", "kind",
+     "sort", "limit", "offset", "cursor", "fields", "facets"}
+)  # fmt: skip
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+# Deep pages cost as much as every page before them; nobody reads page 1,000.
+MAX_OFFSET = 10_000
+MIN_YEAR, MAX_YEAR = 1800, 2200
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A validated search: the words typed, filters, order and page."""
+
+    text: str = ""
+    words: tuple[str, ...] = ()
+    # The last word may be unfinished while a person types (no trailing space).
+    last_is_prefix: bool = True
+    year_from: int | None = None
+    year_to: int | None = None
+    genres: tuple[str, ...] = ()
+    genres_mode: str = "any"
+    min_rating: float | None = None
+    min_votes: int | None = None
+    kind: str | None = None
+    sort: str = "relevance"
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    fields: tuple[str, ...] = HIT_FIELDS
+    facets: tuple[str, ...] = ()
+
+    @property
+    def has_filters(self) -> bool:
+        return any(
+            v is not None for v in (self.year_from, self.year_to, self.min_rating,
+                                    self.min_votes, self.kind)
+        ) or bool(self.genres)  # fmt: skip
+
+    def fingerprint(self) -> int:
+        """Identifies the result list (not the page), so a cursor can't be replayed elsewhere."""
+        page_free = replace(self, limit=DEFAULT_LIMIT, offset=0, fields=(), facets=())
+        return zlib.crc32(repr(page_free).encode())
+
+    def next_cursor(self, total: int) -> str | None:
+        """The cursor of the next page, or None on the last one."""
+        following = self.offset + self.limit
+        if following >= total or following > MAX_OFFSET:
+            return None
+        raw = orjson.dumps({"o": following, "f": self.fingerprint()})
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def parse_search(params: Sequence[tuple[str, str]], *, max_query_chars: int = 256) -> SearchQuery:
+    """Build a ``SearchQuery`` from decoded query-string pairs, or raise ``InvalidRequest``."""
+    values = _single_values(params, SEARCH_PARAMS)
+    text = values.get("q", "")
+    if len(text) > max_query_chars:
+        raise InvalidRequest(
+            f"q is {len(text)} characters long; the limit is {max_query_chars}", param="q"
+        )
+    if any(ord(ch) < 32 and ch not in "\t" for ch in text):
+        raise InvalidRequest("q contains control characters", param="q")
+    query = SearchQuery(
+        text=text,
+        words=tuple(normalize(text).split()),
+        last_is_prefix=not text[-1:].isspace() if text else True,
+        year_from=_int(values, "year_from", MIN_YEAR, MAX_YEAR),
+        year_to=_int(values, "year_to", MIN_YEAR, MAX_YEAR),
+        genres=_names(values, "genres"),
+        genres_mode=_choice(values, "genres_mode", ("any", "all"), "any"),
+        min_rating=_float(values, "min_rating", 0.0, 10.0),
+        min_votes=_int(values, "min_votes", 0, 2**31 - 1),
+        kind=values.get("kind") or None,
+        sort=_choice(values, "sort", SORTS, "relevance"),
+        limit=_int(values, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
+        offset=_int(values, "offset", 0, MAX_OFFSET) or 0,
+        fields=_subset(values, "fields", HIT_FIELDS) or HIT_FIELDS,
+        facets=_subset(values, "facets", FACETS),
+    )
+    if (
+        query.year_from is not None
+        and query.year_to is not None
+        and query.year_from > query.year_to
+    ):
+        raise InvalidRequest("year_from is after year_to", param="year_from")
+    if "cursor" in values:
+        if "offset" in values:
+            raise InvalidRequest("give either offset or cursor, not both", param="cursor")
+        query = replace(query, offset=_decode_cursor(values["cursor"], query.fingerprint()))
+    return query
+
+
+def parse_autocomplete(
+    params: Sequence[tuple[str, str]], *, max_query_chars: int = 256
+) -> SearchQuery:
+    """``q`` and ``limit`` only: titles for a suggestion list."""
+    values = _single_values(params, frozenset({"q", "limit"}))
+    return parse_search(list(values.items()), max_query_chars=max_query_chars)
+
+
+def _single_values(params: Sequence[tuple[str, str]], allowed: frozenset[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for key, value in params:
+        if key not in allowed:
+            raise InvalidRequest(
+                f"unknown parameter {key[:40]!r}; known: {', '.join(sorted(allowed))}",
+                param=key[:40],
+                code="unknown_parameter",
+            )
+        if key in values:
+            raise InvalidRequest(f"{key} is given more than once", param=key)
+        values[key] = value
+    return values
+
+
+def _int(values: dict[str, str], name: str, low: int, high: int) -> int | None:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        number = int(raw, 10)
+    except ValueError:
+        raise InvalidRequest(
+            f"{name} must be a whole number, not {raw[:20]!r}", param=name
+        ) from None
+    if not low <= number <= high:
+        raise InvalidRequest(f"{name} must be between {low} and {high}", param=name)
+    return number
+
+
+def _float(values: dict[str, str], name: str, low: float, high: float) -> float | None:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        number = float(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a number, not {raw[:20]!r}", param=name) from None
+    if math.isnan(number) or not low <= number <= high:
+        raise InvalidRequest(f"{name} must be between {low:g} and {high:g}", param=name)
+    return number
+
+
+def _choice(values: dict[str, str], name: str, choices: Sequence[str], default: str) -> str:
+    raw = values.get(name) or default
+    if raw not in choices:
+        raise InvalidRequest(
+            f"{name} must be one of {', '.join(choices)}, not {raw[:20]!r}", param=name
+        )
+    return raw
+
+
+def _names(values: dict[str, str], name: str) -> tuple[str, ...]:
+    raw = values.get(name, "")
+    return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+
+
+def _subset(values: dict[str, str], name: str, allowed: Sequence[str]) -> tuple[str, ...]:
+    chosen = _names(values, name)
+    unknown = [part for part in chosen if part not in allowed]
+    if unknown:
+        raise InvalidRequest(
+            f"{name} has unknown value {unknown[0][:20]!r}; choose from {', '.join(allowed)}",
+            param=name,
+        )
+    return chosen
+
+
+def _decode_cursor(raw: str, fingerprint: int) -> int:
+    try:
+        padded = raw + "=" * (-len(raw) % 4)
+        data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        offset, owner = int(data["o"]), int(data["f"])
+    except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
+        raise InvalidRequest("cursor is not one this service issued", param="cursor") from None
+    if owner != fingerprint:
+        raise InvalidRequest("cursor belongs to a different search", param="cursor")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidRequest("cursor is out of range", param="cursor")
+    return offset

@@ -1,0 +1,381 @@
+"""The search engine on SQLite: FTS5 for words, B-tree indexes for the rest.
+
+Relevance is a short list of tiers, each filled in popularity order:
+
+1. the title is exactly the query;
+2. every word matches as typed (the last one as a prefix while typing);
+3. every word matches, some through a typo (only when 1-2 don't fill the page).
+
+The title index's rowid is the popularity rank, so within a tier
+``ORDER BY rowid LIMIT n`` reads the first n matches and stops: a broad
+query costs about what a narrow one does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reelsearch.config import Settings
+from reelsearch.db import ReadPool
+from reelsearch.errors import InvalidRequest
+from reelsearch.search.engine import Hit, SearchResult
+from reelsearch.search.query import SearchQuery
+from reelsearch.search.snapshot import CatalogSnapshot, read_version
+
+COLUMNS = "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind"
+TEXT_SOURCE = "title_fts JOIN movies AS m ON m.search_rank = title_fts.rowid"
+SORT_SQL = {
+    "relevance": "m.search_rank",
+    "year": "m.year IS NULL, m.year, m.search_rank",
+    "-year": "m.year IS NULL, m.year DESC, m.search_rank",
+    "rating": "m.rating IS NULL, m.rating, m.search_rank",
+    "-rating": "m.rating IS NULL, m.rating DESC, m.search_rank",
+    "votes": "m.votes, m.search_rank",
+    "-votes": "m.votes DESC, m.search_rank",
+}
+# Tokens drop from the right until something matches, as far as one word.
+_RELAX_STEPS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    """SQL conditions on ``m`` and their parameters."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _TextMatch:
+    """FTS5 expressions for the as-typed tier and the with-typos tier."""
+
+    exact_title: str
+    plain: str
+    typo_only: str | None  # matches with a typo that ``plain`` doesn't, or None
+
+
+def _row_to_hit(row: Sequence[Any], fields: Sequence[str]) -> Hit:
+    movie = {
+        "id": row[0], "title": row[1], "year": row[2], "rating": row[3], "votes": row[4],
+        "genres": row[5].split(",") if row[5] else [], "runtime_min": row[6], "kind": row[7],
+    }  # fmt: skip
+    return {name: movie[name] for name in fields}
+
+
+def _quote(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+class SqliteSearchEngine:
+    """Searches the catalog through a pool of read-only SQLite connections."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool = ReadPool(settings)
+        self._refresh_lock = threading.Lock()
+        with self.pool.connection() as conn:
+            self.snapshot = CatalogSnapshot.load(conn)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def refresh_if_changed(self) -> bool:
+        with self.pool.connection() as conn:
+            if read_version(conn) == self.snapshot.version:
+                return False
+        with self._refresh_lock, self.pool.connection() as conn:
+            if read_version(conn) == self.snapshot.version:
+                return False
+            self.snapshot = CatalogSnapshot.load(conn)  # one assignment: readers never see half
+            return True
+
+    def ping(self) -> None:
+        with self.pool.connection() as conn:
+            read_version(conn)
+
+    def close(self) -> None:
+        self.pool.dispose()
+
+    # -- reads ---------------------------------------------------------------
+
+    def get_movie(self, movie_id: int) -> Hit | None:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {COLUMNS}, m.original_title, m.updated_at FROM movies AS m WHERE m.id = ?",
+                (movie_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            movie = _row_to_hit(row, ("id", "title", "year", "rating", "votes", "genres",
+                                      "runtime_min", "kind"))  # fmt: skip
+            movie["original_title"] = row[8]
+            movie["updated_at"] = row[9]
+            movie["alt_titles"] = [
+                title for (title,) in conn.execute(
+                    "SELECT title FROM alt_titles WHERE movie_id = ? ORDER BY title", (movie_id,)
+                )
+            ]  # fmt: skip
+            return movie
+
+    def autocomplete(self, query: SearchQuery) -> list[Hit]:
+        if not query.words:
+            return []
+        snapshot = self.snapshot
+        fields = ("id", "title", "year")
+        with self.pool.connection() as conn:
+            rows, *_ = self._relevance_page(conn, snapshot, query, _Filters("", ()), count=False)
+        return [_row_to_hit(row, fields) for row in rows]
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        snapshot = self.snapshot
+        filters = self._filters(snapshot, query, text=bool(query.words))
+        with self.pool.connection() as conn:
+            matched: str | None = None  # the FTS expression of the whole result set
+            if not query.words:
+                rows, total, exact = self._browse(conn, snapshot, query, filters)
+            elif query.sort == "relevance":
+                rows, total, exact, matched = self._relevance_page(conn, snapshot, query, filters)
+            else:
+                match = self._text_match(snapshot, query.words, query.last_is_prefix)
+                rows, total, exact, matched = self._sorted_text_page(conn, query, filters, match)
+            facets = None
+            if query.facets:
+                facets = self._facets(conn, snapshot, query, filters, matched)
+        return SearchResult(
+            hits=[_row_to_hit(row, query.fields) for row in rows],
+            total=total,
+            total_is_exact=exact,
+            facets=facets,
+            next_cursor=query.next_cursor(total),
+        )
+
+    # -- filters -----------------------------------------------------------
+
+    def _filters(self, snapshot: CatalogSnapshot, query: SearchQuery, *, text: bool) -> _Filters:
+        parts: list[str] = []
+        params: list[Any] = []
+        if query.year_from is not None:
+            parts.append("m.year >= ?")
+            params.append(query.year_from)
+        if query.year_to is not None:
+            parts.append("m.year <= ?")
+            params.append(query.year_to)
+        if query.min_rating is not None:
+            parts.append("m.rating >= ?")
+            params.append(query.min_rating)
+        if query.min_votes is not None:
+            parts.append("m.votes >= ?")
+            params.append(query.min_votes)
+        if query.kind is not None:
+            if query.kind not in snapshot.kinds:
+                raise InvalidRequest(
+                    f"kind {query.kind[:30]!r} is not in the catalog; "
+                    f"known: {', '.join(sorted(snapshot.kinds))}",
+                    param="kind",
+                )
+            parts.append("m.kind = ?")
+            params.append(query.kind)
+        if query.genres:
+            bits = []
+            for name in query.genres:
+                found = snapshot.genres.get(name.lower())
+                if found is None:
+                    known = ", ".join(sorted(display for _, display in snapshot.genres.values()))
+                    raise InvalidRequest(
+                        f"genre {name[:30]!r} is not in the catalog; known: {known}",
+                        param="genres",
+                    )
+                bits.append(found[0])
+            mask = sum(1 << bit for bit in bits)
+            if text:
+                # Few rows reach the filter after the text match: a bit test is cheapest.
+                if query.genres_mode == "all":
+                    parts.append("(m.genre_mask & ?) = ?")
+                    params += [mask, mask]
+                else:
+                    parts.append("(m.genre_mask & ?) != 0")
+                    params.append(mask)
+            else:
+                # Browsing a genre: read only its rows through movie_genres.
+                marks = ", ".join("?" * len(bits))
+                having = f" GROUP BY search_rank HAVING count(*) = {len(bits)}"
+                parts.append(
+                    "m.search_rank IN (SELECT search_rank FROM movie_genres "
+                    f"WHERE genre_bit IN ({marks})"
+                    f"{having if query.genres_mode == 'all' and len(bits) > 1 else ''})"
+                )
+                params += bits
+        sql = "".join(f" AND {part}" for part in parts)
+        return _Filters(sql, tuple(params))
+
+    # -- pages ---------------------------------------------------------------
+
+    def _text_match(
+        self, snapshot: CatalogSnapshot, words: Sequence[str], last_is_prefix: bool
+    ) -> _TextMatch:
+        plain_groups: list[str] = []
+        typo_groups: list[str] = []
+        any_typos = False
+        for position, word in enumerate(words):
+            is_prefix = last_is_prefix and position == len(words) - 1
+            term = _quote(word) + ("*" if is_prefix else "")
+            candidates = snapshot.typos.candidates(word)
+            any_typos = any_typos or bool(candidates)
+            plain_groups.append(term)
+            typo_groups.append("(" + " OR ".join([term, *map(_quote, candidates)]) + ")")
+        plain = " AND ".join(plain_groups)
+        typo_only = f"({' AND '.join(typo_groups)}) NOT ({plain})" if any_typos else None
+        return _TextMatch(" ".join(words), plain, typo_only)
+
+    def _relevance_page(
+        self,
+        conn: sqlite3.Connection,
+        snapshot: CatalogSnapshot,
+        query: SearchQuery,
+        filters: _Filters,
+        *,
+        count: bool = True,
+    ) -> tuple[list[Any], int, bool, str]:
+        words = list(query.words)
+        for _ in range(_RELAX_STEPS):
+            if len(words) == 1:
+                break
+            match = self._text_match(snapshot, words, query.last_is_prefix)
+            rows, total, exact, matched = self._tiers(conn, query, filters, match, count=count)
+            if rows or total:
+                return rows, total, exact, matched
+            words.pop()  # nothing matched every word: drop the last one and try again
+        match = self._text_match(snapshot, words, query.last_is_prefix)
+        return self._tiers(conn, query, filters, match, count=count)
+
+    def _tiers(
+        self,
+        conn: sqlite3.Connection,
+        query: SearchQuery,
+        filters: _Filters,
+        match: _TextMatch,
+        *,
+        count: bool,
+    ) -> tuple[list[Any], int, bool, str]:
+        """The page, the total, whether it is exact, and the expression of the result set."""
+        need = query.offset + query.limit
+        exact_rows = conn.execute(
+            f"SELECT {COLUMNS} FROM movies AS m WHERE m.norm_title = ?{filters.sql} "
+            "ORDER BY m.search_rank LIMIT ?",
+            (match.exact_title, *filters.params, need),
+        ).fetchall()
+        seen = {row[0] for row in exact_rows}
+        rows = list(exact_rows)
+        plain_rows = self._match_rows(conn, match.plain, filters, need + len(seen))
+        rows += [row for row in plain_rows if row[0] not in seen]
+        total, exact = len(rows), True
+        if len(plain_rows) == need + len(seen) and count:
+            total, exact = self._count(conn, match.plain, filters)
+        matched = match.plain
+        if match.typo_only is not None and total < need:
+            typo_rows = self._match_rows(conn, match.typo_only, filters, need - len(rows))
+            rows += typo_rows
+            matched = f"({match.typo_only}) OR ({match.plain})"
+            if count:
+                extra, extra_exact = self._count(conn, match.typo_only, filters)
+                total, exact = total + extra, exact and extra_exact
+            else:
+                total += len(typo_rows)
+        return rows[query.offset : need], total, exact, matched
+
+    def _match_rows(
+        self, conn: sqlite3.Connection, expression: str, filters: _Filters, limit: int
+    ) -> list[Any]:
+        return conn.execute(
+            f"SELECT {COLUMNS} FROM {TEXT_SOURCE} WHERE title_fts MATCH ?{filters.sql} "
+            "ORDER BY title_fts.rowid LIMIT ?",
+            (expression, *filters.params, limit),
+        ).fetchall()
+
+    def _count(
+        self, conn: sqlite3.Connection, expression: str, filters: _Filters
+    ) -> tuple[int, bool]:
+        cap = self.settings.max_exact_total
+        source = TEXT_SOURCE if filters.sql else "title_fts"
+        (total,) = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE title_fts MATCH ?"
+            f"{filters.sql} LIMIT ?)",
+            (expression, *filters.params, cap + 1),
+        ).fetchone()
+        return (cap, False) if total > cap else (total, True)
+
+    def _sorted_text_page(
+        self, conn: sqlite3.Connection, query: SearchQuery, filters: _Filters, match: _TextMatch
+    ) -> tuple[list[Any], int, bool, str]:
+        expression = match.plain
+        total, exact = self._count(conn, expression, filters)
+        if total == 0 and match.typo_only is not None:
+            expression = f"({match.typo_only}) OR ({match.plain})"
+            total, exact = self._count(conn, expression, filters)
+        rows = conn.execute(
+            f"SELECT {COLUMNS} FROM {TEXT_SOURCE} WHERE title_fts MATCH ?{filters.sql} "
+            f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
+            (expression, *filters.params, query.limit, query.offset),
+        ).fetchall()
+        return rows, total, exact, expression
+
+    def _browse(
+        self,
+        conn: sqlite3.Connection,
+        snapshot: CatalogSnapshot,
+        query: SearchQuery,
+        filters: _Filters,
+    ) -> tuple[list[Any], int, bool]:
+        where = f"WHERE 1{filters.sql}"
+        rows = conn.execute(
+            f"SELECT {COLUMNS} FROM movies AS m {where} "
+            f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
+            (*filters.params, query.limit, query.offset),
+        ).fetchall()
+        if not filters.sql:
+            return rows, snapshot.movie_count, True
+        cap = self.settings.max_exact_total
+        (total,) = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM movies AS m {where} LIMIT ?)",
+            (*filters.params, cap + 1),
+        ).fetchone()
+        return rows, min(total, cap), total <= cap
+
+    # -- facets --------------------------------------------------------------
+
+    def _facets(
+        self,
+        conn: sqlite3.Connection,
+        snapshot: CatalogSnapshot,
+        query: SearchQuery,
+        filters: _Filters,
+        matched: str | None,
+    ) -> dict[str, dict[str, int]]:
+        if matched is None and not filters.sql:
+            return {name: snapshot.catalog_facets[name] for name in query.facets}
+        params: tuple[Any, ...]
+        if matched is None:
+            source, params = f"movies AS m WHERE 1{filters.sql}", filters.params
+        else:
+            source = f"{TEXT_SOURCE} WHERE title_fts MATCH ?{filters.sql}"
+            params = (matched, *filters.params)
+        facets: dict[str, dict[str, int]] = {}
+        if "genres" in query.facets:
+            names = [(bit, name) for bit, name in sorted(snapshot.genres.values())]
+            sums = ", ".join(f"total((m.genre_mask >> {bit}) & 1)" for bit, _ in names) or "0"
+            counts = conn.execute(f"SELECT {sums} FROM {source}", params).fetchone()
+            pairs = [(name, int(n)) for (_, name), n in zip(names, counts, strict=False) if n]
+            facets["genres"] = dict(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))
+        if "decade" in query.facets:
+            facets["decade"] = {
+                str(decade): n
+                for decade, n in conn.execute(
+                    f"SELECT m.year / 10 * 10 AS decade, count(*) FROM {source} "
+                    "AND m.year IS NOT NULL GROUP BY decade ORDER BY decade",
+                    params,
+                )
+            }
+        return facets
