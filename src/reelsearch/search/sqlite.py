@@ -25,6 +25,7 @@ from reelsearch.errors import InvalidRequest
 from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.snapshot import CatalogSnapshot, read_version
+from reelsearch.search.typos import TypoIndex
 
 COLUMNS = "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind"
 TEXT_SOURCE = "title_fts JOIN movies AS m ON m.search_rank = title_fts.rowid"
@@ -49,13 +50,39 @@ class _Filters:
     params: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
 class _TextMatch:
-    """FTS5 expressions for the as-typed tier and the with-typos tier."""
+    """FTS5 expressions for the as-typed tier and, computed only if needed, the typo tier."""
 
-    exact_title: str
-    plain: str
-    typo_only: str | None  # matches with a typo that ``plain`` doesn't, or None
+    __slots__ = ("_typo_only", "exact_title", "last_is_prefix", "plain", "typos", "words")
+
+    def __init__(self, typos: TypoIndex, words: Sequence[str], last_is_prefix: bool) -> None:
+        self.typos = typos
+        self.words = words
+        self.last_is_prefix = last_is_prefix
+        self.exact_title = " ".join(words)
+        self.plain = " AND ".join(self._term(i) for i in range(len(words)))
+        self._typo_only: str | None | bool = False  # False: not computed yet
+
+    def _term(self, position: int) -> str:
+        is_prefix = self.last_is_prefix and position == len(self.words) - 1
+        return _quote(self.words[position]) + ("*" if is_prefix else "")
+
+    @property
+    def typo_only(self) -> str | None:
+        """Matches that need a typo, or None when no word has a typo candidate."""
+        if self._typo_only is False:
+            groups: list[str] = []
+            found = False
+            for position, word in enumerate(self.words):
+                candidates = self.typos.candidates(word)
+                found = found or bool(candidates)
+                groups.append(" OR ".join([self._term(position), *map(_quote, candidates)]))
+            self._typo_only = (
+                "(" + " AND ".join(f"({g})" for g in groups) + f") NOT ({self.plain})"
+                if found
+                else None
+            )
+        return self._typo_only  # type: ignore[return-value]
 
 
 def _row_to_hit(row: Sequence[Any], fields: Sequence[str]) -> Hit:
@@ -216,19 +243,7 @@ class SqliteSearchEngine:
     def _text_match(
         self, snapshot: CatalogSnapshot, words: Sequence[str], last_is_prefix: bool
     ) -> _TextMatch:
-        plain_groups: list[str] = []
-        typo_groups: list[str] = []
-        any_typos = False
-        for position, word in enumerate(words):
-            is_prefix = last_is_prefix and position == len(words) - 1
-            term = _quote(word) + ("*" if is_prefix else "")
-            candidates = snapshot.typos.candidates(word)
-            any_typos = any_typos or bool(candidates)
-            plain_groups.append(term)
-            typo_groups.append("(" + " OR ".join([term, *map(_quote, candidates)]) + ")")
-        plain = " AND ".join(plain_groups)
-        typo_only = f"({' AND '.join(typo_groups)}) NOT ({plain})" if any_typos else None
-        return _TextMatch(" ".join(words), plain, typo_only)
+        return _TextMatch(snapshot.typos, words, last_is_prefix)
 
     def _relevance_page(
         self,
@@ -275,14 +290,15 @@ class SqliteSearchEngine:
         if len(plain_rows) == need + len(seen) and count:
             total, exact = self._count(conn, match.plain, filters)
         matched = match.plain
-        if match.typo_only is not None and total < need:
-            typo_rows = self._match_rows(conn, match.typo_only, filters, need - len(rows))
+        if total < need and match.typo_only is not None:
+            wanted = need - len(rows)
+            typo_rows = self._match_rows(conn, match.typo_only, filters, wanted)
             rows += typo_rows
             matched = f"({match.typo_only}) OR ({match.plain})"
-            if count:
+            if count and len(typo_rows) == wanted:
                 extra, extra_exact = self._count(conn, match.typo_only, filters)
                 total, exact = total + extra, exact and extra_exact
-            else:
+            else:  # fewer than asked for: that is all of them
                 total += len(typo_rows)
         return rows[query.offset : need], total, exact, matched
 
