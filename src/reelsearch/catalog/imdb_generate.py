@@ -32,7 +32,7 @@ BASICS_HEADER = (
 RATINGS_HEADER = "tconst\taverageRating\tnumVotes\n"
 AKAS_HEADER = "titleId\tordering\ttitle\tregion\tlanguage\ttypes\tattributes\tisOriginalTitle\n"
 
-_CHUNK = 20_000  # titles per write: bounds memory whatever the size
+_CHUNK = 20_000  # titles per write: bounds memory; part of the output's identity, keep it
 _LAST_YEAR = 2026
 _WORDS_PER_TITLE = 0.5  # vocabulary ranks per title: ~300k distinct words at 1 M titles
 _CACHED_WORDS = 65_536  # the most frequent ranks, title-cased once up front
@@ -96,7 +96,8 @@ _SYLLABLES = tuple(c + v for c in _CONSONANTS for v in _VOWELS)  # 80, all two l
 _ACCENTED = {"a": "á", "e": "é", "i": "í", "o": "ö", "u": "ü"}
 _MULTIPLIER = 2_654_435_761  # coprime with 80**n: scrambles ranks within a word length
 
-# region, weight, language, articles, (letter, replacement), suffixes; "" articles: same title
+# region, weight, language, articles, (letter, replacement), suffixes. Regions without
+# articles keep the English title (US, GB) or get native-script words (RU, JP).
 _REGIONS: tuple[tuple[str, int, str, tuple[str, ...], tuple[str, str], tuple[str, ...]], ...] = (
     ("US", 12, "en", (), ("", ""), ()),
     ("GB", 6, "en", (), ("", ""), ()),
@@ -265,8 +266,9 @@ def _title_row(
     return primary, primary
 
 
-def _chunk(rng: random.Random, titles: _Titles, next_id: int, count: int, with_akas: bool
-           ) -> tuple[list[str], list[str], list[str], int]:  # fmt: skip
+def _chunk(
+    rng: random.Random, titles: _Titles, next_id: int, count: int, with_akas: bool
+) -> tuple[list[str], list[str], list[str], int]:
     """Rows of ``count`` consecutive titles; returns basics, ratings and akas lines, next id."""
     basics: list[str] = []
     ratings: list[str] = []
