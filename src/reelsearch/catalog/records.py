@@ -63,6 +63,7 @@ class ImportReport:
     bad_row_samples: list[BadRow] = field(default_factory=list)
     seconds: float = 0.0
     catalog_version: int | None = None
+    phases: dict[str, float] = field(default_factory=dict)  # step -> seconds
 
     def add_bad_row(self, file: str, line: int, reason: str) -> None:
         self.bad_rows += 1
@@ -78,6 +79,9 @@ class ImportReport:
         ]
         if self.alt_titles_written:
             lines.append(f"  {self.alt_titles_written:,} alternate titles")
+        if self.phases:
+            steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases.items())
+            lines.append(f"  time: {steps}")
         for bad in self.bad_row_samples:
             lines.append(f"  skipped {bad.file}:{bad.line}: {bad.reason}")
         if self.bad_rows > len(self.bad_row_samples):

@@ -33,3 +33,8 @@ def normalize(text: str) -> str:
 def tokenize(text: str) -> list[str]:
     """The words of ``text`` after normalization."""
     return normalize(text).split()
+
+
+def word_key(normalized: str) -> str:
+    """The words of a normalized title in sorted order: equal for any word order."""
+    return " ".join(sorted(normalized.split()))

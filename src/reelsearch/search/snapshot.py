@@ -15,6 +15,7 @@ class CatalogSnapshot:
     version: int
     movie_count: int
     typos: TypoIndex
+    words: frozenset[str]  # every word of every title, to tell a finished word from a prefix
     # lower-cased name -> (bit in genre_mask, display name)
     genres: dict[str, tuple[int, str]]
     kinds: frozenset[str]
@@ -41,10 +42,12 @@ class CatalogSnapshot:
                 "WHERE year IS NOT NULL GROUP BY decade ORDER BY decade"
             )
         }
+        vocabulary = conn.execute("SELECT term, doc FROM title_vocab").fetchall()
         return cls(
             version=version,
             movie_count=conn.execute("SELECT count(*) FROM movies").fetchone()[0],
-            typos=TypoIndex(conn.execute("SELECT term, doc FROM title_vocab")),
+            typos=TypoIndex(vocabulary),
+            words=frozenset(word for word, _ in vocabulary),
             genres=genres,
             kinds=frozenset(k for (k,) in conn.execute("SELECT DISTINCT kind FROM movies")),
             catalog_facets={"genres": genre_counts, "decade": decades},

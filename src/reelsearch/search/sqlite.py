@@ -2,9 +2,12 @@
 
 Relevance is a short list of tiers, each filled in popularity order:
 
-1. the title is exactly the query;
-2. every word matches as typed (the last one as a prefix while typing);
-3. every word matches, some through a typo (only when 1-2 don't fill the page).
+1. the title is exactly the query's words (as typed first, then in any order);
+2. the words side by side as typed, at the start of the title, then anywhere,
+   then all the words; a finished last word before its completions;
+3. every word matches as typed (the last one as a prefix while typing);
+4. every word matches, some through a typo (only when 1-3 don't fill the page);
+   titles with no words beyond the query's first.
 
 The title index's rowid is the popularity rank, so within a tier
 ``ORDER BY rowid LIMIT n`` reads the first n matches and stops: a broad
@@ -38,6 +41,10 @@ SORT_SQL = {
     "votes": "m.votes, m.search_rank",
     "-votes": "m.votes DESC, m.search_rank",
 }
+# How many more words the title has than the query (the query's count is the parameter).
+_EXTRA_WORDS = "(length(m.norm_title) - length(replace(m.norm_title, ' ', '')) + 1 - ?)"
+# A last word this long that exists in the catalog is taken as finished.
+FINISHED_WORD_LENGTH = 5
 # Tokens drop from the right until something matches, as far as one word.
 _RELAX_STEPS = 3
 
@@ -53,14 +60,53 @@ class _Filters:
 class _TextMatch:
     """FTS5 expressions for the as-typed tier and, computed only if needed, the typo tier."""
 
-    __slots__ = ("_typo_only", "exact_title", "last_is_prefix", "plain", "typos", "words")
+    __slots__ = (
+        "_typo_only",
+        "exact_title",
+        "last_is_prefix",
+        "preferred",
+        "plain",
+        "typos",
+        "word_key",
+        "words",
+    )
 
-    def __init__(self, typos: TypoIndex, words: Sequence[str], last_is_prefix: bool) -> None:
+    def __init__(
+        self,
+        typos: TypoIndex,
+        words: Sequence[str],
+        last_is_prefix: bool,
+        vocabulary: frozenset[str] = frozenset(),
+    ) -> None:
         self.typos = typos
         self.words = words
         self.last_is_prefix = last_is_prefix
         self.exact_title = " ".join(words)
-        self.plain = " AND ".join(self._term(i) for i in range(len(words)))
+        self.word_key = " ".join(sorted(words))
+        terms = [self._term(i) for i in range(len(words))]
+        self.plain = " AND ".join(terms)
+        # After other words, a long last word that is already a whole word of
+        # some title is likely finished: it matches as that word before its
+        # completions ("almost angel" -> Almost an Angel before Almost Angels).
+        # Short ones are likely mid-word ("the mat" -> The Matrix).
+        if (
+            last_is_prefix
+            and len(words) > 1
+            and len(words[-1]) >= FINISHED_WORD_LENGTH
+            and words[-1] in vocabulary
+        ):
+            whole = [*terms[:-1], _quote(words[-1])]
+        else:
+            whole = terms
+        preferred: list[str] = []
+        if len(words) > 1:
+            # Words side by side in the order typed, at the start of the title,
+            # then anywhere: "night p" -> Night People before Fright Night Part II.
+            phrase = " + ".join(whole)
+            preferred += [f"^{phrase}", phrase]
+        if whole is not terms:
+            preferred.append(" AND ".join(whole))
+        self.preferred = tuple(preferred)
         self._typo_only: str | None | bool = False  # False: not computed yet
 
     def _term(self, position: int) -> str:
@@ -243,7 +289,7 @@ class SqliteSearchEngine:
     def _text_match(
         self, snapshot: CatalogSnapshot, words: Sequence[str], last_is_prefix: bool
     ) -> _TextMatch:
-        return _TextMatch(snapshot.typos, words, last_is_prefix)
+        return _TextMatch(snapshot.typos, words, last_is_prefix, snapshot.words)
 
     def _relevance_page(
         self,
@@ -278,12 +324,17 @@ class SqliteSearchEngine:
         """The page, the total, whether it is exact, and the expression of the result set."""
         need = query.offset + query.limit
         exact_rows = conn.execute(
-            f"SELECT {COLUMNS} FROM movies AS m WHERE m.norm_title = ?{filters.sql} "
-            "ORDER BY m.search_rank LIMIT ?",
-            (match.exact_title, *filters.params, need),
+            f"SELECT {COLUMNS} FROM movies AS m WHERE m.word_key = ?{filters.sql} "
+            "ORDER BY m.norm_title != ?, m.search_rank LIMIT ?",
+            (match.word_key, *filters.params, match.exact_title, need),
         ).fetchall()
         seen = {row[0] for row in exact_rows}
         rows = list(exact_rows)
+        for expression in match.preferred:
+            for row in self._match_rows(conn, expression, filters, need + len(seen)):
+                if row[0] not in seen:
+                    seen.add(row[0])
+                    rows.append(row)
         plain_rows = self._match_rows(conn, match.plain, filters, need + len(seen))
         rows += [row for row in plain_rows if row[0] not in seen]
         total, exact = len(rows), True
@@ -292,7 +343,14 @@ class SqliteSearchEngine:
         matched = match.plain
         if total < need and match.typo_only is not None:
             wanted = need - len(rows)
-            typo_rows = self._match_rows(conn, match.typo_only, filters, wanted)
+            typo_rows = conn.execute(
+                # A corrected title with no words beyond the query's is almost
+                # surely the one meant ("the barin" -> The Brain, before The
+                # Brain That Wouldn't Die); popularity orders the rest.
+                f"SELECT {COLUMNS} FROM {TEXT_SOURCE} WHERE title_fts MATCH ?{filters.sql} "
+                f"ORDER BY {_EXTRA_WORDS} > 0, title_fts.rowid LIMIT ?",
+                (match.typo_only, *filters.params, len(match.words), wanted),
+            ).fetchall()
             rows += typo_rows
             matched = f"({match.typo_only}) OR ({match.plain})"
             if count and len(typo_rows) == wanted:

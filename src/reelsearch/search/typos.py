@@ -9,7 +9,9 @@ a vectorised binary search. Candidates are then confirmed with the real
 edit distance (adjacent transposition counts as one typo).
 
 The rules: no typos in words under 5 letters, one from 5, two from 9, and
-never in a word with a digit (so "2001" never matches "2000").
+never in a word with a digit (so "2001" never matches "2000"). The length
+that counts is the longer of the two words, so a letter dropped from a
+5-letter title word ("grry" for "Gerry") is still one forgiven typo.
 """
 
 from __future__ import annotations
@@ -30,12 +32,18 @@ _MIN_INDEXED = ONE_TYPO_FROM - 1
 MAX_CANDIDATES = 12
 
 
+def typos_for_length(length: int) -> int:
+    """Typos allowed between two words, the longer of which has ``length`` letters."""
+    if length >= TWO_TYPOS_FROM:
+        return 2
+    return 1 if length >= ONE_TYPO_FROM else 0
+
+
 def allowed_typos(word: str) -> int:
+    """The most typos any candidate of ``word`` may have (it may be a letter longer)."""
     if any(ch.isdigit() for ch in word):
         return 0
-    if len(word) >= TWO_TYPOS_FROM:
-        return 2
-    return 1 if len(word) >= ONE_TYPO_FROM else 0
+    return typos_for_length(len(word) + 1)
 
 
 def _deletes(word: str, depth: int) -> set[str]:
@@ -90,10 +98,11 @@ class TypoIndex:
         found: list[tuple[int, int, str]] = []
         for owner in owners:
             other = self.words[owner]
-            if other == word or abs(len(other) - len(word)) > budget:
+            allowed = typos_for_length(max(len(word), len(other)))
+            if other == word or abs(len(other) - len(word)) > allowed:
                 continue
-            distance = OSA.distance(word, other, score_cutoff=budget)
-            if distance <= budget:
+            distance = OSA.distance(word, other, score_cutoff=allowed)
+            if distance <= allowed:
                 found.append((distance, -self.doc_counts[owner], other))
         found.sort()
         return [other for _, _, other in found[:MAX_CANDIDATES]]

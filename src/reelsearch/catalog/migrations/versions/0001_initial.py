@@ -30,6 +30,7 @@ def upgrade() -> None:
             genre_mask INTEGER NOT NULL DEFAULT 0,  -- bit per genres.bit, for filters/facets
             kind TEXT NOT NULL DEFAULT 'movie',
             norm_title TEXT NOT NULL,           -- search.normalize(title)
+            word_key TEXT NOT NULL,             -- its words sorted: equal for any word order
             search_rank INTEGER,                -- 1 = most popular; rowid in title_fts
             import_id INTEGER NOT NULL DEFAULT 0,
             updated_at TEXT NOT NULL
@@ -37,7 +38,7 @@ def upgrade() -> None:
         """
     )
     op.execute("CREATE UNIQUE INDEX ix_movies_search_rank ON movies (search_rank)")
-    op.execute("CREATE INDEX ix_movies_norm_title ON movies (norm_title, search_rank)")
+    op.execute("CREATE INDEX ix_movies_word_key ON movies (word_key, search_rank)")
     # Filter and sort columns; search_rank breaks ties so ORDER BY needs no sort step.
     op.execute("CREATE INDEX ix_movies_year ON movies (year, search_rank)")
     op.execute("CREATE INDEX ix_movies_rating ON movies (rating, search_rank)")
