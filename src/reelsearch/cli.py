@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -91,9 +92,19 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _check_catalog(settings: Settings) -> None:
-    from reelsearch.search.sqlite import SqliteSearchEngine
+    """Fail here, once, with a clear message, rather than in every worker."""
+    from reelsearch.db import ReadPool
+    from reelsearch.errors import CatalogError
+    from reelsearch.search.snapshot import read_version
 
-    SqliteSearchEngine(settings).close()  # fail here, once, rather than in every worker
+    pool = ReadPool(settings)
+    try:
+        with pool.connection() as conn:
+            read_version(conn)
+    except sqlite3.Error as exc:
+        raise CatalogError(f"{settings.sqlite_path} is not a reelsearch catalog: {exc}") from None
+    finally:
+        pool.dispose()
 
 
 def _import_sample(args: argparse.Namespace) -> None:

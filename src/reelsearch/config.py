@@ -38,6 +38,11 @@ class Settings:
     # How long a writer waits for another writer's lock before failing.
     sqlite_busy_timeout_ms: int = 5000
 
+    # Run catalog reads in a thread pool (True) or on the event loop (False).
+    # Threads keep one slow query from stalling the worker's other requests;
+    # inline saves the thread hand-off. Chosen by bench: see bench/RESULTS.md.
+    search_in_threads: bool = True
+
     # HTTP serving.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -86,11 +91,20 @@ class Settings:
 
 
 def _cast(key: str, raw: str, type_name: Any) -> Any:
-    caster = {"int": int, "float": float, "str": str}[str(type_name)]
+    caster = {"int": int, "float": float, "str": str, "bool": _bool}[str(type_name)]
     try:
         return caster(raw)
     except ValueError:
         raise ConfigError(f"Config {key!r} has value {raw!r}. Not a valid {type_name}.") from None
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
 
 
 def _require(ok: bool, name: str, why: str) -> None:

@@ -31,7 +31,8 @@ def create_app(settings: Settings) -> Starlette:
         app.state.settings = settings
         app.state.engine = engine
         # One thread per pooled read connection: more threads would only queue.
-        app.state.limiter = anyio.CapacityLimiter(settings.db_read_pool_size)
+        threads = settings.db_read_pool_size if settings.search_in_threads else 0
+        app.state.limiter = anyio.CapacityLimiter(threads) if threads else None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds)
             try:
