@@ -66,6 +66,9 @@ class Settings:
         _require(self.max_exact_total >= 100, "max_exact_total", "must be at least 100")
         _require(self.import_batch_size >= 1, "import_batch_size", "must be at least 1")
         _require(self.catalog_poll_seconds > 0, "catalog_poll_seconds", "must be positive")
+        for name in ("sqlite_mmap_bytes", "sqlite_cache_kib", "sqlite_import_cache_kib",
+                     "sqlite_busy_timeout_ms"):  # fmt: skip
+            _require(getattr(self, name) >= 0, name, "must not be negative")
         _require(
             self.database_url.startswith(("sqlite:", "sqlite+")),
             "database_url",

@@ -16,6 +16,8 @@ from itertools import islice
 from types import TracebackType
 from typing import TypeVar
 
+import orjson
+
 from reelsearch.catalog.records import ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
 from reelsearch.config import Settings
@@ -69,6 +71,7 @@ class CatalogImport:
         self._conn: sqlite3.Connection | None = None
         self._genre_bits: dict[str, int] = {}
         self._secondary_indexes: list[tuple[str, str]] = []
+        self._ratings_staged = False
         self.import_id = 0
 
     @property
@@ -111,6 +114,8 @@ class CatalogImport:
         tb: TracebackType | None,
     ) -> None:
         try:
+            if self._ratings_staged:
+                self.conn.execute("DROP TABLE IF EXISTS temp.import_ratings")
             if exc_type is None:
                 self._finish()
                 self.conn.execute("COMMIT")
@@ -122,9 +127,44 @@ class CatalogImport:
             self._conn = None
             self.report.seconds = time.perf_counter() - self._started
 
+    def stage_ratings(self, rows: Iterable[tuple[str, float | None, int]]) -> None:
+        """Hold ``(source_key, rating, votes)`` for the movies added next.
+
+        Ratings arrive in their own file; staging them first means each movie
+        is written once with its rating, so ``updated_at`` moves only when
+        something really changed.
+        """
+        self.conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS import_ratings "
+            "(source_key TEXT PRIMARY KEY, rating REAL, votes INTEGER NOT NULL) WITHOUT ROWID"
+        )
+        for batch in batched(rows, self.settings.import_batch_size):
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO import_ratings (source_key, rating, votes) "
+                "VALUES (?, ?, ?)",
+                batch,
+            )
+        self._ratings_staged = True
+        self._phase("ratings")
+
+    def _apply_staged_ratings(self, batch: list[MovieRecord]) -> None:
+        keys = orjson.dumps([record.source_key for record in batch]).decode()
+        found = {
+            key: (rating, votes)
+            for key, rating, votes in self.conn.execute(
+                "SELECT r.source_key, r.rating, r.votes FROM json_each(?) AS j "
+                "JOIN import_ratings AS r ON r.source_key = j.value",
+                (keys,),
+            )
+        }
+        for record in batch:
+            record.rating, record.votes = found.get(record.source_key, (None, 0))
+
     def add_movies(self, records: Iterable[MovieRecord]) -> None:
         """Insert or update ``records`` in batches (still uncommitted)."""
         for batch in batched(records, self.settings.import_batch_size):
+            if self._ratings_staged:
+                self._apply_staged_ratings(batch)
             self.conn.executemany(_UPSERT_MOVIE, [self._movie_row(r) for r in batch])
             self.report.movies_written += len(batch)
             alt_rows = [(r.source_key, t) for r in batch for t in r.alt_titles if t != r.title]
@@ -142,15 +182,6 @@ class CatalogImport:
         )
         self.report.alt_titles_written += max(cursor.rowcount, 0)
         self._phase("alternate titles")
-
-    def set_ratings(self, rows: Iterable[tuple[str, float | None, int]]) -> None:
-        """Apply ``(source_key, rating, votes)`` to movies already added."""
-        for batch in batched(rows, self.settings.import_batch_size):
-            self.conn.executemany(
-                "UPDATE movies SET rating = ?, votes = ? WHERE source_key = ?",
-                [(rating, votes, key) for key, rating, votes in batch],
-            )
-        self._phase("ratings")
 
     def _movie_row(self, r: MovieRecord) -> tuple[object, ...]:
         norm_title = normalize(r.title)

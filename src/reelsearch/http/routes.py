@@ -62,7 +62,7 @@ async def autocomplete(request: Request) -> Response:
 
 async def movie(request: Request) -> Response:
     raw_id = request.path_params["movie_id"]
-    if not raw_id.isdigit() or len(raw_id) > 18:
+    if not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 18:
         raise InvalidRequest(f"movie id must be a positive whole number, not {raw_id[:20]!r}",
                              param="id")  # fmt: skip
     state = request.app.state

@@ -38,7 +38,8 @@ class CatalogSnapshot:
         decades = {
             str(decade): count
             for decade, count in conn.execute(
-                "SELECT year / 10 * 10 AS decade, count(*) FROM movies "
+                # The (year, rank) index holds every year: read it, not the table.
+                "SELECT year / 10 * 10 AS decade, count(*) FROM movies INDEXED BY ix_movies_year "
                 "WHERE year IS NOT NULL GROUP BY decade ORDER BY decade"
             )
         }

@@ -6,7 +6,8 @@ Relevance is a short list of tiers, each filled in popularity order:
 2. the words side by side as typed, at the start of the title, then anywhere,
    then all the words; a finished last word before its completions;
 3. every word matches as typed (the last one as a prefix while typing);
-4. every word matches, some through a typo (only when 1-3 don't fill the page);
+4. every word matches, some through a typo (only when fewer than TYPO_THRESHOLD
+   titles match as typed);
    titles with no words beyond the query's first.
 
 The title index's rowid is the popularity rank, so within a tier
@@ -43,6 +44,10 @@ SORT_SQL = {
 }
 # How many more words the title has than the query (the query's count is the parameter).
 _EXTRA_WORDS = "(length(m.norm_title) - length(replace(m.norm_title, ' ', '')) + 1 - ?)"
+# Typo matches join the results when the words as typed match fewer titles than this.
+TYPO_THRESHOLD = 10
+# Sorts on columns that may be NULL; such titles are listed after the others.
+NULLABLE_SORTS = {"year": "year", "-year": "year", "rating": "rating", "-rating": "rating"}
 # A last word this long that exists in the catalog is taken as finished.
 FINISHED_WORD_LENGTH = 5
 # Tokens drop from the right until something matches, as far as one word.
@@ -212,8 +217,7 @@ class SqliteSearchEngine:
             elif query.sort == "relevance":
                 rows, total, exact, matched = self._relevance_page(conn, snapshot, query, filters)
             else:
-                match = self._text_match(snapshot, query.words, query.last_is_prefix)
-                rows, total, exact, matched = self._sorted_text_page(conn, query, filters, match)
+                rows, total, exact, matched = self._sorted_text_page(conn, snapshot, query, filters)
             facets = None
             if query.facets:
                 facets = self._facets(conn, snapshot, query, filters, matched)
@@ -291,6 +295,39 @@ class SqliteSearchEngine:
     ) -> _TextMatch:
         return _TextMatch(snapshot.typos, words, last_is_prefix, snapshot.words)
 
+    def _resolve_words(
+        self,
+        conn: sqlite3.Connection,
+        snapshot: CatalogSnapshot,
+        query: SearchQuery,
+        filters: _Filters,
+    ) -> _TextMatch:
+        """The query's words, less trailing words that nothing matches (with typos too).
+
+        A dropped word ends the query, so the word before it counts as finished:
+        "mat xyzzy" searches for the word "mat", not for "mat*".
+        """
+        words, last_is_prefix = list(query.words), query.last_is_prefix
+        for _ in range(_RELAX_STEPS):
+            match = self._text_match(snapshot, words, last_is_prefix)
+            if len(words) == 1 or self._exists(conn, match.plain, filters):
+                return match
+            if match.typo_only is not None and self._exists(conn, match.typo_only, filters):
+                return match
+            words.pop()
+            last_is_prefix = False
+        return self._text_match(snapshot, words, last_is_prefix)
+
+    def _with_typos(
+        self, conn: sqlite3.Connection, match: _TextMatch, filters: _Filters, plain_total: int
+    ) -> bool:
+        """Typo matches join the result set when the words as typed match too few titles.
+
+        The rule depends on the query alone (not on the page or the sort), so
+        totals, facets and pages agree with each other.
+        """
+        return plain_total < TYPO_THRESHOLD and match.typo_only is not None
+
     def _relevance_page(
         self,
         conn: sqlite3.Connection,
@@ -300,29 +337,45 @@ class SqliteSearchEngine:
         *,
         count: bool = True,
     ) -> tuple[list[Any], int, bool, str]:
-        words = list(query.words)
-        for _ in range(_RELAX_STEPS):
-            if len(words) == 1:
-                break
-            match = self._text_match(snapshot, words, query.last_is_prefix)
-            rows, total, exact, matched = self._tiers(conn, query, filters, match, count=count)
-            if rows or total:
-                return rows, total, exact, matched
-            words.pop()  # nothing matched every word: drop the last one and try again
-        match = self._text_match(snapshot, words, query.last_is_prefix)
-        return self._tiers(conn, query, filters, match, count=count)
+        """The page, the total, whether it is exact, and the expression of the result set."""
+        match = self._text_match(snapshot, query.words, query.last_is_prefix)
+        need = query.offset + query.limit
+        rows, plain_total, exact = self._as_typed(conn, match, filters, need, count=count)
+        if not rows and len(query.words) > 1:
+            # Nothing has every word as typed: drop unmatched trailing words.
+            match = self._resolve_words(conn, snapshot, query, filters)
+            rows, plain_total, exact = self._as_typed(conn, match, filters, need, count=count)
+        total, matched = plain_total, match.plain
+        if self._with_typos(conn, match, filters, plain_total):
+            assert match.typo_only is not None
+            wanted = max(need - len(rows), 0)
+            typo_rows = conn.execute(
+                # A corrected title with no words beyond the query's is almost
+                # surely the one meant ("the barin" -> The Brain, before The
+                # Brain That Wouldn't Die); popularity orders the rest.
+                f"SELECT {COLUMNS} FROM {TEXT_SOURCE} WHERE title_fts MATCH ?{filters.sql} "
+                f"ORDER BY {_EXTRA_WORDS} > 0, title_fts.rowid LIMIT ?",
+                (match.typo_only, *filters.params, len(match.words), max(wanted, 1)),
+            ).fetchall()
+            rows += typo_rows[:wanted]
+            matched = f"({match.typo_only}) OR ({match.plain})"
+            if count and len(typo_rows) >= max(wanted, 1):
+                extra, extra_exact = self._count(conn, match.typo_only, filters)
+                total, exact = total + extra, exact and extra_exact
+            else:  # fewer than asked for: that is all of them
+                total += len(typo_rows)
+        return rows[query.offset : need], total, exact, matched
 
-    def _tiers(
+    def _as_typed(
         self,
         conn: sqlite3.Connection,
-        query: SearchQuery,
-        filters: _Filters,
         match: _TextMatch,
+        filters: _Filters,
+        need: int,
         *,
         count: bool,
-    ) -> tuple[list[Any], int, bool, str]:
-        """The page, the total, whether it is exact, and the expression of the result set."""
-        need = query.offset + query.limit
+    ) -> tuple[list[Any], int, bool]:
+        """Tiers 1-3: the first ``need`` rows, and how many match the words as typed."""
         exact_rows = conn.execute(
             f"SELECT {COLUMNS} FROM movies AS m WHERE m.word_key = ?{filters.sql} "
             "ORDER BY m.norm_title != ?, m.search_rank LIMIT ?",
@@ -335,30 +388,24 @@ class SqliteSearchEngine:
                 if row[0] not in seen:
                     seen.add(row[0])
                     rows.append(row)
-        plain_rows = self._match_rows(conn, match.plain, filters, need + len(seen))
+        # At least TYPO_THRESHOLD rows, so whether typos join needs no extra count.
+        wanted = max(need + len(seen), TYPO_THRESHOLD)
+        plain_rows = self._match_rows(conn, match.plain, filters, wanted)
         rows += [row for row in plain_rows if row[0] not in seen]
-        total, exact = len(rows), True
-        if len(plain_rows) == need + len(seen) and count:
-            total, exact = self._count(conn, match.plain, filters)
-        matched = match.plain
-        if total < need and match.typo_only is not None:
-            wanted = need - len(rows)
-            typo_rows = conn.execute(
-                # A corrected title with no words beyond the query's is almost
-                # surely the one meant ("the barin" -> The Brain, before The
-                # Brain That Wouldn't Die); popularity orders the rest.
-                f"SELECT {COLUMNS} FROM {TEXT_SOURCE} WHERE title_fts MATCH ?{filters.sql} "
-                f"ORDER BY {_EXTRA_WORDS} > 0, title_fts.rowid LIMIT ?",
-                (match.typo_only, *filters.params, len(match.words), wanted),
-            ).fetchall()
-            rows += typo_rows
-            matched = f"({match.typo_only}) OR ({match.plain})"
-            if count and len(typo_rows) == wanted:
-                extra, extra_exact = self._count(conn, match.typo_only, filters)
-                total, exact = total + extra, exact and extra_exact
-            else:  # fewer than asked for: that is all of them
-                total += len(typo_rows)
-        return rows[query.offset : need], total, exact, matched
+        if len(plain_rows) < wanted:  # every match is here: the count is exact
+            return rows, len(plain_rows), True
+        if not count:
+            return rows, len(plain_rows), False
+        total, exact = self._count(conn, match.plain, filters)
+        return rows, total, exact
+
+    def _exists(self, conn: sqlite3.Connection, expression: str, filters: _Filters) -> bool:
+        source = TEXT_SOURCE if filters.sql else "title_fts"
+        found = conn.execute(
+            f"SELECT 1 FROM {source} WHERE title_fts MATCH ?{filters.sql} LIMIT 1",
+            (expression, *filters.params),
+        ).fetchone()
+        return found is not None
 
     def _match_rows(
         self, conn: sqlite3.Connection, expression: str, filters: _Filters, limit: int
@@ -382,11 +429,18 @@ class SqliteSearchEngine:
         return (cap, False) if total > cap else (total, True)
 
     def _sorted_text_page(
-        self, conn: sqlite3.Connection, query: SearchQuery, filters: _Filters, match: _TextMatch
+        self,
+        conn: sqlite3.Connection,
+        snapshot: CatalogSnapshot,
+        query: SearchQuery,
+        filters: _Filters,
     ) -> tuple[list[Any], int, bool, str]:
+        """The same result set as relevance order, sorted by a column instead."""
+        match = self._resolve_words(conn, snapshot, query, filters)
         expression = match.plain
         total, exact = self._count(conn, expression, filters)
-        if total == 0 and match.typo_only is not None:
+        if self._with_typos(conn, match, filters, total):
+            assert match.typo_only is not None
             expression = f"({match.typo_only}) OR ({match.plain})"
             total, exact = self._count(conn, expression, filters)
         rows = conn.execute(
@@ -403,20 +457,44 @@ class SqliteSearchEngine:
         query: SearchQuery,
         filters: _Filters,
     ) -> tuple[list[Any], int, bool]:
+        """No words: filters only, in the requested order, read through an index."""
         where = f"WHERE 1{filters.sql}"
+        if filters.sql:
+            cap = self.settings.max_exact_total
+            (found,) = conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM movies AS m {where} LIMIT ?)",
+                (*filters.params, cap + 1),
+            ).fetchone()
+            total, exact = min(found, cap), found <= cap
+        else:
+            total, exact = snapshot.movie_count, True
+        column = NULLABLE_SORTS.get(query.sort)
+        if column is None:
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM movies AS m {where} "
+                f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
+                (*filters.params, query.limit, query.offset),
+            ).fetchall()
+            return rows, total, exact
+        # Titles without the sort value come last. Two index walks, because
+        # "ORDER BY year IS NULL, year" can't be read from the (year, rank) index.
+        direction = "DESC" if query.sort.startswith("-") else ""
         rows = conn.execute(
-            f"SELECT {COLUMNS} FROM movies AS m {where} "
-            f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
+            f"SELECT {COLUMNS} FROM movies AS m {where} AND m.{column} IS NOT NULL "
+            f"ORDER BY m.{column} {direction}, m.search_rank LIMIT ? OFFSET ?",
             (*filters.params, query.limit, query.offset),
         ).fetchall()
-        if not filters.sql:
-            return rows, snapshot.movie_count, True
-        cap = self.settings.max_exact_total
-        (total,) = conn.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM movies AS m {where} LIMIT ?)",
-            (*filters.params, cap + 1),
-        ).fetchone()
-        return rows, min(total, cap), total <= cap
+        if len(rows) < query.limit:
+            (valued,) = conn.execute(
+                f"SELECT count(*) FROM movies AS m {where} AND m.{column} IS NOT NULL",
+                filters.params,
+            ).fetchone()
+            rows += conn.execute(
+                f"SELECT {COLUMNS} FROM movies AS m {where} AND m.{column} IS NULL "
+                "ORDER BY m.search_rank LIMIT ? OFFSET ?",
+                (*filters.params, query.limit - len(rows), max(query.offset - valued, 0)),
+            ).fetchall()
+        return rows, total, exact
 
     # -- facets --------------------------------------------------------------
 

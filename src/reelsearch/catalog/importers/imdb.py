@@ -116,9 +116,9 @@ def import_imdb(
     """Replace the catalog with the titles in the dumps, in one transaction."""
     roles = classify_files(paths)
     with CatalogImport(settings, SOURCE) as job:
-        job.add_movies(read_basics(roles["basics"], job.report, kinds))
         if "ratings" in roles:
-            job.set_ratings(read_ratings(roles["ratings"], job.report))
+            job.stage_ratings(read_ratings(roles["ratings"], job.report))
+        job.add_movies(read_basics(roles["basics"], job.report, kinds))
         if "akas" in roles:
             job.add_alt_titles(read_akas(roles["akas"], job.report))
     return job.report

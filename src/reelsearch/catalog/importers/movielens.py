@@ -8,7 +8,9 @@ alternate title, and a trailing article moves to the front.
 from __future__ import annotations
 
 import csv
+import gzip
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,7 +76,9 @@ def read_movies(path: Path, report: ImportReport) -> Iterator[MovieRecord]:
             raise BadFileFormat(f"{name}:{reader.line_num}: not valid CSV: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise BadFileFormat(f"{name}: not UTF-8 text: {exc}") from exc
-        except (OSError, EOFError) as exc:
+        except gzip.BadGzipFile as exc:
+            raise BadFileFormat(f"{name}: not a gzip file: {exc}") from exc
+        except (OSError, EOFError, zlib.error) as exc:
             raise ImportFailed(f"{name}: the file is damaged or truncated: {exc}") from exc
 
 

@@ -42,7 +42,9 @@ def read_tsv(path: Path, expected_header: Sequence[str]) -> Iterator[tuple[int, 
                 )
             for line_number, line in enumerate(handle, start=2):
                 yield line_number, line.rstrip("\n").split("\t")
-        except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        except gzip.BadGzipFile as exc:
+            raise BadFileFormat(f"{path.name}: not a gzip file: {exc}") from exc
+        except (OSError, EOFError, zlib.error) as exc:
             raise ImportFailed(f"{path.name}: the file is damaged or truncated: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise BadFileFormat(f"{path.name}: not UTF-8 text: {exc}") from exc

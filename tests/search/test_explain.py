@@ -1,0 +1,156 @@
+"""Every SQL shape the search engine runs uses an index: no full scan of ``movies``.
+
+The engine's statements are captured on its (single) pooled connection with
+``sqlite3.Connection.set_trace_callback`` while it serves a representative set
+of requests on the real sample, then each is run through EXPLAIN QUERY PLAN.
+"""
+
+# Asserts read `expected == actual` (STYLE.md); SIM300 would flip the literal ones.
+# ruff: noqa: SIM300
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from reelsearch.config import Settings
+from reelsearch.db.explain import explain_query_plan, full_scans
+from reelsearch.search.query import parse_autocomplete, parse_search
+from reelsearch.search.snapshot import CatalogSnapshot
+from reelsearch.search.sqlite import SqliteSearchEngine
+
+# The planner names the alias of `movies AS m`, so both names are checked.
+MOVIES_NAMES = ("movies", "m")
+
+SEARCHES: dict[str, list[tuple[str, str]]] = {
+    "text-relevance": [("q", "star wars")],
+    "text-prefix-common": [("q", "the")],
+    "text-typo": [("q", "matirx")],
+    "text-relaxed": [("q", "matrix qqqqzz")],
+    "text-deep-page": [("q", "love"), ("offset", "200"), ("limit", "100")],
+    "text+year": [("q", "love"), ("year_from", "1990"), ("year_to", "1999")],
+    "text+genres-any": [("q", "love"), ("genres", "Comedy,Drama")],
+    "text+genres-all": [("q", "love"), ("genres", "Comedy,Romance"), ("genres_mode", "all")],
+    "text+min_rating": [("q", "love"), ("min_rating", "8")],
+    "text+min_votes": [("q", "love"), ("min_votes", "1000")],
+    "text+kind": [("q", "love"), ("kind", "movie")],
+    "text+all-filters": [("q", "the"), ("year_from", "1950"), ("genres", "Drama"),
+                         ("min_rating", "6"), ("min_votes", "10"), ("kind", "movie")],
+    "text+sort-year": [("q", "love"), ("sort", "year")],
+    "text+sort--year": [("q", "love"), ("sort", "-year")],
+    "text+sort-rating": [("q", "love"), ("sort", "rating")],
+    "text+sort--rating": [("q", "star"), ("sort", "-rating")],
+    "text+sort-votes": [("q", "star"), ("sort", "votes")],
+    "text+sort--votes": [("q", "the"), ("sort", "-votes"), ("genres", "Action")],
+    "text+sort-typo": [("q", "matirx"), ("sort", "-year")],
+    "text+facets": [("q", "love"), ("facets", "genres,decade")],
+    "text+filter+facets": [("q", "love"), ("min_votes", "100"), ("facets", "genres,decade")],
+    "text+typo+facets": [("q", "matirx"), ("facets", "genres,decade")],
+    "browse-all": [],
+    "browse-all+facets": [("facets", "genres,decade")],
+    "browse-genre": [("genres", "Animation")],
+    "browse-genres-any": [("genres", "Animation,Documentary")],
+    "browse-genres-all": [("genres", "Comedy,Romance"), ("genres_mode", "all")],
+    "browse-year": [("year_from", "1990"), ("year_to", "1995")],
+    "browse-year-from": [("year_from", "2000")],
+    "browse-year-to": [("year_to", "1920")],
+    "browse-rating": [("min_rating", "9")],
+    "browse-votes": [("min_votes", "10000")],
+    "browse-kind": [("kind", "movie")],
+    "browse-sort-year": [("sort", "year")],
+    "browse-sort--year": [("sort", "-year")],
+    "browse-sort-rating": [("sort", "rating")],
+    "browse-sort--rating": [("sort", "-rating")],
+    "browse-sort-votes": [("sort", "votes")],
+    "browse-sort--votes": [("sort", "-votes")],
+    "browse-genre+sort-year": [("genres", "Drama"), ("sort", "-year")],
+    "browse-year+sort-rating": [("year_from", "1990"), ("sort", "-rating")],
+    "browse-genre+facets": [("genres", "Animation"), ("facets", "genres,decade")],
+    "browse-rating+facets": [("min_rating", "8"), ("facets", "genres,decade")],
+    "browse-kind+facets": [("kind", "movie"), ("facets", "decade")],
+    "browse-deep-page": [("genres", "Drama"), ("offset", "5000")],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def traced(sample_settings: Settings) -> Iterator[tuple[SqliteSearchEngine, list[str]]]:
+    """An engine with one pooled connection whose every statement is recorded."""
+    statements: list[str] = []
+    settings = Settings(database_url=sample_settings.database_url, db_read_pool_size=1)
+    engine = SqliteSearchEngine(settings)
+    with engine.pool.connection() as conn:  # the pool's only connection, reused by every call
+        conn.set_trace_callback(statements.append)
+    yield engine, statements
+    engine.close()
+
+
+def plans_of(
+    traced: tuple[SqliteSearchEngine, list[str]], run: Callable[[SqliteSearchEngine], Any]
+) -> list[tuple[str, list[str]]]:
+    """The SELECTs ``run`` made the engine execute, each with its query plan."""
+    engine, statements = traced
+    statements.clear()
+    run(engine)
+    selects = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert selects, "the trace callback saw no SELECT"
+    conn = sqlite3.connect(f"file:{engine.settings.sqlite_path}?mode=ro", uri=True)
+    try:
+        return [(s, explain_query_plan(conn, s)) for s in selects]
+    finally:
+        conn.close()
+
+
+def assert_no_full_scan(plans: list[tuple[str, list[str]]]) -> None:
+    offending = [
+        f"{statement}\n    " + "\n    ".join(plan)
+        for statement, plan in plans
+        if any(full_scans(plan, name) for name in MOVIES_NAMES)
+    ]
+    assert [] == offending, "full scan of movies:\n" + "\n\n".join(offending)
+
+
+@pytest.mark.parametrize("params", list(SEARCHES.values()), ids=list(SEARCHES))
+def test_search_never_scans_movies(
+    traced: tuple[SqliteSearchEngine, list[str]], params: list[tuple[str, str]]
+) -> None:
+    """Each search shape reads movies through an index, never a full table scan."""
+    assert_no_full_scan(plans_of(traced, lambda engine: engine.search(parse_search(params))))
+
+
+@pytest.mark.parametrize("q", ["the mat", "matirx", "love story ", "zzzzqq"])
+def test_autocomplete_never_scans_movies(
+    traced: tuple[SqliteSearchEngine, list[str]], q: str
+) -> None:
+    """Autocomplete reads movies through an index."""
+    query = parse_autocomplete([("q", q), ("limit", "5")])
+    assert_no_full_scan(plans_of(traced, lambda engine: engine.autocomplete(query)))
+
+
+def test_get_movie_never_scans_movies(traced: tuple[SqliteSearchEngine, list[str]]) -> None:
+    """Looking a movie up by id is a primary-key search."""
+    plans = plans_of(traced, lambda engine: engine.get_movie(32710))
+    assert_no_full_scan(plans)
+    assert any("USING INTEGER PRIMARY KEY" in line for _, plan in plans for line in plan)
+
+
+def test_catalog_snapshot_load_never_scans_movies(
+    traced: tuple[SqliteSearchEngine, list[str]],
+) -> None:
+    """Loading a catalog version (startup, after each import) reads movies through indexes."""
+
+    def load(engine: SqliteSearchEngine) -> None:
+        with engine.pool.connection() as conn:
+            CatalogSnapshot.load(conn)
+
+    assert_no_full_scan(plans_of(traced, load))
+
+
+def test_full_scans_helper_sees_a_scan() -> None:
+    """The check itself works: a plan line 'SCAN m' is a full scan, an index scan is not."""
+    plan = ["SCAN m", "SCAN m USING INDEX ix_movies_search_rank", "SEARCH m USING INDEX x (a=?)"]
+    assert ["SCAN m"] == full_scans(plan, "m")
+    assert ["SCAN movies"] == full_scans(["SCAN movies"], "movies")
+    assert [] == full_scans(plan, "movies")
