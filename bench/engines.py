@@ -16,9 +16,14 @@ Filters = Mapping[str, Any]  # keys: year_from, year_to, genres (comma-separated
 
 
 class Engine(Protocol):
-    name: str
-    base_url: str
-    headers: Mapping[str, str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
     def search_path(self, q: str, filters: Filters, limit: int = 10) -> str: ...
 

@@ -7,7 +7,7 @@ reelsearch's trivial ``/health`` runs too: it is the ceiling the HTTP stack allo
 how much of a search's cost is the search itself.
 
 Both engines run uncached: reelsearch has no cache yet and Typesense's ``use_cache`` is off by
-default; the paths file is replayed as generated (1000 distinct queries by default).
+default; the paths file is replayed as generated (about 1000 distinct queries by default).
 
     python bench/load.py --typesense-url URL --typesense-key KEY --typesense-paths P \
         --reelsearch-url URL --reelsearch-paths P --duration 10 --runs 3
@@ -36,6 +36,10 @@ class Target:
     paths_file: Path
     headers: Mapping[str, str] = field(default_factory=dict)
 
+    def path_count(self) -> int:
+        with open(self.paths_file, encoding="ascii") as f:
+            return sum(1 for line in f if line.strip())
+
 
 @dataclass(frozen=True)
 class WrkResult:
@@ -52,8 +56,16 @@ def run_wrk(
     """Run wrk once against ``target``; return its parsed summary."""
     threads = max(1, min(2, connections))  # 2 cores: more wrk threads only steal CPU
     seconds = max(1, round(duration_s))  # wrk takes whole seconds
-    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s",
-            "--latency", "-s", str(LUA)]
+    argv = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        f"--timeout={timeout_s}s",
+        "--latency",
+        "-s",
+        str(LUA),
+    ]
     for key, value in target.headers.items():
         argv += ["-H", f"{key}: {value}"]
     argv += [target.base_url, "--", str(target.paths_file), str(threads)]
@@ -67,9 +79,17 @@ def parse_wrk_output(stdout: str) -> WrkResult:
     """Read the line paths.lua's done() prints (see bench/wrk/paths.lua)."""
     for line in stdout.splitlines():
         if line.startswith(MARKER):
-            data = json.loads(line[len(MARKER):])
-            errors = sum(int(data[k]) for k in ("connect_errors", "read_errors", "write_errors",
-                                                 "status_errors", "timeouts"))
+            data = json.loads(line[len(MARKER) :])
+            errors = sum(
+                int(data[k])
+                for k in (
+                    "connect_errors",
+                    "read_errors",
+                    "write_errors",
+                    "status_errors",
+                    "timeouts",
+                )
+            )
             return WrkResult(
                 rps=data["requests"] * 1e6 / max(1, data["duration_us"]),
                 p50_us=int(data["p50_us"]),
@@ -103,9 +123,12 @@ def measure(
                 res = run_wrk(target, c, duration_s)
                 results.setdefault((target.name, c), []).append(res)
                 if log:
-                    print(f"  run {run + 1}/{runs} c={c:<3} {target.name:<22} "
-                          f"{res.rps:9.0f} req/s  p50 {res.p50_us / 1000:7.2f} ms  "
-                          f"p99 {res.p99_us / 1000:7.2f} ms  errors {res.errors}", flush=True)
+                    print(
+                        f"  run {run + 1}/{runs} c={c:<3} {target.name:<22} "
+                        f"{res.rps:9.0f} req/s  p50 {res.p50_us / 1000:7.2f} ms  "
+                        f"p99 {res.p99_us / 1000:7.2f} ms  errors {res.errors}",
+                        flush=True,
+                    )
     return results
 
 
@@ -133,18 +156,39 @@ def summarize(runs: Sequence[WrkResult]) -> Summary:
 
 
 def load_table(results: Results, targets: Sequence[Target], concurrencies: Sequence[int]) -> str:
+    """One row per (target, c). ``passes`` = how many times one run went through the path file
+    (1 or less: no search was repeated within a run)."""
     rows: list[list[object]] = []
     for target in targets:
+        n_paths = target.path_count()
         for c in concurrencies:
             runs = results.get((target.name, c))
             if not runs:
                 continue
             s = summarize(runs)
-            rows.append([target.name, c, f"{s.rps:,.0f}", f"{s.rps_min:,.0f}–{s.rps_max:,.0f}",
-                         f"{s.p50_us / 1000:.2f}", f"{s.p99_us / 1000:.2f}",
-                         f"{s.errors}/{s.requests:,}"])
-    headers = ["target", "c", "req/s (median)", "req/s range", "p50 ms", "p99 ms",
-               "errors/requests"]
+            passes = f"{s.requests / len(runs) / n_paths:.1f}" if n_paths > 1 else "-"
+            rows.append(
+                [
+                    target.name,
+                    c,
+                    f"{s.rps:,.0f}",
+                    f"{s.rps_min:,.0f}–{s.rps_max:,.0f}",
+                    f"{s.p50_us / 1000:.2f}",
+                    f"{s.p99_us / 1000:.2f}",
+                    f"{s.errors}/{s.requests:,}",
+                    passes,
+                ]
+            )
+    headers = [
+        "target",
+        "c",
+        "req/s (median)",
+        "req/s range",
+        "p50 ms",
+        "p99 ms",
+        "errors/requests",
+        "passes",
+    ]
     return markdown_table(headers, rows)
 
 
@@ -158,9 +202,15 @@ def ratio_table(
         if not num or not den:
             continue
         n, d = summarize(num), summarize(den)
-        rows.append([c, f"{n.rps / d.rps:.2f}×", f"{n.p99_us / d.p99_us:.2f}×",
-                     f"{n.p50_us / d.p50_us:.2f}×"])
-    headers = ["c", f"req/s {numerator} ÷ {denominator}", "p99 ratio", "p50 ratio"]
+        rows.append(
+            [
+                c,
+                f"{n.rps / d.rps:.2f}×",
+                f"{n.p99_us / d.p99_us:.2f}×",
+                f"{n.p50_us / d.p50_us:.2f}×",
+            ]
+        )
+    headers = ["c", f"{numerator} ÷ {denominator}: req/s", "p99", "p50"]
     return markdown_table(headers, rows)
 
 
@@ -192,13 +242,20 @@ def main() -> None:
     args = parser.parse_args()
     targets: list[Target] = []
     if args.typesense_url and args.typesense_paths:
-        targets.append(Target("typesense search", args.typesense_url, args.typesense_paths,
-                              {"X-TYPESENSE-API-KEY": args.typesense_key}))
+        targets.append(
+            Target(
+                "typesense search",
+                args.typesense_url,
+                args.typesense_paths,
+                {"X-TYPESENSE-API-KEY": args.typesense_key},
+            )
+        )
     if args.reelsearch_url and args.reelsearch_paths:
         targets.append(Target("reelsearch search", args.reelsearch_url, args.reelsearch_paths))
     if args.reelsearch_url:
-        targets.append(Target("reelsearch /health", args.reelsearch_url,
-                              health_paths(args.workdir)))
+        targets.append(
+            Target("reelsearch /health", args.reelsearch_url, health_paths(args.workdir))
+        )
     if not targets:
         parser.error("give at least one engine's URL (and its paths file)")
     results = measure(targets, args.concurrency, args.duration, args.runs, args.warmup)

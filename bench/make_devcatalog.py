@@ -51,12 +51,16 @@ def display_title(raw: str) -> str:
     return f"{art}{sep}{m.group('rest')}"
 
 
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _opt_int(value: Any) -> int | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else int(value)
+    return None if _is_missing(value) else int(value)
 
 
 def _opt_float(value: Any) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    return None if _is_missing(value) else float(value)
 
 
 def sample_rows() -> Iterator[tuple[Any, ...]]:

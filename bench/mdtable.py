@@ -14,10 +14,14 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        padded = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:],
-                                                                          strict=True)]
+        padded = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
         return "| " + " | ".join(padded) + " |"
 
-    rule = "| " + " | ".join([":" + "-" * (widths[0] - 1)] +
-                             ["-" * (w - 1) + ":" for w in widths[1:]]) + " |"
+    rule = (
+        "| "
+        + " | ".join([":" + "-" * (widths[0] - 1)] + ["-" * (w - 1) + ":" for w in widths[1:]])
+        + " |"
+    )
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])

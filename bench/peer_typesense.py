@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
 from catalog import Movie, load_movies
 from engines import Typesense
 from procs import ServerProcess, free_port
@@ -140,8 +141,9 @@ class TypesenseServer:
     def load(self, movies: list[Movie], batch_size: int = 5000) -> None:
         """(Re)create the ``movies`` collection and import every movie; raise on any failure."""
         t0 = time.perf_counter()
-        with httpx.Client(base_url=self.base_url, headers=self.engine.headers,
-                          timeout=300.0) as client:
+        with httpx.Client(
+            base_url=self.base_url, headers=self.engine.headers, timeout=300.0
+        ) as client:
             client.delete("/collections/movies")  # 404 when absent: fine
             client.post("/collections", json=COLLECTION_SCHEMA).raise_for_status()
             imported = 0
@@ -199,11 +201,16 @@ def main() -> None:
     with TypesenseServer() as ts:
         ts.load(movies)
         t = ts.timings
-        print(f"typesense: started in {t.startup_s:.2f}s, imported {t.documents} "
-              f"movies in {t.import_s:.2f}s")
+        print(
+            f"typesense: started in {t.startup_s:.2f}s, imported {t.documents} "
+            f"movies in {t.import_s:.2f}s"
+        )
         engine = ts.engine
-        body = httpx.get(ts.base_url + engine.search_path(args.query, {}),
-                         headers=engine.headers).raise_for_status().json()
+        body = (
+            httpx.get(ts.base_url + engine.search_path(args.query, {}), headers=engine.headers)
+            .raise_for_status()
+            .json()
+        )
         for hit in body["hits"]:
             doc = hit["document"]
             print(f"  {doc['id']:>6}  {doc['title']} ({doc.get('year')}) votes={doc['votes']}")

@@ -7,6 +7,7 @@ and it is always stopped by the process-group id of the process we started, neve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -66,16 +67,19 @@ class ServerProcess:
         with httpx.Client(timeout=2.0, headers=dict(headers or {})) as client:
             while True:
                 if self._proc is None or self._proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited early; see {self.log_path}:\n"
-                                       f"{self.log_tail()}")
+                    raise RuntimeError(
+                        f"{self.name} exited early; see {self.log_path}:\n{self.log_tail()}"
+                    )
                 try:
                     if client.get(url).status_code == 200:
                         return time.perf_counter() - start
                 except httpx.HTTPError:
                     pass
                 if time.perf_counter() > deadline:
-                    raise TimeoutError(f"{self.name} not healthy at {url} after {timeout_s}s; "
-                                       f"see {self.log_path}:\n{self.log_tail()}")
+                    raise TimeoutError(
+                        f"{self.name} not healthy at {url} after {timeout_s}s; "
+                        f"see {self.log_path}:\n{self.log_tail()}"
+                    )
                 time.sleep(0.1)
 
     def log_tail(self, lines: int = 20) -> str:
@@ -99,10 +103,8 @@ class ServerProcess:
             try:
                 proc.wait(timeout=grace_s)
                 # the leader is gone; make sure its workers are too
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 break
             except subprocess.TimeoutExpired:
                 continue

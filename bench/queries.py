@@ -9,7 +9,8 @@ movie a person was looking for (``expected_id``); the kinds mimic how people act
   the leading words plus the first 2-8 characters of the last word ("the mat");
 - ``typo``: one edit (insertion, deletion, substitution, adjacent transposition) in one word of
   at least 5 letters (words with digits are never touched);
-- ``word_order``: the title's words shuffled (titles of 2+ words);
+- ``word_order``: the title's words shuffled (titles of 2+ words); a shuffle that spells
+  another movie's whole title is skipped, as it is that movie's exact query;
 - ``filtered``: two or three title words (skipping stopwords when it can) plus a year range
   or a genre filter that the movie satisfies.
 
@@ -39,7 +40,33 @@ from engines import Engine, Reelsearch, Typesense
 KINDS = ("exact", "prefix", "typo", "word_order", "filtered")
 _ALPHA_WORD = re.compile(r"[^\W\d_]{5,}")  # letters only, 5+ of them
 _STOPWORDS = frozenset(
-    "a an and at by de del der des die du el for from in is it la le les of on or the to".split()
+    [
+        "a",
+        "an",
+        "and",
+        "at",
+        "by",
+        "de",
+        "del",
+        "der",
+        "des",
+        "die",
+        "du",
+        "el",
+        "for",
+        "from",
+        "in",
+        "is",
+        "it",
+        "la",
+        "le",
+        "les",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+    ]
 )
 
 
@@ -69,9 +96,10 @@ class Query:
 def weighted_sample(
     rng: random.Random, movies: Sequence[Movie], n: int, min_votes: int
 ) -> list[Movie]:
-    """Sample up to ``n`` distinct movies, P proportional to log(1 + votes) (Efraimidis-Spirakis)."""
+    """Up to ``n`` distinct movies, P proportional to log(1 + votes) (Efraimidis-Spirakis)."""
     eligible = [m for m in movies if m.votes >= min_votes]
-    keyed = [(rng.random() ** (1.0 / math.log1p(m.votes)), m) for m in eligible]
+    # a 0-vote movie gets a tiny weight instead of a division by zero: it comes last
+    keyed = [(rng.random() ** (1.0 / max(math.log1p(max(m.votes, 0)), 1e-6)), m) for m in eligible]
     keyed.sort(key=lambda km: km[0], reverse=True)
     return [m for _, m in keyed[:n]]
 
@@ -128,6 +156,11 @@ def make_typo(rng: random.Random, movie: Movie) -> Query | None:
     return Query("typo", q, movie.id)
 
 
+def _words_of(text: str) -> tuple[str, ...]:
+    """Lower-case alphanumeric words, to compare titles the way a search engine would."""
+    return tuple(re.findall(r"[a-z0-9]+", text.lower().replace("'", "")))
+
+
 def _whole_token(text: str, a: int, b: int) -> bool:
     before = text[a - 1] if a > 0 else " "
     after = text[b] if b < len(text) else " "
@@ -176,14 +209,20 @@ def generate(
 ) -> list[Query]:
     """Return ``per_kind`` queries of each kind (fewer only if the catalog runs out)."""
     queries: list[Query] = []
+    # A shuffle that spells another movie's title ("Night Mother" from Mother Night
+    # is 'Night, Mother') is an exact query for that movie, not a word-order one.
+    titles = {_words_of(movie.title) for movie in movies}
     for kind in KINDS:
         rng = random.Random(f"{seed}:{kind}")  # each kind its own stream: adding one moves none
         made: list[Query] = []
         for movie in weighted_sample(rng, movies, len(movies), min_votes):
             query = MAKERS[kind](rng, movie)
+            if kind == "word_order" and query is not None and _words_of(query.q) in titles:
+                continue
             if query is not None and query.q.strip():
-                made.append(Query(query.kind, query.q, query.expected_id, query.filters,
-                                  movie.title))
+                made.append(
+                    Query(query.kind, query.q, query.expected_id, query.filters, movie.title)
+                )
             if len(made) == per_kind:
                 break
         queries.extend(made)
@@ -195,13 +234,17 @@ def write_jsonl(queries: Sequence[Query], path: Path) -> None:
 
 
 def read_jsonl(path: Path) -> list[Query]:
-    return [Query.from_json(line) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    return [
+        Query.from_json(line)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
 
 
 def write_paths(queries: Sequence[Query], engine: Engine, path: Path, seed: int = 42) -> int:
-    """One request path per line, kinds interleaved (seeded shuffle) so any window is a mix."""
-    paths = [engine.search_path(q.q, q.filters) for q in queries]
+    """Distinct request paths, one a line, kinds interleaved (seeded shuffle) so any window of
+    the file is a mix; return how many."""
+    paths = list(dict.fromkeys(engine.search_path(q.q, q.filters) for q in queries))
     random.Random(f"{seed}:paths").shuffle(paths)
     path.write_text("".join(p + "\n" for p in paths), encoding="ascii")
     return len(paths)

@@ -34,6 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent  # granian/uvicorn from the same venv as this interpreter
 EXPECTED_BODY = b'{"status":"ok"}'
+TICK = os.sysconf("SC_CLK_TCK")
 PACKAGES = (
     "starlette",
     "litestar",
@@ -123,6 +124,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_seconds(root: int) -> float:
+    """User+system CPU time of ``root`` and its descendants (granian workers), from /proc."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (ppid, cpu seconds)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        stats[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK)
+    todo, total = [root], 0.0
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0.0))[1]
+        todo += [child for child, (parent, _) in stats.items() if parent == pid]
+    return total
+
+
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -164,7 +182,15 @@ def parse_wrk(out: str) -> dict[str, float]:
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors += int(non2xx[1]) if non2xx else 0
-    return {"rps": float(rps[1]), "p50": latency("50"), "p99": latency("99"), "errors": errors}
+    requests = re.search(r"^\s+(\d+) requests in", out, re.M)
+    assert requests, f"no request count in wrk output:\n{out}"
+    return {
+        "rps": float(rps[1]),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "errors": errors,
+        "requests": int(requests[1]),
+    }
 
 
 def wrk(url: str, connections: int, seconds: int, threads: int) -> dict[str, float]:
@@ -191,11 +217,14 @@ def measure(case: Case, args: argparse.Namespace, logdir: Path, results: Results
             wait_ready(url, proc)
             wrk(url, max(args.concurrency), args.warmup, args.threads)  # warm-up, discarded
             for c in args.concurrency:
+                cpu = cpu_seconds(proc.pid)
                 sample = wrk(url, c, args.duration, args.threads)
+                sample["cpu_us"] = (cpu_seconds(proc.pid) - cpu) * 1e6 / sample["requests"]
                 results.setdefault((case, c), []).append(sample)
                 print(
                     f"  {str(case):<34} c={c:<4} {sample['rps']:>9.0f} req/s "
-                    f"p50 {sample['p50']:.2f} ms  p99 {sample['p99']:.2f} ms",
+                    f"p50 {sample['p50']:.2f} ms  p99 {sample['p99']:.2f} ms  "
+                    f"server CPU {sample['cpu_us']:.0f} us/req",
                     flush=True,
                 )
         except Exception:
@@ -213,7 +242,7 @@ def measure(case: Case, args: argparse.Namespace, logdir: Path, results: Results
 
 def render(table: Table, results: Results, concurrencies: list[int]) -> str:
     cols = ["app", "server", "workers", "conc", "req/s", "spread", "p50 ms", "p99 ms"]
-    cols += [table.base_label, "errors"]
+    cols += [table.base_label, "CPU µs/req", "errors"]
     lines = [
         f"### {table.title}",
         "",
@@ -232,7 +261,8 @@ def render(table: Table, results: Results, concurrencies: list[int]) -> str:
                 f"| ±{(max(rps) - min(rps)) / 2 / med:.0%} "
                 f"| {statistics.median(s['p50'] for s in samples):.2f} "
                 f"| {statistics.median(s['p99'] for s in samples):.2f} "
-                f"| {ratio:.2f} | {int(sum(s['errors'] for s in samples))} |"
+                f"| {ratio:.2f} | {statistics.median(s['cpu_us'] for s in samples):.0f} "
+                f"| {int(sum(s['errors'] for s in samples))} |"
             )
     return "\n".join(lines) + "\n"
 
