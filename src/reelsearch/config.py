@@ -52,8 +52,10 @@ class Settings:
 
     # Search limits: a query longer than this is refused, not truncated.
     max_query_chars: int = 256
-    # `total` is counted exactly up to this many hits, then reported as a floor.
-    max_exact_total: int = 10_000
+    # `total` is counted exactly up to this many hits, then reported as a floor
+    # (total_is_exact=false): counting all 20 k titles matching "th*" on every
+    # keystroke would cost more than finding the ten to show.
+    max_exact_total: int = 1_000
 
     # Importers commit nothing until the end; rows go to SQLite in batches of this size.
     import_batch_size: int = 10_000

@@ -17,6 +17,7 @@ that counts is the longer of the two words, so a letter dropped from a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 import numpy as np
 from rapidfuzz.distance import OSA
@@ -28,6 +29,8 @@ TWO_TYPOS_FROM = 9
 # a 9-letter query with two typos can match a 7-letter word.
 _DEPTH_TWO_FROM = TWO_TYPOS_FROM - 2
 _MIN_INDEXED = ONE_TYPO_FROM - 1
+# Words whose candidates are remembered (a few MB).
+CANDIDATE_CACHE_SIZE = 50_000
 # More candidates than this per word only slow the index query down.
 MAX_CANDIDATES = 12
 
@@ -79,15 +82,21 @@ class TypoIndex:
         order = np.argsort(key_array, kind="stable")
         self._keys = key_array[order]
         self._owners = np.asarray(owners, dtype=np.int32)[order]
+        # Query words repeat ("love", "night"): remember their candidates. The
+        # cache lives and dies with this index, i.e. with one catalog version.
+        self._cached_candidates = lru_cache(maxsize=CANDIDATE_CACHE_SIZE)(self._candidates)
 
     def __len__(self) -> int:
         return len(self.words)
 
-    def candidates(self, word: str) -> list[str]:
+    def candidates(self, word: str) -> tuple[str, ...]:
         """Other words within the allowed typos of ``word``: closest, then most common."""
+        return self._cached_candidates(word)
+
+    def _candidates(self, word: str) -> tuple[str, ...]:
         budget = allowed_typos(word)
         if budget == 0 or not len(self._keys):
-            return []
+            return ()
         probes = np.fromiter([hash(d) for d in _deletes(word, budget)], dtype=np.int64)
         lo = np.searchsorted(self._keys, probes, side="left")
         hi = np.searchsorted(self._keys, probes, side="right")
@@ -105,4 +114,4 @@ class TypoIndex:
             if distance <= allowed:
                 found.append((distance, -self.doc_counts[owner], other))
         found.sort()
-        return [other for _, _, other in found[:MAX_CANDIDATES]]
+        return tuple(other for _, _, other in found[:MAX_CANDIDATES])
