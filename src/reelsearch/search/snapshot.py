@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from reelsearch.search.typos import TypoIndex
+from reelsearch.search.vocabulary import Vocabulary
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +16,7 @@ class CatalogSnapshot:
     version: int
     movie_count: int
     typos: TypoIndex
-    words: frozenset[str]  # every word of every title, to tell a finished word from a prefix
+    vocabulary: Vocabulary  # every word of every title: finished words and prefix completions
     # lower-cased name -> (bit in genre_mask, display name)
     genres: dict[str, tuple[int, str]]
     kinds: frozenset[str]
@@ -48,7 +49,7 @@ class CatalogSnapshot:
             version=version,
             movie_count=conn.execute("SELECT count(*) FROM movies").fetchone()[0],
             typos=TypoIndex(vocabulary),
-            words=frozenset(word for word, _ in vocabulary),
+            vocabulary=Vocabulary(vocabulary),
             genres=genres,
             kinds=frozenset(k for (k,) in conn.execute("SELECT DISTINCT kind FROM movies")),
             catalog_facets={"genres": genre_counts, "decade": decades},

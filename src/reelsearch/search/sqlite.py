@@ -30,6 +30,7 @@ from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.snapshot import CatalogSnapshot, read_version
 from reelsearch.search.typos import TypoIndex
+from reelsearch.search.vocabulary import Vocabulary
 
 COLUMNS = "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind"
 TEXT_SOURCE = "title_fts JOIN movies AS m ON m.search_rank = title_fts.rowid"
@@ -66,12 +67,14 @@ class _TextMatch:
     """FTS5 expressions for the as-typed tier and, computed only if needed, the typo tier."""
 
     __slots__ = (
+        "_terms",
         "_typo_only",
         "exact_title",
         "last_is_prefix",
         "preferred",
         "plain",
         "typos",
+        "vocabulary",
         "word_key",
         "words",
     )
@@ -81,14 +84,21 @@ class _TextMatch:
         typos: TypoIndex,
         words: Sequence[str],
         last_is_prefix: bool,
-        vocabulary: frozenset[str] = frozenset(),
+        vocabulary: Vocabulary,
     ) -> None:
         self.typos = typos
+        self.vocabulary = vocabulary
         self.words = words
         self.last_is_prefix = last_is_prefix
         self.exact_title = " ".join(words)
         self.word_key = " ".join(sorted(words))
-        terms = [self._term(i) for i in range(len(words))]
+        # Each word as the FTS tokens it may match: itself, or for the last
+        # word while typing, its completions.
+        options = [[_quote(word)] for word in words]
+        if last_is_prefix:
+            options[-1] = self._prefix_options(words[-1])
+        terms = [_any_of(tokens) for tokens in options]
+        self._terms = terms
         self.plain = " AND ".join(terms)
         # After other words, a long last word that is already a whole word of
         # some title is likely finished: it matches as that word before its
@@ -100,23 +110,28 @@ class _TextMatch:
             and len(words[-1]) >= FINISHED_WORD_LENGTH
             and words[-1] in vocabulary
         ):
-            whole = [*terms[:-1], _quote(words[-1])]
+            whole = [*options[:-1], [_quote(words[-1])]]
         else:
-            whole = terms
+            whole = options
         preferred: list[str] = []
         if len(words) > 1:
             # Words side by side in the order typed, at the start of the title,
             # then anywhere: "night p" -> Night People before Fright Night Part II.
-            phrase = " + ".join(whole)
-            preferred += [f"^{phrase}", phrase]
-        if whole is not terms:
-            preferred.append(" AND ".join(whole))
+            # A phrase can't hold an OR, so one phrase per completion.
+            head = " + ".join(tokens[0] for tokens in whole[:-1])
+            phrases = [f"{head} + {last}" for last in whole[-1]]
+            preferred.append(_any_of([f"^{phrase}" for phrase in phrases]))
+            preferred.append(_any_of(phrases))
+        if whole is not options:
+            preferred.append(" AND ".join(_any_of(tokens) for tokens in whole))
         self.preferred = tuple(preferred)
         self._typo_only: str | None | bool = False  # False: not computed yet
 
-    def _term(self, position: int) -> str:
-        is_prefix = self.last_is_prefix and position == len(self.words) - 1
-        return _quote(self.words[position]) + ("*" if is_prefix else "")
+    def _prefix_options(self, word: str) -> list[str]:
+        completions = self.vocabulary.completions(word)
+        if completions is None:  # short: the index's own prefix lookup is fast
+            return [_quote(word) + "*"]
+        return [_quote(c) for c in completions] or [_quote(word)]  # none: matches nothing
 
     @property
     def typo_only(self) -> str | None:
@@ -127,7 +142,7 @@ class _TextMatch:
             for position, word in enumerate(self.words):
                 candidates = self.typos.candidates(word)
                 found = found or bool(candidates)
-                groups.append(" OR ".join([self._term(position), *map(_quote, candidates)]))
+                groups.append(" OR ".join([self._terms[position], *map(_quote, candidates)]))
             self._typo_only = (
                 "(" + " AND ".join(f"({g})" for g in groups) + f") NOT ({self.plain})"
                 if found
@@ -146,6 +161,10 @@ def _row_to_hit(row: Sequence[Any], fields: Sequence[str]) -> Hit:
 
 def _quote(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
+
+
+def _any_of(tokens: Sequence[str]) -> str:
+    return tokens[0] if len(tokens) == 1 else "(" + " OR ".join(tokens) + ")"
 
 
 class SqliteSearchEngine:
@@ -293,7 +312,7 @@ class SqliteSearchEngine:
     def _text_match(
         self, snapshot: CatalogSnapshot, words: Sequence[str], last_is_prefix: bool
     ) -> _TextMatch:
-        return _TextMatch(snapshot.typos, words, last_is_prefix, snapshot.words)
+        return _TextMatch(snapshot.typos, words, last_is_prefix, snapshot.vocabulary)
 
     def _resolve_words(
         self,
@@ -377,10 +396,13 @@ class SqliteSearchEngine:
     ) -> tuple[list[Any], int, bool]:
         """Tiers 1-3: the first ``need`` rows, and how many match the words as typed."""
         exact_rows = conn.execute(
-            f"SELECT {COLUMNS} FROM movies AS m WHERE m.word_key = ?{filters.sql} "
-            "ORDER BY m.norm_title != ?, m.search_rank LIMIT ?",
-            (match.word_key, *filters.params, match.exact_title, need),
+            f"SELECT {COLUMNS}, m.norm_title FROM movies AS m WHERE m.word_key = ?{filters.sql} "
+            "ORDER BY m.search_rank LIMIT ?",
+            (match.word_key, *filters.params, need),
         ).fetchall()
+        # The words in the order typed first (a stable sort keeps popularity
+        # within each group); sorting here keeps the index's order usable above.
+        exact_rows.sort(key=lambda row: row[8] != match.exact_title)
         seen = {row[0] for row in exact_rows}
         rows = list(exact_rows)
         for expression in match.preferred:

@@ -1,0 +1,50 @@
+"""The words of the catalog's titles, sorted, with how many titles use each.
+
+Used to tell a finished word from a prefix, and to expand a long prefix into
+the words it can complete to. FTS5 answers ``"episode"*`` by merging the
+postings of every matching word before the first row comes back (it has
+prefix indexes only up to 4 letters); an explicit ``"episode" OR
+"episodes"`` is read lazily in rowid order and stops at the LIMIT.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left
+from collections.abc import Sequence
+from functools import lru_cache
+
+# Prefixes up to this length are served by the title index's prefix indexes.
+INDEXED_PREFIX_LENGTH = 4
+# A prefix completes to at most this many words, the most used first (Typesense
+# expands to 4 by default; more keeps rare completions findable).
+MAX_COMPLETIONS = 24
+_CACHE_SIZE = 50_000
+
+
+class Vocabulary:
+    """Sorted title words and their document counts, as FTS5's vocabulary table lists them."""
+
+    def __init__(self, words: Sequence[tuple[str, int]]) -> None:
+        ordered = sorted(words)
+        self.words = [word for word, _ in ordered]
+        self.doc_counts = [docs for _, docs in ordered]
+        self._members = frozenset(self.words)
+        self.completions = lru_cache(maxsize=_CACHE_SIZE)(self._completions)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._members
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def _completions(self, prefix: str) -> tuple[str, ...] | None:
+        """Words starting with ``prefix``, most used first; None if the index does it better."""
+        if len(prefix) <= INDEXED_PREFIX_LENGTH:
+            return None
+        low = bisect_left(self.words, prefix)
+        high = bisect_left(self.words, prefix[:-1] + chr(ord(prefix[-1]) + 1), low)
+        if high - low <= MAX_COMPLETIONS:
+            return tuple(self.words[low:high])
+        best = heapq.nlargest(MAX_COMPLETIONS, range(low, high), key=self.doc_counts.__getitem__)
+        return tuple(self.words[i] for i in best)
