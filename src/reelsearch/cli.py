@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from reelsearch.config import ENV_PREFIX, Settings
-from reelsearch.errors import ReelsearchError
+from reelsearch.errors import ImportFailed, ReelsearchError
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -21,10 +21,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         args.run(args)
+    except ImportFailed as exc:
+        print(f"reelsearch: import failed and was rolled back; the catalog is unchanged.\n"
+              f"  {exc}", file=sys.stderr)  # fmt: skip
+        if exc.report is not None:
+            print(exc.report.render(), file=sys.stderr)
+        raise SystemExit(1) from None
     except ReelsearchError as exc:
         print(f"reelsearch: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
+        print("reelsearch: interrupted; an import in progress was rolled back", file=sys.stderr)
         raise SystemExit(130) from None
 
 

@@ -11,6 +11,11 @@ ReelsearchError
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reelsearch.catalog.records import ImportReport
+
 
 class ReelsearchError(Exception):
     """Base class of every deliberate reelsearch error."""
@@ -26,6 +31,9 @@ class CatalogError(ReelsearchError):
 
 class ImportFailed(CatalogError):
     """An import stopped and was rolled back; the previous catalog is untouched."""
+
+    # What the import had read when it failed (set by CatalogImport).
+    report: ImportReport | None = None
 
 
 class BadFileFormat(ImportFailed):

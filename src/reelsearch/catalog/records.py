@@ -72,11 +72,17 @@ class ImportReport:
 
     def render(self) -> str:
         """A human summary for the command line."""
-        lines = [
-            f"imported {self.source}: {self.movies_written:,} movies "
-            f"({self.rows_read:,} rows read, {self.bad_rows:,} bad) in {self.seconds:.1f} s; "
-            f"catalog version {self.catalog_version}"
-        ]
+        if self.catalog_version is None:
+            lines = [
+                f"nothing imported from {self.source}: {self.rows_read:,} rows read "
+                f"({self.bad_rows:,} bad) before the failure, in {self.seconds:.1f} s"
+            ]
+        else:
+            lines = [
+                f"imported {self.source}: {self.movies_written:,} movies "
+                f"({self.rows_read:,} rows read, {self.bad_rows:,} bad) in {self.seconds:.1f} s; "
+                f"catalog version {self.catalog_version}"
+            ]
         if self.alt_titles_written:
             lines.append(f"  {self.alt_titles_written:,} alternate titles")
         if self.phases:

@@ -122,6 +122,8 @@ class CatalogImport:
                 self.report.catalog_version = self.import_id
             else:
                 self.conn.execute("ROLLBACK")
+                if isinstance(exc, ImportFailed):
+                    exc.report = self.report
         finally:
             self.conn.close()
             self._conn = None
