@@ -315,7 +315,7 @@ def test_cli_import_imdb_with_kinds(
 def test_cli_reports_a_wrong_file_and_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A refused import prints 'reelsearch: ...' on stderr and exits with status 1."""
+    """A refused import says it was rolled back and why on stderr, and exits with status 1."""
     wrong = tmp_path / "title.basics.tsv"
     wrong.write_text("movieId,title,genres\n1,Heat (1995),Action\n", encoding="utf-8")
 
@@ -323,7 +323,9 @@ def test_cli_reports_a_wrong_file_and_exits_1(
         main(["--database-url", f"sqlite:///{tmp_path / 'c.db'}", "import", "imdb", str(wrong)])
 
     assert 1 == exit_info.value.code
-    assert capsys.readouterr().err.startswith("reelsearch: title.basics.tsv: not the expected")
+    err = capsys.readouterr().err
+    assert err.startswith("reelsearch: import failed and was rolled back")
+    assert "title.basics.tsv: not the expected" in err
 
 
 def test_imdb_file_names_are_checked_before_reading(tmp_path: Path) -> None:
