@@ -12,15 +12,18 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from starlette.middleware import Middleware
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]  # loose: each framework types its scope its own way
 
 PAYLOAD = {"status": "ok"}
 NAMES = ("raw", "starlette", "litestar", "fastapi", "starlette_mw_asgi", "starlette_mw_base")
@@ -67,7 +70,7 @@ def _starlette(middleware: str = "none") -> ASGIApp:
     if middleware == "asgi":
         stack = [Middleware(AsgiHeader, name=n, value=v) for n, v in HEADERS]
     elif middleware == "base":
-        stack = [Middleware(_base_header_class(), name=n, value=v) for n, v in HEADERS]
+        stack = _base_header_stack()
     return Starlette(routes=[Route("/", status)], middleware=stack)
 
 
@@ -115,7 +118,8 @@ class AsgiHeader:
         await self.app(scope, receive, send_with_header)
 
 
-def _base_header_class() -> type:
+def _base_header_stack() -> list[Middleware]:
+    from starlette.middleware import Middleware
     from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
     from starlette.requests import Request
     from starlette.responses import Response
@@ -133,7 +137,7 @@ def _base_header_class() -> type:
             response.headers[self.name] = self.value(start)
             return response
 
-    return BaseHeader
+    return [Middleware(BaseHeader, name=n, value=v) for n, v in HEADERS]
 
 
 # --- (c) Litestar ------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ Each round starts every case's server (one at a time, in shuffled order) on a fr
 checks the response, warms up, runs ``wrk --latency`` once per concurrency and stops the server.
 Rounds interleave the cases so that machine noise hits them alike; the tables report the median
 over rounds and, for ratios, the median of the per-round ratios (paired, side by side).
+"CPU µs/req" is the user+system CPU time the server's processes spent per request served: on a
+shared, noisy machine it is steadier than req/s, which depends on how much CPU the server got.
 
-    python bench/framework/run.py --duration 5 --runs 3 --concurrency 16 64
+    python bench/framework/run.py --duration 3 --runs 4 --concurrency 16 64
 """
 
 from __future__ import annotations
@@ -277,8 +279,8 @@ def header(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--runs", type=int, default=3, help="rounds (median reported)")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--runs", type=int, default=4, help="rounds (median reported)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of discarded wrk load")
@@ -291,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tables = [TABLES[t] for t in args.tables]
     cases = sorted({c for t in tables for row in t.rows for c in (row, t.base(row))})
-    per_round = len(cases) * (2.5 + args.warmup + args.duration * len(args.concurrency))
+    per_round = len(cases) * (1.5 + args.warmup + args.duration * len(args.concurrency))
     print(
         f"{len(cases)} cases × {args.runs} rounds ≈ {per_round * args.runs / 60:.1f} min",
         flush=True,

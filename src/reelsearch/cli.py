@@ -79,7 +79,7 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
 
 def _serve(args: argparse.Namespace) -> None:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces, Loops
 
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
     _check_catalog(settings)
@@ -94,6 +94,9 @@ def _serve(args: argparse.Namespace) -> None:
         port=settings.port,
         workers=settings.workers,
         interface=Interfaces.ASGI,
+        # uvloop and HTTP/1 only: measured in docs/decisions/0001.
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
         log_access=False,
     ).serve()
 
