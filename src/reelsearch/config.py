@@ -40,8 +40,10 @@ class Settings:
 
     # Run catalog reads in a thread pool (True) or on the event loop (False).
     # Threads keep one slow query from stalling the worker's other requests;
-    # inline saves the thread hand-off. Chosen by bench: see bench/RESULTS.md.
-    search_in_threads: bool = True
+    # inline saves the hand-off, and a sub-millisecond SQLite read holds the
+    # GIL for most of its time anyway. Inline measured 1.35x the throughput
+    # with a lower p99 (docs/decisions/0003-catalog-reads-inline.md).
+    search_in_threads: bool = False
 
     # HTTP serving.
     host: str = "127.0.0.1"
