@@ -19,6 +19,7 @@ import argparse
 import json
 import statistics
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,7 +235,9 @@ def main() -> None:
     parser.add_argument("--typesense-paths", type=Path)
     parser.add_argument("--reelsearch-url")
     parser.add_argument("--reelsearch-paths", type=Path)
-    parser.add_argument("--workdir", type=Path, default=Path("."))
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()), help="scratch files"
+    )
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2)

@@ -45,6 +45,9 @@ SORT_SQL = {
 }
 # How many more words the title has than the query (the query's count is the parameter).
 _EXTRA_WORDS = "(length(m.norm_title) - length(replace(m.norm_title, ' ', '')) + 1 - ?)"
+# Up to this many titles matching every word are ranked in Python in one read;
+# more, and each tier is asked of the index separately.
+PROBE_ROWS = 64
 # Typo matches join the results when the words as typed match fewer titles than this.
 TYPO_THRESHOLD = 10
 # Sorts on columns that may be NULL; such titles are listed after the others.
@@ -70,6 +73,7 @@ class _TextMatch:
         "_terms",
         "_typo_only",
         "exact_title",
+        "last_is_finished",
         "last_is_prefix",
         "preferred",
         "plain",
@@ -111,8 +115,10 @@ class _TextMatch:
             and words[-1] in vocabulary
         ):
             whole = [*options[:-1], [_quote(words[-1])]]
+            self.last_is_finished = True
         else:
             whole = options
+            self.last_is_finished = not last_is_prefix
         preferred: list[str] = []
         if len(words) > 1:
             # Words side by side in the order typed, at the start of the title,
@@ -126,6 +132,37 @@ class _TextMatch:
             preferred.append(" AND ".join(_any_of(tokens) for tokens in whole))
         self.preferred = tuple(preferred)
         self._typo_only: str | None | bool = False  # False: not computed yet
+
+    def tier_of(self, title_words: Sequence[str]) -> int:
+        """The tier of a title that matches ``plain``, computed from its words.
+
+        Mirrors the SQL tiers (0 exact words, then the ``preferred``
+        expressions in order, then ``plain``) for a title already known to match.
+        """
+        words = self.words
+        if list(title_words) == list(words) or sorted(title_words) == sorted(words):
+            return 0
+        n = len(words)
+        last = words[-1]
+        finished = self.last_is_finished
+
+        def last_fits(candidate: str) -> bool:
+            return candidate == last if finished else candidate.startswith(last)
+
+        tier = 1
+        if n > 1:
+            head = list(words[:-1])
+            for start in range(len(title_words) - n + 1):
+                if list(title_words[start : start + n - 1]) == head and last_fits(
+                    title_words[start + n - 1]
+                ):
+                    return tier if start == 0 else tier + 1
+            tier += 2
+        if finished and self.last_is_prefix:
+            if last in title_words:
+                return tier
+            tier += 1
+        return tier
 
     def _prefix_options(self, word: str) -> list[str]:
         completions = self.vocabulary.completions(word)
@@ -359,31 +396,34 @@ class SqliteSearchEngine:
         """The page, the total, whether it is exact, and the expression of the result set."""
         match = self._text_match(snapshot, query.words, query.last_is_prefix)
         need = query.offset + query.limit
-        rows, plain_total, exact = self._as_typed(conn, match, filters, need, count=count)
-        if not rows and len(query.words) > 1:
+        ranks, plain_total, exact = self._as_typed(conn, match, filters, need, count=count)
+        if not ranks and len(query.words) > 1:
             # Nothing has every word as typed: drop unmatched trailing words.
             match = self._resolve_words(conn, snapshot, query, filters)
-            rows, plain_total, exact = self._as_typed(conn, match, filters, need, count=count)
+            ranks, plain_total, exact = self._as_typed(conn, match, filters, need, count=count)
         total, matched = plain_total, match.plain
         if self._with_typos(conn, match, filters, plain_total):
             assert match.typo_only is not None
-            wanted = max(need - len(rows), 0)
-            typo_rows = conn.execute(
-                # A corrected title with no words beyond the query's is almost
-                # surely the one meant ("the barin" -> The Brain, before The
-                # Brain That Wouldn't Die); popularity orders the rest.
-                f"SELECT {COLUMNS} FROM {TEXT_SOURCE} WHERE title_fts MATCH ?{filters.sql} "
-                f"ORDER BY {_EXTRA_WORDS} > 0, title_fts.rowid LIMIT ?",
-                (match.typo_only, *filters.params, len(match.words), max(wanted, 1)),
-            ).fetchall()
-            rows += typo_rows[:wanted]
+            wanted = max(need - len(ranks), 1)
+            typo_ranks = [
+                rank
+                for (rank,) in conn.execute(
+                    # A corrected title with no words beyond the query's is almost
+                    # surely the one meant ("the barin" -> The Brain, before The
+                    # Brain That Wouldn't Die); popularity orders the rest.
+                    f"SELECT title_fts.rowid FROM {TEXT_SOURCE} WHERE title_fts MATCH ?"
+                    f"{filters.sql} ORDER BY {_EXTRA_WORDS} > 0, title_fts.rowid LIMIT ?",
+                    (match.typo_only, *filters.params, len(match.words), wanted),
+                )
+            ]
+            ranks += typo_ranks[: max(need - len(ranks), 0)]
             matched = f"({match.typo_only}) OR ({match.plain})"
-            if count and len(typo_rows) >= max(wanted, 1):
+            if count and len(typo_ranks) >= wanted:
                 extra, extra_exact = self._count(conn, match.typo_only, filters)
                 total, exact = total + extra, exact and extra_exact
             else:  # fewer than asked for: that is all of them
-                total += len(typo_rows)
-        return rows[query.offset : need], total, exact, matched
+                total += len(typo_ranks)
+        return self._rows_by_rank(conn, ranks[query.offset : need]), total, exact, matched
 
     def _as_typed(
         self,
@@ -393,33 +433,81 @@ class SqliteSearchEngine:
         need: int,
         *,
         count: bool,
-    ) -> tuple[list[Any], int, bool]:
-        """Tiers 1-3: the first ``need`` rows, and how many match the words as typed."""
-        exact_rows = conn.execute(
-            f"SELECT {COLUMNS}, m.norm_title FROM movies AS m WHERE m.word_key = ?{filters.sql} "
-            "ORDER BY m.search_rank LIMIT ?",
-            (match.word_key, *filters.params, need),
+    ) -> tuple[list[int], int, bool]:
+        """Tiers 1-3 as popularity ranks, and how many titles match the words as typed.
+
+        All tiers go to SQLite as one statement of ranks (no columns), so a
+        search costs one round trip for the tiers and one for the page.
+        """
+        # Most known-item queries match a handful of titles: read them all in
+        # one FTS query and sort them into tiers here, from their words.
+        probe = max(need, PROBE_ROWS)
+        found = conn.execute(
+            f"SELECT m.search_rank, m.norm_title FROM {TEXT_SOURCE} "
+            f"WHERE title_fts MATCH ?{filters.sql} ORDER BY title_fts.rowid LIMIT ?",
+            (match.plain, *filters.params, probe + 1),
         ).fetchall()
-        # The words in the order typed first (a stable sort keeps popularity
-        # within each group); sorting here keeps the index's order usable above.
-        exact_rows.sort(key=lambda row: row[8] != match.exact_title)
-        seen = {row[0] for row in exact_rows}
-        rows = list(exact_rows)
-        for expression in match.preferred:
-            for row in self._match_rows(conn, expression, filters, need + len(seen)):
-                if row[0] not in seen:
-                    seen.add(row[0])
-                    rows.append(row)
-        # At least TYPO_THRESHOLD rows, so whether typos join needs no extra count.
-        wanted = max(need + len(seen), TYPO_THRESHOLD)
-        plain_rows = self._match_rows(conn, match.plain, filters, wanted)
-        rows += [row for row in plain_rows if row[0] not in seen]
-        if len(plain_rows) < wanted:  # every match is here: the count is exact
-            return rows, len(plain_rows), True
+        if len(found) <= probe:
+            tiered = sorted((match.tier_of(title.split()), rank) for rank, title in found)
+            exact_first = [rank for tier, rank in tiered]
+            # Exact titles as typed before the same words in another order.
+            if tiered and tiered[0][0] == 0:
+                exact_ranks = {rank for rank, title in found if title == match.exact_title}
+                zero = [r for t, r in tiered if t == 0]
+                zero.sort(key=lambda r: r not in exact_ranks)
+                exact_first = zero + [r for t, r in tiered if t != 0]
+            return exact_first, len(found), True
+        # Broad queries: each tier asks the index for its own best rows.
+        # Tier k's first rows may repeat the k tiers before it, so it reads
+        # need * (k + 1) rows to be sure of `need` new ones.
+        tiers = [*match.preferred, match.plain]
+        plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
+        source = TEXT_SOURCE if filters.sql else "title_fts"
+        parts = [
+            f"SELECT * FROM (SELECT 0, m.search_rank, m.norm_title = ? FROM movies AS m "
+            f"WHERE m.word_key = ?{filters.sql} ORDER BY m.search_rank LIMIT ?)"
+        ]
+        params: list[Any] = [match.exact_title, match.word_key, *filters.params, need]
+        for tier, expression in enumerate(tiers, start=1):
+            limit = plain_limit if tier == len(tiers) else need * (tier + 1)
+            parts.append(
+                f"SELECT * FROM (SELECT {tier}, title_fts.rowid, 0 FROM {source} "
+                f"WHERE title_fts MATCH ?{filters.sql} ORDER BY title_fts.rowid LIMIT ?)"
+            )
+            params += [expression, *filters.params, limit]
+        found = conn.execute(" UNION ALL ".join(parts), params).fetchall()
+        # Tier, then (for exact titles) the words in the order typed, then popularity.
+        found.sort(key=lambda row: (row[0], -row[2], row[1]))
+        ranks: list[int] = []
+        seen: set[int] = set()
+        plain_rows = 0
+        for tier, rank, _ in found:
+            if tier == len(tiers):
+                plain_rows += 1
+            if rank not in seen:
+                seen.add(rank)
+                ranks.append(rank)
+        if plain_rows < plain_limit:  # every match is here: the count is exact
+            return ranks, plain_rows, True
         if not count:
-            return rows, len(plain_rows), False
+            return ranks, plain_rows, False
         total, exact = self._count(conn, match.plain, filters)
-        return rows, total, exact
+        return ranks, total, exact
+
+    def _rows_by_rank(self, conn: sqlite3.Connection, ranks: Sequence[int]) -> list[Any]:
+        """The hit columns of ``ranks``, in that order, in one indexed read."""
+        if not ranks:
+            return []
+        marks = ",".join("?" * len(ranks))
+        by_rank = {
+            row[-1]: row
+            for row in conn.execute(
+                f"SELECT {COLUMNS}, m.search_rank FROM movies AS m "
+                f"WHERE m.search_rank IN ({marks})",
+                ranks,
+            )
+        }
+        return [by_rank[rank] for rank in ranks]
 
     def _exists(self, conn: sqlite3.Connection, expression: str, filters: _Filters) -> bool:
         source = TEXT_SOURCE if filters.sql else "title_fts"
