@@ -43,11 +43,11 @@ SORT_SQL = {
     "votes": "m.votes, m.search_rank",
     "-votes": "m.votes DESC, m.search_rank",
 }
-# How many more words the title has than the query (the query's count is the parameter).
-_EXTRA_WORDS = "(length(m.norm_title) - length(replace(m.norm_title, ' ', '')) + 1 - ?)"
 # Up to this many titles matching every word are ranked in Python in one read;
 # more, and each tier is asked of the index separately.
 PROBE_ROWS = 64
+# Text with filters is counted exactly only this far (total_is_exact=false beyond).
+FILTERED_COUNT_CAP = 100
 # Typo matches join the results when the words as typed match fewer titles than this.
 TYPO_THRESHOLD = 10
 # Sorts on columns that may be NULL; such titles are listed after the others.
@@ -132,6 +132,18 @@ class _TextMatch:
             preferred.append(" AND ".join(_any_of(tokens) for tokens in whole))
         self.preferred = tuple(preferred)
         self._typo_only: str | None | bool = False  # False: not computed yet
+
+    def order_score(self, title_words: Sequence[str]) -> int:
+        """How closely a title with the query's words keeps their order.
+
+        The title as typed scores highest; otherwise one point per pair of
+        neighbouring query words that are neighbours in the title too
+        ("18 5 episode" prefers Episode #18.5 to Episode #5.18).
+        """
+        if list(title_words) == list(self.words):
+            return len(self.words)
+        pairs = set(zip(title_words, title_words[1:], strict=False))
+        return sum(pair in pairs for pair in zip(self.words, self.words[1:], strict=False))
 
     def tier_of(self, title_words: Sequence[str]) -> int:
         """The tier of a title that matches ``plain``, computed from its words.
@@ -405,24 +417,31 @@ class SqliteSearchEngine:
         if self._with_typos(conn, match, filters, plain_total):
             assert match.typo_only is not None
             wanted = max(need - len(ranks), 1)
-            typo_ranks = [
-                rank
-                for (rank,) in conn.execute(
-                    # A corrected title with no words beyond the query's is almost
-                    # surely the one meant ("the barin" -> The Brain, before The
-                    # Brain That Wouldn't Die); popularity orders the rest.
-                    f"SELECT title_fts.rowid FROM {TEXT_SOURCE} WHERE title_fts MATCH ?"
-                    f"{filters.sql} ORDER BY {_EXTRA_WORDS} > 0, title_fts.rowid LIMIT ?",
-                    (match.typo_only, *filters.params, len(match.words), wanted),
-                )
-            ]
+            # Read typo matches in popularity order, enough to fill the page.
+            # If that is all of them, a corrected title with no words beyond
+            # the query's goes first ("the barin" -> The Brain, before The
+            # Brain That Wouldn't Die); a broad set keeps popularity order,
+            # as sorting 100 k "night" titles for "ngiht" would cost more
+            # than the whole search.
+            probe = max(wanted, PROBE_ROWS)
+            found = conn.execute(
+                f"SELECT m.search_rank, m.norm_title FROM {TEXT_SOURCE} "
+                f"WHERE title_fts MATCH ?{filters.sql} ORDER BY title_fts.rowid LIMIT ?",
+                (match.typo_only, *filters.params, probe + 1),
+            ).fetchall()
+            is_all = len(found) <= probe
+            if is_all:
+                length = len(match.words)
+                found.sort(key=lambda row: row[1].count(" ") + 1 > length)
+            typo_ranks = [rank for rank, _ in found]
             ranks += typo_ranks[: max(need - len(ranks), 0)]
             matched = f"({match.typo_only}) OR ({match.plain})"
-            if count and len(typo_ranks) >= wanted:
+            if is_all or not count:
+                total += len(typo_ranks)
+                exact = exact and is_all
+            else:
                 extra, extra_exact = self._count(conn, match.typo_only, filters)
                 total, exact = total + extra, exact and extra_exact
-            else:  # fewer than asked for: that is all of them
-                total += len(typo_ranks)
         return self._rows_by_rank(conn, ranks[query.offset : need]), total, exact, matched
 
     def _as_typed(
@@ -448,14 +467,13 @@ class SqliteSearchEngine:
             (match.plain, *filters.params, probe + 1),
         ).fetchall()
         if len(found) <= probe:
-            tiered = sorted((match.tier_of(title.split()), rank) for rank, title in found)
-            exact_first = [rank for tier, rank in tiered]
-            # Exact titles as typed before the same words in another order.
-            if tiered and tiered[0][0] == 0:
-                exact_ranks = {rank for rank, title in found if title == match.exact_title}
-                zero = [r for t, r in tiered if t == 0]
-                zero.sort(key=lambda r: r not in exact_ranks)
-                exact_first = zero + [r for t, r in tiered if t != 0]
+            tiered = sorted(
+                (tier, -match.order_score(words) if tier == 0 else 0, rank)
+                for rank, title in found
+                for words in (title.split(),)
+                for tier in (match.tier_of(words),)
+            )
+            exact_first = [rank for _, _, rank in tiered]
             return exact_first, len(found), True
         # Broad queries: each tier asks the index for its own best rows.
         # Tier k's first rows may repeat the k tiers before it, so it reads
@@ -464,20 +482,22 @@ class SqliteSearchEngine:
         plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
         source = TEXT_SOURCE if filters.sql else "title_fts"
         parts = [
-            f"SELECT * FROM (SELECT 0, m.search_rank, m.norm_title = ? FROM movies AS m "
+            f"SELECT * FROM (SELECT 0, m.search_rank, m.norm_title FROM movies AS m "
             f"WHERE m.word_key = ?{filters.sql} ORDER BY m.search_rank LIMIT ?)"
         ]
-        params: list[Any] = [match.exact_title, match.word_key, *filters.params, need]
+        params: list[Any] = [match.word_key, *filters.params, need]
         for tier, expression in enumerate(tiers, start=1):
             limit = plain_limit if tier == len(tiers) else need * (tier + 1)
             parts.append(
-                f"SELECT * FROM (SELECT {tier}, title_fts.rowid, 0 FROM {source} "
+                f"SELECT * FROM (SELECT {tier}, title_fts.rowid, NULL FROM {source} "
                 f"WHERE title_fts MATCH ?{filters.sql} ORDER BY title_fts.rowid LIMIT ?)"
             )
             params += [expression, *filters.params, limit]
         found = conn.execute(" UNION ALL ".join(parts), params).fetchall()
         # Tier, then (for exact titles) the words in the order typed, then popularity.
-        found.sort(key=lambda row: (row[0], -row[2], row[1]))
+        found.sort(
+            key=lambda row: (row[0], -match.order_score(row[2].split()) if row[2] else 0, row[1])
+        )
         ranks: list[int] = []
         seen: set[int] = set()
         plain_rows = 0
@@ -529,7 +549,12 @@ class SqliteSearchEngine:
     def _count(
         self, conn: sqlite3.Connection, expression: str, filters: _Filters
     ) -> tuple[int, bool]:
+        # Without filters the count reads only the title index. With them each
+        # match costs a movies lookup, and a selective filter over a broad text
+        # ("the" in 1970-1972) may read tens of thousands to find the cap.
         cap = self.settings.max_exact_total
+        if filters.sql:
+            cap = min(cap, FILTERED_COUNT_CAP)
         source = TEXT_SOURCE if filters.sql else "title_fts"
         (total,) = conn.execute(
             f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE title_fts MATCH ?"
