@@ -71,7 +71,7 @@ class _TextMatch:
 
     __slots__ = (
         "_terms",
-        "_typo_only",
+        "_with_typos",
         "exact_title",
         "last_is_finished",
         "last_is_prefix",
@@ -131,7 +131,7 @@ class _TextMatch:
         if whole is not options:
             preferred.append(" AND ".join(_any_of(tokens) for tokens in whole))
         self.preferred = tuple(preferred)
-        self._typo_only: str | None | bool = False  # False: not computed yet
+        self._with_typos: str | None | bool = False  # False: not computed yet
 
     def order_score(self, title_words: Sequence[str]) -> int:
         """How closely a title with the query's words keeps their order.
@@ -183,21 +183,17 @@ class _TextMatch:
         return [_quote(c) for c in completions] or [_quote(word)]  # none: matches nothing
 
     @property
-    def typo_only(self) -> str | None:
-        """Matches that need a typo, or None when no word has a typo candidate."""
-        if self._typo_only is False:
+    def with_typos(self) -> str | None:
+        """Every word as typed or within its typos, or None when no word has a candidate."""
+        if self._with_typos is False:
             groups: list[str] = []
             found = False
             for position, word in enumerate(self.words):
                 candidates = self.typos.candidates(word)
                 found = found or bool(candidates)
                 groups.append(" OR ".join([self._terms[position], *map(_quote, candidates)]))
-            self._typo_only = (
-                "(" + " AND ".join(f"({g})" for g in groups) + f") NOT ({self.plain})"
-                if found
-                else None
-            )
-        return self._typo_only  # type: ignore[return-value]
+            self._with_typos = " AND ".join(f"({g})" for g in groups) if found else None
+        return self._with_typos  # type: ignore[return-value]
 
 
 def _row_to_hit(row: Sequence[Any], fields: Sequence[str]) -> Hit:
@@ -380,7 +376,7 @@ class SqliteSearchEngine:
             match = self._text_match(snapshot, words, last_is_prefix)
             if len(words) == 1 or self._exists(conn, match.plain, filters):
                 return match
-            if match.typo_only is not None and self._exists(conn, match.typo_only, filters):
+            if match.with_typos is not None and self._exists(conn, match.with_typos, filters):
                 return match
             words.pop()
             last_is_prefix = False
@@ -394,7 +390,7 @@ class SqliteSearchEngine:
         The rule depends on the query alone (not on the page or the sort), so
         totals, facets and pages agree with each other.
         """
-        return plain_total < TYPO_THRESHOLD and match.typo_only is not None
+        return plain_total < TYPO_THRESHOLD and match.with_typos is not None
 
     def _relevance_page(
         self,
@@ -408,14 +404,20 @@ class SqliteSearchEngine:
         """The page, the total, whether it is exact, and the expression of the result set."""
         match = self._text_match(snapshot, query.words, query.last_is_prefix)
         need = query.offset + query.limit
-        ranks, plain_total, exact = self._as_typed(conn, match, filters, need, count=count)
+        ranks, rows, plain_total, exact = self._as_typed(conn, match, filters, need, count=count)
         if not ranks and len(query.words) > 1:
             # Nothing has every word as typed: drop unmatched trailing words.
             match = self._resolve_words(conn, snapshot, query, filters)
-            ranks, plain_total, exact = self._as_typed(conn, match, filters, need, count=count)
+            ranks, rows, plain_total, exact = self._as_typed(
+                conn, match, filters, need, count=count
+            )
         total, matched = plain_total, match.plain
         if self._with_typos(conn, match, filters, plain_total):
-            assert match.typo_only is not None
+            assert match.with_typos is not None
+            # Every match as typed is in `ranks` here (there are fewer than
+            # TYPO_THRESHOLD), so typo matches are "with typos" minus those,
+            # without making the index evaluate the as-typed words again.
+            plain = set(ranks)
             wanted = max(need - len(ranks), 1)
             # Read typo matches in popularity order, enough to fill the page.
             # If that is all of them, a corrected title with no words beyond
@@ -423,26 +425,27 @@ class SqliteSearchEngine:
             # Brain That Wouldn't Die); a broad set keeps popularity order,
             # as sorting 100 k "night" titles for "ngiht" would cost more
             # than the whole search.
-            probe = max(wanted, PROBE_ROWS)
+            probe = max(wanted, PROBE_ROWS) + len(plain)
             found = conn.execute(
-                f"SELECT m.search_rank, m.norm_title FROM {TEXT_SOURCE} "
+                f"SELECT m.search_rank, m.norm_title, {COLUMNS} FROM {TEXT_SOURCE} "
                 f"WHERE title_fts MATCH ?{filters.sql} ORDER BY title_fts.rowid LIMIT ?",
-                (match.typo_only, *filters.params, probe + 1),
+                (match.with_typos, *filters.params, probe + 1),
             ).fetchall()
             is_all = len(found) <= probe
+            found = [row for row in found if row[0] not in plain]
             if is_all:
                 length = len(match.words)
                 found.sort(key=lambda row: row[1].count(" ") + 1 > length)
-            typo_ranks = [rank for rank, _ in found]
-            ranks += typo_ranks[: max(need - len(ranks), 0)]
-            matched = f"({match.typo_only}) OR ({match.plain})"
+            rows.update((row[0], row[2:]) for row in found)
+            ranks += [row[0] for row in found][: max(need - len(ranks), 0)]
+            matched = f"({match.with_typos})"
             if is_all or not count:
-                total += len(typo_ranks)
+                total += len(found)
                 exact = exact and is_all
             else:
-                extra, extra_exact = self._count(conn, match.typo_only, filters)
-                total, exact = total + extra, exact and extra_exact
-        return self._rows_by_rank(conn, ranks[query.offset : need]), total, exact, matched
+                everything, all_exact = self._count(conn, match.with_typos, filters)
+                total, exact = max(everything, total), exact and all_exact
+        return self._rows_by_rank(conn, ranks[query.offset : need], rows), total, exact, matched
 
     def _as_typed(
         self,
@@ -452,29 +455,26 @@ class SqliteSearchEngine:
         need: int,
         *,
         count: bool,
-    ) -> tuple[list[int], int, bool]:
-        """Tiers 1-3 as popularity ranks, and how many titles match the words as typed.
-
-        All tiers go to SQLite as one statement of ranks (no columns), so a
-        search costs one round trip for the tiers and one for the page.
-        """
+    ) -> tuple[list[int], dict[int, Any], int, bool]:
+        """Tiers 1-3 as popularity ranks, hit rows already read (by rank), and
+        how many titles match the words as typed (exactly, or up to the cap)."""
         # Most known-item queries match a handful of titles: read them all in
         # one FTS query and sort them into tiers here, from their words.
         probe = max(need, PROBE_ROWS)
         found = conn.execute(
-            f"SELECT m.search_rank, m.norm_title FROM {TEXT_SOURCE} "
+            f"SELECT m.search_rank, m.norm_title, {COLUMNS} FROM {TEXT_SOURCE} "
             f"WHERE title_fts MATCH ?{filters.sql} ORDER BY title_fts.rowid LIMIT ?",
             (match.plain, *filters.params, probe + 1),
         ).fetchall()
         if len(found) <= probe:
             tiered = sorted(
-                (tier, -match.order_score(words) if tier == 0 else 0, rank)
-                for rank, title in found
-                for words in (title.split(),)
+                (tier, -match.order_score(words) if tier == 0 else 0, row[0])
+                for row in found
+                for words in (row[1].split(),)
                 for tier in (match.tier_of(words),)
             )
-            exact_first = [rank for _, _, rank in tiered]
-            return exact_first, len(found), True
+            rows = {row[0]: row[2:] for row in found}
+            return [rank for _, _, rank in tiered], rows, len(found), True
         # Broad queries: each tier asks the index for its own best rows.
         # Tier k's first rows may repeat the k tiers before it, so it reads
         # need * (k + 1) rows to be sure of `need` new ones.
@@ -508,26 +508,29 @@ class SqliteSearchEngine:
                 seen.add(rank)
                 ranks.append(rank)
         if plain_rows < plain_limit:  # every match is here: the count is exact
-            return ranks, plain_rows, True
+            return ranks, {}, plain_rows, True
         if not count:
-            return ranks, plain_rows, False
+            return ranks, {}, plain_rows, False
         total, exact = self._count(conn, match.plain, filters)
-        return ranks, total, exact
+        return ranks, {}, total, exact
 
-    def _rows_by_rank(self, conn: sqlite3.Connection, ranks: Sequence[int]) -> list[Any]:
-        """The hit columns of ``ranks``, in that order, in one indexed read."""
-        if not ranks:
-            return []
-        marks = ",".join("?" * len(ranks))
-        by_rank = {
-            row[-1]: row
-            for row in conn.execute(
-                f"SELECT {COLUMNS}, m.search_rank FROM movies AS m "
-                f"WHERE m.search_rank IN ({marks})",
-                ranks,
+    def _rows_by_rank(
+        self, conn: sqlite3.Connection, ranks: Sequence[int], known: dict[int, Any]
+    ) -> list[Any]:
+        """The hit columns of ``ranks``, in that order: ``known`` ones, the rest in one read."""
+        missing = [rank for rank in ranks if rank not in known]
+        if missing:
+            marks = ",".join("?" * len(missing))
+            known = dict(known)
+            known.update(
+                (row[-1], row[:-1])
+                for row in conn.execute(
+                    f"SELECT {COLUMNS}, m.search_rank FROM movies AS m "
+                    f"WHERE m.search_rank IN ({marks})",
+                    missing,
+                )
             )
-        }
-        return [by_rank[rank] for rank in ranks]
+        return [known[rank] for rank in ranks]
 
     def _exists(self, conn: sqlite3.Connection, expression: str, filters: _Filters) -> bool:
         source = TEXT_SOURCE if filters.sql else "title_fts"
@@ -575,8 +578,8 @@ class SqliteSearchEngine:
         expression = match.plain
         total, exact = self._count(conn, expression, filters)
         if self._with_typos(conn, match, filters, total):
-            assert match.typo_only is not None
-            expression = f"({match.typo_only}) OR ({match.plain})"
+            assert match.with_typos is not None
+            expression = match.with_typos
             total, exact = self._count(conn, expression, filters)
         rows = conn.execute(
             f"SELECT {COLUMNS} FROM {TEXT_SOURCE} WHERE title_fts MATCH ?{filters.sql} "
