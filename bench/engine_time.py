@@ -1,0 +1,60 @@
+"""Engine time and recall per query kind, in-process: no HTTP, no peer.
+
+For quick relevance and cost checks while changing the engine; the figures
+that count are the side-by-side ones from ``bench/run.py``.
+
+    python bench/engine_time.py --db reelsearch.db --queries queries.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from reelsearch.config import Settings
+from reelsearch.search.query import parse_search
+from reelsearch.search.sqlite import SqliteSearchEngine
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--queries", type=Path, required=True, help="from bench/queries.py")
+    parser.add_argument("--passes", type=int, default=3)
+    args = parser.parse_args()
+    engine = SqliteSearchEngine(Settings(database_url=f"sqlite:///{args.db.resolve()}"))
+    cases = []
+    for line in args.queries.read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        params = [("q", q["q"]), *((k, str(v)) for k, v in q.get("filters", {}).items())]
+        cases.append((q, parse_search(params)))
+    found: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    times: list[float] = []
+    for q, query in cases:
+        started = time.process_time()
+        ids = [hit["id"] for hit in engine.search(query).hits]
+        times.append(time.process_time() - started)
+        tally = found[q["kind"]]
+        tally[0] += ids[:1] == [q["expected_id"]]
+        tally[1] += q["expected_id"] in ids
+        tally[2] += 1
+    started = time.process_time()
+    for _ in range(args.passes):
+        for _, query in cases:
+            engine.search(query)
+    warm = (time.process_time() - started) / args.passes / len(cases)
+    times.sort()
+    print(
+        f"first pass: p50 {statistics.median(times) * 1e3:.2f} ms, "
+        f"p99 {times[int(len(times) * 0.99)] * 1e3:.2f} ms; warm mean {warm * 1e6:.0f} us"
+    )
+    for kind, (r1, r10, n) in found.items():
+        print(f"{kind:11s} R@1 {r1 / n:6.1%}  R@10 {r10 / n:6.1%}  (n={n})")
+
+
+if __name__ == "__main__":
+    main()
