@@ -298,18 +298,16 @@ class SqliteSearchEngine:
     def _filters(self, snapshot: CatalogSnapshot, query: SearchQuery, *, text: bool) -> _Filters:
         parts: list[str] = []
         params: list[Any] = []
-        if query.year_from is not None:
-            parts.append("m.year >= ?")
-            params.append(query.year_from)
-        if query.year_to is not None:
-            parts.append("m.year <= ?")
-            params.append(query.year_to)
-        if query.min_rating is not None:
-            parts.append("m.rating >= ?")
-            params.append(query.min_rating)
-        if query.min_votes is not None:
-            parts.append("m.votes >= ?")
-            params.append(query.min_votes)
+        bounds = (
+            ("m.year >= ?", query.year_from),
+            ("m.year <= ?", query.year_to),
+            ("m.rating >= ?", query.min_rating),
+            ("m.votes >= ?", query.min_votes),
+        )
+        for condition, value in bounds:
+            if value is not None:
+                parts.append(condition)
+                params.append(value)
         if query.kind is not None:
             if query.kind not in snapshot.kinds:
                 raise InvalidRequest(
