@@ -65,10 +65,16 @@ class SearchQuery:
         page_free = replace(self, limit=DEFAULT_LIMIT, offset=0, fields=(), facets=())
         return zlib.crc32(repr(page_free).encode())
 
-    def next_cursor(self, total: int) -> str | None:
-        """The cursor of the next page, or None on the last one."""
+    def next_cursor(self, total: int, total_is_exact: bool, hits: int) -> str | None:
+        """The cursor of the next page, or None on the last one.
+
+        A capped total (``total_is_exact`` false) is a floor, so more pages
+        may follow it; a short page is always the last.
+        """
         following = self.offset + self.limit
-        if following >= total or following > MAX_OFFSET:
+        if hits < self.limit or following > MAX_OFFSET:
+            return None
+        if total_is_exact and following >= total:
             return None
         raw = orjson.dumps({"o": following, "f": self.fingerprint()})
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

@@ -54,8 +54,6 @@ TYPO_THRESHOLD = 10
 NULLABLE_SORTS = {"year": "year", "-year": "year", "rating": "rating", "-rating": "rating"}
 # A last word this long that exists in the catalog is taken as finished.
 FINISHED_WORD_LENGTH = 5
-# Tokens drop from the right until something matches, as far as one word.
-_RELAX_STEPS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +288,7 @@ class SqliteSearchEngine:
             total=total,
             total_is_exact=exact,
             facets=facets,
-            next_cursor=query.next_cursor(total),
+            next_cursor=query.next_cursor(total, exact, len(rows)),
         )
 
     # -- filters -----------------------------------------------------------
@@ -370,15 +368,14 @@ class SqliteSearchEngine:
         "mat xyzzy" searches for the word "mat", not for "mat*".
         """
         words, last_is_prefix = list(query.words), query.last_is_prefix
-        for _ in range(_RELAX_STEPS):
+        while True:
             match = self._text_match(snapshot, words, last_is_prefix)
             if len(words) == 1 or self._exists(conn, match.plain, filters):
                 return match
             if match.with_typos is not None and self._exists(conn, match.with_typos, filters):
                 return match
-            words.pop()
+            words.pop()  # max_query_chars bounds how often
             last_is_prefix = False
-        return self._text_match(snapshot, words, last_is_prefix)
 
     def _with_typos(
         self, conn: sqlite3.Connection, match: _TextMatch, filters: _Filters, plain_total: int
@@ -423,22 +420,24 @@ class SqliteSearchEngine:
             # Brain That Wouldn't Die); a broad set keeps popularity order,
             # as sorting 100 k "night" titles for "ngiht" would cost more
             # than the whole search.
-            probe = max(wanted, PROBE_ROWS) + len(plain)
+            fetch = max(wanted, PROBE_ROWS) + len(plain) + 1
             found = conn.execute(
                 f"SELECT m.search_rank, m.norm_title, {COLUMNS} FROM {TEXT_SOURCE} "
                 f"WHERE title_fts MATCH ?{filters.sql} ORDER BY title_fts.rowid LIMIT ?",
-                (match.with_typos, *filters.params, probe + 1),
+                (match.with_typos, *filters.params, fetch),
             ).fetchall()
-            is_all = len(found) <= probe
+            is_all = len(found) < fetch
             found = [row for row in found if row[0] not in plain]
-            if is_all:
+            # Whether the set is small enough to re-sort depends on the query
+            # alone, never on the page, so pages never overlap or skip.
+            if is_all and len(found) <= PROBE_ROWS:
                 length = len(match.words)
                 found.sort(key=lambda row: row[1].count(" ") + 1 > length)
             rows.update((row[0], row[2:]) for row in found)
             ranks += [row[0] for row in found][: max(need - len(ranks), 0)]
             matched = f"({match.with_typos})"
             if is_all or not count:
-                total += len(found)
+                total, exact = self._capped(total + len(found), filters)
                 exact = exact and is_all
             else:
                 everything, all_exact = self._count(conn, match.with_typos, filters)
@@ -472,7 +471,7 @@ class SqliteSearchEngine:
                 for tier in (match.tier_of(words),)
             )
             rows = {row[0]: row[2:] for row in found}
-            return [rank for _, _, rank in tiered], rows, len(found), True
+            return [rank for _, _, rank in tiered], rows, *self._capped(len(found), filters)
         # Broad queries: each tier asks the index for its own best rows.
         # Tier k's first rows may repeat the k tiers before it, so it reads
         # need * (k + 1) rows to be sure of `need` new ones.
@@ -506,7 +505,7 @@ class SqliteSearchEngine:
                 seen.add(rank)
                 ranks.append(rank)
         if plain_rows < plain_limit:  # every match is here: the count is exact
-            return ranks, {}, plain_rows, True
+            return ranks, {}, *self._capped(plain_rows, filters)
         if not count:
             return ranks, {}, plain_rows, False
         total, exact = self._count(conn, match.plain, filters)
@@ -547,15 +546,22 @@ class SqliteSearchEngine:
             (expression, *filters.params, limit),
         ).fetchall()
 
+    def _count_cap(self, filters: _Filters) -> int:
+        cap = self.settings.max_exact_total
+        return min(cap, FILTERED_COUNT_CAP) if filters.sql else cap
+
+    def _capped(self, total: int, filters: _Filters) -> tuple[int, bool]:
+        """``(total, exact)`` under the same cap ``_count`` uses, whichever way it was found."""
+        cap = self._count_cap(filters)
+        return (cap, False) if total > cap else (total, True)
+
     def _count(
         self, conn: sqlite3.Connection, expression: str, filters: _Filters
     ) -> tuple[int, bool]:
         # Without filters the count reads only the title index. With them each
         # match costs a movies lookup, and a selective filter over a broad text
         # ("the" in 1970-1972) may read tens of thousands to find the cap.
-        cap = self.settings.max_exact_total
-        if filters.sql:
-            cap = min(cap, FILTERED_COUNT_CAP)
+        cap = self._count_cap(filters)
         source = TEXT_SOURCE if filters.sql else "title_fts"
         (total,) = conn.execute(
             f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE title_fts MATCH ?"

@@ -46,5 +46,10 @@ class Vocabulary:
         high = bisect_left(self.words, prefix[:-1] + chr(ord(prefix[-1]) + 1), low)
         if high - low <= MAX_COMPLETIONS:
             return tuple(self.words[low:high])
-        best = heapq.nlargest(MAX_COMPLETIONS, range(low, high), key=self.doc_counts.__getitem__)
-        return tuple(self.words[i] for i in best)
+        # The typed word itself always stays in (it sorts first in its range).
+        own = self.words[low] == prefix
+        start = low + 1 if own else low
+        best = heapq.nlargest(
+            MAX_COMPLETIONS - own, range(start, high), key=self.doc_counts.__getitem__
+        )
+        return (prefix,) * own + tuple(self.words[i] for i in best)
