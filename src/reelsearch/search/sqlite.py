@@ -377,9 +377,8 @@ class SqliteSearchEngine:
             words.pop()  # max_query_chars bounds how often
             last_is_prefix = False
 
-    def _with_typos(
-        self, conn: sqlite3.Connection, match: _TextMatch, filters: _Filters, plain_total: int
-    ) -> bool:
+    @staticmethod
+    def _with_typos(match: _TextMatch, plain_total: int) -> bool:
         """Typo matches join the result set when the words as typed match too few titles.
 
         The rule depends on the query alone (not on the page or the sort), so
@@ -407,7 +406,7 @@ class SqliteSearchEngine:
                 conn, match, filters, need, count=count
             )
         total, matched = plain_total, match.plain
-        if self._with_typos(conn, match, filters, plain_total):
+        if self._with_typos(match, plain_total):
             assert match.with_typos is not None
             # Every match as typed is in `ranks` here (there are fewer than
             # TYPO_THRESHOLD), so typo matches are "with typos" minus those,
@@ -581,7 +580,7 @@ class SqliteSearchEngine:
         match = self._resolve_words(conn, snapshot, query, filters)
         expression = match.plain
         total, exact = self._count(conn, expression, filters)
-        if self._with_typos(conn, match, filters, total):
+        if self._with_typos(match, total):
             assert match.with_typos is not None
             expression = match.with_typos
             total, exact = self._count(conn, expression, filters)
