@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
-    return Settings.from_env(database_url=args.database_url, **overrides)
+    return Settings.from_env(os.environ, database_url=args.database_url, **overrides)
 
 
 def _serve(args: argparse.Namespace) -> None:

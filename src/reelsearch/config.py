@@ -8,7 +8,7 @@ fails at startup with a message naming the key.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -98,7 +98,9 @@ class Settings:
 
 
 def _cast(key: str, raw: str, type_name: Any) -> Any:
-    caster = {"int": int, "float": float, "str": str, "bool": _bool}[str(type_name)]
+    casters: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str,
+                                                "bool": _bool}  # fmt: skip
+    caster = casters[str(type_name)]
     try:
         return caster(raw)
     except ValueError:

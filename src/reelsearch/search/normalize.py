@@ -30,11 +30,6 @@ def normalize(text: str) -> str:
     return _NOT_WORD.sub(" ", text).strip()
 
 
-def tokenize(text: str) -> list[str]:
-    """The words of ``text`` after normalization."""
-    return normalize(text).split()
-
-
 def word_key(normalized: str) -> str:
     """The words of a normalized title in sorted order: equal for any word order."""
     return " ".join(sorted(normalized.split()))

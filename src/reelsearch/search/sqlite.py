@@ -3,12 +3,14 @@
 Relevance is a short list of tiers, each filled in popularity order:
 
 1. the title is exactly the query's words (as typed first, then in any order);
-2. the words side by side as typed, at the start of the title, then anywhere,
-   then all the words; a finished last word before its completions;
-3. every word matches as typed (the last one as a prefix while typing);
-4. every word matches, some through a typo (only when fewer than TYPO_THRESHOLD
-   titles match as typed);
-   titles with no words beyond the query's first.
+2. the words side by side as typed, at the start of the title, then anywhere;
+3. a finished last word as itself, before its completions;
+4. every word as typed (the last one as a prefix while typing);
+5. every word, some through a typo, only when fewer than TYPO_THRESHOLD
+   titles match as typed; titles with no words beyond the query's first.
+
+``search/matching.py`` turns the words into FTS5 expressions for these tiers
+and ranks a small match set into them in Python.
 
 The title index's rowid is the popularity rank, so within a tier
 ``ORDER BY rowid LIMIT n`` reads the first n matches and stops: a broad
@@ -27,10 +29,9 @@ from reelsearch.config import Settings
 from reelsearch.db import ReadPool
 from reelsearch.errors import InvalidRequest
 from reelsearch.search.engine import Hit, SearchResult
+from reelsearch.search.matching import TextMatch
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.snapshot import CatalogSnapshot, read_version
-from reelsearch.search.typos import TypoIndex
-from reelsearch.search.vocabulary import Vocabulary
 
 COLUMNS = "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind"
 TEXT_SOURCE = "title_fts JOIN movies AS m ON m.search_rank = title_fts.rowid"
@@ -52,8 +53,6 @@ FILTERED_COUNT_CAP = 100
 TYPO_THRESHOLD = 10
 # Sorts on columns that may be NULL; such titles are listed after the others.
 NULLABLE_SORTS = {"year": "year", "-year": "year", "rating": "rating", "-rating": "rating"}
-# A last word this long that exists in the catalog is taken as finished.
-FINISHED_WORD_LENGTH = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,150 +63,12 @@ class _Filters:
     params: tuple[Any, ...]
 
 
-class _TextMatch:
-    """FTS5 expressions for the as-typed tier and, computed only if needed, the typo tier."""
-
-    __slots__ = (
-        "_terms",
-        "_with_typos",
-        "exact_title",
-        "last_is_finished",
-        "last_is_prefix",
-        "preferred",
-        "plain",
-        "typos",
-        "vocabulary",
-        "word_key",
-        "words",
-    )
-
-    def __init__(
-        self,
-        typos: TypoIndex,
-        words: Sequence[str],
-        last_is_prefix: bool,
-        vocabulary: Vocabulary,
-    ) -> None:
-        self.typos = typos
-        self.vocabulary = vocabulary
-        self.words = words
-        self.last_is_prefix = last_is_prefix
-        self.exact_title = " ".join(words)
-        self.word_key = " ".join(sorted(words))
-        # Each word as the FTS tokens it may match: itself, or for the last
-        # word while typing, its completions.
-        options = [[_quote(word)] for word in words]
-        if last_is_prefix:
-            options[-1] = self._prefix_options(words[-1])
-        terms = [_any_of(tokens) for tokens in options]
-        self._terms = terms
-        self.plain = " AND ".join(terms)
-        # After other words, a long last word that is already a whole word of
-        # some title is likely finished: it matches as that word before its
-        # completions ("almost angel" -> Almost an Angel before Almost Angels).
-        # Short ones are likely mid-word ("the mat" -> The Matrix).
-        if (
-            last_is_prefix
-            and len(words) > 1
-            and len(words[-1]) >= FINISHED_WORD_LENGTH
-            and words[-1] in vocabulary
-        ):
-            whole = [*options[:-1], [_quote(words[-1])]]
-            self.last_is_finished = True
-        else:
-            whole = options
-            self.last_is_finished = not last_is_prefix
-        preferred: list[str] = []
-        if len(words) > 1:
-            # Words side by side in the order typed, at the start of the title,
-            # then anywhere: "night p" -> Night People before Fright Night Part II.
-            # A phrase can't hold an OR, so one phrase per completion.
-            head = " + ".join(tokens[0] for tokens in whole[:-1])
-            phrases = [f"{head} + {last}" for last in whole[-1]]
-            preferred.append(_any_of([f"^{phrase}" for phrase in phrases]))
-            preferred.append(_any_of(phrases))
-        if whole is not options:
-            preferred.append(" AND ".join(_any_of(tokens) for tokens in whole))
-        self.preferred = tuple(preferred)
-        self._with_typos: str | None | bool = False  # False: not computed yet
-
-    def order_score(self, title_words: Sequence[str]) -> int:
-        """How closely a title with the query's words keeps their order.
-
-        The title as typed scores highest; otherwise one point per pair of
-        neighbouring query words that are neighbours in the title too
-        ("18 5 episode" prefers Episode #18.5 to Episode #5.18).
-        """
-        if list(title_words) == list(self.words):
-            return len(self.words)
-        pairs = set(zip(title_words, title_words[1:], strict=False))
-        return sum(pair in pairs for pair in zip(self.words, self.words[1:], strict=False))
-
-    def tier_of(self, title_words: Sequence[str]) -> int:
-        """The tier of a title that matches ``plain``, computed from its words.
-
-        Mirrors the SQL tiers (0 exact words, then the ``preferred``
-        expressions in order, then ``plain``) for a title already known to match.
-        """
-        words = self.words
-        if list(title_words) == list(words) or sorted(title_words) == sorted(words):
-            return 0
-        n = len(words)
-        last = words[-1]
-        finished = self.last_is_finished
-
-        def last_fits(candidate: str) -> bool:
-            return candidate == last if finished else candidate.startswith(last)
-
-        tier = 1
-        if n > 1:
-            head = list(words[:-1])
-            for start in range(len(title_words) - n + 1):
-                if list(title_words[start : start + n - 1]) == head and last_fits(
-                    title_words[start + n - 1]
-                ):
-                    return tier if start == 0 else tier + 1
-            tier += 2
-        if finished and self.last_is_prefix:
-            if last in title_words:
-                return tier
-            tier += 1
-        return tier
-
-    def _prefix_options(self, word: str) -> list[str]:
-        completions = self.vocabulary.completions(word)
-        if completions is None:  # short: the index's own prefix lookup is fast
-            return [_quote(word) + "*"]
-        return [_quote(c) for c in completions] or [_quote(word)]  # none: matches nothing
-
-    @property
-    def with_typos(self) -> str | None:
-        """Every word as typed or within its typos, or None when no word has a candidate."""
-        if self._with_typos is False:
-            groups: list[str] = []
-            found = False
-            for position, word in enumerate(self.words):
-                candidates = self.typos.candidates(word)
-                found = found or bool(candidates)
-                groups.append(" OR ".join([self._terms[position], *map(_quote, candidates)]))
-            self._with_typos = " AND ".join(f"({g})" for g in groups) if found else None
-        return self._with_typos  # type: ignore[return-value]
-
-
 def _row_to_hit(row: Sequence[Any], fields: Sequence[str]) -> Hit:
     movie = {
         "id": row[0], "title": row[1], "year": row[2], "rating": row[3], "votes": row[4],
         "genres": row[5].split(",") if row[5] else [], "runtime_min": row[6], "kind": row[7],
     }  # fmt: skip
     return {name: movie[name] for name in fields}
-
-
-def _quote(word: str) -> str:
-    return '"' + word.replace('"', '""') + '"'
-
-
-def _any_of(tokens: Sequence[str]) -> str:
-    return tokens[0] if len(tokens) == 1 else "(" + " OR ".join(tokens) + ")"
 
 
 class SqliteSearchEngine:
@@ -350,18 +211,13 @@ class SqliteSearchEngine:
 
     # -- pages ---------------------------------------------------------------
 
-    def _text_match(
-        self, snapshot: CatalogSnapshot, words: Sequence[str], last_is_prefix: bool
-    ) -> _TextMatch:
-        return _TextMatch(snapshot.typos, words, last_is_prefix, snapshot.vocabulary)
-
     def _resolve_words(
         self,
         conn: sqlite3.Connection,
         snapshot: CatalogSnapshot,
         query: SearchQuery,
         filters: _Filters,
-    ) -> _TextMatch:
+    ) -> TextMatch:
         """The query's words, less trailing words that nothing matches (with typos too).
 
         A dropped word ends the query, so the word before it counts as finished:
@@ -369,7 +225,7 @@ class SqliteSearchEngine:
         """
         words, last_is_prefix = list(query.words), query.last_is_prefix
         while True:
-            match = self._text_match(snapshot, words, last_is_prefix)
+            match = TextMatch(snapshot, words, last_is_prefix)
             if len(words) == 1 or self._exists(conn, match.plain, filters):
                 return match
             if match.with_typos is not None and self._exists(conn, match.with_typos, filters):
@@ -378,7 +234,7 @@ class SqliteSearchEngine:
             last_is_prefix = False
 
     @staticmethod
-    def _with_typos(match: _TextMatch, plain_total: int) -> bool:
+    def _with_typos(match: TextMatch, plain_total: int) -> bool:
         """Typo matches join the result set when the words as typed match too few titles.
 
         The rule depends on the query alone (not on the page or the sort), so
@@ -396,7 +252,7 @@ class SqliteSearchEngine:
         count: bool = True,
     ) -> tuple[list[Any], int, bool, str]:
         """The page, the total, whether it is exact, and the expression of the result set."""
-        match = self._text_match(snapshot, query.words, query.last_is_prefix)
+        match = TextMatch(snapshot, query.words, query.last_is_prefix)
         need = query.offset + query.limit
         ranks, rows, plain_total, exact = self._as_typed(conn, match, filters, need, count=count)
         if not ranks and len(query.words) > 1:
@@ -446,7 +302,7 @@ class SqliteSearchEngine:
     def _as_typed(
         self,
         conn: sqlite3.Connection,
-        match: _TextMatch,
+        match: TextMatch,
         filters: _Filters,
         need: int,
         *,
@@ -535,15 +391,6 @@ class SqliteSearchEngine:
             (expression, *filters.params),
         ).fetchone()
         return found is not None
-
-    def _match_rows(
-        self, conn: sqlite3.Connection, expression: str, filters: _Filters, limit: int
-    ) -> list[Any]:
-        return conn.execute(
-            f"SELECT {COLUMNS} FROM {TEXT_SOURCE} WHERE title_fts MATCH ?{filters.sql} "
-            "ORDER BY title_fts.rowid LIMIT ?",
-            (expression, *filters.params, limit),
-        ).fetchall()
 
     def _count_cap(self, filters: _Filters) -> int:
         cap = self.settings.max_exact_total

