@@ -6,6 +6,7 @@ Both are real SQLite files written by the real importers; nothing is mocked.
 from __future__ import annotations
 
 import gzip
+import os
 import sqlite3
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -153,6 +154,57 @@ def write_imdb(
         "ratings": write_gz_lines(directory / "title.ratings.tsv.gz", ratings),
         "akas": write_gz_lines(directory / "title.akas.tsv.gz", aka_lines),
     }
+
+
+# The PostgreSQL server the tests create their databases on (trust auth locally).
+POSTGRES_URL = os.environ.get(
+    "REELSEARCH_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _postgres_problem() -> str | None:
+    """Why the test PostgreSQL server can't be used, or None if it can."""
+    import psycopg
+
+    dsn = "postgresql://" + POSTGRES_URL.split("://", 1)[1]
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}".strip()
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[Callable[[str], str]]:
+    """``create(name)`` -> the URL of a new, empty database, dropped after the session.
+
+    CI must test PostgreSQL for real: there a missing server fails the run;
+    elsewhere its tests are skipped with the reason.
+    """
+    import psycopg
+
+    problem = _postgres_problem()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    admin_dsn = "postgresql://" + POSTGRES_URL.split("://", 1)[1]
+    created: list[str] = []
+
+    def create(name: str) -> str:
+        database = f"rs_test_{os.getpid()}_{name}"
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{database}"')
+        created.append(database)
+        return f"{base}/{database}"
+
+    yield create
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        for database in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def settings_for(path: Path, **overrides: object) -> Settings:

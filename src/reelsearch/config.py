@@ -21,8 +21,29 @@ ENV_PREFIX = "REELSEARCH_"
 class Settings:
     """Every knob of the service, with the reason for its default."""
 
-    # The catalog. A SQLite file in the working directory is the embedded default.
+    # The catalog. A SQLite file in the working directory is the embedded default;
+    # postgresql+asyncpg://user@host:port/db selects PostgreSQL.
     database_url: str = "sqlite:///./reelsearch.db"
+
+    # PostgreSQL pool, per worker process (SQLAlchemy's AsyncAdaptedQueuePool of
+    # asyncpg connections). Total connections = workers x (size + overflow), which
+    # must stay under the server's max_connections (README: sizing the pool).
+    # Defaults from the pool-size curve in bench/RESULTS.md: with two cores,
+    # more connections than this only queue inside PostgreSQL.
+    db_pool_size: int = 8
+    # Extra connections opened for bursts and closed when returned.
+    db_max_overflow: int = 4
+    # Seconds a request waits for a free connection before it is refused (503).
+    db_pool_timeout: float = 5.0
+    # Connections older than this are replaced on checkout (seconds; -1 never):
+    # bounds the memory a long-lived backend accumulates and survives failovers.
+    db_pool_recycle: float = 1800.0
+    # Test each connection with a round trip on checkout, so a connection killed
+    # by a server restart is replaced instead of failing a request.
+    db_pool_pre_ping: bool = True
+    # Hand out the most recently used connection first: the rest stay idle and
+    # can time out, and hot connections keep their caches warm.
+    db_pool_lifo: bool = True
 
     # SQLite read pool: one connection per thread that may run a search at once.
     # Two cores and a GIL make more than a few pointless; 4 lets I/O overlap.
@@ -73,10 +94,13 @@ class Settings:
         for name in ("sqlite_mmap_bytes", "sqlite_cache_kib", "sqlite_import_cache_kib",
                      "sqlite_busy_timeout_ms"):  # fmt: skip
             _require(getattr(self, name) >= 0, name, "must not be negative")
+        _require(self.db_pool_size >= 1, "db_pool_size", "must be at least 1")
+        _require(self.db_max_overflow >= 0, "db_max_overflow", "must not be negative")
+        _require(self.db_pool_timeout > 0, "db_pool_timeout", "must be positive")
         _require(
-            self.database_url.startswith(("sqlite:", "sqlite+")),
+            self.database_url.startswith(("sqlite:", "sqlite+", "postgresql+asyncpg://")),
             "database_url",
-            "only sqlite:///PATH is supported in this release",
+            "must be sqlite:///PATH or postgresql+asyncpg://USER@HOST:PORT/DB",
         )
 
     @classmethod
@@ -89,6 +113,23 @@ class Settings:
                 values[field.name] = _cast(key, environ[key], field.type)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``, from the scheme of ``database_url``."""
+        return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
+
+    @property
+    def postgres_dsn(self) -> str:
+        """``database_url`` as libpq and asyncpg take it (``postgresql://...``)."""
+        return "postgresql://" + self.database_url.split("://", 1)[1]
+
+    @property
+    def sync_database_url(self) -> str:
+        """The SQLAlchemy URL for blocking admin work (migrations, imports)."""
+        if self.backend == "postgresql":
+            return "postgresql+psycopg://" + self.database_url.split("://", 1)[1]
+        return f"sqlite:///{self.sqlite_path}"
 
     @property
     def sqlite_path(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy
 from sqlalchemy import event
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from reelsearch.config import Settings
 from reelsearch.errors import CatalogError
@@ -56,7 +56,9 @@ def connect_writer(settings: Settings) -> sqlite3.Connection:
 
 def make_sync_engine(settings: Settings) -> sqlalchemy.Engine:
     """A SQLAlchemy engine for migrations and admin work (not the search hot path)."""
-    engine = sqlalchemy.create_engine(f"sqlite:///{settings.sqlite_path}", poolclass=QueuePool)
+    if settings.backend == "postgresql":
+        return sqlalchemy.create_engine(settings.sync_database_url, poolclass=NullPool)
+    engine = sqlalchemy.create_engine(settings.sync_database_url, poolclass=QueuePool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
