@@ -3,10 +3,12 @@
 ReelsearchError
 ├── ConfigError           a setting is missing or out of range
 ├── CatalogError          the catalog cannot be used
-│   └── ImportFailed      an import was rolled back; the old catalog is untouched
-│       └── BadFileFormat the file is not what the importer reads
-└── InvalidRequest        a client sent something we refuse (-> 4xx)
-    └── NotFound          the thing asked for does not exist (-> 404)
+│   ├── ImportFailed      an import was rolled back; the old catalog is untouched
+│   │   └── BadFileFormat the file is not what the importer reads
+│   └── DatabaseUnavailable the database server can't be reached now (-> 503)
+├── InvalidRequest        a client sent something we refuse (-> 4xx)
+│   └── NotFound          the thing asked for does not exist (-> 404)
+└── TransactionConflict   a transaction lost a race (40001/40P01) and was not retried again
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ class BadFileFormat(ImportFailed):
     """The input file is not in the format the importer reads."""
 
 
+class DatabaseUnavailable(CatalogError):
+    """The catalog database is down, restarting, or has no free connection in time."""
+
+    # Seconds a client should wait before retrying: a restart takes a few.
+    retry_after = 2
+
+
 class InvalidRequest(ReelsearchError):
     """A client request we refuse, with the parameter at fault."""
 
@@ -59,3 +68,12 @@ class NotFound(InvalidRequest):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="not_found")
+
+
+class TransactionConflict(ReelsearchError):
+    """A transaction lost a race (serialization failure or deadlock) and was not retried again."""
+
+    def __init__(self, message: str, *, sqlstate: str, attempts: int) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate  # "40001" or "40P01"
+        self.attempts = attempts  # how many times the unit ran

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reelsearch.search.query import SearchQuery
+
+if TYPE_CHECKING:
+    from reelsearch.search.snapshot import CatalogSnapshot
 
 Hit = dict[str, Any]
 
@@ -22,7 +25,33 @@ class SearchResult:
 
 
 class SearchEngine(Protocol):
-    """A catalog search backend. Methods block; the HTTP layer calls them in threads."""
+    """A catalog search backend as the HTTP layer uses it: every call is awaited."""
+
+    @property
+    def snapshot(self) -> CatalogSnapshot: ...
+
+    async def search(self, query: SearchQuery) -> SearchResult: ...
+
+    async def autocomplete(self, query: SearchQuery) -> list[Hit]: ...
+
+    async def get_movie(self, movie_id: int) -> Hit | None: ...
+
+    async def refresh_if_changed(self) -> bool:
+        """Reload per-catalog data if an import committed a new catalog; True if it did."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the catalog cannot be read."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class BlockingSearchEngine(Protocol):
+    """The same operations as plain calls, for the CLI, scripts and tests."""
+
+    @property
+    def snapshot(self) -> CatalogSnapshot: ...
 
     def search(self, query: SearchQuery) -> SearchResult: ...
 
@@ -30,12 +59,8 @@ class SearchEngine(Protocol):
 
     def get_movie(self, movie_id: int) -> Hit | None: ...
 
-    def refresh_if_changed(self) -> bool:
-        """Reload per-catalog data if an import committed a new catalog; True if it did."""
-        ...
+    def refresh_if_changed(self) -> bool: ...
 
-    def ping(self) -> None:
-        """Raise if the catalog cannot be read."""
-        ...
+    def ping(self) -> None: ...
 
     def close(self) -> None: ...

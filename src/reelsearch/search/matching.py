@@ -1,14 +1,18 @@
-"""From the words of a query to FTS5 expressions, and back to relevance tiers.
+"""From the words of a query to text-index expressions, and back to relevance tiers.
 
-``TextMatch`` builds the expressions the SQLite engine sends for each tier
-(phrase at the start, phrase anywhere, finished last word, every word, with
-typos), and ranks a title already known to match into the same tiers from
-its words, so a small match set needs one index read instead of one per tier.
+``TextMatch`` builds the expressions an engine sends for each tier (phrase at
+the start, phrase anywhere, finished last word, every word, with typos), in
+the syntax of its text index: FTS5 on SQLite, tsquery on PostgreSQL. The two
+say the same things (AND, OR, a phrase, a prefix, the start of the title), so
+both backends match exactly the same titles. It also ranks a title already
+known to match into the same tiers from its words, so a small match set
+needs one index read instead of one per tier.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from reelsearch.search.normalize import word_key
 from reelsearch.search.snapshot import CatalogSnapshot
@@ -17,20 +21,45 @@ from reelsearch.search.snapshot import CatalogSnapshot
 FINISHED_WORD_LENGTH = 5
 
 
-def quote_word(word: str) -> str:
-    """An FTS5 string token: any word, even AND or NEAR, is matched literally."""
-    return '"' + word.replace('"', '""') + '"'
+@dataclass(frozen=True, slots=True)
+class MatchSyntax:
+    """How one text index spells words, prefixes, AND, OR, phrases and "at the start"."""
+
+    quote_char: str  # a word is quoted so any word (AND, NEAR, !) is matched literally
+    escape: tuple[tuple[str, str], ...]  # replacements inside a quoted word
+    prefix: str  # after a quoted word: match it as a prefix
+    and_: str
+    or_: str
+    then: str  # between the words of a phrase
+    start: str  # before a phrase: it must open the title
+
+    def quote(self, word: str) -> str:
+        for old, new in self.escape:
+            word = word.replace(old, new)
+        return self.quote_char + word + self.quote_char
+
+    def any_of(self, tokens: Sequence[str]) -> str:
+        """One token, or an OR group of them."""
+        return tokens[0] if len(tokens) == 1 else "(" + self.or_.join(tokens) + ")"
 
 
-def any_of(tokens: Sequence[str]) -> str:
-    """One token, or an FTS5 OR group of them."""
-    return tokens[0] if len(tokens) == 1 else "(" + " OR ".join(tokens) + ")"
+FTS5 = MatchSyntax(
+    quote_char='"', escape=(('"', '""'),), prefix="*",
+    and_=" AND ", or_=" OR ", then=" + ", start="^",
+)  # fmt: skip
+# The PostgreSQL title index puts a '^' word at position 1 of every title
+# (catalog migration 0001), so "at the start" is a phrase that begins with it.
+TSQUERY = MatchSyntax(
+    quote_char="'", escape=(("\\", "\\\\"), ("'", "''")), prefix=":*",
+    and_=" & ", or_=" | ", then=" <-> ", start="'^' <-> ",
+)  # fmt: skip
 
 
 class TextMatch:
     """FTS5 expressions for the as-typed tier and, computed only if needed, the typo tier."""
 
     __slots__ = (
+        "_syntax",
         "_terms",
         "_with_typos",
         "exact_title",
@@ -45,8 +74,14 @@ class TextMatch:
     )
 
     def __init__(
-        self, snapshot: CatalogSnapshot, words: Sequence[str], last_is_prefix: bool
+        self,
+        snapshot: CatalogSnapshot,
+        words: Sequence[str],
+        last_is_prefix: bool,
+        syntax: MatchSyntax = FTS5,
     ) -> None:
+        self._syntax = syntax
+        quote, any_of = syntax.quote, syntax.any_of
         vocabulary = snapshot.vocabulary
         self.typos = snapshot.typos
         self.vocabulary = vocabulary
@@ -56,12 +91,12 @@ class TextMatch:
         self.word_key = word_key(self.exact_title)
         # Each word as the FTS tokens it may match: itself, or for the last
         # word while typing, its completions.
-        options = [[quote_word(word)] for word in words]
+        options = [[quote(word)] for word in words]
         if last_is_prefix:
             options[-1] = self._prefix_options(words[-1])
         terms = [any_of(tokens) for tokens in options]
         self._terms = terms
-        self.plain = " AND ".join(terms)
+        self.plain = syntax.and_.join(terms)
         # After other words, a long last word that is already a whole word of
         # some title is likely finished: it matches as that word before its
         # completions ("almost angel" -> Almost an Angel before Almost Angels).
@@ -72,7 +107,7 @@ class TextMatch:
             and len(words[-1]) >= FINISHED_WORD_LENGTH
             and words[-1] in vocabulary
         ):
-            whole = [*options[:-1], [quote_word(words[-1])]]
+            whole = [*options[:-1], [quote(words[-1])]]
             self.last_is_finished = True
         else:
             whole = options
@@ -82,12 +117,13 @@ class TextMatch:
             # Words side by side in the order typed, at the start of the title,
             # then anywhere: "night p" -> Night People before Fright Night Part II.
             # A phrase can't hold an OR, so one phrase per completion.
-            head = " + ".join(tokens[0] for tokens in whole[:-1])
-            phrases = [f"{head} + {last}" for last in whole[-1]]
-            preferred.append(any_of([f"^{phrase}" for phrase in phrases]))
+            then = syntax.then
+            head = then.join(tokens[0] for tokens in whole[:-1])
+            phrases = [f"{head}{then}{last}" for last in whole[-1]]
+            preferred.append(any_of([f"{syntax.start}{phrase}" for phrase in phrases]))
             preferred.append(any_of(phrases))
         if whole is not options:
-            preferred.append(" AND ".join(any_of(tokens) for tokens in whole))
+            preferred.append(syntax.and_.join(any_of(tokens) for tokens in whole))
         self.preferred = tuple(preferred)
         self._with_typos: str | None | bool = False  # False: not computed yet
 
@@ -135,20 +171,22 @@ class TextMatch:
         return tier
 
     def _prefix_options(self, word: str) -> list[str]:
+        quote = self._syntax.quote
         completions = self.vocabulary.completions(word)
         if completions is None:  # short: the index's own prefix lookup is fast
-            return [quote_word(word) + "*"]
-        return [quote_word(c) for c in completions] or [quote_word(word)]  # none: matches nothing
+            return [quote(word) + self._syntax.prefix]
+        return [quote(c) for c in completions] or [quote(word)]  # none: matches nothing
 
     @property
     def with_typos(self) -> str | None:
         """Every word as typed or within its typos, or None when no word has a candidate."""
         if self._with_typos is False:
+            syntax = self._syntax
             groups: list[str] = []
             found = False
             for position, word in enumerate(self.words):
                 candidates = self.typos.candidates(word)
                 found = found or bool(candidates)
-                groups.append(" OR ".join([self._terms[position], *map(quote_word, candidates)]))
-            self._with_typos = " AND ".join(f"({g})" for g in groups) if found else None
+                groups.append(syntax.or_.join([self._terms[position], *map(syntax.quote, candidates)]))
+            self._with_typos = syntax.and_.join(f"({g})" for g in groups) if found else None
         return self._with_typos  # type: ignore[return-value]

@@ -3,10 +3,58 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from reelsearch.search.typos import TypoIndex
 from reelsearch.search.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from reelsearch.search.sql import Dialect, Reader
+
+VERSION_SQL = "SELECT value FROM catalog_meta WHERE key = 'version'"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogFacts:
+    """The rows a snapshot is built from, as read in one consistent transaction."""
+
+    version: int
+    movie_count: int
+    vocabulary: list[tuple[str, int]]
+    genres: list[tuple[int, str]]
+    genre_counts: list[tuple[str, int]]
+    decades: list[tuple[int, int]]
+    kinds: list[str]
+
+
+async def read_catalog_facts(reader: Reader, dialect: Dialect) -> CatalogFacts:
+    """Everything ``CatalogSnapshot.build`` needs, read through ``reader``."""
+
+    async def pairs(sql: str) -> list[tuple[Any, Any]]:
+        return [(row[0], row[1]) for row in await reader.rows(sql)]
+
+    count = await reader.row("SELECT count(*) FROM movies")
+    assert count is not None
+    return CatalogFacts(
+        version=await read_version(reader),
+        movie_count=int(count[0]),
+        vocabulary=await pairs(dialect.vocabulary_sql),
+        genres=await pairs("SELECT bit, name FROM genres"),
+        genre_counts=await pairs(
+            "SELECT g.name, count(*) FROM movie_genres AS mg JOIN genres AS g "
+            "ON g.bit = mg.genre_bit GROUP BY g.name ORDER BY count(*) DESC, g.name"
+        ),
+        decades=await pairs(dialect.decades_sql),
+        kinds=[row[0] for row in await reader.rows("SELECT DISTINCT kind FROM movies")],
+    )
+
+
+async def read_version(reader: Reader) -> int:
+    found = await reader.row(VERSION_SQL)
+    assert found is not None, "catalog_meta has no version: the schema was not created"
+    return int(found[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,37 +72,25 @@ class CatalogSnapshot:
     catalog_facets: dict[str, dict[str, int]]
 
     @classmethod
-    def load(cls, conn: sqlite3.Connection) -> CatalogSnapshot:
-        version = int(conn.execute("SELECT value FROM catalog_meta WHERE key = 'version'")
-                      .fetchone()[0])  # fmt: skip
-        genres = {
-            name.lower(): (bit, name) for bit, name in conn.execute("SELECT bit, name FROM genres")
-        }
-        genre_counts = dict(
-            conn.execute(
-                "SELECT g.name, count(*) FROM movie_genres AS mg JOIN genres AS g "
-                "ON g.bit = mg.genre_bit GROUP BY g.name ORDER BY count(*) DESC, g.name"
-            )
-        )
-        decades = {
-            str(decade): count
-            for decade, count in conn.execute(
-                # The (year, rank) index holds every year: read it, not the table.
-                "SELECT year / 10 * 10 AS decade, count(*) FROM movies INDEXED BY ix_movies_year "
-                "WHERE year IS NOT NULL GROUP BY decade ORDER BY decade"
-            )
-        }
-        vocabulary = conn.execute("SELECT term, doc FROM title_vocab").fetchall()
+    def build(cls, facts: CatalogFacts) -> CatalogSnapshot:
+        """Build the in-memory indexes (CPU work: seconds for a million titles)."""
+        vocabulary: Sequence[tuple[str, int]] = facts.vocabulary
         return cls(
-            version=version,
-            movie_count=conn.execute("SELECT count(*) FROM movies").fetchone()[0],
+            version=facts.version,
+            movie_count=facts.movie_count,
             typos=TypoIndex(vocabulary),
             vocabulary=Vocabulary(vocabulary),
-            genres=genres,
-            kinds=frozenset(k for (k,) in conn.execute("SELECT DISTINCT kind FROM movies")),
-            catalog_facets={"genres": genre_counts, "decade": decades},
+            genres={name.lower(): (bit, name) for bit, name in facts.genres},
+            kinds=frozenset(facts.kinds),
+            catalog_facets={
+                "genres": dict(facts.genre_counts),
+                "decade": {str(decade): count for decade, count in facts.decades},
+            },
         )
 
+    @classmethod
+    def load(cls, conn: sqlite3.Connection) -> CatalogSnapshot:
+        """Read and build the snapshot of a SQLite catalog."""
+        from reelsearch.search.sql import SQLITE, SqliteReader, run_inline
 
-def read_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT value FROM catalog_meta WHERE key = 'version'").fetchone()[0])
+        return cls.build(run_inline(read_catalog_facts(SqliteReader(conn), SQLITE)))

@@ -1,74 +1,24 @@
-"""The search engine on SQLite: FTS5 for words, B-tree indexes for the rest.
+"""The search engine on SQLite: the embedded default.
 
-Relevance is a short list of tiers, each filled in popularity order:
-
-1. the title is exactly the query's words (as typed first, then in any order);
-2. the words side by side as typed, at the start of the title, then anywhere;
-3. a finished last word as itself, before its completions;
-4. every word as typed (the last one as a prefix while typing);
-5. every word, some through a typo, only when fewer than TYPO_THRESHOLD
-   titles match as typed; titles with no words beyond the query's first.
-
-``search/matching.py`` turns the words into FTS5 expressions for these tiers
-and ranks a small match set into them in Python.
-
-The title index's rowid is the popularity rank, so within a tier
-``ORDER BY rowid LIMIT n`` reads the first n matches and stops: a broad
-query costs about what a narrow one does.
+Reads are sub-millisecond and hold the GIL for most of their time, so the
+engine is blocking; ``AsyncSqliteEngine`` hands it to the HTTP layer inline
+or through a thread pool (docs/decisions/0003-catalog-reads-inline.md).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+
+import anyio
+import anyio.to_thread
 
 from reelsearch.config import Settings
 from reelsearch.db import ReadPool
-from reelsearch.errors import InvalidRequest
 from reelsearch.search.engine import Hit, SearchResult
-from reelsearch.search.matching import TextMatch
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.snapshot import CatalogSnapshot, read_version
-
-COLUMNS = "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind"
-TEXT_SOURCE = "title_fts JOIN movies AS m ON m.search_rank = title_fts.rowid"
-SORT_SQL = {
-    "relevance": "m.search_rank",
-    "year": "m.year IS NULL, m.year, m.search_rank",
-    "-year": "m.year IS NULL, m.year DESC, m.search_rank",
-    "rating": "m.rating IS NULL, m.rating, m.search_rank",
-    "-rating": "m.rating IS NULL, m.rating DESC, m.search_rank",
-    "votes": "m.votes, m.search_rank",
-    "-votes": "m.votes DESC, m.search_rank",
-}
-# Up to this many titles matching every word are ranked in Python in one read;
-# more, and each tier is asked of the index separately.
-PROBE_ROWS = 64
-# Text with filters is counted exactly only this far (total_is_exact=false beyond).
-FILTERED_COUNT_CAP = 100
-# Typo matches join the results when the words as typed match fewer titles than this.
-TYPO_THRESHOLD = 10
-# Sorts on columns that may be NULL; such titles are listed after the others.
-NULLABLE_SORTS = {"year": "year", "-year": "year", "rating": "rating", "-rating": "rating"}
-
-
-@dataclass(frozen=True, slots=True)
-class _Filters:
-    """SQL conditions on ``m`` and their parameters."""
-
-    sql: str
-    params: tuple[Any, ...]
-
-
-def _row_to_hit(row: Sequence[Any], fields: Sequence[str]) -> Hit:
-    movie = {
-        "id": row[0], "title": row[1], "year": row[2], "rating": row[3], "votes": row[4],
-        "genres": row[5].split(",") if row[5] else [], "runtime_min": row[6], "kind": row[7],
-    }  # fmt: skip
-    return {name: movie[name] for name in fields}
+from reelsearch.search.sql import SQLITE, SqliteReader, run_inline
+from reelsearch.search.tiered import TieredSearch
 
 
 class SqliteSearchEngine:
@@ -77,445 +27,91 @@ class SqliteSearchEngine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pool = ReadPool(settings)
+        self.tiered = TieredSearch(settings, SQLITE)
         self._refresh_lock = threading.Lock()
         with self.pool.connection() as conn:
             self.snapshot = CatalogSnapshot.load(conn)
 
-    # -- lifecycle ---------------------------------------------------------
+    def search(self, query: SearchQuery) -> SearchResult:
+        snapshot = self.snapshot
+        with self.pool.connection() as conn:
+            return run_inline(self.tiered.search(SqliteReader(conn), snapshot, query))
+
+    def autocomplete(self, query: SearchQuery) -> list[Hit]:
+        snapshot = self.snapshot
+        with self.pool.connection() as conn:
+            return run_inline(self.tiered.autocomplete(SqliteReader(conn), snapshot, query))
+
+    def get_movie(self, movie_id: int) -> Hit | None:
+        with self.pool.connection() as conn:
+            return run_inline(self.tiered.get_movie(SqliteReader(conn), movie_id))
 
     def refresh_if_changed(self) -> bool:
-        with self.pool.connection() as conn:
-            if read_version(conn) == self.snapshot.version:
-                return False
+        """Reload the snapshot if an import committed a new catalog; True if it did."""
+        if self._version() == self.snapshot.version:
+            return False
         with self._refresh_lock, self.pool.connection() as conn:
-            if read_version(conn) == self.snapshot.version:
+            if run_inline(read_version(SqliteReader(conn))) == self.snapshot.version:
                 return False
             self.snapshot = CatalogSnapshot.load(conn)  # one assignment: readers never see half
             return True
 
     def ping(self) -> None:
-        with self.pool.connection() as conn:
-            read_version(conn)
+        self._version()
 
     def close(self) -> None:
         self.pool.dispose()
 
-    # -- reads ---------------------------------------------------------------
-
-    def get_movie(self, movie_id: int) -> Hit | None:
+    def _version(self) -> int:
         with self.pool.connection() as conn:
-            row = conn.execute(
-                f"SELECT {COLUMNS}, m.original_title, m.updated_at FROM movies AS m WHERE m.id = ?",
-                (movie_id,),
-            ).fetchone()
-            if row is None:
-                return None
-            movie = _row_to_hit(row, ("id", "title", "year", "rating", "votes", "genres",
-                                      "runtime_min", "kind"))  # fmt: skip
-            movie["original_title"] = row[8]
-            movie["updated_at"] = row[9]
-            movie["alt_titles"] = [
-                title for (title,) in conn.execute(
-                    "SELECT title FROM alt_titles WHERE movie_id = ? ORDER BY title", (movie_id,)
-                )
-            ]  # fmt: skip
-            return movie
+            return run_inline(read_version(SqliteReader(conn)))
 
-    def autocomplete(self, query: SearchQuery) -> list[Hit]:
-        if not query.words:
-            return []
-        snapshot = self.snapshot
-        fields = ("id", "title", "year")
-        with self.pool.connection() as conn:
-            rows, *_ = self._relevance_page(conn, snapshot, query, _Filters("", ()), count=False)
-        return [_row_to_hit(row, fields) for row in rows]
 
-    def search(self, query: SearchQuery) -> SearchResult:
-        snapshot = self.snapshot
-        filters = self._filters(snapshot, query, text=bool(query.words))
-        with self.pool.connection() as conn:
-            matched: str | None = None  # the FTS expression of the whole result set
-            if not query.words:
-                rows, total, exact = self._browse(conn, snapshot, query, filters)
-            elif query.sort == "relevance":
-                rows, total, exact, matched = self._relevance_page(conn, snapshot, query, filters)
-            else:
-                rows, total, exact, matched = self._sorted_text_page(conn, snapshot, query, filters)
-            facets = None
-            if query.facets:
-                facets = self._facets(conn, snapshot, query, filters, matched)
-        return SearchResult(
-            hits=[_row_to_hit(row, query.fields) for row in rows],
-            total=total,
-            total_is_exact=exact,
-            facets=facets,
-            next_cursor=query.next_cursor(total, exact, len(rows)),
+class AsyncSqliteEngine:
+    """The blocking SQLite engine behind the async ``SearchEngine`` interface.
+
+    Inline (the default) runs each read on the event loop; with
+    ``search_in_threads`` reads go to threads, one per pooled connection.
+    Snapshot reloads always go to a thread: building the typo index of a
+    large catalog takes seconds.
+    """
+
+    def __init__(self, engine: SqliteSearchEngine) -> None:
+        self.engine = engine
+        threads = engine.settings.db_read_pool_size if engine.settings.search_in_threads else 0
+        self._limiter = anyio.CapacityLimiter(threads) if threads else None
+
+    @classmethod
+    async def open(cls, settings: Settings) -> AsyncSqliteEngine:
+        return cls(await anyio.to_thread.run_sync(SqliteSearchEngine, settings))
+
+    @property
+    def snapshot(self) -> CatalogSnapshot:
+        return self.engine.snapshot
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        if self._limiter is None:
+            return self.engine.search(query)
+        return await anyio.to_thread.run_sync(self.engine.search, query, limiter=self._limiter)
+
+    async def autocomplete(self, query: SearchQuery) -> list[Hit]:
+        if self._limiter is None:
+            return self.engine.autocomplete(query)
+        return await anyio.to_thread.run_sync(
+            self.engine.autocomplete, query, limiter=self._limiter
         )
 
-    # -- filters -----------------------------------------------------------
+    async def get_movie(self, movie_id: int) -> Hit | None:
+        if self._limiter is None:
+            return self.engine.get_movie(movie_id)
+        return await anyio.to_thread.run_sync(self.engine.get_movie, movie_id,
+                                              limiter=self._limiter)  # fmt: skip
 
-    def _filters(self, snapshot: CatalogSnapshot, query: SearchQuery, *, text: bool) -> _Filters:
-        parts: list[str] = []
-        params: list[Any] = []
-        bounds = (
-            ("m.year >= ?", query.year_from),
-            ("m.year <= ?", query.year_to),
-            ("m.rating >= ?", query.min_rating),
-            ("m.votes >= ?", query.min_votes),
-        )
-        for condition, value in bounds:
-            if value is not None:
-                parts.append(condition)
-                params.append(value)
-        if query.kind is not None:
-            if query.kind not in snapshot.kinds:
-                raise InvalidRequest(
-                    f"kind {query.kind[:30]!r} is not in the catalog; "
-                    f"known: {', '.join(sorted(snapshot.kinds))}",
-                    param="kind",
-                )
-            parts.append("m.kind = ?")
-            params.append(query.kind)
-        if query.genres:
-            bits = []
-            for name in query.genres:
-                found = snapshot.genres.get(name.lower())
-                if found is None:
-                    known = ", ".join(sorted(display for _, display in snapshot.genres.values()))
-                    raise InvalidRequest(
-                        f"genre {name[:30]!r} is not in the catalog; known: {known}",
-                        param="genres",
-                    )
-                bits.append(found[0])
-            mask = sum(1 << bit for bit in bits)
-            if text:
-                # Few rows reach the filter after the text match: a bit test is cheapest.
-                if query.genres_mode == "all":
-                    parts.append("(m.genre_mask & ?) = ?")
-                    params += [mask, mask]
-                else:
-                    parts.append("(m.genre_mask & ?) != 0")
-                    params.append(mask)
-            else:
-                # Browsing a genre: read only its rows through movie_genres.
-                marks = ", ".join("?" * len(bits))
-                having = f" GROUP BY search_rank HAVING count(*) = {len(bits)}"
-                parts.append(
-                    "m.search_rank IN (SELECT search_rank FROM movie_genres "
-                    f"WHERE genre_bit IN ({marks})"
-                    f"{having if query.genres_mode == 'all' and len(bits) > 1 else ''})"
-                )
-                params += bits
-        sql = "".join(f" AND {part}" for part in parts)
-        return _Filters(sql, tuple(params))
+    async def refresh_if_changed(self) -> bool:
+        return await anyio.to_thread.run_sync(self.engine.refresh_if_changed)
 
-    # -- pages ---------------------------------------------------------------
+    async def ping(self) -> None:
+        self.engine.ping()
 
-    def _resolve_words(
-        self,
-        conn: sqlite3.Connection,
-        snapshot: CatalogSnapshot,
-        query: SearchQuery,
-        filters: _Filters,
-    ) -> TextMatch:
-        """The query's words, less trailing words that nothing matches (with typos too).
-
-        A dropped word ends the query, so the word before it counts as finished:
-        "mat xyzzy" searches for the word "mat", not for "mat*".
-        """
-        words, last_is_prefix = list(query.words), query.last_is_prefix
-        while True:
-            match = TextMatch(snapshot, words, last_is_prefix)
-            if len(words) == 1 or self._exists(conn, match.plain, filters):
-                return match
-            if match.with_typos is not None and self._exists(conn, match.with_typos, filters):
-                return match
-            words.pop()  # max_query_chars bounds how often
-            last_is_prefix = False
-
-    @staticmethod
-    def _with_typos(match: TextMatch, plain_total: int) -> bool:
-        """Typo matches join the result set when the words as typed match too few titles.
-
-        The rule depends on the query alone (not on the page or the sort), so
-        totals, facets and pages agree with each other.
-        """
-        return plain_total < TYPO_THRESHOLD and match.with_typos is not None
-
-    def _relevance_page(
-        self,
-        conn: sqlite3.Connection,
-        snapshot: CatalogSnapshot,
-        query: SearchQuery,
-        filters: _Filters,
-        *,
-        count: bool = True,
-    ) -> tuple[list[Any], int, bool, str]:
-        """The page, the total, whether it is exact, and the expression of the result set."""
-        match = TextMatch(snapshot, query.words, query.last_is_prefix)
-        need = query.offset + query.limit
-        ranks, rows, plain_total, exact = self._as_typed(conn, match, filters, need, count=count)
-        if not ranks and len(query.words) > 1:
-            # Nothing has every word as typed: drop unmatched trailing words.
-            match = self._resolve_words(conn, snapshot, query, filters)
-            ranks, rows, plain_total, exact = self._as_typed(
-                conn, match, filters, need, count=count
-            )
-        total, matched = plain_total, match.plain
-        if self._with_typos(match, plain_total):
-            assert match.with_typos is not None
-            # Every match as typed is in `ranks` here (there are fewer than
-            # TYPO_THRESHOLD), so typo matches are "with typos" minus those,
-            # without making the index evaluate the as-typed words again.
-            plain = set(ranks)
-            wanted = max(need - len(ranks), 1)
-            # Read typo matches in popularity order, enough to fill the page.
-            # If that is all of them, a corrected title with no words beyond
-            # the query's goes first ("the barin" -> The Brain, before The
-            # Brain That Wouldn't Die); a broad set keeps popularity order,
-            # as sorting 100 k "night" titles for "ngiht" would cost more
-            # than the whole search.
-            fetch = max(wanted, PROBE_ROWS) + len(plain) + 1
-            found = conn.execute(
-                f"SELECT m.search_rank, m.norm_title, {COLUMNS} FROM {TEXT_SOURCE} "
-                f"WHERE title_fts MATCH ?{filters.sql} ORDER BY title_fts.rowid LIMIT ?",
-                (match.with_typos, *filters.params, fetch),
-            ).fetchall()
-            is_all = len(found) < fetch
-            found = [row for row in found if row[0] not in plain]
-            # Whether the set is small enough to re-sort depends on the query
-            # alone, never on the page, so pages never overlap or skip.
-            if is_all and len(found) <= PROBE_ROWS:
-                length = len(match.words)
-                found.sort(key=lambda row: row[1].count(" ") + 1 > length)
-            rows.update((row[0], row[2:]) for row in found)
-            ranks += [row[0] for row in found][: max(need - len(ranks), 0)]
-            matched = f"({match.with_typos})"
-            if is_all or not count:
-                total, exact = self._capped(total + len(found), filters)
-                exact = exact and is_all
-            else:
-                everything, all_exact = self._count(conn, match.with_typos, filters)
-                total, exact = max(everything, total), exact and all_exact
-        return self._rows_by_rank(conn, ranks[query.offset : need], rows), total, exact, matched
-
-    def _as_typed(
-        self,
-        conn: sqlite3.Connection,
-        match: TextMatch,
-        filters: _Filters,
-        need: int,
-        *,
-        count: bool,
-    ) -> tuple[list[int], dict[int, Any], int, bool]:
-        """Tiers 1-3 as popularity ranks, hit rows already read (by rank), and
-        how many titles match the words as typed (exactly, or up to the cap)."""
-        # Most known-item queries match a handful of titles: read them all in
-        # one FTS query and sort them into tiers here, from their words.
-        probe = max(need, PROBE_ROWS)
-        found = conn.execute(
-            f"SELECT m.search_rank, m.norm_title, {COLUMNS} FROM {TEXT_SOURCE} "
-            f"WHERE title_fts MATCH ?{filters.sql} ORDER BY title_fts.rowid LIMIT ?",
-            (match.plain, *filters.params, probe + 1),
-        ).fetchall()
-        if len(found) <= probe:
-            tiered = sorted(
-                (tier, -match.order_score(words) if tier == 0 else 0, row[0])
-                for row in found
-                for words in (row[1].split(),)
-                for tier in (match.tier_of(words),)
-            )
-            rows = {row[0]: row[2:] for row in found}
-            return [rank for _, _, rank in tiered], rows, *self._capped(len(found), filters)
-        # Broad queries: each tier asks the index for its own best rows.
-        # Tier k's first rows may repeat the k tiers before it, so it reads
-        # need * (k + 1) rows to be sure of `need` new ones.
-        tiers = [*match.preferred, match.plain]
-        plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
-        source = TEXT_SOURCE if filters.sql else "title_fts"
-        parts = [
-            f"SELECT * FROM (SELECT 0, m.search_rank, m.norm_title FROM movies AS m "
-            f"WHERE m.word_key = ?{filters.sql} ORDER BY m.search_rank LIMIT ?)"
-        ]
-        params: list[Any] = [match.word_key, *filters.params, need]
-        for tier, expression in enumerate(tiers, start=1):
-            limit = plain_limit if tier == len(tiers) else need * (tier + 1)
-            parts.append(
-                f"SELECT * FROM (SELECT {tier}, title_fts.rowid, NULL FROM {source} "
-                f"WHERE title_fts MATCH ?{filters.sql} ORDER BY title_fts.rowid LIMIT ?)"
-            )
-            params += [expression, *filters.params, limit]
-        found = conn.execute(" UNION ALL ".join(parts), params).fetchall()
-        # Tier, then (for exact titles) the words in the order typed, then popularity.
-        found.sort(
-            key=lambda row: (row[0], -match.order_score(row[2].split()) if row[2] else 0, row[1])
-        )
-        ranks: list[int] = []
-        seen: set[int] = set()
-        plain_rows = 0
-        for tier, rank, _ in found:
-            if tier == len(tiers):
-                plain_rows += 1
-            if rank not in seen:
-                seen.add(rank)
-                ranks.append(rank)
-        if plain_rows < plain_limit:  # every match is here: the count is exact
-            return ranks, {}, *self._capped(plain_rows, filters)
-        if not count:
-            return ranks, {}, plain_rows, False
-        total, exact = self._count(conn, match.plain, filters)
-        return ranks, {}, total, exact
-
-    def _rows_by_rank(
-        self, conn: sqlite3.Connection, ranks: Sequence[int], known: dict[int, Any]
-    ) -> list[Any]:
-        """The hit columns of ``ranks``, in that order: ``known`` ones, the rest in one read."""
-        missing = [rank for rank in ranks if rank not in known]
-        if missing:
-            marks = ",".join("?" * len(missing))
-            known = dict(known)
-            known.update(
-                (row[-1], row[:-1])
-                for row in conn.execute(
-                    f"SELECT {COLUMNS}, m.search_rank FROM movies AS m "
-                    f"WHERE m.search_rank IN ({marks})",
-                    missing,
-                )
-            )
-        return [known[rank] for rank in ranks]
-
-    def _exists(self, conn: sqlite3.Connection, expression: str, filters: _Filters) -> bool:
-        source = TEXT_SOURCE if filters.sql else "title_fts"
-        found = conn.execute(
-            f"SELECT 1 FROM {source} WHERE title_fts MATCH ?{filters.sql} LIMIT 1",
-            (expression, *filters.params),
-        ).fetchone()
-        return found is not None
-
-    def _count_cap(self, filters: _Filters) -> int:
-        cap = self.settings.max_exact_total
-        return min(cap, FILTERED_COUNT_CAP) if filters.sql else cap
-
-    def _capped(self, total: int, filters: _Filters) -> tuple[int, bool]:
-        """``(total, exact)`` under the same cap ``_count`` uses, whichever way it was found."""
-        cap = self._count_cap(filters)
-        return (cap, False) if total > cap else (total, True)
-
-    def _count(
-        self, conn: sqlite3.Connection, expression: str, filters: _Filters
-    ) -> tuple[int, bool]:
-        # Without filters the count reads only the title index. With them each
-        # match costs a movies lookup, and a selective filter over a broad text
-        # ("the" in 1970-1972) may read tens of thousands to find the cap.
-        cap = self._count_cap(filters)
-        source = TEXT_SOURCE if filters.sql else "title_fts"
-        (total,) = conn.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE title_fts MATCH ?"
-            f"{filters.sql} LIMIT ?)",
-            (expression, *filters.params, cap + 1),
-        ).fetchone()
-        return (cap, False) if total > cap else (total, True)
-
-    def _sorted_text_page(
-        self,
-        conn: sqlite3.Connection,
-        snapshot: CatalogSnapshot,
-        query: SearchQuery,
-        filters: _Filters,
-    ) -> tuple[list[Any], int, bool, str]:
-        """The same result set as relevance order, sorted by a column instead."""
-        match = self._resolve_words(conn, snapshot, query, filters)
-        expression = match.plain
-        total, exact = self._count(conn, expression, filters)
-        if self._with_typos(match, total):
-            assert match.with_typos is not None
-            expression = match.with_typos
-            total, exact = self._count(conn, expression, filters)
-        rows = conn.execute(
-            f"SELECT {COLUMNS} FROM {TEXT_SOURCE} WHERE title_fts MATCH ?{filters.sql} "
-            f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
-            (expression, *filters.params, query.limit, query.offset),
-        ).fetchall()
-        return rows, total, exact, expression
-
-    def _browse(
-        self,
-        conn: sqlite3.Connection,
-        snapshot: CatalogSnapshot,
-        query: SearchQuery,
-        filters: _Filters,
-    ) -> tuple[list[Any], int, bool]:
-        """No words: filters only, in the requested order, read through an index."""
-        where = f"WHERE 1{filters.sql}"
-        if filters.sql:
-            cap = self.settings.max_exact_total
-            (found,) = conn.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM movies AS m {where} LIMIT ?)",
-                (*filters.params, cap + 1),
-            ).fetchone()
-            total, exact = min(found, cap), found <= cap
-        else:
-            total, exact = snapshot.movie_count, True
-        column = NULLABLE_SORTS.get(query.sort)
-        if column is None:
-            rows = conn.execute(
-                f"SELECT {COLUMNS} FROM movies AS m {where} "
-                f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
-                (*filters.params, query.limit, query.offset),
-            ).fetchall()
-            return rows, total, exact
-        # Titles without the sort value come last. Two index walks, because
-        # "ORDER BY year IS NULL, year" can't be read from the (year, rank) index.
-        direction = "DESC" if query.sort.startswith("-") else ""
-        rows = conn.execute(
-            f"SELECT {COLUMNS} FROM movies AS m {where} AND m.{column} IS NOT NULL "
-            f"ORDER BY m.{column} {direction}, m.search_rank LIMIT ? OFFSET ?",
-            (*filters.params, query.limit, query.offset),
-        ).fetchall()
-        if len(rows) < query.limit:
-            (valued,) = conn.execute(
-                f"SELECT count(*) FROM movies AS m {where} AND m.{column} IS NOT NULL",
-                filters.params,
-            ).fetchone()
-            rows += conn.execute(
-                f"SELECT {COLUMNS} FROM movies AS m {where} AND m.{column} IS NULL "
-                "ORDER BY m.search_rank LIMIT ? OFFSET ?",
-                (*filters.params, query.limit - len(rows), max(query.offset - valued, 0)),
-            ).fetchall()
-        return rows, total, exact
-
-    # -- facets --------------------------------------------------------------
-
-    def _facets(
-        self,
-        conn: sqlite3.Connection,
-        snapshot: CatalogSnapshot,
-        query: SearchQuery,
-        filters: _Filters,
-        matched: str | None,
-    ) -> dict[str, dict[str, int]]:
-        if matched is None and not filters.sql:
-            return {name: snapshot.catalog_facets[name] for name in query.facets}
-        params: tuple[Any, ...]
-        if matched is None:
-            source, params = f"movies AS m WHERE 1{filters.sql}", filters.params
-        else:
-            source = f"{TEXT_SOURCE} WHERE title_fts MATCH ?{filters.sql}"
-            params = (matched, *filters.params)
-        facets: dict[str, dict[str, int]] = {}
-        if "genres" in query.facets:
-            names = [(bit, name) for bit, name in sorted(snapshot.genres.values())]
-            sums = ", ".join(f"total((m.genre_mask >> {bit}) & 1)" for bit, _ in names) or "0"
-            counts = conn.execute(f"SELECT {sums} FROM {source}", params).fetchone()
-            pairs = [(name, int(n)) for (_, name), n in zip(names, counts, strict=False) if n]
-            facets["genres"] = dict(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))
-        if "decade" in query.facets:
-            facets["decade"] = {
-                str(decade): n
-                for decade, n in conn.execute(
-                    f"SELECT m.year / 10 * 10 AS decade, count(*) FROM {source} "
-                    "AND m.year IS NOT NULL GROUP BY decade ORDER BY decade",
-                    params,
-                )
-            }
-        return facets
+    async def close(self) -> None:
+        self.engine.close()
