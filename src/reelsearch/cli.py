@@ -103,14 +103,27 @@ def _serve(args: argparse.Namespace) -> None:
 
 def _check_catalog(settings: Settings) -> None:
     """Fail here, once, with a clear message, rather than in every worker."""
-    from reelsearch.db import ReadPool
     from reelsearch.errors import CatalogError
-    from reelsearch.search.snapshot import read_version
+    from reelsearch.search.snapshot import VERSION_SQL
+
+    if settings.backend == "postgresql":
+        import psycopg
+
+        try:
+            with psycopg.connect(settings.postgres_dsn, connect_timeout=10) as conn:
+                conn.execute(VERSION_SQL).fetchone()
+        except psycopg.Error as exc:
+            raise CatalogError(
+                f"the PostgreSQL catalog can't be read: {str(exc).strip()}. "
+                "Run `reelsearch import sample` with the same REELSEARCH_DATABASE_URL first."
+            ) from None
+        return
+    from reelsearch.db import ReadPool
 
     pool = ReadPool(settings)
     try:
         with pool.connection() as conn:
-            read_version(conn)
+            conn.execute(VERSION_SQL).fetchone()
     except sqlite3.Error as exc:
         raise CatalogError(f"{settings.sqlite_path} is not a reelsearch catalog: {exc}") from None
     finally:
@@ -147,10 +160,10 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _search(args: argparse.Namespace) -> None:
+    from reelsearch.search.backends import open_blocking_engine
     from reelsearch.search.query import parse_search
-    from reelsearch.search.sqlite import SqliteSearchEngine
 
-    engine = SqliteSearchEngine(_settings(args))
+    engine = open_blocking_engine(_settings(args))
     try:
         started = time.perf_counter()
         query = parse_search([("q", " ".join(args.query)), ("limit", str(args.limit))])

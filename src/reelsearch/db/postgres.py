@@ -100,7 +100,7 @@ class PostgresPool:
                     self._waits += 1
                     self._wait_seconds += waited
                 raw = await conn.get_raw_connection()
-                driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+                driver: asyncpg.Connection = raw.driver_connection
                 try:
                     yield driver
                 except _CONNECTION_ERRORS:
@@ -134,6 +134,8 @@ def _describe(exc: BaseException) -> str:
     """A short, safe description of a connection failure (no credentials, no trace)."""
     if isinstance(exc, sqlalchemy.exc.TimeoutError):
         return "no free connection in the pool in time"
-    return type(exc.__cause__ or exc).__name__ if isinstance(exc, sqlalchemy.exc.DBAPIError) else (
-        type(exc).__name__
+    return (
+        type(exc.__cause__ or exc).__name__
+        if isinstance(exc, sqlalchemy.exc.DBAPIError)
+        else (type(exc).__name__)
     )

@@ -7,17 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from reelsearch.config import Settings
-from reelsearch.errors import InvalidRequest
+from reelsearch.errors import DatabaseUnavailable, InvalidRequest
 from reelsearch.http.responses import error_response, invalid_request_response
 from reelsearch.http.routes import ROUTES
-from reelsearch.search.sqlite import SqliteSearchEngine
+from reelsearch.search.backends import open_search_engine
+from reelsearch.search.engine import SearchEngine
 
 logger = logging.getLogger("reelsearch.http")
 
@@ -27,25 +27,23 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = await anyio.to_thread.run_sync(SqliteSearchEngine, settings)
+        engine = await open_search_engine(settings)
         app.state.settings = settings
         app.state.engine = engine
-        # One thread per pooled read connection: more threads would only queue.
-        threads = settings.db_read_pool_size if settings.search_in_threads else 0
-        app.state.limiter = anyio.CapacityLimiter(threads) if threads else None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds)
             try:
                 yield
             finally:
                 tasks.cancel_scope.cancel()
-        engine.close()
+        await engine.close()
 
     return Starlette(
         routes=ROUTES,
         lifespan=lifespan,
         exception_handlers={
             InvalidRequest: _on_invalid_request,
+            DatabaseUnavailable: _on_database_unavailable,
             HTTPException: _on_http_exception,
             Exception: _on_unexpected,
         },
@@ -57,13 +55,15 @@ def app_from_env() -> Starlette:
     return create_app(Settings.from_env())
 
 
-async def _follow_catalog(engine: SqliteSearchEngine, every: float) -> None:
+async def _follow_catalog(engine: SearchEngine, every: float) -> None:
     """Pick up a catalog another process imported, without a restart."""
     while True:
         await anyio.sleep(every)
         try:
-            if await anyio.to_thread.run_sync(engine.refresh_if_changed):
+            if await engine.refresh_if_changed():
                 logger.info("catalog changed; now serving version %d", engine.snapshot.version)
+        except DatabaseUnavailable as exc:  # down for now: requests get 503s meanwhile
+            logger.warning("could not check the catalog version: %s", exc)
         except Exception:  # keep serving the catalog we have
             logger.exception("could not check the catalog version")
 
@@ -71,6 +71,13 @@ async def _follow_catalog(engine: SqliteSearchEngine, every: float) -> None:
 async def _on_invalid_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, InvalidRequest)
     return invalid_request_response(exc)
+
+
+async def _on_database_unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DatabaseUnavailable)
+    response = error_response(503, "unavailable", str(exc))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:

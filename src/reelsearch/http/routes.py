@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reelsearch.errors import InvalidRequest, NotFound
+from reelsearch.errors import DatabaseUnavailable, InvalidRequest, NotFound
 from reelsearch.http.openapi import OPENAPI
 from reelsearch.http.params import query_pairs
 from reelsearch.http.responses import JSONResponse, error_response
 from reelsearch.search.query import parse_autocomplete, parse_search
 
-T = TypeVar("T")
-
 # Built once: the trivial endpoint is the ceiling the bench compares against.
 _HEALTH_BODY = b'{"status":"ok"}'
-
-
-async def _call(state: Any, function: Callable[..., T], *args: Any) -> T:
-    """Run a blocking catalog read in the pool's threads, or inline if so configured."""
-    if state.limiter is None:
-        return function(*args)
-    return await anyio.to_thread.run_sync(function, *args, limiter=state.limiter)
 
 
 async def search(request: Request) -> Response:
@@ -37,7 +25,7 @@ async def search(request: Request) -> Response:
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
     )
-    result = await _call(state, state.engine.search, query)
+    result = await state.engine.search(query)
     body: dict[str, object] = {
         "hits": result.hits,
         "total": result.total,
@@ -56,7 +44,7 @@ async def autocomplete(request: Request) -> Response:
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
     )
-    hits = await _call(state, state.engine.autocomplete, query)
+    hits = await state.engine.autocomplete(query)
     return JSONResponse({"suggestions": hits})
 
 
@@ -66,7 +54,7 @@ async def movie(request: Request) -> Response:
         raise InvalidRequest(f"movie id must be a positive whole number, not {raw_id[:20]!r}",
                              param="id")  # fmt: skip
     state = request.app.state
-    found = await _call(state, state.engine.get_movie, int(raw_id))
+    found = await state.engine.get_movie(int(raw_id))
     if found is None:
         raise NotFound(f"no movie with id {raw_id}")
     return JSONResponse(found)
@@ -80,9 +68,11 @@ async def ready(request: Request) -> Response:
     """200 when the catalog answers; 503 otherwise, so a balancer stops sending traffic."""
     state = request.app.state
     try:
-        await _call(state, state.engine.ping)
+        await state.engine.ping()
     except Exception as exc:  # any failure to read the catalog means not ready
-        return error_response(503, "not_ready", f"catalog unavailable: {type(exc).__name__}")
+        response = error_response(503, "not_ready", f"catalog unavailable: {type(exc).__name__}")
+        response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after)
+        return response
     snapshot = state.engine.snapshot
     return JSONResponse(
         {"status": "ready", "catalog_version": snapshot.version, "movies": snapshot.movie_count}

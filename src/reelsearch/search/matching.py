@@ -187,6 +187,7 @@ class TextMatch:
             for position, word in enumerate(self.words):
                 candidates = self.typos.candidates(word)
                 found = found or bool(candidates)
-                groups.append(syntax.or_.join([self._terms[position], *map(syntax.quote, candidates)]))
+                options = [self._terms[position], *map(syntax.quote, candidates)]
+                groups.append(syntax.or_.join(options))
             self._with_typos = syntax.and_.join(f"({g})" for g in groups) if found else None
         return self._with_typos  # type: ignore[return-value]

@@ -126,9 +126,7 @@ class TieredSearch:
         elif query.sort == "relevance":
             rows, total, exact, matched = await self._relevance_page(db, snapshot, query, filters)
         else:
-            rows, total, exact, matched = await self._sorted_text_page(
-                db, snapshot, query, filters
-            )
+            rows, total, exact, matched = await self._sorted_text_page(db, snapshot, query, filters)
         facets = None
         if query.facets:
             facets = await self._facets(db, snapshot, query, filters, matched)
