@@ -1,4 +1,7 @@
-"""The search contract of SqliteSearchEngine, on the small hand-made catalog and the sample."""
+"""The search contract of every engine, on the small hand-made catalog and the sample.
+
+The engine fixtures are parametrized over SQLite and PostgreSQL (tests/search/conftest.py).
+"""
 
 # Asserts read `expected == actual` (STYLE.md); SIM300 would flip the literal ones.
 # ruff: noqa: SIM300
@@ -14,14 +17,13 @@ import pytest
 
 from reelsearch.config import Settings
 from reelsearch.errors import InvalidRequest
-from reelsearch.search.engine import SearchResult
+from reelsearch.search.engine import BlockingSearchEngine, SearchResult
 from reelsearch.search.query import HIT_FIELDS, parse_autocomplete, parse_search
-from reelsearch.search.sqlite import SqliteSearchEngine
 
 BOTH = pytest.mark.parametrize("any_engine", ["small_engine", "sample_engine"], indirect=True)
 
 
-def search(engine: SqliteSearchEngine, q: str = "", **params: Any) -> SearchResult:
+def search(engine: BlockingSearchEngine, q: str = "", **params: Any) -> SearchResult:
     pairs = [("q", q)] + [(key, str(value)) for key, value in params.items()]
     return engine.search(parse_search(pairs))
 
@@ -30,7 +32,7 @@ def titles(result: SearchResult) -> list[str]:
     return [hit["title"] for hit in result.hits]
 
 
-def all_hits(engine: SqliteSearchEngine, q: str = "", **params: Any) -> list[dict[str, Any]]:
+def all_hits(engine: BlockingSearchEngine, q: str = "", **params: Any) -> list[dict[str, Any]]:
     """Every hit of a search, following cursors (at most 10 pages of 100)."""
     hits: list[dict[str, Any]] = []
     cursor: str | None = None
@@ -55,18 +57,18 @@ def sql(settings: Settings, statement: str, params: tuple[Any, ...] = ()) -> lis
 # -- relevance ---------------------------------------------------------------------------
 
 
-def test_exact_title_comes_first(small_engine: SqliteSearchEngine) -> None:
+def test_exact_title_comes_first(small_engine: BlockingSearchEngine) -> None:
     """A title equal to the query leads, even ahead of more popular prefix matches."""
     assert ["Star", "Star Wars", "Star Trek"] == titles(search(small_engine, "star"))
 
 
-def test_same_title_different_years_by_popularity(small_engine: SqliteSearchEngine) -> None:
+def test_same_title_different_years_by_popularity(small_engine: BlockingSearchEngine) -> None:
     """Two movies with the same title are both exact matches, the more voted first."""
     result = search(small_engine, "psycho")
     assert [("Psycho", 1960), ("Psycho", 1998)] == [(h["title"], h["year"]) for h in result.hits]
 
 
-def test_exact_title_first_in_sample(sample_engine: SqliteSearchEngine) -> None:
+def test_exact_title_first_in_sample(sample_engine: BlockingSearchEngine) -> None:
     """On the real sample, the exact title leads the list."""
     assert "The Matrix" == titles(search(sample_engine, "the matrix"))[0]
     assert "Alien" == titles(search(sample_engine, "alien"))[0]
@@ -82,39 +84,39 @@ def test_exact_title_first_in_sample(sample_engine: SqliteSearchEngine) -> None:
         ("odyssey space 2001", "2001: A Space Odyssey"),
     ],
 )
-def test_words_in_any_order(small_engine: SqliteSearchEngine, q: str, expected: str) -> None:
+def test_words_in_any_order(small_engine: BlockingSearchEngine, q: str, expected: str) -> None:
     """Word order does not matter."""
     assert expected == titles(search(small_engine, q))[0]
 
 
-def test_words_in_any_order_in_sample(sample_engine: SqliteSearchEngine) -> None:
+def test_words_in_any_order_in_sample(sample_engine: BlockingSearchEngine) -> None:
     """'matrix the' still finds The Matrix first in the sample."""
     assert "The Matrix" == titles(search(sample_engine, "matrix the"))[0]
 
 
-def test_last_word_is_a_prefix(small_engine: SqliteSearchEngine) -> None:
+def test_last_word_is_a_prefix(small_engine: BlockingSearchEngine) -> None:
     """'the mat' finds The Matrix: the last word may be unfinished."""
     assert ["The Matrix", "The Matrix Reloaded", "The Matrix Revisited", "Beyond the Mat"] == (
         titles(search(small_engine, "the mat"))
     )
 
 
-def test_last_word_is_a_prefix_in_sample(sample_engine: SqliteSearchEngine) -> None:
+def test_last_word_is_a_prefix_in_sample(sample_engine: BlockingSearchEngine) -> None:
     """'the mat' puts The Matrix first in the sample."""
     assert "The Matrix" == titles(search(sample_engine, "the mat"))[0]
 
 
-def test_earlier_words_are_not_prefixes(small_engine: SqliteSearchEngine) -> None:
+def test_earlier_words_are_not_prefixes(small_engine: BlockingSearchEngine) -> None:
     """'mat the' needs the whole word 'mat': The Matrix is not a match."""
     assert ["Beyond the Mat"] == titles(search(small_engine, "mat the"))
 
 
-def test_trailing_space_completes_the_last_word(small_engine: SqliteSearchEngine) -> None:
+def test_trailing_space_completes_the_last_word(small_engine: BlockingSearchEngine) -> None:
     """'the mat ' (space typed) matches the word 'mat' only."""
     assert ["Beyond the Mat"] == titles(search(small_engine, "the mat "))
 
 
-def test_relaxed_query_keeps_finished_words_whole(small_engine: SqliteSearchEngine) -> None:
+def test_relaxed_query_keeps_finished_words_whole(small_engine: BlockingSearchEngine) -> None:
     """When an unmatched last word is dropped, the finished word before it stays whole."""
     assert ["Beyond the Mat"] == titles(search(small_engine, "mat xyzzy"))
 
@@ -132,20 +134,20 @@ def test_relaxed_query_keeps_finished_words_whole(small_engine: SqliteSearchEngi
     ],
 )
 def test_one_typo_from_five_letters(
-    small_engine: SqliteSearchEngine, q: str, expected: str
+    small_engine: BlockingSearchEngine, q: str, expected: str
 ) -> None:
     """One typo (substitution, insertion, deletion, transposition) in a 5+ letter word."""
     assert expected == titles(search(small_engine, q))[0]
 
 
 @pytest.mark.parametrize("q", ["heet", "haet", "satr", "tyo story", "trak", "wras star"])
-def test_no_typo_under_five_letters(small_engine: SqliteSearchEngine, q: str) -> None:
+def test_no_typo_under_five_letters(small_engine: BlockingSearchEngine, q: str) -> None:
     """Between words under 5 letters no typo is forgiven."""
     assert [] == titles(search(small_engine, q))
 
 
 def test_letter_dropped_from_a_five_letter_word_is_one_typo(
-    small_engine: SqliteSearchEngine,
+    small_engine: BlockingSearchEngine,
 ) -> None:
     """The longer word's length counts: 'alin' (4) reaches 'alien' (5) with one typo."""
     assert ["Alien", "Alien Nation: Dark Horizon"] == titles(search(small_engine, "alin "))
@@ -161,14 +163,14 @@ def test_letter_dropped_from_a_five_letter_word_is_one_typo(
     ],
 )
 def test_two_typos_from_nine_letters(
-    small_engine: SqliteSearchEngine, q: str, expected: str
+    small_engine: BlockingSearchEngine, q: str, expected: str
 ) -> None:
     """A word of 9+ letters is found with two typos."""
     assert [expected] == titles(search(small_engine, q))
 
 
 @pytest.mark.parametrize("q", ["mussiin", "pskcha", "relaodde", "amilee"])
-def test_two_typos_refused_under_nine_letters(small_engine: SqliteSearchEngine, q: str) -> None:
+def test_two_typos_refused_under_nine_letters(small_engine: BlockingSearchEngine, q: str) -> None:
     """A word of 5-8 letters allows one typo, never two."""
     assert [] == titles(search(small_engine, q))
 
@@ -183,13 +185,13 @@ def test_two_typos_refused_under_nine_letters(small_engine: SqliteSearchEngine, 
     ],
 )
 def test_numbers_are_never_typo_matched(
-    small_engine: SqliteSearchEngine, q: str, expected: list[str]
+    small_engine: BlockingSearchEngine, q: str, expected: list[str]
 ) -> None:
     """'2001' never finds a title that only has '2000' (and vice versa)."""
     assert expected == titles(search(small_engine, q))
 
 
-def test_numbers_are_never_typo_matched_in_sample(sample_engine: SqliteSearchEngine) -> None:
+def test_numbers_are_never_typo_matched_in_sample(sample_engine: BlockingSearchEngine) -> None:
     """In the sample, every hit of '2001 ' has the word 2001 in its title."""
     result = search(sample_engine, "2001 ", limit=100)
     assert result.hits
@@ -214,18 +216,18 @@ def test_numbers_are_never_typo_matched_in_sample(sample_engine: SqliteSearchEng
     ],
 )
 def test_case_accents_and_punctuation_are_ignored(
-    small_engine: SqliteSearchEngine, q: str, expected: list[str]
+    small_engine: BlockingSearchEngine, q: str, expected: list[str]
 ) -> None:
     """Case, accents, apostrophes and punctuation do not change what matches."""
     assert expected == titles(search(small_engine, q))
 
 
-def test_spider_man_in_sample(sample_engine: SqliteSearchEngine) -> None:
+def test_spider_man_in_sample(sample_engine: BlockingSearchEngine) -> None:
     """'spider man' finds Spider-Man first in the sample."""
     assert "Spider-Man" == titles(search(sample_engine, "spider man"))[0]
 
 
-def test_no_match_is_an_empty_page(small_engine: SqliteSearchEngine) -> None:
+def test_no_match_is_an_empty_page(small_engine: BlockingSearchEngine) -> None:
     """A query that matches nothing returns no hits, total 0 and no cursor."""
     result = search(small_engine, "qwertyuiop")
     assert ([], 0, True, None) == (
@@ -287,7 +289,7 @@ FILTER_IDS = [
 @pytest.mark.parametrize(("params", "holds"), FILTER_CASES, ids=FILTER_IDS)
 @pytest.mark.parametrize("q", ["", "the", "s", "spider man", "psyhco"])
 def test_filters_hold_for_every_hit_small(
-    small_engine: SqliteSearchEngine, q: str, params: dict[str, Any], holds: Any
+    small_engine: BlockingSearchEngine, q: str, params: dict[str, Any], holds: Any
 ) -> None:
     """Each filter, alone or combined, is true of every hit, with and without text."""
     unfiltered = {h["id"]: h for h in all_hits(small_engine, q)}
@@ -320,7 +322,7 @@ SAMPLE_FILTERS = [
 )
 @pytest.mark.parametrize("q", ["", "love", "star"])
 def test_filters_hold_for_every_hit_sample(
-    sample_engine: SqliteSearchEngine, q: str, params: dict[str, Any], holds: Any
+    sample_engine: BlockingSearchEngine, q: str, params: dict[str, Any], holds: Any
 ) -> None:
     """Each filter is true of every hit of the first pages in the sample."""
     for sort in ("relevance", "-year"):
@@ -328,7 +330,7 @@ def test_filters_hold_for_every_hit_sample(
         assert [] == [h for h in result.hits if not holds(h)]
 
 
-def test_year_range_is_inclusive(small_engine: SqliteSearchEngine) -> None:
+def test_year_range_is_inclusive(small_engine: BlockingSearchEngine) -> None:
     """year_from and year_to both include their own year."""
     result = search(small_engine, "", year_from=1977, year_to=1979, sort="year", limit=100)
     assert [("Star Wars", 1977), ("Spider-Man", 1977), ("Alien", 1979)] == [
@@ -337,7 +339,7 @@ def test_year_range_is_inclusive(small_engine: SqliteSearchEngine) -> None:
 
 
 def test_browse_filters_match_sql(
-    sample_engine: SqliteSearchEngine, sample_settings: Settings
+    sample_engine: BlockingSearchEngine, sample_settings: Settings
 ) -> None:
     """Browsing a genre and a year range counts what SQL counts on the same table."""
     result = search(sample_engine, "", genres="Animation", year_from=1990, year_to=1995)
@@ -358,7 +360,7 @@ def test_browse_filters_match_sql(
     ],
 )
 def test_unknown_genre_or_kind_is_refused(
-    small_engine: SqliteSearchEngine, params: dict[str, Any], param: str
+    small_engine: BlockingSearchEngine, params: dict[str, Any], param: str
 ) -> None:
     """A genre or kind the catalog does not have is an InvalidRequest naming the parameter."""
     with pytest.raises(InvalidRequest) as info:
@@ -386,7 +388,7 @@ SORT_KEYS = {
     ids=["browse", "text", "text+genre", "browse+year"],
 )
 def test_sorts_order_the_hits(
-    any_engine: SqliteSearchEngine, sort: str, q: str, params: dict[str, Any]
+    any_engine: BlockingSearchEngine, sort: str, q: str, params: dict[str, Any]
 ) -> None:
     """Every sort returns hits in its order (missing values last)."""
     hits = search(any_engine, q, sort=sort, limit=100, **params).hits
@@ -397,7 +399,7 @@ def test_sorts_order_the_hits(
 
 @pytest.mark.parametrize("sort", list(SORT_KEYS))
 def test_sorted_text_results_have_the_relevance_match_set(
-    small_engine: SqliteSearchEngine, sort: str
+    small_engine: BlockingSearchEngine, sort: str
 ) -> None:
     """Sorting by a field reorders the matches of a search; it does not change them."""
     for q in ["the", "star", "s", "matrix"]:
@@ -407,7 +409,7 @@ def test_sorted_text_results_have_the_relevance_match_set(
 
 @pytest.mark.parametrize("q", ["aliens", "matrx", "matrix xyzzy"])
 def test_sort_does_not_change_the_match_set_with_typos_or_relaxing(
-    small_engine: SqliteSearchEngine, q: str
+    small_engine: BlockingSearchEngine, q: str
 ) -> None:
     """Typo and dropped-word matches are the same set whatever the sort."""
     relevance = sorted(h["id"] for h in all_hits(small_engine, q))
@@ -443,7 +445,7 @@ def expected_facets(settings: Settings, ids: list[int]) -> dict[str, dict[str, i
     ],
 )
 def test_facets_count_the_whole_match_set_small(
-    small_engine: SqliteSearchEngine, small_settings: Settings, q: str, params: dict[str, Any]
+    small_engine: BlockingSearchEngine, small_settings: Settings, q: str, params: dict[str, Any]
 ) -> None:
     """Facets count every match (not just the page), as SQL counts them."""
     ids = [h["id"] for h in all_hits(small_engine, q, **params)]
@@ -454,7 +456,7 @@ def test_facets_count_the_whole_match_set_small(
 
 
 def test_facets_of_the_whole_catalog(
-    small_engine: SqliteSearchEngine, small_settings: Settings
+    small_engine: BlockingSearchEngine, small_settings: Settings
 ) -> None:
     """With no text and no filter, facets cover the whole catalog."""
     ids = [row[0] for row in sql(small_settings, "SELECT id FROM movies")]
@@ -474,7 +476,7 @@ def test_facets_of_the_whole_catalog(
     ],
 )
 def test_facets_count_the_whole_match_set_sample(
-    sample_engine: SqliteSearchEngine, sample_settings: Settings, q: str, params: dict[str, Any]
+    sample_engine: BlockingSearchEngine, sample_settings: Settings, q: str, params: dict[str, Any]
 ) -> None:
     """In the sample, facets equal SQL counts over the same matches."""
     ids = [h["id"] for h in all_hits(sample_engine, q, **params)]
@@ -484,7 +486,7 @@ def test_facets_count_the_whole_match_set_sample(
 
 
 def test_facets_of_the_whole_sample(
-    sample_engine: SqliteSearchEngine, sample_settings: Settings
+    sample_engine: BlockingSearchEngine, sample_settings: Settings
 ) -> None:
     """Whole-catalog facets of the sample equal a GROUP BY over the movies table."""
     decades = dict(
@@ -499,7 +501,7 @@ def test_facets_of_the_whole_sample(
     assert decades == result.facets["decade"]
 
 
-def test_facets_only_when_asked(small_engine: SqliteSearchEngine) -> None:
+def test_facets_only_when_asked(small_engine: BlockingSearchEngine) -> None:
     """No facets are computed unless requested; asking for one returns only that one."""
     assert None is search(small_engine, "star").facets
     assert ["decade"] == list(search(small_engine, "star", facets="decade").facets or {})
@@ -509,7 +511,7 @@ def test_facets_only_when_asked(small_engine: SqliteSearchEngine) -> None:
 
 
 def pages_by_offset(
-    engine: SqliteSearchEngine, q: str, size: int, **params: Any
+    engine: BlockingSearchEngine, q: str, size: int, **params: Any
 ) -> Iterator[SearchResult]:
     offset = 0
     while True:
@@ -521,7 +523,7 @@ def pages_by_offset(
 
 
 def pages_by_cursor(
-    engine: SqliteSearchEngine, q: str, size: int, **params: Any
+    engine: BlockingSearchEngine, q: str, size: int, **params: Any
 ) -> Iterator[SearchResult]:
     cursor: str | None = None
     while True:
@@ -555,7 +557,7 @@ PAGINATION_CASES = [
 )
 @pytest.mark.parametrize("size", [1, 3, 10])
 def test_offset_and_cursor_pages_concatenate_to_one_list(
-    any_engine: SqliteSearchEngine, q: str, params: dict[str, Any], size: int
+    any_engine: BlockingSearchEngine, q: str, params: dict[str, Any], size: int
 ) -> None:
     """Pages by offset and by cursor give the same hits as one long page, no duplicates."""
     whole = search(any_engine, q, limit=100, **params)
@@ -577,7 +579,7 @@ def test_offset_and_cursor_pages_concatenate_to_one_list(
 
 
 @pytest.mark.parametrize("q", ["aliens", "s", "the", "star", "matrx"])
-def test_total_does_not_depend_on_the_page_size(small_engine: SqliteSearchEngine, q: str) -> None:
+def test_total_does_not_depend_on_the_page_size(small_engine: BlockingSearchEngine, q: str) -> None:
     """The same search reports the same total whatever its limit and offset."""
     totals = {
         (limit, offset): search(small_engine, q, limit=limit, offset=offset).total
@@ -587,7 +589,7 @@ def test_total_does_not_depend_on_the_page_size(small_engine: SqliteSearchEngine
     assert {len(all_hits(small_engine, q))} == set(totals.values()), totals
 
 
-def test_last_page_has_no_cursor(small_engine: SqliteSearchEngine) -> None:
+def test_last_page_has_no_cursor(small_engine: BlockingSearchEngine) -> None:
     """Paging 'the' by 2 gives 3 pages; only the last has next_cursor None."""
     pages = list(pages_by_cursor(small_engine, "the", 2))
     assert [2, 2, 1] == [len(p.hits) for p in pages]
@@ -595,13 +597,13 @@ def test_last_page_has_no_cursor(small_engine: SqliteSearchEngine) -> None:
     assert {5} == {p.total for p in pages}
 
 
-def test_exactly_full_last_page_has_no_cursor(small_engine: SqliteSearchEngine) -> None:
+def test_exactly_full_last_page_has_no_cursor(small_engine: BlockingSearchEngine) -> None:
     """When the hits end exactly at a page boundary there is no empty extra page."""
     result = search(small_engine, "star", limit=3)
     assert (3, 3, None) == (len(result.hits), result.total, result.next_cursor)
 
 
-def test_cursor_of_another_search_is_refused(small_engine: SqliteSearchEngine) -> None:
+def test_cursor_of_another_search_is_refused(small_engine: BlockingSearchEngine) -> None:
     """A cursor only continues the search that issued it."""
     cursor = search(small_engine, "the", limit=1).next_cursor
     assert cursor is not None
@@ -626,7 +628,7 @@ def test_forged_cursor_is_refused(cursor: str) -> None:
     assert "cursor" == info.value.param
 
 
-def test_offset_and_cursor_together_are_refused(small_engine: SqliteSearchEngine) -> None:
+def test_offset_and_cursor_together_are_refused(small_engine: BlockingSearchEngine) -> None:
     """Only one way of paging per request."""
     cursor = search(small_engine, "the", limit=1).next_cursor
     with pytest.raises(InvalidRequest) as info:
@@ -638,14 +640,14 @@ def test_offset_and_cursor_together_are_refused(small_engine: SqliteSearchEngine
 
 
 @pytest.mark.parametrize("fields", ["id", "title,year", "kind,id,genres", ",".join(HIT_FIELDS)])
-def test_fields_selects_hit_keys(small_engine: SqliteSearchEngine, fields: str) -> None:
+def test_fields_selects_hit_keys(small_engine: BlockingSearchEngine, fields: str) -> None:
     """'fields' returns exactly the fields asked for, in that order."""
     for q in ("star", ""):
         for hit in search(small_engine, q, fields=fields).hits:
             assert fields.split(",") == list(hit)
 
 
-def test_default_hit_shape(small_engine: SqliteSearchEngine) -> None:
+def test_default_hit_shape(small_engine: BlockingSearchEngine) -> None:
     """A hit has every documented field with its value from the catalog."""
     assert {
         "id": 4,
@@ -659,7 +661,7 @@ def test_default_hit_shape(small_engine: SqliteSearchEngine) -> None:
     } == search(small_engine, "amelie").hits[0]
 
 
-def test_total_is_exact_in_a_small_catalog(small_engine: SqliteSearchEngine) -> None:
+def test_total_is_exact_in_a_small_catalog(small_engine: BlockingSearchEngine) -> None:
     """Below the cap, total is the exact number of matches."""
     for q, params in [("the", {}), ("", {}), ("", {"genres": "Drama"}), ("s", {"sort": "year"})]:
         result = search(small_engine, q, limit=1, **params)
@@ -667,16 +669,6 @@ def test_total_is_exact_in_a_small_catalog(small_engine: SqliteSearchEngine) -> 
             result.total,
             result.total_is_exact,
         )
-
-
-@pytest.fixture(scope="module")
-def capped_engine(sample_settings: Settings) -> Iterator[SqliteSearchEngine]:
-    """The sample with totals counted exactly only up to 100."""
-    engine = SqliteSearchEngine(
-        Settings(database_url=sample_settings.database_url, max_exact_total=100)
-    )
-    yield engine
-    engine.close()
 
 
 @pytest.mark.parametrize(
@@ -689,14 +681,14 @@ def capped_engine(sample_settings: Settings) -> Iterator[SqliteSearchEngine]:
     ],
 )
 def test_total_is_a_floor_above_the_cap(
-    capped_engine: SqliteSearchEngine, q: str, params: dict[str, Any]
+    capped_engine: BlockingSearchEngine, q: str, params: dict[str, Any]
 ) -> None:
     """Past max_exact_total, total is the cap and total_is_exact is false."""
     result = search(capped_engine, q, **params)
     assert (100, False) == (result.total, result.total_is_exact)
 
 
-def test_total_exact_at_the_cap(capped_engine: SqliteSearchEngine) -> None:
+def test_total_exact_at_the_cap(capped_engine: BlockingSearchEngine) -> None:
     """Whole-catalog browsing knows its exact size; small result sets stay exact."""
     assert (58_788, True) == (
         search(capped_engine, "").total,
@@ -706,7 +698,7 @@ def test_total_exact_at_the_cap(capped_engine: SqliteSearchEngine) -> None:
     assert (5, True) == (result.total, result.total_is_exact)
 
 
-def test_autocomplete_suggests_titles(small_engine: SqliteSearchEngine) -> None:
+def test_autocomplete_suggests_titles(small_engine: BlockingSearchEngine) -> None:
     """Autocomplete returns id, title and year of the best matches as typed."""
     suggestions = small_engine.autocomplete(parse_autocomplete([("q", "the mat"), ("limit", "2")]))
     assert [
@@ -715,18 +707,18 @@ def test_autocomplete_suggests_titles(small_engine: SqliteSearchEngine) -> None:
     ] == suggestions
 
 
-def test_autocomplete_of_nothing_is_empty(small_engine: SqliteSearchEngine) -> None:
+def test_autocomplete_of_nothing_is_empty(small_engine: BlockingSearchEngine) -> None:
     """No words typed, no suggestions."""
     assert [] == small_engine.autocomplete(parse_autocomplete([("q", " !? ")]))
 
 
-def test_autocomplete_tolerates_a_typo(sample_engine: SqliteSearchEngine) -> None:
+def test_autocomplete_tolerates_a_typo(sample_engine: BlockingSearchEngine) -> None:
     """Autocomplete uses the same matching as search, typos included."""
     suggestions = sample_engine.autocomplete(parse_autocomplete([("q", "matirx")]))
     assert "The Matrix" == suggestions[0]["title"]
 
 
-def test_get_movie_has_the_details(small_engine: SqliteSearchEngine) -> None:
+def test_get_movie_has_the_details(small_engine: BlockingSearchEngine) -> None:
     """get_movie returns the hit fields plus original title, alternate titles and updated_at."""
     found = small_engine.get_movie(21)
     assert found is not None
