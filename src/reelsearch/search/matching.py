@@ -11,7 +11,7 @@ needs one index read instead of one per tier.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reelsearch.search.normalize import word_key
@@ -25,34 +25,34 @@ FINISHED_WORD_LENGTH = 5
 class MatchSyntax:
     """How one text index spells words, prefixes, AND, OR, phrases and "at the start"."""
 
-    quote_char: str  # a word is quoted so any word (AND, NEAR, !) is matched literally
-    escape: tuple[tuple[str, str], ...]  # replacements inside a quoted word
+    # A word quoted so that any word (AND, NEAR, !) is matched literally. A
+    # plain function per syntax: it runs for every completion of every query.
+    quote: Callable[[str], str]
     prefix: str  # after a quoted word: match it as a prefix
     and_: str
     or_: str
     then: str  # between the words of a phrase
     start: str  # before a phrase: it must open the title
 
-    def quote(self, word: str) -> str:
-        for old, new in self.escape:
-            word = word.replace(old, new)
-        return self.quote_char + word + self.quote_char
-
     def any_of(self, tokens: Sequence[str]) -> str:
         """One token, or an OR group of them."""
         return tokens[0] if len(tokens) == 1 else "(" + self.or_.join(tokens) + ")"
 
 
-FTS5 = MatchSyntax(
-    quote_char='"', escape=(('"', '""'),), prefix="*",
-    and_=" AND ", or_=" OR ", then=" + ", start="^",
-)  # fmt: skip
+def _fts5_string(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _tsquery_lexeme(word: str) -> str:
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+FTS5 = MatchSyntax(quote=_fts5_string, prefix="*", and_=" AND ", or_=" OR ", then=" + ", start="^")
 # The PostgreSQL title index puts a '^' word at position 1 of every title
 # (catalog migration 0001), so "at the start" is a phrase that begins with it.
 TSQUERY = MatchSyntax(
-    quote_char="'", escape=(("\\", "\\\\"), ("'", "''")), prefix=":*",
-    and_=" & ", or_=" | ", then=" <-> ", start="'^' <-> ",
-)  # fmt: skip
+    quote=_tsquery_lexeme, prefix=":*", and_=" & ", or_=" | ", then=" <-> ", start="'^' <-> "
+)
 
 
 class TextMatch:
