@@ -110,7 +110,11 @@ def test_unparsable_value_names_key_and_value(key: str, raw: str) -> None:
         ("REELSEARCH_CATALOG_POLL_SECONDS", "-1"),
         ("REELSEARCH_CATALOG_POLL_SECONDS", "nan"),
         ("REELSEARCH_DATABASE_URL", "postgresql://localhost/movies"),
+        ("REELSEARCH_DATABASE_URL", "mysql://localhost/movies"),
         ("REELSEARCH_DATABASE_URL", "./movies.db"),
+        ("REELSEARCH_DB_POOL_SIZE", "0"),
+        ("REELSEARCH_DB_MAX_OVERFLOW", "-1"),
+        ("REELSEARCH_DB_POOL_TIMEOUT", "0"),
     ],
 )
 def test_out_of_range_value_names_key(key: str, raw: str) -> None:
@@ -151,6 +155,41 @@ def test_negative_cache_size_does_not_surface_as_a_sqlite_error(small_db: Path) 
 def test_sqlite_path(url: str, path: str) -> None:
     """sqlite_path is the file part of database_url."""
     assert path == Settings(database_url=url).sqlite_path
+
+
+def test_postgresql_url_selects_the_postgresql_backend() -> None:
+    """postgresql+asyncpg:// selects PostgreSQL; the same server is reached for blocking work."""
+    settings = Settings.from_env(
+        {"REELSEARCH_DATABASE_URL": "postgresql+asyncpg://app:pw@db.internal:5433/movies"}
+    )
+    assert (
+        "postgresql",
+        "postgresql://app:pw@db.internal:5433/movies",
+        "postgresql+psycopg://app:pw@db.internal:5433/movies",
+    ) == (settings.backend, settings.postgres_dsn, settings.sync_database_url)
+    assert "sqlite" == Settings().backend
+
+
+def test_pool_settings_from_the_environment() -> None:
+    """Every pool knob is a REELSEARCH_DB_POOL_* variable, cast to its type."""
+    settings = Settings.from_env(
+        {
+            "REELSEARCH_DB_POOL_SIZE": "3",
+            "REELSEARCH_DB_MAX_OVERFLOW": "0",
+            "REELSEARCH_DB_POOL_TIMEOUT": "0.5",
+            "REELSEARCH_DB_POOL_RECYCLE": "-1",
+            "REELSEARCH_DB_POOL_PRE_PING": "off",
+            "REELSEARCH_DB_POOL_LIFO": "false",
+        }
+    )
+    assert (3, 0, 0.5, -1.0, False, False) == (
+        settings.db_pool_size,
+        settings.db_max_overflow,
+        settings.db_pool_timeout,
+        settings.db_pool_recycle,
+        settings.db_pool_pre_ping,
+        settings.db_pool_lifo,
+    )
 
 
 def test_settings_are_frozen() -> None:
