@@ -215,6 +215,31 @@ def ratio_table(
     return markdown_table(headers, rows)
 
 
+def ratios_table(
+    results: Results, pairs: Sequence[tuple[str, str]], concurrencies: Sequence[int]
+) -> str:
+    """Several ``ratio_table``s side by side: one req/s and one p99 column per pair."""
+    headers = ["c"]
+    for num, den in pairs:
+        headers += [f"{_short(num)} ÷ {_short(den)}: req/s", "p99"]
+    rows: list[list[object]] = []
+    for c in concurrencies:
+        row: list[object] = [c]
+        for num, den in pairs:
+            n_runs, d_runs = results.get((num, c)), results.get((den, c))
+            if not n_runs or not d_runs:
+                row += ["-", "-"]
+                continue
+            n, d = summarize(n_runs), summarize(d_runs)
+            row += [f"{n.rps / d.rps:.2f}×", f"{n.p99_us / d.p99_us:.2f}×"]
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
+def _short(target_name: str) -> str:
+    return target_name.removesuffix(" search")
+
+
 def health_paths(workdir: Path, path: str = "/health") -> Path:
     out = workdir / "paths-health.txt"
     out.write_text(path + "\n", encoding="ascii")

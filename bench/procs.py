@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -122,3 +123,36 @@ class ServerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+REELSEARCH_CMD = "reelsearch serve --host {host} --port {port} --workers {workers}"
+
+
+@contextlib.contextmanager
+def reelsearch_server(
+    name: str,
+    database_url: str,
+    workdir: Path,
+    *,
+    workers: int = 2,
+    cmd: str = REELSEARCH_CMD,
+    env: Mapping[str, str] | None = None,
+    startup_timeout_s: float = 60.0,
+    host: str = "127.0.0.1",
+) -> Iterator[tuple[str, float]]:
+    """Run ``reelsearch serve`` on ``database_url``; yield (base URL, seconds until ready).
+
+    ``cmd`` gets ``{host} {port} {workers} {db}`` filled in ({db}: the URL). ``env`` is added
+    to this process's environment (pool settings, for example). Ready means ``/ready`` says
+    200: the catalog answers, not merely the HTTP stack. The log is ``workdir/<name>.log``.
+    """
+    port = free_port(host)
+    argv = shlex.split(cmd.format(host=host, port=port, workers=workers, db=database_url))
+    full_env = dict(os.environ, **(env or {}), REELSEARCH_DATABASE_URL=database_url)
+    proc = ServerProcess(name, argv, workdir / f"{name}.log", full_env)
+    base_url = f"http://{host}:{port}"
+    try:
+        proc.start()
+        yield base_url, proc.wait_healthy(f"{base_url}/ready", startup_timeout_s)
+    finally:
+        proc.stop()

@@ -1,12 +1,19 @@
 """One command: reelsearch vs Typesense on the same catalog and queries, recall then load.
 
-Why: numbers from different runs, machines or query sets cannot be compared. This starts both
+Why: numbers from different runs, machines or query sets cannot be compared. This starts the
 servers on 127.0.0.1 in one run, loads Typesense from reelsearch's own catalog, generates one
 seeded query set, measures known-item recall and then wrk throughput/latency, prints markdown
 tables (optionally writing them, with the command line, to ``--out``), and stops every server
 it started, whatever happens.
 
+With ``--pg-url``, reelsearch on PostgreSQL is a third target ("reelsearch-pg") in the same
+run, on the same queries; its catalog must hold the SQLite catalog's movies (checked, and
+reported in the setup lines). ``--pg-url NAME=URL`` may be repeated to compare PostgreSQL
+catalogs or database settings side by side (each target is named NAME).
+
     python bench/run.py --db ./reelsearch.db --out bench-report.md
+    python bench/run.py --db ./reelsearch.db \
+        --pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/reelsearch --out bench-report.md
 """
 
 from __future__ import annotations
@@ -20,20 +27,36 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import queries as query_gen
-from catalog import load_movies
+from catalog import Movie, compare_catalogs, iter_movies_pg, libpq_dsn, load_movies
 from engines import Engine, Reelsearch
-from load import Target, health_paths, load_table, measure, parse_concurrency, ratio_table
+from load import (
+    Target,
+    health_paths,
+    load_table,
+    measure,
+    parse_concurrency,
+    ratio_table,
+    ratios_table,
+)
 from peer_typesense import TypesenseServer
-from procs import ServerProcess, free_port
+from procs import REELSEARCH_CMD as DEFAULT_CMD
+from procs import reelsearch_server
 from queries import Query
 from recall import evaluate, latency_table, recall_table, write_misses
 
-HOST = "127.0.0.1"
-DEFAULT_CMD = "reelsearch serve --host {host} --port {port} --workers {workers}"
+
+def parse_pg_target(text: str) -> tuple[str, str]:
+    """``[NAME=]postgresql+asyncpg://...`` as (target name, URL)."""
+    name, sep, url = text.partition("=")
+    if not sep or "://" in name:
+        name, url = "reelsearch-pg", text
+    if not url.startswith("postgresql"):
+        raise argparse.ArgumentTypeError(f"not a postgresql+asyncpg:// URL: {url!r}")
+    return name, url
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,7 +70,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--workers", type=int, default=2, help="reelsearch workers (default 2)")
     p.add_argument("--reelsearch-url", help="measure an already running reelsearch instead")
-    p.add_argument("--no-reelsearch", action="store_true", help="Typesense alone")
+    p.add_argument(
+        "--no-reelsearch",
+        action="store_true",
+        help="no reelsearch on SQLite (--db still feeds Typesense and the queries)",
+    )
+    p.add_argument(
+        "--pg-url",
+        action="append",
+        type=parse_pg_target,
+        default=[],
+        metavar="[NAME=]URL",
+        help="also run reelsearch on this PostgreSQL catalog (postgresql+asyncpg://...) as "
+        "target NAME (default 'reelsearch-pg'); it must hold the same movies as --db. "
+        "Repeatable. Pool settings come from REELSEARCH_DB_POOL_* in the environment",
+    )
     p.add_argument("--per-kind", type=int, default=200)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--min-votes", type=int, default=100)
@@ -87,23 +124,57 @@ def workdir_for(path: Path | None) -> Iterator[Path]:
 
 
 @contextmanager
-def reelsearch_server(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[str, float]]:
-    """Yield (base URL, seconds to healthy) of reelsearch, started here unless already running."""
+def sqlite_reelsearch(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[str, float]]:
+    """Yield (base URL, seconds to ready) of reelsearch, started here unless already running."""
     if args.reelsearch_url:
         yield args.reelsearch_url.rstrip("/"), 0.0
         return
-    port = free_port(HOST)
-    db = args.db.resolve()
-    cmd = args.reelsearch_cmd.format(host=HOST, port=port, workers=args.workers, db=db)
-    env = dict(os.environ, REELSEARCH_DATABASE_URL=f"sqlite:///{db}")
-    proc = ServerProcess("reelsearch", shlex.split(cmd), workdir / "reelsearch.log", env)
-    base_url = f"http://{HOST}:{port}"
-    try:
-        proc.start()
-        waited = proc.wait_healthy(f"{base_url}/health", args.startup_timeout)
-        yield base_url, waited
-    finally:
-        proc.stop()
+    url = f"sqlite:///{args.db.resolve()}"
+    with reelsearch_server(
+        "reelsearch",
+        url,
+        workdir,
+        workers=args.workers,
+        cmd=args.reelsearch_cmd,
+        startup_timeout_s=args.startup_timeout,
+    ) as started:
+        yield started
+
+
+def pool_settings() -> str:
+    """The pool settings a reelsearch-pg server will read (unset: the config's defaults)."""
+    from reelsearch.config import Settings
+
+    settings = Settings.from_env()
+    return (
+        f"pool size {settings.db_pool_size}, max overflow {settings.db_max_overflow}, "
+        f"pre-ping {settings.db_pool_pre_ping} (per worker)"
+    )
+
+
+def server_settings(database_url: str) -> str:
+    """The PostgreSQL settings that shape search plans, as a new connection sees them."""
+    import psycopg
+
+    names = ("plan_cache_mode", "shared_buffers", "work_mem", "jit", "max_connections")
+    with psycopg.connect(libpq_dsn(database_url)) as conn:
+        rows = [conn.execute(f"SHOW {name}").fetchone() for name in names]
+    return ", ".join(f"{n}={r[0] if r else '?'}" for n, r in zip(names, rows, strict=True))
+
+
+def catalog_check(movies: list[Movie], pg_url: str) -> str:
+    """The setup line saying whether the PostgreSQL catalog holds the SQLite catalog's movies."""
+    started = time.perf_counter()
+    count, differing = compare_catalogs(movies, iter_movies_pg(pg_url))
+    took = time.perf_counter() - started
+    if count == len(movies) and differing == 0:
+        verdict = (
+            "identical to the SQLite catalog (same ids, titles, years, ratings, votes, genres, "
+            "kinds"
+        )
+    else:
+        verdict = f"**differs** from the SQLite catalog ({differing:,} movies differ or are missing"
+    return f"{count:,} movies, {verdict}; compared in {took:.1f} s)"
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -142,9 +213,21 @@ def load_section(targets: list[Target], n_paths: int, args: argparse.Namespace) 
         "reelsearch cache yet, Typesense's use_cache is off by default.\n\n"
         + load_table(res, targets, args.concurrency)
     )
-    if any(t.name == "reelsearch search" for t in targets):
-        text += "\n\n" + ratio_table(res, "reelsearch search", "typesense search", args.concurrency)
-    return text
+    names = [t.name for t in targets]
+    sqlite, ts = "reelsearch search", "typesense search"
+    pgs = [f"{name} search" for name, _ in args.pg_url]
+    if not pgs:
+        if sqlite in names:
+            text += "\n\n" + ratio_table(res, sqlite, ts, args.concurrency)
+        return text
+    pairs = [(pg, other) for pg in pgs for other in (sqlite, ts) if other in names]
+    if sqlite in names:
+        pairs.append((sqlite, ts))
+    return (
+        text
+        + "\n\nRatios of medians (req/s above 1 and p99 below 1 favour the first):\n\n"
+        + ratios_table(res, pairs, args.concurrency)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         sections.append(text)
 
     movies = load_movies(args.db)
-    with workdir_for(args.workdir) as workdir, TypesenseServer() as ts:
+    with workdir_for(args.workdir) as workdir, TypesenseServer() as ts, ExitStack() as servers:
         ts.load(movies)
         setup = [
             f"- command: `{command}`",
@@ -170,46 +253,65 @@ def main(argv: list[str] | None = None) -> None:
             f"- Typesense 0.24.1: healthy {ts.timings.startup_s:.2f} s after start; imported "
             f"{ts.timings.documents:,} documents in {ts.timings.import_s:.2f} s",
         ]
-        rs_cm = nullcontext(None) if args.no_reelsearch else reelsearch_server(args, workdir)
-        with rs_cm as rs:
-            engines: list[Engine] = [ts.engine]
-            if rs is not None:
-                rs_url, waited = rs
-                how = "" if args.reelsearch_url else f" (`{args.reelsearch_cmd}`)"
-                setup.append(
-                    f"- reelsearch: `{rs_url}`, healthy {waited:.2f} s after start{how}"
-                    f", workers={args.workers}"
+        for name, url in args.pg_url:
+            setup.append(f"- {name} catalog: `{url}`, {catalog_check(movies, url)}")
+        engines: list[Engine] = [ts.engine]
+        rs_url = None
+        if not args.no_reelsearch:
+            rs_url, waited = servers.enter_context(sqlite_reelsearch(args, workdir))
+            how = "" if args.reelsearch_url else f" (`{args.reelsearch_cmd}`)"
+            setup.append(
+                f"- reelsearch (SQLite): `{rs_url}`, ready {waited:.2f} s after start{how}"
+                f", workers={args.workers}"
+            )
+            engines.append(Reelsearch(rs_url))
+        pg_urls: dict[str, str] = {}
+        for name, url in args.pg_url:
+            pg_urls[name], waited = servers.enter_context(
+                reelsearch_server(
+                    name,
+                    url,
+                    workdir,
+                    workers=args.workers,
+                    cmd=args.reelsearch_cmd,
+                    startup_timeout_s=args.startup_timeout,
                 )
-                engines.append(Reelsearch(rs_url))
-            emit("# reelsearch vs Typesense\n\n" + "\n".join(setup))
+            )
+            setup.append(
+                f"- {name} (PostgreSQL): `{pg_urls[name]}`, ready {waited:.2f} s after start, "
+                f"workers={args.workers}, {pool_settings()}; {server_settings(url)}"
+            )
+            engines.append(Reelsearch(pg_urls[name], name=name))
+        title = "reelsearch (SQLite, PostgreSQL)" if args.pg_url else "reelsearch"
+        emit(f"# {title} vs Typesense\n\n" + "\n".join(setup))
 
-            qs = query_gen.generate(movies, args.per_kind, args.seed, args.min_votes)
-            query_gen.write_jsonl(qs, workdir / "queries.jsonl")
-            if not args.skip_recall:
-                emit(recall_section(engines, qs, args, workdir))
+        qs = query_gen.generate(movies, args.per_kind, args.seed, args.min_votes)
+        query_gen.write_jsonl(qs, workdir / "queries.jsonl")
+        if not args.skip_recall:
+            emit(recall_section(engines, qs, args, workdir))
 
-            if not args.skip_load:
-                load_qs = qs
-                if args.load_per_kind:
-                    load_qs = query_gen.generate(
-                        movies, args.load_per_kind, args.seed, args.load_min_votes
-                    )
-                paths = {e.name: workdir / f"paths-{e.name}.txt" for e in engines}
-                n_paths = [
-                    query_gen.write_paths(load_qs, e, paths[e.name], args.seed) for e in engines
-                ]
-                targets = [
-                    Target("typesense search", ts.base_url, paths["typesense"], ts.engine.headers)
-                ]
-                if rs is not None:
-                    targets += [
-                        Target("reelsearch search", rs[0], paths["reelsearch"]),
-                        Target("reelsearch /health", rs[0], health_paths(workdir)),
-                    ]
-                emit(load_section(targets, n_paths[0], args))
-            emit(f"\nLoad average at the end: {_loadavg()}")
-            if args.workdir:
-                emit(f"\nArtifacts (queries, paths, misses, reelsearch log): `{workdir}`")
+        if not args.skip_load:
+            load_qs = qs
+            if args.load_per_kind:
+                load_qs = query_gen.generate(
+                    movies, args.load_per_kind, args.seed, args.load_min_votes
+                )
+            paths = {e.name: workdir / f"paths-{e.name}.txt" for e in engines}
+            n_paths = [query_gen.write_paths(load_qs, e, paths[e.name], args.seed) for e in engines]
+            targets = [
+                Target("typesense search", ts.base_url, paths["typesense"], ts.engine.headers)
+            ]
+            if rs_url is not None:
+                targets.append(Target("reelsearch search", rs_url, paths["reelsearch"]))
+            for name, url in pg_urls.items():
+                targets.append(Target(f"{name} search", url, paths[name]))
+            health_url = rs_url or next(iter(pg_urls.values()), None)
+            if health_url:
+                targets.append(Target("reelsearch /health", health_url, health_paths(workdir)))
+            emit(load_section(targets, n_paths[0], args))
+        emit(f"\nLoad average at the end: {_loadavg()}")
+        if args.workdir:
+            emit(f"\nArtifacts (queries, paths, misses, reelsearch logs): `{workdir}`")
     if args.out:
         args.out.write_text("\n".join(sections) + "\n", encoding="utf-8")
         print(f"\nwrote {args.out}")
