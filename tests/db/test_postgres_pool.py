@@ -1,0 +1,406 @@
+"""The PostgreSQL pool on the real server: connections always come back.
+
+Every test opens its own engine (or pool) on a private catalog database, so
+the server's own view (``pg_stat_activity``) counts only our connections:
+after errors, cancellations and bursts, none is left checked out, running or
+idle in a transaction, and the count never passes size + overflow per pool.
+"""
+
+# Asserts read `expected == actual` (STYLE.md); SIM300 would flip the literal ones.
+# ruff: noqa: SIM300
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import anyio
+import asyncpg
+import pytest
+
+from reelsearch.catalog.imdb_generate import write_imdb_dataset
+from reelsearch.catalog.importers.imdb import import_imdb
+from reelsearch.config import Settings
+from reelsearch.db.postgres import PoolStats, PostgresPool
+from reelsearch.errors import DatabaseUnavailable
+from reelsearch.search.engine import SearchResult
+from reelsearch.search.postgres import PostgresSearchEngine
+from reelsearch.search.query import parse_search
+from reelsearch.search.sql import PostgresReader
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(60)]
+
+SIZE, OVERFLOW = 2, 1
+# No cleanup checked here should take more than a fraction of this on a busy machine.
+SETTLE_SECONDS = 10.0
+# Server states a returned connection must never be left in.
+BUSY_STATES = ("active", "idle in transaction", "idle in transaction (aborted)")
+
+Read = Callable[[PostgresReader], Awaitable[Any]]
+
+
+@pytest.fixture(scope="module")
+def catalog(
+    postgres_databases: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """A private catalog database (500 generated titles, the real importer), small pools."""
+    settings = Settings(
+        database_url=postgres_databases("pool"),
+        db_pool_size=SIZE,
+        db_max_overflow=OVERFLOW,
+        db_pool_timeout=5.0,
+    )
+    dump = write_imdb_dataset(tmp_path_factory.mktemp("pool_dump"), 500, seed=3, akas=False)
+    import_imdb(settings, [dump.basics, dump.ratings])
+    return settings
+
+
+@pytest.fixture
+async def engine(catalog: Settings) -> AsyncIterator[PostgresSearchEngine]:
+    """A search engine of its own (pool of SIZE + OVERFLOW) on the private catalog."""
+    opened = await PostgresSearchEngine.open(catalog)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def admin(catalog: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection outside the pools, to watch and poke the server."""
+    conn = await asyncpg.connect(catalog.postgres_dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def _running(sql: str) -> Read:
+    """A read for ``engine._read`` (the engine's one seam for reads) that runs ``sql``."""
+    return lambda db: db.rows(sql)
+
+
+def _database(settings: Settings) -> str:
+    return settings.database_url.rpartition("/")[2]
+
+
+async def _server_states(admin: asyncpg.Connection, settings: Settings) -> list[str]:
+    """The state of each connection the service holds on the catalog database."""
+    rows = await admin.fetch(
+        "SELECT state FROM pg_stat_activity WHERE application_name = 'reelsearch' AND datname = $1",
+        _database(settings),
+    )
+    return [row["state"] for row in rows]
+
+
+async def _settled_states(admin: asyncpg.Connection, settings: Settings) -> list[str]:
+    """Server states once no connection of ours is busy (or the last reading at the bound)."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        states = await _server_states(admin, settings)
+        if not any(state in BUSY_STATES for state in states) or time.monotonic() > deadline:
+            return states
+        await asyncio.sleep(0.05)
+
+
+async def _backend_pids(admin: asyncpg.Connection, settings: Settings, query: str) -> list[int]:
+    rows = await admin.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'reelsearch'"
+        " AND datname = $1 AND state = 'active' AND query = $2",
+        _database(settings),
+        query,
+    )
+    return [row["pid"] for row in rows]
+
+
+async def _wait_for_active(
+    admin: asyncpg.Connection, settings: Settings, query: str, count: int
+) -> list[int]:
+    """Pids of ``count`` of our backends running ``query``; fails past the bound."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        pids = await _backend_pids(admin, settings, query)
+        if len(pids) >= count:
+            return pids
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{count} backends never ran {query!r}")
+
+
+async def _assert_pool_healthy(engine: PostgresSearchEngine, admin: asyncpg.Connection) -> None:
+    """Nothing checked out or busy, at most size + overflow open, and searches work."""
+    assert 0 == engine.pool.stats().in_use
+    states = await _settled_states(admin, engine.settings)
+    assert [] == [state for state in states if state in BUSY_STATES]
+    assert len(states) <= SIZE + OVERFLOW
+    result = await engine.search(parse_search([("q", "the")]))
+    assert result.total > 0
+    assert 0 == engine.pool.stats().in_use
+
+
+async def test_failed_searches_return_their_connections(
+    engine: PostgresSearchEngine, admin: asyncpg.Connection
+) -> None:
+    """Bad SQL, refused requests and killed queries all give their connection back.
+
+    Each failure surfaces as what it is (a syntax error, an InvalidRequest, a
+    cancelled statement): none is disguised as the database being unavailable.
+    """
+    slow_query = "SELECT pg_sleep(30) AS cancel_me"
+
+    async def timed_out(db: PostgresReader) -> Any:
+        async with db.conn.transaction():
+            await db.conn.execute("SET LOCAL statement_timeout = 50")
+            return await db.rows("SELECT pg_sleep(5)")
+
+    async def cancel_slow_ones() -> None:
+        for pid in await _wait_for_active(admin, engine.settings, slow_query, 2):
+            await admin.execute("SELECT pg_cancel_backend($1)", pid)
+
+    for _ in range(3):
+        failures: list[Awaitable[Any]] = []
+        for _ in range(5):
+            failures.append(engine._read(_running("SELEC title FROM movies")))
+            failures.append(engine._read(_running("SELECT no_such_column FROM movies")))
+            failures.append(engine.search(parse_search([("q", "the"), ("genres", "Nonesuch")])))
+            failures.append(engine._read(timed_out))
+        killed = [engine._read(_running(slow_query)) for _ in range(2)]
+        outcomes = await asyncio.gather(
+            *failures, *killed, cancel_slow_ones(), return_exceptions=True
+        )
+
+        kinds = [type(outcome).__name__ for outcome in outcomes[:-1]]
+        assert ["PostgresSyntaxError", "UndefinedColumnError", "InvalidRequest",
+                "QueryCanceledError"] * 5 + ["QueryCanceledError"] * 2 == kinds  # fmt: skip
+        assert None is outcomes[-1]
+        await _assert_pool_healthy(engine, admin)
+    assert 0 == engine.pool.stats().failures
+
+
+async def test_lost_connection_is_unavailable_and_replaced(
+    engine: PostgresSearchEngine, admin: asyncpg.Connection
+) -> None:
+    """A backend killed mid-query is a DatabaseUnavailable; the pool drops it and goes on."""
+    slow_query = "SELECT pg_sleep(30) AS terminate_me"
+    reads = [asyncio.ensure_future(engine._read(_running(slow_query))) for _ in range(2)]
+    for pid in await _wait_for_active(admin, engine.settings, slow_query, 2):
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    outcomes = await asyncio.gather(*reads, return_exceptions=True)
+
+    assert [DatabaseUnavailable, DatabaseUnavailable] == [type(o) for o in outcomes]
+    # The server's goodbye (57P01), or the closed socket if that came first.
+    assert re.fullmatch(
+        "catalog database unavailable: (AdminShutdownError|ConnectionDoesNotExistError)",
+        str(outcomes[0]),
+    )
+    assert 2 == engine.pool.stats().failures
+    await _assert_pool_healthy(engine, admin)
+
+
+async def test_backend_killed_between_statements_is_unavailable(
+    engine: PostgresSearchEngine, admin: asyncpg.Connection
+) -> None:
+    """A backend killed while its connection idles between two statements: a 503, never a 500.
+
+    The server's FATAL reaches asyncpg with no statement running; depending on
+    timing the next statement fails as an unexpected protocol state
+    (InternalClientError), a closed connection, or a dropped one: each must be
+    DatabaseUnavailable, and the pool must replace the connection.
+    """
+    causes: set[str] = set()
+
+    def killed_midway(spins: int) -> Read:
+        async def read(db: PostgresReader) -> Any:
+            await db.rows("SELECT 1")
+            await admin.execute("SELECT pg_terminate_backend($1)", db.conn.get_server_pid())
+            for _ in range(spins):  # vary where the FATAL lands relative to the next statement
+                await asyncio.sleep(0)
+            return await db.rows("SELECT 2")
+
+        return read
+
+    for attempt in range(24):
+        with pytest.raises(DatabaseUnavailable) as raised:
+            await engine._read(killed_midway(attempt % 8))
+        causes.add(type(raised.value.__cause__).__name__)
+    assert causes <= {
+        "InternalClientError",
+        "InterfaceError",
+        "ConnectionDoesNotExistError",
+        "AdminShutdownError",
+    }
+    assert 24 == engine.pool.stats().failures
+    await _assert_pool_healthy(engine, admin)
+
+
+async def test_misuse_of_a_connection_is_a_bug_not_an_outage(
+    engine: PostgresSearchEngine, admin: asyncpg.Connection
+) -> None:
+    """Two statements at once on one connection raise asyncpg's InterfaceError as is.
+
+    It is a programming error: it must reach the logs as a 500, not hide
+    behind a 503 "try again later" (and the healthy connection is kept).
+    """
+
+    async def overlapping(db: PostgresReader) -> Any:
+        first = asyncio.ensure_future(db.rows("SELECT pg_sleep(0.1)"))
+        await asyncio.sleep(0)  # the first statement is now in progress
+        try:
+            return await db.rows("SELECT 1")
+        finally:
+            await first
+
+    with pytest.raises(asyncpg.InterfaceError, match="another operation is in progress"):
+        await engine._read(overlapping)
+    assert 0 == engine.pool.stats().failures
+    await _assert_pool_healthy(engine, admin)
+
+
+async def test_cancelled_searches_return_their_connections(
+    engine: PostgresSearchEngine, admin: asyncpg.Connection
+) -> None:
+    """Searches cancelled before, while waiting for and during their query leak nothing.
+
+    The cancelled statements stop on the server too: nothing is left running,
+    and no connection is left inside a transaction.
+    """
+    slow_query = "SELECT pg_sleep(30) AS cancelled"
+    query = parse_search([("q", "the")])
+    for _ in range(3):
+        # More slow reads than connections: some hold one, the others wait for one.
+        slow = [asyncio.ensure_future(engine._read(_running(slow_query))) for _ in range(6)]
+        quick = [asyncio.ensure_future(engine.search(query)) for _ in range(6)]
+        at_once = [asyncio.ensure_future(engine.search(query)) for _ in range(6)]
+        for task in at_once:  # cancelled before they even ran
+            task.cancel()
+        await _wait_for_active(admin, engine.settings, slow_query, SIZE + OVERFLOW)
+        for task in slow + quick:
+            task.cancel()
+        outcomes = await asyncio.gather(*slow, *quick, *at_once, return_exceptions=True)
+
+        # A quick search may have finished before its cancel; nothing else may happen.
+        assert all(isinstance(o, asyncio.CancelledError | SearchResult) for o in outcomes)
+        assert all(isinstance(o, asyncio.CancelledError) for o in outcomes[:6] + outcomes[12:])
+        await _assert_pool_healthy(engine, admin)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.001, 0.003, 0.01, 0.05, 0.2])
+async def test_cancel_scope_inside_a_transaction_leaves_none_open(
+    catalog: Settings, admin: asyncpg.Connection, delay: float
+) -> None:
+    """anyio cancels at every await, the rollback included: the pool still cleans up.
+
+    Without that, SQLAlchemy would pool the connection "idle in transaction"
+    (holding the locks an import's table swap waits for), and the next
+    checkout's pre-ping would fail on it as a false 503.
+    """
+    pool = PostgresPool(replace(catalog, db_pool_size=1, db_max_overflow=0))
+    try:
+        for _ in range(3):
+            with anyio.move_on_after(delay):
+                async with (
+                    pool.connection() as conn,
+                    conn.transaction(isolation="repeatable_read", readonly=True),
+                ):
+                    await conn.fetch("SELECT pg_sleep(0.5)")
+            assert 0 == pool.stats().in_use
+            assert [] == [s for s in await _settled_states(admin, catalog) if s in BUSY_STATES]
+            async with pool.connection() as conn:
+                assert False is conn.is_in_transaction()
+                assert "off" == await conn.fetchval("SHOW jit")  # session settings survive
+            assert 0 == pool.stats().failures
+    finally:
+        await pool.close()
+
+
+async def test_stats_show_overflow_and_waits(
+    engine: PostgresSearchEngine, admin: asyncpg.Connection
+) -> None:
+    """Ten slow reads on 2 + 1 connections: 3 in use, 1 overflow, the rest wait (timed)."""
+    sequential = parse_search([("q", "the")])
+    for _ in range(5):
+        await engine.search(sequential)
+    assert 0 == engine.pool.stats().waits  # a free connection is not a wait
+
+    readings: list[PoolStats] = []
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        while not done.is_set():
+            readings.append(engine.pool.stats())
+            await asyncio.sleep(0.005)
+
+    sampler = asyncio.ensure_future(sample())
+    await asyncio.gather(*[engine._read(_running("SELECT pg_sleep(0.2)")) for _ in range(10)])
+    done.set()
+    await sampler
+    final = engine.pool.stats()
+
+    assert SIZE + OVERFLOW == max(r.in_use for r in readings)
+    assert OVERFLOW == max(r.overflow for r in readings)
+    assert 0 == final.in_use
+    assert SIZE == final.idle  # the overflow connection was closed on return
+    assert final.waits >= 10 - (SIZE + OVERFLOW)
+    # Each waiter waited for at least one 0.2 s read to finish.
+    assert final.wait_seconds >= 0.15 * final.waits
+    assert 0 == final.failures
+    await _assert_pool_healthy(engine, admin)
+
+
+async def test_exhausted_pool_times_out_as_unavailable(catalog: Settings) -> None:
+    """With every connection held, a checkout fails after db_pool_timeout: 503, not a hang."""
+    settings = replace(catalog, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.3)
+    engine = await PostgresSearchEngine.open(settings)
+    try:
+        async with engine.pool.connection():
+            started = time.monotonic()
+            with pytest.raises(DatabaseUnavailable, match="no free connection in the pool in time"):
+                await engine.search(parse_search([("q", "the")]))
+            elapsed = time.monotonic() - started
+        assert 0.25 <= elapsed < 3.0
+        stats = engine.pool.stats()
+        assert (0, 1) == (stats.in_use, stats.failures)
+        assert (await engine.search(parse_search([("q", "the")]))).total > 0
+    finally:
+        await engine.close()
+
+
+async def test_worker_processes_stay_under_max_connections(
+    catalog: Settings, admin: asyncpg.Connection
+) -> None:
+    """N pools (one per worker process) under load never hold more than N x (size + overflow).
+
+    And the shipped defaults, times the default number of workers, fit in the
+    server's max_connections with room for admin and import connections.
+    """
+    workers = 4
+    engines = [await PostgresSearchEngine.open(catalog) for _ in range(workers)]
+    try:
+        peak = 0
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, len(await _server_states(admin, catalog)))
+                await asyncio.sleep(0.01)
+
+        watcher = asyncio.ensure_future(watch())
+        slow = _running("SELECT pg_sleep(0.1)")
+        await asyncio.gather(*[e._read(slow) for e in engines for _ in range(8)])
+        done.set()
+        await watcher
+
+        assert workers * SIZE < peak <= workers * (SIZE + OVERFLOW)
+        assert all(0 == e.pool.stats().in_use for e in engines)
+    finally:
+        for opened in engines:
+            await opened.close()
+    max_connections = int(await admin.fetchval("SHOW max_connections"))
+    reserved = int(await admin.fetchval("SHOW superuser_reserved_connections"))
+    defaults = Settings()
+    per_worker = defaults.db_pool_size + defaults.db_max_overflow
+    assert defaults.workers * per_worker < max_connections - reserved
