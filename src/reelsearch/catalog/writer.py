@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
@@ -24,6 +24,9 @@ from reelsearch.config import Settings
 from reelsearch.db import connect_writer
 from reelsearch.errors import ImportFailed
 from reelsearch.search.normalize import normalize, word_key
+
+if TYPE_CHECKING:
+    from reelsearch.catalog.postgres_writer import PostgresCatalogImport
 
 # genre_mask is a signed 64-bit integer in SQLite; bit 63 would make it negative.
 MAX_GENRES = 63
@@ -278,3 +281,15 @@ class CatalogImport:
         now = time.perf_counter()
         self.report.phases[name] = self.report.phases.get(name, 0.0) + now - self._phase_started
         self._phase_started = now
+
+
+def open_import(
+    settings: Settings, source: str, *, replace: bool = True
+) -> CatalogImport | PostgresCatalogImport:
+    """The import transaction for the catalog's backend (same API on both)."""
+    if settings.backend == "postgresql":
+        # Imported here: SQLite users never load psycopg.
+        from reelsearch.catalog.postgres_writer import PostgresCatalogImport
+
+        return PostgresCatalogImport(settings, source, replace=replace)
+    return CatalogImport(settings, source, replace=replace)

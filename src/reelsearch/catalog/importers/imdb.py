@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reelsearch.catalog.importers.tsv import NULL, null_or, read_tsv
 from reelsearch.catalog.records import ImportReport, MovieRecord
-from reelsearch.catalog.writer import CatalogImport
+from reelsearch.catalog.writer import open_import
 from reelsearch.config import Settings
 from reelsearch.errors import BadFileFormat
 
@@ -115,7 +115,7 @@ def import_imdb(
 ) -> ImportReport:
     """Replace the catalog with the titles in the dumps, in one transaction."""
     roles = classify_files(paths)
-    with CatalogImport(settings, SOURCE) as job:
+    with open_import(settings, SOURCE) as job:
         if "ratings" in roles:
             job.stage_ratings(read_ratings(roles["ratings"], job.report))
         job.add_movies(read_basics(roles["basics"], job.report, kinds))

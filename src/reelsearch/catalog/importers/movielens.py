@@ -16,7 +16,7 @@ from pathlib import Path
 
 from reelsearch.catalog.importers.tsv import open_text
 from reelsearch.catalog.records import ImportReport, MovieRecord, article_first
-from reelsearch.catalog.writer import CatalogImport
+from reelsearch.catalog.writer import open_import
 from reelsearch.config import Settings
 from reelsearch.errors import BadFileFormat, ImportFailed
 
@@ -84,6 +84,6 @@ def read_movies(path: Path, report: ImportReport) -> Iterator[MovieRecord]:
 
 def import_movielens(settings: Settings, path: Path) -> ImportReport:
     """Replace the catalog with the movies in ``movies.csv``, in one transaction."""
-    with CatalogImport(settings, SOURCE) as job:
+    with open_import(settings, SOURCE) as job:
         job.add_movies(read_movies(path, job.report))
     return job.report

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from reelsearch.catalog.records import ImportReport, MovieRecord, article_first
-from reelsearch.catalog.writer import CatalogImport
+from reelsearch.catalog.writer import open_import
 from reelsearch.config import Settings
 from reelsearch.errors import ImportFailed
 
@@ -53,7 +53,7 @@ def read_sample(frame: Any, report: ImportReport) -> Iterator[MovieRecord]:
 def import_sample(settings: Settings) -> ImportReport:
     """Replace the catalog with the sample, in one transaction."""
     frame = load_sample_frame()
-    with CatalogImport(settings, SOURCE) as job:
+    with open_import(settings, SOURCE) as job:
         job.add_movies(read_sample(frame, job.report))
     return job.report
 
