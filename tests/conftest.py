@@ -312,3 +312,22 @@ def sample_client(sample_settings: Settings) -> Iterator[TestClient]:
 def any_engine(request: pytest.FixtureRequest) -> SqliteSearchEngine:
     """Parametrize indirectly with "small_engine" or "sample_engine"."""
     return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def small_pg_settings(
+    postgres_databases: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """The small hand-made catalog imported from IMDb TSV files into PostgreSQL (read-only)."""
+    settings = Settings(database_url=postgres_databases("small"))
+    files = write_imdb(tmp_path_factory.mktemp("small_pg") / "dump", SMALL_TITLES, SMALL_AKAS)
+    import_imdb(settings, list(files.values()))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def sample_pg_settings(postgres_databases: Callable[[str], str]) -> Settings:
+    """The real ggplot2movies sample imported into PostgreSQL once per session (read-only)."""
+    settings = Settings(database_url=postgres_databases("sample"))
+    import_sample(settings)
+    return settings
