@@ -61,6 +61,15 @@ def iter_movies_pg(database_url: str, batch: int = 20_000) -> Iterator[Movie]:
                 yield _movie(row)
 
 
+def pg_started_at(database_url: str) -> str:
+    """When the PostgreSQL server last started: a change during a run means it restarted."""
+    import psycopg
+
+    with psycopg.connect(libpq_dsn(database_url)) as conn:
+        row = conn.execute("SELECT pg_postmaster_start_time()::text").fetchone()
+    return str(row[0]) if row else "?"
+
+
 def load_movies_pg(database_url: str) -> list[Movie]:
     return list(iter_movies_pg(database_url))
 

@@ -156,3 +156,16 @@ def reelsearch_server(
         yield base_url, proc.wait_healthy(f"{base_url}/ready", startup_timeout_s)
     finally:
         proc.stop()
+
+
+def code_version() -> str:
+    """The commit the servers run, and whether ``src/`` had uncommitted changes then."""
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", "-C", str(repo), *argv], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = [line for line in git("status", "--porcelain", "--", "src").splitlines() if line]
+    return f"commit {commit}" + (f" + {len(changed)} uncommitted files in src/" if changed else "")

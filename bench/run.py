@@ -31,7 +31,14 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import queries as query_gen
-from catalog import Movie, compare_catalogs, iter_movies_pg, libpq_dsn, load_movies
+from catalog import (
+    Movie,
+    compare_catalogs,
+    iter_movies_pg,
+    libpq_dsn,
+    load_movies,
+    pg_started_at,
+)
 from engines import Engine, Reelsearch
 from load import (
     Target,
@@ -44,7 +51,7 @@ from load import (
 )
 from peer_typesense import TypesenseServer
 from procs import REELSEARCH_CMD as DEFAULT_CMD
-from procs import reelsearch_server
+from procs import code_version, reelsearch_server
 from queries import Query
 from recall import evaluate, latency_table, recall_table, write_misses
 
@@ -249,10 +256,11 @@ def main(argv: list[str] | None = None) -> None:
             f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %z')}; machine: {os.cpu_count()} CPUs, "
             f"{platform.platform()}, Python {platform.python_version()}; load average before "
             f"start {load_before} (other load on the machine skews every number)",
-            f"- catalog: `{args.db}`, {len(movies):,} movies",
+            f"- catalog: `{args.db}`, {len(movies):,} movies; code: {code_version()}",
             f"- Typesense 0.24.1: healthy {ts.timings.startup_s:.2f} s after start; imported "
             f"{ts.timings.documents:,} documents in {ts.timings.import_s:.2f} s",
         ]
+        pg_up_since = {url: pg_started_at(url) for _, url in args.pg_url}
         for name, url in args.pg_url:
             setup.append(f"- {name} catalog: `{url}`, {catalog_check(movies, url)}")
         engines: list[Engine] = [ts.engine]
@@ -310,6 +318,14 @@ def main(argv: list[str] | None = None) -> None:
                 targets.append(Target("reelsearch /health", health_url, health_paths(workdir)))
             emit(load_section(targets, n_paths[0], args))
         emit(f"\nLoad average at the end: {_loadavg()}")
+        for url, since in pg_up_since.items():
+            now = pg_started_at(url)
+            if now != since:
+                emit(
+                    f"\n**PostgreSQL restarted during the run** (`{url}`: up since {since} at "
+                    f"the start, since {now} at the end): its connections were cut, and what "
+                    "ran after that ran on a cold server; rerun before reading its figures."
+                )
         if args.workdir:
             emit(f"\nArtifacts (queries, paths, misses, reelsearch logs): `{workdir}`")
     if args.out:
