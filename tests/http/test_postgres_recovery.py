@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -281,38 +281,52 @@ def test_service_recovers_from_a_postgres_restart(catalog: Settings, cluster: Lo
     connection is checked out, and the server sees at most size + overflow.
     """
     app = create_app(catalog)
+    # A second app, idle through the outage (its poller asleep), like the session
+    # fixtures of other tests: every connection in its pool is broken by the restart.
+    idle_app = create_app(replace(catalog, catalog_poll_seconds=3600.0))
     with (
         serve_in_thread(app) as base_url,
         httpx.Client(base_url=base_url, timeout=CLIENT_TIMEOUT) as probe,
     ):
-        assert 200 == _ask(probe, "/ready").status
-        with Load(base_url) as load:
-            _wait_for("a warm-up of 20 answers", lambda: load.count(_is_ok) >= 20, 30)
+        with (
+            serve_in_thread(idle_app) as idle_url,
+            httpx.Client(base_url=idle_url, timeout=CLIENT_TIMEOUT) as idle_probe,
+        ):
+            assert [200, 200] == [_ask(c, "/ready").status for c in (probe, idle_probe)]
+            with Load(base_url) as load:
+                _wait_for("a warm-up of 20 answers", lambda: load.count(_is_ok) >= 20, 30)
 
-            stopping = time.monotonic()
-            cluster.run("stop")
-            stopped = time.monotonic()
-            ready_down = _ask(probe, "/ready")
-            _wait_for(
-                "a 503 during the outage",
-                lambda: load.count(lambda a: a.started >= stopped and a.status == 503) >= 1,
-                CLIENT_TIMEOUT,
-            )
-            time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped)))
+                stopping = time.monotonic()
+                cluster.run("stop")
+                stopped = time.monotonic()
+                ready_down = _ask(probe, "/ready")
+                _wait_for(
+                    "a 503 during the outage",
+                    lambda: load.count(lambda a: a.started >= stopped and a.status == 503) >= 1,
+                    CLIENT_TIMEOUT,
+                )
+                time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped)))
 
-            starting = time.monotonic()
-            cluster.run("start")
-            started = time.monotonic()
-            recovered = _wait_for(
-                "a 200 after the restart",
-                lambda: load.count(lambda a: a.started >= started and _is_ok(a)) >= 1,
-                RECOVERY_SECONDS,
-            )
-            # The steady state after recovery: another second of load, all 200s.
-            time.sleep(1.0)
-            ready_up = _ask(probe, "/ready")
+                starting = time.monotonic()
+                cluster.run("start")
+                started = time.monotonic()
+                recovered = _wait_for(
+                    "a 200 after the restart",
+                    lambda: load.count(lambda a: a.started >= started and _is_ok(a)) >= 1,
+                    RECOVERY_SECONDS,
+                )
+                # The steady state after recovery: another second of load, all 200s.
+                time.sleep(1.0)
+                ready_up = _ask(probe, "/ready")
+            # Pre-ping finds the broken connections: the first request is already a 200.
+            idle_first = _ask(idle_probe, "/v1/search?q=the")
         # Read while the app still runs (its catalog poller may be mid-read: not "idle").
         stats_after = _wait_for_pool_idle(app)
+        _wait_for(
+            "the server to see only this app's connections",
+            lambda: len(_server_states(catalog)) <= SIZE + OVERFLOW,
+            5,
+        )
         states = _server_states(catalog)
 
     answers = load.answers
@@ -336,6 +350,7 @@ def test_service_recovers_from_a_postgres_restart(catalog: Settings, cluster: Lo
     assert 503 == ready_down.status
     assert str(DatabaseUnavailable.retry_after) == ready_down.retry_after
     assert 200 == ready_up.status
+    assert 200 == idle_first.status
 
     assert 0 == stats_after.in_use
     assert stats_after.failures >= len(unavailable)
