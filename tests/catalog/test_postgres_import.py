@@ -245,10 +245,10 @@ def test_swap_keeps_the_migrations_names_and_definitions(
     assert [("public.movies_id_seq",)] == migrated["sequence"]
 
 
-def test_swap_copies_privileges_of_the_live_tables(
+def test_swap_copies_privileges_and_storage_parameters(
     postgres_databases: Databases, imdb_writer: Any
 ) -> None:
-    """A role granted SELECT on the catalog (a read-only search role) keeps it after an import."""
+    """A read-only search role keeps SELECT on the catalog; a tuned fillfactor stays set."""
     settings = small_catalog(postgres_databases, "grants", imdb_writer)
     role = f"rs_test_reader_{os.getpid()}"
     with connect(settings) as conn:
@@ -258,6 +258,7 @@ def test_swap_copies_privileges_of_the_live_tables(
         with connect(settings) as conn:
             for table in SWAPPED:
                 conn.execute(f'GRANT SELECT ON {table} TO "{role}"')
+            conn.execute("ALTER TABLE movies SET (fillfactor = 90, autovacuum_enabled = off)")
 
         import_imdb(settings, list(imdb_writer().values()))
 
@@ -265,6 +266,9 @@ def test_swap_copies_privileges_of_the_live_tables(
             settings,
             "SELECT " + ", ".join(f"has_table_privilege(%s, '{t}', 'SELECT')" for t in SWAPPED),
             (role,) * len(SWAPPED),
+        )
+        assert [(["fillfactor=90", "autovacuum_enabled=off"],)] == query(
+            settings, "SELECT reloptions FROM pg_class WHERE oid = 'movies'::regclass"
         )
     finally:
         with connect(settings) as conn:

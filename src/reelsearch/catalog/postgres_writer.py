@@ -332,6 +332,16 @@ class PostgresCatalogImport:
                     "INCLUDING COMPRESSION)"
                 ).format(sql.Identifier(table + STAGING), sql.Identifier(table))
             )
+            # ... nor storage parameters (fillfactor, autovacuum_*) a DBA may have set.
+            options = conn.execute(
+                "SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (table,)
+            ).fetchone()
+            if options and options[0]:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} SET ({})").format(
+                        sql.Identifier(table + STAGING), sql.SQL(", ".join(options[0]))
+                    )
+                )
 
     def __exit__(
         self,
