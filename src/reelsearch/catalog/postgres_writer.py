@@ -618,15 +618,24 @@ class PostgresCatalogImport:
             ),
             *grants,
         ]
+        # One round trip from LOCK to RELEASE: the locks are held for the server's
+        # catalog updates only (about 10 ms), not for network turns.
+        swap = sql.SQL(";\n").join(
+            [
+                sql.SQL("SAVEPOINT reelsearch_swap"),
+                sql.SQL("SET LOCAL lock_timeout = {}").format(
+                    sql.Literal(f"{int(self.swap_lock_timeout * 1000)}ms")
+                ),
+                *statements,
+                sql.SQL("RELEASE SAVEPOINT reelsearch_swap"),
+            ]
+        )
         deadline = time.monotonic() + self.swap_patience
         attempt = 0
         while True:
             attempt += 1
-            conn.execute("SAVEPOINT reelsearch_swap")
-            conn.execute(f"SET LOCAL lock_timeout = '{int(self.swap_lock_timeout * 1000)}ms'")
             try:
-                for statement in statements:
-                    conn.execute(statement)
+                conn.execute(swap)
             except psycopg.errors.LockNotAvailable:
                 conn.execute("ROLLBACK TO SAVEPOINT reelsearch_swap")
                 if time.monotonic() >= deadline:
@@ -637,7 +646,6 @@ class PostgresCatalogImport:
                 # Let the queued searches through before asking again.
                 time.sleep(min(0.05 * attempt, 1.0))
                 continue
-            conn.execute("RELEASE SAVEPOINT reelsearch_swap")
             conn.commit()
             return
 
