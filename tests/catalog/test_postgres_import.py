@@ -306,6 +306,20 @@ def test_reimport_keeps_ids_drops_missing_titles_and_continues_the_sequence(
     assert 32 == next_id
 
 
+def test_first_import_of_one_movie_moves_the_sequence_past_it(
+    postgres_databases: Databases,
+) -> None:
+    """Even a one-movie catalog in a fresh database leaves the identity after id 1."""
+    settings = fresh(postgres_databases, "one")
+
+    with open_import(settings, "test") as job:
+        job.add_movies([MovieRecord(source_key="t:1", title="Alone")])
+
+    assert [(1, 2)] == query(
+        settings, "SELECT max(id), nextval(pg_get_serial_sequence('movies', 'id')) FROM movies"
+    )
+
+
 def test_reimport_moves_updated_at_of_changed_titles_only(
     postgres_databases: Databases, imdb_writer: Any, small_titles: list[Any]
 ) -> None:

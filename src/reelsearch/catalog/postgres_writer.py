@@ -486,15 +486,16 @@ class PostgresCatalogImport:
         last_id, is_called = conn.execute(
             sql.SQL("SELECT last_value, is_called FROM {}").format(sequence)
         ).fetchone() or (1, False)
+        next_id = last_id + 1 if is_called else last_id
         conn.execute(
             sql.SQL(_RANK_MOVIES).format(
                 now=sql.Literal(self._now),
-                last_id=sql.Literal(last_id if is_called else last_id - 1),
+                last_id=sql.Literal(next_id - 1),
                 kept=sql.SQL("" if self.replace else _KEPT_RANKS),
             )
         )
         (max_id,) = conn.execute("SELECT max(id) FROM import_ranked").fetchone() or (None,)
-        if max_id is not None and max_id > last_id:
+        if max_id is not None and max_id >= next_id:
             last_id, is_called = max_id, True
         # The new table's identity sequence carries on where the old one stopped.
         conn.execute(
