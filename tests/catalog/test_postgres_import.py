@@ -560,7 +560,7 @@ def _wait_for_swap(settings: Settings, timeout: float = 30) -> None:
             settings,
             "SELECT query FROM pg_stat_activity WHERE application_name = 'reelsearch import'",
         )
-        if any(q.startswith(("LOCK TABLE", "ROLLBACK TO SAVEPOINT")) for (q,) in rows):
+        if any("LOCK TABLE" in q or q.startswith("ROLLBACK TO SAVEPOINT") for (q,) in rows):
             return
         time.sleep(0.01)
     raise AssertionError("the import never reached the swap")
