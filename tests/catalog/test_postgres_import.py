@@ -23,7 +23,8 @@ import pytest
 
 from reelsearch.catalog import CatalogImport, MovieRecord, upgrade_schema
 from reelsearch.catalog.importers.imdb import import_imdb
-from reelsearch.catalog.postgres_writer import PostgresCatalogImport, title_tsvector
+from reelsearch.catalog.postgres_writer import PostgresCatalogImport
+from reelsearch.catalog.tsvector import title_tsvector
 from reelsearch.catalog.writer import open_import
 from reelsearch.config import Settings
 from reelsearch.errors import BadFileFormat, ImportFailed

@@ -23,8 +23,9 @@ import asyncpg
 import pytest
 
 from reelsearch.catalog.records import MovieRecord
-from reelsearch.catalog.repository import title_tsv, upsert_movies
+from reelsearch.catalog.repository import upsert_movies
 from reelsearch.catalog.schema import upgrade_schema
+from reelsearch.catalog.tsvector import title_tsvector
 from reelsearch.config import Settings
 from reelsearch.db import TransactionStats, reuse_connection, run_transaction
 from reelsearch.errors import TransactionConflict
@@ -275,7 +276,7 @@ async def assert_catalog_consistent(conn: Any) -> None:
     assert expected_words == dict(await conn.fetch("SELECT word, docs FROM title_words"))
     canonical = "SELECT $1::text::tsvector::text"  # PostgreSQL's own spelling of a literal
     for m in movies:
-        assert await conn.fetchval(canonical, title_tsv(m["norm_title"])) == m["tsv"]
+        assert await conn.fetchval(canonical, title_tsvector(m["norm_title"])) == m["tsv"]
 
 
 async def test_new_movies_get_every_column_and_fresh_ranks(dsn: str) -> None:
@@ -330,7 +331,7 @@ async def test_new_movies_get_every_column_and_fresh_ranks(dsn: str) -> None:
 async def test_title_tsv_escapes_quotes_and_backslashes(dsn: str) -> None:
     """PostgreSQL reads the literal back with ' and \\ inside words intact and the
     positions kept; a word too long for a tsvector is left out."""
-    literal = title_tsv("it's a\\b " + "x" * 3000 + " end")
+    literal = title_tsvector("it's a\\b " + "x" * 3000 + " end")
     async with connected(dsn) as conn:
         read_back = await conn.fetchval("SELECT $1::text::tsvector::text", literal)
 

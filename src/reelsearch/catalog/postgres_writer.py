@@ -30,6 +30,7 @@ from psycopg import sql
 
 from reelsearch.catalog.records import ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
+from reelsearch.catalog.tsvector import title_tsvector
 from reelsearch.catalog.writer import MAX_GENRES, batched
 from reelsearch.config import Settings
 from reelsearch.errors import CatalogError, ImportFailed
@@ -41,9 +42,6 @@ log = logging.getLogger(__name__)
 # genres and catalog_meta are updated in place: they are tiny and only grow.
 SWAPPED_TABLES = ("movies", "alt_titles", "movie_genres", "title_words")
 STAGING = "_staging"
-# tsvector positions stop at 16383 and lexemes at 2047 bytes; longer words
-# could never be typed into a search box anyway.
-MAX_LEXEME_BYTES = 2047
 
 # Per-session memory for the import's sorts (ranks, dedup) and index builds.
 IMPORT_WORK_MEM = "256MB"
@@ -219,29 +217,6 @@ _INDEX_DEF = re.compile(
     r"^CREATE (?P<unique>UNIQUE )?INDEX (?P<name>\S+) ON (?P<table>\S+) (?P<rest>USING .+)$"
 )
 _REFERENCES = re.compile(r"\bREFERENCES (?P<table>[\w.\"]+)\(")
-
-
-def title_tsvector(norm_title: str) -> str:
-    """The tsvector literal of a normalized title: ``'^':1 'the':2 'matrix':3``.
-
-    Written by hand rather than by ``to_tsvector``, so PostgreSQL indexes
-    exactly the words ``normalize`` made, as FTS5 does on SQLite.
-    """
-    words = norm_title.split()
-    if "'" in norm_title or "\\" in norm_title or len(norm_title) * 4 > MAX_LEXEME_BYTES:
-        return _careful_tsvector(words)
-    return " ".join(["'^':1", *[f"'{word}':{n}" for n, word in enumerate(words, start=2)]])
-
-
-def _careful_tsvector(words: list[str]) -> str:
-    """``title_tsvector`` for words that need escaping or may be too long to index."""
-    parts = ["'^':1"]
-    for position, word in enumerate(words, start=2):
-        if len(word.encode()) > MAX_LEXEME_BYTES:
-            continue
-        escaped = word.replace("\\", "\\\\").replace("'", "''")
-        parts.append(f"'{escaped}':{position}")
-    return " ".join(parts)
 
 
 class PostgresCatalogImport:

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reelsearch.catalog.records import MovieRecord
+from reelsearch.catalog.tsvector import MAX_LEXEME_BYTES, title_tsvector
 from reelsearch.catalog.writer import MAX_GENRES
 from reelsearch.db.transactions import Connect, TransactionStats, run_transaction
 from reelsearch.errors import CatalogError
@@ -57,7 +58,6 @@ _LOCK_MOVIES = f"""
 SELECT id, source_key, {", ".join(_DATA_COLUMNS)}, genre_mask, norm_title, search_rank
 FROM movies WHERE source_key = ANY($1::text[]) ORDER BY source_key FOR UPDATE
 """
-_MAX_LEXEME_BYTES = 2047  # PostgreSQL's limit on one tsvector word
 _LOCK_VERSION = "SELECT value FROM catalog_meta WHERE key = 'version' FOR UPDATE"
 # Parameters after the key: _data(record), then genre_mask, norm_title, word_key,
 # title_tsv, search_rank (and import_id for a new movie), updated_at.
@@ -150,7 +150,8 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
         old_rank = None if row is None else row["search_rank"]
         rank = old_rank if old_rank is not None else (last_rank := last_rank + 1)
         old_mask = 0 if old_rank is None else row["genre_mask"]
-        values = (*_data(record), mask, norm_title, word_key(norm_title), title_tsv(norm_title))
+        tsvector = title_tsvector(norm_title)
+        values = (*_data(record), mask, norm_title, word_key(norm_title), tsvector)
         if row is None:
             # import_id: the version that added it, as an import stamps its movies.
             movie_id = int(
@@ -221,16 +222,6 @@ async def _lock_and_compare(
     return changes
 
 
-def title_tsv(norm_title: str) -> str:
-    """The ``title_tsv`` literal: the ``^`` start marker at 1, the words from position 2."""
-    parts = ["'^':1"]
-    for position, word in enumerate(norm_title.split(), start=2):
-        if _is_indexable(word):
-            escaped = word.replace("\\", "\\\\").replace("'", "''")
-            parts.append(f"'{escaped}':{position}")
-    return " ".join(parts)
-
-
 def _indexed_words(norm_title: str) -> set[str]:
     """The distinct words of a title that title_tsv and title_words hold."""
     return {word for word in norm_title.split() if _is_indexable(word)}
@@ -238,7 +229,7 @@ def _indexed_words(norm_title: str) -> set[str]:
 
 def _is_indexable(word: str) -> bool:
     # PostgreSQL refuses longer lexemes; the importer leaves them out too (nobody types them).
-    return len(word.encode()) <= _MAX_LEXEME_BYTES
+    return len(word.encode()) <= MAX_LEXEME_BYTES
 
 
 def _data(record: MovieRecord) -> tuple[object, ...]:
