@@ -28,10 +28,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from reelsearch.catalog.records import ImportReport, MovieRecord
+from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
 from reelsearch.catalog.tsvector import title_tsvector
-from reelsearch.catalog.writer import MAX_GENRES, batched
+from reelsearch.catalog.writer import batched
 from reelsearch.config import Settings
 from reelsearch.errors import CatalogError, ImportFailed
 from reelsearch.search.normalize import normalize, word_key
@@ -243,8 +243,7 @@ class PostgresCatalogImport:
         self._started = self._phase_started = time.perf_counter()
         self._now = datetime.now(UTC).isoformat(timespec="seconds")
         self._conn: psycopg.Connection[Any] | None = None
-        self._genre_bits: dict[str, int] = {}
-        self._new_genres: list[tuple[int, str]] = []
+        self._genre_bits = GenreBits(())
         # genres tuple -> (display text, mask): a catalog has a few thousand combinations.
         self._genre_columns: dict[tuple[str, ...], tuple[str, int]] = {}
         self._ratings_staged = False
@@ -295,7 +294,7 @@ class PostgresCatalogImport:
         conn.execute("SET LOCAL lock_timeout = 0")
         assert row is not None, "the migration inserts the version row"
         self.import_id = int(row[0]) + 1
-        self._genre_bits = dict(conn.execute("SELECT name, bit FROM genres").fetchall())
+        self._genre_bits = GenreBits(conn.execute("SELECT name, bit FROM genres").fetchall())
         conn.execute(_TEMP_TABLES)
         for table in SWAPPED_TABLES:
             # LIKE copies columns, defaults and the identity (a new sequence) but no
@@ -386,11 +385,10 @@ class PostgresCatalogImport:
                 for row in self._movie_rows(batch, alt_rows):
                     copy.write_row(row)
                 self.report.movies_written += len(batch)
-        if self._new_genres:
+        if self._genre_bits.added:
             self.conn.cursor().executemany(
-                "INSERT INTO genres (bit, name) VALUES (%s, %s)", self._new_genres
+                "INSERT INTO genres (bit, name) VALUES (%s, %s)", self._genre_bits.take_added()
             )
-            self._new_genres.clear()
         if alt_rows:
             self._copy_alt_titles(alt_rows)
         self._phase("movies")
@@ -428,7 +426,10 @@ class PostgresCatalogImport:
                     original = None
             genres = genre_columns.get(r.genres)
             if genres is None:
-                genres = genre_columns[r.genres] = (",".join(r.genres), self._genre_mask(r.genres))
+                genres = genre_columns[r.genres] = (
+                    ",".join(r.genres),
+                    self._genre_bits.mask(r.genres),
+                )
             norm_title = normalize(title)
             rows.append((
                 seq, r.source_key, title, original, r.year, r.runtime_min, r.rating, r.votes,
@@ -439,19 +440,6 @@ class PostgresCatalogImport:
                 alt_rows.extend((r.source_key, t) for t in r.alt_titles if t != r.title)
         self._seq = seq
         return rows
-
-    def _genre_mask(self, genres: tuple[str, ...]) -> int:
-        mask = 0
-        for name in genres:
-            bit = self._genre_bits.get(name)
-            if bit is None:
-                bit = len(self._genre_bits)
-                if bit >= MAX_GENRES:
-                    raise ImportFailed(f"more than {MAX_GENRES} distinct genres; {name!r} is one")
-                self._new_genres.append((bit, name))
-                self._genre_bits[name] = bit
-            mask |= 1 << bit
-        return mask
 
     def _finish(self) -> None:
         conn = self.conn

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from reelsearch.errors import CatalogError, ImportFailed
+
+# genre_mask is a signed 64-bit integer; bit 63 would make it negative.
+MAX_GENRES = 63
 
 # Catalogs like ggplot2movies and MovieLens file "The Matrix" as "Matrix, The".
 _TRAILING_ARTICLE = re.compile(
@@ -20,6 +26,38 @@ def article_first(title: str) -> str:
     article = match["article"]
     separator = "" if article.endswith("'") else " "
     return f"{article}{separator}{match['rest']}"
+
+
+class GenreBits:
+    """Which bit of ``genre_mask`` stands for which genre; a new genre takes the next bit.
+
+    ``added`` lists the genres given a bit since the last ``take_added``, for
+    the writer to store in the ``genres`` table.
+    """
+
+    def __init__(
+        self, known: Iterable[tuple[str, int]], *, error: type[CatalogError] = ImportFailed
+    ) -> None:
+        self.bits = dict(known)
+        self.added: list[tuple[int, str]] = []
+        self._error = error
+
+    def mask(self, genres: Iterable[str]) -> int:
+        mask = 0
+        for name in genres:
+            bit = self.bits.get(name)
+            if bit is None:
+                bit = max(self.bits.values(), default=-1) + 1
+                if bit >= MAX_GENRES:
+                    raise self._error(f"more than {MAX_GENRES} distinct genres; {name!r} is one")
+                self.bits[name] = bit
+                self.added.append((bit, name))
+            mask |= 1 << bit
+        return mask
+
+    def take_added(self) -> list[tuple[int, str]]:
+        added, self.added = self.added, []
+        return added
 
 
 @dataclass(slots=True)

@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from reelsearch.catalog.records import MovieRecord
+from reelsearch.catalog.records import GenreBits, MovieRecord
 from reelsearch.catalog.tsvector import MAX_LEXEME_BYTES, title_tsvector
-from reelsearch.catalog.writer import MAX_GENRES
 from reelsearch.db.transactions import Connect, TransactionStats, run_transaction
 from reelsearch.errors import CatalogError
 from reelsearch.search.normalize import normalize, word_key
@@ -146,7 +145,7 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
     alt_rows: list[tuple[int, str, str]] = []
     for record, row in changes:
         norm_title = normalize(record.title)
-        mask = _genre_mask(record.genres, bits)
+        mask = bits.mask(record.genres)
         old_rank = None if row is None else row["search_rank"]
         rank = old_rank if old_rank is not None else (last_rank := last_rank + 1)
         old_mask = 0 if old_rank is None else row["genre_mask"]
@@ -251,24 +250,13 @@ def _alt_titles(record: MovieRecord) -> set[str]:
     return {title for title in record.alt_titles if title != record.title}
 
 
-async def _genre_bits(conn: Any, names: set[str]) -> dict[str, int]:
-    """Bits of ``names``, new genres added with the next free bits (in name order)."""
-    bits: dict[str, int] = dict(await conn.fetch("SELECT name, bit FROM genres"))
-    next_bit = max(bits.values(), default=-1) + 1
-    for name in sorted(names - bits.keys()):
-        if next_bit >= MAX_GENRES:
-            raise CatalogError(f"more than {MAX_GENRES} distinct genres; {name!r} is one")
-        await conn.execute("INSERT INTO genres (bit, name) VALUES ($1, $2)", next_bit, name)
-        bits[name] = next_bit
-        next_bit += 1
+async def _genre_bits(conn: Any, names: set[str]) -> GenreBits:
+    """The genre bits, new genres among ``names`` given the next bits (in name order)."""
+    bits = GenreBits(await conn.fetch("SELECT name, bit FROM genres"), error=CatalogError)
+    bits.mask(sorted(names))
+    if bits.added:
+        await conn.executemany("INSERT INTO genres (bit, name) VALUES ($1, $2)", bits.take_added())
     return bits
-
-
-def _genre_mask(genres: Sequence[str], bits: dict[str, int]) -> int:
-    mask = 0
-    for name in genres:
-        mask |= 1 << bits[name]
-    return mask
 
 
 def _bits_of(mask: int) -> list[int]:

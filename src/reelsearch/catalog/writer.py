@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
-from reelsearch.catalog.records import ImportReport, MovieRecord
+from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
 from reelsearch.config import Settings
 from reelsearch.db import connect_writer
@@ -27,9 +27,6 @@ from reelsearch.search.normalize import normalize, word_key
 
 if TYPE_CHECKING:
     from reelsearch.catalog.postgres_writer import PostgresCatalogImport
-
-# genre_mask is a signed 64-bit integer in SQLite; bit 63 would make it negative.
-MAX_GENRES = 63
 
 _UPSERT_MOVIE = """
 INSERT INTO movies (source_key, title, original_title, year, runtime_min, rating, votes,
@@ -72,7 +69,7 @@ class CatalogImport:
         self._started = self._phase_started = time.perf_counter()
         self._now = datetime.now(UTC).isoformat(timespec="seconds")
         self._conn: sqlite3.Connection | None = None
-        self._genre_bits: dict[str, int] = {}
+        self._genre_bits = GenreBits(())
         self._secondary_indexes: list[tuple[str, str]] = []
         self._ratings_staged = False
         self.import_id = 0
@@ -104,7 +101,7 @@ class CatalogImport:
             self.conn.execute(f'DROP INDEX "{name}"')
         version = self.conn.execute("SELECT value FROM catalog_meta WHERE key = 'version'")
         self.import_id = int(version.fetchone()[0]) + 1
-        self._genre_bits = dict(self.conn.execute("SELECT name, bit FROM genres"))
+        self._genre_bits = GenreBits(self.conn.execute("SELECT name, bit FROM genres"))
         if self.replace:
             # Alternate titles are re-read with their movies; ids of movies survive.
             self.conn.execute("DELETE FROM alt_titles")
@@ -208,16 +205,11 @@ class CatalogImport:
         )
 
     def _genre_mask(self, genres: tuple[str, ...]) -> int:
-        mask = 0
-        for name in genres:
-            bit = self._genre_bits.get(name)
-            if bit is None:
-                bit = len(self._genre_bits)
-                if bit >= MAX_GENRES:
-                    raise ImportFailed(f"more than {MAX_GENRES} distinct genres; {name!r} is one")
-                self.conn.execute("INSERT INTO genres (bit, name) VALUES (?, ?)", (bit, name))
-                self._genre_bits[name] = bit
-            mask |= 1 << bit
+        mask = self._genre_bits.mask(genres)
+        if self._genre_bits.added:
+            self.conn.executemany(
+                "INSERT INTO genres (bit, name) VALUES (?, ?)", self._genre_bits.take_added()
+            )
         return mask
 
     def _finish(self) -> None:
@@ -242,7 +234,9 @@ class CatalogImport:
         conn.execute("DELETE FROM movie_genres")
         # One pass over the masks, bucketed per genre in rank order, so rows
         # arrive in primary-key order (a join on bit tests reads movies once per genre).
-        buckets: dict[int, list[tuple[int, int]]] = {bit: [] for bit in self._genre_bits.values()}
+        buckets: dict[int, list[tuple[int, int]]] = {
+            bit: [] for bit in self._genre_bits.bits.values()
+        }
         for rank, mask in conn.execute(
             "SELECT search_rank, genre_mask FROM movies WHERE genre_mask != 0 ORDER BY search_rank"
         ):
