@@ -24,7 +24,8 @@ from reelsearch.catalog.importers.imdb import (
 from reelsearch.catalog.importers.sample import import_sample
 from reelsearch.config import Settings
 from reelsearch.http import create_app
-from reelsearch.search.sqlite import SqliteSearchEngine
+from reelsearch.search.backends import open_blocking_engine
+from reelsearch.search.engine import BlockingSearchEngine
 
 with warnings.catch_warnings():
     # starlette 1.x prefers httpx2 and warns once, at import, when it finds httpx;
@@ -279,42 +280,6 @@ def copy_database(source: Path, target: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def small_engine(small_settings: Settings) -> Iterator[SqliteSearchEngine]:
-    """A search engine on the small catalog."""
-    engine = SqliteSearchEngine(small_settings)
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="session")
-def sample_engine(sample_settings: Settings) -> Iterator[SqliteSearchEngine]:
-    """A search engine on the sample catalog."""
-    engine = SqliteSearchEngine(sample_settings)
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="session")
-def client(small_settings: Settings) -> Iterator[TestClient]:
-    """The HTTP app on the small catalog, its lifespan running (engine opened)."""
-    with TestClient(create_app(small_settings), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="session")
-def sample_client(sample_settings: Settings) -> Iterator[TestClient]:
-    """The HTTP app on the sample catalog, its lifespan running."""
-    with TestClient(create_app(sample_settings), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def any_engine(request: pytest.FixtureRequest) -> SqliteSearchEngine:
-    """Parametrize indirectly with "small_engine" or "sample_engine"."""
-    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="session")
 def small_pg_settings(
     postgres_databases: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
@@ -331,3 +296,68 @@ def sample_pg_settings(postgres_databases: Callable[[str], str]) -> Settings:
     settings = Settings(database_url=postgres_databases("sample"))
     import_sample(settings)
     return settings
+
+
+# -- each backend --------------------------------------------------------------
+# Tests that use the engines or apps below run once per backend: the same
+# cases on SQLite and PostgreSQL, so neither can drift.
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend of the catalogs below."""
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def small_backend_settings(request: pytest.FixtureRequest, backend: str) -> Settings:
+    """Settings of the small catalog on each backend."""
+    name = "small_settings" if backend == "sqlite" else "small_pg_settings"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def sample_backend_settings(request: pytest.FixtureRequest, backend: str) -> Settings:
+    """Settings of the sample catalog on each backend."""
+    name = "sample_settings" if backend == "sqlite" else "sample_pg_settings"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def small_engine(small_backend_settings: Settings) -> Iterator[BlockingSearchEngine]:
+    """A search engine on the small catalog."""
+    engine = open_blocking_engine(small_backend_settings)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def sample_engine(sample_backend_settings: Settings) -> Iterator[BlockingSearchEngine]:
+    """A search engine on the sample catalog."""
+    engine = open_blocking_engine(sample_backend_settings)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def any_engine(request: pytest.FixtureRequest, backend: str) -> BlockingSearchEngine:
+    """Parametrize indirectly with "small_engine" or "sample_engine"."""
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def client(small_backend_settings: Settings) -> Iterator[TestClient]:
+    """The HTTP app on the small catalog, its lifespan running (engine opened)."""
+    app = create_app(small_backend_settings)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def sample_client(sample_backend_settings: Settings) -> Iterator[TestClient]:
+    """The HTTP app on the sample catalog, its lifespan running."""
+    app = create_app(sample_backend_settings)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client

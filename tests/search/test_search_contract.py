@@ -1,6 +1,6 @@
 """The search contract of every engine, on the small hand-made catalog and the sample.
 
-The engine fixtures are parametrized over SQLite and PostgreSQL (tests/search/conftest.py).
+The engine fixtures are parametrized over SQLite and PostgreSQL (tests/conftest.py).
 """
 
 # Asserts read `expected == actual` (STYLE.md); SIM300 would flip the literal ones.
@@ -11,12 +11,14 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from reelsearch.config import Settings
 from reelsearch.errors import InvalidRequest
+from reelsearch.search.backends import open_blocking_engine
 from reelsearch.search.engine import BlockingSearchEngine, SearchResult
 from reelsearch.search.query import HIT_FIELDS, parse_autocomplete, parse_search
 
@@ -659,6 +661,14 @@ def test_default_hit_shape(small_engine: BlockingSearchEngine) -> None:
         "runtime_min": 122,
         "kind": "movie",
     } == search(small_engine, "amelie").hits[0]
+
+
+@pytest.fixture(scope="module")
+def capped_engine(sample_backend_settings: Settings) -> Iterator[BlockingSearchEngine]:
+    """The sample with totals counted exactly only up to 100."""
+    engine = open_blocking_engine(replace(sample_backend_settings, max_exact_total=100))
+    yield engine
+    engine.close()
 
 
 def test_total_is_exact_in_a_small_catalog(small_engine: BlockingSearchEngine) -> None:
