@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -32,7 +32,7 @@ from reelsearch.db.explain import explain_query_plan, full_scans
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.query import parse_autocomplete, parse_search
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts
-from reelsearch.search.sql import POSTGRESQL, PostgresReader, Row, numbered
+from reelsearch.search.sql import POSTGRESQL, PostgresReader, RecordingReader, Statement, numbered
 from reelsearch.search.sqlite import SqliteSearchEngine
 from reelsearch.search.tiered import TieredSearch
 
@@ -171,24 +171,6 @@ def test_full_scans_helper_sees_a_scan() -> None:
 
 
 # -- PostgreSQL ------------------------------------------------------------
-
-Statement = tuple[str, tuple[Any, ...]]
-
-
-class RecordingReader:
-    """A Reader that notes every statement (with its parameters) before running it."""
-
-    def __init__(self, inner: PostgresReader, seen: list[Statement]) -> None:
-        self.inner = inner
-        self.seen = seen
-
-    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        self.seen.append((sql, tuple(params)))
-        return await self.inner.rows(sql, params)
-
-    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        self.seen.append((sql, tuple(params)))
-        return await self.inner.row(sql, params)
 
 
 class Explainer:

@@ -116,6 +116,31 @@ class PostgresReader:
         return await self.conn.fetchrow(numbered(sql), *params)  # type: ignore[no-any-return]
 
 
+Statement = tuple[str, tuple[Any, ...]]
+
+
+class RecordingReader:
+    """A Reader that notes every statement with its parameters, then runs it.
+
+    For diagnostics: the EXPLAIN tests and the SQL-floor bench replay exactly
+    what the engine sent.
+    """
+
+    __slots__ = ("inner", "seen")
+
+    def __init__(self, inner: Reader, seen: list[Statement]) -> None:
+        self.inner = inner
+        self.seen = seen
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self.seen.append((sql, tuple(params)))
+        return await self.inner.rows(sql, params)
+
+    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        self.seen.append((sql, tuple(params)))
+        return await self.inner.row(sql, params)
+
+
 @lru_cache(maxsize=4096)
 def numbered(sql: str) -> str:
     """``?`` placeholders as PostgreSQL's ``$1, $2, ...`` (statements never quote a ``?``)."""
