@@ -26,6 +26,7 @@ from reelsearch.catalog.imdb_generate import write_imdb_dataset
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.config import Settings
 from reelsearch.db.postgres import PoolStats, PostgresPool
+from reelsearch.db.transactions import run_transaction
 from reelsearch.errors import DatabaseUnavailable
 from reelsearch.search.engine import SearchResult
 from reelsearch.search.postgres import PostgresSearchEngine
@@ -287,17 +288,19 @@ async def test_cancelled_searches_return_their_connections(
         await _assert_pool_healthy(engine, admin)
 
 
+@pytest.mark.parametrize("pre_ping", [False, True], ids=["no-ping", "pre-ping"])
 @pytest.mark.parametrize("delay", [0.0, 0.001, 0.003, 0.01, 0.05, 0.2])
 async def test_cancel_scope_inside_a_transaction_leaves_none_open(
-    catalog: Settings, admin: asyncpg.Connection, delay: float
+    catalog: Settings, admin: asyncpg.Connection, delay: float, pre_ping: bool
 ) -> None:
     """anyio cancels at every await, the rollback included: the pool still cleans up.
 
-    Without that, SQLAlchemy would pool the connection "idle in transaction"
+    Without that, the pool would keep the connection "idle in transaction"
     (holding the locks an import's table swap waits for), and the next
-    checkout's pre-ping would fail on it as a false 503.
+    checkout would fail on it (or its pre-ping, if on) as a false 503.
     """
-    pool = PostgresPool(replace(catalog, db_pool_size=1, db_max_overflow=0))
+    settings = replace(catalog, db_pool_size=1, db_max_overflow=0, db_pool_pre_ping=pre_ping)
+    pool = PostgresPool(settings)
     try:
         for _ in range(3):
             with anyio.move_on_after(delay):
@@ -314,6 +317,45 @@ async def test_cancel_scope_inside_a_transaction_leaves_none_open(
             assert 0 == pool.stats().failures
     finally:
         await pool.close()
+
+
+async def test_pre_ping_when_on_is_one_round_trip_and_transactions_still_work(
+    catalog: Settings, admin: asyncpg.Connection
+) -> None:
+    """With pre-ping turned on, a checkout pings with one statement, not BEGIN/SELECT/ROLLBACK.
+
+    The engine's AUTOCOMMIT setting, which makes that so, is SQLAlchemy's
+    side only: blocks still open real transactions at the level they ask
+    (the snapshot load, run_transaction), and killed idle connections are
+    replaced on checkout without failing a read.
+    """
+    settings = replace(catalog, db_pool_pre_ping=True, db_pool_size=1, db_max_overflow=0)
+    engine = await PostgresSearchEngine.open(settings)  # the snapshot: repeatable read
+    try:
+        pool = engine.pool
+        async with pool.connection() as conn:  # pinged: it was opened by the snapshot load
+            pid = conn.get_server_pid()
+            ping = await admin.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+            assert ";" == ping
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                assert "repeatable read" == await conn.fetchval("SHOW transaction_isolation")
+                assert "on" == await conn.fetchval("SHOW transaction_read_only")
+            assert False is conn.is_in_transaction()
+
+        async def isolation(conn: asyncpg.Connection) -> str:
+            return str(await conn.fetchval("SHOW transaction_isolation"))
+
+        ran = await run_transaction(
+            pool.connection, isolation, isolation="serializable", idempotent=True
+        )
+        assert "serializable" == ran
+
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        assert (await engine.search(parse_search([("q", "the")]))).total > 0
+        assert 0 == pool.stats().failures  # the ping found it dead, not a read
+        assert [] == [s for s in await _settled_states(admin, settings) if s in BUSY_STATES]
+    finally:
+        await engine.close()
 
 
 async def test_stats_show_overflow_and_waits(
@@ -348,6 +390,35 @@ async def test_stats_show_overflow_and_waits(
     assert final.wait_seconds >= 0.15 * final.waits
     assert 0 == final.failures
     await _assert_pool_healthy(engine, admin)
+
+
+async def test_waiters_are_served_in_turn(catalog: Settings) -> None:
+    """With the pool exhausted, a freed connection goes to the oldest waiter.
+
+    A task that returns its connection and checks out again at once must
+    queue behind the others (SQLAlchemy's pool alone would let it take the
+    connection back, starving the waiters into timeouts).
+    """
+    pool = PostgresPool(replace(catalog, db_pool_size=1, db_max_overflow=0))
+    tasks, rounds = 6, 10
+    order: list[int] = []
+
+    async def client(n: int) -> None:
+        for _ in range(rounds):
+            async with pool.connection() as conn:
+                order.append(n)
+                await conn.fetchval("SELECT 1")
+
+    try:
+        await asyncio.gather(*[client(n) for n in range(tasks)])
+    finally:
+        await pool.close()
+
+    assert [list(range(tasks))] * rounds == [
+        order[i : i + tasks] for i in range(0, len(order), tasks)
+    ]
+    stats = pool.stats()
+    assert (tasks * rounds, tasks * rounds - 1) == (stats.checkouts, stats.waits)
 
 
 async def test_exhausted_pool_times_out_as_unavailable(catalog: Settings) -> None:

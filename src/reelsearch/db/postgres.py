@@ -1,13 +1,15 @@
 """The PostgreSQL connection pool of one worker process.
 
 SQLAlchemy's async engine owns the pool (``AsyncAdaptedQueuePool``: size,
-overflow, checkout timeout, recycle, pre-ping, LIFO, invalidation of
-connections a server restart broke); the search code then talks to the
-raw asyncpg connection, because SQLAlchemy's statement layer costs more
-than the indexed queries themselves (docs/decisions/0004-postgres-pool.md).
+overflow, checkout timeout, recycle, pre-ping, LIFO); the search code then
+talks to the raw asyncpg connection, because SQLAlchemy's statement layer
+costs more than the indexed queries themselves. A connection is checked out
+with ``engine.raw_connection()`` behind a FIFO gate of size + overflow
+slots, so that waiters are served in turn and give up after
+``db_pool_timeout`` (docs/decisions/0004-postgres-pool.md).
 
-Checkouts that find the pool exhausted are counted and timed, so the
-metrics layer can read waits and wait time beside SQLAlchemy's own counts
+Checkouts that find every slot taken are counted and timed, so the metrics
+layer can read waits and wait time beside SQLAlchemy's own counts
 (``PoolStats``). Any failure to reach the server becomes
 ``DatabaseUnavailable``: the HTTP layer answers 503 with Retry-After instead
 of hanging or failing with a 500. Other errors (a bad query, misuse of a
@@ -19,19 +21,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Coroutine
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import sqlalchemy.exc
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable
 
 # Errors that mean "the server or the connection is gone", not "the query is wrong",
-# as they come out of a checkout (connect, pre-ping: SQLAlchemy wraps driver errors).
+# as they come out of a checkout: connecting, or pre-ping when it is on. SQLAlchemy's
+# asyncpg adapter raises the driver's errors as its emulated DBAPI ones.
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
@@ -39,6 +44,7 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    sqlalchemy.exc.EmulatedDBAPIException,
     sqlalchemy.exc.DBAPIError,
     sqlalchemy.exc.TimeoutError,
 )
@@ -71,7 +77,7 @@ class PoolStats:
     checkouts: int
     waits: int  # checkouts that had to wait for a connection
     wait_seconds: float  # total time spent waiting
-    failures: int  # checkouts that failed (timeout or server down)
+    failures: int  # checkouts that failed (timeout, server down) and connections lost
 
 
 class PostgresPool:
@@ -87,6 +93,10 @@ class PostgresPool:
             pool_recycle=settings.db_pool_recycle,
             pool_pre_ping=settings.db_pool_pre_ping,
             pool_use_lifo=settings.db_pool_lifo,
+            # Raw asyncpg reads are autocommit anyway, and blocks open their own
+            # transactions (conn.transaction()). What this changes is SQLAlchemy's
+            # side: a pre-ping is then one round trip, not BEGIN/SELECT/ROLLBACK.
+            isolation_level="AUTOCOMMIT",
             connect_args={
                 "timeout": settings.db_pool_timeout,  # connecting counts as waiting
                 "server_settings": {
@@ -96,6 +106,10 @@ class PostgresPool:
                 },
             },
         )
+        # One slot per connection the pool may open. asyncio.Queue inside the pool
+        # lets a task that returns a connection and checks out again overtake the
+        # waiters; the semaphore hands a freed slot to the oldest waiter instead.
+        self._gate = asyncio.Semaphore(settings.db_pool_size + settings.db_max_overflow)
         self._checkouts = 0
         self._waits = 0
         self._wait_seconds = 0.0
@@ -105,59 +119,100 @@ class PostgresPool:
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection, returned to the pool however the block ends.
 
-        SQLAlchemy's ``async with`` returns it even on cancellation; a block
-        that was cancelled or left a transaction open gets it reset first, and
-        a lost one is discarded. Only a failed checkout or a lost connection
-        becomes ``DatabaseUnavailable``; the block's other errors pass unchanged.
+        The return runs to completion even if the task is cancelled meanwhile;
+        a block that was cancelled or left a transaction open gets the
+        connection reset first, and a lost one is discarded (pre-ping finds the
+        other broken ones on checkout). Only a failed checkout or a lost
+        connection becomes ``DatabaseUnavailable``; the block's other errors
+        pass unchanged.
         """
-        # Nothing idle and no room to open another: this checkout waits for a return.
-        # (Timing every checkout instead would count pre-ping round trips as waits.)
-        pool: Any = self.engine.pool
-        must_wait = pool.checkedin() == 0 and pool.overflow() >= self.settings.db_max_overflow
-        started = time.perf_counter()
-        async with AsyncExitStack() as stack:
+        gate = self._gate
+        if gate.locked():
+            await self._wait_for_slot()
+        else:
+            await gate.acquire()  # a free slot: returns at once
+        try:
             try:
-                conn = await stack.enter_async_context(self.engine.connect())
-                waited = time.perf_counter() - started
-                raw = await conn.get_raw_connection()
+                raw = await self.engine.raw_connection()
             except _CONNECTION_ERRORS as exc:
                 raise self._unavailable(exc) from exc
             self._checkouts += 1
-            if must_wait:
-                self._waits += 1
-                self._wait_seconds += waited
             driver: asyncpg.Connection = raw.driver_connection
-            cancelled = False
+            must_reset = False
+            lost: BaseException | None = None
             try:
                 yield driver
             except asyncio.CancelledError:
-                cancelled = True
+                must_reset = True
                 raise
             except Exception as exc:
                 if not (driver.is_closed() or isinstance(exc, _SERVER_GONE_ERRORS)):
                     raise
-                # The server went away mid-query: drop this connection (and,
-                # through pre-ping, find the other broken ones on checkout).
-                await conn.invalidate()
+                lost = exc
                 raise self._unavailable(exc) from exc
             finally:
-                if not driver.is_closed() and (cancelled or driver.is_in_transaction()):
-                    await _run_to_completion(self._settle(conn, driver))
+                if must_reset or lost is not None or not self._is_quiet_return(driver):
+                    await _run_to_completion(self._give_back(raw, driver, must_reset, lost))
+                else:
+                    # Nothing to await: no cancellation can cut it short, and a task to
+                    # shield it would cost ~25 µs of CPU per request (0004, as built).
+                    await greenlet_spawn(raw.close)
+        finally:
+            gate.release()
 
-    async def _settle(self, conn: AsyncConnection, driver: asyncpg.Connection) -> None:
-        """Make a connection fit for the next request after a cancelled or sloppy block.
+    def _is_quiet_return(self, driver: asyncpg.Connection) -> bool:
+        """True if returning this connection does no I/O (the common case).
+
+        A healthy connection outside a transaction goes back into the pool's
+        queue, unless the queue is full: then the pool closes it (overflow).
+        """
+        pool: Any = self.engine.pool
+        return not (driver.is_closed() or driver.is_in_transaction()) and (
+            pool.checkedin() < pool.size()
+        )
+
+    async def _wait_for_slot(self) -> None:
+        """Wait (counted, timed, bounded by db_pool_timeout) for a free slot of the gate."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.settings.db_pool_timeout):
+                await self._gate.acquire()
+        except TimeoutError:
+            self._failures += 1
+            raise DatabaseUnavailable(
+                "catalog database unavailable: no free connection in the pool in time"
+            ) from None
+        finally:
+            self._waits += 1
+            self._wait_seconds += time.perf_counter() - started
+
+    async def _give_back(
+        self,
+        raw: PoolProxiedConnection,
+        driver: asyncpg.Connection,
+        must_reset: bool,
+        lost: BaseException | None,
+    ) -> None:
+        """Return a connection to the pool fit for the next request, or discard it.
 
         A cancelled statement may still run on the server, and a transaction
-        may be open (a cancelled BEGIN can have run; anyio cancels the
-        rollback too): SQLAlchemy only rolls back what it began itself. asyncpg's
-        ``reset`` waits for the cancel request, rolls back and clears its own
-        transaction bookkeeping; a connection that can't be reset is closed.
+        may be open (a cancelled BEGIN can have run; anyio cancels the rollback
+        too): asyncpg's ``reset`` waits for the cancel request, rolls back and
+        clears its own transaction bookkeeping. A connection that can't be
+        reset or is closed is discarded.
         """
-        try:
-            await driver.reset(timeout=self.settings.db_pool_timeout)
-        except Exception:
-            driver.terminate()
-            await conn.invalidate()
+        if lost is not None:
+            await greenlet_spawn(raw.invalidate, lost)
+            return
+        if not driver.is_closed() and (must_reset or driver.is_in_transaction()):
+            try:
+                await driver.reset(timeout=self.settings.db_pool_timeout)
+            except Exception:
+                driver.terminate()
+        if driver.is_closed():
+            await greenlet_spawn(raw.invalidate)
+        else:
+            await greenlet_spawn(raw.close)
 
     def _unavailable(self, exc: BaseException) -> DatabaseUnavailable:
         self._failures += 1
@@ -203,8 +258,9 @@ def _describe(exc: BaseException) -> str:
     """A short, safe description of a connection failure (no credentials, no trace)."""
     if isinstance(exc, sqlalchemy.exc.TimeoutError):
         return "no free connection in the pool in time"
-    # SQLAlchemy wraps the driver's error twice; the innermost one says what happened
-    # (CannotConnectNowError while the server starts, ConnectionRefusedError while down).
+    # SQLAlchemy's adapter raises its own error from the driver's; the innermost one says
+    # what happened (CannotConnectNowError while the server starts, ConnectionRefusedError
+    # while down).
     while exc.__cause__ is not None:
         exc = exc.__cause__
     return type(exc).__name__
