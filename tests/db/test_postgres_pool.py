@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -25,7 +25,7 @@ import pytest
 from reelsearch.catalog.imdb_generate import write_imdb_dataset
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.config import Settings
-from reelsearch.db.postgres import PoolStats, PostgresPool
+from reelsearch.db.postgres import ConnectionLost, PoolStats, PostgresPool
 from reelsearch.db.transactions import run_transaction
 from reelsearch.errors import DatabaseUnavailable
 from reelsearch.search.engine import SearchResult
@@ -108,6 +108,15 @@ async def _settled_states(admin: asyncpg.Connection, settings: Settings) -> list
         await asyncio.sleep(0.05)
 
 
+async def _our_pids(admin: asyncpg.Connection, settings: Settings) -> list[int]:
+    """Server pids of every connection the service holds on the catalog database."""
+    rows = await admin.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'reelsearch' AND datname = $1",
+        _database(settings),
+    )
+    return [row["pid"] for row in rows]
+
+
 async def _backend_pids(admin: asyncpg.Connection, settings: Settings, query: str) -> list[int]:
     rows = await admin.fetch(
         "SELECT pid FROM pg_stat_activity WHERE application_name = 'reelsearch'"
@@ -119,12 +128,16 @@ async def _backend_pids(admin: asyncpg.Connection, settings: Settings, query: st
 
 
 async def _wait_for_active(
-    admin: asyncpg.Connection, settings: Settings, query: str, count: int
+    admin: asyncpg.Connection,
+    settings: Settings,
+    query: str,
+    count: int,
+    besides: Collection[int] = (),
 ) -> list[int]:
-    """Pids of ``count`` of our backends running ``query``; fails past the bound."""
+    """Pids of ``count`` of our backends running ``query`` (not ``besides``); fails past bound."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while time.monotonic() < deadline:
-        pids = await _backend_pids(admin, settings, query)
+        pids = [p for p in await _backend_pids(admin, settings, query) if p not in besides]
         if len(pids) >= count:
             return pids
         await asyncio.sleep(0.02)
@@ -181,24 +194,81 @@ async def test_failed_searches_return_their_connections(
     assert 0 == engine.pool.stats().failures
 
 
-async def test_lost_connection_is_unavailable_and_replaced(
+async def test_lost_connection_is_read_again_on_a_fresh_one(
     engine: PostgresSearchEngine, admin: asyncpg.Connection
 ) -> None:
-    """A backend killed mid-query is a DatabaseUnavailable; the pool drops it and goes on."""
+    """A backend killed mid-query: the read runs again on a new connection and answers."""
+    query = "SELECT 1 AS killed_once FROM pg_sleep(0.3)"
+    reads = [asyncio.ensure_future(engine._read(_running(query))) for _ in range(2)]
+    killed = await _wait_for_active(admin, engine.settings, query, 2)
+    for pid in killed:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    outcomes = await asyncio.gather(*reads)
+
+    assert [[(1,)], [(1,)]] == [[tuple(row) for row in rows] for rows in outcomes]
+    assert 2 == engine.pool.stats().failures  # the two lost connections
+    assert set() == set(killed) & set(await _our_pids(admin, engine.settings))
+    await _assert_pool_healthy(engine, admin)
+
+
+async def test_lost_again_on_the_fresh_connection_is_unavailable(
+    engine: PostgresSearchEngine, admin: asyncpg.Connection
+) -> None:
+    """Killed on its first connection and again on the fresh one: DatabaseUnavailable, no more.
+
+    The read runs twice at most; the pool drops both connections and goes on.
+    """
     slow_query = "SELECT pg_sleep(30) AS terminate_me"
     reads = [asyncio.ensure_future(engine._read(_running(slow_query))) for _ in range(2)]
-    for pid in await _wait_for_active(admin, engine.settings, slow_query, 2):
+    first = await _wait_for_active(admin, engine.settings, slow_query, 2)
+    for pid in first:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    second = await _wait_for_active(admin, engine.settings, slow_query, 2, besides=first)
+    for pid in second:
         await admin.execute("SELECT pg_terminate_backend($1)", pid)
     outcomes = await asyncio.gather(*reads, return_exceptions=True)
 
-    assert [DatabaseUnavailable, DatabaseUnavailable] == [type(o) for o in outcomes]
+    assert [ConnectionLost, ConnectionLost] == [type(o) for o in outcomes]
+    assert all(isinstance(o, DatabaseUnavailable) for o in outcomes)  # a 503
     # The server's goodbye (57P01), or the closed socket if that came first.
     assert re.fullmatch(
         "catalog database unavailable: (AdminShutdownError|ConnectionDoesNotExistError)",
         str(outcomes[0]),
     )
-    assert 2 == engine.pool.stats().failures
+    assert 4 == engine.pool.stats().failures
     await _assert_pool_healthy(engine, admin)
+
+
+async def test_backends_terminated_while_idle_cost_one_failed_attempt(
+    catalog: Settings, admin: asyncpg.Connection
+) -> None:
+    """Every idle connection killed, as a server restart does: the next searches all answer.
+
+    No pre-ping: the first read finds its connection dead, the pool replaces
+    every connection opened before it, and the read runs again on a fresh one.
+    The other connections are not tried and failed one by one.
+    """
+    engine = await PostgresSearchEngine.open(replace(catalog, db_pool_pre_ping=False))
+    try:
+        query = parse_search([("q", "the")])
+        # Open every connection the pool may keep (and one overflow, closed on return).
+        await asyncio.gather(*[engine._read(_running("SELECT pg_sleep(0.1)")) for _ in range(3)])
+        old = await _our_pids(admin, catalog)
+        assert SIZE == len(old)
+        for pid in old:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+
+        first = await engine.search(query)
+        many = [engine.search(query) for _ in range(2 * (SIZE + OVERFLOW))]
+        results = await asyncio.gather(*many)
+
+        assert first.total > 0
+        assert all(first.total == result.total for result in results)
+        assert 1 == engine.pool.stats().failures
+        assert set() == set(old) & set(await _our_pids(admin, catalog))
+        await _assert_pool_healthy(engine, admin)
+    finally:
+        await engine.close()
 
 
 async def test_backend_killed_between_statements_is_unavailable(
@@ -209,7 +279,8 @@ async def test_backend_killed_between_statements_is_unavailable(
     The server's FATAL reaches asyncpg with no statement running; depending on
     timing the next statement fails as an unexpected protocol state
     (InternalClientError), a closed connection, or a dropped one: each must be
-    DatabaseUnavailable, and the pool must replace the connection.
+    DatabaseUnavailable (this read kills its connection on both attempts), and
+    the pool must replace the connections.
     """
     causes: set[str] = set()
 
@@ -224,7 +295,7 @@ async def test_backend_killed_between_statements_is_unavailable(
         return read
 
     for attempt in range(24):
-        with pytest.raises(DatabaseUnavailable) as raised:
+        with pytest.raises(DatabaseUnavailable) as raised:  # killed again when read again
             await engine._read(killed_midway(attempt % 8))
         causes.add(type(raised.value.__cause__).__name__)
     assert causes <= {
@@ -233,7 +304,7 @@ async def test_backend_killed_between_statements_is_unavailable(
         "ConnectionDoesNotExistError",
         "AdminShutdownError",
     }
-    assert 24 == engine.pool.stats().failures
+    assert 2 * 24 == engine.pool.stats().failures  # each read ran twice
     await _assert_pool_healthy(engine, admin)
 
 

@@ -10,10 +10,10 @@ slots, so that waiters are served in turn and give up after
 
 Checkouts that find every slot taken are counted and timed, so the metrics
 layer can read waits and wait time beside SQLAlchemy's own counts
-(``PoolStats``). Any failure to reach the server becomes
-``DatabaseUnavailable``: the HTTP layer answers 503 with Retry-After instead
-of hanging or failing with a 500. Other errors (a bad query, misuse of a
-connection) stay what they are: real bugs.
+(``PoolStats``). A failed checkout becomes ``DatabaseUnavailable``, a
+connection lost under a read ``ConnectionLost``: the HTTP layer answers 503
+with Retry-After instead of hanging or failing with a 500. Other errors (a
+bad query, misuse of a connection) stay what they are: real bugs.
 """
 
 from __future__ import annotations
@@ -64,6 +64,10 @@ _SERVER_GONE_ERRORS: tuple[type[BaseException], ...] = (
     # in 10 when a backend is terminated between two statements of a read).
     asyncpg.InternalClientError,
 )
+
+
+class ConnectionLost(DatabaseUnavailable):
+    """A pooled connection died under a read; the read may succeed on a fresh one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +125,10 @@ class PostgresPool:
 
         The return runs to completion even if the task is cancelled meanwhile;
         a block that was cancelled or left a transaction open gets the
-        connection reset first, and a lost one is discarded (pre-ping finds the
-        other broken ones on checkout). Only a failed checkout or a lost
-        connection becomes ``DatabaseUnavailable``; the block's other errors
-        pass unchanged.
+        connection reset first. A failed checkout is ``DatabaseUnavailable``;
+        a connection lost under the block is ``ConnectionLost``, and it and
+        every other connection opened before it are replaced (a restart breaks
+        them all). The block's other errors pass unchanged.
         """
         gate = self._gate
         if gate.locked():
@@ -149,7 +153,8 @@ class PostgresPool:
                 if not (driver.is_closed() or isinstance(exc, _SERVER_GONE_ERRORS)):
                     raise
                 lost = exc
-                raise self._unavailable(exc) from exc
+                self._failures += 1
+                raise ConnectionLost(f"catalog database unavailable: {_describe(exc)}") from exc
             finally:
                 if must_reset or lost is not None or not self._is_quiet_return(driver):
                     await _run_to_completion(self._give_back(raw, driver, must_reset, lost))
@@ -199,10 +204,12 @@ class PostgresPool:
         may be open (a cancelled BEGIN can have run; anyio cancels the rollback
         too): asyncpg's ``reset`` waits for the cancel request, rolls back and
         clears its own transaction bookkeeping. A connection that can't be
-        reset or is closed is discarded.
+        reset or is closed is discarded. A lost one also marks every connection
+        opened before it for replacement on its next checkout: what SQLAlchemy
+        Core does on a disconnect, which the raw driver path bypasses.
         """
         if lost is not None:
-            await greenlet_spawn(raw.invalidate, lost)
+            await greenlet_spawn(self.engine.pool._invalidate, raw, lost)
             return
         if not driver.is_closed() and (must_reset or driver.is_in_transaction()):
             try:

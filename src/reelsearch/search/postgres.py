@@ -24,7 +24,7 @@ import anyio.to_thread
 import asyncpg
 
 from reelsearch.config import Settings
-from reelsearch.db.postgres import PostgresPool
+from reelsearch.db.postgres import ConnectionLost, PostgresPool
 from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version
@@ -90,6 +90,20 @@ class PostgresSearchEngine:
         return await self._read(read_version)
 
     async def _read(self, read: Callable[[PostgresReader], Awaitable[T]]) -> T:
+        """Run ``read`` on a pooled connection; once more on a fresh one if that one was dead.
+
+        Without pre-ping, a server restart is found by the first read on a
+        broken connection; the pool then replaces every connection opened
+        before it, and a search only reads, so it can safely run twice. If the
+        server is still down, the second attempt fails too: a 503.
+        """
+        try:
+            return await self._read_once(read)
+        except ConnectionLost as exc:
+            logger.info("lost a pooled connection (%s); reading again on a fresh one", exc)
+            return await self._read_once(read)
+
+    async def _read_once(self, read: Callable[[PostgresReader], Awaitable[T]]) -> T:
         """Run ``read`` on a pooled connection; once more if an import made its plans stale."""
         async with self.pool.connection() as conn:
             try:
