@@ -26,21 +26,27 @@ class Settings:
     database_url: str = "sqlite:///./reelsearch.db"
 
     # PostgreSQL pool, per worker process (SQLAlchemy's AsyncAdaptedQueuePool of
-    # asyncpg connections). Total connections = workers x (size + overflow), which
-    # must stay under the server's max_connections (README: sizing the pool).
+    # asyncpg connections, checked out behind a FIFO gate of size + overflow slots:
+    # docs/decisions/0004-postgres-pool.md). Total connections = workers x
+    # (size + overflow), which must stay under the server's max_connections
+    # (README: sizing the pool).
     # Defaults from the pool-size curve in bench/RESULTS.md: with two cores,
     # more connections than this only queue inside PostgreSQL.
     db_pool_size: int = 8
     # Extra connections opened for bursts and closed when returned.
     db_max_overflow: int = 4
-    # Seconds a request waits for a free connection before it is refused (503).
+    # Seconds a request waits for a free connection (or to connect) before it is
+    # refused (503).
     db_pool_timeout: float = 5.0
     # Connections older than this are replaced on checkout (seconds; -1 never):
     # bounds the memory a long-lived backend accumulates and survives failovers.
     db_pool_recycle: float = 1800.0
-    # Test each connection with a round trip on checkout, so a connection killed
-    # by a server restart is replaced instead of failing a request.
-    db_pool_pre_ping: bool = True
+    # Test each connection with a round trip on checkout. Off: it taxes every
+    # request against a rare event (a server restart) and cost half or more of
+    # the throughput in 0004's measurements. Without it, the first read that
+    # finds its connection dead has every connection opened before it replaced,
+    # and runs again on a fresh one.
+    db_pool_pre_ping: bool = False
     # Hand out the most recently used connection first: the rest stay idle and
     # can time out, and hot connections keep their caches warm.
     db_pool_lifo: bool = True

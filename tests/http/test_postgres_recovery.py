@@ -280,6 +280,7 @@ def test_service_recovers_from_a_postgres_restart(catalog: Settings, cluster: Lo
     No answer is a 500 or hangs; /ready follows the server; afterwards no
     connection is checked out, and the server sees at most size + overflow.
     """
+    assert False is catalog.db_pool_pre_ping
     app = create_app(catalog)
     # A second app, idle through the outage (its poller asleep), like the session
     # fixtures of other tests: every connection in its pool is broken by the restart.
@@ -318,7 +319,8 @@ def test_service_recovers_from_a_postgres_restart(catalog: Settings, cluster: Lo
                 # The steady state after recovery: another second of load, all 200s.
                 time.sleep(1.0)
                 ready_up = _ask(probe, "/ready")
-            # Pre-ping finds the broken connections: the first request is already a 200.
+            # No pre-ping: its first read finds a broken connection, the pool replaces
+            # them all and the read runs again on a fresh one: already a 200.
             idle_first = _ask(idle_probe, "/v1/search?q=the")
         # Read while the app still runs (its catalog poller may be mid-read: not "idle").
         stats_after = _wait_for_pool_idle(app)
