@@ -256,7 +256,7 @@ async def test_backends_terminated_while_idle_cost_one_failed_attempt(
         old = await _our_pids(admin, catalog)
         assert SIZE == len(old)
         for pid in old:
-            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+            await admin.execute("SELECT pg_terminate_backend($1, $2)", pid, 5000)  # until gone
 
         first = await engine.search(query)
         many = [engine.search(query) for _ in range(2 * (SIZE + OVERFLOW))]
