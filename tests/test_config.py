@@ -178,11 +178,11 @@ def test_pool_settings_from_the_environment() -> None:
             "REELSEARCH_DB_MAX_OVERFLOW": "0",
             "REELSEARCH_DB_POOL_TIMEOUT": "0.5",
             "REELSEARCH_DB_POOL_RECYCLE": "-1",
-            "REELSEARCH_DB_POOL_PRE_PING": "off",
+            "REELSEARCH_DB_POOL_PRE_PING": "on",
             "REELSEARCH_DB_POOL_LIFO": "false",
         }
     )
-    assert (3, 0, 0.5, -1.0, False, False) == (
+    assert (3, 0, 0.5, -1.0, True, False) == (
         settings.db_pool_size,
         settings.db_max_overflow,
         settings.db_pool_timeout,

@@ -6,6 +6,7 @@ ReelsearchError
 │   ├── ImportFailed      an import was rolled back; the old catalog is untouched
 │   │   └── BadFileFormat the file is not what the importer reads
 │   └── DatabaseUnavailable the database server can't be reached now (-> 503)
+│       └── ConnectionLost    a pooled connection died under a read (retried once)
 ├── InvalidRequest        a client sent something we refuse (-> 4xx)
 │   └── NotFound          the thing asked for does not exist (-> 404)
 └── TransactionConflict   a transaction lost a race (40001/40P01) and was not retried again
@@ -47,6 +48,10 @@ class DatabaseUnavailable(CatalogError):
 
     # Seconds a client should wait before retrying: a restart takes a few.
     retry_after = 2
+
+
+class ConnectionLost(DatabaseUnavailable):
+    """A pooled connection died under a read; the read may succeed on a fresh one."""
 
 
 class InvalidRequest(ReelsearchError):

@@ -25,9 +25,9 @@ import pytest
 from reelsearch.catalog.imdb_generate import write_imdb_dataset
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.config import Settings
-from reelsearch.db.postgres import ConnectionLost, PoolStats, PostgresPool
+from reelsearch.db.postgres import PoolStats, PostgresPool
 from reelsearch.db.transactions import run_transaction
-from reelsearch.errors import DatabaseUnavailable
+from reelsearch.errors import ConnectionLost, DatabaseUnavailable
 from reelsearch.search.engine import SearchResult
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.query import parse_search

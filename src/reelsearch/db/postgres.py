@@ -32,7 +32,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 from reelsearch.config import Settings
-from reelsearch.errors import DatabaseUnavailable
+from reelsearch.errors import ConnectionLost, DatabaseUnavailable
 
 # Errors that mean "the server or the connection is gone", not "the query is wrong",
 # as they come out of a checkout: connecting, or pre-ping when it is on. SQLAlchemy's
@@ -64,10 +64,6 @@ _SERVER_GONE_ERRORS: tuple[type[BaseException], ...] = (
     # in 10 when a backend is terminated between two statements of a read).
     asyncpg.InternalClientError,
 )
-
-
-class ConnectionLost(DatabaseUnavailable):
-    """A pooled connection died under a read; the read may succeed on a fresh one."""
 
 
 @dataclass(frozen=True, slots=True)

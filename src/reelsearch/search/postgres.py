@@ -24,7 +24,8 @@ import anyio.to_thread
 import asyncpg
 
 from reelsearch.config import Settings
-from reelsearch.db.postgres import ConnectionLost, PostgresPool
+from reelsearch.db.postgres import PostgresPool
+from reelsearch.errors import ConnectionLost
 from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version
