@@ -40,7 +40,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -57,9 +56,8 @@ from reelsearch.db.postgres import PostgresPool
 from reelsearch.http.params import query_pairs
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.query import SearchQuery, parse_search
-from reelsearch.search.sql import PostgresReader, Row, numbered
+from reelsearch.search.sql import PostgresReader, RecordingReader, Statement, numbered
 
-Statement = tuple[str, tuple[Any, ...]]
 RUNGS = (
     "server exec",
     "server plan+exec",
@@ -71,22 +69,6 @@ RUNGS = (
     "API (HTTP)",
     "/health (HTTP)",
 )
-
-
-class RecordingReader:
-    """A Reader that notes every statement (with its parameters) before running it."""
-
-    def __init__(self, inner: PostgresReader, seen: list[Statement]) -> None:
-        self.inner = inner
-        self.seen = seen
-
-    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        self.seen.append((sql, tuple(params)))
-        return await self.inner.rows(sql, params)
-
-    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        self.seen.append((sql, tuple(params)))
-        return await self.inner.row(sql, params)
 
 
 @dataclass
