@@ -30,11 +30,15 @@ class Settings:
     # docs/decisions/0004-postgres-pool.md). Total connections = workers x
     # (size + overflow), which must stay under the server's max_connections
     # (README: sizing the pool).
-    # Defaults from the pool-size curve in bench/RESULTS.md: with two cores,
-    # more connections than this only queue inside PostgreSQL.
-    db_pool_size: int = 8
-    # Extra connections opened for bursts and closed when returned.
-    db_max_overflow: int = 4
+    # Defaults from the pool-size curve in bench/RESULTS.md (2 workers, one
+    # 2-core host): throughput is flat from 1 to 16 connections per worker on
+    # the sample and falls past 2 at 1 M titles, while p99 grows with the pool
+    # (queueing inside PostgreSQL instead of at the gate). Rule of thumb:
+    # workers x pool size = about 2 x the database host's cores.
+    db_pool_size: int = 2
+    # Extra connections opened for bursts and closed when returned. Under
+    # sustained load they would be opened and closed per request: 0.
+    db_max_overflow: int = 0
     # Seconds a request waits for a free connection (or to connect) before it is
     # refused (503).
     db_pool_timeout: float = 5.0

@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 SWAPPED_TABLES = ("movies", "alt_titles", "movie_genres", "title_words")
 STAGING = "_staging"
 
+# Statistics target of the title index column: enough most-common words for
+# the planner to tell a rare word from a common one.
+TITLE_STATISTICS = 1000
+
 # Per-session memory for the import's sorts (ranks, dedup) and index builds.
 IMPORT_WORK_MEM = "256MB"
 IMPORT_MAINTENANCE_WORK_MEM = "1GB"
@@ -471,6 +475,12 @@ class PostgresCatalogImport:
                 import_id=sql.Literal(self.import_id),
                 kept=sql.SQL("" if self.replace else _KEPT_MOVIES),
             )
+        )
+        # A typo search ORs a dozen spellings; with the default 100 the planner
+        # guessed ~2,000 matches for rare words and walked the rank index
+        # (300-500 ms at 1 M titles instead of 0.2 ms: bench/RESULTS.md).
+        conn.execute(
+            f"ALTER TABLE movies_staging ALTER COLUMN title_tsv SET STATISTICS {TITLE_STATISTICS}"
         )
         conn.execute("ANALYZE movies_staging")
         self._phase("rank")

@@ -103,6 +103,12 @@ class PostgresPool:
                     "application_name": "reelsearch",
                     # Searches are short indexed reads: JIT compilation only adds latency.
                     "jit": "off",
+                    # Plan each statement for its own tsquery: how many titles a
+                    # tsquery matches decides between the GIN index and walking
+                    # the rank index, and a cached generic plan (after 5 runs)
+                    # chose a full scan for "any title has these words" that took
+                    # 0.2-4.9 s instead of 0.3 ms at 1 M titles (bench/RESULTS.md).
+                    "plan_cache_mode": "force_custom_plan",
                 },
             },
         )

@@ -121,6 +121,9 @@ def _upgrade_postgresql() -> None:
     )
     for sql in POSTGRESQL_MOVIE_INDEXES:
         op.execute(sql)
+    # The planner needs many most-common words to tell rare words from common
+    # ones (catalog/postgres_writer.py sets the same on each import's table).
+    op.execute("ALTER TABLE movies ALTER COLUMN title_tsv SET STATISTICS 1000")
     op.execute(
         """
         CREATE TABLE alt_titles (
