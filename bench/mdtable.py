@@ -7,6 +7,7 @@ uniform (first column left-aligned, the numbers right-aligned).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -25,3 +26,11 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
         + " |"
     )
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+
+
+def emit_report(report: str, out: Path | None) -> None:
+    """Print the report and, if asked, write it to ``out``."""
+    print("\n" + report)
+    if out:
+        out.write_text(report + "\n", encoding="utf-8")
+        print(f"\nwrote {out}")

@@ -38,7 +38,7 @@ import asyncpg
 
 import queries as query_gen
 from catalog import libpq_dsn, load_movies, load_movies_pg
-from mdtable import markdown_table
+from mdtable import emit_report, markdown_table
 from procs import code_version
 from reelsearch.config import Settings
 from reelsearch.search.postgres import PostgresSearchEngine
@@ -256,10 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         + "\n\n### Plans of each shape's slowest statement (COSTS OFF, TIMING OFF, trimmed)\n\n"
         + plans_section(shapes)
     )
-    print("\n" + report)
-    if args.out:
-        args.out.write_text(report + "\n", encoding="utf-8")
-        print(f"\nwrote {args.out}")
+    emit_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ import queries as query_gen
 from catalog import libpq_dsn, load_movies, load_movies_pg, pg_started_at
 from engines import Reelsearch
 from load import Results, Target, WrkResult, parse_concurrency, run_wrk, summarize
-from mdtable import markdown_table
+from mdtable import emit_report, markdown_table
 from procs import code_version, reelsearch_server
+from queries import add_query_set_args
 
 # Within this share of the best median throughput counts as "as fast" (run-to-run noise on
 # this machine is about that big).
@@ -78,9 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="generate the queries from this SQLite catalog (default: from "
         "the PostgreSQL catalog; the same movies give the same queries)",
     )
-    p.add_argument("--per-kind", type=int, default=200)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--min-votes", type=int, default=100)
+    add_query_set_args(p)
     p.add_argument("--startup-timeout", type=float, default=300.0)
     p.add_argument("--out", type=Path, help="also write the report (markdown) here")
     args = p.parse_args(argv)
@@ -244,10 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if pg_started_at(args.pg_url) != up_since:
         report += "\n\n**PostgreSQL restarted during the run**: rerun before reading it."
-    print("\n" + report)
-    if args.out:
-        args.out.write_text(report + "\n", encoding="utf-8")
-        print(f"\nwrote {args.out}")
+    emit_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -250,6 +250,13 @@ def write_paths(queries: Sequence[Query], engine: Engine, path: Path, seed: int 
     return len(paths)
 
 
+def add_query_set_args(parser: argparse.ArgumentParser) -> None:
+    """The options every bench script uses to draw the same seeded query set."""
+    parser.add_argument("--per-kind", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--min-votes", type=int, default=100)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Generate known-item queries and wrk paths.")
     parser.add_argument("--db", type=Path, default=Path("reelsearch.db"))

@@ -52,7 +52,7 @@ from load import (
 from peer_typesense import TypesenseServer
 from procs import REELSEARCH_CMD as DEFAULT_CMD
 from procs import code_version, reelsearch_server
-from queries import Query
+from queries import Query, add_query_set_args
 from recall import evaluate, latency_table, recall_table, write_misses
 
 
@@ -92,9 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "target NAME (default 'reelsearch-pg'); it must hold the same movies as --db. "
         "Repeatable. Pool settings come from REELSEARCH_DB_POOL_* in the environment",
     )
-    p.add_argument("--per-kind", type=int, default=200)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--min-votes", type=int, default=100)
+    add_query_set_args(p)
     p.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     p.add_argument("--runs", type=int, default=3, help="wrk runs per point (median)")
     p.add_argument("--warmup", type=int, default=2, help="seconds of unrecorded wrk per target")

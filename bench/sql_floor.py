@@ -48,9 +48,9 @@ import queries as query_gen
 from catalog import libpq_dsn, load_movies, load_movies_pg, pg_started_at
 from engines import Reelsearch
 from load import Target, run_wrk
-from mdtable import markdown_table
+from mdtable import emit_report, markdown_table
 from procs import code_version, reelsearch_server
-from queries import Query
+from queries import Query, add_query_set_args
 from reelsearch.config import Settings
 from reelsearch.db.postgres import PostgresPool
 from reelsearch.http.params import query_pairs
@@ -93,9 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="generate the queries from this SQLite catalog (default: from "
         "the PostgreSQL catalog itself; the same movies give the same queries)",
     )
-    p.add_argument("--per-kind", type=int, default=200)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--min-votes", type=int, default=100)
+    add_query_set_args(p)
     p.add_argument("--repeats", type=int, default=3, help="times each rung runs each search")
     p.add_argument("--reelsearch-url", help="a running reelsearch-pg (default: start one)")
     p.add_argument("--workers", type=int, default=2)
@@ -379,10 +377,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if pg_started_at(args.pg_url) != up_since:
         report += "\n\n**PostgreSQL restarted during the run**: rerun before reading it."
-    print("\n" + report)
-    if args.out:
-        args.out.write_text(report + "\n", encoding="utf-8")
-        print(f"\nwrote {args.out}")
+    emit_report(report, args.out)
 
 
 if __name__ == "__main__":
