@@ -197,3 +197,14 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("option", ["sslmode=disable", "ssl=disable"])
+def test_tls_option_is_spelled_for_each_driver(option: str) -> None:
+    """One URL serves asyncpg (ssl=) and libpq (sslmode=), whichever spelling it uses."""
+    settings = Settings(database_url=f"postgresql+asyncpg://u@db:5432/movies?{option}&x=1")
+    assert (
+        "postgresql://u@db:5432/movies?sslmode=disable&x=1",
+        "postgresql+asyncpg://u@db:5432/movies?ssl=disable&x=1",
+        "postgresql+psycopg://u@db:5432/movies?sslmode=disable&x=1",
+    ) == (settings.postgres_dsn, settings.asyncpg_url, settings.sync_database_url)

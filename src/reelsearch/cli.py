@@ -85,7 +85,8 @@ def _serve(args: argparse.Namespace) -> None:
     _check_catalog(settings)
     # Worker processes build their own Settings from the environment.
     os.environ[ENV_PREFIX + "DATABASE_URL"] = settings.database_url
-    print(f"reelsearch: serving {settings.database_url} on http://{settings.host}:{settings.port}"
+    where = f"http://{settings.host}:{settings.port}"
+    print(f"reelsearch: serving {_shown(settings.database_url)} on {where}"
           f" with {settings.workers} workers", file=sys.stderr)  # fmt: skip
     Granian(
         "reelsearch.http.app:app_from_env",
@@ -99,6 +100,13 @@ def _serve(args: argparse.Namespace) -> None:
         http=HTTPModes.http1,
         log_access=False,
     ).serve()
+
+
+def _shown(url: str) -> str:
+    """A database URL fit for a log line: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _check_catalog(settings: Settings) -> None:

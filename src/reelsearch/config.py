@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from reelsearch.errors import ConfigError
 
@@ -131,14 +132,19 @@ class Settings:
 
     @property
     def postgres_dsn(self) -> str:
-        """``database_url`` as libpq and asyncpg take it (``postgresql://...``)."""
-        return "postgresql://" + self.database_url.split("://", 1)[1]
+        """``database_url`` as libpq (psycopg) takes it: ``postgresql://...?sslmode=``."""
+        return "postgresql://" + _tls_spelled(self.database_url, "sslmode").split("://", 1)[1]
+
+    @property
+    def asyncpg_url(self) -> str:
+        """``database_url`` for SQLAlchemy's asyncpg dialect, which says ``ssl=``."""
+        return _tls_spelled(self.database_url, "ssl")
 
     @property
     def sync_database_url(self) -> str:
         """The SQLAlchemy URL for blocking admin work (migrations, imports)."""
         if self.backend == "postgresql":
-            return "postgresql+psycopg://" + self.database_url.split("://", 1)[1]
+            return "postgresql+psycopg://" + self.postgres_dsn.split("://", 1)[1]
         return f"sqlite:///{self.sqlite_path}"
 
     @property
@@ -146,6 +152,20 @@ class Settings:
         """The file path inside ``database_url`` (``sqlite:///./x.db`` -> ``./x.db``)."""
         _, _, rest = self.database_url.partition(":///")
         return rest or ":memory:"
+
+
+def _tls_spelled(url: str, name: str) -> str:
+    """``url`` with its TLS option named ``name``: libpq says sslmode, asyncpg says ssl.
+
+    One REELSEARCH_DATABASE_URL serves both drivers (asyncpg for searches,
+    psycopg for imports and migrations), so either spelling works.
+    """
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url
+    pairs = [(name if key in ("ssl", "sslmode") else key, value)
+             for key, value in parse_qsl(query, keep_blank_values=True)]  # fmt: skip
+    return f"{base}?{urlencode(pairs)}"
 
 
 def _cast(key: str, raw: str, type_name: Any) -> Any:

@@ -227,6 +227,9 @@ BAD_SEARCHES = [
     ("facets=mpaa", "facets", None),
     ("cursor=not-a-cursor", "cursor", None),
     ("q=" + "a" * 257, "q", None),
+    # 228 Hangul syllables normalize to one word of 2,052 bytes (each becomes three jamo).
+    ("q=" + "%ED%95%9C" * 228, "q", None),
+    ("q=" + "%E3%8C%80" * 200, "q", None),  # each "㌀" normalizes to 12 bytes
     ("q=%00", "q", None),
     ("q=star%0Awars", "q", None),
     ("q=%1B%5B31m", "q", None),

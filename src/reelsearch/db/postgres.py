@@ -86,7 +86,7 @@ class PostgresPool:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine: AsyncEngine = create_async_engine(
-            settings.database_url,
+            settings.asyncpg_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,

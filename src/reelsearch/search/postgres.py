@@ -109,7 +109,11 @@ class PostgresSearchEngine:
         async with self.pool.connection() as conn:
             try:
                 return await read(PostgresReader(conn))
-            except _STALE_PLAN_ERRORS:
+            except (*_STALE_PLAN_ERRORS, asyncpg.InternalServerError) as exc:
+                # XX000 "could not open relation with OID n": a statement that
+                # started on the old tables as the swap committed.
+                if isinstance(exc, asyncpg.InternalServerError) and "relation" not in str(exc):
+                    raise
                 logger.info("catalog tables were swapped by an import; preparing again")
                 return await read(PostgresReader(conn))
 

@@ -29,6 +29,11 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 # Deep pages cost as much as every page before them; nobody reads page 1,000.
 MAX_OFFSET = 10_000
+# Longest word (UTF-8 bytes, after normalization) a title index holds: PostgreSQL
+# refuses longer tsquery words and the importers drop longer title words, so
+# such a word could never match. Normalizing can multiply bytes (a Hangul
+# syllable becomes three jamo), so a short q can still hold one.
+MAX_WORD_BYTES = 2047
 MIN_YEAR, MAX_YEAR = 1800, 2200
 
 
@@ -90,9 +95,14 @@ def parse_search(params: Sequence[tuple[str, str]], *, max_query_chars: int = 25
         )
     if any(ord(ch) < 32 and ch not in "\t" for ch in text):
         raise InvalidRequest("q contains control characters", param="q")
+    words = tuple(normalize(text).split())
+    if any(len(word.encode()) > MAX_WORD_BYTES for word in words):
+        raise InvalidRequest(
+            f"q has a word longer than {MAX_WORD_BYTES} bytes; no title has one", param="q"
+        )
     query = SearchQuery(
         text=text,
-        words=tuple(normalize(text).split()),
+        words=words,
         last_is_prefix=not text[-1:].isspace() if text else True,
         year_from=_int(values, "year_from", MIN_YEAR, MAX_YEAR),
         year_to=_int(values, "year_to", MIN_YEAR, MAX_YEAR),
