@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import os
 import sqlite3
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -22,6 +23,8 @@ from reelsearch.catalog.importers.imdb import (
     import_imdb,
 )
 from reelsearch.catalog.importers.sample import import_sample
+from reelsearch.catalog.records import MovieRecord
+from reelsearch.catalog.writer import open_import
 from reelsearch.config import Settings
 from reelsearch.http import create_app
 from reelsearch.search.backends import open_blocking_engine
@@ -206,6 +209,59 @@ def postgres_databases() -> Iterator[Callable[[str], str]]:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         for database in created:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+class PausedImport:
+    """An import of 200 test films, run in a thread, that stops after 100 until finished.
+
+    ``start()`` returns once the import is halfway (uncommitted); ``finish()``
+    lets it commit and re-raises what it raised. Leaving the ``with`` block
+    always lets the thread end.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.midway, self.resume = threading.Event(), threading.Event()
+        self.failures: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run)
+
+    def _records(self) -> Iterator[MovieRecord]:
+        for n in range(200):
+            if n == 100:
+                self.midway.set()
+                self.resume.wait(30)
+            yield MovieRecord(source_key=f"test:{n}", title=f"Film {n}", year=2000)
+
+    def _run(self) -> None:
+        try:
+            with open_import(self.settings, "test") as job:
+                job.add_movies(self._records())
+        except BaseException as exc:  # re-raised by finish()
+            self.failures.append(exc)
+
+    def start(self) -> None:
+        self.thread.start()
+        assert self.midway.wait(30), "the import never got halfway"
+
+    def finish(self) -> None:
+        self.resume.set()
+        self.thread.join(60)
+        if self.failures:
+            raise self.failures[0]
+
+    def __enter__(self) -> PausedImport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.resume.set()
+        if self.thread.ident is not None:
+            self.thread.join(60)
+
+
+@pytest.fixture
+def paused_import() -> type[PausedImport]:
+    """``with paused_import(settings) as job: job.start(); ...; job.finish()``."""
+    return PausedImport
 
 
 def settings_for(path: Path, **overrides: object) -> Settings:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import sqlite3
-import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -502,12 +501,12 @@ def test_exception_inside_record_iterator_rolls_back(
     assert (2, 1) == (version(settings), len(catalog_state(settings)["movies"]))
 
 
-def test_reader_sees_old_or_new_catalog_never_half(small_copy: Settings) -> None:
+def test_reader_sees_old_or_new_catalog_never_half(
+    small_copy: Settings, paused_import: Any
+) -> None:
     """While an import runs, readers see the old catalog; after commit, the new one."""
     settings = dataclasses.replace(small_copy, import_batch_size=10)
     pool = ReadPool(settings)
-    midway, resume = threading.Event(), threading.Event()
-    failures: list[BaseException] = []
 
     def read(conn: sqlite3.Connection) -> tuple[int, int, str]:
         """Movies, words in the title index and the version, in the caller's transaction."""
@@ -516,40 +515,20 @@ def test_reader_sees_old_or_new_catalog_never_half(small_copy: Settings) -> None
         (value,) = conn.execute("SELECT value FROM catalog_meta WHERE key = 'version'").fetchone()
         return count, terms, value
 
-    def records() -> Iterator[MovieRecord]:
-        for n in range(200):
-            if n == 100:
-                midway.set()
-                resume.wait(30)
-            yield MovieRecord(source_key=f"test:{n}", title=f"Film {n}", year=2000)
-
-    def run_import() -> None:
-        try:
-            with CatalogImport(settings, "test") as job:
-                job.add_movies(records())
-        except BaseException as exc:  # surfaced by the assertion below
-            failures.append(exc)
-
-    writer = threading.Thread(target=run_import)
     try:
-        with pool.connection() as held:
-            old = read(held)
-            writer.start()
-            assert midway.wait(30)
+        with paused_import(settings) as job:
+            with pool.connection() as held:
+                old = read(held)
+                job.start()
+                with pool.connection() as fresh:
+                    during = read(fresh)
+                job.finish()
+                still = read(held)
             with pool.connection() as fresh:
-                during = read(fresh)
-            resume.set()
-            writer.join(30)
-            still = read(held)
-        with pool.connection() as fresh:
-            new = read(fresh)
+                new = read(fresh)
     finally:
-        resume.set()
-        if writer.ident is not None:
-            writer.join(30)
         pool.dispose()
 
-    assert [] == failures
     assert (30, "1") == (old[0], old[2])
     assert old == during
     assert old == still

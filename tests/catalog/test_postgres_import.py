@@ -514,40 +514,17 @@ def _read(conn: psycopg.Connection[Any]) -> tuple[int, int, str]:
 
 
 def test_readers_see_the_old_catalog_until_commit_then_the_new(
-    postgres_databases: Databases, imdb_writer: Any
+    postgres_databases: Databases, imdb_writer: Any, paused_import: Any
 ) -> None:
     """While an import runs, other connections see the old catalog; after COMMIT, the new one."""
     settings = small_catalog(postgres_databases, "readers", imdb_writer)
-    midway, resume = threading.Event(), threading.Event()
-    failures: list[BaseException] = []
-
-    def records() -> Iterator[MovieRecord]:
-        for n in range(200):
-            if n == 100:
-                midway.set()
-                resume.wait(30)
-            yield MovieRecord(source_key=f"test:{n}", title=f"Film {n}", year=2000)
-
-    def run_import() -> None:
-        try:
-            with PostgresCatalogImport(settings, "test") as job:
-                job.add_movies(records())
-        except BaseException as exc:  # surfaced by the assertion below
-            failures.append(exc)
-
-    writer = threading.Thread(target=run_import)
-    with connect(settings) as reader:
+    with connect(settings) as reader, paused_import(settings) as job:
         old = _read(reader)
-        writer.start()
-        try:
-            assert midway.wait(30)
-            during = _read(reader)
-        finally:
-            resume.set()
-            writer.join(60)
+        job.start()
+        during = _read(reader)
+        job.finish()
         new = _read(reader)
 
-    assert [] == failures
     assert (30, "1") == (old[0], old[2])
     assert old == during
     assert (200, 201, "2") == new
