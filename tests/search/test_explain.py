@@ -34,7 +34,6 @@ from reelsearch.search.query import parse_autocomplete, parse_search
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts
 from reelsearch.search.sql import POSTGRESQL, PostgresReader, RecordingReader, Statement, numbered
 from reelsearch.search.sqlite import SqliteSearchEngine
-from reelsearch.search.tiered import TieredSearch
 
 # The planner names the alias of `movies AS m`, so both names are checked.
 MOVIES_NAMES = ("movies", "m")
@@ -183,7 +182,7 @@ class Explainer:
             asyncpg.connect(settings.postgres_dsn)
         )
         self.loop.run_until_complete(self.conn.execute("SET enable_seqscan = off"))
-        self.tiered = TieredSearch(settings, POSTGRESQL)
+        self.tiered = self.engine.tiered
 
     def plans(
         self, call: Callable[[RecordingReader], Awaitable[Any]]

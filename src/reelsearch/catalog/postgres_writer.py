@@ -663,7 +663,7 @@ class PostgresCatalogImport:
         self._phase("vacuum")
 
     def _phase(self, name: str) -> None:
-        """Record how long the step that just ended took (shown by ``--verbose`` imports)."""
+        """Record how long the step that just ended took (the report's "time:" line)."""
         now = time.perf_counter()
         self.report.phases[name] = self.report.phases.get(name, 0.0) + now - self._phase_started
         self._phase_started = now

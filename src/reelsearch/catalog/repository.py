@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reelsearch.catalog.records import GenreBits, MovieRecord
-from reelsearch.catalog.tsvector import MAX_LEXEME_BYTES, title_tsvector
+from reelsearch.catalog.tsvector import indexed_words, title_tsvector
 from reelsearch.db.transactions import Connect, TransactionStats, run_transaction
 from reelsearch.errors import CatalogError
 from reelsearch.search.normalize import normalize, word_key
@@ -161,8 +161,8 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
             movie_id = row["id"]
             await conn.execute(_UPDATE_MOVIE, movie_id, *values, rank, now)
             report.updated.append(movie_id)
-            words.subtract(_indexed_words(row["norm_title"]))
-        words.update(_indexed_words(norm_title))
+            words.subtract(indexed_words(row["norm_title"]))
+        words.update(indexed_words(norm_title))
         genre_rows_gone += [(bit, rank) for bit in _bits_of(old_mask & ~mask)]
         genre_rows_new += [(bit, rank) for bit in _bits_of(mask & ~old_mask)]
         alt_rows += [(movie_id, t, normalize(t)) for t in sorted(_alt_titles(record))]
@@ -219,16 +219,6 @@ async def _lock_and_compare(
         else:
             report.unchanged.append(row["id"])
     return changes
-
-
-def _indexed_words(norm_title: str) -> set[str]:
-    """The distinct words of a title that title_tsv and title_words hold."""
-    return {word for word in norm_title.split() if _is_indexable(word)}
-
-
-def _is_indexable(word: str) -> bool:
-    # PostgreSQL refuses longer lexemes; the importer leaves them out too (nobody types them).
-    return len(word.encode()) <= MAX_LEXEME_BYTES
 
 
 def _data(record: MovieRecord) -> tuple[object, ...]:

@@ -23,11 +23,20 @@ def title_tsvector(norm_title: str) -> str:
     return " ".join(["'^':1", *[f"'{word}':{n}" for n, word in enumerate(words, start=2)]])
 
 
+def indexed_words(norm_title: str) -> set[str]:
+    """The distinct words of a title that its tsvector (and title_words) hold."""
+    return {word for word in norm_title.split() if is_indexable(word)}
+
+
+def is_indexable(word: str) -> bool:
+    return len(word.encode()) <= MAX_LEXEME_BYTES
+
+
 def _careful_tsvector(words: list[str]) -> str:
     """``title_tsvector`` for words that need escaping or may be too long to index."""
     parts = ["'^':1"]
     for position, word in enumerate(words, start=2):
-        if len(word.encode()) > MAX_LEXEME_BYTES:
+        if not is_indexable(word):
             continue
         escaped = word.replace("\\", "\\\\").replace("'", "''")
         parts.append(f"'{escaped}':{position}")

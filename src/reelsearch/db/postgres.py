@@ -155,8 +155,7 @@ class PostgresPool:
                 if not (driver.is_closed() or isinstance(exc, _SERVER_GONE_ERRORS)):
                     raise
                 lost = exc
-                self._failures += 1
-                raise ConnectionLost(f"catalog database unavailable: {_describe(exc)}") from exc
+                raise self._unavailable(exc, ConnectionLost) from exc
             finally:
                 if must_reset or lost is not None or not self._is_quiet_return(driver):
                     await _run_to_completion(self._give_back(raw, driver, must_reset, lost))
@@ -223,16 +222,17 @@ class PostgresPool:
         else:
             await greenlet_spawn(raw.close)
 
-    def _unavailable(self, exc: BaseException) -> DatabaseUnavailable:
+    def _unavailable(
+        self, exc: BaseException, error: type[DatabaseUnavailable] = DatabaseUnavailable
+    ) -> DatabaseUnavailable:
         self._failures += 1
-        return DatabaseUnavailable(f"catalog database unavailable: {_describe(exc)}")
+        return error(f"catalog database unavailable: {_describe(exc)}")
 
     def stats(self) -> PoolStats:
         pool: Any = self.engine.pool
-        in_use = pool.checkedout()
         return PoolStats(
             size=pool.size(),
-            in_use=in_use,
+            in_use=pool.checkedout(),
             idle=pool.checkedin(),
             overflow=pool.overflow(),
             checkouts=self._checkouts,

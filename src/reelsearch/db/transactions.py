@@ -29,7 +29,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-import asyncpg  # type: ignore[import-untyped, unused-ignore]  # asyncpg ships no types
+import asyncpg
 
 from reelsearch.errors import TransactionConflict
 

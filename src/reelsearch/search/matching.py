@@ -78,7 +78,7 @@ class TextMatch:
         snapshot: CatalogSnapshot,
         words: Sequence[str],
         last_is_prefix: bool,
-        syntax: MatchSyntax = FTS5,
+        syntax: MatchSyntax,
     ) -> None:
         self._syntax = syntax
         quote, any_of = syntax.quote, syntax.any_of

@@ -29,7 +29,6 @@ Row = Sequence[Any]
 class Dialect:
     """SQL fragments of one backend's title index and catalog."""
 
-    name: str
     syntax: MatchSyntax  # how text expressions are written
     text_source: str  # FROM clause: title index joined to movies AS m
     rank_source: str  # FROM clause when only the rank is needed and nothing filters
@@ -42,7 +41,6 @@ class Dialect:
 
 
 SQLITE = Dialect(
-    name="sqlite",
     syntax=FTS5,
     text_source="title_fts JOIN movies AS m ON m.search_rank = title_fts.rowid",
     rank_source="title_fts",
@@ -58,7 +56,6 @@ SQLITE = Dialect(
 )
 
 POSTGRESQL = Dialect(
-    name="postgresql",
     syntax=TSQUERY,
     text_source="movies AS m",
     rank_source="movies AS m",

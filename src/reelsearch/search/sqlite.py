@@ -8,6 +8,8 @@ or through a thread pool (docs/decisions/0003-catalog-reads-inline.md).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -19,6 +21,9 @@ from reelsearch.search.query import SearchQuery
 from reelsearch.search.snapshot import CatalogSnapshot, read_version
 from reelsearch.search.sql import SQLITE, SqliteReader, run_inline
 from reelsearch.search.tiered import TieredSearch
+
+A = TypeVar("A")
+T = TypeVar("T")
 
 
 class SqliteSearchEngine:
@@ -90,22 +95,19 @@ class AsyncSqliteEngine:
         return self.engine.snapshot
 
     async def search(self, query: SearchQuery) -> SearchResult:
-        if self._limiter is None:
-            return self.engine.search(query)
-        return await anyio.to_thread.run_sync(self.engine.search, query, limiter=self._limiter)
+        return await self._call(self.engine.search, query)
 
     async def autocomplete(self, query: SearchQuery) -> list[Hit]:
-        if self._limiter is None:
-            return self.engine.autocomplete(query)
-        return await anyio.to_thread.run_sync(
-            self.engine.autocomplete, query, limiter=self._limiter
-        )
+        return await self._call(self.engine.autocomplete, query)
 
     async def get_movie(self, movie_id: int) -> Hit | None:
+        return await self._call(self.engine.get_movie, movie_id)
+
+    async def _call(self, read: Callable[[A], T], argument: A) -> T:
+        """Run a blocking read inline, or in the pool's threads if so configured."""
         if self._limiter is None:
-            return self.engine.get_movie(movie_id)
-        return await anyio.to_thread.run_sync(self.engine.get_movie, movie_id,
-                                              limiter=self._limiter)  # fmt: skip
+            return read(argument)
+        return await anyio.to_thread.run_sync(read, argument, limiter=self._limiter)
 
     async def refresh_if_changed(self) -> bool:
         return await anyio.to_thread.run_sync(self.engine.refresh_if_changed)
