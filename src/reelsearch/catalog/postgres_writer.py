@@ -7,7 +7,8 @@ new ids from the identity sequence, popularity ranks computed, rows written
 in rank order. The live tables' indexes and constraints are read back from
 the catalog and built on the staging copies, which are then analyzed. Only
 then does a short ACCESS EXCLUSIVE section drop the live tables and rename
-the staging ones (and their indexes, constraints and sequence) into place.
+the staging ones (and their indexes, constraints and sequence) into place
+(``catalog/postgres_swap.py``).
 
 Searches keep reading the old tables until COMMIT and see the new ones
 after it, never half of each. The swap waits at most ``swap_lock_timeout``
@@ -18,7 +19,6 @@ import instead of stalling every search queued behind it.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -28,6 +28,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from reelsearch.catalog.postgres_swap import (
+    STAGING,
+    SWAPPED_TABLES,
+    build_staging_indexes,
+    sequence_of,
+    swap_in,
+)
 from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
 from reelsearch.catalog.tsvector import title_tsvector
@@ -40,9 +47,6 @@ log = logging.getLogger(__name__)
 
 # The tables an import rebuilds, referenced ones first (alt_titles points at movies).
 # genres and catalog_meta are updated in place: they are tiny and only grow.
-SWAPPED_TABLES = ("movies", "alt_titles", "movie_genres", "title_words")
-STAGING = "_staging"
-
 # Statistics target of the title index column: enough most-common words for
 # the planner to tell a rare word from a common one.
 TITLE_STATISTICS = 1000
@@ -202,25 +206,6 @@ SELECT word, ndoc FROM ts_stat('SELECT title_tsv FROM movies_staging')
 WHERE word <> '^'
 ORDER BY word
 """
-# The live tables' indexes and constraints, to build the same on the staging copies.
-_INDEXES = """
-SELECT i.indexname, i.indexdef
-FROM pg_indexes AS i
-WHERE i.schemaname = current_schema() AND i.tablename = %s
-  AND NOT EXISTS (SELECT FROM pg_constraint AS c
-                  WHERE c.conrelid = %s::regclass AND c.conname = i.indexname)
-ORDER BY i.indexname
-"""
-_CONSTRAINTS = """
-SELECT conname, contype, pg_get_constraintdef(oid)
-FROM pg_constraint
-WHERE conrelid = %s::regclass AND contype IN ('p', 'u', 'f', 'x')
-ORDER BY contype <> 'p', contype = 'f', conname
-"""
-_INDEX_DEF = re.compile(
-    r"^CREATE (?P<unique>UNIQUE )?INDEX (?P<name>\S+) ON (?P<table>\S+) (?P<rest>USING .+)$"
-)
-_REFERENCES = re.compile(r"\bREFERENCES (?P<table>[\w.\"]+)\(")
 
 
 class PostgresCatalogImport:
@@ -449,7 +434,7 @@ class PostgresCatalogImport:
         conn = self.conn
         conn.execute("ANALYZE import_movies, import_ratings, import_alt_titles")
         conn.execute(_DROP_EARLIER_DUPLICATES)
-        sequence = self._sequence("movies")
+        sequence = sequence_of(conn, "movies")
         last_id, is_called = conn.execute(
             sql.SQL("SELECT last_value, is_called FROM {}").format(sequence)
         ).fetchone() or (1, False)
@@ -497,7 +482,7 @@ class PostgresCatalogImport:
         self._phase("genres")
         conn.execute(_INSERT_TITLE_WORDS)
         self._phase("title words")
-        renames = self._build_indexes()
+        renames = build_staging_indexes(conn)
         self._phase("indexes")
         conn.execute(
             sql.SQL("ANALYZE {}").format(
@@ -514,134 +499,8 @@ class PostgresCatalogImport:
             ],
         )
         self._phase("analyze")
-        self._swap(renames)
+        swap_in(conn, renames, lock_timeout=self.swap_lock_timeout, patience=self.swap_patience)
         self._phase("swap")
-
-    def _sequence(self, table: str) -> sql.Composable:
-        """The identity sequence of ``table``.id, as SQL (schema-qualified, quoted)."""
-        row = self.conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", (table,)).fetchone()
-        assert row is not None and row[0], f"{table}.id is an identity column"
-        return sql.SQL(row[0])
-
-    def _build_indexes(self) -> list[sql.Composed]:
-        """Build the live tables' indexes and constraints on the staging tables.
-
-        Returns the statements that give them their live names after the swap.
-        """
-        conn = self.conn
-        renames: list[sql.Composed] = []
-        foreign_keys: list[sql.Composed] = []
-        for table in SWAPPED_TABLES:
-            staging = table + STAGING
-            for name, kind, definition in conn.execute(_CONSTRAINTS, (table,)).fetchall():
-                if kind == "f":
-                    definition = _REFERENCES.sub(
-                        lambda m: f"REFERENCES {_staging_name(m['table'])}(", definition
-                    )
-                add = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                    sql.Identifier(staging), sql.Identifier(name + STAGING), sql.SQL(definition)
-                )
-                if kind == "f":
-                    foreign_keys.append(add)  # once every referenced key exists
-                else:
-                    conn.execute(add)
-                renames.append(
-                    sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
-                        sql.Identifier(table), sql.Identifier(name + STAGING), sql.Identifier(name)
-                    )
-                )
-            for name, definition in conn.execute(_INDEXES, (table, table)).fetchall():
-                match = _INDEX_DEF.match(definition)
-                if match is None:
-                    raise ImportFailed(f"cannot rebuild index {name}: {definition}")
-                conn.execute(
-                    sql.SQL("CREATE {}INDEX {} ON {} {}").format(
-                        sql.SQL(match["unique"] or ""),
-                        sql.Identifier(name + STAGING),
-                        sql.Identifier(staging),
-                        sql.SQL(match["rest"]),
-                    )
-                )
-                renames.append(
-                    sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                        sql.Identifier(name + STAGING), sql.Identifier(name)
-                    )
-                )
-        for add in foreign_keys:
-            conn.execute(add)
-        return renames
-
-    def _swap(self, renames: list[sql.Composed]) -> None:
-        """Drop the live tables and rename the staging ones into place, briefly."""
-        conn = self.conn
-        grants = self._grants()
-        sequence = self._sequence("movies").as_string(conn)
-        live = sql.SQL(", ").join(sql.Identifier(t) for t in SWAPPED_TABLES)
-        statements: list[sql.Composed] = [
-            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(live),
-            sql.SQL("DROP TABLE {}").format(live),
-            *(
-                sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                    sql.Identifier(t + STAGING), sql.Identifier(t)
-                )
-                for t in SWAPPED_TABLES
-            ),
-            *renames,
-            sql.SQL("ALTER SEQUENCE {} RENAME TO {}").format(
-                self._sequence("movies_staging"), sql.SQL(sequence.rpartition(".")[2])
-            ),
-            *grants,
-        ]
-        # One round trip from LOCK to RELEASE: the locks are held for the server's
-        # catalog updates only (about 10 ms), not for network turns.
-        swap = sql.SQL(";\n").join(
-            [
-                sql.SQL("SAVEPOINT reelsearch_swap"),
-                sql.SQL("SET LOCAL lock_timeout = {}").format(
-                    sql.Literal(f"{int(self.swap_lock_timeout * 1000)}ms")
-                ),
-                *statements,
-                sql.SQL("RELEASE SAVEPOINT reelsearch_swap"),
-            ]
-        )
-        deadline = time.monotonic() + self.swap_patience
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                conn.execute(swap)
-            except psycopg.errors.LockNotAvailable:
-                conn.execute("ROLLBACK TO SAVEPOINT reelsearch_swap")
-                if time.monotonic() >= deadline:
-                    raise ImportFailed(
-                        f"searches held the catalog tables for {self.swap_patience:.0f} s "
-                        f"({attempt} attempts to swap the new ones in)"
-                    ) from None
-                # Let the queued searches through before asking again.
-                time.sleep(min(0.05 * attempt, 1.0))
-                continue
-            conn.commit()
-            return
-
-    def _grants(self) -> list[sql.Composed]:
-        """GRANTs that give the new tables the live tables' privileges (e.g. a search role)."""
-        rows = self.conn.execute(
-            """
-            SELECT c.relname, a.privilege_type, coalesce(r.rolname, 'PUBLIC')
-            FROM pg_class AS c, aclexplode(c.relacl) AS a
-            LEFT JOIN pg_roles AS r ON r.oid = a.grantee
-            WHERE c.oid = ANY(%s::regclass[]) AND a.grantee <> c.relowner
-            """,
-            (list(SWAPPED_TABLES),),
-        ).fetchall()
-        return [
-            sql.SQL("GRANT {} ON {} TO {}").format(
-                sql.SQL(privilege),
-                sql.Identifier(table),
-                sql.SQL("PUBLIC") if role == "PUBLIC" else sql.Identifier(role),
-            )
-            for table, privilege, role in rows
-        ]
 
     def _vacuum(self) -> None:
         """Set hint bits and the visibility map now, not during the first searches.
@@ -667,8 +526,3 @@ class PostgresCatalogImport:
         now = time.perf_counter()
         self.report.phases[name] = self.report.phases.get(name, 0.0) + now - self._phase_started
         self._phase_started = now
-
-
-def _staging_name(table: str) -> str:
-    bare = table.rpartition(".")[2].strip('"')
-    return bare + STAGING if bare in SWAPPED_TABLES else table
