@@ -91,6 +91,17 @@ class Settings:
     # keystroke would cost more than finding the ten to show.
     max_exact_total: int = 1_000
 
+    # Relevance rules (search/rules.py): synonym and stop-word files, read at
+    # start and again whenever their modification time changes (checked at
+    # most every catalog_poll_seconds), so editing one needs no restart.
+    # Empty: the lists bundled in reelsearch/search/rules/.
+    synonyms_path: str = ""
+    stopwords_path: str = ""
+
+    # Token for admin-only features (explain=true on /v1/search), sent as
+    # "Authorization: Bearer TOKEN". Empty: those features are refused (403).
+    admin_token: str = ""
+
     # Importers commit nothing until the end; rows go to SQLite in batches of this size.
     import_batch_size: int = 10_000
 

@@ -19,6 +19,14 @@ _JOINERS = str.maketrans({"'": "", "’": "", "`": "", "´": "", "&": " and "})
 # Anything but a letter or digit separates words; non-Latin scripts are kept.
 _NOT_WORD = re.compile(r"[\W_]+")
 
+# Between a movie's titles in its title-index document: "spider man \ue000 el
+# hombre arana". A private-use character: normalize() turns it into a space,
+# so no query can hold it, but the FTS5 tokenizer keeps it as a token, which
+# stops a phrase from running from one title into the next (on PostgreSQL the
+# same gap is a skipped tsvector position: catalog/tsvector.py).
+TITLE_SEPARATOR = "\ue000"
+JOINED_TITLES = f" {TITLE_SEPARATOR} "
+
 
 def normalize(text: str) -> str:
     """Lower-case words separated by single spaces; accents and punctuation gone."""
