@@ -91,7 +91,7 @@ class Settings:
     # keystroke would cost more than finding the ten to show.
     max_exact_total: int = 1_000
 
-    # Relevance rules (search/rules.py): synonym and stop-word files, read at
+    # Relevance rules (search/rulebook.py): synonym and stop-word files, read at
     # start and again whenever their modification time changes (checked at
     # most every catalog_poll_seconds), so editing one needs no restart.
     # Empty: the lists bundled in reelsearch/search/rules/.

@@ -8,7 +8,8 @@ ReelsearchError
 │   └── DatabaseUnavailable the database server can't be reached now (-> 503)
 │       └── ConnectionLost    a pooled connection died under a read (retried once)
 ├── InvalidRequest        a client sent something we refuse (-> 4xx)
-│   └── NotFound          the thing asked for does not exist (-> 404)
+│   ├── NotFound          the thing asked for does not exist (-> 404)
+│   └── Forbidden         an admin-only feature without the admin token (-> 403)
 └── TransactionConflict   a transaction lost a race (40001/40P01) and was not retried again
 """
 
@@ -73,6 +74,15 @@ class NotFound(InvalidRequest):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="not_found")
+
+
+class Forbidden(InvalidRequest):
+    """An admin-only feature was asked for without the right admin token."""
+
+    status_code = 403
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message, param=param, code="forbidden")
 
 
 class TransactionConflict(ReelsearchError):

@@ -29,7 +29,11 @@ _SEARCH_PARAMS = [
     _param(
         "q",
         {"type": "string", "maxLength": 256},
-        "The text typed: words in any order, last word a prefix, typos tolerated.",
+        "The text typed: words in any order, last word a prefix, typos tolerated. "
+        '`"a phrase"` matches those words side by side, exactly (no typos); `-word` '
+        "or `-\"a phrase\"` leaves out titles holding it. Alternate titles, synonyms, "
+        "split or joined words (spiderman, spider man), numerals (2, ii) and a year "
+        "(alien 1979 matches the year field) are understood; stop words are optional.",
     ),
     _param("year_from", {"type": "integer", "minimum": 1800, "maximum": 2200}, "Inclusive."),
     _param("year_to", {"type": "integer", "minimum": 1800, "maximum": 2200}, "Inclusive."),
@@ -60,7 +64,19 @@ _SEARCH_PARAMS = [
     _param("cursor", {"type": "string"}, "`next_cursor` of the previous page."),
     _param("fields", _csv(HIT_FIELDS), "Comma-separated subset of hit fields."),
     _param("facets", _csv(FACETS), "Comma-separated facets to count over all matches."),
+    _param(
+        "explain",
+        {"type": "boolean", "default": False},
+        "Admin only (`Authorization: Bearer <admin token>`): each hit gets `explain`, "
+        "its rank in parts (text match tier, typos, exactness, popularity).",
+    ),
 ]
+
+_SPANS = {
+    "type": "array",
+    "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+    "description": "[start, end) offsets in Unicode code points of the matched words.",
+}
 
 _HIT = {
     "type": "object",
@@ -73,6 +89,15 @@ _HIT = {
         "genres": {"type": "array", "items": {"type": "string"}},
         "runtime_min": {"type": ["integer", "null"]},
         "kind": {"type": "string"},
+        "matched_title": {
+            "type": ["string", "null"],
+            "description": "The alternate title that matched best; null when it is `title`.",
+        },
+        "highlights": {
+            "type": ["object", "null"],
+            "properties": {"title": _SPANS, "matched_title": _SPANS},
+        },
+        "explain": {"type": "object", "description": "Only with explain=true."},
     },
 }
 
@@ -96,6 +121,7 @@ OPENAPI: dict[str, Any] = {
                         },
                     },
                     "400": _ERROR,
+                    "403": _ERROR,
                 },
             }
         },

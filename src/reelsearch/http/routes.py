@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reelsearch.errors import DatabaseUnavailable, InvalidRequest, NotFound
+from reelsearch.errors import DatabaseUnavailable, Forbidden, InvalidRequest, NotFound
 from reelsearch.http.openapi import OPENAPI
 from reelsearch.http.params import query_pairs
 from reelsearch.http.responses import JSONResponse, error_response
@@ -25,6 +26,8 @@ async def search(request: Request) -> Response:
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
     )
+    if query.explain:
+        _require_admin(request)
     result = await state.engine.search(query)
     body: dict[str, object] = {
         "hits": result.hits,
@@ -36,6 +39,24 @@ async def search(request: Request) -> Response:
     body["next_cursor"] = result.next_cursor
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
     return JSONResponse(body)
+
+
+def _require_admin(request: Request) -> None:
+    """Admin-only features need "Authorization: Bearer <REELSEARCH_ADMIN_TOKEN>"."""
+    token = request.app.state.settings.admin_token
+    if not token:
+        raise Forbidden(
+            "explain is an admin feature and no admin token is configured "
+            "(set REELSEARCH_ADMIN_TOKEN)",
+            param="explain",
+        )
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    # compare_digest: the time taken does not tell how much of a guess was right.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+        raise Forbidden(
+            "explain needs the admin token: send 'Authorization: Bearer <token>'",
+            param="explain",
+        )
 
 
 async def autocomplete(request: Request) -> Response:

@@ -1,12 +1,13 @@
-"""From the words of a query to text-index expressions, and back to relevance tiers.
+"""From a query plan to text-index expressions, and back to relevance tiers.
 
 ``TextMatch`` builds the expressions an engine sends for each tier (phrase at
 the start, phrase anywhere, finished last word, every word, with typos), in
 the syntax of its text index: FTS5 on SQLite, tsquery on PostgreSQL. The two
-say the same things (AND, OR, a phrase, a prefix, the start of the title), so
-both backends match exactly the same titles. It also ranks a title already
-known to match into the same tiers from its words, so a small match set
-needs one index read instead of one per tier.
+say the same things (AND, OR, NOT, a phrase, a prefix, the start of the
+title), so both backends match exactly the same titles. It also ranks a
+title already known to match into the same tiers from its words
+(``assess``), so a small match set needs one index read instead of one per
+tier, and the same function explains a hit's rank and finds its highlights.
 """
 
 from __future__ import annotations
@@ -14,16 +15,28 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from reelsearch.search.normalize import word_key
+from reelsearch.search.normalize import JOINED_TITLES, word_key
+from reelsearch.search.plan import Alternative, QueryPlan, Slot
 from reelsearch.search.snapshot import CatalogSnapshot
 
 # A last word this long that exists in the catalog is taken as finished.
 FINISHED_WORD_LENGTH = 5
 
+# Tiers, best first. A hit's tier is the first that its best title reaches.
+EXACT, AT_START, ADJACENT, WHOLE_LAST_WORD, ALL_WORDS, WITH_TYPOS = range(6)
+TIER_NAMES = (
+    "exact title",
+    "words side by side at the start",
+    "words side by side",
+    "last word whole",
+    "every word",
+    "every word, some with typos",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class MatchSyntax:
-    """How one text index spells words, prefixes, AND, OR, phrases and "at the start"."""
+    """How one text index spells words, prefixes, AND, OR, NOT, phrases and "at the start"."""
 
     # A word quoted so that any word (AND, NEAR, !) is matched literally. A
     # plain function per syntax: it runs for every completion of every query.
@@ -33,6 +46,7 @@ class MatchSyntax:
     or_: str
     then: str  # between the words of a phrase
     start: str  # before a phrase: it must open the title
+    but_not: str  # between an expression and the one its matches must not match
 
     def any_of(self, tokens: Sequence[str]) -> str:
         """One token, or an OR group of them."""
@@ -47,62 +61,92 @@ def _tsquery_lexeme(word: str) -> str:
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-FTS5 = MatchSyntax(quote=_fts5_string, prefix="*", and_=" AND ", or_=" OR ", then=" + ", start="^")
+FTS5 = MatchSyntax(
+    quote=_fts5_string, prefix="*", and_=" AND ", or_=" OR ", then=" + ", start="^",
+    but_not=" NOT ",
+)  # fmt: skip
 # The PostgreSQL title index puts a '^' word at position 1 of every title
 # (catalog migration 0001), so "at the start" is a phrase that begins with it.
 TSQUERY = MatchSyntax(
-    quote=_tsquery_lexeme, prefix=":*", and_=" & ", or_=" | ", then=" <-> ", start="'^' <-> "
-)
+    quote=_tsquery_lexeme, prefix=":*", and_=" & ", or_=" | ", then=" <-> ", start="'^' <-> ",
+    but_not=" & !",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Why a matching movie ranks where it does: its best title and how well it matches."""
+
+    tier: int
+    missing: int  # stop words of the query the title lacks
+    order: int  # neighbouring query words that are neighbours in the title too
+    typos: int  # query words matched only through a typo
+    title_index: int  # 0: the primary title, n: the n-th alternate title
+    words: frozenset[str]  # the title words that matched (for highlights)
+
+    @property
+    def sort_key(self) -> tuple[int, int, int, int]:
+        """Lower ranks first; popularity breaks the ties. Word order counts among
+        exact titles only ("18 5 episode"); elsewhere popularity decides."""
+        return (self.tier, self.missing, self.typos, -self.order if self.tier == EXACT else 0)
+
+
+def titles_of(norm_title: str, alt_norm_titles: str | None) -> list[str]:
+    """A movie's normalized titles, primary first, as the title index holds them."""
+    return [norm_title, *alt_norm_titles.split(JOINED_TITLES)] if alt_norm_titles else [norm_title]
 
 
 class TextMatch:
-    """FTS5 expressions for the as-typed tier and, computed only if needed, the typo tier."""
+    """Expressions for the as-typed tiers and, computed only if needed, the typo tier."""
 
     __slots__ = (
         "_syntax",
-        "_terms",
+        "_slot_terms",
         "_with_typos",
-        "exact_title",
+        "excluded",
         "last_is_finished",
-        "last_is_prefix",
-        "preferred",
+        "plan",
         "plain",
+        "preferred",
         "typos",
         "vocabulary",
         "word_key",
         "words",
     )
 
-    def __init__(
-        self,
-        snapshot: CatalogSnapshot,
-        words: Sequence[str],
-        last_is_prefix: bool,
-        syntax: MatchSyntax,
-    ) -> None:
+    def __init__(self, snapshot: CatalogSnapshot, plan: QueryPlan, syntax: MatchSyntax) -> None:
         self._syntax = syntax
         quote, any_of = syntax.quote, syntax.any_of
         vocabulary = snapshot.vocabulary
+        self.plan = plan
         self.typos = snapshot.typos
         self.vocabulary = vocabulary
+        words = plan.typed_words
         self.words = words
-        self.last_is_prefix = last_is_prefix
-        self.exact_title = " ".join(words)
-        self.word_key = word_key(self.exact_title)
-        # Each word as the FTS tokens it may match: itself, or for the last
-        # word while typing, its completions.
+        self.word_key = word_key(" ".join(words))
+        self.excluded = (
+            any_of([self._phrases(Alternative(p))[0] for p in plan.excluded])
+            if plan.excluded
+            else ""
+        )
+        # Each required slot as the OR of every phrase that counts as typing it.
+        self._slot_terms = {
+            id(slot): any_of([p for alt in slot.alternatives for p in self._phrases(alt)])
+            for slot in plan.required
+        }
+        self.plain = self._but_not(syntax.and_.join(self._slot_terms.values()))
+        # Phrase tiers use the words as typed, stop words included: "the mat"
+        # prefers "The Matrix" at the start of a title to "Matrix, The".
+        last_prefix = plan.last_is_prefix
         options = [[quote(word)] for word in words]
-        if last_is_prefix:
+        if last_prefix and words:
             options[-1] = self._prefix_options(words[-1])
-        terms = [any_of(tokens) for tokens in options]
-        self._terms = terms
-        self.plain = syntax.and_.join(terms)
         # After other words, a long last word that is already a whole word of
         # some title is likely finished: it matches as that word before its
         # completions ("almost angel" -> Almost an Angel before Almost Angels).
         # Short ones are likely mid-word ("the mat" -> The Matrix).
         if (
-            last_is_prefix
+            last_prefix
             and len(words) > 1
             and len(words[-1]) >= FINISHED_WORD_LENGTH
             and words[-1] in vocabulary
@@ -111,7 +155,7 @@ class TextMatch:
             self.last_is_finished = True
         else:
             whole = options
-            self.last_is_finished = not last_is_prefix
+            self.last_is_finished = not last_prefix
         preferred: list[str] = []
         if len(words) > 1:
             # Words side by side in the order typed, at the start of the title,
@@ -120,55 +164,31 @@ class TextMatch:
             then = syntax.then
             head = then.join(tokens[0] for tokens in whole[:-1])
             phrases = [f"{head}{then}{last}" for last in whole[-1]]
-            preferred.append(any_of([f"{syntax.start}{phrase}" for phrase in phrases]))
-            preferred.append(any_of(phrases))
-        if whole is not options:
-            preferred.append(syntax.and_.join(any_of(tokens) for tokens in whole))
+            preferred.append(self._but_not(any_of([f"{syntax.start}{p}" for p in phrases])))
+            preferred.append(self._but_not(any_of(phrases)))
+        if whole is not options and len(plan.required) == len(plan.slots):
+            preferred.append(self._but_not(syntax.and_.join(any_of(t) for t in whole)))
         self.preferred = tuple(preferred)
         self._with_typos: str | None | bool = False  # False: not computed yet
 
-    def order_score(self, title_words: Sequence[str]) -> int:
-        """How closely a title with the query's words keeps their order.
+    # -- expressions -----------------------------------------------------------
 
-        The title as typed scores highest; otherwise one point per pair of
-        neighbouring query words that are neighbours in the title too
-        ("18 5 episode" prefers Episode #18.5 to Episode #5.18).
-        """
-        if list(title_words) == list(self.words):
-            return len(self.words)
-        pairs = set(zip(title_words, title_words[1:], strict=False))
-        return sum(pair in pairs for pair in zip(self.words, self.words[1:], strict=False))
+    def _but_not(self, expression: str) -> str:
+        if not self.excluded:
+            return expression
+        return f"({expression}){self._syntax.but_not}{self.excluded}"
 
-    def tier_of(self, title_words: Sequence[str]) -> int:
-        """The tier of a title that matches ``plain``, computed from its words.
-
-        Mirrors the SQL tiers (0 exact words, then the ``preferred``
-        expressions in order, then ``plain``) for a title already known to match.
-        """
-        words = self.words
-        if list(title_words) == list(words) or sorted(title_words) == sorted(words):
-            return 0
-        n = len(words)
-        last = words[-1]
-        finished = self.last_is_finished
-
-        def last_fits(candidate: str) -> bool:
-            return candidate == last if finished else candidate.startswith(last)
-
-        tier = 1
-        if n > 1:
-            head = list(words[:-1])
-            for start in range(len(title_words) - n + 1):
-                if list(title_words[start : start + n - 1]) == head and last_fits(
-                    title_words[start + n - 1]
-                ):
-                    return tier if start == 0 else tier + 1
-            tier += 2
-        if finished and self.last_is_prefix:
-            if last in title_words:
-                return tier
-            tier += 1
-        return tier
+    def _phrases(self, alternative: Alternative) -> list[str]:
+        """An alternative as index phrases: one, or one per completion of its last word."""
+        syntax = self._syntax
+        tokens = alternative.tokens
+        head = [syntax.quote(t) for t in tokens[:-1]]
+        lasts = (
+            self._prefix_options(tokens[-1]) if alternative.prefix else [syntax.quote(tokens[-1])]
+        )
+        if not head:
+            return lasts
+        return [syntax.then.join([*head, last]) for last in lasts]
 
     def _prefix_options(self, word: str) -> list[str]:
         quote = self._syntax.quote
@@ -179,15 +199,152 @@ class TextMatch:
 
     @property
     def with_typos(self) -> str | None:
-        """Every word as typed or within its typos, or None when no word has a candidate."""
+        """Every required slot as typed or within the typos of its word, or None
+        when no such word has a candidate."""
         if self._with_typos is False:
             syntax = self._syntax
             groups: list[str] = []
             found = False
-            for position, word in enumerate(self.words):
-                candidates = self.typos.candidates(word)
+            for slot in self.plan.required:
+                candidates = self._typo_candidates(slot)
                 found = found or bool(candidates)
-                options = [self._terms[position], *map(syntax.quote, candidates)]
+                options = [self._slot_terms[id(slot)], *map(syntax.quote, candidates)]
                 groups.append(syntax.or_.join(options))
-            self._with_typos = syntax.and_.join(f"({g})" for g in groups) if found else None
+            self._with_typos = (
+                self._but_not(syntax.and_.join(f"({g})" for g in groups)) if found else None
+            )
         return self._with_typos  # type: ignore[return-value]
+
+    def _typo_candidates(self, slot: Slot) -> tuple[str, ...]:
+        return self.typos.candidates(slot.words[0]) if slot.typos else ()
+
+    # -- ranking a title known to match --------------------------------------------
+
+    def assess(self, titles: Sequence[str], *, typo_match: bool = False) -> Assessment:
+        """The best of a movie's titles (normalized, primary first) for this query."""
+        best: Assessment | None = None
+        for index, title in enumerate(titles):
+            title_words = title.split()
+            if index and not self._may_match(set(title_words)):
+                continue
+            found = self._assess_title(title_words, index, typo_match)
+            if best is None or found.sort_key < best.sort_key:
+                best = found
+        assert best is not None
+        return best
+
+    def _may_match(self, title_words: set[str]) -> bool:
+        """Cheap test that an alternate title holds something of every required slot."""
+        return all(
+            any(alt.tokens[0] in title_words or alt.prefix for alt in slot.alternatives)
+            or bool(slot.typos)
+            for slot in self.plan.required
+        )
+
+    def _assess_title(self, title_words: list[str], index: int, typo_match: bool) -> Assessment:
+        effective: list[str] = []
+        matched: set[str] = set()
+        missing = typos = 0
+        last_prefix = False
+        for slot in self.plan.slots:
+            alternative = _present(slot, title_words)
+            if alternative is None:
+                corrected = self._corrected(slot, title_words) if typo_match else None
+                if corrected is not None:
+                    typos += 1
+                    matched.add(corrected)
+                    effective.append(corrected)
+                    last_prefix = False
+                    continue
+                if slot.optional:
+                    missing += not slot.is_year
+                    continue
+                alternative = slot.typed  # matched across titles, or not at all
+            effective.extend(alternative.tokens)
+            last_prefix = alternative.prefix
+            matched.update(_matched_words(alternative, title_words))
+        if typos or (typo_match and not matched):
+            tier = WITH_TYPOS
+        else:
+            tier = self._tier(title_words, effective, last_prefix)
+        return Assessment(
+            tier=tier,
+            missing=missing,
+            order=_order_score(title_words, effective),
+            typos=typos,
+            title_index=index,
+            words=frozenset(matched),
+        )
+
+    def _corrected(self, slot: Slot, title_words: list[str]) -> str | None:
+        for candidate in self._typo_candidates(slot):
+            if candidate in title_words:
+                return candidate
+        return None
+
+    def _tier(self, title_words: list[str], words: list[str], last_prefix: bool) -> int:
+        """The tier of a title holding ``words``, mirroring the SQL tiers."""
+        if not words:
+            return ALL_WORDS
+        if title_words == words or sorted(title_words) == sorted(words):
+            return EXACT
+        n = len(words)
+        last = words[-1]
+        finished = not last_prefix or (
+            n > 1 and len(last) >= FINISHED_WORD_LENGTH and last in self.vocabulary
+        )
+
+        def last_fits(candidate: str) -> bool:
+            return candidate == last if finished else candidate.startswith(last)
+
+        if n > 1:
+            head = words[:-1]
+            for start in range(len(title_words) - n + 1):
+                if title_words[start : start + n - 1] == head and last_fits(
+                    title_words[start + n - 1]
+                ):
+                    return AT_START if start == 0 else ADJACENT
+        if finished and last_prefix and last in title_words:
+            return WHOLE_LAST_WORD
+        return ALL_WORDS
+
+    def order_score(self, title_words: Sequence[str]) -> int:
+        return _order_score(list(title_words), list(self.words))
+
+
+def _present(slot: Slot, title_words: list[str]) -> Alternative | None:
+    """The first of a slot's alternatives that the title holds side by side."""
+    for alternative in slot.alternatives:
+        tokens = alternative.tokens
+        n = len(tokens)
+        for start in range(len(title_words) - n + 1):
+            window = title_words[start : start + n]
+            if window[:-1] == list(tokens[:-1]) and _fits(window[-1], alternative):
+                return alternative
+    return None
+
+
+def _matched_words(alternative: Alternative, title_words: list[str]) -> set[str]:
+    tokens = alternative.tokens
+    found = {w for w in tokens[:-1] if w in title_words}
+    found.update(w for w in title_words if _fits(w, alternative))
+    return found
+
+
+def _fits(title_word: str, alternative: Alternative) -> bool:
+    """Whether a title word is the alternative's last token (or completes it, while typed)."""
+    last = alternative.tokens[-1]
+    return title_word.startswith(last) if alternative.prefix else title_word == last
+
+
+def _order_score(title_words: list[str], words: list[str]) -> int:
+    """How closely a title with the query's words keeps their order.
+
+    The title as typed scores highest; otherwise one point per pair of
+    neighbouring query words that are neighbours in the title too
+    ("18 5 episode" prefers Episode #18.5 to Episode #5.18).
+    """
+    if title_words == words:
+        return len(words)
+    pairs = set(zip(title_words, title_words[1:], strict=False))
+    return sum(pair in pairs for pair in zip(words, words[1:], strict=False))

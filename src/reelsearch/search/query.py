@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -18,12 +19,13 @@ import orjson
 from reelsearch.errors import InvalidRequest
 from reelsearch.search.normalize import normalize
 
-HIT_FIELDS = ("id", "title", "year", "rating", "votes", "genres", "runtime_min", "kind")
+HIT_FIELDS = ("id", "title", "year", "rating", "votes", "genres", "runtime_min", "kind",
+              "matched_title", "highlights")  # fmt: skip
 FACETS = ("genres", "decade")
 SORTS = ("relevance", "year", "-year", "rating", "-rating", "votes", "-votes")
 SEARCH_PARAMS = frozenset(
     {"q", "year_from", "year_to", "genres", "genres_mode", "min_rating", "min_votes", "kind",
-     "sort", "limit", "offset", "cursor", "fields", "facets"}
+     "sort", "limit", "offset", "cursor", "fields", "facets", "explain"}
 )  # fmt: skip
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
@@ -35,6 +37,9 @@ MAX_OFFSET = 10_000
 # syllable becomes three jamo), so a short q can still hold one.
 MAX_WORD_BYTES = 2047
 MIN_YEAR, MAX_YEAR = 1800, 2200
+# One part of q: an optional "-" (exclude), then a "quoted phrase" (the closing
+# quote may be missing while a person types) or a run of anything else.
+_PART = re.compile(r'(-?)(?:"([^"]*)("?)|([^\s"]+))')
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +47,17 @@ class SearchQuery:
     """A validated search: the words typed, filters, order and page."""
 
     text: str = ""
+    # The words to search for, in the order typed (quoted ones included).
     words: tuple[str, ...] = ()
     # The last word may be unfinished while a person types (no trailing space).
     last_is_prefix: bool = True
+    # [start, end) ranges of ``words`` typed as "a quoted phrase": matched as
+    # a phrase, exactly (no typos, synonyms or split words inside).
+    quoted: tuple[tuple[int, int], ...] = ()
+    # -word and -"a phrase": titles holding them are left out.
+    excluded: tuple[tuple[str, ...], ...] = ()
+    # Each hit's score in its parts (admin only: the route checks the token).
+    explain: bool = False
     year_from: int | None = None
     year_to: int | None = None
     genres: tuple[str, ...] = ()
@@ -67,7 +80,9 @@ class SearchQuery:
 
     def fingerprint(self) -> int:
         """Identifies the result list (not the page), so a cursor can't be replayed elsewhere."""
-        page_free = replace(self, limit=DEFAULT_LIMIT, offset=0, fields=(), facets=())
+        page_free = replace(
+            self, limit=DEFAULT_LIMIT, offset=0, fields=(), facets=(), explain=False
+        )
         return zlib.crc32(repr(page_free).encode())
 
     def next_cursor(self, total: int, total_is_exact: bool, hits: int) -> str | None:
@@ -84,6 +99,43 @@ class SearchQuery:
         raw = orjson.dumps({"o": following, "f": self.fingerprint()})
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
+    def without_last_word(self) -> SearchQuery:
+        """The same search less its last word, whose predecessor now counts as finished."""
+        n = len(self.words) - 1
+        quoted = tuple((a, min(b, n)) for a, b in self.quoted if a < n)
+        return replace(self, words=self.words[:n], quoted=quoted, last_is_prefix=False)
+
+
+def parse_text(text: str) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...],
+                                   tuple[tuple[str, ...], ...], bool]:  # fmt: skip
+    """``q`` into its words, quoted ranges, excluded phrases and whether the last is a prefix.
+
+    A "-" excludes only at the start of a part, so "spider-man" is two words,
+    not an exclusion. The last word is a prefix while it is still being typed:
+    no space after it, not excluded, not closed by a quote.
+    """
+    words: list[str] = []
+    quoted: list[tuple[int, int]] = []
+    excluded: list[tuple[str, ...]] = []
+    last_is_prefix = bool(text) and not text[-1].isspace()
+    for match in _PART.finditer(text):
+        minus, phrase, closing, plain = match.groups()
+        is_phrase = phrase is not None
+        found = tuple(normalize(phrase if is_phrase else plain).split())
+        if not found:
+            continue
+        if minus:
+            excluded.append(found)
+            ends_typing = True
+        else:
+            if is_phrase:
+                quoted.append((len(words), len(words) + len(found)))
+            words.extend(found)
+            ends_typing = bool(is_phrase and closing)
+        if match.end() == len(text) and ends_typing:
+            last_is_prefix = False
+    return tuple(words), tuple(quoted), tuple(excluded), last_is_prefix
+
 
 def parse_search(params: Sequence[tuple[str, str]], *, max_query_chars: int = 256) -> SearchQuery:
     """Build a ``SearchQuery`` from decoded query-string pairs, or raise ``InvalidRequest``."""
@@ -95,15 +147,22 @@ def parse_search(params: Sequence[tuple[str, str]], *, max_query_chars: int = 25
         )
     if any(ord(ch) < 32 and ch not in "\t" for ch in text):
         raise InvalidRequest("q contains control characters", param="q")
-    words = tuple(normalize(text).split())
-    if any(len(word.encode()) > MAX_WORD_BYTES for word in words):
+    words, quoted, excluded, last_is_prefix = parse_text(text)
+    if any(len(word.encode()) > MAX_WORD_BYTES for word in (*words, *sum(excluded, ()))):
         raise InvalidRequest(
             f"q has a word longer than {MAX_WORD_BYTES} bytes; no title has one", param="q"
+        )
+    if excluded and not words:
+        raise InvalidRequest(
+            "q only excludes words (-word); give at least one word to search for", param="q"
         )
     query = SearchQuery(
         text=text,
         words=words,
-        last_is_prefix=not text[-1:].isspace() if text else True,
+        last_is_prefix=last_is_prefix if text else True,
+        quoted=quoted,
+        excluded=excluded,
+        explain=_choice(values, "explain", ("true", "false"), "false") == "true",
         year_from=_int(values, "year_from", MIN_YEAR, MAX_YEAR),
         year_to=_int(values, "year_to", MIN_YEAR, MAX_YEAR),
         genres=_names(values, "genres"),

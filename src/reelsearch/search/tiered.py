@@ -26,12 +26,20 @@ from typing import Any
 from reelsearch.config import Settings
 from reelsearch.errors import InvalidRequest
 from reelsearch.search.engine import Hit, SearchResult
-from reelsearch.search.matching import TextMatch
+from reelsearch.search.highlight import spans
+from reelsearch.search.matching import TIER_NAMES, Assessment, TextMatch, titles_of
+from reelsearch.search.plan import QueryPlan, plan_query
 from reelsearch.search.query import SearchQuery
+from reelsearch.search.rulebook import RuleFiles
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.sql import Dialect, Reader, Row
 
-COLUMNS = "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind"
+# The hit's fields, then what ranking, highlights and explain read about it.
+COLUMNS = (
+    "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind, "
+    "m.norm_title, m.alt_norm_titles, m.search_rank"
+)
+NORM_TITLE, ALT_NORM_TITLES, SEARCH_RANK = 8, 9, 10
 SORT_SQL = {
     "relevance": "m.search_rank",
     "year": "m.year IS NULL, m.year, m.search_rank",
@@ -64,8 +72,49 @@ def _row_to_hit(row: Sequence[Any], fields: Sequence[str]) -> Hit:
     movie = {
         "id": row[0], "title": row[1], "year": row[2], "rating": row[3], "votes": row[4],
         "genres": row[5].split(",") if row[5] else [], "runtime_min": row[6], "kind": row[7],
+        "matched_title": None, "highlights": None,
     }  # fmt: skip
     return {name: movie[name] for name in fields}
+
+
+def _with_year(filters: _Filters, year: int) -> _Filters:
+    """A year typed among the words: the movie is from that year, or its title says it."""
+    return _Filters(
+        f"{filters.sql} AND (m.year = ? OR (' ' || m.norm_title || ' ') LIKE ?)",
+        (*filters.params, year, f"% {year} %"),
+    )
+
+
+def _explain(assessment: Assessment, titles: list[str], row: Row) -> dict[str, Any]:
+    """A hit's rank in its parts: compared in this order, lower first, popularity last."""
+    return {
+        "rank_key": [*assessment.sort_key, row[SEARCH_RANK]],
+        "text_match": {
+            "tier": assessment.tier,
+            "tier_name": TIER_NAMES[assessment.tier],
+            "title": titles[assessment.title_index],
+            "alternate_title": assessment.title_index > 0,
+            "matched_words": sorted(assessment.words),
+        },
+        "typos": assessment.typos,
+        "exactness": {
+            "exact_title": assessment.tier == 0,
+            "words_in_typed_order": assessment.order,
+            "missing_stop_words": assessment.missing,
+        },
+        "popularity": {"search_rank": row[SEARCH_RANK], "votes": row[4], "rating": row[3]},
+    }
+
+
+@dataclass(slots=True)
+class _Page:
+    rows: list[Row]
+    total: int
+    exact: bool
+    matched: str | None = None  # the text expression of the whole result set
+    match: TextMatch | None = None
+    typo_ranks: frozenset[int] = frozenset()  # hits found only through a typo
+    filters: _Filters | None = None  # the filters the page was read with (a year adds one)
 
 
 class TieredSearch:
@@ -82,6 +131,12 @@ class TieredSearch:
         # Fragments for "the text matches" with and without columns of movies.
         self._text = f"{dialect.text_source} WHERE {dialect.text_match}"
         self._ranks = f"{dialect.rank_source} WHERE {dialect.text_match}"
+        self.rules = RuleFiles(
+            settings.synonyms_path, settings.stopwords_path, settings.catalog_poll_seconds
+        )
+
+    def plan(self, snapshot: CatalogSnapshot, query: SearchQuery) -> QueryPlan:
+        return plan_query(query, self.rules.current(), snapshot.vocabulary)
 
     def _text_from(self, filters: _Filters) -> str:
         """FROM ... WHERE text matches: joined to movies only if filters need its columns."""
@@ -113,30 +168,109 @@ class TieredSearch:
         if not query.words:
             return []
         fields = ("id", "title", "year")
-        rows, *_ = await self._relevance_page(db, snapshot, query, _Filters("", ()), count=False)
-        return [_row_to_hit(row, fields) for row in rows]
+        page = await self._text_page(db, snapshot, query, _Filters("", ()), count=False)
+        return [_row_to_hit(row, fields) for row in page.rows]
 
     async def search(
         self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery
     ) -> SearchResult:
         filters = self._filters(snapshot, query, text=bool(query.words))
-        matched: str | None = None  # the text expression of the whole result set
         if not query.words:
-            rows, total, exact = await self._browse(db, snapshot, query, filters)
-        elif query.sort == "relevance":
-            rows, total, exact, matched = await self._relevance_page(db, snapshot, query, filters)
+            page = _Page(*await self._browse(db, snapshot, query, filters))
         else:
-            rows, total, exact, matched = await self._sorted_text_page(db, snapshot, query, filters)
+            page = await self._text_page(db, snapshot, query, filters)
+            filters = page.filters or filters
         facets = None
         if query.facets:
-            facets = await self._facets(db, snapshot, query, filters, matched)
+            facets = await self._facets(db, snapshot, query, filters, page.matched)
+        hits = [_row_to_hit(row, query.fields) for row in page.rows]
+        if page.match is not None and (
+            query.explain or "highlights" in query.fields or "matched_title" in query.fields
+        ):
+            await self._annotate(db, query, page, hits)
         return SearchResult(
-            hits=[_row_to_hit(row, query.fields) for row in rows],
-            total=total,
-            total_is_exact=exact,
+            hits=hits,
+            total=page.total,
+            total_is_exact=page.exact,
             facets=facets,
-            next_cursor=query.next_cursor(total, exact, len(rows)),
+            next_cursor=query.next_cursor(page.total, page.exact, len(page.rows)),
         )
+
+    async def _text_page(
+        self,
+        db: Reader,
+        snapshot: CatalogSnapshot,
+        query: SearchQuery,
+        filters: _Filters,
+        *,
+        count: bool = True,
+    ) -> _Page:
+        """The page of a text search in the order asked for.
+
+        A year among the words first narrows to that year (or titles saying
+        it); if nothing is left, the year is read as a plain word again.
+        """
+        plan = self.plan(snapshot, query)
+        read = self._relevance_page if query.sort == "relevance" else self._sorted_text_page
+        if plan.year is not None:
+            narrowed = _with_year(filters, plan.year)
+            page = await read(db, snapshot, query, narrowed, plan, count=count)
+            if page.rows or page.total:
+                page.filters = narrowed
+                return page
+            plan = plan.without_year()
+        page = await read(db, snapshot, query, filters, plan, count=count)
+        page.filters = filters
+        return page
+
+    async def _annotate(self, db: Reader, query: SearchQuery, page: _Page, hits: list[Hit]) -> None:
+        """matched_title, highlights and explain, for the hits of this page only."""
+        match = page.match
+        assert match is not None
+        assessed: list[tuple[Assessment, list[str]]] = []
+        for row in page.rows:
+            titles = titles_of(row[NORM_TITLE], row[ALT_NORM_TITLES])
+            typo = row[SEARCH_RANK] in page.typo_ranks
+            assessed.append((match.assess(titles, typo_match=typo), titles))
+        shown = await self._alternate_titles_shown(db, page.rows, assessed)
+        prefix = match.words[-1] if match.plan.last_is_prefix and match.words else None
+        for hit, row, (assessment, titles), title in zip(
+            hits, page.rows, assessed, shown, strict=True
+        ):
+            if "matched_title" in hit:
+                hit["matched_title"] = title
+            if "highlights" in hit:
+                highlights = {"title": spans(row[1], assessment.words, prefix)}
+                if title is not None:
+                    highlights["matched_title"] = spans(title, assessment.words, prefix)
+                hit["highlights"] = highlights
+            if query.explain:
+                hit["explain"] = _explain(assessment, titles, row)
+
+    async def _alternate_titles_shown(
+        self, db: Reader, rows: list[Row], assessed: list[tuple[Assessment, list[str]]]
+    ) -> list[str | None]:
+        """The displayed alternate title each hit matched best (None: its own title)."""
+        wanted = {
+            row[0]: titles[a.title_index]
+            for row, (a, titles) in zip(rows, assessed, strict=True)
+            if a.title_index
+        }
+        if not wanted:
+            return [None] * len(rows)
+        from reelsearch.search.normalize import normalize
+
+        marks = ",".join("?" * len(wanted))
+        found: dict[int, str] = {}
+        for movie_id, title in await db.rows(
+            f"SELECT movie_id, title FROM alt_titles WHERE movie_id IN ({marks}) UNION ALL "
+            f"SELECT id, original_title FROM movies WHERE id IN ({marks}) "
+            "AND original_title IS NOT NULL ORDER BY 1, 2",
+            [*wanted, *wanted],
+        ):
+            if movie_id not in found and normalize(title) == wanted[movie_id]:
+                found[movie_id] = title
+        return [found.get(row[0], wanted.get(row[0])) if row[0] in wanted else None for row in rows]
 
     # -- filters -----------------------------------------------------------
 
@@ -198,22 +332,29 @@ class TieredSearch:
     # -- pages ---------------------------------------------------------------
 
     async def _resolve_words(
-        self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery, filters: _Filters
+        self,
+        db: Reader,
+        snapshot: CatalogSnapshot,
+        query: SearchQuery,
+        filters: _Filters,
+        plan: QueryPlan,
     ) -> TextMatch:
         """The query's words, less trailing words that nothing matches (with typos too).
 
         A dropped word ends the query, so the word before it counts as finished:
         "mat xyzzy" searches for the word "mat", not for "mat*".
         """
-        words, last_is_prefix = list(query.words), query.last_is_prefix
+        reads_year = plan.year is not None  # then `filters` hold the year's condition
         while True:
-            match = TextMatch(snapshot, words, last_is_prefix, self.syntax)
-            if len(words) == 1 or await self._exists(db, match.plain, filters):
+            match = TextMatch(snapshot, plan, self.syntax)
+            if len(query.words) == 1 or await self._exists(db, match.plain, filters):
                 return match
             if match.with_typos is not None and await self._exists(db, match.with_typos, filters):
                 return match
-            words.pop()  # max_query_chars bounds how often
-            last_is_prefix = False
+            query = query.without_last_word()  # max_query_chars bounds how often
+            plan = self.plan(snapshot, query)
+            if not reads_year:
+                plan = plan.without_year()
 
     @staticmethod
     def _with_typos(match: TextMatch, plain_total: int) -> bool:
@@ -230,21 +371,25 @@ class TieredSearch:
         snapshot: CatalogSnapshot,
         query: SearchQuery,
         filters: _Filters,
+        plan: QueryPlan,
         *,
         count: bool = True,
-    ) -> tuple[list[Row], int, bool, str]:
+    ) -> _Page:
         """The page, the total, whether it is exact, and the expression of the result set."""
-        match = TextMatch(snapshot, query.words, query.last_is_prefix, self.syntax)
+        match = TextMatch(snapshot, plan, self.syntax)
+        if plan.contradicts_itself:
+            return _Page([], 0, True, match.plain, match)
         need = query.offset + query.limit
         ranks, rows, plain_total, exact = await self._as_typed(
             db, match, filters, need, count=count
         )
         if not ranks and len(query.words) > 1:
             # Nothing has every word as typed: drop unmatched trailing words.
-            match = await self._resolve_words(db, snapshot, query, filters)
+            match = await self._resolve_words(db, snapshot, query, filters, plan)
             ranks, rows, plain_total, exact = await self._as_typed(
                 db, match, filters, need, count=count
             )
+        typo_ranks: frozenset[int] = frozenset()
         total, matched = plain_total, match.plain
         if self._with_typos(match, plain_total):
             assert match.with_typos is not None
@@ -261,7 +406,7 @@ class TieredSearch:
             # than the whole search.
             fetch = max(wanted, PROBE_ROWS) + len(plain) + 1
             found = await db.rows(
-                f"SELECT m.search_rank, m.norm_title, {COLUMNS} FROM {self._text}"
+                f"SELECT m.search_rank, {COLUMNS} FROM {self._text}"
                 f"{filters.sql} ORDER BY {self.dialect.text_rank} LIMIT ?",
                 (match.with_typos, *filters.params, fetch),
             )
@@ -271,8 +416,9 @@ class TieredSearch:
             # alone, never on the page, so pages never overlap or skip.
             if is_all and len(found) <= PROBE_ROWS:
                 length = len(match.words)
-                found.sort(key=lambda row: row[1].count(" ") + 1 > length)
-            rows.update((row[0], row[2:]) for row in found)
+                found.sort(key=lambda row: row[1 + NORM_TITLE].count(" ") + 1 > length)
+            rows.update((row[0], row[1:]) for row in found)
+            typo_ranks = frozenset(row[0] for row in found)
             ranks += [row[0] for row in found][: max(need - len(ranks), 0)]
             matched = f"({match.with_typos})"
             if is_all or not count:
@@ -282,7 +428,7 @@ class TieredSearch:
                 everything, all_exact = await self._count(db, match.with_typos, filters)
                 total, exact = max(everything, total), exact and all_exact
         page = await self._rows_by_rank(db, ranks[query.offset : need], rows)
-        return page, total, exact, matched
+        return _Page(page, total, exact, matched, match, typo_ranks)
 
     async def _as_typed(
         self, db: Reader, match: TextMatch, filters: _Filters, need: int, *, count: bool
@@ -294,19 +440,18 @@ class TieredSearch:
         # one text query and sort them into tiers here, from their words.
         probe = max(need, PROBE_ROWS)
         found = await db.rows(
-            f"SELECT m.search_rank, m.norm_title, {COLUMNS} FROM {self._text}"
+            f"SELECT m.search_rank, {COLUMNS} FROM {self._text}"
             f"{filters.sql} ORDER BY {rank} LIMIT ?",
             (match.plain, *filters.params, probe + 1),
         )
         if len(found) <= probe:
+            assess = match.assess
             tiered = sorted(
-                (tier, -match.order_score(words) if tier == 0 else 0, row[0])
+                (assess(titles_of(row[1 + NORM_TITLE], row[1 + ALT_NORM_TITLES])).sort_key, row[0])
                 for row in found
-                for words in (row[1].split(),)
-                for tier in (match.tier_of(words),)
             )
-            rows = {row[0]: row[2:] for row in found}
-            return [rank for _, _, rank in tiered], rows, *self._capped(len(found), filters)
+            rows = {row[0]: row[1:] for row in found}
+            return [rank for _, rank in tiered], rows, *self._capped(len(found), filters)
         # Broad queries: each tier asks the index for its own best rows.
         # Tier k's first rows may repeat the k tiers before it, so it reads
         # need * (k + 1) rows to be sure of `need` new ones.
@@ -355,10 +500,9 @@ class TieredSearch:
             marks = ",".join("?" * len(missing))
             known = dict(known)
             known.update(
-                (row[-1], row[:-1])
+                (row[SEARCH_RANK], row)
                 for row in await db.rows(
-                    f"SELECT {COLUMNS}, m.search_rank FROM movies AS m "
-                    f"WHERE m.search_rank IN ({marks})",
+                    f"SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank IN ({marks})",
                     missing,
                 )
             )
@@ -395,10 +539,19 @@ class TieredSearch:
         return (cap, False) if total > cap else (total, True)
 
     async def _sorted_text_page(
-        self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery, filters: _Filters
-    ) -> tuple[list[Row], int, bool, str]:
+        self,
+        db: Reader,
+        snapshot: CatalogSnapshot,
+        query: SearchQuery,
+        filters: _Filters,
+        plan: QueryPlan,
+        *,
+        count: bool = True,
+    ) -> _Page:
         """The same result set as relevance order, sorted by a column instead."""
-        match = await self._resolve_words(db, snapshot, query, filters)
+        match = await self._resolve_words(db, snapshot, query, filters, plan)
+        if match.plan.contradicts_itself:
+            return _Page([], 0, True, match.plain, match)
         expression = match.plain
         total, exact = await self._count(db, expression, filters)
         if self._with_typos(match, total):
@@ -410,7 +563,22 @@ class TieredSearch:
             f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
             (expression, *filters.params, query.limit, query.offset),
         )
-        return rows, total, exact, expression
+        typo_ranks: frozenset[int] = frozenset()
+        if expression is not match.plain:
+            typo_ranks = frozenset(await self._typo_only_ranks(db, match.plain, rows))
+        return _Page(rows, total, exact, expression, match, typo_ranks)
+
+    async def _typo_only_ranks(self, db: Reader, expression: str, rows: list[Row]) -> set[int]:
+        """The ranks of ``rows`` that do NOT match ``expression`` (found through typos)."""
+        ranks = [row[SEARCH_RANK] for row in rows]
+        if not ranks:
+            return set()
+        marks = ",".join("?" * len(ranks))
+        found = await db.rows(
+            f"SELECT {self.dialect.text_rank} FROM {self._text} AND m.search_rank IN ({marks})",
+            (expression, *ranks),
+        )
+        return set(ranks) - {row[0] for row in found}
 
     async def _browse(
         self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery, filters: _Filters

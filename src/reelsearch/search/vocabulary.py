@@ -38,6 +38,11 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.words)
 
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether some word starts with ``prefix``."""
+        low = bisect_left(self.words, prefix)
+        return low < len(self.words) and self.words[low].startswith(prefix)
+
     def _completions(self, prefix: str) -> tuple[str, ...] | None:
         """Words starting with ``prefix``, most used first; None if the index does it better."""
         if len(prefix) <= INDEXED_PREFIX_LENGTH:

@@ -1,0 +1,191 @@
+"""From the words a person typed to what each of them may match in a title.
+
+A ``QueryPlan`` is a row of slots. Each slot covers one or more query words
+and lists the phrases that count as typing them, the words as typed first:
+
+- split and joined words: "spiderman" may be "spider man", and "spider man"
+  "spiderman", when the catalog's vocabulary has those words;
+- synonyms from the rules ("lotr" may be "lord of the rings");
+- numerals: "2" may be "ii" and "ii" may be "2" ("rocky 2" finds Rocky II);
+- stop words ("the", "der") are optional among other words: a title without
+  them still matches, one with them ranks higher;
+- a year ("alien 1979") is optional text, matched against the year field by
+  the search (``QueryPlan.year``) instead of being required in the title;
+- "a quoted phrase" is one slot matched exactly: no alternatives, no typos.
+
+The plan depends only on the query, the rules and the vocabulary, so both
+backends turn it into the same text-index expressions (``matching.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from reelsearch.search.query import SearchQuery
+from reelsearch.search.rulebook import Rules
+from reelsearch.search.vocabulary import Vocabulary
+
+_ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x",
+          "xi", "xii", "xiii", "xiv", "xv", "xvi", "xvii", "xviii", "xix", "xx")  # fmt: skip
+# "2" <-> "ii" up to 20: sequels and parts; beyond that a number is rarely a roman numeral.
+NUMERALS = {
+    **{str(n): roman for n, roman in enumerate(_ROMAN, start=1)},
+    **{roman: str(n) for n, roman in enumerate(_ROMAN, start=1)},
+}
+# A four-digit word in this range, next to other words, is read as a year.
+FIRST_FILM_YEAR, LAST_PLAUSIBLE_YEAR = 1874, 2100
+# Split a word into two vocabulary words only from this length ("xmen" -> "x men").
+MIN_SPLIT_LENGTH = 4
+# At most this many ways to split one word: each one is another OR in the index query.
+MAX_SPLITS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Words that, side by side in a title, count as typing a slot's words."""
+
+    tokens: tuple[str, ...]
+    prefix: bool = False  # the last token may be unfinished (typed last, no space after)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    words: tuple[str, ...]  # the query words it covers, as typed
+    alternatives: tuple[Alternative, ...]  # [0] is the words as typed
+    typos: bool = False  # typo candidates of the one word may stand in for it
+    optional: bool = False  # a title need not hold it (stop word, year)
+    is_year: bool = False
+
+    @property
+    def typed(self) -> Alternative:
+        return self.alternatives[0]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPlan:
+    slots: tuple[Slot, ...]
+    excluded: tuple[tuple[str, ...], ...] = ()
+    year: int | None = None
+    required: tuple[Slot, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "required", tuple(s for s in self.slots if not s.optional))
+
+    @property
+    def typed_words(self) -> tuple[str, ...]:
+        """The words as typed, less a year: what the phrase and exact-title tiers look for."""
+        return tuple(w for slot in self.slots if not slot.is_year for w in slot.words)
+
+    @property
+    def last_is_prefix(self) -> bool:
+        words = [slot for slot in self.slots if not slot.is_year]
+        return bool(words) and words[-1].typed.prefix
+
+    @property
+    def contradicts_itself(self) -> bool:
+        """An excluded word that is also required: nothing can match."""
+        needed = {slot.typed.tokens for slot in self.required if len(slot.alternatives) == 1}
+        return any(phrase in needed for phrase in self.excluded)
+
+    def without_year(self) -> QueryPlan:
+        """The plan with its year read as a plain title word again."""
+        slots = tuple(Slot(s.words, s.alternatives) if s.is_year else s for s in self.slots)
+        return QueryPlan(slots, self.excluded, None)
+
+
+def plan_query(query: SearchQuery, rules: Rules, vocabulary: Vocabulary) -> QueryPlan:
+    words = query.words
+    quoted_at = dict(query.quoted)
+    last = len(words) - 1
+    slots: list[Slot] = []
+    i = 0
+    while i < len(words):
+        prefix_at_end = query.last_is_prefix
+        if i in quoted_at:
+            end = quoted_at[i]
+            tokens = words[i:end]
+            slots.append(Slot(tokens, (Alternative(tokens, end - 1 == last and prefix_at_end),)))
+            i = end
+            continue
+        free_end = min([*(s for s in quoted_at if s > i), len(words)])
+        slot = _synonym_slot(words, i, free_end, rules, last, prefix_at_end)
+        if slot is None:
+            slot = _joined_slot(words, i, free_end, vocabulary, last, prefix_at_end)
+        if slot is None:
+            slot = _word_slot(words[i], i == last and prefix_at_end, rules, vocabulary)
+        slots.append(slot)
+        i += len(slot.words)
+    slots, year = _read_year(slots)
+    return QueryPlan(_stop_words_optional(slots, rules), query.excluded, year)
+
+
+def _synonym_slot(
+    words: Sequence[str], start: int, end: int, rules: Rules, last: int, prefix: bool
+) -> Slot | None:
+    """The longest run of words from ``start`` that the rules give synonyms for."""
+    for stop in range(min(end, start + rules.longest_synonym), start, -1):
+        span = tuple(words[start:stop])
+        others = rules.alternatives(span)
+        if others:
+            typed = Alternative(span, stop - 1 == last and prefix)
+            return Slot(span, (typed, *(Alternative(o) for o in others)))
+    return None
+
+
+def _joined_slot(
+    words: Sequence[str], start: int, end: int, vocabulary: Vocabulary, last: int, prefix: bool
+) -> Slot | None:
+    """Two words that the catalog also writes as one: "spider man" -> "spiderman"."""
+    if start + 2 > end:
+        return None
+    pair = (words[start], words[start + 1])
+    joined = pair[0] + pair[1]
+    is_prefix = start + 1 == last and prefix
+    if joined not in vocabulary and not (is_prefix and vocabulary.has_prefix(joined)):
+        return None
+    return Slot(pair, (Alternative(pair, is_prefix), Alternative((joined,), is_prefix)))
+
+
+def _word_slot(word: str, is_prefix: bool, rules: Rules, vocabulary: Vocabulary) -> Slot:
+    alternatives = [Alternative((word,), is_prefix)]
+    numeral = NUMERALS.get(word)
+    if numeral is not None:
+        alternatives.append(Alternative((numeral,)))
+    elif len(word) >= MIN_SPLIT_LENGTH and not word.isdigit():
+        # Most balanced splits first: "spiderman" -> "spider man" before "spi derman".
+        cuts = sorted(range(1, len(word) - 1), key=lambda cut: abs(len(word) - 2 * cut))
+        splits = [
+            (word[:cut], word[cut:])
+            for cut in cuts
+            if word[:cut] in vocabulary and word[cut:] in vocabulary
+        ]
+        alternatives += [Alternative(pair, is_prefix) for pair in splits[:MAX_SPLITS]]
+    return Slot((word,), tuple(alternatives), typos=True, optional=word in rules.stop_words)
+
+
+def _read_year(slots: list[Slot]) -> tuple[list[Slot], int | None]:
+    """The last four-digit word that can be a year, when other words remain to search for."""
+    for index in range(len(slots) - 1, -1, -1):
+        slot = slots[index]
+        word = slot.words[0]
+        if (
+            len(slot.words) == 1
+            and len(word) == 4
+            and word.isdigit()
+            and FIRST_FILM_YEAR <= int(word) <= LAST_PLAUSIBLE_YEAR
+            and len(slot.alternatives) == 1
+            and any(other is not slot and not other.optional for other in slots)
+        ):
+            year_slot = Slot(slot.words, (Alternative(slot.words),), optional=True, is_year=True)
+            return [*slots[:index], year_slot, *slots[index + 1 :]], int(word)
+    return slots, None
+
+
+def _stop_words_optional(slots: list[Slot], rules: Rules) -> tuple[Slot, ...]:
+    """Stop words stay optional only next to a word that is not one ("the the" is required)."""
+    if any(not slot.optional for slot in slots):
+        return tuple(slots)
+    return tuple(
+        slot if slot.is_year else Slot(slot.words, slot.alternatives, slot.typos) for slot in slots
+    )
