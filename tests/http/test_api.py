@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import anyio
 import pytest
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
+from reelsearch.config import Settings
 from reelsearch.errors import InvalidRequest
+from reelsearch.http.app import create_app
 from reelsearch.http.params import MAX_QUERY_STRING_BYTES, query_pairs
 from reelsearch.http.routes import ROUTES
-from reelsearch.search.query import HIT_FIELDS, SEARCH_PARAMS
+from reelsearch.search.query import HIT_FIELDS, MOVIE_FIELDS, SEARCH_PARAMS
 
 Client = Any  # starlette.testclient.TestClient, imported by conftest
 
@@ -90,7 +95,7 @@ def test_movie_by_id(client: Client) -> None:
         body["title"],
         body["alt_titles"],
     )
-    assert {*HIT_FIELDS, "original_title", "alt_titles", "updated_at"} == set(body)
+    assert {*MOVIE_FIELDS, "original_title", "alt_titles", "updated_at"} == set(body)
 
 
 @pytest.mark.parametrize("movie_id", ["0", "31", "999999999999999999"])
@@ -321,7 +326,7 @@ def test_raw_valid_utf8_bytes_in_scope_are_searched(client: Client) -> None:
 @pytest.mark.parametrize(
     "q",
     ['"', '""', '"star', "*", "star*", "NEAR(star wars)", "NEAR(", "AND", "star AND wars",
-     "OR", "NOT", "-", "-star", "^", "^star", ":", "title:star", "norm_title:star", "(", ")",
+     "OR", "NOT", "-", "- star", "^", "^star", ":", "title:star", "norm_title:star", "(", ")",
      "{star}", "star + wars", "'; DROP TABLE movies; --", "1 OR 1=1", "\\", "%", "_"],
 )  # fmt: skip
 def test_fts_syntax_and_sql_in_q_are_plain_text(client: Client, q: str) -> None:
@@ -339,16 +344,76 @@ def test_fts_syntax_and_sql_in_q_are_plain_text(client: Client, q: str) -> None:
         ('"star wars"', "Star Wars"),
         ("star*", "Star"),
         ("(star wars)", "Star Wars"),
-        ("-star", "Star"),
         ("^star", "Star"),
         ("star: wars", "Star Wars"),
-        ("{star} -wars", "Star Wars"),
+        ("{star} wars", "Star Wars"),
     ],
 )
 def test_fts_operators_are_ignored_not_obeyed(client: Client, q: str, first: str) -> None:
-    """Operator characters are dropped: the words around them are what is searched."""
+    """FTS5 operator characters are dropped: the words around them are what is searched.
+    Only reelsearch's own operators ("phrase" and -word) mean something."""
     body = client.get("/v1/search", params={"q": q}).json()
     assert first == body["hits"][0]["title"]
+
+
+@pytest.mark.parametrize(
+    ("q", "titles"),
+    [
+        ("{star} -wars", ["Star", "Star Trek"]),
+        ("star -wars", ["Star", "Star Trek"]),
+        ('"star wars" -"the empire"', ["Star Wars"]),
+    ],
+)
+def test_exclusion_operator(client: Client, q: str, titles: list[str]) -> None:
+    body = client.get("/v1/search", params={"q": q}).json()
+    assert titles == [hit["title"] for hit in body["hits"]]
+
+
+@pytest.mark.parametrize("q", ["-star", "-star -wars", '-"star wars"'])
+def test_only_excluded_words_is_a_clear_400(client: Client, q: str) -> None:
+    error = assert_error(client.get("/v1/search", params={"q": q}), 400)
+    assert error["param"] == "q" and "at least one word" in error["message"]
+
+
+def test_explain_needs_a_configured_admin_token(client: Client) -> None:
+    error = assert_error(client.get("/v1/search", params={"q": "star", "explain": "true"}), 403)
+    assert (error["code"], error["param"]) == ("forbidden", "explain")
+    assert "REELSEARCH_ADMIN_TOKEN" in error["message"]
+
+
+@pytest.fixture(scope="module")
+def admin_client(small_backend_settings: Settings) -> Iterator[Client]:
+    app = create_app(replace(small_backend_settings, admin_token="s3cret-token"))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "s3cret-token", "Basic s3cret-token"])
+def test_explain_refuses_a_wrong_token(admin_client: Client, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = admin_client.get(
+        "/v1/search", params={"q": "star", "explain": "true"}, headers=headers
+    )
+    assert "forbidden" == assert_error(response, 403)["code"]
+
+
+def test_explain_with_the_admin_token(admin_client: Client) -> None:
+    response = admin_client.get(
+        "/v1/search",
+        params={"q": "star wars", "explain": "true"},
+        headers={"Authorization": "Bearer s3cret-token"},
+    )
+    assert 200 == response.status_code, response.text
+    hit = response.json()["hits"][0]
+    assert hit["title"] == "Star Wars"
+    parts = hit["explain"]
+    assert {"rank_key", "text_match", "typos", "exactness", "popularity"} <= set(parts)
+    assert parts["text_match"]["tier_name"] == "exact title"
+
+
+def test_explain_must_be_true_or_false(client: Client) -> None:
+    error = assert_error(client.get("/v1/search", params={"q": "x", "explain": "yes"}), 400)
+    assert error["param"] == "explain"
 
 
 def test_fts_keyword_and_is_a_word(client: Client) -> None:

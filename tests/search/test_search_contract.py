@@ -20,7 +20,7 @@ from reelsearch.config import Settings
 from reelsearch.errors import InvalidRequest
 from reelsearch.search.backends import open_blocking_engine
 from reelsearch.search.engine import BlockingSearchEngine, SearchResult
-from reelsearch.search.query import HIT_FIELDS, parse_autocomplete, parse_search
+from reelsearch.search.query import HIT_FIELDS, MOVIE_FIELDS, parse_autocomplete, parse_search
 
 BOTH = pytest.mark.parametrize("any_engine", ["small_engine", "sample_engine"], indirect=True)
 
@@ -660,6 +660,8 @@ def test_default_hit_shape(small_engine: BlockingSearchEngine) -> None:
         "genres": ["Comedy", "Romance"],
         "runtime_min": 122,
         "kind": "movie",
+        "matched_title": None,
+        "highlights": {"title": [[0, 6]]},
     } == search(small_engine, "amelie").hits[0]
 
 
@@ -737,5 +739,5 @@ def test_get_movie_has_the_details(small_engine: BlockingSearchEngine) -> None:
         found["original_title"],
         found["alt_titles"],
     )
-    assert {*HIT_FIELDS, "original_title", "alt_titles", "updated_at"} == set(found)
+    assert {*MOVIE_FIELDS, "original_title", "alt_titles", "updated_at"} == set(found)
     assert None is small_engine.get_movie(10_000)

@@ -31,7 +31,7 @@ _SEARCH_PARAMS = [
         {"type": "string", "maxLength": 256},
         "The text typed: words in any order, last word a prefix, typos tolerated. "
         '`"a phrase"` matches those words side by side, exactly (no typos); `-word` '
-        "or `-\"a phrase\"` leaves out titles holding it. Alternate titles, synonyms, "
+        'or `-"a phrase"` leaves out titles holding it. Alternate titles, synonyms, '
         "split or joined words (spiderman, spider man), numerals (2, ii) and a year "
         "(alien 1979 matches the year field) are understood; stop words are optional.",
     ),

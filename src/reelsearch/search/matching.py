@@ -78,6 +78,7 @@ class Assessment:
     """Why a matching movie ranks where it does: its best title and how well it matches."""
 
     tier: int
+    absent: int  # required words this title lacks (the movie matched through another)
     missing: int  # stop words of the query the title lacks
     order: int  # neighbouring query words that are neighbours in the title too
     typos: int  # query words matched only through a typo
@@ -85,10 +86,11 @@ class Assessment:
     words: frozenset[str]  # the title words that matched (for highlights)
 
     @property
-    def sort_key(self) -> tuple[int, int, int, int]:
+    def sort_key(self) -> tuple[int, int, int, int, int]:
         """Lower ranks first; popularity breaks the ties. Word order counts among
         exact titles only ("18 5 episode"); elsewhere popularity decides."""
-        return (self.tier, self.missing, self.typos, -self.order if self.tier == EXACT else 0)
+        order = -self.order if self.tier == EXACT else 0
+        return (self.absent, self.tier, self.missing, self.typos, order)
 
 
 def titles_of(norm_title: str, alt_norm_titles: str | None) -> list[str]:
@@ -244,7 +246,7 @@ class TextMatch:
     def _assess_title(self, title_words: list[str], index: int, typo_match: bool) -> Assessment:
         effective: list[str] = []
         matched: set[str] = set()
-        missing = typos = 0
+        absent = missing = typos = 0
         last_prefix = False
         for slot in self.plan.slots:
             alternative = _present(slot, title_words)
@@ -259,7 +261,8 @@ class TextMatch:
                 if slot.optional:
                     missing += not slot.is_year
                     continue
-                alternative = slot.typed  # matched across titles, or not at all
+                absent += 1
+                alternative = slot.typed
             effective.extend(alternative.tokens)
             last_prefix = alternative.prefix
             matched.update(_matched_words(alternative, title_words))
@@ -269,6 +272,7 @@ class TextMatch:
             tier = self._tier(title_words, effective, last_prefix)
         return Assessment(
             tier=tier,
+            absent=absent,
             missing=missing,
             order=_order_score(title_words, effective),
             typos=typos,

@@ -85,7 +85,7 @@ class QueryPlan:
     @property
     def contradicts_itself(self) -> bool:
         """An excluded word that is also required: nothing can match."""
-        needed = {slot.typed.tokens for slot in self.required if len(slot.alternatives) == 1}
+        needed = {slot.typed.tokens for slot in self.required}
         return any(phrase in needed for phrase in self.excluded)
 
     def without_year(self) -> QueryPlan:

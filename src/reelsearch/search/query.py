@@ -19,8 +19,9 @@ import orjson
 from reelsearch.errors import InvalidRequest
 from reelsearch.search.normalize import normalize
 
-HIT_FIELDS = ("id", "title", "year", "rating", "votes", "genres", "runtime_min", "kind",
-              "matched_title", "highlights")  # fmt: skip
+# A movie's fields; a search hit adds what matched.
+MOVIE_FIELDS = ("id", "title", "year", "rating", "votes", "genres", "runtime_min", "kind")
+HIT_FIELDS = (*MOVIE_FIELDS, "matched_title", "highlights")
 FACETS = ("genres", "decade")
 SORTS = ("relevance", "year", "-year", "rating", "-rating", "votes", "-votes")
 SEARCH_PARAMS = frozenset(

@@ -47,7 +47,8 @@ SQLITE = Dialect(
     text_match="title_fts MATCH ?",
     text_rank="title_fts.rowid",
     facet_sum="total({})",
-    vocabulary_sql="SELECT term, doc FROM title_vocab",
+    # Every indexed word but the separator between a movie's titles (U+E000).
+    vocabulary_sql="SELECT term, doc FROM title_vocab WHERE term != char(57344)",
     # The (year, rank) index holds every year: read it, not the table.
     decades_sql=(
         "SELECT year / 10 * 10 AS decade, count(*) FROM movies INDEXED BY ix_movies_year "

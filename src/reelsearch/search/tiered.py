@@ -29,7 +29,7 @@ from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.highlight import spans
 from reelsearch.search.matching import TIER_NAMES, Assessment, TextMatch, titles_of
 from reelsearch.search.plan import QueryPlan, plan_query
-from reelsearch.search.query import SearchQuery
+from reelsearch.search.query import MOVIE_FIELDS, SearchQuery
 from reelsearch.search.rulebook import RuleFiles
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.sql import Dialect, Reader, Row
@@ -151,10 +151,9 @@ class TieredSearch:
         )
         if row is None:
             return None
-        movie = _row_to_hit(row, ("id", "title", "year", "rating", "votes", "genres",
-                                  "runtime_min", "kind"))  # fmt: skip
-        movie["original_title"] = row[8]
-        movie["updated_at"] = row[9]
+        movie = _row_to_hit(row, MOVIE_FIELDS)
+        movie["original_title"] = row[SEARCH_RANK + 1]
+        movie["updated_at"] = row[SEARCH_RANK + 2]
         movie["alt_titles"] = [
             title for (title,) in await db.rows(
                 "SELECT title FROM alt_titles WHERE movie_id = ? ORDER BY title", (movie_id,)
@@ -347,7 +346,12 @@ class TieredSearch:
         reads_year = plan.year is not None  # then `filters` hold the year's condition
         while True:
             match = TextMatch(snapshot, plan, self.syntax)
-            if len(query.words) == 1 or await self._exists(db, match.plain, filters):
+            ends_quoted = bool(query.quoted) and query.quoted[-1][1] == len(query.words)
+            if (
+                len(query.words) == 1
+                or ends_quoted  # a quoted phrase is never cut short
+                or await self._exists(db, match.plain, filters)
+            ):
                 return match
             if match.with_typos is not None and await self._exists(db, match.with_typos, filters):
                 return match

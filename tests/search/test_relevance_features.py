@@ -1,0 +1,272 @@
+"""Issue 3's relevance features, each against a real catalog on both backends.
+
+The sample (ggplot2movies) is the real catalog for split and joined words,
+operators, synonyms, stop words, numerals, years and highlights; the small
+IMDb-format catalog has alternate titles (akas).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from reelsearch.config import Settings
+from reelsearch.search.backends import open_blocking_engine
+from reelsearch.search.engine import BlockingSearchEngine, SearchResult
+from reelsearch.search.query import parse_search
+
+
+def search(engine: BlockingSearchEngine, q: str, **params: str) -> SearchResult:
+    return engine.search(parse_search([("q", q), *params.items()]))
+
+
+def titles(engine: BlockingSearchEngine, q: str, limit: int = 10) -> list[str]:
+    return [hit["title"] for hit in search(engine, q, limit=str(limit)).hits]
+
+
+def top(engine: BlockingSearchEngine, q: str) -> tuple[str, int | None]:
+    hit = search(engine, q).hits[0]
+    return hit["title"], hit["year"]
+
+
+# -- split and joined words ---------------------------------------------------------
+
+
+def test_joined_word_finds_the_hyphenated_title(sample_engine: BlockingSearchEngine) -> None:
+    found = titles(sample_engine, "spiderman", 3)
+    assert "Spider-Man" in found and "Spiderman" in found
+
+
+def test_split_words_find_the_joined_title(sample_engine: BlockingSearchEngine) -> None:
+    assert top(sample_engine, "bat man")[0] == "Batman"
+    assert "Spiderman" in titles(sample_engine, "spider man", 3)
+
+
+def test_one_letter_split(sample_engine: BlockingSearchEngine) -> None:
+    assert top(sample_engine, "xmen")[0] == "X-Men"
+    assert top(sample_engine, "x men")[0] == "X-Men"
+
+
+def test_apostrophes_and_ampersands(sample_engine: BlockingSearchEngine) -> None:
+    assert top(sample_engine, "schindlers list")[0] == "Schindler's List"
+    assert titles(sample_engine, "tom & jerry") == titles(sample_engine, "tom and jerry")
+
+
+# -- operators ------------------------------------------------------------------------
+
+
+def test_quoted_phrase_has_no_typos(sample_engine: BlockingSearchEngine) -> None:
+    assert top(sample_engine, "the matirx")[0] == "The Matrix"
+    assert search(sample_engine, '"the matirx"').total == 0
+
+
+def test_quoted_phrase_keeps_its_words_together(sample_engine: BlockingSearchEngine) -> None:
+    for hit in search(sample_engine, '"lord of the rings"', limit="50").hits:
+        assert "lord of the rings" in hit["title"].lower().replace(":", "")
+
+
+def test_excluded_word_leaves_titles_out(sample_engine: BlockingSearchEngine) -> None:
+    everything = titles(sample_engine, "matrix", 50)
+    assert "The Matrix Reloaded" in everything
+    without = titles(sample_engine, "matrix -reloaded", 50)
+    assert "The Matrix Reloaded" not in without
+    assert set(without) == {t for t in everything if "reloaded" not in t.lower()}
+
+
+def test_excluded_phrase(sample_engine: BlockingSearchEngine) -> None:
+    found = titles(sample_engine, 'star wars -"the empire"', 50)
+    assert "Star Wars" in found
+    assert not [t for t in found if "The Empire" in t]
+
+
+def test_hyphen_inside_a_word_is_not_an_exclusion(sample_engine: BlockingSearchEngine) -> None:
+    assert top(sample_engine, "spider-man")[0] == "Spider-Man"
+
+
+def test_excluding_a_required_word_matches_nothing(sample_engine: BlockingSearchEngine) -> None:
+    assert search(sample_engine, "matrix -matrix").total == 0
+
+
+# -- alternate titles -----------------------------------------------------------------
+
+
+def test_alternate_title_finds_the_movie_once(small_engine: BlockingSearchEngine) -> None:
+    result = search(small_engine, "fabuleux destin")
+    assert [hit["title"] for hit in result.hits] == ["Amélie"]
+    assert result.hits[0]["matched_title"] == "Le fabuleux destin d'Amélie Poulain"
+    assert result.hits[0]["highlights"]["matched_title"] == [[3, 11], [12, 18]]
+
+
+def test_primary_title_match_reports_no_matched_title(small_engine: BlockingSearchEngine) -> None:
+    result = search(small_engine, "amelie")
+    assert [hit["title"] for hit in result.hits].count("Amélie") == 1
+    hit = next(h for h in result.hits if h["title"] == "Amélie")
+    assert hit["matched_title"] is None
+
+
+def test_phrase_does_not_run_across_titles(small_engine: BlockingSearchEngine) -> None:
+    # "Amélie" followed by its aka "Le fabuleux..." must not make "amelie le" a phrase.
+    assert search(small_engine, '"amelie le"').total == 0
+
+
+# -- synonyms and stop words ---------------------------------------------------------
+
+
+def test_synonym_expands_an_abbreviation(sample_engine: BlockingSearchEngine) -> None:
+    found = titles(sample_engine, "lotr", 4)
+    assert all(t.startswith("The Lord of the Rings") for t in found), found
+
+
+def test_one_way_synonym_does_not_go_back(sample_engine: BlockingSearchEngine) -> None:
+    # "lotr => lord of the rings": typing the long form does not find "Lotrando".
+    assert not [t for t in titles(sample_engine, "lord of the rings", 50) if "Lotr" in t]
+
+
+def test_stop_word_is_optional_among_other_words(sample_engine: BlockingSearchEngine) -> None:
+    assert top(sample_engine, "the terminator 2") == ("Terminator 2: Judgment Day", 1991)
+
+
+def test_only_stop_words_are_searched_as_typed(sample_engine: BlockingSearchEngine) -> None:
+    result = search(sample_engine, "the the ", limit="20")
+    assert result.total > 0
+    for hit in result.hits:
+        assert "the" in hit["title"].lower().split()
+
+
+@pytest.fixture
+def rule_files(tmp_path: Path) -> tuple[Path, Path]:
+    synonyms, stop_words = tmp_path / "synonyms.txt", tmp_path / "stopwords.txt"
+    synonyms.write_text("# none yet\n")
+    stop_words.write_text("# none yet\n")
+    return synonyms, stop_words
+
+
+@pytest.fixture
+def engine_with_rules(
+    sample_backend_settings: Settings, rule_files: tuple[Path, Path]
+) -> Iterator[BlockingSearchEngine]:
+    synonyms, stop_words = rule_files
+    settings = replace(
+        sample_backend_settings,
+        synonyms_path=str(synonyms),
+        stopwords_path=str(stop_words),
+        catalog_poll_seconds=0.05,
+    )
+    engine = open_blocking_engine(settings)
+    yield engine
+    engine.close()
+
+
+def _rewrite(path: Path, text: str) -> None:
+    """Write ``text`` so the change is seen even on a coarse-mtime filesystem."""
+    before = path.stat().st_mtime_ns
+    path.write_text(text)
+    while path.stat().st_mtime_ns == before:
+        time.sleep(0.01)
+        path.write_text(text)
+    time.sleep(0.06)  # past the poll interval
+
+
+def test_synonyms_reload_without_a_restart(
+    engine_with_rules: BlockingSearchEngine, rule_files: tuple[Path, Path]
+) -> None:
+    assert search(engine_with_rules, "zzneo zzfilm ").total == 0
+    _rewrite(rule_files[0], "zzneo zzfilm => the matrix\n")
+    assert top(engine_with_rules, "zzneo zzfilm ")[0] == "The Matrix"
+
+
+def test_multi_way_synonyms(
+    engine_with_rules: BlockingSearchEngine, rule_files: tuple[Path, Path]
+) -> None:
+    _rewrite(rule_files[0], "neo movie, the matrix\n")
+    assert top(engine_with_rules, "neo movie ")[0] == "The Matrix"
+    _rewrite(rule_files[0], "zzneo, the matrix\n")
+    assert top(engine_with_rules, "zzneo ")[0] == "The Matrix"
+
+
+def test_stop_words_reload_without_a_restart(
+    engine_with_rules: BlockingSearchEngine, rule_files: tuple[Path, Path]
+) -> None:
+    # With no stop words, "the" is required and Terminator 2 (no "the") is not found first.
+    assert top(engine_with_rules, "the terminator 2")[0] != "Terminator 2: Judgment Day"
+    _rewrite(rule_files[1], "the\n")
+    assert top(engine_with_rules, "the terminator 2")[0] == "Terminator 2: Judgment Day"
+
+
+def test_a_broken_rules_file_keeps_the_previous_rules(
+    engine_with_rules: BlockingSearchEngine, rule_files: tuple[Path, Path]
+) -> None:
+    _rewrite(rule_files[0], "neo movie => the matrix\n")
+    assert top(engine_with_rules, "neo movie ")[0] == "The Matrix"
+    _rewrite(rule_files[0], "lonely\n")  # a list of one is an error
+    assert top(engine_with_rules, "neo movie ")[0] == "The Matrix"
+
+
+# -- numbers and years ------------------------------------------------------------------
+
+
+def test_arabic_numeral_finds_the_roman_sequel(sample_engine: BlockingSearchEngine) -> None:
+    assert top(sample_engine, "rocky 2") == ("Rocky II", 1979)
+    assert top(sample_engine, "godfather part 2")[0] == "The Godfather: Part II"
+
+
+def test_roman_numeral_finds_the_arabic_sequel(sample_engine: BlockingSearchEngine) -> None:
+    assert top(sample_engine, "terminator ii")[0] == "Terminator 2: Judgment Day"
+
+
+def test_year_matches_the_year_field(sample_engine: BlockingSearchEngine) -> None:
+    assert top(sample_engine, "alien 1979") == ("Alien", 1979)
+    assert top(sample_engine, "king kong 1933") == ("King Kong", 1933)
+    assert top(sample_engine, "king kong 1976") == ("King Kong", 1976)
+
+
+def test_year_in_the_title_still_matches(sample_engine: BlockingSearchEngine) -> None:
+    assert top(sample_engine, "2001 a space odyssey")[0] == "2001: A Space Odyssey"
+    assert top(sample_engine, "1984")[0] == "1984"
+
+
+def test_a_year_no_movie_has_is_read_as_a_word(sample_engine: BlockingSearchEngine) -> None:
+    # No "alien" from 1901: the year is given up and the search goes on without it.
+    assert top(sample_engine, "alien 1901")[0] == "Alien"
+
+
+# -- highlights and explain --------------------------------------------------------------
+
+
+def test_highlights_mark_the_typed_prefix(sample_engine: BlockingSearchEngine) -> None:
+    hit = search(sample_engine, "the matr").hits[0]
+    assert hit["title"] == "The Matrix"
+    assert hit["highlights"] == {"title": [[0, 3], [4, 8]]}
+
+
+def test_highlights_of_a_typo(sample_engine: BlockingSearchEngine) -> None:
+    hit = search(sample_engine, "shawshenk").hits[0]
+    assert hit["title"] == "The Shawshank Redemption"
+    assert hit["highlights"] == {"title": [[4, 13]]}
+
+
+def test_highlights_only_when_asked(sample_engine: BlockingSearchEngine) -> None:
+    hit = search(sample_engine, "matrix", fields="id,title").hits[0]
+    assert set(hit) == {"id", "title"}
+
+
+def test_explain_gives_the_parts_of_the_rank(sample_engine: BlockingSearchEngine) -> None:
+    hits = search(sample_engine, "the matrix", explain="true").hits
+    first = hits[0]["explain"]
+    assert first["text_match"]["tier_name"] == "exact title"
+    assert first["typos"] == 0
+    assert first["exactness"]["exact_title"] is True
+    assert first["popularity"]["votes"] == hits[0]["votes"]
+    keys = [hit["explain"]["rank_key"] for hit in hits]
+    assert keys == sorted(keys), "the hits are in the order their rank keys say"
+
+
+def test_explain_counts_typos(sample_engine: BlockingSearchEngine) -> None:
+    hit = search(sample_engine, "shawshenk redemption", explain="true").hits[0]
+    assert hit["title"] == "The Shawshank Redemption"
+    assert hit["explain"]["typos"] == 1
+    assert hit["explain"]["text_match"]["tier_name"] == "every word, some with typos"
