@@ -37,6 +37,7 @@ from reelsearch.catalog.postgres_swap import (
 )
 from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
+from reelsearch.catalog.titles import alt_norm_titles_sql, other_titles
 from reelsearch.catalog.tsvector import title_tsvector
 from reelsearch.catalog.writer import batched
 from reelsearch.config import Settings
@@ -150,23 +151,17 @@ _KEPT_RANKS = """
     FROM movies AS o
     WHERE NOT EXISTS (SELECT FROM import_movies AS m WHERE m.source_key = o.source_key)
 """
-# The wide rows, written once, in rank order (popular titles share pages).
-_INSERT_MOVIES = """
-INSERT INTO movies_staging (id, source_key, title, original_title, year, runtime_min, rating,
-    votes, genres, genre_mask, kind, norm_title, word_key, title_tsv, search_rank, import_id,
-    updated_at)
-SELECT k.id, m.source_key, m.title, m.original_title, m.year, m.runtime_min, k.rating,
-    k.votes, m.genres, m.genre_mask, m.kind, m.norm_title, m.word_key, m.title_tsv::tsvector,
-    k.search_rank, {import_id}, k.updated_at
+# The new catalog's movies by source key: alternate titles find their movie
+# here, and the one equal to its title is left out of its document.
+_CATALOG_TITLES = """
+CREATE TEMP TABLE import_titles ON COMMIT DROP AS
+SELECT k.id, m.source_key, m.norm_title
 FROM import_ranked AS k JOIN import_movies AS m USING (seq)
 {kept}
-ORDER BY search_rank
 """
-_KEPT_MOVIES = """
+_KEPT_TITLES = """
 UNION ALL
-SELECT o.id, o.source_key, o.title, o.original_title, o.year, o.runtime_min, o.rating,
-    o.votes, o.genres, o.genre_mask, o.kind, o.norm_title, o.word_key, o.title_tsv,
-    k.search_rank, o.import_id, o.updated_at
+SELECT o.id, o.source_key, o.norm_title
 FROM import_ranked AS k JOIN movies AS o ON o.id = k.id
 WHERE k.seq IS NULL
 """
@@ -177,14 +172,48 @@ SELECT movie_id, title, norm_title, region, language FROM alt_titles
 # Unknown keys drop out in the join; a title already there is kept (INSERT OR IGNORE).
 _INSERT_ALT_TITLES = """
 INSERT INTO alt_titles_staging (movie_id, title, norm_title)
-SELECT DISTINCT ON (m.id, a.title) m.id, a.title, a.norm_title
-FROM import_alt_titles AS a JOIN movies_staging AS m USING (source_key)
+SELECT DISTINCT ON (t.id, a.title) t.id, a.title, a.norm_title
+FROM import_alt_titles AS a JOIN import_titles AS t USING (source_key)
 {not_kept}
-ORDER BY m.id, a.title
+ORDER BY t.id, a.title
 """
 _NOT_KEPT_ALT_TITLE = (
-    "WHERE NOT EXISTS (SELECT FROM alt_titles AS o WHERE o.movie_id = m.id AND o.title = a.title)"
+    "WHERE NOT EXISTS (SELECT FROM alt_titles AS o WHERE o.movie_id = t.id AND o.title = a.title)"
 )
+# Each movie's alternates as catalog/titles.py joins them, before the movies
+# are written, so every row is written once with its final title_tsv.
+_ALT_NORM_TITLES = f"""
+CREATE TEMP TABLE import_alt_norms ON COMMIT DROP AS
+{alt_norm_titles_sql("alt_titles_staging", "import_titles")}
+"""
+# The wide rows, written once, in rank order (popular titles share pages).
+# A movie without alternates keeps the tsvector Python wrote; the others get
+# theirs from title_tsvector(), the SQL twin of catalog/tsvector.py.
+_INSERT_MOVIES = """
+INSERT INTO movies_staging (id, source_key, title, original_title, year, runtime_min, rating,
+    votes, genres, genre_mask, kind, norm_title, word_key, alt_norm_titles, title_tsv,
+    search_rank, import_id, updated_at)
+SELECT k.id, m.source_key, m.title, m.original_title, m.year, m.runtime_min, k.rating,
+    k.votes, m.genres, m.genre_mask, m.kind, m.norm_title, m.word_key, x.alt_norm_titles,
+    CASE WHEN x.id IS NULL THEN m.title_tsv::tsvector
+         ELSE title_tsvector(m.norm_title, x.alt_norm_titles) END,
+    k.search_rank, {import_id}, k.updated_at
+FROM import_ranked AS k JOIN import_movies AS m USING (seq)
+LEFT JOIN import_alt_norms AS x ON x.id = k.id
+{kept}
+ORDER BY search_rank
+"""
+_KEPT_MOVIES = """
+UNION ALL
+SELECT o.id, o.source_key, o.title, o.original_title, o.year, o.runtime_min, o.rating,
+    o.votes, o.genres, o.genre_mask, o.kind, o.norm_title, o.word_key, x.alt_norm_titles,
+    CASE WHEN x.id IS NULL THEN o.title_tsv
+         ELSE title_tsvector(o.norm_title, x.alt_norm_titles) END,
+    k.search_rank, o.import_id, o.updated_at
+FROM import_ranked AS k JOIN movies AS o ON o.id = k.id
+LEFT JOIN import_alt_norms AS x ON x.id = k.id
+WHERE k.seq IS NULL
+"""
 # Genre -> movies. A catalog has few distinct masks: their bits are worked out
 # once each, then found per movie by a hash lookup. No ORDER BY: the table is
 # only read through its primary key, and sorting 1.7 M pairs took 2 s.
@@ -393,6 +422,8 @@ class PostgresCatalogImport:
             for key, title in rows:
                 if "\x00" in title:
                     title = title.replace("\x00", "")
+                    if not title:
+                        continue
                 copy.write_row((key, title, normalize(title)))
 
     def _movie_rows(
@@ -425,8 +456,8 @@ class PostgresCatalogImport:
                 genres[0], genres[1], r.kind, norm_title, word_key(norm_title),
                 title_tsvector(norm_title), rated,
             ))  # fmt: skip
-            if r.alt_titles:
-                alt_rows.extend((r.source_key, t) for t in r.alt_titles if t != r.title)
+            if r.alt_titles or original is not None:
+                alt_rows.extend((r.source_key, t) for t in other_titles(r))
         self._seq = seq
         return rows
 
@@ -456,6 +487,22 @@ class PostgresCatalogImport:
         )
         conn.execute("ANALYZE import_ranked")
         conn.execute(
+            sql.SQL(_CATALOG_TITLES).format(kept=sql.SQL("" if self.replace else _KEPT_TITLES))
+        )
+        conn.execute("ANALYZE import_titles")
+        self._phase("rank")
+        if not self.replace:
+            conn.execute(_KEPT_ALT_TITLES)
+        alt_titles = conn.execute(
+            sql.SQL(_INSERT_ALT_TITLES).format(
+                not_kept=sql.SQL("" if self.replace else _NOT_KEPT_ALT_TITLE)
+            )
+        )
+        self.report.alt_titles_written = max(alt_titles.rowcount, 0)
+        conn.execute(_ALT_NORM_TITLES)
+        conn.execute("ANALYZE import_alt_norms")
+        self._phase("alternate titles")
+        conn.execute(
             sql.SQL(_INSERT_MOVIES).format(
                 import_id=sql.Literal(self.import_id),
                 kept=sql.SQL("" if self.replace else _KEPT_MOVIES),
@@ -468,16 +515,7 @@ class PostgresCatalogImport:
             f"ALTER TABLE movies_staging ALTER COLUMN title_tsv SET STATISTICS {TITLE_STATISTICS}"
         )
         conn.execute("ANALYZE movies_staging")
-        self._phase("rank")
-        if not self.replace:
-            conn.execute(_KEPT_ALT_TITLES)
-        alt_titles = conn.execute(
-            sql.SQL(_INSERT_ALT_TITLES).format(
-                not_kept=sql.SQL("" if self.replace else _NOT_KEPT_ALT_TITLE)
-            )
-        )
-        self.report.alt_titles_written = max(alt_titles.rowcount, 0)
-        self._phase("alternate titles")
+        self._phase("write movies")
         conn.execute(_INSERT_MOVIE_GENRES)
         self._phase("genres")
         conn.execute(_INSERT_TITLE_WORDS)

@@ -2,8 +2,9 @@
 
 ``upsert_movies`` adds the movies an upstream provider returned, or updates
 the ones the catalog has, in one transaction. It fills every column as an
-import does (normalized title, word key, the ``title_tsv`` literal, genre
-bits and rows, alternate titles, the ``title_words`` counts) and bumps the
+import does (normalized title, word key, alternate titles with the ones the
+movie already has, ``alt_norm_titles`` and the ``title_tsv`` literal of all
+its titles, genre bits and rows, the ``title_words`` counts) and bumps the
 catalog version so search engines reload.
 
 Lock order. Deadlocks happen when two transactions take the same locks in
@@ -36,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reelsearch.catalog.records import GenreBits, MovieRecord
+from reelsearch.catalog.titles import joined_alt_titles, other_titles, split_alt_titles
 from reelsearch.catalog.tsvector import indexed_words, title_tsvector
 from reelsearch.db.transactions import Connect, TransactionStats, run_transaction
 from reelsearch.errors import CatalogError
@@ -54,23 +56,25 @@ _DATA_COLUMNS = (
 )
 
 _LOCK_MOVIES = f"""
-SELECT id, source_key, {", ".join(_DATA_COLUMNS)}, genre_mask, norm_title, search_rank
+SELECT id, source_key, {", ".join(_DATA_COLUMNS)}, genre_mask, norm_title, alt_norm_titles,
+    search_rank
 FROM movies WHERE source_key = ANY($1::text[]) ORDER BY source_key FOR UPDATE
 """
 _LOCK_VERSION = "SELECT value FROM catalog_meta WHERE key = 'version' FOR UPDATE"
 # Parameters after the key: _data(record), then genre_mask, norm_title, word_key,
-# title_tsv, search_rank (and import_id for a new movie), updated_at.
+# alt_norm_titles, title_tsv, search_rank (and import_id for a new movie), updated_at.
 _INSERT_MOVIE = """
 INSERT INTO movies (source_key, title, original_title, year, runtime_min, rating, votes, genres,
-                    kind, genre_mask, norm_title, word_key, title_tsv, search_rank, import_id,
-                    updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::tsvector, $14, $15, $16)
+                    kind, genre_mask, norm_title, word_key, alt_norm_titles, title_tsv,
+                    search_rank, import_id, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::tsvector, $15, $16,
+        $17)
 RETURNING id
 """
 _UPDATE_MOVIE = """
 UPDATE movies SET title = $2, original_title = $3, year = $4, runtime_min = $5, rating = $6,
     votes = $7, genres = $8, kind = $9, genre_mask = $10, norm_title = $11, word_key = $12,
-    title_tsv = $13::text::tsvector, search_rank = $14, updated_at = $15
+    alt_norm_titles = $13, title_tsv = $14::text::tsvector, search_rank = $15, updated_at = $16
 WHERE id = $1
 """
 # Sorted by word, so concurrent writers (were they not serialized) would lock in one order.
@@ -133,7 +137,7 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
     if not batch:
         return report
     version = int(await conn.fetchval(_LOCK_VERSION)) + 1
-    changes = await _lock_and_compare(conn, batch, report)
+    changes, known_alts = await _lock_and_compare(conn, batch, report)
     if not changes:
         return report  # nothing to write, the version stays
     bits = await _genre_bits(conn, {name for record, _ in changes for name in record.genres})
@@ -149,8 +153,13 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
         old_rank = None if row is None else row["search_rank"]
         rank = old_rank if old_rank is not None else (last_rank := last_rank + 1)
         old_mask = 0 if old_rank is None else row["genre_mask"]
-        tsvector = title_tsvector(norm_title)
-        values = (*_data(record), mask, norm_title, word_key(norm_title), tsvector)
+        # Every title the movie has, the known ones and the record's, by the one rule.
+        known = {} if row is None else known_alts.get(row["id"], {})
+        new_alts = {t: normalize(t) for t in other_titles(record) if t not in known}
+        joined = joined_alt_titles(norm_title, [*known.values(), *new_alts.values()])
+        alternates = split_alt_titles(joined)
+        tsvector = title_tsvector(norm_title, alternates)
+        values = (*_data(record), mask, norm_title, word_key(norm_title), joined, tsvector)
         if row is None:
             # import_id: the version that added it, as an import stamps its movies.
             movie_id = int(
@@ -161,11 +170,13 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
             movie_id = row["id"]
             await conn.execute(_UPDATE_MOVIE, movie_id, *values, rank, now)
             report.updated.append(movie_id)
-            words.subtract(indexed_words(row["norm_title"]))
-        words.update(indexed_words(norm_title))
+            words.subtract(
+                indexed_words(row["norm_title"], split_alt_titles(row["alt_norm_titles"]))
+            )
+        words.update(indexed_words(norm_title, alternates))
         genre_rows_gone += [(bit, rank) for bit in _bits_of(old_mask & ~mask)]
         genre_rows_new += [(bit, rank) for bit in _bits_of(mask & ~old_mask)]
-        alt_rows += [(movie_id, t, normalize(t)) for t in sorted(_alt_titles(record))]
+        alt_rows += [(movie_id, t, norm) for t, norm in sorted(new_alts.items())]
 
     await conn.executemany(
         "DELETE FROM movie_genres WHERE genre_bit = $1 AND search_rank = $2", genre_rows_gone
@@ -187,38 +198,37 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
 
 async def _lock_and_compare(
     conn: Any, batch: list[MovieRecord], report: UpsertReport
-) -> list[tuple[MovieRecord, Any]]:
+) -> tuple[list[tuple[MovieRecord, Any]], dict[int, dict[str, str]]]:
     """Lock the batch's movies (step 2); ``(record, row or None)`` for each that differs.
 
     Unchanged movies go to ``report.unchanged``. A known movie differs when a
-    data column would change or a provider brings an alternate title it lacks.
+    data column would change or a provider brings an alternate (or original)
+    title it lacks. Also returns the known movies' alternate titles:
+    movie id -> {title: norm_title}.
     """
     rows = {
         row["source_key"]: row
         for row in await conn.fetch(_LOCK_MOVIES, [r.source_key for r in batch])
     }
     # Their alternate titles belong to the movies just locked: nobody else writes them now.
-    known_alts = set(
-        map(
-            tuple,
-            await conn.fetch(
-                "SELECT movie_id, title FROM alt_titles WHERE movie_id = ANY($1::bigint[])",
-                [row["id"] for row in rows.values()],
-            ),
-        )
-    )
+    known_alts: dict[int, dict[str, str]] = {}
+    for movie_id, title, norm_title in await conn.fetch(
+        "SELECT movie_id, title, norm_title FROM alt_titles WHERE movie_id = ANY($1::bigint[])",
+        [row["id"] for row in rows.values()],
+    ):
+        known_alts.setdefault(movie_id, {})[title] = norm_title
     changes: list[tuple[MovieRecord, Any]] = []
     for record in batch:
         row = rows.get(record.source_key)
         if row is None:
             changes.append((record, None))
         elif _data(record) != tuple(row[c] for c in _DATA_COLUMNS) or any(
-            (row["id"], title) not in known_alts for title in _alt_titles(record)
+            title not in known_alts.get(row["id"], {}) for title in other_titles(record)
         ):
             changes.append((record, row))
         else:
             report.unchanged.append(row["id"])
-    return changes
+    return changes, known_alts
 
 
 def _data(record: MovieRecord) -> tuple[object, ...]:
@@ -234,10 +244,6 @@ def _data(record: MovieRecord) -> tuple[object, ...]:
         ",".join(record.genres),
         record.kind,
     )
-
-
-def _alt_titles(record: MovieRecord) -> set[str]:
-    return {title for title in record.alt_titles if title != record.title}
 
 
 async def _genre_bits(conn: Any, names: set[str]) -> GenreBits:

@@ -12,7 +12,8 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import groupby, islice
+from operator import itemgetter
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
@@ -20,10 +21,11 @@ import orjson
 
 from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
+from reelsearch.catalog.titles import joined_alt_titles, other_titles
 from reelsearch.config import Settings
 from reelsearch.db import connect_writer
 from reelsearch.errors import ImportFailed
-from reelsearch.search.normalize import normalize, word_key
+from reelsearch.search.normalize import JOINED_TITLES, normalize, word_key
 
 if TYPE_CHECKING:
     from reelsearch.catalog.postgres_writer import PostgresCatalogImport
@@ -169,7 +171,7 @@ class CatalogImport:
                 self._apply_staged_ratings(batch)
             self.conn.executemany(_UPSERT_MOVIE, [self._movie_row(r) for r in batch])
             self.report.movies_written += len(batch)
-            alt_rows = [(r.source_key, t) for r in batch for t in r.alt_titles if t != r.title]
+            alt_rows = [(r.source_key, t) for r in batch for t in other_titles(r)]
             if alt_rows:
                 self.add_alt_titles(alt_rows)
         self._phase("movies")
@@ -250,12 +252,9 @@ class CatalogImport:
                 "INSERT INTO movie_genres (genre_bit, search_rank) VALUES (?, ?)", rows
             )
         self._phase("genres")
-        conn.execute("INSERT INTO title_fts (title_fts) VALUES ('delete-all')")
-        conn.execute(
-            "INSERT INTO title_fts (rowid, norm_title) "
-            "SELECT search_rank, norm_title FROM movies ORDER BY search_rank"
-        )
-        conn.execute("INSERT INTO title_fts (title_fts) VALUES ('optimize')")
+        _update_alt_norm_titles(conn)
+        self._phase("alternate titles")
+        _rebuild_title_index(conn)
         self._phase("title index")
         conn.executemany(
             "INSERT OR REPLACE INTO catalog_meta (key, value) VALUES (?, ?)",
@@ -275,6 +274,37 @@ class CatalogImport:
         now = time.perf_counter()
         self.report.phases[name] = self.report.phases.get(name, 0.0) + now - self._phase_started
         self._phase_started = now
+
+
+def _update_alt_norm_titles(conn: sqlite3.Connection) -> None:
+    """Set ``movies.alt_norm_titles`` from ``alt_titles``, writing only the rows that change."""
+    rows = conn.execute(
+        "SELECT a.movie_id, m.norm_title, a.norm_title FROM alt_titles AS a "
+        "JOIN movies AS m ON m.id = a.movie_id ORDER BY a.movie_id"
+    )
+    new: dict[int, str | None] = {}
+    for movie_id, group in groupby(rows, itemgetter(0)):
+        alternates = list(group)
+        new[movie_id] = joined_alt_titles(alternates[0][1], [row[2] for row in alternates])
+    old = dict(
+        conn.execute("SELECT id, alt_norm_titles FROM movies WHERE alt_norm_titles NOT NULL")
+    )
+    conn.executemany(
+        "UPDATE movies SET alt_norm_titles = ? WHERE id = ?",
+        [(new.get(i), i) for i in sorted(old.keys() | new.keys()) if old.get(i) != new.get(i)],
+    )
+
+
+def _rebuild_title_index(conn: sqlite3.Connection) -> None:
+    """Fill title_fts with every movie's title document, rowid = search_rank."""
+    conn.execute("INSERT INTO title_fts (title_fts) VALUES ('delete-all')")
+    conn.execute(
+        "INSERT INTO title_fts (rowid, norm_title) "
+        "SELECT search_rank, norm_title || coalesce(? || alt_norm_titles, '') FROM movies "
+        "ORDER BY search_rank",
+        (JOINED_TITLES,),
+    )
+    conn.execute("INSERT INTO title_fts (title_fts) VALUES ('optimize')")
 
 
 def open_import(
