@@ -126,8 +126,9 @@ class TextMatch:
         words = plan.typed_words
         self.words = words
         self.word_key = word_key(" ".join(words))
+        # In parentheses: tsquery's "!" binds tighter than its phrase operator.
         self.excluded = (
-            any_of([self._phrases(Alternative(p))[0] for p in plan.excluded])
+            "(" + syntax.or_.join(self._phrases(Alternative(p))[0] for p in plan.excluded) + ")"
             if plan.excluded
             else ""
         )
