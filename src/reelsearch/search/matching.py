@@ -318,15 +318,23 @@ class TextMatch:
 
 
 def _present(slot: Slot, title_words: list[str]) -> Alternative | None:
-    """The first of a slot's alternatives that the title holds side by side."""
+    """The longest of a slot's alternatives that the title holds side by side.
+
+    Longest, so "mi" in Mission: Impossible is its synonym "mission impossible"
+    (an exact title) rather than the prefix of one word.
+    """
+    best: Alternative | None = None
     for alternative in slot.alternatives:
         tokens = alternative.tokens
         n = len(tokens)
+        if best is not None and n <= len(best.tokens):
+            continue
         for start in range(len(title_words) - n + 1):
             window = title_words[start : start + n]
             if window[:-1] == list(tokens[:-1]) and _fits(window[-1], alternative):
-                return alternative
-    return None
+                best = alternative
+                break
+    return best
 
 
 def _matched_words(alternative: Alternative, title_words: list[str]) -> set[str]:

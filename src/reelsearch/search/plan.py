@@ -39,6 +39,12 @@ FIRST_FILM_YEAR, LAST_PLAUSIBLE_YEAR = 1874, 2100
 MIN_SPLIT_LENGTH = 4
 # At most this many ways to split one word: each one is another OR in the index query.
 MAX_SPLITS = 2
+# A short word may be typed initials ("swat" for S.W.A.T., "gi jane"): read as
+# its letters side by side too, if it is this short and this rare as a word
+# (a common word like "love" would cost a phrase of four one-letter words).
+MAX_INITIALS, RARE_WORD_TITLES = 5, 50
+# Before a numeral, these words are optional: "superman part 4" finds Superman IV.
+SEQUEL_MARKERS = frozenset({"part", "pt", "episode", "ep", "chapter", "vol", "volume"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +115,10 @@ def plan_query(query: SearchQuery, rules: Rules, vocabulary: Vocabulary) -> Quer
             i = end
             continue
         free_end = min([*(s for s in quoted_at if s > i), len(words)])
+        if words[i] in SEQUEL_MARKERS and i + 1 < free_end and words[i + 1] in NUMERALS:
+            slots.append(Slot((words[i],), (Alternative((words[i],)),), optional=True))
+            i += 1
+            continue
         slot = _synonym_slot(words, i, free_end, rules, last, prefix_at_end)
         if slot is None:
             slot = _joined_slot(words, i, free_end, vocabulary, last, prefix_at_end)
@@ -161,6 +171,14 @@ def _word_slot(word: str, is_prefix: bool, rules: Rules, vocabulary: Vocabulary)
             if word[:cut] in vocabulary and word[cut:] in vocabulary
         ]
         alternatives += [Alternative(pair, is_prefix) for pair in splits[:MAX_SPLITS]]
+    if (
+        1 < len(word) <= MAX_INITIALS
+        and word.isalpha()
+        and word.isascii()
+        and vocabulary.doc_count(word) < RARE_WORD_TITLES
+        and all(letter in vocabulary for letter in word)
+    ):
+        alternatives.append(Alternative(tuple(word)))
     return Slot((word,), tuple(alternatives), typos=True, optional=word in rules.stop_words)
 
 

@@ -38,6 +38,11 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.words)
 
+    def doc_count(self, word: str) -> int:
+        """How many titles hold ``word`` (0 if none)."""
+        low = bisect_left(self.words, word)
+        return self.doc_counts[low] if low < len(self.words) and self.words[low] == word else 0
+
     def has_prefix(self, prefix: str) -> bool:
         """Whether some word starts with ``prefix``."""
         low = bisect_left(self.words, prefix)
