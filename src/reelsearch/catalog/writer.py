@@ -173,11 +173,15 @@ class CatalogImport:
             self.report.movies_written += len(batch)
             alt_rows = [(r.source_key, t) for r in batch for t in other_titles(r)]
             if alt_rows:
-                self.add_alt_titles(alt_rows)
+                self._insert_alt_titles(alt_rows)
         self._phase("movies")
 
     def add_alt_titles(self, rows: Iterable[tuple[str, str]]) -> None:
         """Attach ``(source_key, title)`` alternate titles; unknown keys are ignored."""
+        self._insert_alt_titles(rows)
+        self._phase("alternate titles")
+
+    def _insert_alt_titles(self, rows: Iterable[tuple[str, str]]) -> None:
         params = [(title, normalize(title), key) for key, title in rows]
         cursor = self.conn.executemany(
             "INSERT OR IGNORE INTO alt_titles (movie_id, title, norm_title) "
@@ -185,7 +189,6 @@ class CatalogImport:
             params,
         )
         self.report.alt_titles_written += max(cursor.rowcount, 0)
-        self._phase("alternate titles")
 
     def _movie_row(self, r: MovieRecord) -> tuple[object, ...]:
         norm_title = normalize(r.title)
