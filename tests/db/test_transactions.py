@@ -25,7 +25,8 @@ import pytest
 from reelsearch.catalog.records import MovieRecord
 from reelsearch.catalog.repository import upsert_movies
 from reelsearch.catalog.schema import upgrade_schema
-from reelsearch.catalog.tsvector import title_tsvector
+from reelsearch.catalog.titles import split_alt_titles
+from reelsearch.catalog.tsvector import indexed_words, title_tsvector
 from reelsearch.config import Settings
 from reelsearch.db import TransactionStats, reuse_connection, run_transaction
 from reelsearch.errors import TransactionConflict
@@ -263,7 +264,8 @@ async def seeded(dsn: str) -> dict[str, int]:
 async def assert_catalog_consistent(conn: Any) -> None:
     """Every derived table agrees with movies: ranks, genre rows, word counts, tsvectors."""
     movies = await conn.fetch(
-        "SELECT search_rank, genre_mask, norm_title, title_tsv::text AS tsv FROM movies"
+        "SELECT search_rank, genre_mask, norm_title, alt_norm_titles, title_tsv::text AS tsv "
+        "FROM movies"
     )
     assert list(range(1, len(movies) + 1)) == sorted(m["search_rank"] for m in movies)
     expected_genre_rows = {
@@ -272,11 +274,12 @@ async def assert_catalog_consistent(conn: Any) -> None:
     assert expected_genre_rows == set(
         map(tuple, await conn.fetch("SELECT genre_bit, search_rank FROM movie_genres"))
     )
-    expected_words = Counter(w for m in movies for w in set(m["norm_title"].split()))
+    documents = [(m["norm_title"], split_alt_titles(m["alt_norm_titles"])) for m in movies]
+    expected_words = Counter(w for title, alts in documents for w in indexed_words(title, alts))
     assert expected_words == dict(await conn.fetch("SELECT word, docs FROM title_words"))
     canonical = "SELECT $1::text::tsvector::text"  # PostgreSQL's own spelling of a literal
-    for m in movies:
-        assert await conn.fetchval(canonical, title_tsvector(m["norm_title"])) == m["tsv"]
+    for m, (title, alts) in zip(movies, documents, strict=True):
+        assert await conn.fetchval(canonical, title_tsvector(title, alts)) == m["tsv"]
 
 
 async def test_new_movies_get_every_column_and_fresh_ranks(dsn: str) -> None:
