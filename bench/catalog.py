@@ -31,15 +31,38 @@ class Movie:
 
 def load_movies(db_path: Path) -> list[Movie]:
     """Return every movie in ``db_path``'s ``movies`` table, ordered by id."""
+    rows = _read_sqlite(db_path, f"SELECT {MOVIE_COLUMNS} FROM movies ORDER BY id")
+    return [_movie(row) for row in rows]
+
+
+def load_source_ids(db_path: Path) -> dict[str, int]:
+    """``source_key`` (e.g. ``ggplot2movies:32710``) -> movie id, for sets that name movies
+    by their source row rather than by an id that only one import assigned."""
+    return dict(_read_sqlite(db_path, "SELECT source_key, id FROM movies"))
+
+
+def load_alt_titles(db_path: Path) -> dict[int, list[str]]:
+    """movie id -> its alternate titles (the ``alt_titles`` table; empty if there is none)."""
+    out: dict[int, list[str]] = {}
+    try:
+        rows = _read_sqlite(db_path, "SELECT movie_id, title FROM alt_titles ORDER BY movie_id")
+    except sqlite3.OperationalError as exc:  # a stand-in catalog without the table
+        if "no such table" not in str(exc):
+            raise
+        return out
+    for movie_id, title in rows:
+        out.setdefault(int(movie_id), []).append(str(title))
+    return out
+
+
+def _read_sqlite(db_path: Path, sql: str) -> list[Any]:
     if not db_path.is_file():
         raise FileNotFoundError(f"catalog not found: {db_path}")
-    uri = f"file:{db_path.resolve()}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True)
+    conn = sqlite3.connect(f"file:{db_path.resolve()}?mode=ro", uri=True)
     try:
-        rows = conn.execute(f"SELECT {MOVIE_COLUMNS} FROM movies ORDER BY id").fetchall()
+        return conn.execute(sql).fetchall()
     finally:
         conn.close()
-    return [_movie(row) for row in rows]
 
 
 def libpq_dsn(database_url: str) -> str:

@@ -77,6 +77,8 @@ class Typesense:
     name: str = "typesense"
     collection: str = "movies"
     health_path: str = "/health"
+    query_by: str = "title"  # relevance.py: "title,alt_titles" (earlier fields weigh more)
+    extra_params: Mapping[str, str] = field(default_factory=dict)  # e.g. split_join_tokens
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -85,10 +87,11 @@ class Typesense:
     def search_path(self, q: str, filters: Filters, limit: int = 10) -> str:
         params: dict[str, Any] = {
             "q": q,
-            "query_by": "title",
+            "query_by": self.query_by,
             "sort_by": "_text_match:desc,votes:desc",
             "per_page": limit,
             "prefix": "true",  # typo settings stay at Typesense's defaults
+            **self.extra_params,
         }
         filter_by = typesense_filter_by(filters)
         if filter_by:

@@ -44,6 +44,8 @@ COLLECTION_SCHEMA: dict[str, Any] = {
     ],
     "default_sorting_field": "votes",
 }
+# relevance.py's collection: the same plus every alternate title, searched after ``title``
+ALT_TITLES_FIELD: dict[str, Any] = {"name": "alt_titles", "type": "string[]", "optional": True}
 
 
 def typesense_binary(workdir: Path) -> Path:
@@ -59,7 +61,7 @@ def typesense_binary(workdir: Path) -> Path:
     return copy
 
 
-def movie_document(movie: Movie) -> dict[str, Any]:
+def movie_document(movie: Movie, alt_titles: list[str] | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "id": str(movie.id),
         "title": movie.title,
@@ -71,7 +73,32 @@ def movie_document(movie: Movie) -> dict[str, Any]:
         doc["year"] = movie.year
     if movie.rating is not None:
         doc["rating"] = movie.rating
+    if alt_titles:
+        doc["alt_titles"] = alt_titles
     return doc
+
+
+def parse_synonym_rules(text: str) -> list[dict[str, Any]]:
+    """reelsearch's synonyms.txt as Typesense synonym objects, in file order.
+
+    ``a => b, c`` (one-way: typing "a" also finds "b" or "c") is a root synonym
+    ``{"root": "a", "synonyms": ["b", "c"]}``; ``a, b, c`` (multi-way) is
+    ``{"synonyms": ["a", "b", "c"]}``. "#" starts a comment; sides are lower-cased with their
+    spaces collapsed (Typesense drops punctuation itself, as reelsearch's normalizer does).
+    """
+    rules: list[dict[str, Any]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        root, arrow, rest = line.partition("=>")
+        words = [" ".join(w.lower().split()) for w in (rest if arrow else line).split(",")]
+        words = [w for w in words if w]
+        root = " ".join(root.lower().split()) if arrow else ""
+        if (arrow and (not root or not words)) or (not arrow and len(words) < 2):
+            raise ValueError(f"synonyms line {number}: not 'a => b, c' nor 'a, b': {raw!r}")
+        rules.append({"root": root, "synonyms": words} if arrow else {"synonyms": words})
+    return rules
 
 
 def _batches(movies: Iterable[Movie], size: int) -> Iterator[list[Movie]]:
@@ -138,17 +165,29 @@ class TypesenseServer:
         self._proc.wait_healthy(f"{self.base_url}/health", timeout_s)
         self.timings.startup_s = time.perf_counter() - t0
 
-    def load(self, movies: list[Movie], batch_size: int = 5000) -> None:
-        """(Re)create the ``movies`` collection and import every movie; raise on any failure."""
+    def load(
+        self,
+        movies: list[Movie],
+        batch_size: int = 5000,
+        alt_titles: dict[int, list[str]] | None = None,
+    ) -> None:
+        """(Re)create the ``movies`` collection and import every movie; raise on any failure.
+
+        With ``alt_titles`` (movie id -> titles), the collection has the ``alt_titles`` field.
+        """
         t0 = time.perf_counter()
+        schema = COLLECTION_SCHEMA
+        if alt_titles is not None:
+            schema = {**schema, "fields": [*schema["fields"], ALT_TITLES_FIELD]}
+        alts = alt_titles or {}
         with httpx.Client(
             base_url=self.base_url, headers=self.engine.headers, timeout=300.0
         ) as client:
             client.delete("/collections/movies")  # 404 when absent: fine
-            client.post("/collections", json=COLLECTION_SCHEMA).raise_for_status()
+            client.post("/collections", json=schema).raise_for_status()
             imported = 0
             for batch in _batches(movies, batch_size):
-                body = "\n".join(json.dumps(movie_document(m)) for m in batch)
+                body = "\n".join(json.dumps(movie_document(m, alts.get(m.id))) for m in batch)
                 resp = client.post(
                     "/collections/movies/documents/import",
                     params={"action": "create"},
@@ -166,6 +205,14 @@ class TypesenseServer:
             raise RuntimeError(f"Typesense holds {count} documents, expected {len(movies)}")
         self.timings.import_s = time.perf_counter() - t0
         self.timings.documents = imported
+
+    def load_synonyms(self, rules: list[dict[str, Any]]) -> None:
+        """Upsert each rule (see ``parse_synonym_rules``) into the ``movies`` collection."""
+        with httpx.Client(base_url=self.base_url, headers=self.engine.headers) as client:
+            for number, rule in enumerate(rules, start=1):
+                client.put(
+                    f"/collections/movies/synonyms/rule-{number}", json=rule
+                ).raise_for_status()
 
     def stop(self) -> None:
         if self._proc is not None:

@@ -66,9 +66,8 @@ def parse_pg_target(text: str) -> tuple[str, str]:
     return name, url
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--db", type=Path, default=Path("reelsearch.db"), help="reelsearch catalog")
+def add_target_args(p: argparse.ArgumentParser) -> None:
+    """The options naming the reelsearch targets (also used by relevance.py)."""
     p.add_argument(
         "--reelsearch-cmd",
         default=DEFAULT_CMD,
@@ -92,6 +91,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "target NAME (default 'reelsearch-pg'); it must hold the same movies as --db. "
         "Repeatable. Pool settings come from REELSEARCH_DB_POOL_* in the environment",
     )
+    p.add_argument("--startup-timeout", type=float, default=60.0)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--db", type=Path, default=Path("reelsearch.db"), help="reelsearch catalog")
+    add_target_args(p)
     add_query_set_args(p)
     p.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     p.add_argument("--runs", type=int, default=3, help="wrk runs per point (median)")
@@ -114,7 +120,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep queries, paths, misses and server logs here (default: temp, removed)",
     )
     p.add_argument("--out", type=Path, help="also write the report (markdown) here")
-    p.add_argument("--startup-timeout", type=float, default=60.0)
     return p.parse_args(argv)
 
 
@@ -180,6 +185,42 @@ def catalog_check(movies: list[Movie], pg_url: str) -> str:
     else:
         verdict = f"**differs** from the SQLite catalog ({differing:,} movies differ or are missing"
     return f"{count:,} movies, {verdict}; compared in {took:.1f} s)"
+
+
+def start_reelsearch_targets(
+    args: argparse.Namespace, movies: list[Movie], workdir: Path, servers: ExitStack
+) -> tuple[list[Reelsearch], list[str]]:
+    """Start (or name) reelsearch on SQLite and on each ``--pg-url``, in ``servers``; return
+    the engines (SQLite first) and the setup lines saying how each was set up."""
+    setup = [
+        f"- {name} catalog: `{url}`, {catalog_check(movies, url)}" for name, url in args.pg_url
+    ]
+    engines: list[Reelsearch] = []
+    if not args.no_reelsearch:
+        rs_url, waited = servers.enter_context(sqlite_reelsearch(args, workdir))
+        how = "" if args.reelsearch_url else f" (`{args.reelsearch_cmd}`)"
+        setup.append(
+            f"- reelsearch (SQLite): `{rs_url}`, ready {waited:.2f} s after start{how}"
+            f", workers={args.workers}"
+        )
+        engines.append(Reelsearch(rs_url))
+    for name, url in args.pg_url:
+        pg_url, waited = servers.enter_context(
+            reelsearch_server(
+                name,
+                url,
+                workdir,
+                workers=args.workers,
+                cmd=args.reelsearch_cmd,
+                startup_timeout_s=args.startup_timeout,
+            )
+        )
+        setup.append(
+            f"- {name} (PostgreSQL): `{pg_url}`, ready {waited:.2f} s after start, "
+            f"workers={args.workers}, {pool_settings()}; {server_settings(url)}"
+        )
+        engines.append(Reelsearch(pg_url, name=name))
+    return engines, setup
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -259,35 +300,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{ts.timings.documents:,} documents in {ts.timings.import_s:.2f} s",
         ]
         pg_up_since = {url: pg_started_at(url) for _, url in args.pg_url}
-        for name, url in args.pg_url:
-            setup.append(f"- {name} catalog: `{url}`, {catalog_check(movies, url)}")
-        engines: list[Engine] = [ts.engine]
-        rs_url = None
-        if not args.no_reelsearch:
-            rs_url, waited = servers.enter_context(sqlite_reelsearch(args, workdir))
-            how = "" if args.reelsearch_url else f" (`{args.reelsearch_cmd}`)"
-            setup.append(
-                f"- reelsearch (SQLite): `{rs_url}`, ready {waited:.2f} s after start{how}"
-                f", workers={args.workers}"
-            )
-            engines.append(Reelsearch(rs_url))
-        pg_urls: dict[str, str] = {}
-        for name, url in args.pg_url:
-            pg_urls[name], waited = servers.enter_context(
-                reelsearch_server(
-                    name,
-                    url,
-                    workdir,
-                    workers=args.workers,
-                    cmd=args.reelsearch_cmd,
-                    startup_timeout_s=args.startup_timeout,
-                )
-            )
-            setup.append(
-                f"- {name} (PostgreSQL): `{pg_urls[name]}`, ready {waited:.2f} s after start, "
-                f"workers={args.workers}, {pool_settings()}; {server_settings(url)}"
-            )
-            engines.append(Reelsearch(pg_urls[name], name=name))
+        rs_engines, rs_setup = start_reelsearch_targets(args, movies, workdir, servers)
+        setup += rs_setup
+        engines: list[Engine] = [ts.engine, *rs_engines]
+        rs_url = None if args.no_reelsearch else rs_engines[0].base_url
+        pg_urls = {e.name: e.base_url for e in rs_engines[rs_url is not None :]}
         title = "reelsearch (SQLite, PostgreSQL)" if args.pg_url else "reelsearch"
         emit(f"# {title} vs Typesense\n\n" + "\n".join(setup))
 
