@@ -141,21 +141,19 @@ def _sum(scores: Sequence[KindScore]) -> KindScore:
     return out
 
 
-def relevance_table(results: Sequence[EngineRecall]) -> str:
+def relevance_table(results: Sequence[EngineRecall], notes: Mapping[str, str] = CATEGORIES) -> str:
     """One row per category (the set's order, then any other), then all of them, then only
-    the ones Typesense supports; R@1 and R@10 per engine."""
+    the ones Typesense supports (``notes`` starting "yes"); R@1 and R@10 per engine."""
     seen = {k for r in results for k in r.by_kind}
-    cats = [c for c in CATEGORIES if c in seen] + sorted(seen - set(CATEGORIES))
-    supported = [c for c in cats if CATEGORIES.get(c, "no").startswith("yes")]
+    cats = [c for c in notes if c in seen] + sorted(seen - set(notes))
+    supported = [c for c in cats if notes.get(c, "no").startswith("yes")]
     headers = ["category", "n", "Typesense has it"]
     for r in results:
         headers += [f"{r.engine} R@1", f"{r.engine} R@10"]
     with_errors = any(s.errors for r in results for s in r.by_kind.values())
     if with_errors:
         headers += [f"{r.engine} errors" for r in results]
-    groups = [
-        (c, [c], CATEGORIES.get(c, "no: not a category bench/relevance.py knows")) for c in cats
-    ]
+    groups = [(c, [c], notes.get(c, "no: not a category bench/relevance.py knows")) for c in cats]
     groups += [("**all**", cats, ""), ("**all Typesense supports**", supported, "")]
     rows: list[list[object]] = []
     for label, members, note in groups:
@@ -178,6 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     queries = read_set(args.set, load_source_ids(args.db))
     rules = parse_synonym_rules(args.synonyms.read_text(encoding="utf-8"))
     numerals = [] if args.no_numerals else NUMERAL_SYNONYMS
+    notes = dict(CATEGORIES)
+    if args.no_numerals:
+        notes["sequel"] = "no: numerals not loaded (--no-numerals)"
     variants = dict(args.typesense) or TYPESENSE_VARIANTS
     load_before = _loadavg()
     with workdir_for(args.workdir) as workdir, TypesenseServer() as ts, ExitStack() as servers:
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
             "## Relevance set: recall per category\n\n"
             + "\n".join(setup)
             + "\n\n"
-            + relevance_table(results)
+            + relevance_table(results, notes)
             + f"\n\nLoad average at the end: {_loadavg()}"
         )
         if args.workdir:
