@@ -106,7 +106,6 @@ class TextMatch:
         "_slot_terms",
         "_with_typos",
         "excluded",
-        "last_is_finished",
         "plan",
         "plain",
         "preferred",
@@ -155,10 +154,8 @@ class TextMatch:
             and words[-1] in vocabulary
         ):
             whole = [*options[:-1], [quote(words[-1])]]
-            self.last_is_finished = True
         else:
             whole = options
-            self.last_is_finished = not last_prefix
         preferred: list[str] = []
         if len(words) > 1:
             # Words side by side in the order typed, at the start of the title,

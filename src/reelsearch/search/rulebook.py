@@ -107,7 +107,6 @@ class RuleFiles:
             Path(stop_words_path) if stop_words_path else BUNDLED / "stopwords.txt",
         )
         self.poll_seconds = poll_seconds
-        self.reloads = 0
         self._signature = self._stat()
         self._rules = self._read()  # a broken file at start is a startup error
         self._checked = time.monotonic()
@@ -130,7 +129,6 @@ class RuleFiles:
         except (OSError, ConfigError) as exc:
             log.error("relevance rules not reloaded, keeping the previous ones: %s", exc)
             return False
-        self.reloads += 1
         log.info("relevance rules reloaded from %s", ", ".join(map(str, self.paths)))
         return True
 

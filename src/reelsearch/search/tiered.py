@@ -28,6 +28,7 @@ from reelsearch.errors import InvalidRequest
 from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.highlight import spans
 from reelsearch.search.matching import TIER_NAMES, Assessment, TextMatch, titles_of
+from reelsearch.search.normalize import normalize
 from reelsearch.search.plan import QueryPlan, plan_query
 from reelsearch.search.query import MOVIE_FIELDS, SearchQuery
 from reelsearch.search.rulebook import RuleFiles
@@ -210,6 +211,9 @@ class TieredSearch:
         it); if nothing is left, the year is read as a plain word again.
         """
         plan = self.plan(snapshot, query)
+        if plan.contradicts_itself:  # "matrix -matrix": no title can match (facets neither)
+            match = TextMatch(snapshot, plan, self.syntax)
+            return _Page([], 0, True, match.plain, match, filters=filters)
         read = self._relevance_page if query.sort == "relevance" else self._sorted_text_page
         if plan.year is not None:
             narrowed = _with_year(filters, plan.year)
@@ -257,8 +261,6 @@ class TieredSearch:
         }
         if not wanted:
             return [None] * len(rows)
-        from reelsearch.search.normalize import normalize
-
         marks = ",".join("?" * len(wanted))
         found: dict[int, str] = {}
         for movie_id, title in await db.rows(
@@ -381,8 +383,6 @@ class TieredSearch:
     ) -> _Page:
         """The page, the total, whether it is exact, and the expression of the result set."""
         match = TextMatch(snapshot, plan, self.syntax)
-        if plan.contradicts_itself:
-            return _Page([], 0, True, match.plain, match)
         need = query.offset + query.limit
         ranks, rows, plain_total, exact = await self._as_typed(
             db, match, filters, need, count=count
@@ -554,8 +554,6 @@ class TieredSearch:
     ) -> _Page:
         """The same result set as relevance order, sorted by a column instead."""
         match = await self._resolve_words(db, snapshot, query, filters, plan)
-        if match.plan.contradicts_itself:
-            return _Page([], 0, True, match.plain, match)
         expression = match.plain
         total, exact = await self._count(db, expression, filters)
         if self._with_typos(match, total):
