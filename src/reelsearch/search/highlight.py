@@ -23,7 +23,11 @@ def title_words(title: str) -> list[tuple[str, int, int]]:
     """Each normalized word of ``title`` with the [start, end) of its text."""
     found = []
     for chunk in _CHUNK.finditer(title):
-        for word in normalize(chunk.group()).split():
+        text = chunk.group()
+        if text.isascii() and text.isalnum():  # what normalize() makes of it: lower case
+            found.append((text.lower(), chunk.start(), chunk.end()))
+            continue
+        for word in normalize(text).split():
             found.append((word, chunk.start(), chunk.end()))
     return found
 

@@ -83,14 +83,28 @@ class Assessment:
     order: int  # neighbouring query words that are neighbours in the title too
     typos: int  # query words matched only through a typo
     title_index: int  # 0: the primary title, n: the n-th alternate title
-    words: frozenset[str]  # the title words that matched (for highlights)
+    respaced: int = 0  # words matched only split or joined ("braindead" in Brain Dead)
+    extra: int = 0  # title words beyond the ones matched
 
     @property
-    def sort_key(self) -> tuple[int, int, int, int, int]:
-        """Lower ranks first; popularity breaks the ties. Word order counts among
-        exact titles only ("18 5 episode"); elsewhere popularity decides."""
-        order = -self.order if self.tier == EXACT else 0
-        return (self.absent, self.tier, self.missing, self.typos, order)
+    def sort_key(self) -> tuple[int, int, int, int, int, int]:
+        """Lower ranks first; popularity breaks the ties.
+
+        A title with every stop word typed before one without ("la pete": La
+        Peste, even through a typo, before Peter Pan); then the tier; then
+        words as typed before words split or joined ("braindead": Braindead,
+        then Brain Dead, both exact titles). Word order counts among exact
+        titles only ("18 5 episode"), and among typo matches a title of just
+        the corrected words goes first ("the barin": The Brain before The
+        Brain That Wouldn't Die); elsewhere popularity decides.
+        """
+        if self.tier == EXACT:
+            within = -self.order
+        elif self.tier == WITH_TYPOS:
+            within = int(self.extra > 0)
+        else:
+            within = 0
+        return (self.absent, self.missing, self.tier, self.respaced, self.typos, within)
 
 
 def titles_of(norm_title: str, alt_norm_titles: str | None) -> list[str]:
@@ -109,6 +123,7 @@ class TextMatch:
         "plan",
         "plain",
         "preferred",
+        "strict",
         "typos",
         "vocabulary",
         "word_key",
@@ -137,6 +152,18 @@ class TextMatch:
             for slot in plan.required
         }
         self.plain = self._but_not(syntax.and_.join(self._slot_terms.values()))
+        # Every slot required, stop words too: whether titles hold all the
+        # words typed (None when every slot is required anyway).
+        optional = [
+            any_of([p for alt in slot.alternatives for p in self._phrases(alt)])
+            for slot in plan.slots
+            if slot.optional and not slot.is_year
+        ]
+        self.strict = (
+            self._but_not(syntax.and_.join([*self._slot_terms.values(), *optional]))
+            if optional
+            else None
+        )
         # Phrase tiers use the words as typed, stop words included: "the mat"
         # prefers "The Matrix" at the start of a title to "Matrix, The".
         last_prefix = plan.last_is_prefix
@@ -188,6 +215,8 @@ class TextMatch:
         )
         if not head:
             return lasts
+        if not alternative.adjacent:  # anywhere in the title: one AND group
+            return ["(" + syntax.and_.join([*head, syntax.any_of(lasts)]) + ")"]
         return [syntax.then.join([*head, last]) for last in lasts]
 
     def _prefix_options(self, word: str) -> list[str]:
@@ -220,39 +249,50 @@ class TextMatch:
 
     # -- ranking a title known to match --------------------------------------------
 
-    def assess(self, titles: Sequence[str], *, typo_match: bool = False) -> Assessment:
-        """The best of a movie's titles (normalized, primary first) for this query."""
+    def assess(
+        self, titles: Sequence[str], *, typo_match: bool = False, detail: bool = False
+    ) -> Assessment:
+        """The best of a movie's titles (normalized, primary first) for this query.
+
+        Word order, which ranks exact titles, is found for the others too
+        with ``detail`` (explain)."""
         best: Assessment | None = None
         for index, title in enumerate(titles):
             title_words = title.split()
-            if index and not self._may_match(set(title_words)):
+            present = set(title_words)
+            if index and not self._may_match(present, typo_match):
                 continue
-            found = self._assess_title(title_words, index, typo_match)
+            found = self._assess_title(title_words, present, index, typo_match, detail)
             if best is None or found.sort_key < best.sort_key:
                 best = found
         assert best is not None
         return best
 
-    def _may_match(self, title_words: set[str]) -> bool:
+    def _may_match(self, present: set[str], typo_match: bool) -> bool:
         """Cheap test that an alternate title holds something of every required slot."""
         return all(
-            any(alt.tokens[0] in title_words or alt.prefix for alt in slot.alternatives)
-            or bool(slot.typos)
+            any(alt.tokens[0] in present or alt.prefix for alt in slot.alternatives)
+            or (typo_match and slot.typos)
             for slot in self.plan.required
         )
 
-    def _assess_title(self, title_words: list[str], index: int, typo_match: bool) -> Assessment:
+    def _assess_title(
+        self,
+        title_words: list[str],
+        present: set[str],
+        index: int,
+        typo_match: bool,
+        detail: bool,
+    ) -> Assessment:
         effective: list[str] = []
-        matched: set[str] = set()
-        absent = missing = typos = 0
+        absent = missing = typos = respaced = units = 0
         last_prefix = False
         for slot in self.plan.slots:
-            alternative = _present(slot, title_words)
+            alternative = _present(slot, title_words, present)
             if alternative is None:
-                corrected = self._corrected(slot, title_words) if typo_match else None
+                corrected = self._corrected(slot, present) if typo_match else None
                 if corrected is not None:
                     typos += 1
-                    matched.add(corrected)
                     effective.append(corrected)
                     last_prefix = False
                     continue
@@ -261,31 +301,53 @@ class TextMatch:
                     continue
                 absent += 1
                 alternative = slot.typed
+            else:
+                units += 1
             effective.extend(alternative.tokens)
             last_prefix = alternative.prefix
-            matched.update(_matched_words(alternative, title_words))
-        if typos or (typo_match and not matched):
+            respaced += alternative.respaced
+        if typos or (typo_match and not units):
             tier = WITH_TYPOS
         else:
-            tier = self._tier(title_words, effective, last_prefix)
+            tier = self._tier(title_words, effective, last_prefix, units)
         return Assessment(
             tier=tier,
             absent=absent,
             missing=missing,
-            order=_order_score(title_words, effective),
+            order=_order_score(title_words, effective) if detail or tier == EXACT else 0,
             typos=typos,
             title_index=index,
-            words=frozenset(matched),
+            respaced=respaced,
+            extra=max(len(title_words) - len(effective), 0),
         )
 
-    def _corrected(self, slot: Slot, title_words: list[str]) -> str | None:
+    def matched_words(self, title: str, *, typo_match: bool = False) -> frozenset[str]:
+        """The words of a normalized title that match the query (for highlights):
+        each slot's longest alternative present, or its typo correction."""
+        title_words = title.split()
+        present = set(title_words)
+        matched: set[str] = set()
+        for slot in self.plan.slots:
+            alternative = _present(slot, title_words, present)
+            if alternative is not None:
+                matched.update(_matched_words(alternative, title_words))
+            elif typo_match:
+                corrected = self._corrected(slot, present)
+                if corrected is not None:
+                    matched.add(corrected)
+        return frozenset(matched)
+
+    def _corrected(self, slot: Slot, present: set[str]) -> str | None:
         for candidate in self._typo_candidates(slot):
-            if candidate in title_words:
+            if candidate in present:
                 return candidate
         return None
 
-    def _tier(self, title_words: list[str], words: list[str], last_prefix: bool) -> int:
-        """The tier of a title holding ``words``, mirroring the SQL tiers."""
+    def _tier(self, title_words: list[str], words: list[str], last_prefix: bool, units: int) -> int:
+        """The tier of a title holding ``words`` (typed as ``units`` slots), mirroring
+        the SQL tiers. Words side by side count only across slots: a split word's
+        halves are side by side by definition ("strangelove" in The Strange Love
+        of Martha Ivers is not a phrase match, so Dr. Strangelove goes first)."""
         if not words:
             return ALL_WORDS
         if title_words == words or sorted(title_words) == sorted(words):
@@ -299,7 +361,7 @@ class TextMatch:
         def last_fits(candidate: str) -> bool:
             return candidate == last if finished else candidate.startswith(last)
 
-        if n > 1:
+        if n > 1 and units > 1:
             head = words[:-1]
             for start in range(len(title_words) - n + 1):
                 if title_words[start : start + n - 1] == head and last_fits(
@@ -314,11 +376,12 @@ class TextMatch:
         return _order_score(list(title_words), list(self.words))
 
 
-def _present(slot: Slot, title_words: list[str]) -> Alternative | None:
+def _present(slot: Slot, title_words: list[str], present: set[str]) -> Alternative | None:
     """The longest of a slot's alternatives that the title holds side by side.
 
     Longest, so "mi" in Mission: Impossible is its synonym "mission impossible"
-    (an exact title) rather than the prefix of one word.
+    (an exact title) rather than the prefix of one word. ``present`` is the
+    set of ``title_words``: most alternatives are one word, looked up in it.
     """
     best: Alternative | None = None
     for alternative in slot.alternatives:
@@ -326,11 +389,27 @@ def _present(slot: Slot, title_words: list[str]) -> Alternative | None:
         n = len(tokens)
         if best is not None and n <= len(best.tokens):
             continue
-        for start in range(len(title_words) - n + 1):
-            window = title_words[start : start + n]
-            if window[:-1] == list(tokens[:-1]) and _fits(window[-1], alternative):
-                best = alternative
-                break
+        last = tokens[-1]
+        if n == 1:
+            if alternative.prefix:
+                found = any(word.startswith(last) for word in title_words)
+            else:
+                found = last in present
+        elif tokens[0] not in present:
+            found = False
+        elif not alternative.adjacent:
+            found = all(t in present for t in tokens[:-1]) and any(
+                _fits(word, alternative) for word in title_words
+            )
+        else:
+            head = list(tokens[:-1])
+            found = any(
+                title_words[start : start + n - 1] == head
+                and _fits(title_words[start + n - 1], alternative)
+                for start in range(len(title_words) - n + 1)
+            )
+        if found:
+            best = alternative
     return best
 
 

@@ -39,10 +39,10 @@ FIRST_FILM_YEAR, LAST_PLAUSIBLE_YEAR = 1874, 2100
 MIN_SPLIT_LENGTH = 4
 # At most this many ways to split one word: each one is another OR in the index query.
 MAX_SPLITS = 2
-# A short word may be typed initials ("swat" for S.W.A.T., "gi jane"): read as
-# its letters side by side too, if it is this short and this rare as a word
-# (a common word like "love" would cost a phrase of four one-letter words).
-MAX_INITIALS, RARE_WORD_TITLES = 5, 50
+# Split a word only while fewer titles than this hold it (or, typed last, its
+# completions): "head" is not "he ad", nor "inter" "in ter...", but
+# "spiderman" is "spider man". Each split is a phrase the index must also read.
+RARE_WORD_TITLES = 50
 # Before a numeral, these words are optional: "superman part 4" finds Superman IV.
 SEQUEL_MARKERS = frozenset({"part", "pt", "episode", "ep", "chapter", "vol", "volume"})
 
@@ -53,6 +53,12 @@ class Alternative:
 
     tokens: tuple[str, ...]
     prefix: bool = False  # the last token may be unfinished (typed last, no space after)
+    # The same letters spaced otherwise (a split or joined word): ranks after
+    # titles that hold the words as typed ("braindead": Braindead, then Brain Dead).
+    respaced: bool = False
+    # The tokens anywhere in the title, not side by side: two words typed apart
+    # keep matching as two words when a slot also offers them joined.
+    adjacent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +160,13 @@ def _joined_slot(
     is_prefix = start + 1 == last and prefix
     if joined not in vocabulary and not (is_prefix and vocabulary.has_prefix(joined)):
         return None
-    return Slot(pair, (Alternative(pair, is_prefix), Alternative((joined,), is_prefix)))
+    return Slot(
+        pair,
+        (
+            Alternative(pair, is_prefix, adjacent=False),
+            Alternative((joined,), is_prefix, respaced=True),
+        ),
+    )
 
 
 def _word_slot(word: str, is_prefix: bool, rules: Rules, vocabulary: Vocabulary) -> Slot:
@@ -162,24 +174,32 @@ def _word_slot(word: str, is_prefix: bool, rules: Rules, vocabulary: Vocabulary)
     numeral = NUMERALS.get(word)
     if numeral is not None:
         alternatives.append(Alternative((numeral,)))
-    elif len(word) >= MIN_SPLIT_LENGTH and not word.isdigit():
-        # Most balanced splits first: "spiderman" -> "spider man" before "spi derman".
-        cuts = sorted(range(1, len(word) - 1), key=lambda cut: abs(len(word) - 2 * cut))
-        splits = [
-            (word[:cut], word[cut:])
-            for cut in cuts
-            if word[:cut] in vocabulary and word[cut:] in vocabulary
-        ]
-        alternatives += [Alternative(pair, is_prefix) for pair in splits[:MAX_SPLITS]]
-    if (
-        1 < len(word) <= MAX_INITIALS
-        and word.isalpha()
-        and word.isascii()
-        and vocabulary.doc_count(word) < RARE_WORD_TITLES
-        and all(letter in vocabulary for letter in word)
+    elif (
+        len(word) >= MIN_SPLIT_LENGTH
+        and not word.isdigit()
+        and vocabulary.titles_with(word, prefix=is_prefix, up_to=RARE_WORD_TITLES)
+        < RARE_WORD_TITLES
     ):
+        alternatives += [
+            Alternative(pair, is_prefix, respaced=True) for pair in _splits(word, vocabulary)
+        ]
+    # Typed initials ("swat" for S.W.A.T., "gi jane"), only where some title
+    # spells them so: a phrase of one-letter words is costly, others never pay it.
+    if word in vocabulary.initialisms:
         alternatives.append(Alternative(tuple(word)))
     return Slot((word,), tuple(alternatives), typos=True, optional=word in rules.stop_words)
+
+
+def _splits(word: str, vocabulary: Vocabulary) -> list[tuple[str, str]]:
+    """Up to MAX_SPLITS ways to cut ``word`` into two catalog words, most balanced
+    first: "spiderman" -> "spider man" before "spi derman"."""
+    found: list[tuple[str, str]] = []
+    for cut in sorted(range(1, len(word) - 1), key=lambda cut: abs(len(word) - 2 * cut)):
+        if word[:cut] in vocabulary and word[cut:] in vocabulary:
+            found.append((word[:cut], word[cut:]))
+            if len(found) == MAX_SPLITS:
+                break
+    return found
 
 
 def _read_year(slots: list[Slot]) -> tuple[list[Slot], int | None]:

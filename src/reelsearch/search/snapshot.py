@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reelsearch.search.typos import TypoIndex
-from reelsearch.search.vocabulary import Vocabulary
+from reelsearch.search.vocabulary import MAX_INITIALS, Vocabulary
 
 if TYPE_CHECKING:
     from reelsearch.search.sql import Dialect, Reader
 
 VERSION_SQL = "SELECT value FROM catalog_meta WHERE key = 'version'"
+# Titles with two one-letter words side by side: where initialisms may be
+# (LIKE's "_" is any one character). Read through the partial index of
+# catalog migration 0003, whose condition this repeats word for word.
+INITIALISM_TITLES_SQL = (
+    "SELECT norm_title, alt_norm_titles FROM movies "
+    "WHERE (' ' || norm_title || ' ') LIKE '% _ _ %' "
+    "OR (' ' || alt_norm_titles || ' ') LIKE '% _ _ %'"
+)
+# Two or more one-letter ASCII words in a row, as whole words.
+_LETTER_RUN = re.compile(r"(?<![^ ])[a-z](?: [a-z])+(?![^ ])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +34,7 @@ class CatalogFacts:
     version: int
     movie_count: int
     vocabulary: list[tuple[str, int]]
+    initialisms: list[str]
     genres: list[tuple[int, str]]
     genre_counts: list[tuple[str, int]]
     decades: list[tuple[int, int]]
@@ -41,6 +53,12 @@ async def read_catalog_facts(reader: Reader, dialect: Dialect) -> CatalogFacts:
         version=await read_version(reader),
         movie_count=int(count[0]),
         vocabulary=await pairs(dialect.vocabulary_sql),
+        initialisms=initialisms_of(
+            title
+            for row in await reader.rows(INITIALISM_TITLES_SQL)
+            for title in row
+            if title is not None
+        ),
         genres=await pairs("SELECT bit, name FROM genres"),
         genre_counts=await pairs(
             "SELECT g.name, count(*) FROM movie_genres AS mg JOIN genres AS g "
@@ -49,6 +67,17 @@ async def read_catalog_facts(reader: Reader, dialect: Dialect) -> CatalogFacts:
         decades=await pairs(dialect.decades_sql),
         kinds=[row[0] for row in await reader.rows("SELECT DISTINCT kind FROM movies")],
     )
+
+
+def initialisms_of(titles: Iterable[str]) -> list[str]:
+    """Runs of one-letter words in normalized titles, joined: "s w a t" -> "swat"."""
+    found: set[str] = set()
+    for title in titles:
+        for run in _LETTER_RUN.findall(title):
+            letters = run.replace(" ", "")
+            if len(letters) <= MAX_INITIALS:
+                found.add(letters)
+    return sorted(found)
 
 
 async def read_version(reader: Reader) -> int:
@@ -79,7 +108,7 @@ class CatalogSnapshot:
             version=facts.version,
             movie_count=facts.movie_count,
             typos=TypoIndex(vocabulary),
-            vocabulary=Vocabulary(vocabulary),
+            vocabulary=Vocabulary(vocabulary, facts.initialisms),
             genres={name.lower(): (bit, name) for bit, name in facts.genres},
             kinds=frozenset(facts.kinds),
             catalog_facets={

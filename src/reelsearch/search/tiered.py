@@ -20,7 +20,7 @@ only open connections and hold the catalog snapshot.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reelsearch.config import Settings
@@ -78,6 +78,11 @@ def _row_to_hit(row: Sequence[Any], fields: Sequence[str]) -> Hit:
     return {name: movie[name] for name in fields}
 
 
+def _titles(row: Row) -> list[str]:
+    """A hit row's normalized titles, primary first."""
+    return titles_of(row[NORM_TITLE], row[ALT_NORM_TITLES])
+
+
 def _with_year(filters: _Filters, year: int) -> _Filters:
     """A year typed among the words: the movie is from that year, or its title says it."""
     return _Filters(
@@ -86,7 +91,9 @@ def _with_year(filters: _Filters, year: int) -> _Filters:
     )
 
 
-def _explain(assessment: Assessment, titles: list[str], row: Row) -> dict[str, Any]:
+def _explain(
+    assessment: Assessment, titles: list[str], words: frozenset[str], row: Row
+) -> dict[str, Any]:
     """A hit's rank in its parts: compared in this order, lower first, popularity last."""
     return {
         "rank_key": [*assessment.sort_key, row[SEARCH_RANK]],
@@ -95,7 +102,7 @@ def _explain(assessment: Assessment, titles: list[str], row: Row) -> dict[str, A
             "tier_name": TIER_NAMES[assessment.tier],
             "title": titles[assessment.title_index],
             "alternate_title": assessment.title_index > 0,
-            "matched_words": sorted(assessment.words),
+            "matched_words": sorted(words),
         },
         "typos": assessment.typos,
         "exactness": {
@@ -116,6 +123,7 @@ class _Page:
     match: TextMatch | None = None
     typo_ranks: frozenset[int] = frozenset()  # hits found only through a typo
     filters: _Filters | None = None  # the filters the page was read with (a year adds one)
+    assessed: dict[int, Assessment] = field(default_factory=dict)  # by rank, if ranked so
 
 
 class TieredSearch:
@@ -232,23 +240,29 @@ class TieredSearch:
         assert match is not None
         assessed: list[tuple[Assessment, list[str]]] = []
         for row in page.rows:
-            titles = titles_of(row[NORM_TITLE], row[ALT_NORM_TITLES])
-            typo = row[SEARCH_RANK] in page.typo_ranks
-            assessed.append((match.assess(titles, typo_match=typo), titles))
+            titles = _titles(row)
+            known = None if query.explain else page.assessed.get(row[SEARCH_RANK])
+            if known is None:  # not ranked by its words, or explained in full
+                typo = row[SEARCH_RANK] in page.typo_ranks
+                known = match.assess(titles, typo_match=typo, detail=query.explain)
+            assessed.append((known, titles))
         shown = await self._alternate_titles_shown(db, page.rows, assessed)
         prefix = match.words[-1] if match.plan.last_is_prefix and match.words else None
         for hit, row, (assessment, titles), title in zip(
             hits, page.rows, assessed, shown, strict=True
         ):
+            words = match.matched_words(
+                titles[assessment.title_index], typo_match=row[SEARCH_RANK] in page.typo_ranks
+            )
             if "matched_title" in hit:
                 hit["matched_title"] = title
             if "highlights" in hit:
-                highlights = {"title": spans(row[1], assessment.words, prefix)}
+                highlights = {"title": spans(row[1], words, prefix)}
                 if title is not None:
-                    highlights["matched_title"] = spans(title, assessment.words, prefix)
+                    highlights["matched_title"] = spans(title, words, prefix)
                 hit["highlights"] = highlights
             if query.explain:
-                hit["explain"] = _explain(assessment, titles, row)
+                hit["explain"] = _explain(assessment, titles, words, row)
 
     async def _alternate_titles_shown(
         self, db: Reader, rows: list[Row], assessed: list[tuple[Assessment, list[str]]]
@@ -362,14 +376,31 @@ class TieredSearch:
             if not reads_year:
                 plan = plan.without_year()
 
-    @staticmethod
-    def _with_typos(match: TextMatch, plain_total: int) -> bool:
+    async def _typos_join(
+        self, db: Reader, match: TextMatch, filters: _Filters, plain_total: int, exact: bool
+    ) -> bool:
         """Typo matches join the result set when the words as typed match too few titles.
 
-        The rule depends on the query alone (not on the page or the sort), so
-        totals, facets and pages agree with each other.
+        Too few counts every typed word, stop words too: "la pete" matches
+        56 titles with "pete" and none with "la" as well, so La Peste (a typo
+        away, "la" included) joins them. That second count is asked only of
+        a set small enough to be ranked whole (PROBE_ROWS). The rule depends
+        on the query alone (not on the page or the sort), so totals, facets
+        and pages agree with each other.
         """
-        return plain_total < TYPO_THRESHOLD and match.with_typos is not None
+        if match.with_typos is None:
+            return False
+        if plain_total < TYPO_THRESHOLD:
+            return True
+        if match.strict is None or not exact or plain_total > PROBE_ROWS:
+            return False
+        found = await db.row(
+            f"SELECT count(*) FROM (SELECT 1 FROM {self._text_from(filters)}"
+            f"{filters.sql} LIMIT ?) AS matches",
+            (match.strict, *filters.params, TYPO_THRESHOLD),
+        )
+        assert found is not None
+        return int(found[0]) < TYPO_THRESHOLD
 
     async def _relevance_page(
         self,
@@ -384,22 +415,23 @@ class TieredSearch:
         """The page, the total, whether it is exact, and the expression of the result set."""
         match = TextMatch(snapshot, plan, self.syntax)
         need = query.offset + query.limit
-        ranks, rows, plain_total, exact = await self._as_typed(
+        ranks, rows, assessed, plain_total, exact = await self._as_typed(
             db, match, filters, need, count=count
         )
         if not ranks and len(query.words) > 1:
             # Nothing has every word as typed: drop unmatched trailing words.
             match = await self._resolve_words(db, snapshot, query, filters, plan)
-            ranks, rows, plain_total, exact = await self._as_typed(
+            ranks, rows, assessed, plain_total, exact = await self._as_typed(
                 db, match, filters, need, count=count
             )
         typo_ranks: frozenset[int] = frozenset()
         total, matched = plain_total, match.plain
-        if self._with_typos(match, plain_total):
+        if await self._typos_join(db, match, filters, plain_total, exact):
             assert match.with_typos is not None
-            # Every match as typed is in `ranks` here (there are fewer than
-            # TYPO_THRESHOLD), so typo matches are "with typos" minus those,
-            # without making the index evaluate the as-typed words again.
+            # Every match as typed is in `ranks` here (there are at most
+            # PROBE_ROWS, all read and ranked), so typo matches are "with typos"
+            # minus those, without making the index evaluate the as-typed
+            # words again.
             plain = set(ranks)
             wanted = max(need - len(ranks), 1)
             # Read typo matches in popularity order, enough to fill the page.
@@ -416,14 +448,23 @@ class TieredSearch:
             )
             is_all = len(found) < fetch
             found = [row for row in found if row[0] not in plain]
-            # Whether the set is small enough to re-sort depends on the query
-            # alone, never on the page, so pages never overlap or skip.
-            if is_all and len(found) <= PROBE_ROWS:
-                length = len(match.words)
-                found.sort(key=lambda row: row[1 + NORM_TITLE].count(" ") + 1 > length)
             rows.update((row[0], row[1:]) for row in found)
             typo_ranks = frozenset(row[0] for row in found)
-            ranks += [row[0] for row in found][: max(need - len(ranks), 0)]
+            # Whether the set is small enough to rank whole depends on the
+            # query alone, never on the page, so pages never overlap or skip.
+            # Then typo matches rank among the others ("the barin": The Brain
+            # before Brain Donors, which lacks "the"); if not, they follow
+            # them in popularity order, as sorting 100 k "night" titles for
+            # "ngiht" would cost more than the whole search.
+            if is_all and len(found) <= PROBE_ROWS:
+                assessed.update(
+                    (row[0], match.assess(_titles(row[1:]), typo_match=True)) for row in found
+                )
+                ranks = sorted(
+                    (*ranks, *typo_ranks), key=lambda rank: (assessed[rank].sort_key, rank)
+                )[:need]
+            else:
+                ranks += [row[0] for row in found][: max(need - len(ranks), 0)]
             matched = f"({match.with_typos})"
             if is_all or not count:
                 total, exact = self._capped(total + len(found), filters)
@@ -432,13 +473,14 @@ class TieredSearch:
                 everything, all_exact = await self._count(db, match.with_typos, filters)
                 total, exact = max(everything, total), exact and all_exact
         page = await self._rows_by_rank(db, ranks[query.offset : need], rows)
-        return _Page(page, total, exact, matched, match, typo_ranks)
+        return _Page(page, total, exact, matched, match, typo_ranks, assessed=assessed)
 
     async def _as_typed(
         self, db: Reader, match: TextMatch, filters: _Filters, need: int, *, count: bool
-    ) -> tuple[list[int], dict[int, Row], int, bool]:
-        """Tiers 1-3 as popularity ranks, hit rows already read (by rank), and
-        how many titles match the words as typed (exactly, or up to the cap)."""
+    ) -> tuple[list[int], dict[int, Row], dict[int, Assessment], int, bool]:
+        """Tiers 1-3 as popularity ranks, hit rows already read and their
+        assessments (by rank, when ranked in Python), and how many titles
+        match the words as typed (exactly, or up to the cap)."""
         rank = self.dialect.text_rank
         # Most known-item queries match a handful of titles: read them all in
         # one text query and sort them into tiers here, from their words.
@@ -450,12 +492,10 @@ class TieredSearch:
         )
         if len(found) <= probe:
             assess = match.assess
-            tiered = sorted(
-                (assess(titles_of(row[1 + NORM_TITLE], row[1 + ALT_NORM_TITLES])).sort_key, row[0])
-                for row in found
-            )
+            assessed = {row[0]: assess(_titles(row[1:])) for row in found}
+            ranked = sorted(assessed, key=lambda rank: (assessed[rank].sort_key, rank))
             rows = {row[0]: row[1:] for row in found}
-            return [rank for _, rank in tiered], rows, *self._capped(len(found), filters)
+            return ranked, rows, assessed, *self._capped(len(found), filters)
         # Broad queries: each tier asks the index for its own best rows.
         # Tier k's first rows may repeat the k tiers before it, so it reads
         # need * (k + 1) rows to be sure of `need` new ones.
@@ -489,11 +529,11 @@ class TieredSearch:
                 seen.add(rank_of_row)
                 ranks.append(rank_of_row)
         if plain_rows < plain_limit:  # every match is here: the count is exact
-            return ranks, {}, *self._capped(plain_rows, filters)
+            return ranks, {}, {}, *self._capped(plain_rows, filters)
         if not count:
-            return ranks, {}, plain_rows, False
+            return ranks, {}, {}, plain_rows, False
         total, exact = await self._count(db, match.plain, filters)
-        return ranks, {}, total, exact
+        return ranks, {}, {}, total, exact
 
     async def _rows_by_rank(
         self, db: Reader, ranks: Sequence[int], known: dict[int, Row]
@@ -556,7 +596,7 @@ class TieredSearch:
         match = await self._resolve_words(db, snapshot, query, filters, plan)
         expression = match.plain
         total, exact = await self._count(db, expression, filters)
-        if self._with_typos(match, total):
+        if await self._typos_join(db, match, filters, total, exact):
             assert match.with_typos is not None
             expression = match.with_typos
             total, exact = await self._count(db, expression, filters)
