@@ -51,6 +51,39 @@ def test_one_letter_split(sample_engine: BlockingSearchEngine) -> None:
     assert top(sample_engine, "x men")[0] == "X-Men"
 
 
+def test_typed_word_goes_before_its_split(sample_engine: BlockingSearchEngine) -> None:
+    """Both are exact titles; the one spelled as typed ranks first."""
+    assert titles(sample_engine, "shurayukihime", 2) == ["Shurayukihime", "Shura Yukihime"]
+    explain = search(sample_engine, "shurayukihime", explain="true").hits[1]["explain"]
+    assert explain["exactness"]["split_or_joined_words"] == 1
+
+
+def test_split_halves_are_no_phrase_match(sample_engine: BlockingSearchEngine) -> None:
+    """ "strangelove" in The Strange Love of Martha Ivers is one word split, not
+    two words side by side: the title holding the word as typed goes first."""
+    found = titles(sample_engine, "strangelove", 5)
+    assert found[0].startswith("Dr. Strangelove")
+    assert "The Strange Love of Martha Ivers" in found
+
+
+def test_common_words_and_prefixes_are_not_split(sample_engine: BlockingSearchEngine) -> None:
+    """ "inter" is the start of International, not "in ter..." (Experiment in Terror)."""
+    assert "Experiment in Terror" not in titles(sample_engine, "inter", 50)
+    assert "Reflections in a Golden Eye" not in titles(sample_engine, "hea", 50)
+
+
+def test_two_typed_words_still_match_apart(sample_engine: BlockingSearchEngine) -> None:
+    """A pair the catalog also writes joined ("confess" + "i..." -> "confessions")
+    still matches the two words anywhere: I Confess is the exact title."""
+    assert top(sample_engine, "confess i")[0] == "I Confess"
+
+
+def test_initials_only_where_a_title_spells_them(sample_engine: BlockingSearchEngine) -> None:
+    assert top(sample_engine, "swat")[0] == "S.W.A.T."
+    assert top(sample_engine, "gi jane")[0] == "G.I. Jane"
+    assert "Escape from L.A." in titles(sample_engine, "escape from la", 3)
+
+
 def test_apostrophes_and_ampersands(sample_engine: BlockingSearchEngine) -> None:
     assert top(sample_engine, "schindlers list")[0] == "Schindler's List"
     assert titles(sample_engine, "tom & jerry") == titles(sample_engine, "tom and jerry")
@@ -128,6 +161,15 @@ def test_one_way_synonym_does_not_go_back(sample_engine: BlockingSearchEngine) -
 
 def test_stop_word_is_optional_among_other_words(sample_engine: BlockingSearchEngine) -> None:
     assert top(sample_engine, "the terminator 2") == ("Terminator 2: Judgment Day", 1991)
+
+
+def test_a_typo_with_every_stop_word_beats_a_title_without_them(
+    sample_engine: BlockingSearchEngine,
+) -> None:
+    """ "la pete": 56 titles hold "pete..." but none "la" too, so typo matches
+    join, and La Peste (one typo, "la" included) ranks before Peter Pan."""
+    assert top(sample_engine, "la pete")[0] == "La Peste"
+    assert top(sample_engine, "the barin")[0] == "The Brain"
 
 
 def test_only_stop_words_are_searched_as_typed(sample_engine: BlockingSearchEngine) -> None:

@@ -109,6 +109,7 @@ def _explain(
             "exact_title": assessment.tier == 0,
             "words_in_typed_order": assessment.order,
             "missing_stop_words": assessment.missing,
+            "split_or_joined_words": assessment.respaced,
         },
         "popularity": {"search_rank": row[SEARCH_RANK], "votes": row[4], "rating": row[3]},
     }
