@@ -23,27 +23,19 @@ from typing import Any
 
 import pytest
 
+# The set's builder, beside this file (pytest puts this directory on sys.path):
+# one list of categories and one pair of query files.
+from build_sample_set import CATEGORIES, HAND, HERE
+from build_sample_set import OUT as QUERIES
+
 from reelsearch.config import Settings
 from reelsearch.errors import InvalidRequest
 from reelsearch.search.engine import BlockingSearchEngine
 from reelsearch.search.normalize import normalize
 from reelsearch.search.query import parse_search
 
-HERE = Path(__file__).resolve().parent
-QUERIES = HERE / "sample_queries.jsonl"
-HAND = HERE / "hand_queries.jsonl"
 FLOORS = HERE / "floors.json"
 FLOORS_IN_REPO = "tests/relevance/floors.json"
-CATEGORIES = (
-    "misspelling",
-    "split_join",
-    "sequel",
-    "foreign",
-    "partial",
-    "synonym",
-    "year",
-    "operators",
-)
 METRICS = ("recall_at_1", "recall_at_10")
 # Where a query equal to its title is the point: the year or the operator is the test.
 EXACT_ALLOWED = frozenset({"year", "operators"})

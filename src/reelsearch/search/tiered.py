@@ -395,13 +395,7 @@ class TieredSearch:
             return True
         if match.strict is None or not exact or plain_total > PROBE_ROWS:
             return False
-        found = await db.row(
-            f"SELECT count(*) FROM (SELECT 1 FROM {self._text_from(filters)}"
-            f"{filters.sql} LIMIT ?) AS matches",
-            (match.strict, *filters.params, TYPO_THRESHOLD),
-        )
-        assert found is not None
-        return int(found[0]) < TYPO_THRESHOLD
+        return await self._count_up_to(db, match.strict, filters, TYPO_THRESHOLD) < TYPO_THRESHOLD
 
     async def _relevance_page(
         self,
@@ -574,14 +568,18 @@ class TieredSearch:
         # match costs a movies lookup, and a selective filter over a broad text
         # ("the" in 1970-1972) may read tens of thousands to find the cap.
         cap = self._count_cap(filters)
+        total = await self._count_up_to(db, expression, filters, cap + 1)
+        return (cap, False) if total > cap else (total, True)
+
+    async def _count_up_to(self, db: Reader, expression: str, filters: _Filters, limit: int) -> int:
+        """How many titles match, counted no further than ``limit``."""
         found = await db.row(
             f"SELECT count(*) FROM (SELECT 1 FROM {self._text_from(filters)}"
             f"{filters.sql} LIMIT ?) AS matches",
-            (expression, *filters.params, cap + 1),
+            (expression, *filters.params, limit),
         )
         assert found is not None
-        total = int(found[0])
-        return (cap, False) if total > cap else (total, True)
+        return int(found[0])
 
     async def _sorted_text_page(
         self,
