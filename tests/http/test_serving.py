@@ -1,0 +1,104 @@
+"""``reelsearch serve`` as a process: killed workers are replaced, a taken port is refused.
+
+Real servers (granian, worker processes) on loopback ports; nothing is mocked.
+"""
+
+# Asserts read `expected == actual` (STYLE.md); SIM300 would flip the literal ones.
+# ruff: noqa: SIM300
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from live_server import free_port, live_server, serve_command
+
+from reelsearch.errors import AddressInUse
+from reelsearch.serving import check_address_free
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still has a pid; it is dead for our purpose.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_a_killed_worker_is_replaced_and_the_server_keeps_answering(
+    small_db: Path, tmp_path: Path
+) -> None:
+    """kill -9 of one of 2 workers: every later request is answered and a new worker runs;
+    a replacement that dies again at once (a crash loop) ends the server with status 1."""
+    with live_server(f"sqlite:///{small_db}", tmp_path / "serve.log", workers=2) as server:
+        first = server.worker_pids()
+        assert [1, 2] == sorted(first)
+        os.kill(first[1], signal.SIGKILL)
+        statuses = []
+        with httpx.Client(timeout=5.0) as client:
+            ends = time.monotonic() + 2.0
+            while time.monotonic() < ends:
+                # A new connection each time: the replacement must accept too.
+                answer = client.get(server.url + "/health", headers={"Connection": "close"})
+                statuses.append(answer.status_code)
+        assert {200} == set(statuses), statuses
+        server.wait_until(lambda: server.worker_pids()[1] != first[1], 10, "worker-1 replaced")
+        second = server.worker_pids()
+        assert first[2] == second[2] and _is_alive(second[1]) and _is_alive(second[2])
+        assert not _is_alive(first[1])
+        assert 200 == httpx.get(server.url + "/v1/search?q=matrix").status_code
+        assert None is server.proc.poll()
+
+        # Dying again within granian's crash-loop window (5.5 s) is a failure at start.
+        os.kill(second[1], signal.SIGKILL)
+        assert 1 == server.proc.wait(timeout=30)
+        assert "Worker crash loop detected, exiting" in server.log()
+
+
+def test_sigterm_stops_every_worker_and_exits_0(small_db: Path, tmp_path: Path) -> None:
+    """SIGTERM is a graceful stop: status 0, and no worker outlives the server."""
+    with live_server(f"sqlite:///{small_db}", tmp_path / "serve.log", workers=2) as server:
+        workers = server.worker_pids()
+        server.proc.send_signal(signal.SIGTERM)
+        assert 0 == server.proc.wait(timeout=30)
+        server.wait_until(
+            lambda: not any(_is_alive(pid) for pid in workers.values()), 5, "workers gone"
+        )
+
+
+def test_a_second_serve_on_a_taken_port_fails_clearly(small_db: Path, tmp_path: Path) -> None:
+    """A second `serve` on the port of a running server exits 1 naming the address,
+    instead of sharing the port through SO_REUSEPORT; the first keeps serving."""
+    url = f"sqlite:///{small_db}"
+    with live_server(url, tmp_path / "serve.log") as server:
+        second = subprocess.run(
+            serve_command(url, server.port, 1), capture_output=True, text=True, timeout=60
+        )
+        assert 1 == second.returncode
+        assert (
+            f"reelsearch: 127.0.0.1:{server.port} is already in use by another process; "
+            "stop it or choose another port (--port or REELSEARCH_PORT)\n"
+        ) == second.stderr
+        assert server.is_healthy()
+
+
+@pytest.mark.parametrize("reuse_port", [False, True])
+def test_check_address_free_sees_any_listener(reuse_port: bool) -> None:
+    """A listener holds its port for the check whether or not it set SO_REUSEPORT."""
+    port = free_port()
+    with socket.socket() as listener:
+        if reuse_port:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        with pytest.raises(AddressInUse, match=f"127.0.0.1:{port} is already in use"):
+            check_address_free("127.0.0.1", port)
+    check_address_free("127.0.0.1", port)  # free again once it is closed
