@@ -7,6 +7,7 @@ fails at startup with a message naming the key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -148,6 +149,11 @@ class Settings:
                  "must be between 0.001 and 60 seconds")  # fmt: skip
         _require(1 <= self.shutdown_timeout <= 1800, "shutdown_timeout",
                  "must be between 1 and 1800 seconds")  # fmt: skip
+        try:
+            for part in filter(None, (p.strip() for p in self.ready_details_from.split(","))):
+                ipaddress.ip_network(part, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"Config '{ENV_PREFIX}READY_DETAILS_FROM': {exc}.") from None
         # A short token can be guessed; 32 characters is what `openssl rand -hex 16` prints.
         _require(not self.admin_token or len(self.admin_token) >= MIN_ADMIN_TOKEN_CHARS,
                  "admin_token", f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters long "

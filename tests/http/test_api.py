@@ -171,8 +171,14 @@ def test_health(client: Client) -> None:
 
 
 def test_ready(client: Client) -> None:
-    """/ready reports the catalog version and size."""
+    """/ready says ready, and nothing about the catalog to a client without the token."""
     response = client.get("/ready")
+    assert (200, {"status": "ready"}) == (response.status_code, response.json())
+
+
+def test_ready_details_for_the_admin_token(admin_client: Client) -> None:
+    """With the admin token /ready adds the catalog version and size."""
+    response = admin_client.get("/ready", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert (200, {"status": "ready", "catalog_version": 1, "movies": 30}) == (
         response.status_code,
         response.json(),

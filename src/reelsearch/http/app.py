@@ -9,11 +9,15 @@ from contextlib import asynccontextmanager
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest
+from reelsearch.http.admin import parse_networks
+from reelsearch.http.middleware import SecurityHeadersMiddleware, cors_middleware
+from reelsearch.http.middleware.security import with_security_headers
 from reelsearch.http.responses import error_response, invalid_request_response
 from reelsearch.http.routes import ROUTES
 from reelsearch.search.backends import open_search_engine
@@ -38,9 +42,11 @@ def create_app(settings: Settings) -> Starlette:
                 tasks.cancel_scope.cancel()
         await engine.close()
 
-    return Starlette(
+    app = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
+        # Outermost first: every response, a CORS preflight's too, gets the headers.
+        middleware=[Middleware(SecurityHeadersMiddleware), *cors_middleware(settings)],
         exception_handlers={
             InvalidRequest: _on_invalid_request,
             DatabaseUnavailable: _on_database_unavailable,
@@ -48,6 +54,11 @@ def create_app(settings: Settings) -> Starlette:
             Exception: _on_unexpected,
         },
     )
+    # "/v1/search/" would be redirected to an absolute URL built from the Host
+    # header (an open redirect through a cache or a proxy): it is a plain 404.
+    app.router.redirect_slashes = False
+    app.state.ready_details_from = parse_networks(settings.ready_details_from)
+    return app
 
 
 def app_from_env() -> Starlette:
@@ -83,9 +94,15 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> Response
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    response = error_response(exc.status_code, code, str(exc.detail))
+    # A 405 names the methods the resource has (RFC 9110: "Allow" is required there).
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s", request.url.path)
-    return error_response(500, "internal", "internal error; it has been logged")
+    response = error_response(500, "internal", "internal error; it has been logged")
+    # Starlette answers this outside the middleware stack: add the headers here.
+    response.raw_headers[:] = with_security_headers(list(response.raw_headers))
+    return response
