@@ -107,6 +107,17 @@ class Settings:
     # that see /ready's details (catalog version, movie count) without the
     # admin token. Empty: only the admin token shows them.
     ready_details_from: str = ""
+    # Requests per second each client may make on average (0: no limit), and the
+    # burst it may spend at once: a token bucket per client (docs/decisions/0010).
+    # Costlier requests (facets, broad or deep searches) take 2 or more tokens.
+    rate_limit: float = 0.0
+    rate_limit_burst: int = 20
+    # Addresses or networks of proxies in front (comma-separated) whose
+    # X-Forwarded-For names the client; from anyone else that header is ignored.
+    trusted_proxies: str = ""
+    # Redis shared by every process and host (redis://HOST:PORT/DB): rate-limit
+    # buckets live there when set, else in each worker process.
+    redis_url: str = ""
 
     # Search limits: a query longer than this is refused, not truncated.
     max_query_chars: int = 256
@@ -149,11 +160,16 @@ class Settings:
                  "must be between 0.001 and 60 seconds")  # fmt: skip
         _require(1 <= self.shutdown_timeout <= 1800, "shutdown_timeout",
                  "must be between 1 and 1800 seconds")  # fmt: skip
-        try:
-            for part in filter(None, (p.strip() for p in self.ready_details_from.split(","))):
-                ipaddress.ip_network(part, strict=False)
-        except ValueError as exc:
-            raise ConfigError(f"Config '{ENV_PREFIX}READY_DETAILS_FROM': {exc}.") from None
+        for name in ("ready_details_from", "trusted_proxies"):
+            try:
+                for part in filter(None, (p.strip() for p in getattr(self, name).split(","))):
+                    ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"Config '{ENV_PREFIX}{name.upper()}': {exc}.") from None
+        _require(self.rate_limit >= 0, "rate_limit", "must not be negative (0: no limit)")
+        _require(self.rate_limit_burst >= 1, "rate_limit_burst", "must be at least 1")
+        _require(not self.redis_url or self.redis_url.startswith(("redis://", "rediss://", "unix://")),
+                 "redis_url", "must be redis://HOST:PORT/DB")  # fmt: skip
         # A short token can be guessed; 32 characters is what `openssl rand -hex 16` prints.
         _require(not self.admin_token or len(self.admin_token) >= MIN_ADMIN_TOKEN_CHARS,
                  "admin_token", f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters long "

@@ -105,6 +105,7 @@ def test_error_codes_raised_in_the_source_are_documented() -> None:
     for path in SRC.rglob("*.py"):
         text = path.read_text()
         literals.update(re.findall(r'\bcode(?:: str)? ?= ?"([a-z_]+)"', text))
+        literals.update(re.findall(r'"code": "([a-z_]+)"', text))
         literals.update(re.findall(r'error_response\(\s*\d{3},\s*"([a-z_]+)"', text))
         literals.update(re.findall(r'\b\d{3}: "([a-z_]+)"', text))  # status -> code maps
     assert literals <= set(ERROR_CODES), literals - set(ERROR_CODES)

@@ -17,6 +17,7 @@ from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest
 from reelsearch.http.admin import parse_networks
 from reelsearch.http.middleware import SecurityHeadersMiddleware, cors_middleware
+from reelsearch.http.middleware.ratelimit import make_limiter, rate_limit_middleware
 from reelsearch.http.middleware.security import with_security_headers
 from reelsearch.http.responses import error_response, invalid_request_response
 from reelsearch.http.routes import ROUTES
@@ -28,6 +29,7 @@ logger = logging.getLogger("reelsearch.http")
 
 def create_app(settings: Settings) -> Starlette:
     """Build the app; the engine is opened in the lifespan and closed after it."""
+    limiter = make_limiter(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -41,12 +43,19 @@ def create_app(settings: Settings) -> Starlette:
             finally:
                 tasks.cancel_scope.cancel()
         await engine.close()
+        if limiter is not None:
+            await limiter.close()
 
     app = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
-        # Outermost first: every response, a CORS preflight's too, gets the headers.
-        middleware=[Middleware(SecurityHeadersMiddleware), *cors_middleware(settings)],
+        # Outermost first: every response, a CORS preflight's and a 429 too, gets the
+        # headers; a browser can read a 429 (CORS outside the limiter).
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            *cors_middleware(settings),
+            *rate_limit_middleware(settings, limiter),
+        ],
         exception_handlers={
             InvalidRequest: _on_invalid_request,
             DatabaseUnavailable: _on_database_unavailable,

@@ -39,6 +39,7 @@ ERROR_CODES = {
     "method_not_allowed": "the path has no such method (the `Allow` header lists them)",
     "unavailable": "the catalog database is down or busy; retry after `Retry-After` seconds",
     "not_ready": "the catalog can't be read (readiness probe)",
+    "rate_limited": "the client's rate limit is spent; retry after `Retry-After` seconds",
     "http_error": "another HTTP-level refusal",
     "internal": "a bug; it has been logged",
 }
@@ -78,6 +79,11 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _UNAVAILABLE = _error("The catalog database is unavailable now.", retry_after=True)
+_LIMITED = _error(
+    "This client's token bucket is empty (only with REELSEARCH_RATE_LIMIT set). Responses "
+    "of limited paths carry RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset.",
+    retry_after=True,
+)
 _BAD = _error("A parameter is invalid; `error.param` names it.")
 
 
@@ -293,6 +299,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                         ),  # fmt: skip
                         "400": _BAD,
                         "403": _error("explain=true without the admin token."),
+                        "429": _LIMITED,
                         "503": _UNAVAILABLE,
                     },
                 }
@@ -305,6 +312,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                     "responses": {
                         "200": _ok("Suggestions, best first.", _SUGGESTIONS),
                         "400": _BAD,
+                        "429": _LIMITED,
                         "503": _UNAVAILABLE,
                     },
                 }
@@ -326,6 +334,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                         "200": _ok("The movie.", {"$ref": "#/components/schemas/Movie"}),
                         "400": _BAD,
                         "404": _error("No movie has this id."),
+                        "429": _LIMITED,
                         "503": _UNAVAILABLE,
                     },
                 }
