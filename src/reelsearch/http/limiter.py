@@ -17,17 +17,18 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from reelsearch.errors import ConfigError
 
 logger = logging.getLogger("reelsearch.http.limiter")
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The answer for one request: allowed or not, and what the headers say."""
+class Decision(NamedTuple):
+    """The answer for one request: allowed or not, and what the headers say.
+
+    A NamedTuple: built on every request, and a frozen dataclass costs 1-2 us more.
+    """
 
     allowed: bool
     limit: int  # the burst: most tokens a client can hold
