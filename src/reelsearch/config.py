@@ -115,6 +115,12 @@ class Settings:
     # Addresses or networks of proxies in front (comma-separated) whose
     # X-Forwarded-For names the client; from anyone else that header is ignored.
     trusted_proxies: str = ""
+    # API keys, stored hashed: "id:sha256hex:search+admin,..." (make one with
+    # `python -m reelsearch.http.apikeys new ID`). Sent as X-API-Key; a key names
+    # the client for rate limits and signs scoped search tokens.
+    api_keys: str = ""
+    # Refuse /v1/ requests without a valid key or scoped token (401).
+    require_api_key: bool = False
     # Redis shared by every process and host (redis://HOST:PORT/DB): rate-limit
     # buckets live there when set, else in each worker process.
     redis_url: str = ""

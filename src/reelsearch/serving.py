@@ -24,6 +24,7 @@ import sys
 
 from reelsearch.config import Settings
 from reelsearch.errors import AddressInUse
+from reelsearch.http.apikeys import parse_keys
 
 APP_FACTORY = "reelsearch.http.app:app_from_env"
 
@@ -69,6 +70,7 @@ def serve(settings: Settings) -> None:
     from granian.http import HTTP1Settings
 
     check_address_free(settings.host, settings.port)
+    parse_keys(settings.api_keys)  # a bad entry fails here, not in every worker
     # Each connection is a descriptor; leave room for the catalog, logs and pools.
     wanted = settings.workers * settings.connections_per_worker + 1024
     limit = raise_open_files_limit(wanted)

@@ -16,7 +16,9 @@ from starlette.responses import Response
 from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest
 from reelsearch.http.admin import parse_networks
+from reelsearch.http.apikeys import parse_keys
 from reelsearch.http.middleware import SecurityHeadersMiddleware, cors_middleware
+from reelsearch.http.middleware.apikeys import ApiKeyMiddleware
 from reelsearch.http.middleware.ratelimit import make_limiter, rate_limit_middleware
 from reelsearch.http.middleware.security import with_security_headers
 from reelsearch.http.responses import error_response, invalid_request_response
@@ -54,6 +56,11 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(SecurityHeadersMiddleware),
             *cors_middleware(settings),
+            Middleware(
+                ApiKeyMiddleware,
+                keys=parse_keys(settings.api_keys),
+                require_key=settings.require_api_key,
+            ),  # fmt: skip
             *rate_limit_middleware(settings, limiter),
         ],
         exception_handlers={

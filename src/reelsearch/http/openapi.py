@@ -34,7 +34,8 @@ ERROR_CODES = {
     "unknown_parameter": "a parameter this endpoint does not have",
     "bad_encoding": "the query string is not valid UTF-8 or has a bad %-escape",
     "too_long": "the query string or q is longer than its limit",
-    "forbidden": "an admin-only feature without the admin token",
+    "invalid_api_key": "an unknown API key, or a forged, tampered or expired scoped token",
+    "forbidden": "an admin-only feature without the admin token, or outside a key's scope",
     "not_found": "no such movie or path",
     "method_not_allowed": "the path has no such method (the `Allow` header lists them)",
     "unavailable": "the catalog database is down or busy; retry after `Retry-After` seconds",
@@ -79,6 +80,9 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _UNAVAILABLE = _error("The catalog database is unavailable now.", retry_after=True)
+_NO_KEY = _error(
+    "The X-API-Key is not valid (or missing, with REELSEARCH_REQUIRE_API_KEY).",
+)
 _LIMITED = _error(
     "This client's token bucket is empty (only with REELSEARCH_RATE_LIMIT set). Responses "
     "of limited paths carry RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset.",
@@ -276,7 +280,8 @@ _ERROR_SCHEMA = {
 
 def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, Any]:
     """The document for a catalog with these genres and kinds (the values filters accept)."""
-    anyone_or_admin: list[dict[str, list[str]]] = [{}, {"adminToken": []}]
+    anyone_or_admin: list[dict[str, list[str]]] = [{}, {"adminToken": []}, {"apiKey": []}]
+    anyone_or_key: list[dict[str, list[str]]] = [{}, {"apiKey": []}]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -299,6 +304,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                         ),  # fmt: skip
                         "400": _BAD,
                         "403": _error("explain=true without the admin token."),
+                        "401": _NO_KEY,
                         "429": _LIMITED,
                         "503": _UNAVAILABLE,
                     },
@@ -307,11 +313,13 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
             "/v1/autocomplete": {
                 "get": {
                     "operationId": "autocompleteTitles",
+                    "security": anyone_or_key,
                     "summary": "Title suggestions for a partly typed query.",
                     "parameters": [_q_param(), _limit_param("Suggestions.")],
                     "responses": {
                         "200": _ok("Suggestions, best first.", _SUGGESTIONS),
                         "400": _BAD,
+                        "401": _NO_KEY,
                         "429": _LIMITED,
                         "503": _UNAVAILABLE,
                     },
@@ -320,6 +328,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
             "/v1/movies/{movie_id}": {
                 "get": {
                     "operationId": "getMovie",
+                    "security": anyone_or_key,
                     "summary": "One movie, with its original and alternate titles.",
                     "parameters": [
                         {
@@ -334,6 +343,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                         "200": _ok("The movie.", {"$ref": "#/components/schemas/Movie"}),
                         "400": _BAD,
                         "404": _error("No movie has this id."),
+                        "401": _NO_KEY,
                         "429": _LIMITED,
                         "503": _UNAVAILABLE,
                     },
@@ -386,12 +396,19 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                 }
             },
             "securitySchemes": {
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "An API key, or a scoped search token signed with one "
+                    "(fixed filters, a result cap, an expiry; /v1/search only).",
+                },
                 "adminToken": {
                     "type": "http",
                     "scheme": "bearer",
                     "description": "REELSEARCH_ADMIN_TOKEN (at least "
                     f"{MIN_ADMIN_TOKEN_CHARS} characters); refusals are logged.",
-                }
+                },
             },
         },
     }

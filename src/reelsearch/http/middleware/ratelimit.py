@@ -1,6 +1,7 @@
 """Rate limits per client: a token bucket per API key or address, 429 past it.
 
-The client is the admin token's holder when it is sent (a checked credential:
+The client is the API key checked by ApiKeyMiddleware, else the admin token's
+holder when it is sent (a checked credential:
 an unchecked key in a header could be changed on every request to dodge the
 limit), else the connecting address, or, when that address is a trusted proxy,
 the nearest untrusted address in X-Forwarded-For. Health and readiness probes
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reelsearch.config import Settings
 from reelsearch.http.admin import Network, parse_networks
 from reelsearch.http.limiter import Decision, Limiter, MemoryLimiter, RedisLimiter
+from reelsearch.http.middleware.apikeys import CLIENT_SCOPE_KEY
 
 # Probes from balancers and orchestrators: limiting them would take a busy
 # server out of rotation.
@@ -124,6 +126,9 @@ class RateLimitMiddleware:
 
     def client_of(self, scope: Scope) -> str:
         """ "key:admin" for the admin token, else "ip:ADDRESS" (see the module docstring)."""
+        checked = scope.get(CLIENT_SCOPE_KEY)  # an API key or scoped token's key
+        if checked is not None:
+            return str(checked)
         headers = dict(scope["headers"])
         if self.admin_token:
             scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
