@@ -63,8 +63,11 @@ def raise_open_files_limit(wanted: int) -> int:
     return soft
 
 
-def serve(settings: Settings) -> None:
-    """Run granian with ``settings.workers`` processes until SIGINT/SIGTERM."""
+def serve(settings: Settings, app_factory: str = APP_FACTORY) -> None:
+    """Run granian with ``settings.workers`` processes until SIGINT/SIGTERM.
+
+    ``app_factory`` ("module:function") builds the ASGI app in each worker.
+    """
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
@@ -80,7 +83,7 @@ def serve(settings: Settings) -> None:
               "connections need; raise it (ulimit -n) or lower "
               "REELSEARCH_CONNECTIONS_PER_WORKER", file=sys.stderr)  # fmt: skip
     Granian(
-        APP_FACTORY,
+        app_factory,
         factory=True,
         address=settings.host,
         port=settings.port,
