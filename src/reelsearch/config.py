@@ -116,7 +116,7 @@ class Settings:
     # X-Forwarded-For names the client; from anyone else that header is ignored.
     trusted_proxies: str = ""
     # API keys, stored hashed: "id:sha256hex:search+admin,..." (make one with
-    # `python -m reelsearch.http.apikeys new ID`). Sent as X-API-Key; a key names
+    # `python -m reelsearch.keytool new ID`). Sent as X-API-Key; a key names
     # the client for rate limits and signs scoped search tokens.
     api_keys: str = ""
     # Refuse /v1/ requests without a valid key or scoped token (401).
