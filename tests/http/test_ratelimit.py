@@ -162,3 +162,17 @@ def test_redis_down_fails_open(small_settings: Settings) -> None:
     with _client(small_settings, redis_url="redis://127.0.0.1:1/0") as client:
         statuses = [client.get("/v1/search?q=alien").status_code for _ in range(5)]
     assert [200] * 5 == statuses
+
+
+def test_wrong_admin_tokens_are_slowed(small_settings: Settings) -> None:
+    """A wrong admin token costs 5 extra tokens, on /ready too: with burst 10, two guesses
+    pass and the third is a 429; the right token is its own client."""
+    app = create_app(replace(small_settings, admin_token=TOKEN, rate_limit=0.01,
+                             rate_limit_burst=10))  # fmt: skip
+    with TestClient(app, client=("192.0.2.9", 1)) as client:
+        guesses = [client.get("/ready", headers={"Authorization": f"Bearer guess{n}"})
+                   for n in range(3)]  # fmt: skip
+        right = client.get("/ready", headers={"Authorization": f"Bearer {TOKEN}"})
+        plain = client.get("/ready")
+    assert [200, 200, 429] == [g.status_code for g in guesses]
+    assert (200, 200) == (right.status_code, plain.status_code)

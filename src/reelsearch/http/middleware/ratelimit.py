@@ -29,6 +29,8 @@ from reelsearch.http.middleware.apikeys import CLIENT_SCOPE_KEY
 UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 # Deep pages re-rank everything before them: one more token per this many skipped.
 DEEP_PAGE_STEP = 1000
+# Tokens a request with a wrong admin token takes, on top of its own cost.
+FAILED_ADMIN_COST = 5
 
 
 def make_limiter(settings: Settings) -> Limiter | None:
@@ -103,10 +105,21 @@ class RateLimitMiddleware:
         self.admin_token = admin_token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cost = min(request_cost(scope["path"], scope["query_string"]), self._burst)
+        guessing = self._sends_a_wrong_admin_token(scope)
+        if scope["path"] in UNLIMITED_PATHS and not guessing:
+            await self.app(scope, receive, send)
+            return
+        cost = (
+            0
+            if scope["path"] in UNLIMITED_PATHS
+            else request_cost(scope["path"], scope["query_string"])
+        )
+        # A wrong admin token costs more: guessing it is slowed to a few tries per
+        # bucket, on every path (/ready answers the token too).
+        cost = min(cost + (FAILED_ADMIN_COST if guessing else 0), self._burst)
         decision = await self.limiter.take(self.client_of(scope), cost)
         headers = _ratelimit_headers(decision)
         if not decision.allowed:
@@ -123,6 +136,17 @@ class RateLimitMiddleware:
     @property
     def _burst(self) -> int:
         return self.limiter.burst
+
+    def _sends_a_wrong_admin_token(self, scope: Scope) -> bool:
+        if not self.admin_token:
+            return False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, given = value.partition(b" ")
+                return scheme.lower() != b"bearer" or not hmac.compare_digest(
+                    given, self.admin_token
+                )
+        return False
 
     def client_of(self, scope: Scope) -> str:
         """ "key:admin" for the admin token, else "ip:ADDRESS" (see the module docstring)."""
