@@ -112,7 +112,8 @@ def test_cors_preflight_from_another_origin_is_refused(cors_client: Client) -> N
         "/v1/search",
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
     )
-    assert 400 == response.status_code
+    assert (400, "cors_refused") == (response.status_code, response.json()["error"]["code"])
+    assert "Disallowed CORS origin" == response.json()["error"]["message"]
     assert None is response.headers.get("access-control-allow-origin")
 
 

@@ -42,6 +42,7 @@ ERROR_CODES = {
     "not_ready": "the catalog can't be read (readiness probe)",
     "rate_limited": "the client's rate limit is spent; retry after `Retry-After` seconds",
     "http_error": "another HTTP-level refusal",
+    "cors_refused": "a CORS preflight from an origin, method or header not allowed",
     "internal": "a bug; it has been logged",
 }
 # The largest movie id the route reads (18 digits fit a signed 64-bit integer).

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 
 from reelsearch.config import Settings
+from reelsearch.http.responses import error_response
 
 # Browsers may cache a preflight answer this long (seconds): one preflight per
 # page session instead of one per search typed.
@@ -15,6 +18,20 @@ PREFLIGHT_MAX_AGE = 600
 def allowed_origins(settings: Settings) -> list[str]:
     """``REELSEARCH_CORS_ORIGINS`` as a list: "https://a.example, https://b.example"."""
     return [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+
+
+class JSONErrorCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered as our JSON error body."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = error_response(400, "cors_refused", bytes(response.body).decode())
+        for name, value in response.headers.items():
+            if name not in ("content-type", "content-length"):
+                refused.headers[name] = value
+        return refused
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:
@@ -28,7 +45,7 @@ def cors_middleware(settings: Settings) -> list[Middleware]:
         return []
     return [
         Middleware(
-            CORSMiddleware,
+            JSONErrorCORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "HEAD", "PUT", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
