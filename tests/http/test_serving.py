@@ -27,6 +27,7 @@ from reelsearch.serving import check_address_free
 
 # Requests sent this soon after a worker is killed may fail (see the test).
 ERROR_WINDOW_S = 0.5
+CLOSE = {"Connection": "close"}
 
 
 def _is_alive(pid: int) -> bool:
@@ -174,3 +175,21 @@ def test_sigterm_lets_requests_in_flight_finish_within_the_timeout(
     else:
         assert "status" not in result, result
         assert took < request_seconds / 2, took  # killed at the timeout, not waited out
+
+
+def test_sighup_replaces_workers_without_failing_requests(small_db: Path, tmp_path: Path) -> None:
+    """SIGHUP reloads: a new worker starts before the old one stops gracefully, and every
+    request sent meanwhile on a new connection is answered. (On a kept-alive connection
+    a request can cross the old worker's close: clients retry those, as for any server.)"""
+    with live_server(f"sqlite:///{small_db}", tmp_path / "serve.log", workers=1) as server:
+        old = server.worker_pids()[1]
+        server.proc.send_signal(signal.SIGHUP)
+        statuses = []
+        with httpx.Client(timeout=5.0) as client:
+            ends = time.monotonic() + 8.0
+            while time.monotonic() < ends and "Stopped old worker-1" not in server.log():
+                statuses.append(client.get(server.url + "/health", headers=CLOSE).status_code)
+            statuses.append(client.get(server.url + "/health", headers=CLOSE).status_code)
+        assert "Stopped old worker-1" in server.log()
+        assert len(statuses) > 10 and {200} == set(statuses)
+        assert old != server.worker_pids()[1] and not _is_alive(old)
