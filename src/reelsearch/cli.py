@@ -78,28 +78,18 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
+    from reelsearch.serving import check_address_free, serve
 
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
+    # A taken port is the likelier mistake, and cheaper to find than a bad catalog.
+    check_address_free(settings.host, settings.port)
     _check_catalog(settings)
     # Worker processes build their own Settings from the environment.
     os.environ[ENV_PREFIX + "DATABASE_URL"] = settings.database_url
     where = f"http://{settings.host}:{settings.port}"
     print(f"reelsearch: serving {_shown(settings.database_url)} on {where}"
           f" with {settings.workers} workers", file=sys.stderr)  # fmt: skip
-    Granian(
-        "reelsearch.http.app:app_from_env",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        interface=Interfaces.ASGI,
-        # uvloop and HTTP/1 only: measured in docs/decisions/0001.
-        loop=Loops.uvloop,
-        http=HTTPModes.http1,
-        log_access=False,
-    ).serve()
+    serve(settings)
 
 
 def _shown(url: str) -> str:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reelsearch.errors import DatabaseUnavailable, Forbidden, InvalidRequest, NotFound
-from reelsearch.http.openapi import OPENAPI
+from reelsearch.errors import DatabaseUnavailable, InvalidRequest, NotFound
+from reelsearch.http.admin import has_admin_token, is_from, require_admin
+from reelsearch.http.openapi import openapi_document
 from reelsearch.http.params import query_pairs
 from reelsearch.http.responses import JSONResponse, error_response
 from reelsearch.search.query import parse_autocomplete, parse_search
@@ -43,20 +43,7 @@ async def search(request: Request) -> Response:
 
 def _require_admin(request: Request) -> None:
     """Admin-only features need "Authorization: Bearer <REELSEARCH_ADMIN_TOKEN>"."""
-    token = request.app.state.settings.admin_token
-    if not token:
-        raise Forbidden(
-            "explain is an admin feature and no admin token is configured "
-            "(set REELSEARCH_ADMIN_TOKEN)",
-            param="explain",
-        )
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    # compare_digest: the time taken does not tell how much of a guess was right.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-        raise Forbidden(
-            "explain needs the admin token: send 'Authorization: Bearer <token>'",
-            param="explain",
-        )
+    require_admin(request, "explain")
 
 
 async def autocomplete(request: Request) -> Response:
@@ -86,7 +73,11 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """200 when the catalog answers; 503 otherwise, so a balancer stops sending traffic."""
+    """200 when the catalog answers; 503 otherwise, so a balancer stops sending traffic.
+
+    The body has ``catalog_version`` and ``movies`` only for the admin token or
+    the configured addresses; to anyone else it is ``{"status": "ready"}``.
+    """
     state = request.app.state
     try:
         await state.engine.ping()
@@ -94,6 +85,10 @@ async def ready(request: Request) -> Response:
         response = error_response(503, "not_ready", f"catalog unavailable: {type(exc).__name__}")
         response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after)
         return response
+    # The catalog's version and size tell an outsider when and how it changes:
+    # only for the admin token or the addresses in REELSEARCH_READY_DETAILS_FROM.
+    if not (is_from(request, state.ready_details_from) or has_admin_token(request)):
+        return JSONResponse({"status": "ready"})
     snapshot = state.engine.snapshot
     return JSONResponse(
         {"status": "ready", "catalog_version": snapshot.version, "movies": snapshot.movie_count}
@@ -101,7 +96,15 @@ async def ready(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(OPENAPI)
+    """The OpenAPI document of the catalog served now (its genres and kinds are enums)."""
+    state = request.app.state
+    snapshot = state.engine.snapshot
+    cached = getattr(state, "openapi_cache", None)
+    if cached is None or cached[0] != snapshot.version:
+        genres = sorted(display for _, display in snapshot.genres.values())
+        document = openapi_document(genres, sorted(snapshot.kinds))
+        cached = state.openapi_cache = (snapshot.version, JSONResponse(document).body)
+    return Response(cached[1], media_type="application/json")
 
 
 ROUTES = [
