@@ -14,6 +14,8 @@ from starlette.responses import Response
 
 from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest
+from reelsearch.http.assets import static_mount
+from reelsearch.http.pages import PAGE_ROUTES, open_page_services
 from reelsearch.http.responses import error_response, invalid_request_response
 from reelsearch.http.routes import ROUTES
 from reelsearch.search.backends import open_search_engine
@@ -30,7 +32,7 @@ def create_app(settings: Settings) -> Starlette:
         engine = await open_search_engine(settings)
         app.state.settings = settings
         app.state.engine = engine
-        async with anyio.create_task_group() as tasks:
+        async with anyio.create_task_group() as tasks, open_page_services(app, settings, tasks):
             tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds)
             try:
                 yield
@@ -39,7 +41,7 @@ def create_app(settings: Settings) -> Starlette:
         await engine.close()
 
     return Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *PAGE_ROUTES, static_mount()],
         lifespan=lifespan,
         exception_handlers={
             InvalidRequest: _on_invalid_request,
