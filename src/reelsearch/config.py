@@ -105,6 +105,22 @@ class Settings:
     # Importers commit nothing until the end; rows go to SQLite in batches of this size.
     import_batch_size: int = 10_000
 
+    # Shared services. redis://host:port/db: sessions (and other shared state)
+    # live there, so every app process and host sees them. Empty: embedded.
+    redis_url: str = ""
+
+    # Web page sessions (http/sessions.py). Stored in Redis when redis_url is
+    # set, else in this SQLite file; empty: "<catalog>-sessions.db" beside a
+    # SQLite catalog, "./reelsearch-sessions.db" with a PostgreSQL one.
+    session_path: str = ""
+    # Sliding expiry: a session unused this long is gone (30 days).
+    session_max_age: float = 30 * 24 * 3600.0
+    # Mark the cookie Secure even on plain HTTP (set it behind a TLS proxy);
+    # requests that arrive over https get Secure regardless.
+    session_cookie_secure: bool = False
+    # How often expired sessions are deleted from the SQLite store.
+    session_cleanup_seconds: float = 3600.0
+
     def __post_init__(self) -> None:
         _require(self.db_read_pool_size >= 1, "db_read_pool_size", "must be at least 1")
         _require(self.workers >= 1, "workers", "must be at least 1")
@@ -113,6 +129,8 @@ class Settings:
         _require(self.max_exact_total >= 100, "max_exact_total", "must be at least 100")
         _require(self.import_batch_size >= 1, "import_batch_size", "must be at least 1")
         _require(self.catalog_poll_seconds > 0, "catalog_poll_seconds", "must be positive")
+        _require(self.session_max_age > 0, "session_max_age", "must be positive")
+        _require(self.session_cleanup_seconds > 0, "session_cleanup_seconds", "must be positive")
         for name in ("sqlite_mmap_bytes", "sqlite_cache_kib", "sqlite_import_cache_kib",
                      "sqlite_busy_timeout_ms"):  # fmt: skip
             _require(getattr(self, name) >= 0, name, "must not be negative")
