@@ -129,6 +129,11 @@ class Settings:
         _require(self.max_exact_total >= 100, "max_exact_total", "must be at least 100")
         _require(self.import_batch_size >= 1, "import_batch_size", "must be at least 1")
         _require(self.catalog_poll_seconds > 0, "catalog_poll_seconds", "must be positive")
+        _require(
+            not self.redis_url or self.redis_url.startswith(("redis://", "rediss://", "unix://")),
+            "redis_url",
+            "must be redis://HOST:PORT/DB, rediss://... or unix://PATH",
+        )
         _require(self.session_max_age > 0, "session_max_age", "must be positive")
         _require(self.session_cleanup_seconds > 0, "session_cleanup_seconds", "must be positive")
         for name in ("sqlite_mmap_bytes", "sqlite_cache_kib", "sqlite_import_cache_kib",

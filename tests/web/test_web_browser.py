@@ -68,6 +68,34 @@ def test_typing_a_typo_suggests_and_enter_shows_results(context: Any, web_url: s
     assert page.locator("#hits .hit-title mark").first.inner_text() == "Matrix"
 
 
+# Wraps fetch in the page so the answer for "ma" arrives 800 ms late, after the
+# answer for what was typed next.
+_SLOW_FIRST_ANSWER = """
+const realFetch = window.fetch;
+window.fetch = (url, options) => realFetch(url, options).then((response) =>
+  String(url).includes("q=ma&")
+    ? new Promise((resolve) => setTimeout(() => resolve(response), 800))
+    : response);
+"""
+
+
+def test_a_late_suggestion_answer_is_not_shown(context: Any, web_url: str) -> None:
+    """When the answer for an earlier prefix arrives after the latest one, the list keeps
+    the latest: answers are never shown out of order."""
+    page = context.new_page()
+    page.add_init_script(_SLOW_FIRST_ANSWER)
+    page.goto(web_url + "/")
+    page.locator("#q").press_sequentially("ma")
+    page.wait_for_timeout(150)  # past the debounce: the slow "ma" request is out
+    page.locator("#q").press_sequentially("trix")
+    page.wait_for_function(
+        "() => document.querySelector('#suggestions').innerText.includes('The Matrix')"
+    )
+    page.wait_for_timeout(1_000)  # the "ma" answer has arrived by now
+    shown = page.locator("#suggestions [role=option]").all_inner_texts()
+    assert shown and all("matrix" in text.lower() for text in shown[:3]), shown
+
+
 def test_enter_on_a_suggestion_opens_the_movie(context: Any, web_url: str) -> None:
     """Arrow down to the first suggestion and Enter: its movie page, at its own URL."""
     page = context.new_page()
@@ -91,6 +119,7 @@ def test_filters_facets_and_history(context: Any, web_url: str) -> None:
     page.wait_for_url(re.compile(r"genres="))
     assert [genre] == _query(page.url)["genres"]
     page.wait_for_function("() => document.querySelectorAll('#facet-genres input:checked').length")
+    assert page.locator("#facet-genres input").count() > 1  # the others stay on offer
     genres_per_hit = page.locator("#hits .genres").all_inner_texts()
     assert genres_per_hit and all(genre in text.split(" · ") for text in genres_per_hit)
     with_genre = _hit_titles(page)

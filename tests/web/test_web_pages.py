@@ -55,6 +55,8 @@ def test_direct_results_link_is_rendered_on_the_server(page_client: TestClient) 
     assert '<input type="checkbox" name="genres" value="Action">' in html
     assert re.search(r'<link rel="modulepreload" href="/static/app\.[0-9a-f]{12}\.js">', html)
     assert 'loading="lazy"' in html and 'width="64" height="96"' in html
+    css, js = re.findall(r'href="(/static/app\.[0-9a-f]{12}\.(?:css|js))"', html)
+    assert response.headers["link"] == f"<{css}>; rel=preload; as=style, <{js}>; rel=modulepreload"
 
 
 def test_filters_from_a_form_or_a_link(page_client: TestClient) -> None:
@@ -62,6 +64,12 @@ def test_filters_from_a_form_or_a_link(page_client: TestClient) -> None:
     ignored; a bad value renders the page with the API's message and a 400."""
     html = page_client.get("/?q=star&genres=Drama&genres=Romance&utm_source=x").text
     assert 'value="Drama" checked' in html and 'value="Romance" checked' in html
+    # Genre counts are those of the search without its genres: the others stay on offer.
+    counts = page_client.get("/v1/search?q=star&facets=genres&limit=1").json()["facets"]
+    shown = dict(
+        re.findall(r'value="([^"]+)"(?: checked)?> [^<]+ <span class="count">([\d,]+)', html)
+    )
+    assert shown == {name: f"{n:,}" for name, n in counts["genres"].items()}
     decade = page_client.get("/?q=star&year_from=1970&year_to=1979&min_rating=7").text
     years = [int(y) for y in re.findall(r'<span class="year">\((\d{4})\)</span>', decade)]
     assert years and all(1970 <= y <= 1979 for y in years)

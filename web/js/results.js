@@ -160,6 +160,25 @@ function showError(message) {
     el("p", { class: "summary error", role: "alert" }, [message]), el("ol", { id: "hits" }));
 }
 
+function fetchJson(url, signal) {
+  return fetch(url, { signal: signal }).then(function (response) {
+    return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+  });
+}
+
+// With genres ticked, each genre's count as if none were (as the server renders it):
+// the other genres stay on offer. Null when no genre is ticked.
+function genreCounts(state, signal) {
+  if (!state.genres.length) return Promise.resolve(null);
+  var params = stateParams(Object.assign({}, state, { genres: [] }));
+  params.set("limit", "1");
+  params.set("fields", "id");
+  params.set("facets", "genres");
+  return fetchJson("/v1/search?" + params.toString(), signal).then(function (answer) {
+    return answer.ok && answer.body.facets ? answer.body.facets.genres : null;
+  });
+}
+
 // Run the search `state` stands for; history: "push", "replace" or "none".
 function search(state, history) {
   if (searchController) searchController.abort();
@@ -176,16 +195,17 @@ function search(state, history) {
       el("p", { class: "summary" }, ["Type a title: typos are fine."]), el("ol", { id: "hits" }));
     return Promise.resolve();
   }
-  return fetch(apiUrl(state), { signal: searchController.signal })
-    .then(function (response) {
-      return response.json().then(function (body) { return { ok: response.ok, body: body }; });
-    })
-    .then(function (answer) {
+  var signal = searchController.signal;
+  return Promise.all([fetchJson(apiUrl(state), signal), genreCounts(state, signal)])
+    .then(function (answers) {
+      var answer = answers[0];
       if (number !== searched) return;
       document.querySelector("main").classList.add("searched");
       if (!answer.ok) { showError(answer.body.error.message); return; }
+      var facets = answer.body.facets || {};
+      if (answers[1]) facets.genres = answers[1];
       renderResults(state, answer.body);
-      renderFilters(state, answer.body.facets);
+      renderFilters(state, facets);
     })
     .catch(function (error) {
       if (error.name !== "AbortError") showError("The search failed; try again.");

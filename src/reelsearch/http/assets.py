@@ -33,6 +33,12 @@ class AssetManifest:
 
     def __init__(self, mapping: dict[str, str]) -> None:
         self._urls = {name: URL_PREFIX + built for name, built in mapping.items()}
+        # What the first render needs, as a Link header: a proxy or CDN can turn it
+        # into a 103 Early Hints, and the browser fetches both before parsing <head>.
+        self.preload_header = (
+            f"<{self.url('app.css')}>; rel=preload; as=style, "
+            f"<{self.url('app.js')}>; rel=modulepreload"
+        )
 
     @classmethod
     def load(cls, directory: Path = STATIC_DIR) -> AssetManifest:

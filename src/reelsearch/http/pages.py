@@ -97,8 +97,10 @@ def _page_state(request: Request) -> tuple[PageState, list[tuple[str, str]]]:
     return state, pairs
 
 
-def _html(body: str, status_code: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
+def _html(request: Request, body: str, status_code: int = 200) -> HTMLResponse:
+    response = HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
+    response.headers["Link"] = request.app.state.assets.preload_header
+    return response
 
 
 async def home(request: Request) -> Response:
@@ -115,6 +117,8 @@ async def home(request: Request) -> Response:
                 max_query_chars=app_state.settings.max_query_chars,
             )
             result = await app_state.engine.search(query)
+            if state.genres and result.facets is not None:
+                result.facets["genres"] = await _genre_counts(request, pairs)
         except InvalidRequest as exc:
             error = exc.message
     if state.q.strip() and session.id is not None and result is not None:
@@ -135,9 +139,18 @@ async def home(request: Request) -> Response:
         q=state.q,
         status="searched" if result is not None else "",
     )
-    response = _html(body, 400 if error else 200)
+    response = _html(request, body, 400 if error else 200)
     await app_state.sessions.commit(session, request, response)
     return response
+
+
+async def _genre_counts(request: Request, pairs: list[tuple[str, str]]) -> dict[str, int]:
+    """Genre counts as if no genre were ticked (disjunctive facets): ticking one genre
+    keeps the others on offer with what each would match, not just the ticked one."""
+    others = [(key, value) for key, value in pairs if key not in ("genres", "cursor")]
+    query = parse_search([*others, ("limit", "1"), ("fields", "id"), ("facets", "genres")])
+    counts = (await request.app.state.engine.search(query)).facets
+    return dict((counts or {}).get("genres", {}))
 
 
 def _movie_id(request: Request) -> int:
@@ -180,7 +193,9 @@ async def movie_page(request: Request) -> Response:
     mine = mine_html(session.recent, session.watchlist)
     if movie is None:
         main = '<section class="results"><p class="summary error">No such movie.</p></section>'
-        return _html(document(app_state.assets, title="Not found", main=main, mine=mine), 404)
+        return _html(
+            request, document(app_state.assets, title="Not found", main=main, mine=mine), 404
+        )
     similar = await _more_like_this(request, movie)
     watched = {entry["id"] for entry in session.watchlist}
     facts = [
@@ -205,7 +220,7 @@ async def movie_page(request: Request) -> Response:
         f"{''.join(hit_html(hit, watched, back) for hit in similar)}</ol></section>"
     )
     body = document(app_state.assets, title=f"{movie['title']} – reelsearch", main=main, mine=mine)
-    response = _html(body)
+    response = _html(request, body)
     await app_state.sessions.commit(session, request, response)
     return response
 
