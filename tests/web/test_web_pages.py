@@ -13,7 +13,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from reelsearch.config import Settings
 from reelsearch.http import create_app
-from reelsearch.http.page_html import PageState, marked, poster_svg
+from reelsearch.http.page_html import PageState, marked, poster_svg, poster_url
 from reelsearch.http.pages import CONTENT_SECURITY_POLICY
 
 with warnings.catch_warnings():
@@ -113,10 +113,15 @@ def test_poster_placeholder(page_client: TestClient) -> None:
 
 
 def test_render_helpers() -> None:
-    """Code-point highlights, initials without articles, a colour per id, state URLs."""
+    """Code-point highlights, initials without articles, a colour per id, a provider's
+    image instead of the placeholder, state URLs."""
     assert marked("a😀b<", [[1, 3]]) == "a<mark>😀b</mark>&lt;"
     assert ">SW</text>" in poster_svg(1, "Star Wars") and ">M</text>" in poster_svg(1, "The Matrix")
     assert poster_svg(1, "X") != poster_svg(2, "X")
+    assert poster_url({"id": 7}) == "/poster/7.svg"
+    assert poster_url({"id": 7, "image_url": "https://img.example/7.jpg"}) == (
+        "https://img.example/7.jpg"
+    )
     state = PageState(q="star wars", genres=("Drama", "War"), sort="-year")
     assert state.url() == "/?q=star+wars&genres=Drama%2CWar&sort=-year"
     assert PageState().url() == "/"

@@ -277,3 +277,17 @@ def test_cross_site_session_writes_are_refused(session_client: TestClient) -> No
         ).status_code
         == 404
     )
+
+
+def test_a_dead_session_store_costs_the_lists_not_the_page(web_settings: Settings) -> None:
+    """With Redis down (a real dead port) the app starts, pages render without the lists,
+    and a save is a clear 503, not a 500."""
+    settings = dataclasses.replace(web_settings, redis_url="redis://127.0.0.1:1/5")
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        client.cookies.set(COOKIE_NAME, "someid.signature")
+        page = client.get("/?q=alien")
+        assert page.status_code == 200
+        assert "Alien" in page.text
+        saved = client.post("/session/recent", headers=SAME_ORIGIN, json={"q": "alien"})
+        assert saved.status_code == 503
+        assert saved.json()["error"]["code"] == "unavailable"

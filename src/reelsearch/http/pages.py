@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -42,7 +42,12 @@ from reelsearch.http.page_html import (
 from reelsearch.http.params import query_pairs
 from reelsearch.http.responses import JSONResponse
 from reelsearch.http.session_stores import open_session_store
-from reelsearch.http.sessions import Session, SessionManager, delete_expired_sessions
+from reelsearch.http.sessions import (
+    Session,
+    SessionManager,
+    SessionsUnavailable,
+    delete_expired_sessions,
+)
 from reelsearch.search.engine import SearchResult
 from reelsearch.search.query import parse_search
 
@@ -140,7 +145,7 @@ async def home(request: Request) -> Response:
         status="searched" if result is not None else "",
     )
     response = _html(request, body, 400 if error else 200)
-    await app_state.sessions.commit(session, request, response)
+    await _commit_quietly(request, session, response)
     return response
 
 
@@ -151,6 +156,12 @@ async def _genre_counts(request: Request, pairs: list[tuple[str, str]]) -> dict[
     query = parse_search([*others, ("limit", "1"), ("fields", "id"), ("facets", "genres")])
     counts = (await request.app.state.engine.search(query)).facets
     return dict((counts or {}).get("genres", {}))
+
+
+async def _commit_quietly(request: Request, session: Session, response: Response) -> None:
+    """A page view's session touch is best effort: the page matters more than the list."""
+    with suppress(SessionsUnavailable):  # logged by the manager
+        await request.app.state.sessions.commit(session, request, response)
 
 
 def _movie_id(request: Request) -> int:
@@ -221,7 +232,7 @@ async def movie_page(request: Request) -> Response:
     )
     body = document(app_state.assets, title=f"{movie['title']} – reelsearch", main=main, mine=mine)
     response = _html(request, body)
-    await app_state.sessions.commit(session, request, response)
+    await _commit_quietly(request, session, response)
     return response
 
 

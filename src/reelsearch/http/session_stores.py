@@ -132,7 +132,10 @@ class RedisSessionStore:
     KEY_NAME = "reelsearch:session-signing-key"
 
     def __init__(self, url: str) -> None:
-        self.client: aioredis.Redis = aioredis.Redis.from_url(url)
+        # Bounded waits: a page view must not hang on a host that stopped answering.
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=2
+        )
 
     async def read(self, session_id: str, ttl: float) -> bytes | None:
         # GETEX (Redis 6.2+): read and slide the expiry in one round trip.

@@ -118,22 +118,47 @@ def decode_session(stored: bytes) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-class SessionManager:
-    """Loads, saves and rotates sessions; one per app, built in the lifespan."""
+class SessionsUnavailable(InvalidRequest):
+    """The session store cannot be reached: pages render without the session, writes fail."""
 
-    def __init__(
-        self, store: SessionStore, signing_key: bytes, *, max_age: float, secure: bool
-    ) -> None:
+    status_code = 503
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="unavailable")
+
+
+class SessionManager:
+    """Loads, saves and rotates sessions; one per app, built in the lifespan.
+
+    A store that is down (Redis restarting) costs the visitor their lists for
+    the moment, never the page: reads fall back to an empty session, and
+    only an explicit save fails (503).
+    """
+
+    def __init__(self, store: SessionStore, *, max_age: float, secure: bool) -> None:
         self.store = store
-        self._key = signing_key
+        self._key: bytes | None = None
         self.max_age = max_age
         self.always_secure = secure
 
     @classmethod
     async def open(cls, store: SessionStore, *, max_age: float, secure: bool) -> SessionManager:
-        return cls(store, await store.signing_key(), max_age=max_age, secure=secure)
+        """A manager with the signing key read now if the store answers (else on first use)."""
+        manager = cls(store, max_age=max_age, secure=secure)
+        await manager.has_signing_key()
+        return manager
+
+    async def has_signing_key(self) -> bool:
+        if self._key is None:
+            try:
+                self._key = await self.store.signing_key()
+            except Exception as exc:  # any store failure: sessions are off for now
+                logger.warning("session store unavailable: %s", exc)
+                return False
+        return True
 
     def sign(self, session_id: str) -> str:
+        assert self._key is not None, "sign() before the signing key was read"
         digest = hmac.new(self._key, session_id.encode(), hashlib.sha256).digest()
         return f"{session_id}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
 
@@ -147,10 +172,16 @@ class SessionManager:
     async def load(self, request: Request) -> Session:
         """The request's session, or a new empty one (not stored until written)."""
         cookie = request.cookies.get(COOKIE_NAME)
-        session_id = self.unsign(cookie) if cookie else None
+        if not cookie or not await self.has_signing_key():
+            return Session()
+        session_id = self.unsign(cookie)
         if session_id is None:
             return Session()
-        stored = await self.store.read(session_id, self.max_age)
+        try:
+            stored = await self.store.read(session_id, self.max_age)
+        except Exception as exc:  # the page still renders, without the lists
+            logger.warning("session store unavailable: %s", exc)
+            return Session()
         if stored is None:
             return Session()
         try:
@@ -172,12 +203,19 @@ class SessionManager:
         A visitor with no stored session and nothing to store gets no cookie.
         """
         if session.is_modified:
+            if not await self.has_signing_key():
+                raise SessionsUnavailable("sessions are unavailable right now; try again")
             if session.id is None:
                 session.id = secrets.token_urlsafe(32)
-            await self.store.write(session.id, encode_session(session.data), self.max_age)
-            if session.replaced_id is not None:
-                await self.store.delete(session.replaced_id)
-                session.replaced_id = None
+            data = encode_session(session.data)
+            try:
+                await self.store.write(session.id, data, self.max_age)
+                if session.replaced_id is not None:
+                    await self.store.delete(session.replaced_id)
+            except Exception as exc:
+                logger.warning("session store unavailable: %s", exc)
+                raise SessionsUnavailable("sessions are unavailable right now; try again") from exc
+            session.replaced_id = None
             session.is_modified = False
         if session.id is None:
             return
