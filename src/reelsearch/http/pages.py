@@ -114,6 +114,7 @@ async def home(request: Request) -> Response:
     session = await app_state.sessions.load(request)
     state, pairs = _page_state(request)
     result: SearchResult | None = None
+    facets: dict[str, dict[str, int]] | None = None
     error = None
     if any(key != "sort" for key, _ in pairs):
         try:
@@ -122,14 +123,14 @@ async def home(request: Request) -> Response:
                 max_query_chars=app_state.settings.max_query_chars,
             )
             result = await app_state.engine.search(query)
-            if state.genres and result.facets is not None:
-                result.facets["genres"] = await _genre_counts(request, pairs)
+            facets = dict(result.facets or {})  # a copy: the result may be a cached one
+            if state.genres:
+                facets["genres"] = await _genre_counts(request, pairs)
         except InvalidRequest as exc:
             error = exc.message
     if state.q.strip() and session.id is not None and result is not None:
         session.add_recent(state.q)  # an existing session only: a GET creates none
     watched = {entry["id"] for entry in session.watchlist}
-    facets = result.facets if result else None
     main = (
         f'<nav class="side" aria-label="Filters">{filters_html(state, facets)}'
         f'</nav><section id="results" class="results" aria-live="polite">'
