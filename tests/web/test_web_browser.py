@@ -41,6 +41,11 @@ def _query(url: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(url).query)
 
 
+def _settled(page: Any) -> None:
+    """Wait until the results show the answer to the latest search (aria-busy cleared)."""
+    page.wait_for_function("() => !document.querySelector('#results[aria-busy]')")
+
+
 def _hit_titles(page: Any) -> list[str]:
     return list(page.locator("#hits .hit-title a").all_inner_texts())
 
@@ -117,6 +122,7 @@ def test_filters_facets_and_history(context: Any, web_url: str) -> None:
     genre = page.locator("#facet-genres input").first.get_attribute("value")
     page.locator(f'#facet-genres input[value="{genre}"]').check()
     page.wait_for_url(re.compile(r"genres="))
+    _settled(page)
     assert [genre] == _query(page.url)["genres"]
     page.wait_for_function("() => document.querySelectorAll('#facet-genres input:checked').length")
     assert page.locator("#facet-genres input").count() > 1  # the others stay on offer
@@ -126,6 +132,7 @@ def test_filters_facets_and_history(context: Any, web_url: str) -> None:
 
     page.locator("#facet-decades a").first.click()
     page.wait_for_url(re.compile(r"year_from="))
+    _settled(page)
     decade = int(_query(page.url)["year_from"][0])
     page.wait_for_function(
         f"() => document.querySelector('#filters [name=year_from]').value == '{decade}'"
@@ -135,6 +142,7 @@ def test_filters_facets_and_history(context: Any, web_url: str) -> None:
 
     page.locator("#filters select[name=sort]").select_option("-year")
     page.wait_for_url(re.compile(r"sort=-year"))
+    _settled(page)
     page.wait_for_function("() => document.querySelectorAll('#hits .year').length > 0")
     newest = [int(y.strip("()")) for y in page.locator("#hits .year").all_inner_texts()]
     assert newest == sorted(newest, reverse=True)
@@ -143,19 +151,23 @@ def test_filters_facets_and_history(context: Any, web_url: str) -> None:
     page.wait_for_function(
         "() => document.querySelector('#filters [name=sort]').value === 'relevance'"
     )
+    _settled(page)
     assert "sort" not in _query(page.url)
     page.go_back()
     page.wait_for_function("() => !location.search.includes('year_from')")
+    _settled(page)
     page.wait_for_function(
         f"() => document.querySelectorAll('#hits .hit').length == {len(with_genre)}"
     )
     assert with_genre == _hit_titles(page)
     page.go_back()
     page.wait_for_function("() => !location.search.includes('genres')")
+    _settled(page)
     page.wait_for_function("() => !document.querySelector('#facet-genres input:checked')")
     assert first == _hit_titles(page)
     page.go_forward()
     page.wait_for_function("() => location.search.includes('genres')")
+    _settled(page)
     page.wait_for_function(
         f"() => document.querySelectorAll('#hits .hit').length == {len(with_genre)}"
     )

@@ -196,10 +196,13 @@ function search(state, history) {
     return Promise.resolve();
   }
   var signal = searchController.signal;
+  var section = document.getElementById("results");
+  section.setAttribute("aria-busy", "true"); // until the answer to this search is shown
   return Promise.all([fetchJson(apiUrl(state), signal), genreCounts(state, signal)])
     .then(function (answers) {
       var answer = answers[0];
       if (number !== searched) return;
+      section.removeAttribute("aria-busy");
       document.querySelector("main").classList.add("searched");
       if (!answer.ok) { showError(answer.body.error.message); return; }
       var facets = answer.body.facets || {};
@@ -208,7 +211,9 @@ function search(state, history) {
       renderFilters(state, facets);
     })
     .catch(function (error) {
-      if (error.name !== "AbortError") showError("The search failed; try again.");
+      if (error.name === "AbortError" || number !== searched) return;
+      section.removeAttribute("aria-busy");
+      showError("The search failed; try again.");
     });
 }
 
