@@ -59,6 +59,13 @@ def test_direct_results_link_is_rendered_on_the_server(page_client: TestClient) 
     assert response.headers["link"] == f"<{css}>; rel=preload; as=style, <{js}>; rel=modulepreload"
 
 
+def test_the_alternate_title_that_matched_is_shown(page_client: TestClient) -> None:
+    """A hit found by an alternate title shows it, highlighted, under the title."""
+    html = page_client.get("/?q=seven+samurai").text
+    assert "Shichinin no <mark>samurai</mark></a>" in html
+    assert '<p class="aka">Also known as <mark>Seven</mark> <mark>Samurai</mark></p>' in html
+
+
 def test_filters_from_a_form_or_a_link(page_client: TestClient) -> None:
     """Checkbox genres (repeated) join into one filter; decade and rating filter; junk is
     ignored; a bad value renders the page with the API's message and a 400."""

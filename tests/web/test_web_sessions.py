@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from reelsearch.config import Settings
+from reelsearch.errors import ConfigError
 from reelsearch.http import create_app
 from reelsearch.http.session_stores import (
     RedisSessionStore,
@@ -134,6 +135,10 @@ def test_session_store_is_chosen_by_settings(tmp_path: Path) -> None:
     redis_store = open_session_store(dataclasses.replace(settings, redis_url="redis://h:1/5"))
     assert isinstance(redis_store, RedisSessionStore)
     assert Settings.from_env({"REELSEARCH_REDIS_URL": "redis://h/2"}).redis_url == "redis://h/2"
+    with pytest.raises(ConfigError, match="REELSEARCH_REDIS_URL' must be redis://"):
+        Settings.from_env({"REELSEARCH_REDIS_URL": "127.0.0.1:6379"})
+    with pytest.raises(ConfigError, match="REELSEARCH_SESSION_MAX_AGE' must be positive"):
+        Settings.from_env({"REELSEARCH_SESSION_MAX_AGE": "0"})
 
 
 def test_lists_are_capped_and_deduplicated() -> None:
