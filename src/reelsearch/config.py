@@ -7,8 +7,9 @@ fails at startup with a message naming the key.
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -16,6 +17,8 @@ from urllib.parse import parse_qsl, urlencode
 from reelsearch.errors import ConfigError
 
 ENV_PREFIX = "REELSEARCH_"
+# Variables under the prefix that belong to the test suite, not to the service.
+NOT_SETTINGS_PREFIXES = (ENV_PREFIX + "TEST_",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,12 @@ class Settings:
 
     # Importers commit nothing until the end; rows go to SQLite in batches of this size.
     import_batch_size: int = 10_000
+    # An import that would leave the catalog smaller by more than this share of
+    # its movies is refused before the swap (catalog/guards.py): a truncated
+    # download or a --kinds typo must not replace a full catalog. 1.0 allows any
+    # shrink (what `reelsearch import --allow-shrink` sets); an empty import is
+    # always refused.
+    import_max_shrink: float = 0.5
 
     def __post_init__(self) -> None:
         _require(self.db_read_pool_size >= 1, "db_read_pool_size", "must be at least 1")
@@ -112,6 +121,7 @@ class Settings:
         _require(self.max_query_chars >= 16, "max_query_chars", "must be at least 16")
         _require(self.max_exact_total >= 100, "max_exact_total", "must be at least 100")
         _require(self.import_batch_size >= 1, "import_batch_size", "must be at least 1")
+        _require(0 <= self.import_max_shrink <= 1, "import_max_shrink", "must be between 0 and 1")
         _require(self.catalog_poll_seconds > 0, "catalog_poll_seconds", "must be positive")
         for name in ("sqlite_mmap_bytes", "sqlite_cache_kib", "sqlite_import_cache_kib",
                      "sqlite_busy_timeout_ms"):  # fmt: skip
@@ -127,7 +137,12 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
-        """Build settings from ``REELSEARCH_*`` variables; ``overrides`` win over both."""
+        """Build settings from ``REELSEARCH_*`` variables; ``overrides`` win over both.
+
+        A ``REELSEARCH_*`` variable that names no setting is an error: a typo
+        would otherwise be ignored without a word.
+        """
+        check_env_names(environ, [field.name for field in fields(cls)])
         values: dict[str, Any] = {}
         for field in fields(cls):
             key = ENV_PREFIX + field.name.upper()
@@ -163,6 +178,17 @@ class Settings:
         """The file path inside ``database_url`` (``sqlite:///./x.db`` -> ``./x.db``)."""
         _, _, rest = self.database_url.partition(":///")
         return rest or ":memory:"
+
+
+def check_env_names(environ: Mapping[str, str], names: Iterable[str] = ()) -> None:
+    """Fail on the first ``REELSEARCH_*`` variable that is not a setting, naming the nearest."""
+    known = {ENV_PREFIX + name.upper() for name in names or [f.name for f in fields(Settings)]}
+    for key in sorted(environ):
+        if not key.startswith(ENV_PREFIX) or key in known or key.startswith(NOT_SETTINGS_PREFIXES):
+            continue
+        nearest = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        hint = f" Did you mean {nearest[0]!r}?" if nearest else ""
+        raise ConfigError(f"Unknown setting {key!r}: no such REELSEARCH_* variable.{hint}")
 
 
 def _tls_spelled(url: str, name: str) -> str:
