@@ -186,8 +186,11 @@ def check_env_names(environ: Mapping[str, str], names: Iterable[str] = ()) -> No
     for key in sorted(environ):
         if not key.startswith(ENV_PREFIX) or key in known or key.startswith(NOT_SETTINGS_PREFIXES):
             continue
-        nearest = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-        hint = f" Did you mean {nearest[0]!r}?" if nearest else ""
+        # Compared without the prefix, which every name shares and would make
+        # anything look close.
+        bare = [name.removeprefix(ENV_PREFIX) for name in sorted(known)]
+        nearest = difflib.get_close_matches(key.removeprefix(ENV_PREFIX), bare, n=1, cutoff=0.6)
+        hint = f" Did you mean '{ENV_PREFIX}{nearest[0]}'?" if nearest else ""
         raise ConfigError(f"Unknown setting {key!r}: no such REELSEARCH_* variable.{hint}")
 
 

@@ -17,6 +17,7 @@ count but can take seconds at a million titles.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, TextIO
 
@@ -114,7 +115,7 @@ class BarProgress(Progress):
             unit_scale=True,
             unit_divisor=1024 if unit == "B" else 1000,
             file=self.stream,
-            dynamic_ncols=True,
+            ncols=_width(self.stream),
             leave=True,
         )
 
@@ -140,6 +141,14 @@ class BarProgress(Progress):
 
     def close(self) -> None:
         self.end()
+
+
+def _width(stream: TextIO) -> int:
+    """The terminal's width; 80 where it reports none (a new pseudo-terminal says 0)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (OSError, ValueError):
+        return 80
 
 
 def progress_for(stream: TextIO, *, quiet: bool = False) -> Progress:
