@@ -91,7 +91,8 @@ async def ready(request: Request) -> Response:
     try:
         await state.engine.ping()
     except Exception as exc:  # any failure to read the catalog means not ready
-        response = error_response(503, "not_ready", f"catalog unavailable: {type(exc).__name__}")
+        reason = str(exc) if isinstance(exc, DatabaseUnavailable) else type(exc).__name__
+        response = error_response(503, "not_ready", f"catalog unavailable: {reason}")
         response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after)
         return response
     snapshot = state.engine.snapshot

@@ -53,10 +53,11 @@ class SqliteSearchEngine:
 
     def refresh_if_changed(self) -> bool:
         """Reload the snapshot if an import committed a new catalog; True if it did."""
-        if self._version() == self.snapshot.version:
+        other = self.pool.follow_file()  # another file at the path: reload it, whatever its version
+        if self._version() == self.snapshot.version and not other:
             return False
         with self._refresh_lock, self.pool.connection() as conn:
-            if run_inline(read_version(SqliteReader(conn))) == self.snapshot.version:
+            if run_inline(read_version(SqliteReader(conn))) == self.snapshot.version and not other:
                 return False
             self.snapshot = CatalogSnapshot.load(conn)  # one assignment: readers never see half
             return True
