@@ -89,6 +89,8 @@ _HIT = {
         "genres": {"type": "array", "items": {"type": "string"}},
         "runtime_min": {"type": ["integer", "null"]},
         "kind": {"type": "string"},
+        "source": {"type": "string", "description": "Where it came from: imdb, movielens..."},
+        "source_id": {"type": "string", "description": "Its id there: tt0133093, 2571..."},
         "matched_title": {
             "type": ["string", "null"],
             "description": "The alternate title that matched best; null when it is `title`.",
@@ -166,13 +168,18 @@ OPENAPI: dict[str, Any] = {
         },
         "/v1/movies/{movie_id}": {
             "get": {
-                "summary": "One movie.",
+                "summary": "One movie, by catalog id or by SOURCE:SOURCE_ID (imdb:tt0133093).",
                 "parameters": [
                     {
                         "name": "movie_id",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "integer", "minimum": 0},
+                        "schema": {
+                            "oneOf": [
+                                {"type": "integer", "minimum": 0},
+                                {"type": "string", "pattern": "^[^:]+:.+$"},
+                            ]
+                        },
                     }
                 ],
                 "responses": {

@@ -71,6 +71,15 @@ async def autocomplete(request: Request) -> Response:
 
 async def movie(request: Request) -> Response:
     raw_id = request.path_params["movie_id"]
+    source, colon, source_id = raw_id.partition(":")
+    if colon:  # /v1/movies/imdb:tt0133093: the movie's id where it came from
+        if not (source and source_id) or len(raw_id) > 200:
+            raise InvalidRequest(f"a source id is SOURCE:ID, like imdb:tt0133093, not "
+                                 f"{raw_id[:40]!r}", param="id")  # fmt: skip
+        by_source = await request.app.state.engine.get_movie(raw_id)
+        if by_source is None:
+            raise NotFound(f"no movie with source id {raw_id}")
+        return JSONResponse(by_source)
     if not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 18:
         raise InvalidRequest(f"movie id must be a positive whole number, not {raw_id[:20]!r}",
                              param="id")  # fmt: skip

@@ -47,7 +47,7 @@ class SqliteSearchEngine:
         with self.pool.connection() as conn:
             return run_inline(self.tiered.autocomplete(SqliteReader(conn), snapshot, query))
 
-    def get_movie(self, movie_id: int) -> Hit | None:
+    def get_movie(self, movie_id: int | str) -> Hit | None:
         with self.pool.connection() as conn:
             return run_inline(self.tiered.get_movie(SqliteReader(conn), movie_id))
 
@@ -101,7 +101,7 @@ class AsyncSqliteEngine:
     async def autocomplete(self, query: SearchQuery) -> list[Hit]:
         return await self._call(self.engine.autocomplete, query)
 
-    async def get_movie(self, movie_id: int) -> Hit | None:
+    async def get_movie(self, movie_id: int | str) -> Hit | None:
         return await self._call(self.engine.get_movie, movie_id)
 
     async def _call(self, read: Callable[[A], T], argument: A) -> T:
