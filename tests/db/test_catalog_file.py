@@ -164,7 +164,8 @@ def test_a_replaced_file_is_served_and_a_deleted_one_is_not_ready(
 
 def test_the_pool_drops_only_the_old_files_log(tmp_path: Path, imdb_writer: Any) -> None:
     """Re-opening removes the log the old file left beside the path, and keeps a log that
-    the new file already has (another worker process re-opened it first)."""
+    the new file already has (another worker process re-opened it first). Before that, no
+    connection is opened on the new file."""
     db = tmp_path / "cat.db"
     settings = Settings(database_url=f"sqlite:///{db}")
     import_imdb(settings, list(imdb_writer().values()))
@@ -175,6 +176,11 @@ def test_the_pool_drops_only_the_old_files_log(tmp_path: Path, imdb_writer: Any)
         import_movielens(Settings(database_url=f"sqlite:///{tmp_path / 'n.db'}"),
                          movielens(tmp_path / "m.csv", 7, "Zephyr"))  # fmt: skip
         os.rename(tmp_path / "n.db", db)
+        # Until it re-opens, the pool reads the old file and opens no connection to the new one.
+        with first.connection() as conn:
+            assert (30,) == conn.execute("SELECT count(*) FROM movies").fetchone()
+        with pytest.raises(CatalogFileMissing, match="changed; re-opening it"):
+            first._connect()
 
         assert (True, False) == (first.follow_file(), first.follow_file())
         new_log = identity_of(log_of(db))

@@ -100,19 +100,27 @@ class ReadPool:
         self._uri = f"file:{Path(path).resolve()}?mode=ro"
         # Set while the catalog file is gone: why reads are refused.
         self.problem: str | None = None
-        self._file: FileIdentity | None = None
-        self._log: FileIdentity | None = None
+        self._file: FileIdentity | None = None  # the file the pool reads
+        self._log: FileIdentity | None = None  # its log, as last seen
         self._pool = self._open()
 
     def _connect(self) -> sqlite3.Connection:
+        # A connection opened on a file other than the pool's would pair it with
+        # the old file's log: refuse (-> 503) until follow_file() has re-opened.
+        if identity_of(self.path) != self._file:
+            raise CatalogFileMissing(f"the catalog file {self.path} changed; re-opening it")
         conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, check_same_thread=False)
         _apply_pragmas(conn, self._settings, readonly=True)
         return conn
 
     def _open(self) -> QueuePool:
-        """A pool on the file at the path now, noting which file and log that is."""
+        """A pool on the file at the path now, noting which file and log that is.
+
+        Every connection is opened here, not lazily: one opened later could
+        meet a file replaced in between.
+        """
         while True:
-            file = identity_of(self.path)
+            self._file = identity_of(self.path)
             pool = QueuePool(
                 self._connect,  # type: ignore[arg-type]  # sqlite3.Connection is a DB-API one
                 pool_size=self.size,
@@ -122,13 +130,16 @@ class ReadPool:
                 # rollback on every return would be a second, wasted round trip.
                 reset_on_return=None,
             )
-            fairy = pool.connect()
-            try:  # the first read opens the log: from then on it is this file's
+            try:
+                opened = [pool.connect() for _ in range(self.size)]
+            except CatalogFileMissing:  # replaced while opening: again, on the new one
+                pool.dispose()
+                continue
+            for fairy in opened:  # the first read opens the log: from then on it is this file's
                 fairy.dbapi_connection.execute("SELECT 1 FROM sqlite_master LIMIT 1")  # type: ignore[union-attr]
-            finally:
                 fairy.close()
-            if file == identity_of(self.path):  # not replaced meanwhile
-                self._file, self._log = file, identity_of(log_of(self.path))
+            if self._file == identity_of(self.path):  # not replaced meanwhile
+                self._log = identity_of(log_of(self.path))
                 return pool
             pool.dispose()
 
@@ -152,10 +163,16 @@ class ReadPool:
             )
             return False
         with reopen_turn(self.path):
-            old = self._pool
-            old.dispose()  # idle connections to the old file; busy ones close when returned
-            discard_old_log(self.path, self._log)
-            self._pool = self._open()
+            try:
+                discard_old_log(self.path, self._log)
+            except OSError as exc:
+                self.problem = (
+                    f"the catalog file {self.path} was replaced, but the old file's log "
+                    f"beside it cannot be removed ({exc}); restart the server"
+                )
+                return False
+            old, self._pool = self._pool, self._open()
+        old.dispose()  # idle connections to the old file; busy ones close when returned
         self.problem = None
         return True
 
