@@ -115,6 +115,9 @@ def test_unparsable_value_names_key_and_value(key: str, raw: str) -> None:
         ("REELSEARCH_DB_POOL_SIZE", "0"),
         ("REELSEARCH_DB_MAX_OVERFLOW", "-1"),
         ("REELSEARCH_DB_POOL_TIMEOUT", "0"),
+        ("REELSEARCH_IMPORT_MAX_SHRINK", "1.5"),
+        ("REELSEARCH_IMPORT_MAX_SHRINK", "-0.1"),
+        ("REELSEARCH_IMPORT_MAX_SHRINK", "nan"),
     ],
 )
 def test_out_of_range_value_names_key(key: str, raw: str) -> None:
@@ -208,3 +211,26 @@ def test_tls_option_is_spelled_for_each_driver(option: str) -> None:
         "postgresql+asyncpg://u@db:5432/movies?ssl=disable&x=1",
         "postgresql+psycopg://u@db:5432/movies?sslmode=disable&x=1",
     ) == (settings.postgres_dsn, settings.asyncpg_url, settings.sync_database_url)
+
+
+@pytest.mark.parametrize(
+    ("key", "nearest"),
+    [
+        ("REELSEARCH_DB_POOL_SIZ", "REELSEARCH_DB_POOL_SIZE"),
+        ("REELSEARCH_DATABASEURL", "REELSEARCH_DATABASE_URL"),
+        ("REELSEARCH_IMPORT_MAX_SHRINKS", "REELSEARCH_IMPORT_MAX_SHRINK"),
+    ],
+)
+def test_an_unknown_variable_is_refused_naming_the_nearest_setting(key: str, nearest: str) -> None:
+    """A misspelled REELSEARCH_* variable fails at startup instead of being ignored."""
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({key: "1"})
+    assert (
+        f"Unknown setting {key!r}: no such REELSEARCH_* variable. Did you mean {nearest!r}?"
+    ) == str(info.value)
+
+
+def test_the_test_suites_variables_are_not_settings_and_not_refused() -> None:
+    """REELSEARCH_TEST_* belong to the test suite: from_env leaves them alone."""
+    environ = {"REELSEARCH_TEST_POSTGRES_URL": "x", "REELSEARCH_TEST_RESTART_POSTGRES": "1"}
+    assert Settings() == Settings.from_env(environ)

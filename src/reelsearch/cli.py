@@ -9,72 +9,155 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from reelsearch.config import ENV_PREFIX, Settings
+from reelsearch import __version__
+from reelsearch.catalog.guards import ImportRefused
+from reelsearch.catalog.progress import Progress, progress_for
+from reelsearch.config import ENV_PREFIX, Settings, check_env_names
 from reelsearch.errors import ImportFailed, ReelsearchError
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
+    progress = progress_for(sys.stderr, quiet=getattr(args, "quiet", False))
     try:
-        args.run(args)
+        check_env_names(os.environ)
+        if args.run in _WITH_PROGRESS:
+            args.run(args, progress)
+        else:
+            args.run(args)
+    except ImportRefused as exc:
+        progress.close()
+        print(f"reelsearch: import refused; the catalog is unchanged and still served.\n"
+              f"  {exc}", file=sys.stderr)  # fmt: skip
+        raise SystemExit(1) from None
     except ImportFailed as exc:
+        progress.close()
         print(f"reelsearch: import failed and was rolled back; the catalog is unchanged.\n"
               f"  {exc}", file=sys.stderr)  # fmt: skip
         if exc.report is not None:
             print(exc.report.render(), file=sys.stderr)
         raise SystemExit(1) from None
     except ReelsearchError as exc:
+        progress.close()
         print(f"reelsearch: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
+        progress.close()
         print("reelsearch: interrupted; an import in progress was rolled back", file=sys.stderr)
         raise SystemExit(130) from None
+    progress.close()
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reelsearch", description=__doc__)
-    parser.add_argument("--database-url", help="catalog URL (default: REELSEARCH_DATABASE_URL)")
+    # Global options are accepted before or after the command: each (sub)parser
+    # has them, and SUPPRESS keeps a subparser from resetting what an earlier
+    # one parsed.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--database-url", default=argparse.SUPPRESS,
+                        help="catalog URL (default: REELSEARCH_DATABASE_URL)")  # fmt: skip
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress output (errors and results still print)")  # fmt: skip
+    parser = argparse.ArgumentParser(prog="reelsearch", description=__doc__, parents=[common])
+    parser.add_argument("--version", action="version", version=f"reelsearch {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the HTTP API")
+    def command(group: Any, name: str, help: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = group.add_parser(name, help=help, parents=[common])
+        return parser
+
+    serve = command(commands, "serve", "run the HTTP API")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 8000)")
-    serve.add_argument("--workers", type=int, help="worker processes (default 2)")
+    serve.add_argument("--port", type=_port, help="port (default 8000)")
+    serve.add_argument("--workers", type=_positive_int, help="worker processes (default 2)")
     serve.set_defaults(run=_serve)
 
-    imports = commands.add_parser("import", help="load a catalog (replaces the current one)")
+    imports = command(commands, "import", "load a catalog (replaces the current one)")
     sources = imports.add_subparsers(required=True, metavar="SOURCE")
-    sample = sources.add_parser("sample", help="the bundled ggplot2movies sample (58,788 movies)")
+    sample = command(sources, "sample", "the bundled ggplot2movies sample (58,788 movies)")
     sample.set_defaults(run=_import_sample)
-    imdb = sources.add_parser("imdb", help="IMDb dumps: title.basics[, title.ratings, title.akas]")
-    imdb.add_argument("files", nargs="+", type=Path)
-    imdb.add_argument("--kinds", help="comma-separated titleTypes to keep (default: all)")
+    imdb = command(sources, "imdb", "IMDb dumps: title.basics[, title.ratings, title.akas]")
+    imdb.add_argument("files", nargs="+", type=_existing_file)
+    imdb.add_argument("--kinds", type=_kinds,
+                      help="comma-separated titleTypes to keep (default: all)")  # fmt: skip
     imdb.set_defaults(run=_import_imdb)
-    movielens = sources.add_parser("movielens", help="a MovieLens movies.csv")
-    movielens.add_argument("file", type=Path)
+    movielens = command(sources, "movielens", "a MovieLens movies.csv")
+    movielens.add_argument("file", type=_existing_file)
     movielens.set_defaults(run=_import_movielens)
+    for source in (sample, imdb, movielens):
+        source.add_argument(
+            "--allow-shrink",
+            action="store_true",
+            help="accept a new catalog much smaller than the current one "
+            "(refused by default past REELSEARCH_IMPORT_MAX_SHRINK)",
+        )
 
-    generate = commands.add_parser("generate", help="write synthetic IMDb-format dumps")
+    generate = command(commands, "generate", "write synthetic IMDb-format dumps")
     generate.add_argument("out_dir", type=Path)
-    generate.add_argument("--titles", type=int, default=1_000_000)
+    generate.add_argument("--titles", type=_non_negative_int, default=1_000_000)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--no-akas", action="store_true")
     generate.set_defaults(run=_generate)
 
-    search = commands.add_parser("search", help="search the catalog from the terminal")
+    search = command(commands, "search", "search the catalog from the terminal")
     search.add_argument("query", nargs="+")
-    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--limit", type=_limit, default=10, help="hits to show (1-100)")
     search.add_argument("--json", action="store_true", help="print the API's JSON")
     search.set_defaults(run=_search)
     return parser
 
 
+def _positive_int(raw: str) -> int:
+    return _int_in(raw, 1, None)
+
+
+def _non_negative_int(raw: str) -> int:
+    return _int_in(raw, 0, None)
+
+
+def _port(raw: str) -> int:
+    return _int_in(raw, 1, 65535)
+
+
+def _limit(raw: str) -> int:
+    return _int_in(raw, 1, 100)
+
+
+def _int_in(raw: str, low: int, high: int | None) -> int:
+    """``raw`` as an int in [low, high]; otherwise argparse's usage error (exit 2)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise argparse.ArgumentTypeError(f"{value} is out of range: must be {bounds}")
+    return value
+
+
+def _existing_file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a file")
+    return path
+
+
+def _kinds(raw: str) -> frozenset[str]:
+    kinds = frozenset(kind.strip() for kind in raw.split(",") if kind.strip())
+    if not kinds:
+        raise argparse.ArgumentTypeError("give at least one titleType, e.g. movie,tvMovie")
+    return kinds
+
+
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
-    return Settings.from_env(os.environ, database_url=args.database_url, **overrides)
+    if getattr(args, "allow_shrink", False):
+        overrides["import_max_shrink"] = 1.0
+    url = getattr(args, "database_url", None)
+    return Settings.from_env(os.environ, database_url=url, **overrides)
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -128,33 +211,46 @@ def _check_catalog(settings: Settings) -> None:
         pool.dispose()
 
 
-def _import_sample(args: argparse.Namespace) -> None:
+def _import_sample(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.importers.sample import import_sample
 
-    print(import_sample(_settings(args)).render())
+    report = import_sample(_settings(args), progress=progress)
+    progress.close()
+    print(report.render())
 
 
-def _import_imdb(args: argparse.Namespace) -> None:
+def _import_imdb(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.importers.imdb import import_imdb
 
-    kinds = frozenset(args.kinds.split(",")) if args.kinds else None
-    print(import_imdb(_settings(args), args.files, kinds=kinds).render())
+    report = import_imdb(_settings(args), args.files, kinds=args.kinds, progress=progress)
+    progress.close()
+    print(report.render())
 
 
-def _import_movielens(args: argparse.Namespace) -> None:
+def _import_movielens(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.importers.movielens import import_movielens
 
-    print(import_movielens(_settings(args), args.file).render())
+    report = import_movielens(_settings(args), args.file, progress=progress)
+    progress.close()
+    print(report.render())
 
 
-def _generate(args: argparse.Namespace) -> None:
+def _generate(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.imdb_generate import write_imdb_dataset
 
     started = time.perf_counter()
-    dataset = write_imdb_dataset(args.out_dir, args.titles, seed=args.seed, akas=not args.no_akas)
+    progress.begin("generating", total=args.titles, unit="titles")
+    dataset = write_imdb_dataset(args.out_dir, args.titles, seed=args.seed,
+                                 akas=not args.no_akas, on_progress=progress.update_to)  # fmt: skip
+    progress.end()
+    progress.close()
     files = [p for p in (dataset.basics, dataset.ratings, dataset.akas) if p is not None]
     print(f"wrote {dataset.titles:,} titles in {time.perf_counter() - started:.1f} s: "
           + " ".join(str(p) for p in files))  # fmt: skip
+
+
+# Commands that take the progress display as a second argument.
+_WITH_PROGRESS = {_import_sample, _import_imdb, _import_movielens, _generate}
 
 
 def _search(args: argparse.Namespace) -> None:

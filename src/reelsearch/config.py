@@ -7,9 +7,10 @@ fails at startup with a message naming the key.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -18,6 +19,8 @@ from reelsearch.errors import ConfigError
 
 ENV_PREFIX = "REELSEARCH_"
 MIN_ADMIN_TOKEN_CHARS = 32
+# Variables under the prefix that belong to the test suite, not to the service.
+NOT_SETTINGS_PREFIXES = (ENV_PREFIX + "TEST_",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,12 @@ class Settings:
 
     # Importers commit nothing until the end; rows go to SQLite in batches of this size.
     import_batch_size: int = 10_000
+    # An import that would leave the catalog smaller by more than this share of
+    # its movies is refused before the swap (catalog/guards.py): a truncated
+    # download or a --kinds typo must not replace a full catalog. 1.0 allows any
+    # shrink (what `reelsearch import --allow-shrink` sets); an empty import is
+    # always refused.
+    import_max_shrink: float = 0.5
 
     # Web page sessions (http/sessions.py). Stored in Redis when redis_url is
     # set, else in this SQLite file; empty: "<catalog>-sessions.db" beside a
@@ -166,6 +175,7 @@ class Settings:
         _require(self.max_query_chars >= 16, "max_query_chars", "must be at least 16")
         _require(self.max_exact_total >= 100, "max_exact_total", "must be at least 100")
         _require(self.import_batch_size >= 1, "import_batch_size", "must be at least 1")
+        _require(0 <= self.import_max_shrink <= 1, "import_max_shrink", "must be between 0 and 1")
         _require(self.catalog_poll_seconds > 0, "catalog_poll_seconds", "must be positive")
         _require(
             not self.redis_url or self.redis_url.startswith(("redis://", "rediss://", "unix://")),
@@ -206,7 +216,12 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
-        """Build settings from ``REELSEARCH_*`` variables; ``overrides`` win over both."""
+        """Build settings from ``REELSEARCH_*`` variables; ``overrides`` win over both.
+
+        A ``REELSEARCH_*`` variable that names no setting is an error: a typo
+        would otherwise be ignored without a word.
+        """
+        check_env_names(environ, [field.name for field in fields(cls)])
         values: dict[str, Any] = {}
         for field in fields(cls):
             key = ENV_PREFIX + field.name.upper()
@@ -242,6 +257,20 @@ class Settings:
         """The file path inside ``database_url`` (``sqlite:///./x.db`` -> ``./x.db``)."""
         _, _, rest = self.database_url.partition(":///")
         return rest or ":memory:"
+
+
+def check_env_names(environ: Mapping[str, str], names: Iterable[str] = ()) -> None:
+    """Fail on the first ``REELSEARCH_*`` variable that is not a setting, naming the nearest."""
+    known = {ENV_PREFIX + name.upper() for name in names or [f.name for f in fields(Settings)]}
+    for key in sorted(environ):
+        if not key.startswith(ENV_PREFIX) or key in known or key.startswith(NOT_SETTINGS_PREFIXES):
+            continue
+        # Compared without the prefix, which every name shares and would make
+        # anything look close.
+        bare = [name.removeprefix(ENV_PREFIX) for name in sorted(known)]
+        nearest = difflib.get_close_matches(key.removeprefix(ENV_PREFIX), bare, n=1, cutoff=0.6)
+        hint = f" Did you mean '{ENV_PREFIX}{nearest[0]}'?" if nearest else ""
+        raise ConfigError(f"Unknown setting {key!r}: no such REELSEARCH_* variable.{hint}")
 
 
 def _tls_spelled(url: str, name: str) -> str:

@@ -6,7 +6,8 @@ ReelsearchError
 │   ├── ImportFailed      an import was rolled back; the old catalog is untouched
 │   │   └── BadFileFormat the file is not what the importer reads
 │   └── DatabaseUnavailable the database server can't be reached now (-> 503)
-│       └── ConnectionLost    a pooled connection died under a read (retried once)
+│       ├── ConnectionLost    a pooled connection died under a read (retried once)
+│       └── CatalogFileMissing the SQLite catalog file was deleted under the server
 ├── InvalidRequest        a client sent something we refuse (-> 4xx)
 │   ├── NotFound          the thing asked for does not exist (-> 404)
 │   └── Forbidden         an admin-only feature without the admin token (-> 403)
@@ -54,6 +55,10 @@ class DatabaseUnavailable(CatalogError):
 
 class ConnectionLost(DatabaseUnavailable):
     """A pooled connection died under a read; the read may succeed on a fresh one."""
+
+
+class CatalogFileMissing(DatabaseUnavailable):
+    """The SQLite catalog file was deleted under a running server; reads wait for a new one."""
 
 
 class InvalidRequest(ReelsearchError):

@@ -482,7 +482,7 @@ def test_exception_inside_record_iterator_rolls_back(
     small_copy: Settings, error: Exception
 ) -> None:
     """An exception from the records midway (after batches were written) rolls everything back."""
-    settings = dataclasses.replace(small_copy, import_batch_size=10)
+    settings = dataclasses.replace(small_copy, import_batch_size=10, import_max_shrink=1.0)
     before = catalog_state(settings)
 
     def records() -> Iterator[MovieRecord]:
@@ -537,6 +537,7 @@ def test_reader_sees_old_or_new_catalog_never_half(
 
 def test_engine_picks_up_a_new_catalog_version(small_copy: Settings) -> None:
     """After an import commits, refresh_if_changed loads the new catalog once."""
+    small_copy = dataclasses.replace(small_copy, import_max_shrink=1.0)  # 30 -> 1 movie
     engine = SqliteSearchEngine(small_copy)
     try:
         assert (False, 1, 30) == (

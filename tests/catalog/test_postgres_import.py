@@ -96,10 +96,14 @@ def fresh(postgres_databases: Databases, name: str) -> Settings:
 
 
 def small_catalog(postgres_databases: Databases, name: str, imdb_writer: Any) -> Settings:
-    """A private, writable PostgreSQL copy of the small catalog."""
+    """A private, writable PostgreSQL copy of the small catalog.
+
+    Any shrink is allowed: these tests replace it with a few movies on purpose
+    (the guard has its own tests in test_import_guards.py).
+    """
     settings = fresh(postgres_databases, name)
     import_imdb(settings, list(imdb_writer().values()))
-    return settings
+    return dataclasses.replace(settings, import_max_shrink=1.0)
 
 
 def sqlite_rows(path: str, sql: str) -> list[tuple[Any, ...]]:

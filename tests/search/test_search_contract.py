@@ -661,6 +661,8 @@ def test_default_hit_shape(small_engine: BlockingSearchEngine) -> None:
         "genres": ["Comedy", "Romance"],
         "runtime_min": 122,
         "kind": "movie",
+        "source": "imdb",
+        "source_id": "tt0000004",
         "matched_title": None,
         "highlights": {"title": [[0, 6]]},
     } == search(small_engine, "amelie").hits[0]

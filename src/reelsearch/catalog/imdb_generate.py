@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import random
 from bisect import bisect
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import accumulate
@@ -313,9 +314,17 @@ def _chunk(
 
 
 def write_imdb_dataset(
-    out_dir: Path, titles: int, *, seed: int = 0, akas: bool = True
+    out_dir: Path,
+    titles: int,
+    *,
+    seed: int = 0,
+    akas: bool = True,
+    on_progress: Callable[[int], object] | None = None,
 ) -> GeneratedDataset:
-    """Write title.basics/ratings(/akas).tsv.gz with ``titles`` titles into ``out_dir``."""
+    """Write title.basics/ratings(/akas).tsv.gz with ``titles`` titles into ``out_dir``.
+
+    ``on_progress(done)`` is called with the titles written so far after each chunk.
+    """
     if titles < 0:
         raise ValueError(f"titles must be >= 0, got {titles}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -344,4 +353,6 @@ def write_imdb_dataset(
             if akas_out is not None:
                 akas_out.write("".join(aka_rows).encode())
             done += count
+            if on_progress is not None:
+                on_progress(done)
     return GeneratedDataset(basics_path, ratings_path, akas_path, titles)

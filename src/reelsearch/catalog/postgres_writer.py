@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from reelsearch.catalog.guards import check_catalog_size
 from reelsearch.catalog.postgres_swap import (
     STAGING,
     SWAPPED_TABLES,
@@ -35,6 +36,7 @@ from reelsearch.catalog.postgres_swap import (
     sequence_of,
     swap_in,
 )
+from reelsearch.catalog.progress import Progress
 from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
 from reelsearch.catalog.titles import alt_norm_titles_sql, other_titles
@@ -254,10 +256,18 @@ class PostgresCatalogImport:
     # How long the import keeps retrying the swap before it gives up and rolls back.
     swap_patience = 60.0
 
-    def __init__(self, settings: Settings, source: str, *, replace: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        source: str,
+        *,
+        replace: bool = True,
+        progress: Progress | None = None,
+    ) -> None:
         self.settings = settings
         self.report = ImportReport(source=source)
         self.replace = replace
+        self.progress = progress or Progress()
         self._started = self._phase_started = time.perf_counter()
         self._now = datetime.now(UTC).isoformat(timespec="seconds")
         self._conn: psycopg.Connection[Any] | None = None
@@ -477,6 +487,7 @@ class PostgresCatalogImport:
                 kept=sql.SQL("" if self.replace else _KEPT_RANKS),
             )
         )
+        self._check_size()
         (max_id,) = conn.execute("SELECT max(id) FROM import_ranked").fetchone() or (None,)
         if max_id is not None and max_id >= next_id:
             last_id, is_called = max_id, True
@@ -499,6 +510,8 @@ class PostgresCatalogImport:
             )
         )
         self.report.alt_titles_written = max(alt_titles.rowcount, 0)
+        # A new table has no statistics: the join below is planned on real counts.
+        conn.execute("ANALYZE alt_titles_staging")
         conn.execute(_ALT_NORM_TITLES)
         conn.execute("ANALYZE import_alt_norms")
         self._phase("alternate titles")
@@ -540,6 +553,14 @@ class PostgresCatalogImport:
         swap_in(conn, renames, lock_timeout=self.swap_lock_timeout, patience=self.swap_patience)
         self._phase("swap")
 
+    def _check_size(self) -> None:
+        """Refuse an empty or much smaller catalog (catalog/guards.py), before the writes."""
+        (before,) = self.conn.execute("SELECT count(*) FROM movies").fetchone() or (0,)
+        (after,) = self.conn.execute("SELECT count(*) FROM import_ranked").fetchone() or (0,)
+        check_catalog_size(
+            self.report, before=before, after=after, max_shrink=self.settings.import_max_shrink
+        )
+
     def _vacuum(self) -> None:
         """Set hint bits and the visibility map now, not during the first searches.
 
@@ -563,4 +584,5 @@ class PostgresCatalogImport:
         """Record how long the step that just ended took (the report's "time:" line)."""
         now = time.perf_counter()
         self.report.phases[name] = self.report.phases.get(name, 0.0) + now - self._phase_started
+        self.progress.step_done(name, now - self._phase_started)
         self._phase_started = now

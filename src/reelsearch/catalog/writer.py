@@ -19,8 +19,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
+from reelsearch.catalog.guards import check_catalog_size
+from reelsearch.catalog.progress import Progress
 from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
+from reelsearch.catalog.statistics import refresh_sqlite_statistics
 from reelsearch.catalog.titles import joined_alt_titles, other_titles
 from reelsearch.config import Settings
 from reelsearch.db import connect_writer
@@ -47,6 +50,16 @@ ON CONFLICT (source_key) DO UPDATE SET
     import_id = excluded.import_id
 """
 
+# Popularity ranks, 1 = most votes. Planned on fresh statistics (refreshed just
+# before): on stale ones describing a tiny catalog, SQLite scanned movies once
+# per ranked row (tests/catalog/test_import_guards.py holds the plan).
+RANK_SQL = """
+UPDATE movies SET search_rank = ranked.rn
+FROM (SELECT id, row_number() OVER (ORDER BY votes DESC, rating DESC, id) AS rn
+      FROM movies) AS ranked
+WHERE movies.id = ranked.id
+"""
+
 T = TypeVar("T")
 
 
@@ -64,10 +77,19 @@ class CatalogImport:
     movies it did see are kept, so links to ``/v1/movies/{id}`` stay valid.
     """
 
-    def __init__(self, settings: Settings, source: str, *, replace: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        source: str,
+        *,
+        replace: bool = True,
+        progress: Progress | None = None,
+    ) -> None:
         self.settings = settings
         self.report = ImportReport(source=source)
         self.replace = replace
+        self.progress = progress or Progress()
+        self._movies_before = 0
         self._started = self._phase_started = time.perf_counter()
         self._now = datetime.now(UTC).isoformat(timespec="seconds")
         self._conn: sqlite3.Connection | None = None
@@ -103,6 +125,7 @@ class CatalogImport:
             self.conn.execute(f'DROP INDEX "{name}"')
         version = self.conn.execute("SELECT value FROM catalog_meta WHERE key = 'version'")
         self.import_id = int(version.fetchone()[0]) + 1
+        self._movies_before = self.conn.execute("SELECT count(*) FROM movies").fetchone()[0]
         self._genre_bits = GenreBits(self.conn.execute("SELECT name, bit FROM genres"))
         if self.replace:
             # Alternate titles are re-read with their movies; ids of movies survive.
@@ -119,7 +142,12 @@ class CatalogImport:
             if self._ratings_staged:
                 self.conn.execute("DROP TABLE IF EXISTS temp.import_ratings")
             if exc_type is None:
-                self._finish()
+                try:
+                    self._finish()
+                except ImportFailed as failure:  # a guard refused it: nothing is kept
+                    self.conn.execute("ROLLBACK")
+                    failure.report = self.report
+                    raise
                 self.conn.execute("COMMIT")
                 self.report.catalog_version = self.import_id
             else:
@@ -221,17 +249,16 @@ class CatalogImport:
         conn = self.conn
         if self.replace:
             conn.execute("DELETE FROM movies WHERE import_id != ?", (self.import_id,))
+        after = conn.execute("SELECT count(*) FROM movies").fetchone()[0]
+        check_catalog_size(self.report, before=self._movies_before, after=after,
+                           max_shrink=self.settings.import_max_shrink)  # fmt: skip
+        # The statistics still describe the previous catalog: the ranking join
+        # below must be planned for the rows it will meet (catalog/statistics.py).
+        refresh_sqlite_statistics(conn, "movies", "alt_titles")
         # Popularity order, most votes first; it becomes the title index's rowid.
         conn.execute("UPDATE movies SET search_rank = NULL")
         self._phase("delete stale")
-        conn.execute(
-            """
-            UPDATE movies SET search_rank = ranked.rn
-            FROM (SELECT id, row_number() OVER (ORDER BY votes DESC, rating DESC, id) AS rn
-                  FROM movies) AS ranked
-            WHERE movies.id = ranked.id
-            """
-        )
+        conn.execute(RANK_SQL)
         self._phase("rank")
         for _, sql in self._secondary_indexes:
             conn.execute(sql)
@@ -276,6 +303,7 @@ class CatalogImport:
         """Record how long the step that just ended took (the report's "time:" line)."""
         now = time.perf_counter()
         self.report.phases[name] = self.report.phases.get(name, 0.0) + now - self._phase_started
+        self.progress.step_done(name, now - self._phase_started)
         self._phase_started = now
 
 
@@ -311,12 +339,12 @@ def _rebuild_title_index(conn: sqlite3.Connection) -> None:
 
 
 def open_import(
-    settings: Settings, source: str, *, replace: bool = True
+    settings: Settings, source: str, *, replace: bool = True, progress: Progress | None = None
 ) -> CatalogImport | PostgresCatalogImport:
     """The import transaction for the catalog's backend (same API on both)."""
     if settings.backend == "postgresql":
         # Imported here: SQLite users never load psycopg.
         from reelsearch.catalog.postgres_writer import PostgresCatalogImport
 
-        return PostgresCatalogImport(settings, source, replace=replace)
-    return CatalogImport(settings, source, replace=replace)
+        return PostgresCatalogImport(settings, source, replace=replace, progress=progress)
+    return CatalogImport(settings, source, replace=replace, progress=progress)

@@ -24,7 +24,14 @@ from sqlalchemy import event
 from sqlalchemy.pool import NullPool, QueuePool
 
 from reelsearch.config import Settings
-from reelsearch.errors import CatalogError
+from reelsearch.db.catalog_file import (
+    FileIdentity,
+    discard_old_log,
+    identity_of,
+    log_of,
+    reopen_turn,
+)
+from reelsearch.errors import CatalogError, CatalogFileMissing
 
 
 def _apply_pragmas(conn: sqlite3.Connection, settings: Settings, *, readonly: bool) -> None:
@@ -74,6 +81,10 @@ class ReadPool:
     connection after an exception); the search code uses the raw DB-API
     connection because the Core layer's per-statement work costs more than
     the indexed lookups themselves.
+
+    ``follow_file()`` notices the catalog file being replaced or deleted under
+    it (db/catalog_file.py): a new file is re-opened without the old file's
+    log; a deleted one makes every read fail with the reason (-> 503).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -83,27 +94,93 @@ class ReadPool:
                 f"No catalog at {path!r}. Run `reelsearch import sample` first "
                 "or set REELSEARCH_DATABASE_URL."
             )
-        uri = f"file:{Path(path).resolve()}?mode=ro"
-
-        def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            _apply_pragmas(conn, settings, readonly=True)
-            return conn
-
+        self.path = path
         self.size = settings.db_read_pool_size
-        self._pool = QueuePool(
-            connect,  # type: ignore[arg-type]  # sqlite3.Connection is a DB-API connection
-            pool_size=self.size,
-            max_overflow=0,
-            timeout=30,
-            # connection() always ends its read transaction with COMMIT, so a
-            # rollback on every return would be a second, wasted round trip.
-            reset_on_return=None,
-        )
+        self._settings = settings
+        self._uri = f"file:{Path(path).resolve()}?mode=ro"
+        # Set while the catalog file is gone: why reads are refused.
+        self.problem: str | None = None
+        self._file: FileIdentity | None = None  # the file the pool reads
+        self._log: FileIdentity | None = None  # its log, as last seen
+        self._pool = self._open()
+
+    def _connect(self) -> sqlite3.Connection:
+        # A connection opened on a file other than the pool's would pair it with
+        # the old file's log: refuse (-> 503) until follow_file() has re-opened.
+        if identity_of(self.path) != self._file:
+            raise CatalogFileMissing(f"the catalog file {self.path} changed; re-opening it")
+        conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, check_same_thread=False)
+        _apply_pragmas(conn, self._settings, readonly=True)
+        return conn
+
+    def _open(self) -> QueuePool:
+        """A pool on the file at the path now, noting which file and log that is.
+
+        Every connection is opened here, not lazily: one opened later could
+        meet a file replaced in between.
+        """
+        while True:
+            self._file = identity_of(self.path)
+            pool = QueuePool(
+                self._connect,  # type: ignore[arg-type]  # sqlite3.Connection is a DB-API one
+                pool_size=self.size,
+                max_overflow=0,
+                timeout=30,
+                # connection() always ends its read transaction with COMMIT, so a
+                # rollback on every return would be a second, wasted round trip.
+                reset_on_return=None,
+            )
+            try:
+                opened = [pool.connect() for _ in range(self.size)]
+            except CatalogFileMissing:  # replaced while opening: again, on the new one
+                pool.dispose()
+                continue
+            for fairy in opened:  # the first read opens the log: from then on it is this file's
+                fairy.dbapi_connection.execute("SELECT 1 FROM sqlite_master LIMIT 1")  # type: ignore[union-attr]
+                fairy.close()
+            if self._file == identity_of(self.path):  # not replaced meanwhile
+                self._log = identity_of(log_of(self.path))
+                return pool
+            pool.dispose()
+
+    def follow_file(self) -> bool:
+        """Check the catalog file at the path; True if it was replaced and the new one opened.
+
+        The caller reloads what it read from the old file. A deleted file sets
+        ``problem`` (reads fail with it) until a file is there again.
+        """
+        if self.path == ":memory:":
+            return False
+        found = identity_of(self.path)
+        if found == self._file:
+            self.problem = None
+            self._log = identity_of(log_of(self.path)) or self._log
+            return False
+        if found is None:
+            self.problem = (
+                f"the catalog file {self.path} was deleted; put a catalog there "
+                "(reelsearch import) and it is opened within a poll interval"
+            )
+            return False
+        with reopen_turn(self.path):
+            try:
+                discard_old_log(self.path, self._log)
+            except OSError as exc:
+                self.problem = (
+                    f"the catalog file {self.path} was replaced, but the old file's log "
+                    f"beside it cannot be removed ({exc}); restart the server"
+                )
+                return False
+            old, self._pool = self._pool, self._open()
+        old.dispose()  # idle connections to the old file; busy ones close when returned
+        self.problem = None
+        return True
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """A read connection inside one read transaction (one consistent snapshot)."""
+        if self.problem is not None:
+            raise CatalogFileMissing(self.problem)
         fairy = self._pool.connect()
         try:
             conn: sqlite3.Connection = fairy.dbapi_connection  # type: ignore[assignment]

@@ -178,6 +178,8 @@ _MOVIE_PROPERTIES: dict[str, Any] = {
     "genres": {"type": "array", "items": {"type": "string"}},
     "runtime_min": {"type": ["integer", "null"]},
     "kind": {"type": "string"},
+    "source": {"type": "string", "description": "Where it came from: imdb, movielens..."},
+    "source_id": {"type": "string", "description": "Its id there: tt0133093, 2571..."},
 }
 _HIT = {
     "type": "object",
@@ -338,14 +340,20 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                             "name": "movie_id",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_MOVIE_ID},
-                            "description": f"The movie's id. {_ASCII_DIGITS}",
+                            "schema": {
+                                "oneOf": [
+                                    {"type": "integer", "minimum": 0, "maximum": MAX_MOVIE_ID},
+                                    {"type": "string", "pattern": "^[^:]+:.+$", "maxLength": 200},
+                                ]
+                            },
+                            "description": f"The movie's id ({_ASCII_DIGITS}), or its "
+                            "SOURCE:SOURCE_ID (imdb:tt0133093, movielens:2571).",
                         }
                     ],
                     "responses": {
                         "200": _ok("The movie.", {"$ref": "#/components/schemas/Movie"}),
                         "400": _BAD,
-                        "404": _error("No movie has this id."),
+                        "404": _error("No movie has this id or source id."),
                         "401": _NO_KEY,
                         "429": _LIMITED,
                         "503": _UNAVAILABLE,

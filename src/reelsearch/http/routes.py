@@ -58,6 +58,15 @@ async def autocomplete(request: Request) -> Response:
 
 async def movie(request: Request) -> Response:
     raw_id = request.path_params["movie_id"]
+    source, colon, source_id = raw_id.partition(":")
+    if colon:  # /v1/movies/imdb:tt0133093: the movie's id where it came from
+        if not (source and source_id) or len(raw_id) > 200:
+            raise InvalidRequest(f"a source id is SOURCE:ID, like imdb:tt0133093, not "
+                                 f"{raw_id[:40]!r}", param="id")  # fmt: skip
+        by_source = await request.app.state.engine.get_movie(raw_id)
+        if by_source is None:
+            raise NotFound(f"no movie with source id {raw_id}")
+        return JSONResponse(by_source)
     if not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 18:
         raise InvalidRequest(f"movie id must be a positive whole number, not {raw_id[:20]!r}",
                              param="id")  # fmt: skip
@@ -82,7 +91,8 @@ async def ready(request: Request) -> Response:
     try:
         await state.engine.ping()
     except Exception as exc:  # any failure to read the catalog means not ready
-        response = error_response(503, "not_ready", f"catalog unavailable: {type(exc).__name__}")
+        reason = str(exc) if isinstance(exc, DatabaseUnavailable) else type(exc).__name__
+        response = error_response(503, "not_ready", f"catalog unavailable: {reason}")
         response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after)
         return response
     # The catalog's version and size tell an outsider when and how it changes:

@@ -64,7 +64,7 @@ class BlockingEngine:
     def autocomplete(self, query: SearchQuery) -> list[Hit]:
         return self._run(self.engine.autocomplete(query))
 
-    def get_movie(self, movie_id: int) -> Hit | None:
+    def get_movie(self, movie_id: int | str) -> Hit | None:
         return self._run(self.engine.get_movie(movie_id))
 
     def refresh_if_changed(self) -> bool:

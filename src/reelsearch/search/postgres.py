@@ -68,7 +68,7 @@ class PostgresSearchEngine:
         snapshot = self.snapshot
         return await self._read(lambda db: self.tiered.autocomplete(db, snapshot, query))
 
-    async def get_movie(self, movie_id: int) -> Hit | None:
+    async def get_movie(self, movie_id: int | str) -> Hit | None:
         return await self._read(lambda db: self.tiered.get_movie(db, movie_id))
 
     async def refresh_if_changed(self) -> bool:

@@ -19,7 +19,8 @@ from reelsearch.errors import InvalidRequest
 from reelsearch.search.normalize import normalize
 
 # A movie's fields; a search hit adds what matched.
-MOVIE_FIELDS = ("id", "title", "year", "rating", "votes", "genres", "runtime_min", "kind")
+MOVIE_FIELDS = ("id", "title", "year", "rating", "votes", "genres", "runtime_min", "kind",
+                "source", "source_id")  # fmt: skip
 HIT_FIELDS = (*MOVIE_FIELDS, "matched_title", "highlights")
 FACETS = ("genres", "decade")
 SORTS = ("relevance", "year", "-year", "rating", "-rating", "votes", "-votes")

@@ -47,16 +47,17 @@ class SqliteSearchEngine:
         with self.pool.connection() as conn:
             return run_inline(self.tiered.autocomplete(SqliteReader(conn), snapshot, query))
 
-    def get_movie(self, movie_id: int) -> Hit | None:
+    def get_movie(self, movie_id: int | str) -> Hit | None:
         with self.pool.connection() as conn:
             return run_inline(self.tiered.get_movie(SqliteReader(conn), movie_id))
 
     def refresh_if_changed(self) -> bool:
         """Reload the snapshot if an import committed a new catalog; True if it did."""
-        if self._version() == self.snapshot.version:
+        other = self.pool.follow_file()  # another file at the path: reload it, whatever its version
+        if self._version() == self.snapshot.version and not other:
             return False
         with self._refresh_lock, self.pool.connection() as conn:
-            if run_inline(read_version(SqliteReader(conn))) == self.snapshot.version:
+            if run_inline(read_version(SqliteReader(conn))) == self.snapshot.version and not other:
                 return False
             self.snapshot = CatalogSnapshot.load(conn)  # one assignment: readers never see half
             return True
@@ -100,7 +101,7 @@ class AsyncSqliteEngine:
     async def autocomplete(self, query: SearchQuery) -> list[Hit]:
         return await self._call(self.engine.autocomplete, query)
 
-    async def get_movie(self, movie_id: int) -> Hit | None:
+    async def get_movie(self, movie_id: int | str) -> Hit | None:
         return await self._call(self.engine.get_movie, movie_id)
 
     async def _call(self, read: Callable[[A], T], argument: A) -> T:

