@@ -9,13 +9,18 @@ from contextlib import asynccontextmanager
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest
+from reelsearch.http.cache_admin import CACHE_ROUTES
+from reelsearch.http.export import EXPORT_ROUTES
+from reelsearch.http.fastpath import FastPathMiddleware
 from reelsearch.http.responses import error_response, invalid_request_response
 from reelsearch.http.routes import ROUTES
+from reelsearch.http.search_cache import start_result_cache, stop_result_cache
 from reelsearch.search.backends import open_search_engine
 from reelsearch.search.engine import SearchEngine
 
@@ -32,14 +37,17 @@ def create_app(settings: Settings) -> Starlette:
         app.state.engine = engine
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds)
+            await start_result_cache(app, settings, tasks)
             try:
                 yield
             finally:
                 tasks.cancel_scope.cancel()
+        await stop_result_cache(app)
         await engine.close()
 
     return Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *EXPORT_ROUTES, *CACHE_ROUTES],
+        middleware=[Middleware(FastPathMiddleware)],  # outermost: L1 hits skip the rest
         lifespan=lifespan,
         exception_handlers={
             InvalidRequest: _on_invalid_request,

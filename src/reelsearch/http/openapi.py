@@ -197,7 +197,7 @@ OPENAPI: dict[str, Any] = {
             "Hit": _HIT,
             "SearchResult": {
                 "type": "object",
-                "required": ["hits", "total", "total_is_exact", "next_cursor", "took_ms"],
+                "required": ["hits", "total", "total_is_exact", "next_cursor"],
                 "properties": {
                     "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                     "total": {"type": "integer"},
@@ -210,7 +210,6 @@ OPENAPI: dict[str, Any] = {
                         },
                     },
                     "next_cursor": {"type": ["string", "null"]},
-                    "took_ms": {"type": "number"},
                 },
             },
             "Error": {
