@@ -114,7 +114,7 @@ class Settings:
     redis_url: str = ""
     # A Redis call waits at most this long (seconds), then the level is skipped
     # for redis_retry_seconds and the request goes on without it.
-    redis_timeout: float = 0.05
+    redis_timeout: float = 0.1
     redis_retry_seconds: float = 1.0
     redis_pool_size: int = 16
     # Prefix of every Redis key and channel: deployments may share one Redis.

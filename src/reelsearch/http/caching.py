@@ -59,7 +59,10 @@ def choose_encoding(value: str, compressible: bool) -> str | None:
     """
     weights = parse_accept_encoding(value)
     star = weights.get("*")
-    identity_q = weights.get("identity", star if star is not None and star == 0 else 1.0)
+    # identity is acceptable unless excluded (identity;q=0, or *;q=0 without it), and is
+    # preferred over a coding only when the client ranks it higher explicitly.
+    named_identity = weights.get("identity")
+    identity_q = named_identity if named_identity is not None else (0.0 if star == 0 else 1.0)
     if not compressible and identity_q > 0:
         return "identity"
     best, best_q = None, 0.0
@@ -67,7 +70,7 @@ def choose_encoding(value: str, compressible: bool) -> str | None:
         q = weights.get(name, star if star is not None else 0.0)
         if q > best_q:
             best, best_q = name, q
-    if best is not None and best_q >= identity_q:
+    if best is not None and (named_identity is None or best_q >= named_identity):
         return best
     return "identity" if identity_q > 0 else best
 
