@@ -149,7 +149,19 @@ async def start_result_cache(app: Starlette, settings: Settings, tasks: Any) -> 
     await cache.ensure_current(app.state.engine.snapshot.version)
     tasks.start_soon(cache.follow_invalidations)
     tasks.start_soon(cache.flush_search_log, SEARCH_LOG_FLUSH_SECONDS)
+    tasks.start_soon(_follow_catalog_version, cache, app.state.engine, settings)
     cache.start_warming()
+
+
+async def _follow_catalog_version(
+    cache: ResultCache, engine: SearchEngine, settings: Settings
+) -> None:
+    """Re-key (and start warming) as soon as the engine serves a new catalog, not at the
+    next request: the popular searches are recomputed before they are asked."""
+    while True:
+        await anyio.sleep(settings.catalog_poll_seconds)
+        if not cache.is_current(engine.snapshot.version):
+            await cache.ensure_current(engine.snapshot.version)
 
 
 async def stop_result_cache(app: Starlette) -> None:
