@@ -117,6 +117,9 @@ class Settings:
     redis_timeout: float = 0.1
     redis_retry_seconds: float = 1.0
     redis_pool_size: int = 16
+    # Single-flight across processes: the Redis lock a computing process holds. Others
+    # wait for its answer at most this long, then compute themselves (it died or is slow).
+    cache_lock_seconds: float = 2.0
     # Prefix of every Redis key and channel: deployments may share one Redis.
     cache_namespace: str = "rs"
     # Byte bounds per level. L1 is per worker process; L3 per host (shared by
@@ -170,6 +173,7 @@ class Settings:
                  "must be tinylfu or lru")  # fmt: skip
         _require(0 <= self.cache_ttl_jitter < 1, "cache_ttl_jitter", "must be in [0, 1)")
         for name in ("redis_timeout", "redis_retry_seconds", "cache_ttl", "cache_memory_ttl",
+                     "cache_lock_seconds",
                      "cache_redis_ttl", "cache_disk_ttl"):  # fmt: skip
             _require(getattr(self, name) > 0, name, "must be positive")
         for name in ("cache_memory_bytes", "cache_disk_bytes", "cache_stale_seconds",

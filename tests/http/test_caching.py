@@ -286,13 +286,20 @@ def test_admin_invalidation(make_client: Callable[..., CountingClient]) -> None:
 def test_restart_serves_the_same_answer_from_disk(
     make_client: Callable[..., CountingClient],
 ) -> None:
-    """After a restart the disk level answers with the same bytes and ETag, no search."""
+    """After a restart the disk level answers with the same bytes and ETag, no search.
+
+    Only searches asked more than once are written to disk: a one-off is computed again.
+    """
     first = make_client()
     answer = first.get("/v1/search?q=matrix")
+    first.get("/v1/search?q=Matrix")  # asked again (another spelling): now worth a disk write
+    first.get("/v1/search?q=heat")  # asked once
     second = make_client()  # a new process's app on the same catalog and disk cache
     again = second.get("/v1/search?q=matrix")
     assert (answer.content, answer.headers["etag"]) == (again.content, again.headers["etag"])
     assert second.searches == 0 and second.state.cache_counters.hits["disk"] == 1
+    second.get("/v1/search?q=heat")
+    assert second.searches == 1
 
 
 # -- export ------------------------------------------------------------------------------

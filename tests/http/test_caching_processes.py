@@ -146,7 +146,8 @@ def test_single_flight_across_two_processes(
     The catalog table is locked meanwhile so every request is in flight at once; the
     processes' own counters of searches run must add up to one.
     """
-    env = {"REELSEARCH_REDIS_URL": flushed_redis, "REELSEARCH_CACHE": "memory,redis"}
+    env = {"REELSEARCH_REDIS_URL": flushed_redis, "REELSEARCH_CACHE": "memory,redis",
+           "REELSEARCH_CACHE_LOCK_SECONDS": "30"}  # fmt: skip
     one, two = servers(small_pg_settings, **env), servers(small_pg_settings, **env)
     answers: list[httpx.Response] = []
     dsn = small_pg_settings.postgres_dsn
@@ -158,7 +159,11 @@ def test_single_flight_across_two_processes(
         ]
         for thread in threads:
             thread.start()
-        time.sleep(0.8)  # every request is now waiting: on the lock, or on the one search
+        deadline = time.monotonic() + 25
+        while sum(int(s["misses"]) for s in (one.stats(), two.stats())) < 16:  # type: ignore[call-overload]
+            assert time.monotonic() < deadline, "the requests did not all arrive"
+            time.sleep(0.05)
+        # every request is now waiting: on the table lock, or on the one search
         blocker.rollback()  # releases the table
     for thread in threads:
         thread.join(timeout=30)

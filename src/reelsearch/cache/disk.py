@@ -48,6 +48,10 @@ class DiskLevel:
         self.ttl = ttl
         self.counters = counters
         self._logged_at = -_LOG_EVERY
+        # Evictions are not reported by diskcache; counted as written - held - deleted
+        # (this process's writes: an estimate when several processes share the folder).
+        self._written = 0
+        self._deleted = 0
         self._cache: diskcache.Cache | None = self._guard(
             "open",
             lambda: diskcache.Cache(
@@ -93,17 +97,16 @@ class DiskLevel:
         if cache is None or keep <= 0 or entry.size > self.max_bytes:
             return
         blob = entry.to_bytes()
-        before = self._guard("count", lambda: (len(cache), key in cache), (0, True))
-        stored = self._guard("set", lambda: cache.set(key, blob, expire=keep, retry=False), False)
-        if stored and not before[1]:
-            culled = before[0] + 1 - self._guard("count", lambda: len(cache), before[0] + 1)
-            self.counters.evictions[self.name] += max(0, culled)  # the write made room
+        if self._guard("set", lambda: cache.set(key, blob, expire=keep, retry=False), False):
+            self._written += 1
 
     async def delete(self, key: str) -> bool:
         cache = self._cache
         if cache is None:
             return False
-        return bool(self._guard("delete", lambda: cache.delete(key, retry=False), False))
+        deleted = bool(self._guard("delete", lambda: cache.delete(key, retry=False), False))
+        self._deleted += deleted
+        return deleted
 
     async def delete_tag(self, tag: str) -> int:
         """Scans every entry's tags: an admin operation, O(entries) by design (0011)."""
@@ -121,7 +124,7 @@ class DiskLevel:
     async def clear(self) -> None:
         cache = self._cache
         if cache is not None:
-            self._guard("clear", lambda: cache.clear(retry=False), 0)
+            self._deleted += self._guard("clear", lambda: cache.clear(retry=False), 0)
 
     async def stats(self) -> LevelStats:
         cache = self._cache
@@ -132,7 +135,7 @@ class DiskLevel:
             entries=entries,
             bytes=size,
             limit_bytes=self.max_bytes,
-            evictions=self.counters.evictions[self.name],
+            evictions=max(0, self._written - entries - self._deleted),
             errors=self.counters.level_errors[self.name],
         )
 

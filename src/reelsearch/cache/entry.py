@@ -60,7 +60,7 @@ class CachedResponse:
         return (
             len(self.body)
             + max(variants, reserve)
-            + sum(len(t) for t in self.tags)
+            + sum(map(len, self.tags))
             + ENTRY_OVERHEAD_BYTES
         )
 

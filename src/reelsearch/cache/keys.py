@@ -45,9 +45,8 @@ def canonical_query(query: SearchQuery) -> SearchQuery:
     )
 
 
-def query_material(query: SearchQuery) -> bytes:
-    """The canonical query as bytes: what the key hashes besides the versions."""
-    q = canonical_query(query)
+def query_material(q: SearchQuery) -> bytes:
+    """A canonical query as bytes: what the key hashes besides the versions."""
     return orjson.dumps(
         [
             q.words, q.last_is_prefix, q.quoted, q.excluded, q.year_from, q.year_to,
@@ -84,7 +83,13 @@ class KeyContext:
 
 
 def cache_key(prefix: bytes, query: SearchQuery) -> str:
-    digest = hashlib.blake2b(prefix + query_material(query), digest_size=_KEY_BYTES).digest()
+    """The key of ``query`` under a context's ``prefix``."""
+    return canonical_key(prefix, canonical_query(query))
+
+
+def canonical_key(prefix: bytes, canonical: SearchQuery) -> str:
+    """``cache_key`` of a query already passed through ``canonical_query``."""
+    digest = hashlib.blake2b(prefix + query_material(canonical), digest_size=_KEY_BYTES).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii")
 
 

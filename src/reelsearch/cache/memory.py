@@ -46,7 +46,6 @@ class MemoryLevel:
         self.counters = counters or CacheCounters()
         self._entries: OrderedDict[str, tuple[CachedResponse, float, int]] = OrderedDict()
         self._bytes = 0
-        self._tags: dict[str, set[str]] = {}
         self._frequency: dict[int, int] = {}
         self._sample = max(1000, FREQUENCY_SAMPLE_FACTOR * max_bytes // TYPICAL_ENTRY_BYTES)
         self._seen = 0
@@ -81,6 +80,10 @@ class MemoryLevel:
 
     # -- the level interface -------------------------------------------------
 
+    def frequency(self, key: str) -> int:
+        """How often ``key`` was asked recently (the admission count)."""
+        return self._frequency.get(hash(key), 0)
+
     async def get(self, key: str) -> CachedResponse | None:
         return self.lookup(key, time.time())
 
@@ -100,8 +103,6 @@ class MemoryLevel:
             return False
         self._entries[key] = (entry, now + keep, size)
         self._bytes += size
-        for tag in entry.tags:
-            self._tags.setdefault(tag, set()).add(key)
         return True
 
     def _make_room(self, key: str, size: int) -> bool:
@@ -124,14 +125,8 @@ class MemoryLevel:
         return True
 
     def _remove(self, key: str) -> None:
-        entry, _, size = self._entries.pop(key)
+        _, _, size = self._entries.pop(key)
         self._bytes -= size
-        for tag in entry.tags:
-            keys = self._tags.get(tag)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._tags[tag]
 
     async def delete(self, key: str) -> bool:
         if key not in self._entries:
@@ -140,7 +135,9 @@ class MemoryLevel:
         return True
 
     async def delete_tag(self, tag: str) -> int:
-        keys = list(self._tags.get(tag, ()))
+        """Scans the entries: no tag index is kept, since indexing a page's dozen tags on
+        every store cost a fifth of a miss's overhead, and this runs only on invalidation."""
+        keys = [key for key, (entry, _, _) in self._entries.items() if tag in entry.tags]
         for key in keys:
             self._remove(key)
         return len(keys)
@@ -150,7 +147,6 @@ class MemoryLevel:
 
     def drop_all(self) -> None:
         self._entries.clear()
-        self._tags.clear()
         self._bytes = 0
 
     async def stats(self) -> LevelStats:

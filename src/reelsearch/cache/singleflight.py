@@ -37,9 +37,14 @@ class SingleFlight:
     """At most one computation per key in this process, and (with Redis) in the deployment."""
 
     def __init__(
-        self, counters: CacheCounters, redis: RedisGuard | None = None, namespace: str = "rs"
+        self,
+        counters: CacheCounters,
+        redis: RedisGuard | None = None,
+        namespace: str = "rs",
+        lock_seconds: float = LOCK_SECONDS,
     ) -> None:
         self.counters = counters
+        self.lock_seconds = lock_seconds
         self.redis = redis
         self.namespace = namespace
         self._inflight: dict[str, asyncio.Future[CachedResponse]] = {}
@@ -72,7 +77,9 @@ class SingleFlight:
         lock = f"{self.namespace}:lock:{key}"
         token = os.urandom(8).hex()
         taken: object = await guard.call(
-            "lock", lambda: client.set(lock, token, nx=True, px=int(LOCK_SECONDS * 1000)), _FAILED
+            "lock",
+            lambda: client.set(lock, token, nx=True, px=int(self.lock_seconds * 1000)),
+            _FAILED,
         )
         if taken is _FAILED:  # Redis failed: compute without it
             return await compute()
@@ -90,7 +97,7 @@ class SingleFlight:
     async def _wait_for(self, lock: str, fetch_shared: Fetch) -> CachedResponse | None:
         guard = self.redis
         assert guard is not None
-        deadline = time.monotonic() + LOCK_SECONDS
+        deadline = time.monotonic() + self.lock_seconds
         while time.monotonic() < deadline:
             await asyncio.sleep(POLL_SECONDS)
             found = await fetch_shared()

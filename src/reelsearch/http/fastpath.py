@@ -46,6 +46,7 @@ class FastPathMiddleware:
         if entry is None or now >= entry.fresh_until:  # the routed path refreshes stale ones
             await self.app(scope, receive, send)
             return
+        cache.note_memory_hit(key, entry)
         counters = cache.counters
         counters.hits["memory"] += 1
         counters.fast_path += 1

@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.entry import CachedResponse
-from reelsearch.cache.keys import cache_key, canonical_query
+from reelsearch.cache.keys import canonical_key, canonical_query
 from reelsearch.cache.service import ResultCache, new_entry
 from reelsearch.config import Settings
 from reelsearch.http.caching import EntrySender
@@ -93,7 +93,7 @@ class SearchResponder:
         if cache is None:
             return EntryResponse(self.sender, await self._compute(engine, query), started)
         await cache.ensure_current(engine.snapshot.version)
-        key = cache_key(cache.prefix, query)
+        key = canonical_key(cache.prefix, query)
         query_string: bytes = request.scope["query_string"]
         cache.search_log.record(query_string)
         entry = await cache.get_or_compute(key, lambda: self._compute(engine, query))
@@ -122,12 +122,12 @@ class SearchResponder:
             return False
         query = canonical_query(query)
         await cache.ensure_current(engine.snapshot.version)
-        key = cache_key(cache.prefix, query)
+        key = canonical_key(cache.prefix, query)
         now = time.time()
         found = await cache.lookup(key, now)
         if found is not None and now < found.fresh_until:
             return False
-        await cache.store(key, await self._compute(engine, query))
+        await cache.store(key, await self._compute(engine, query), everywhere=True)
         return True
 
 
