@@ -180,6 +180,29 @@ def test_single_flight_across_two_processes(
     )
 
 
+def test_admin_invalidation_reaches_every_process(
+    small_copy: Settings, servers: Callable[..., Server], flushed_redis: str
+) -> None:
+    """An invalidation sent to one process drops the entry from Redis and, through pub/sub,
+    from the other process's memory: both compute the search again."""
+    env = {"REELSEARCH_REDIS_URL": flushed_redis, "REELSEARCH_CACHE": "memory,redis"}
+    one, two = servers(small_copy, **env), servers(small_copy, **env)
+    for server in (one, two):
+        for _ in range(2):
+            assert server.get("/v1/search?q=heat").status_code == 200
+    computed = [int(s.stats()["computed"]) for s in (one, two)]  # type: ignore[call-overload]
+    assert sum(computed) == 1  # the second process found the first's answer in Redis
+    response = httpx.post(f"{one.url}/v1/admin/cache/invalidate", json={"tag": "w:heat"},
+                          headers=ADMIN, timeout=10)  # fmt: skip
+    assert response.status_code == 200 and response.json()["dropped"] >= 2
+    deadline = time.monotonic() + 10
+    while int(two.stats()["invalidations"].get("remote", 0)) < 1:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the other process never heard of it"
+        time.sleep(0.05)
+    assert two.get("/v1/search?q=heat").status_code == 200
+    assert int(two.stats()["computed"]) == computed[1] + 1  # type: ignore[call-overload]
+
+
 def _fresh_answer(settings: Settings, query_string: str) -> bytes:
     """What a search answers on the catalog now, computed without any server or cache."""
     engine = open_blocking_engine(settings)

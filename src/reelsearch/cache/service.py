@@ -321,10 +321,18 @@ class ResultCache:
         guard = self.guard
         if guard is None or self.memory is None:
             return
+        lost = False
         while True:
             pubsub = guard.client.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
+                if lost and self.memory is not None:
+                    # Messages sent while we were away are lost: drop what they might
+                    # have named. Once per outage, not per retry, so L1 keeps serving
+                    # while Redis is down.
+                    self.memory.drop_all()
+                    self.aliases = {}
+                lost = False
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message.get("type") == "message":
@@ -332,9 +340,9 @@ class ResultCache:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis down or restarted: L1 may have missed a message
-                log.warning("cache invalidation channel lost (%s); reconnecting", exc)
-                if self.memory is not None:
-                    self.memory.drop_all()  # be safe: what it missed can't be served
+                if not lost:
+                    log.warning("cache invalidation channel lost (%s); reconnecting", exc)
+                lost = True
                 await asyncio.sleep(self.settings.redis_retry_seconds)
             finally:
                 with contextlib.suppress(Exception):
