@@ -115,7 +115,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--db", type=Path, required=True)
     p.add_argument("--distinct", type=int, default=20_000, help="distinct queries in the pool")
-    p.add_argument("--cold-pool", type=int, default=20_000, help="never-asked queries")
+    p.add_argument(
+        "--cold-pool",
+        type=int,
+        default=60_000,
+        help="never-asked queries; each cold run gets a disjoint slice, which must outlast "
+        "the run (slice > req/s x --cold-duration) or the cache-on run measures repeats",
+    )
     p.add_argument("--stream", type=int, default=200_000, help="length of the Zipf stream")
     p.add_argument("--exponent", type=float, default=1.1)
     p.add_argument("--duration", type=int, default=10)
@@ -159,6 +165,7 @@ def main() -> None:
         ts_zipf = write(work / "ts_zipf.txt", [hot[int(i)][1] + "&use_cache=true" for i in stream])
         rs_hits = write(work / "rs_hits.txt", [hot[i][0] for i in range(100)])
         slice_size = max(1, len(cold) // (2 * args.runs * len(concurrencies)))
+        emit(f"cold slices: {slice_size:,} never-asked queries per cold run")
         # Entries stay fresh for the whole run (the default 300 s TTL would expire the
         # warm-up's entries mid-run and measure refreshes, not the steady state).
         common = {
