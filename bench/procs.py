@@ -148,7 +148,10 @@ def reelsearch_server(
     """
     port = free_port(host)
     argv = shlex.split(cmd.format(host=host, port=port, workers=workers, db=database_url))
-    full_env = dict(os.environ, **(env or {}), REELSEARCH_DATABASE_URL=database_url)
+    # Cold figures stay cold: the result cache is off unless the caller's environment or
+    # ``env`` turns it on (bench/zipf_load.py measures it).
+    full_env = {"REELSEARCH_CACHE": "off", **os.environ, **(env or {}),
+                "REELSEARCH_DATABASE_URL": database_url}  # fmt: skip
     proc = ServerProcess(name, argv, workdir / f"{name}.log", full_env)
     base_url = f"http://{host}:{port}"
     try:

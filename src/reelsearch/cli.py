@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=_limit, default=10, help="hits to show (1-100)")
     search.add_argument("--json", action="store_true", help="print the API's JSON")
     search.set_defaults(run=_search)
+
+    cache = commands.add_parser("cache", help="the shared result cache: stats, clear, warm")
+    cache.add_argument("action", choices=("stats", "clear", "warm"))
+    cache.add_argument("--top", type=int, default=0, help="warm: how many (default: setting)")
+    cache.set_defaults(run=_cache)
     return parser
 
 
@@ -151,6 +156,12 @@ def _kinds(raw: str) -> frozenset[str]:
     if not kinds:
         raise argparse.ArgumentTypeError("give at least one titleType, e.g. movie,tvMovie")
     return kinds
+
+
+def _cache(args: argparse.Namespace) -> None:
+    from reelsearch.cache.commands import run_cache_command
+
+    print(run_cache_command(_settings(args), args.action, args.top))
 
 
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:

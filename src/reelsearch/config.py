@@ -124,9 +124,10 @@ class Settings:
     api_keys: str = ""
     # Refuse /v1/ requests without a valid key or scoped token (401).
     require_api_key: bool = False
-    # Redis shared by every process and host (redis://HOST:PORT/DB): rate-limit
-    # buckets and web sessions live there when set, else in each worker process
-    # (buckets) and a SQLite file (sessions).
+    # Redis shared by every process and host (redis://HOST:PORT/DB): the result
+    # cache's L2, rate-limit buckets and web sessions live there when set, else
+    # in each worker process (L1 cache, buckets), on disk (L3) and in a SQLite
+    # file (sessions).
     redis_url: str = ""
 
     # Search limits: a query longer than this is refused, not truncated.
@@ -168,6 +169,52 @@ class Settings:
     # How often expired sessions are deleted from the SQLite store.
     session_cleanup_seconds: float = 3600.0
 
+    # Result cache (reelsearch/cache, docs/decisions/0011-result-cache.md).
+    # "auto": memory + Redis when redis_url is set, else memory + disk; "off"
+    # (every search computed: cold benchmarks); or a list of levels such as
+    # "memory", "memory,disk", "memory,redis,disk".
+    cache: str = "auto"
+    # A Redis call waits at most this long (seconds), then the level is skipped
+    # for redis_retry_seconds and the request goes on without it.
+    redis_timeout: float = 0.1
+    redis_retry_seconds: float = 1.0
+    redis_pool_size: int = 16
+    # Single-flight across processes: the Redis lock a computing process holds. Others
+    # wait for its answer at most this long, then compute themselves (it died or is slow).
+    cache_lock_seconds: float = 2.0
+    # Prefix of every Redis key and channel: deployments may share one Redis.
+    cache_namespace: str = "rs"
+    # Byte bounds per level. L1 is per worker process; L3 per host (shared by
+    # its workers). L2's bound is Redis's own maxmemory (a server setting).
+    cache_memory_bytes: int = 64 * 1024 * 1024
+    cache_disk_bytes: int = 256 * 1024 * 1024
+    # Empty: "<catalog file>.cache" beside a SQLite catalog, else a folder in the
+    # temp directory named after the database URL.
+    cache_disk_path: str = ""
+    # An entry is fresh for cache_ttl (+/- cache_ttl_jitter of it, so entries
+    # made together do not expire together), then served stale for up to
+    # cache_stale_seconds while one background refresh runs.
+    cache_ttl: float = 300.0
+    cache_ttl_jitter: float = 0.1
+    cache_stale_seconds: float = 60.0
+    # Longest time an entry stays in each level (also bounded by freshness + staleness).
+    cache_memory_ttl: float = 3600.0
+    cache_redis_ttl: float = 3600.0
+    cache_disk_ttl: float = 86400.0
+    # L1 admission: "tinylfu" (a new entry must be asked for more often than the
+    # one it would evict; bench/zipf_policies.py) or "lru" (admit everything).
+    cache_admission: str = "tinylfu"
+    # After start and after each import, recompute this many of the most asked
+    # searches in the background, using at most this share of one core.
+    cache_warm_top: int = 200
+    cache_warm_cpu_share: float = 0.25
+    # HTTP caching of search answers: Cache-Control max-age and
+    # stale-while-revalidate for browsers and proxies in front.
+    http_max_age: int = 60
+    http_stale_while_revalidate: int = 300
+    # Bodies shorter than this are sent uncompressed: the headers cost more.
+    compress_min_bytes: int = 512
+
     def __post_init__(self) -> None:
         _require(self.db_read_pool_size >= 1, "db_read_pool_size", "must be at least 1")
         _require(self.workers >= 1, "workers", "must be at least 1")
@@ -208,6 +255,21 @@ class Settings:
         _require(not self.admin_token or len(self.admin_token) >= MIN_ADMIN_TOKEN_CHARS,
                  "admin_token", f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters long "
                  "(e.g. from `openssl rand -hex 32`)")  # fmt: skip
+        _require(_is_cache_choice(self.cache), "cache",
+                 "must be auto, off, or a list of memory, redis, disk")  # fmt: skip
+        _require(self.cache_admission in ("tinylfu", "lru"), "cache_admission",
+                 "must be tinylfu or lru")  # fmt: skip
+        _require(0 <= self.cache_ttl_jitter < 1, "cache_ttl_jitter", "must be in [0, 1)")
+        for name in ("redis_timeout", "redis_retry_seconds", "cache_ttl", "cache_memory_ttl",
+                     "cache_lock_seconds",
+                     "cache_redis_ttl", "cache_disk_ttl"):  # fmt: skip
+            _require(getattr(self, name) > 0, name, "must be positive")
+        for name in ("cache_memory_bytes", "cache_disk_bytes", "cache_stale_seconds",
+                     "cache_warm_top", "http_max_age", "http_stale_while_revalidate",
+                     "compress_min_bytes"):  # fmt: skip
+            _require(getattr(self, name) >= 0, name, "must not be negative")
+        _require(0 < self.cache_warm_cpu_share <= 1, "cache_warm_cpu_share", "must be in (0, 1]")
+        _require(self.redis_pool_size >= 1, "redis_pool_size", "must be at least 1")
         _require(
             self.database_url.startswith(("sqlite:", "sqlite+", "postgresql+asyncpg://")),
             "database_url",
@@ -229,6 +291,16 @@ class Settings:
                 values[field.name] = _cast(key, environ[key], field.type)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @property
+    def cache_levels(self) -> tuple[str, ...]:
+        """The result-cache levels to run, fastest first (empty: no cache)."""
+        if self.cache == "off":
+            return ()
+        if self.cache == "auto":
+            return ("memory", "redis") if self.redis_url else ("memory", "disk")
+        chosen = {part.strip() for part in self.cache.split(",")}
+        return tuple(level for level in CACHE_LEVELS if level in chosen)
 
     @property
     def backend(self) -> str:
@@ -304,6 +376,16 @@ def _bool(raw: str) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ValueError(raw)
+
+
+CACHE_LEVELS = ("memory", "redis", "disk")
+
+
+def _is_cache_choice(value: str) -> bool:
+    if value in ("auto", "off"):
+        return True
+    parts = [part.strip() for part in value.split(",")]
+    return bool(parts) and all(part in CACHE_LEVELS for part in parts)
 
 
 def _require(ok: bool, name: str, why: str) -> None:

@@ -219,11 +219,10 @@ EVERY_PARAMETER = ["cursor", "limit", "offset", "min_votes", "min_rating", "year
 @pytest.mark.parametrize("name", EVERY_PARAMETER)
 def test_an_empty_value_is_the_same_as_no_value(client: Client, name: str) -> None:
     """`name=` answers exactly what leaving `name` out answers, for every parameter."""
-    without = client.get("/v1/search?q=star").json()
-    empty = client.get(f"/v1/search?q=star&{name}=").json()
-    for body in (without, empty):
-        body.pop("took_ms")
-    assert without == empty
+    without = client.get("/v1/search?q=star")
+    empty = client.get(f"/v1/search?q=star&{name}=")
+    # The server time is a header (Server-Timing), so the bodies are byte for byte the same.
+    assert without.content == empty.content
 
 
 def test_empty_cursor_with_offset_is_not_a_conflict(client: Client) -> None:

@@ -18,6 +18,9 @@ from reelsearch.errors import DatabaseUnavailable, InvalidRequest
 from reelsearch.http.admin import parse_networks
 from reelsearch.http.apikeys import parse_keys
 from reelsearch.http.assets import static_mount
+from reelsearch.http.cache_admin import CACHE_ROUTES
+from reelsearch.http.export import EXPORT_ROUTES
+from reelsearch.http.fastpath import FastPathMiddleware
 from reelsearch.http.middleware import SecurityHeadersMiddleware, cors_middleware
 from reelsearch.http.middleware.apikeys import ApiKeyMiddleware
 from reelsearch.http.middleware.ratelimit import make_limiter, rate_limit_middleware
@@ -25,6 +28,7 @@ from reelsearch.http.middleware.security import with_security_headers
 from reelsearch.http.pages import PAGE_ROUTES, open_page_services
 from reelsearch.http.responses import error_response, invalid_request_response
 from reelsearch.http.routes import ROUTES
+from reelsearch.http.search_cache import start_result_cache, stop_result_cache
 from reelsearch.search.backends import open_search_engine
 from reelsearch.search.engine import SearchEngine
 
@@ -42,19 +46,23 @@ def create_app(settings: Settings) -> Starlette:
         app.state.engine = engine
         async with anyio.create_task_group() as tasks, open_page_services(app, settings, tasks):
             tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds)
+            await start_result_cache(app, settings, tasks)
             try:
                 yield
             finally:
                 tasks.cancel_scope.cancel()
+        await stop_result_cache(app)
         await engine.close()
         if limiter is not None:
             await limiter.close()
 
     app = Starlette(
-        routes=[*ROUTES, *PAGE_ROUTES, static_mount()],
+        routes=[*ROUTES, *EXPORT_ROUTES, *CACHE_ROUTES, *PAGE_ROUTES, static_mount()],
         lifespan=lifespan,
         # Outermost first: every response, a CORS preflight's and a 429 too, gets the
-        # headers; a browser can read a 429 (CORS outside the limiter).
+        # headers; a browser can read a 429 (CORS outside the limiter). The fast path
+        # comes last: a cached answer is still refused without a required API key,
+        # narrowed by a scoped token, rate limited and given the security headers.
         middleware=[
             Middleware(SecurityHeadersMiddleware),
             *cors_middleware(settings),
@@ -64,6 +72,7 @@ def create_app(settings: Settings) -> Starlette:
                 require_key=settings.require_api_key,
             ),  # fmt: skip
             *rate_limit_middleware(settings, limiter),
+            Middleware(FastPathMiddleware),  # L1 hits skip routing and validation
         ],
         exception_handlers={
             InvalidRequest: _on_invalid_request,

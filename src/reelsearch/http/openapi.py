@@ -216,7 +216,7 @@ _MOVIE = {
 _SEARCH_RESULT = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["hits", "total", "total_is_exact", "next_cursor", "took_ms"],
+    "required": ["hits", "total", "total_is_exact", "next_cursor"],
     "properties": {
         "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
         "total": {"type": "integer", "minimum": 0},
@@ -227,7 +227,6 @@ _SEARCH_RESULT = {
             "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}},
         },
         "next_cursor": {"type": ["string", "null"], "description": "null on the last page."},
-        "took_ms": {"type": "number"},
     },
 }
 _SUGGESTIONS = {

@@ -13,6 +13,7 @@ from reelsearch.http.admin import has_admin_token, is_from, require_admin
 from reelsearch.http.openapi import openapi_document
 from reelsearch.http.params import query_pairs
 from reelsearch.http.responses import JSONResponse, error_response
+from reelsearch.http.search_cache import SearchResponder, render_search
 from reelsearch.search.query import parse_autocomplete, parse_search
 
 # Built once: the trivial endpoint is the ceiling the bench compares against.
@@ -26,19 +27,13 @@ async def search(request: Request) -> Response:
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
     )
-    if query.explain:
-        _require_admin(request)
-    result = await state.engine.search(query)
-    body: dict[str, object] = {
-        "hits": result.hits,
-        "total": result.total,
-        "total_is_exact": result.total_is_exact,
-    }
-    if result.facets is not None:
-        body["facets"] = result.facets
-    body["next_cursor"] = result.next_cursor
-    body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    return JSONResponse(body)
+    if not query.explain:  # cached, conditional and compressed (http/search_cache.py)
+        responder: SearchResponder = state.search_responder
+        return await responder.answer(request, query, started)
+    _require_admin(request)
+    body = render_search(await state.engine.search(query))
+    took = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
+    return Response(body, media_type="application/json", headers={"server-timing": took})
 
 
 def _require_admin(request: Request) -> None:

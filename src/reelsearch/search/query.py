@@ -83,10 +83,15 @@ class SearchQuery:
         ) or bool(self.genres)  # fmt: skip
 
     def fingerprint(self) -> int:
-        """Identifies the result list (not the page), so a cursor can't be replayed elsewhere."""
+        """Identifies the result list (not the page), so a cursor can't be replayed elsewhere.
+
+        Spellings of one search share it (the raw text and genre case and order
+        are left out), so a cached page's cursor serves each of them.
+        """
         page_free = replace(
-            self, limit=DEFAULT_LIMIT, offset=0, fields=(), facets=(), explain=False
-        )
+            self, limit=DEFAULT_LIMIT, offset=0, fields=(), facets=(), explain=False, text="",
+            genres=tuple(sorted({name.lower() for name in self.genres})),
+        )  # fmt: skip
         return zlib.crc32(repr(page_free).encode())
 
     def next_cursor(self, total: int, total_is_exact: bool, hits: int) -> str | None:

@@ -1,0 +1,145 @@
+"""L3: a disk cache shared by the worker processes of one host, surviving restarts.
+
+diskcache (SQLite index + files, safe across processes) with the
+"least-recently-stored" policy: reads never write, so a hit costs one indexed
+SQLite read and workers do not contend on a lock to record it. The byte
+bound is diskcache's ``size_limit`` (culled on write). The SQLite busy wait is
+short: a write that would wait longer is skipped, not queued.
+
+A full, unwritable or broken disk is logged (once per interval) and skipped;
+the level never raises into a request. Reads run inline: a hit from the
+page cache takes tens of microseconds, less than a hand-off to a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import diskcache
+
+from reelsearch.cache.base import LevelStats, storage_seconds
+from reelsearch.cache.counters import CacheCounters
+from reelsearch.cache.entry import CachedResponse
+
+log = logging.getLogger("reelsearch.cache")
+T = TypeVar("T")
+DISK_FAILURES = (OSError, sqlite3.Error, diskcache.Timeout)
+# A failing disk is reported at most this often (seconds), not per request.
+_LOG_EVERY = 30.0
+# SQLite busy timeout for the cache's index: a write that waits longer is skipped.
+_BUSY_SECONDS = 0.05
+
+
+class DiskLevel:
+    """Entries as diskcache values (``CachedResponse.to_bytes`` blobs) with an expiry."""
+
+    name = "disk"
+
+    def __init__(
+        self, path: str | Path, max_bytes: int, ttl: float, counters: CacheCounters
+    ) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self.counters = counters
+        self._logged_at = -_LOG_EVERY
+        # Evictions are not reported by diskcache; counted as written - held - deleted
+        # (this process's writes: an estimate when several processes share the folder).
+        self._written = 0
+        self._deleted = 0
+        self._cache: diskcache.Cache | None = self._guard(
+            "open",
+            lambda: diskcache.Cache(
+                str(self.path),
+                size_limit=max_bytes,
+                eviction_policy="least-recently-stored",
+                timeout=_BUSY_SECONDS,
+                cull_limit=10,
+                statistics=False,
+            ),
+            None,
+        )
+
+    def _guard(self, what: str, run: Callable[[], T], default: T) -> T:
+        try:
+            return run()
+        except DISK_FAILURES as exc:
+            self.counters.level_errors[self.name] += 1
+            now = time.monotonic()
+            if now - self._logged_at >= _LOG_EVERY:
+                self._logged_at = now
+                log.warning("disk cache %s at %s failed, skipped: %s", what, self.path, exc)
+            return default
+
+    async def get(self, key: str) -> CachedResponse | None:
+        cache = self._cache
+        if cache is None:
+            return None
+        blob: Any = self._guard("get", lambda: cache.get(key, default=None, retry=False), None)
+        if blob is None:
+            return None
+        try:
+            entry = CachedResponse.from_bytes(bytes(blob))
+        except ValueError as exc:
+            log.warning("dropping a damaged disk entry %s: %s", key, exc)
+            await self.delete(key)
+            return None
+        return entry if time.time() < entry.stale_until else None
+
+    async def set(self, key: str, entry: CachedResponse) -> None:
+        cache = self._cache
+        keep = storage_seconds(entry, self.ttl, time.time())
+        if cache is None or keep <= 0 or entry.size > self.max_bytes:
+            return
+        blob = entry.to_bytes()
+        if self._guard("set", lambda: cache.set(key, blob, expire=keep, retry=False), False):
+            self._written += 1
+
+    async def delete(self, key: str) -> bool:
+        cache = self._cache
+        if cache is None:
+            return False
+        deleted = bool(self._guard("delete", lambda: cache.delete(key, retry=False), False))
+        self._deleted += deleted
+        return deleted
+
+    async def delete_tag(self, tag: str) -> int:
+        """Scans every entry's tags: an admin operation, O(entries) by design (0011)."""
+        cache = self._cache
+        if cache is None:
+            return 0
+        removed = 0
+        keys: list[str] = self._guard("scan", lambda: list(cache.iterkeys()), [])
+        for key in keys:
+            entry = await self.get(key)
+            if entry is not None and tag in entry.tags and await self.delete(key):
+                removed += 1
+        return removed
+
+    async def clear(self) -> None:
+        cache = self._cache
+        if cache is not None:
+            self._deleted += self._guard("clear", lambda: cache.clear(retry=False), 0)
+
+    async def stats(self) -> LevelStats:
+        cache = self._cache
+        entries = self._guard("stats", lambda: len(cache), 0) if cache is not None else 0
+        size = self._guard("stats", cache.volume, 0) if cache is not None else 0
+        return LevelStats(
+            name=self.name,
+            entries=entries,
+            bytes=size,
+            limit_bytes=self.max_bytes,
+            evictions=max(0, self._written - entries - self._deleted),
+            errors=self.counters.level_errors[self.name],
+        )
+
+    async def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None

@@ -1,0 +1,124 @@
+"""``CachedResponse``: a finished answer as every cache level stores it.
+
+A hit is a lookup and a write: the body is already encoded, its ETag and
+Last-Modified already formatted, and each compressed variant is made at most
+once per entry (on first request for that coding) and kept beside it.
+Nothing in a stored answer varies per request, so one query gives the same
+bytes and the same ETag in every process and after a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from reelsearch.cache.compression import COMPRESSORS
+
+# Fixed cost of an entry beyond its bytes (object, dict slots, key): counted
+# against the byte bound so a level full of tiny entries still stays bounded.
+ENTRY_OVERHEAD_BYTES = 400
+_HEADER_LENGTH = struct.Struct(">I")
+# Bodies this long may get compressed variants (compress_min_bytes can't go lower usefully).
+VARIANT_RESERVE_FROM = 256
+
+
+def strong_etag(body: bytes) -> str:
+    """A strong validator of the identity body: 16 hex digits of BLAKE2b, quoted."""
+    return '"' + hashlib.blake2b(body, digest_size=8).hexdigest() + '"'
+
+
+@dataclass(slots=True)
+class CachedResponse:
+    """One cacheable answer: its bytes, validators, freshness and what it depends on."""
+
+    body: bytes
+    etag: str
+    last_modified: str  # an HTTP-date, or "" when the catalog's import time is unknown
+    created_at: float  # wall-clock seconds: when it was computed
+    fresh_until: float  # served as a hit until then
+    stale_until: float  # then served stale (and refreshed) until this
+    # What the answer depends on, for targeted invalidation: "v:<catalog version>",
+    # "w:<word searched>", "m:<movie id shown>".
+    tags: tuple[str, ...] = ()
+    media_type: str = "application/json"
+    # coding -> compressed body; filled lazily, once per coding.
+    variants: dict[str, bytes] = field(default_factory=dict)
+    # Per-process only (never stored): the header blocks per coding, built on first send.
+    wire: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def size(self) -> int:
+        """Bytes this entry holds, as the byte bounds count them."""
+        # Variants are made on demand after the entry is counted; JSON compresses to
+        # well under a third, so the body's size again covers all three codings.
+        variants = sum(len(v) for v in self.variants.values())
+        reserve = len(self.body) if len(self.body) >= VARIANT_RESERVE_FROM else 0
+        return (
+            len(self.body)
+            + max(variants, reserve)
+            + sum(map(len, self.tags))
+            + ENTRY_OVERHEAD_BYTES
+        )
+
+    def variant(self, encoding: str) -> bytes:
+        """The body in ``encoding`` ("identity" or one of compression.ENCODINGS)."""
+        if encoding == "identity":
+            return self.body
+        found = self.variants.get(encoding)
+        if found is None:
+            found = self.variants[encoding] = COMPRESSORS[encoding](self.body)
+        return found
+
+    def to_bytes(self) -> bytes:
+        """One blob for Redis and disk: a length-prefixed JSON header, then the bodies."""
+        encodings = sorted(self.variants)
+        header = orjson.dumps(
+            {
+                "etag": self.etag,
+                "lm": self.last_modified,
+                "c": self.created_at,
+                "f": self.fresh_until,
+                "s": self.stale_until,
+                "t": self.tags,
+                "mt": self.media_type,
+                "b": len(self.body),
+                "v": [[name, len(self.variants[name])] for name in encodings],
+            }
+        )
+        parts = [_HEADER_LENGTH.pack(len(header)), header, self.body]
+        parts.extend(self.variants[name] for name in encodings)
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> CachedResponse:
+        """The inverse of ``to_bytes``; raises ValueError on a damaged blob."""
+        try:
+            (length,) = _HEADER_LENGTH.unpack_from(blob)
+            start = _HEADER_LENGTH.size + length
+            meta = orjson.loads(blob[_HEADER_LENGTH.size : start])
+            body_end = start + meta["b"]
+            body = blob[start:body_end]
+            variants: dict[str, bytes] = {}
+            offset = body_end
+            for name, size in meta["v"]:
+                variants[name] = blob[offset : offset + size]
+                offset += size
+            if offset != len(blob) or len(body) != meta["b"]:
+                raise ValueError("cached entry has the wrong length")
+            return cls(
+                body=body,
+                etag=meta["etag"],
+                last_modified=meta["lm"],
+                created_at=meta["c"],
+                fresh_until=meta["f"],
+                stale_until=meta["s"],
+                tags=tuple(meta["t"]),
+                media_type=meta["mt"],
+                variants=variants,
+            )
+        except (struct.error, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+            raise ValueError(f"damaged cache entry: {exc}") from None

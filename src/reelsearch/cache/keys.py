@@ -1,0 +1,161 @@
+"""Cache keys: one canonical form per request, plus every version its answer depends on.
+
+``parse_search`` already unicode-normalizes and case-folds the words,
+collapses whitespace and fills defaults; ``canonical_query`` merges the
+remaining equivalent spellings (genre names are case-insensitive and
+unordered, ``fields`` and ``facets`` are sets), and the search computed for
+the cache is this canonical query, so every spelling gets the same bytes.
+The key hashes it with the catalog's identity (version and import time),
+the relevance rules' content and the API version: a new catalog or an
+edited synonym file gives new keys, and old entries are never read again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass, replace
+from datetime import datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import orjson
+
+from reelsearch.config import Settings
+from reelsearch.search.query import FACETS, HIT_FIELDS, SearchQuery
+from reelsearch.search.rulebook import BUNDLED
+
+# Bumped when the response format changes, so old stored bodies are not served.
+API_VERSION = "v1.1"
+_KEY_BYTES = 12  # 96 bits: 16 base64 characters; collisions are out of reach
+
+
+def canonical_query(query: SearchQuery) -> SearchQuery:
+    """``query`` with equivalent spellings merged; same results, same body bytes."""
+    return replace(
+        query,
+        text="",  # the words, quotes and exclusions parsed from it are what counts
+        genres=tuple(sorted({name.lower() for name in query.genres})),
+        fields=tuple(name for name in HIT_FIELDS if name in query.fields),
+        facets=tuple(name for name in FACETS if name in query.facets),
+    )
+
+
+def query_material(q: SearchQuery) -> bytes:
+    """A canonical query as bytes: what the key hashes besides the versions."""
+    return orjson.dumps(
+        [
+            q.words, q.last_is_prefix, q.quoted, q.excluded, q.year_from, q.year_to,
+            q.genres, q.genres_mode, q.min_rating, q.min_votes, q.kind, q.sort, q.limit,
+            q.offset, q.fields, q.facets,
+        ]
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class KeyContext:
+    """Everything besides the request that a cached answer depends on."""
+
+    catalog_version: int
+    imported_at: str  # the catalog's import time (ISO 8601); "" if unknown
+    rules_version: str
+    namespace: str
+
+    @property
+    def prefix(self) -> bytes:
+        return orjson.dumps(
+            [API_VERSION, self.namespace, self.catalog_version, self.imported_at,
+             self.rules_version]
+        )  # fmt: skip
+
+    @property
+    def last_modified(self) -> str:
+        """The catalog's import time as an HTTP-date (RFC 9110), or ""."""
+        try:
+            moment = datetime.fromisoformat(self.imported_at)
+        except ValueError:
+            return ""
+        return format_datetime(moment, usegmt=True) if moment.tzinfo else ""
+
+
+def cache_key(prefix: bytes, query: SearchQuery) -> str:
+    """The key of ``query`` under a context's ``prefix``."""
+    return canonical_key(prefix, canonical_query(query))
+
+
+def canonical_key(prefix: bytes, canonical: SearchQuery) -> str:
+    """``cache_key`` of a query already passed through ``canonical_query``."""
+    digest = hashlib.blake2b(prefix + query_material(canonical), digest_size=_KEY_BYTES).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+class RulesVersion:
+    """A digest of the synonym and stop-word files, re-read when either changes.
+
+    Polled at the same interval the search engine re-reads them
+    (``catalog_poll_seconds``), so a key names the rules its answer was made with.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.paths = (
+            Path(settings.synonyms_path) if settings.synonyms_path else BUNDLED / "synonyms.txt",
+            Path(settings.stopwords_path) if settings.stopwords_path else BUNDLED / "stopwords.txt",
+        )
+        self.poll_seconds = settings.catalog_poll_seconds
+        self._signature = self._stat()
+        self._digest = self._read()
+        self._checked = time.monotonic()
+
+    def current(self) -> str:
+        now = time.monotonic()
+        if now - self._checked >= self.poll_seconds:
+            self._checked = now
+            signature = self._stat()
+            if signature != self._signature:
+                self._signature = signature
+                self._digest = self._read()
+        return self._digest
+
+    def _stat(self) -> tuple[tuple[int, int], ...]:
+        out = []
+        for path in self.paths:
+            try:
+                info = os.stat(path)
+                out.append((info.st_mtime_ns, info.st_size))
+            except OSError:
+                out.append((-1, -1))
+        return tuple(out)
+
+    def _read(self) -> str:
+        digest = hashlib.blake2b(digest_size=8)
+        for path in self.paths:
+            try:
+                digest.update(path.read_bytes())
+            except OSError:
+                digest.update(b"\0missing")
+            digest.update(b"\0")
+        return digest.hexdigest()
+
+
+async def read_imported_at(settings: Settings) -> str:
+    """The catalog's ``imported_at`` (catalog_meta), read once per catalog version."""
+    sql = "SELECT value FROM catalog_meta WHERE key = 'imported_at'"
+    try:
+        if settings.backend == "postgresql":
+            import asyncpg
+
+            conn = await asyncpg.connect(settings.postgres_dsn, timeout=5)
+            try:
+                found = await conn.fetchval(sql)
+            finally:
+                await conn.close()
+            return str(found or "")
+        with closing(sqlite3.connect(f"file:{settings.sqlite_path}?mode=ro", uri=True)) as conn:
+            row = conn.execute(sql).fetchone()
+        return str(row[0]) if row else ""
+    except Exception:  # an older catalog without the row, or a database hiccup
+        return ""

@@ -1,0 +1,166 @@
+"""L1: the per-process cache, LRU order with a byte bound and TinyLFU-style admission.
+
+On a Zipf stream most queries are asked once. Plain LRU lets each of them
+push a popular answer out; with admission a new entry only displaces the
+least recently used one if it has been asked for more often (a frequency
+count kept for many more keys than the cache holds, halved periodically so
+old popularity fades). bench/zipf_policies.py measures both on a Zipf(1.1)
+stream; docs/decisions/0011-result-cache.md has the figures.
+
+The hot path (``lookup``) is synchronous: the fast-path middleware answers
+from it without an await.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from reelsearch.cache.base import LevelStats, storage_seconds
+from reelsearch.cache.counters import CacheCounters
+from reelsearch.cache.entry import CachedResponse
+
+# Frequencies are counted for this many times as many keys as the cache could
+# hold at a typical entry size, then halved (TinyLFU's "reset"), which also
+# bounds the table's size.
+FREQUENCY_SAMPLE_FACTOR = 10
+TYPICAL_ENTRY_BYTES = 4096
+
+
+class MemoryLevel:
+    """Entries in an ``OrderedDict`` (least recently used first), bounded in bytes."""
+
+    name = "memory"
+
+    def __init__(
+        self,
+        max_bytes: int,
+        ttl: float,
+        *,
+        admission: str = "tinylfu",
+        counters: CacheCounters | None = None,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self.admission = admission
+        self.counters = counters or CacheCounters()
+        self._entries: OrderedDict[str, tuple[CachedResponse, float, int]] = OrderedDict()
+        self._bytes = 0
+        self._frequency: dict[int, int] = {}
+        self._sample = max(1000, FREQUENCY_SAMPLE_FACTOR * max_bytes // TYPICAL_ENTRY_BYTES)
+        self._seen = 0
+
+    # -- hot path ------------------------------------------------------------
+
+    def lookup(self, key: str, now: float) -> CachedResponse | None:
+        """The entry under ``key`` unless past its storage time; counts the request."""
+        self._count(key)
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        entry, expires, _ = found
+        if now >= expires:
+            self._remove(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def _count(self, key: str) -> None:
+        slot = hash(key)
+        frequency = self._frequency
+        frequency[slot] = frequency.get(slot, 0) + 1
+        self._seen += 1
+        if self._seen >= self._sample:
+            self._age()
+
+    def _age(self) -> None:
+        """Halve every count and forget the zeros: yesterday's hits fade."""
+        self._frequency = {k: v >> 1 for k, v in self._frequency.items() if v > 1}
+        self._seen //= 2
+
+    # -- the level interface -------------------------------------------------
+
+    def frequency(self, key: str) -> int:
+        """How often ``key`` was asked recently (the admission count)."""
+        return self._frequency.get(hash(key), 0)
+
+    async def get(self, key: str) -> CachedResponse | None:
+        return self.lookup(key, time.time())
+
+    async def set(self, key: str, entry: CachedResponse) -> None:
+        self.put(key, entry, time.time())
+
+    def put(self, key: str, entry: CachedResponse, now: float) -> bool:
+        """Store ``entry`` if admitted; True if it is now held."""
+        keep = storage_seconds(entry, self.ttl, now)
+        size = entry.size
+        if keep <= 0 or size > self.max_bytes:
+            return False
+        if key in self._entries:
+            self._remove(key)
+        if not self._make_room(key, size):
+            self.counters.rejected += 1
+            return False
+        self._entries[key] = (entry, now + keep, size)
+        self._bytes += size
+        return True
+
+    def _make_room(self, key: str, size: int) -> bool:
+        """Evict least recently used entries until ``size`` fits, if admission allows."""
+        if self._bytes + size <= self.max_bytes:
+            return True
+        frequency = self._frequency.get(hash(key), 0)
+        victims: list[str] = []
+        freed = 0
+        for victim in self._entries:  # least recently used first
+            if self.admission == "tinylfu" and self._frequency.get(hash(victim), 0) >= frequency:
+                return False  # the candidate is no more popular than what it would evict
+            victims.append(victim)
+            freed += self._entries[victim][2]
+            if self._bytes - freed + size <= self.max_bytes:
+                break
+        for victim in victims:
+            self._remove(victim)
+            self.counters.evictions[self.name] += 1
+        return True
+
+    def _remove(self, key: str) -> None:
+        _, _, size = self._entries.pop(key)
+        self._bytes -= size
+
+    async def delete(self, key: str) -> bool:
+        if key not in self._entries:
+            return False
+        self._remove(key)
+        return True
+
+    async def delete_tag(self, tag: str) -> int:
+        """Scans the entries: no tag index is kept, since indexing a page's dozen tags on
+        every store cost a fifth of a miss's overhead, and this runs only on invalidation."""
+        keys = [key for key, (entry, _, _) in self._entries.items() if tag in entry.tags]
+        for key in keys:
+            self._remove(key)
+        return len(keys)
+
+    async def clear(self) -> None:
+        self.drop_all()
+
+    def drop_all(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+    async def stats(self) -> LevelStats:
+        return LevelStats(
+            name=self.name,
+            entries=len(self._entries),
+            bytes=self._bytes,
+            limit_bytes=self.max_bytes,
+            evictions=self.counters.evictions[self.name],
+            errors=0,
+        )
+
+    async def close(self) -> None:
+        self.drop_all()
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,426 @@
+"""``ResultCache``: the levels in order, freshness, single-flight, invalidation and warming.
+
+A lookup tries each level, fastest first, and copies a found entry into the
+faster ones. A fresh entry is a hit; one past its freshness but within its
+staleness window is served while one background refresh recomputes it; else
+the answer is computed once (single-flight) and stored in every level.
+
+Keys carry the catalog's identity: when a process starts answering from a
+new catalog (or new relevance rules), its keys change, so nothing computed on
+the old one is read again; its L1 is dropped at once to free the memory, and
+the popular searches are recomputed in the background. Admin invalidations
+(by key, tag or everything) act on the shared levels once and reach every
+process's L1 through Redis pub/sub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from reelsearch.cache.base import CacheLevel
+from reelsearch.cache.counters import CacheCounters
+from reelsearch.cache.disk import DiskLevel
+from reelsearch.cache.entry import CachedResponse, strong_etag
+from reelsearch.cache.keys import KeyContext, RulesVersion, read_imported_at
+from reelsearch.cache.memory import MemoryLevel
+from reelsearch.cache.redis import RedisGuard, RedisLevel, open_redis
+from reelsearch.cache.singleflight import SingleFlight
+from reelsearch.cache.warming import SearchLog
+from reelsearch.config import Settings
+
+log = logging.getLogger("reelsearch.cache")
+Compute = Callable[[], Awaitable[CachedResponse]]
+# The fast path's map from a raw query string to its key is dropped when it grows past this.
+MAX_ALIASES = 100_000
+# Times L1 must have seen a key before its answer is written to disk.
+DISK_ADMISSION_COUNT = 2
+
+
+def disk_path(settings: Settings) -> Path:
+    """Where L3 lives: the setting, else beside a SQLite catalog, else in the temp folder
+    under a name derived from the database URL (one cache per catalog per host)."""
+    if settings.cache_disk_path:
+        return Path(settings.cache_disk_path)
+    if settings.backend == "sqlite" and settings.sqlite_path != ":memory:":
+        return Path(settings.sqlite_path + ".cache")
+    digest = hashlib.blake2b(settings.database_url.encode(), digest_size=6).hexdigest()
+    return Path(tempfile.gettempdir()) / f"reelsearch-cache-{digest}"
+
+
+class ResultCache:
+    """The configured levels and the rules for using them, one per worker process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        levels: list[CacheLevel],
+        *,
+        guard: RedisGuard | None,
+        counters: CacheCounters,
+        log_path: Path | None,
+    ) -> None:
+        self.settings = settings
+        self.levels = levels
+        self.memory = next((lv for lv in levels if isinstance(lv, MemoryLevel)), None)
+        self.redis_level = next((lv for lv in levels if isinstance(lv, RedisLevel)), None)
+        self.disk_level = next((lv for lv in levels if isinstance(lv, DiskLevel)), None)
+        self.guard = guard
+        self.counters = counters
+        self.namespace = settings.cache_namespace
+        self.channel = f"{self.namespace}:invalidate"
+        self.singleflight = SingleFlight(counters, guard if self.redis_level else None,
+                                         self.namespace, settings.cache_lock_seconds)  # fmt: skip
+        self.rules = RulesVersion(settings)
+        self.search_log = SearchLog(guard, self.namespace, log_path)
+        self.context: KeyContext | None = None
+        self.prefix = b""
+        # raw query string -> key, for the fast path (valid, cacheable requests only)
+        self.aliases: dict[bytes, str] = {}
+        self.process_id = os.urandom(6).hex()
+        self._context_lock = asyncio.Lock()
+        self._refreshing: set[str] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        # Set by the app: runs one logged query string through the cache (warming).
+        self.warm_one: Callable[[bytes], Awaitable[bool]] | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, counters: CacheCounters | None = None) -> ResultCache | None:
+        """The cache the settings ask for, or None when it is off."""
+        names = settings.cache_levels
+        if not names:
+            return None
+        counters = counters or CacheCounters()
+        guard = None
+        if settings.redis_url:
+            client = open_redis(settings.redis_url, timeout=settings.redis_timeout,
+                                pool_size=settings.redis_pool_size)  # fmt: skip
+            guard = RedisGuard(client, settings.redis_retry_seconds, counters)
+        levels: list[CacheLevel] = []
+        log_path = None
+        for name in names:
+            if name == "memory":
+                levels.append(MemoryLevel(settings.cache_memory_bytes, settings.cache_memory_ttl,
+                                          admission=settings.cache_admission,
+                                          counters=counters))  # fmt: skip
+            elif name == "redis" and guard is not None:
+                levels.append(RedisLevel(guard, settings.cache_redis_ttl, settings.cache_namespace))
+            elif name == "disk":
+                path = disk_path(settings)
+                levels.append(DiskLevel(path, settings.cache_disk_bytes, settings.cache_disk_ttl,
+                                        counters))  # fmt: skip
+                log_path = path / "searchlog.json"
+        return cls(settings, levels, guard=guard, counters=counters, log_path=log_path)
+
+    # -- versions ------------------------------------------------------------
+
+    def is_current(self, catalog_version: int) -> bool:
+        context = self.context
+        return (
+            context is not None
+            and context.catalog_version == catalog_version
+            and context.rules_version == self.rules.current()
+        )
+
+    async def ensure_current(self, catalog_version: int) -> KeyContext:
+        """The key context for the catalog this process now answers from."""
+        if self.is_current(catalog_version):
+            assert self.context is not None
+            return self.context
+        async with self._context_lock:
+            if self.is_current(catalog_version):
+                assert self.context is not None
+                return self.context
+            previous = self.context
+            imported_at = await read_imported_at(self.settings)
+            context = KeyContext(catalog_version, imported_at, self.rules.current(),
+                                 self.namespace)  # fmt: skip
+            self.context, self.prefix = context, context.prefix
+            self.aliases = {}
+            if self.memory is not None:
+                self.memory.drop_all()  # every entry in it was made for the old context
+            if previous is not None:
+                cause = "catalog" if previous.catalog_version != catalog_version else "rules"
+                self.counters.invalidations[cause] += 1
+                log.info("cache: now keyed to catalog %d (%s changed)", catalog_version, cause)
+                self.start_warming()
+            return context
+
+    # -- lookups -------------------------------------------------------------
+
+    def remember_alias(self, query_string: bytes, key: str) -> None:
+        aliases = self.aliases
+        if len(aliases) >= MAX_ALIASES:
+            aliases.clear()
+        aliases[query_string] = key
+
+    async def lookup(self, key: str, now: float) -> CachedResponse | None:
+        """The entry from the fastest level holding it, copied into the faster ones."""
+        for index, level in enumerate(self.levels):
+            if level is self.memory:
+                entry = self.memory.lookup(key, now)
+            else:
+                entry = await level.get(key)
+            if entry is None:
+                continue
+            if index == 0 and level is self.memory:
+                self.note_memory_hit(key, entry)
+            if now < entry.fresh_until:
+                self.counters.hits[level.name] += 1
+            for faster in self.levels[:index]:
+                await faster.set(key, entry)
+            return entry
+        return None
+
+    async def get_or_compute(self, key: str, compute: Compute) -> CachedResponse:
+        now = time.time()
+        entry = await self.lookup(key, now)
+        if entry is not None:
+            if now < entry.fresh_until:
+                return entry
+            if now < entry.stale_until:
+                self.counters.stale_served += 1
+                self._refresh_later(key, compute)
+                return entry
+        self.counters.misses += 1
+        return await self._compute_once(key, compute)
+
+    async def _compute_once(self, key: str, compute: Compute) -> CachedResponse:
+        async def compute_and_store() -> CachedResponse:
+            entry = await compute()
+            self.counters.computed += 1
+            await self.store(key, entry)
+            return entry
+
+        shared = self.redis_level
+        fetch = None
+        if shared is not None:
+
+            async def fetch() -> CachedResponse | None:
+                return await shared.get(key)
+
+        return await self.singleflight.run(key, compute_and_store, fetch)
+
+    async def store(self, key: str, entry: CachedResponse, *, everywhere: bool = False) -> None:
+        """Store in every level; the disk only for searches asked before (or ``everywhere``).
+
+        A disk write costs more CPU than the search it saves on the sample catalog
+        (diskcache: ~0.3 ms), and most misses on a Zipf stream are asked once: so only
+        answers L1 has counted at least twice go to disk (bench/RESULTS.md).
+        """
+        memory = self.memory
+        for level in self.levels:
+            if (
+                level.name == "disk"
+                and not everywhere
+                and memory is not None
+                and memory.frequency(key) < DISK_ADMISSION_COUNT
+            ):
+                continue
+            await level.set(key, entry)
+
+    def note_memory_hit(self, key: str, entry: CachedResponse) -> None:
+        """The second time L1 sees a key, its answer is worth a disk write: do it off the
+        response path (the first sighting, a one-off so far, was not written: ``store``)."""
+        disk, memory = self.disk_level, self.memory
+        if (
+            disk is not None
+            and memory is not None
+            and memory.frequency(key) == DISK_ADMISSION_COUNT
+        ):
+            self._spawn(disk.set(key, entry))
+
+    def _refresh_later(self, key: str, compute: Compute) -> None:
+        """Recompute a stale entry once in the background; later stale hits do not wait."""
+        if key in self._refreshing:
+            return
+        self._refreshing.add(key)
+
+        async def refresh() -> None:
+            try:
+                self.counters.refreshes += 1
+                await self._compute_once(key, compute)
+            except Exception as exc:  # the stale entry keeps serving; the next miss retries
+                log.warning("cache refresh failed: %s", exc)
+            finally:
+                self._refreshing.discard(key)
+
+        self._spawn(refresh())
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def make_entry(self, body: bytes, tags: tuple[str, ...], now: float) -> CachedResponse:
+        """A new entry for ``body``: fresh for the TTL +/- jitter, then stale for a while."""
+        settings = self.settings
+        jitter = settings.cache_ttl_jitter
+        fresh = settings.cache_ttl * (1 + random.uniform(-jitter, jitter))
+        return new_entry(body, tags, self.context, now, fresh, settings.cache_stale_seconds)
+
+    # -- invalidation --------------------------------------------------------
+
+    async def invalidate(
+        self, *, key: str | None = None, tag: str | None = None, cause: str = "admin"
+    ) -> int:
+        """Drop one key, one tag, or (neither given) everything, in every process."""
+        dropped = 0
+        for level in self.levels:
+            if key is not None:
+                dropped += int(await level.delete(key))
+            elif tag is not None:
+                dropped += await level.delete_tag(tag)
+            else:
+                await level.clear()
+        self.aliases = {}
+        self.counters.invalidations[cause] += 1
+        await self._publish({"key": key, "tag": tag})
+        return dropped
+
+    async def _publish(self, message: dict[str, Any]) -> None:
+        guard = self.guard
+        if guard is None:
+            return
+        payload = orjson.dumps({**message, "from": self.process_id})
+        await guard.call("publish", lambda: guard.client.publish(self.channel, payload), 0)
+
+    async def _apply(self, payload: bytes) -> None:
+        """Another process invalidated: drop the same from this process's L1."""
+        try:
+            message = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(message, dict) or message.get("from") == self.process_id:
+            return
+        memory = self.memory
+        self.aliases = {}
+        self.counters.invalidations["remote"] += 1
+        if memory is None:
+            return
+        if message.get("key"):
+            await memory.delete(str(message["key"]))
+        elif message.get("tag"):
+            await memory.delete_tag(str(message["tag"]))
+        else:
+            memory.drop_all()
+
+    async def follow_invalidations(self) -> None:
+        """Listen on the channel for the life of the process, reconnecting after failures."""
+        guard = self.guard
+        if guard is None or self.memory is None:
+            return
+        lost = False
+        while True:
+            pubsub = guard.client.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                if lost and self.memory is not None:
+                    # Messages sent while we were away are lost: drop what they might
+                    # have named. Once per outage, not per retry, so L1 keeps serving
+                    # while Redis is down.
+                    self.memory.drop_all()
+                    self.aliases = {}
+                lost = False
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        await self._apply(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down or restarted: L1 may have missed a message
+                if not lost:
+                    log.warning("cache invalidation channel lost (%s); reconnecting", exc)
+                lost = True
+                await asyncio.sleep(self.settings.redis_retry_seconds)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    # -- warming -------------------------------------------------------------
+
+    def start_warming(self) -> None:
+        warm_one = self.warm_one
+        if warm_one is None or self.settings.cache_warm_top == 0:
+            return
+        from reelsearch.cache.warming import warm
+
+        async def run() -> None:
+            top = await self.search_log.top(self.settings.cache_warm_top)
+            ran = await warm(top, warm_one, self.settings.cache_warm_cpu_share)
+            self.counters.warmed += ran
+            if ran:
+                log.info("cache: warmed %d of the %d most asked searches", ran, len(top))
+
+        self._spawn(run())
+
+    async def flush_search_log(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await self.search_log.flush()
+
+    # -- reporting and shutdown ----------------------------------------------
+
+    async def stats(self) -> dict[str, Any]:
+        levels = [await level.stats() for level in self.levels]
+        counters = self.counters.as_dict()
+        hits = sum(self.counters.hits.values())
+        asked = hits + self.counters.misses + self.counters.stale_served
+        return {
+            "levels": [
+                {
+                    "name": s.name,
+                    "entries": s.entries,
+                    "bytes": s.bytes,
+                    "limit_bytes": s.limit_bytes,
+                    "evictions": s.evictions,
+                    "errors": s.errors,
+                }
+                for s in levels
+            ],  # fmt: skip
+            "process": self.process_id,
+            "hit_rate": round(hits / asked, 4) if asked else None,
+            "catalog_version": self.context.catalog_version if self.context else None,
+            **counters,
+        }
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.search_log.flush()
+        for level in self.levels:
+            await level.close()
+        if self.guard is not None:
+            with contextlib.suppress(Exception):
+                await self.guard.client.aclose(close_connection_pool=True)
+
+
+def new_entry(
+    body: bytes,
+    tags: tuple[str, ...],
+    context: KeyContext | None,
+    now: float,
+    fresh_seconds: float,
+    stale_seconds: float,
+) -> CachedResponse:
+    return CachedResponse(
+        body=body,
+        etag=strong_etag(body),
+        last_modified=context.last_modified if context is not None else "",
+        created_at=now,
+        fresh_until=now + fresh_seconds,
+        stale_until=now + fresh_seconds + stale_seconds,
+        tags=tags,
+    )

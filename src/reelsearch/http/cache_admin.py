@@ -1,0 +1,68 @@
+"""Admin endpoints of the result cache (``Authorization: Bearer <REELSEARCH_ADMIN_TOKEN>``).
+
+``GET /v1/admin/cache`` reports counters and per-level use;
+``POST /v1/admin/cache/invalidate`` with ``{"key": K}``, ``{"tag": T}`` or
+``{"all": true}`` drops entries in every level and every process.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from reelsearch.cache.service import ResultCache
+from reelsearch.errors import Forbidden, InvalidRequest
+from reelsearch.http.responses import JSONResponse
+
+
+def _require_token(request: Request) -> None:
+    token = request.app.state.settings.admin_token
+    if not token:
+        raise Forbidden("cache administration needs REELSEARCH_ADMIN_TOKEN to be configured")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+        raise Forbidden("cache administration needs 'Authorization: Bearer <admin token>'")
+
+
+def _cache(request: Request) -> ResultCache | None:
+    return getattr(request.app.state, "result_cache", None)
+
+
+async def cache_stats(request: Request) -> Response:
+    _require_token(request)
+    cache = _cache(request)
+    if cache is None:
+        return JSONResponse({"enabled": False})
+    return JSONResponse({"enabled": True, **await cache.stats()})
+
+
+async def cache_invalidate(request: Request) -> Response:
+    _require_token(request)
+    try:
+        order = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(
+            'the body must be JSON: {"key": ...}, {"tag": ...} or {"all": true}'
+        ) from None
+    if not isinstance(order, dict) or len(order) != 1:
+        raise InvalidRequest('give exactly one of "key", "tag" or "all"')
+    ((what, value),) = order.items()
+    cache = _cache(request)
+    if what == "all" and value is True:
+        dropped = await cache.invalidate() if cache else 0
+    elif what in ("key", "tag") and isinstance(value, str) and value:
+        dropped = await cache.invalidate(**{what: value}) if cache else 0
+    else:
+        raise InvalidRequest('give exactly one of "key": str, "tag": str or "all": true',
+                             param=what[:40])  # fmt: skip
+    return JSONResponse({"dropped": dropped, "what": what})
+
+
+CACHE_ROUTES = [
+    Route("/v1/admin/cache", cache_stats, methods=["GET"]),
+    Route("/v1/admin/cache/invalidate", cache_invalidate, methods=["POST"]),
+]

@@ -1,0 +1,196 @@
+"""Sending a ``CachedResponse``: content coding negotiation, validators and 304s.
+
+Decided per entry and coding once (``_Wire``): the header block of a 200 and
+of a 304, so a request costs a header lookup, a compare and a write. A 304
+carries only what RFC 9110 (15.4.5) asks of it: ETag, Vary, Cache-Control
+(and the server's Date); no body, no Content-Type, no Server-Timing.
+
+ETags are strong and name the coding (``"<hash>"`` for identity,
+``"<hash>-br"`` for brotli): each coding is a different representation.
+``If-None-Match`` compares the hash, so a client holding any coding of this
+answer gets a 304 for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from reelsearch.cache.compression import ENCODINGS
+from reelsearch.cache.counters import CacheCounters
+from reelsearch.cache.entry import CachedResponse
+from reelsearch.config import Settings
+
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+_MAX_REMEMBERED_HEADERS = 256
+NOT_ACCEPTABLE_BODY = (
+    b'{"error":{"code":"not_acceptable","message":"no content coding this server '
+    b'offers (zstd, br, gzip, identity) is acceptable to the client","param":null}}'
+)
+
+
+def parse_accept_encoding(value: str) -> dict[str, float]:
+    """Coding -> q (RFC 9110 12.5.3); "*" stands for every coding not named."""
+    found: dict[str, float] = {}
+    for item in value.split(","):
+        name, _, params = item.strip().partition(";")
+        name = name.strip().lower()
+        if not name:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            key, _, raw = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(1.0, max(0.0, float(raw.strip())))
+                except ValueError:
+                    q = 0.0  # a malformed weight accepts nothing rather than guessing
+        found[name] = q
+    return found
+
+
+def choose_encoding(value: str, compressible: bool) -> str | None:
+    """The coding to send: the client's highest q, ties to the smaller output; None: 406.
+
+    Below the size threshold (``compressible`` false) identity is preferred
+    whenever it is acceptable.
+    """
+    weights = parse_accept_encoding(value)
+    star = weights.get("*")
+    # identity is acceptable unless excluded (identity;q=0, or *;q=0 without it), and is
+    # preferred over a coding only when the client ranks it higher explicitly.
+    named_identity = weights.get("identity")
+    identity_q = named_identity if named_identity is not None else (0.0 if star == 0 else 1.0)
+    if not compressible and identity_q > 0:
+        return "identity"
+    best, best_q = None, 0.0
+    for name in ENCODINGS:
+        q = weights.get(name, star if star is not None else 0.0)
+        if q > best_q:
+            best, best_q = name, q
+    if best is not None and (named_identity is None or best_q >= named_identity):
+        return best
+    return "identity" if identity_q > 0 else best
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Weak comparison (as If-None-Match asks) of the hash part, ignoring the coding suffix."""
+    if if_none_match.strip() == "*":
+        return True
+    wanted = etag.strip('"')
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip().removeprefix("W/").strip('"')
+        if tag.split("-", 1)[0] == wanted:
+            return True
+    return False
+
+
+def is_not_modified_since(if_modified_since: str, last_modified: str) -> bool:
+    if not last_modified:
+        return False
+    try:
+        return parsedate_to_datetime(last_modified) <= parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError):
+        return False  # an unparsable date is ignored (RFC 9110 13.1.3)
+
+
+class EntrySender:
+    """Writes cached entries to ASGI ``send`` with the deployment's caching headers."""
+
+    def __init__(self, settings: Settings, counters: CacheCounters) -> None:
+        self.counters = counters
+        self.min_size = settings.compress_min_bytes
+        cache_control = f"public, max-age={settings.http_max_age}"
+        if settings.http_stale_while_revalidate:
+            cache_control += f", stale-while-revalidate={settings.http_stale_while_revalidate}"
+        self.cache_control = cache_control.encode()
+        self._choices: dict[tuple[bytes, bool], str | None] = {}
+
+    def _choose(self, accept_encoding: bytes, compressible: bool) -> str | None:
+        remembered = (accept_encoding, compressible)
+        found = self._choices.get(remembered, "?")
+        if found == "?":
+            if len(self._choices) >= _MAX_REMEMBERED_HEADERS:
+                self._choices.clear()
+            found = choose_encoding(accept_encoding.decode("latin-1"), compressible)
+            self._choices[remembered] = found
+        return found
+
+    def _headers(self, entry: CachedResponse, encoding: str) -> tuple[Headers, Headers]:
+        etag = entry.etag if encoding == "identity" else f'{entry.etag[:-1]}-{encoding}"'
+        common: Headers = [
+            (b"etag", etag.encode()),
+            (b"cache-control", self.cache_control),
+            (b"vary", b"accept-encoding"),
+        ]
+        body = entry.variant(encoding)
+        full = [
+            (b"content-type", entry.media_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+            *common,
+        ]
+        if entry.last_modified:
+            full.append((b"last-modified", entry.last_modified.encode()))
+        if encoding != "identity":
+            full.append((b"content-encoding", encoding.encode()))
+        return full, common
+
+    async def send(
+        self,
+        send: Send,
+        entry: CachedResponse,
+        request_headers: list[tuple[bytes, bytes]],
+        server_ms: float,
+        *,
+        head: bool = False,
+    ) -> None:
+        accept = b""
+        if_none_match = if_modified_since = None
+        for name, value in request_headers:
+            if name == b"accept-encoding":
+                accept = value
+            elif name == b"if-none-match":
+                if_none_match = value
+            elif name == b"if-modified-since":
+                if_modified_since = value
+        encoding = self._choose(accept, len(entry.body) >= self.min_size)
+        if encoding is None:
+            await _send_plain(send, 406, NOT_ACCEPTABLE_BODY)
+            return
+        wire = entry.wire.get(encoding)
+        if wire is None:
+            wire = entry.wire[encoding] = self._headers(entry, encoding)
+        full, common = wire
+        if (
+            if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), entry.etag)
+        ) or (
+            if_none_match is None
+            and if_modified_since is not None
+            and is_not_modified_since(if_modified_since.decode("latin-1"), entry.last_modified)
+        ):
+            self.counters.not_modified += 1
+            await send({"type": "http.response.start", "status": 304, "headers": common})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body = entry.variant(encoding)
+        self.counters.bytes_sent += len(body)
+        self.counters.bytes_saved += len(entry.body) - len(body)
+        timing = (b"server-timing", b"app;dur=%.3f" % server_ms)
+        await send({"type": "http.response.start", "status": 200, "headers": [*full, timing]})
+        await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _send_plain(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

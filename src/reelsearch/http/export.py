@@ -1,0 +1,71 @@
+"""``GET /v1/search/export``: every match of a search as NDJSON, streamed.
+
+Pages of ``EXPORT_PAGE`` hits are read one at a time and written as they
+come: memory holds one page whatever the result size, and each ``send``
+waits for the server to take the bytes (backpressure: a slow reader slows
+the reads). Compressed on the fly when the client accepts a coding; each page
+is flushed so a reader sees rows as they are produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from reelsearch.cache.compression import stream_compressor
+from reelsearch.errors import InvalidRequest
+from reelsearch.http.caching import NOT_ACCEPTABLE_BODY, choose_encoding
+from reelsearch.http.params import query_pairs
+from reelsearch.search.engine import SearchEngine
+from reelsearch.search.query import MAX_LIMIT, SearchQuery, parse_search
+
+EXPORT_PAGE = MAX_LIMIT
+# Parameters that choose a page make no sense for an export of every page.
+_PAGE_PARAMS = ("limit", "offset", "cursor", "facets", "explain")
+
+
+async def _lines(engine: SearchEngine, query: SearchQuery) -> AsyncIterator[bytes]:
+    """One NDJSON chunk per page of hits, read only when the previous one was taken."""
+    offset = 0
+    while True:
+        result = await engine.search(replace(query, limit=EXPORT_PAGE, offset=offset))
+        if result.hits:
+            yield b"".join(orjson.dumps(hit) + b"\n" for hit in result.hits)
+        if len(result.hits) < EXPORT_PAGE:
+            return
+        offset += EXPORT_PAGE
+
+
+async def export(request: Request) -> Response:
+    pairs = query_pairs(request.scope["query_string"])
+    for name, _ in pairs:
+        if name in _PAGE_PARAMS:
+            raise InvalidRequest(f"{name} does not apply to an export (it returns every match)",
+                                 param=name)  # fmt: skip
+    state = request.app.state
+    query = parse_search(pairs, max_query_chars=state.settings.max_query_chars)
+    engine: SearchEngine = state.engine
+    encoding = choose_encoding(request.headers.get("accept-encoding", ""), compressible=True)
+    if encoding is None:
+        return Response(NOT_ACCEPTABLE_BODY, status_code=406, media_type="application/json")
+    headers = {"vary": "accept-encoding", "cache-control": "no-store"}
+    pages = _lines(engine, query)
+    if encoding == "identity":
+        return StreamingResponse(pages, media_type="application/x-ndjson", headers=headers)
+    headers["content-encoding"] = encoding
+
+    async def compressed() -> AsyncIterator[bytes]:
+        compressor = stream_compressor(encoding)
+        async for chunk in pages:
+            yield compressor.compress(chunk) + compressor.sync()
+        yield compressor.finish()
+
+    return StreamingResponse(compressed(), media_type="application/x-ndjson", headers=headers)
+
+
+EXPORT_ROUTES = [Route("/v1/search/export", export, methods=["GET"])]

@@ -1,0 +1,171 @@
+"""Search answers through the result cache: compute once, store finished, send from storage.
+
+``SearchResponder.answer`` is what the ``/v1/search`` route calls once the
+query is parsed. The body is the canonical query's answer (cache.keys), so
+every spelling of a search gets the same bytes; the server time goes to a
+``Server-Timing`` header, never into the stored body. With the cache off
+(``REELSEARCH_CACHE=off``) the same path runs without storing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from reelsearch.cache.counters import CacheCounters
+from reelsearch.cache.entry import CachedResponse
+from reelsearch.cache.keys import canonical_key, canonical_query
+from reelsearch.cache.service import ResultCache, new_entry
+from reelsearch.config import Settings
+from reelsearch.http.caching import EntrySender
+from reelsearch.http.params import query_pairs
+from reelsearch.search.engine import SearchEngine, SearchResult
+from reelsearch.search.query import SearchQuery, parse_search
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+# How often the in-memory search log is added to the shared one (seconds).
+SEARCH_LOG_FLUSH_SECONDS = 10.0
+
+
+def render_search(result: SearchResult) -> bytes:
+    """The response body: the same bytes for the same result, whoever computes it."""
+    body: dict[str, object] = {
+        "hits": result.hits,
+        "total": result.total,
+        "total_is_exact": result.total_is_exact,
+    }
+    if result.facets is not None:
+        body["facets"] = result.facets
+    body["next_cursor"] = result.next_cursor
+    return orjson.dumps(body)
+
+
+def search_tags(query: SearchQuery, result: SearchResult, catalog_version: int) -> tuple[str, ...]:
+    """What a write must look at to know whether this answer changed (0011).
+
+    The words searched (a new or renamed title holding one may now match) and
+    the movies shown (a changed or deleted movie changes the page).
+    """
+    words = {f"w:{word}" for word in query.words}
+    movies = {f"m:{hit['id']}" for hit in result.hits if "id" in hit}
+    return (f"v:{catalog_version}", *sorted(words), *sorted(movies))
+
+
+class EntryResponse(Response):
+    """A route's way of returning a cached entry: sent by the ``EntrySender``."""
+
+    def __init__(self, sender: EntrySender, entry: CachedResponse, started: float) -> None:
+        super().__init__(status_code=200)
+        self.sender = sender
+        self.entry = entry
+        self.started = started
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server_ms = (time.perf_counter() - self.started) * 1000
+        await self.sender.send(
+            send, self.entry, scope["headers"], server_ms, head=scope["method"] == "HEAD"
+        )
+
+
+class SearchResponder:
+    """Answers parsed searches from the cache, computing (once) what it lacks."""
+
+    def __init__(
+        self, settings: Settings, cache: ResultCache | None, counters: CacheCounters
+    ) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.sender = EntrySender(settings, counters)
+        self.engine: SearchEngine | None = None
+
+    async def answer(self, request: Request, query: SearchQuery, started: float) -> Response:
+        engine: SearchEngine = request.app.state.engine
+        query = canonical_query(query)
+        cache = self.cache
+        if cache is None:
+            return EntryResponse(self.sender, await self._compute(engine, query), started)
+        await cache.ensure_current(engine.snapshot.version)
+        key = canonical_key(cache.prefix, query)
+        query_string: bytes = request.scope["query_string"]
+        cache.search_log.record(query_string)
+        entry = await cache.get_or_compute(key, lambda: self._compute(engine, query))
+        cache.remember_alias(query_string, key)
+        return EntryResponse(self.sender, entry, started)
+
+    async def _compute(self, engine: SearchEngine, query: SearchQuery) -> CachedResponse:
+        version = engine.snapshot.version
+        result = await engine.search(query)
+        body = render_search(result)
+        tags = search_tags(query, result, version)
+        now = time.time()
+        if self.cache is None:
+            return new_entry(body, tags, None, now, 0.0, 0.0)
+        return self.cache.make_entry(body, tags, now)
+
+    async def warm_one(self, query_string: bytes) -> bool:
+        """Compute one logged search unless a fresh answer is stored; True if it searched."""
+        cache, engine = self.cache, self.engine
+        if cache is None or engine is None:
+            return False
+        query = parse_search(
+            query_pairs(query_string), max_query_chars=self.settings.max_query_chars
+        )
+        if query.explain:
+            return False
+        query = canonical_query(query)
+        await cache.ensure_current(engine.snapshot.version)
+        key = canonical_key(cache.prefix, query)
+        now = time.time()
+        found = await cache.lookup(key, now)
+        if found is not None and now < found.fresh_until:
+            return False
+        await cache.store(key, await self._compute(engine, query), everywhere=True)
+        return True
+
+
+async def start_result_cache(app: Starlette, settings: Settings, tasks: Any) -> None:
+    """Put the cache, its counters and the responder on ``app.state``; start its background work.
+
+    Called from the app's lifespan once the engine is open; ``tasks`` is its task group.
+    """
+    counters = CacheCounters()
+    cache = ResultCache.open(settings, counters)
+    responder = SearchResponder(settings, cache, counters)
+    responder.engine = app.state.engine
+    app.state.cache_counters = counters
+    app.state.result_cache = cache
+    app.state.search_responder = responder
+    if cache is None:
+        return
+    cache.warm_one = responder.warm_one
+    await cache.ensure_current(app.state.engine.snapshot.version)
+    tasks.start_soon(cache.follow_invalidations)
+    tasks.start_soon(cache.flush_search_log, SEARCH_LOG_FLUSH_SECONDS)
+    tasks.start_soon(_follow_catalog_version, cache, app.state.engine, settings)
+    cache.start_warming()
+
+
+async def _follow_catalog_version(
+    cache: ResultCache, engine: SearchEngine, settings: Settings
+) -> None:
+    """Re-key (and start warming) as soon as the engine serves a new catalog, not at the
+    next request: the popular searches are recomputed before they are asked."""
+    while True:
+        await anyio.sleep(settings.catalog_poll_seconds)
+        if not cache.is_current(engine.snapshot.version):
+            await cache.ensure_current(engine.snapshot.version)
+
+
+async def stop_result_cache(app: Starlette) -> None:
+    cache: ResultCache | None = getattr(app.state, "result_cache", None)
+    if cache is not None:
+        with anyio.CancelScope(shield=True):
+            await cache.close()
