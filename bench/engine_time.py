@@ -16,8 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from reelsearch.config import Settings
+from reelsearch.search.backends import open_blocking_engine
 from reelsearch.search.query import parse_search
-from reelsearch.search.sqlite import SqliteSearchEngine
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--queries", type=Path, required=True, help="from bench/queries.py")
     parser.add_argument("--passes", type=int, default=3)
     args = parser.parse_args()
-    engine = SqliteSearchEngine(Settings(database_url=f"sqlite:///{args.db.resolve()}"))
+    engine = open_blocking_engine(Settings(database_url=f"sqlite:///{args.db.resolve()}"))
     cases = []
     for line in args.queries.read_text(encoding="utf-8").splitlines():
         q = json.loads(line)

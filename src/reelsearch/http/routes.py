@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reelsearch.errors import DatabaseUnavailable, Forbidden, InvalidRequest, NotFound
+from reelsearch.http.disconnect import unless_disconnected
 from reelsearch.http.openapi import OPENAPI
 from reelsearch.http.params import query_pairs
 from reelsearch.http.responses import JSONResponse, error_response
@@ -25,10 +26,15 @@ async def search(request: Request) -> Response:
     query = parse_search(
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
+        max_query_words=state.settings.max_query_words,
     )
     if query.explain:
         _require_admin(request)
-    result = await state.engine.search(query)
+    engine = state.engine
+    deadline = engine.deadline()
+    result = await unless_disconnected(
+        request.receive, deadline, lambda: engine.search(query, deadline)
+    )
     body: dict[str, object] = {
         "hits": result.hits,
         "total": result.total,
@@ -64,8 +70,13 @@ async def autocomplete(request: Request) -> Response:
     query = parse_autocomplete(
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
+        max_query_words=state.settings.max_query_words,
     )
-    hits = await state.engine.autocomplete(query)
+    engine = state.engine
+    deadline = engine.deadline()
+    hits = await unless_disconnected(
+        request.receive, deadline, lambda: engine.autocomplete(query, deadline)
+    )
     return JSONResponse({"suggestions": hits})
 
 

@@ -43,6 +43,10 @@ MAX_SPLITS = 2
 # completions): "head" is not "he ad", nor "inter" "in ter...", but
 # "spiderman" is "spider man". Each split is a phrase the index must also read.
 RARE_WORD_TITLES = 50
+# No typo candidates for a word longer than this: no title word is so long
+# that a typo in it needs forgiving, and the typo search builds every
+# two-letter deletion of the word (a 512-letter word: 130 k strings, 120 MB).
+MAX_TYPO_WORD_LENGTH = 32
 # Before a numeral, these words are optional: "superman part 4" finds Superman IV.
 SEQUEL_MARKERS = frozenset({"part", "pt", "episode", "ep", "chapter", "vol", "volume"})
 
@@ -187,7 +191,12 @@ def _word_slot(word: str, is_prefix: bool, rules: Rules, vocabulary: Vocabulary)
     # spells them so: a phrase of one-letter words is costly, others never pay it.
     if word in vocabulary.initialisms:
         alternatives.append(Alternative(tuple(word)))
-    return Slot((word,), tuple(alternatives), typos=True, optional=word in rules.stop_words)
+    return Slot(
+        (word,),
+        tuple(alternatives),
+        typos=len(word) <= MAX_TYPO_WORD_LENGTH,
+        optional=word in rules.stop_words,
+    )
 
 
 def _splits(word: str, vocabulary: Vocabulary) -> list[tuple[str, str]]:

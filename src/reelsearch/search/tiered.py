@@ -358,24 +358,40 @@ class TieredSearch:
         """The query's words, less trailing words that nothing matches (with typos too).
 
         A dropped word ends the query, so the word before it counts as finished:
-        "mat xyzzy" searches for the word "mat", not for "mat*".
+        "mat xyzzy" searches for the word "mat", not for "mat*". Fewer words
+        match at least the titles more words do, so the longest prefix of the
+        words that matches is found by bisection: a few plans and reads for
+        any number of words, where dropping one word at a time re-planned and
+        read once per dropped word. A quoted phrase is never cut short, nor a
+        query to no words.
         """
         reads_year = plan.year is not None  # then `filters` hold the year's condition
-        while True:
-            match = TextMatch(snapshot, plan, self.syntax)
-            ends_quoted = bool(query.quoted) and query.quoted[-1][1] == len(query.words)
-            if (
-                len(query.words) == 1
-                or ends_quoted  # a quoted phrase is never cut short
-                or await self._exists(db, match.plain, filters)
+        ends_of_quotes = [end for _, end in query.quoted]
+        shortest = max(1, *ends_of_quotes) if ends_of_quotes else 1
+        longest = len(query.words)
+        match = TextMatch(snapshot, plan, self.syntax)
+        # The invariant: the first `shortest` words are accepted (found, or the floor).
+        best = match if longest <= shortest else None
+        while shortest < longest:
+            middle = (shortest + longest + 1) // 2
+            if middle == len(query.words):
+                candidate = match
+            else:
+                cut = self.plan(snapshot, query.first_words(middle))
+                candidate = TextMatch(
+                    snapshot, cut if reads_year else cut.without_year(), self.syntax
+                )
+            if await self._exists(db, candidate.plain, filters) or (
+                candidate.with_typos is not None
+                and await self._exists(db, candidate.with_typos, filters)
             ):
-                return match
-            if match.with_typos is not None and await self._exists(db, match.with_typos, filters):
-                return match
-            query = query.without_last_word()  # max_query_chars bounds how often
-            plan = self.plan(snapshot, query)
-            if not reads_year:
-                plan = plan.without_year()
+                shortest, best = middle, candidate
+            else:
+                longest = middle - 1
+        if best is None:  # nothing matched: the floor
+            cut = self.plan(snapshot, query.first_words(shortest))
+            best = TextMatch(snapshot, cut if reads_year else cut.without_year(), self.syntax)
+        return best
 
     async def _typos_join(
         self, db: Reader, match: TextMatch, filters: _Filters, plain_total: int, exact: bool
