@@ -24,8 +24,8 @@ from starlette.applications import Starlette
 from reelsearch.config import Settings
 from reelsearch.http import create_app
 from reelsearch.search.query import SearchQuery
+from reelsearch.search.readers import Reader
 from reelsearch.search.snapshot import CatalogSnapshot
-from reelsearch.search.sql import Reader
 from reelsearch.search.tiered import TieredSearch
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"

@@ -23,8 +23,8 @@ from reelsearch.search.backends import open_blocking_engine
 from reelsearch.search.engine import BlockingSearchEngine, SearchResult
 from reelsearch.search.plan import QueryPlan
 from reelsearch.search.query import SearchQuery, parse_search
+from reelsearch.search.readers import Reader, Row
 from reelsearch.search.snapshot import CatalogSnapshot
-from reelsearch.search.sql import Reader, Row
 from reelsearch.search.tiered import TieredSearch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))

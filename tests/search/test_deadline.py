@@ -18,7 +18,7 @@ import pytest
 from reelsearch.config import Settings
 from reelsearch.errors import SearchCancelled, SearchTimedOut
 from reelsearch.search.deadline import Deadline
-from reelsearch.search.sql import PostgresReader, SqliteReader
+from reelsearch.search.readers import PostgresReader, SqliteReader
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 

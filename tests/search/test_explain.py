@@ -33,8 +33,9 @@ from reelsearch.search.backends import open_blocking_engine
 from reelsearch.search.engine import BlockingSearchEngine
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.query import parse_autocomplete, parse_search
+from reelsearch.search.readers import PostgresReader, RecordingReader, Statement, numbered
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts
-from reelsearch.search.sql import POSTGRESQL, PostgresReader, RecordingReader, Statement, numbered
+from reelsearch.search.sql import POSTGRESQL
 from reelsearch.search.sqlite import SqliteSearchEngine
 
 # The planner names the alias of `movies AS m`, so both names are checked.

@@ -29,8 +29,9 @@ from reelsearch.errors import ConnectionLost
 from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.query import SearchQuery
+from reelsearch.search.readers import PostgresReader
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version
-from reelsearch.search.sql import POSTGRESQL, PostgresReader
+from reelsearch.search.sql import POSTGRESQL
 from reelsearch.search.tiered import TieredSearch
 
 T = TypeVar("T")

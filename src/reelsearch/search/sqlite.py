@@ -22,8 +22,9 @@ from reelsearch.db import ReadPool
 from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.query import SearchQuery
+from reelsearch.search.readers import SqliteReader, run_inline
 from reelsearch.search.snapshot import CatalogSnapshot, read_version
-from reelsearch.search.sql import SQLITE, SqliteReader, run_inline
+from reelsearch.search.sql import SQLITE
 from reelsearch.search.tiered import TieredSearch
 
 # A statement still running after this long on the event loop is stopped
