@@ -7,6 +7,7 @@ in-process on the engine, cold (first time seen) and again, and the
 answer (200, 400 too_long, 503 deadline) and its wall time are printed.
 
     python bench/worst_case.py --db reelsearch.db [--runs 2]
+    python bench/worst_case.py --url postgresql+asyncpg://postgres@127.0.0.1:5432/movies
 
 It uses only what both the code before issue 10 and after it provide
 (``open_blocking_engine``, ``parse_search``), so the same script measures both:
@@ -92,10 +93,12 @@ def adversarial_queries() -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", type=Path, help="a SQLite catalog")
+    parser.add_argument("--url", help="or a database URL (postgresql+asyncpg://...)")
     parser.add_argument("--runs", type=int, default=2, help="times each case runs (first is cold)")
     args = parser.parse_args()
-    engine = open_blocking_engine(Settings(database_url=f"sqlite:///{args.db.resolve()}"))
+    url = args.url or f"sqlite:///{args.db.resolve()}"
+    engine = open_blocking_engine(Settings(database_url=url))
     worst = ("", 0.0)
     try:
         for name, q in adversarial_queries().items():

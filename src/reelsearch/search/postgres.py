@@ -81,7 +81,11 @@ class PostgresSearchEngine:
         return await self._read(lambda db: self.tiered.get_movie(db, movie_id))
 
     async def refresh_if_changed(self) -> bool:
-        """Reload the snapshot if an import committed a new catalog; True if it did."""
+        """Reload the snapshot if an import committed a new catalog; True if it did.
+
+        The relevance rules are re-read here too, if their files changed: the
+        poller's job, never a request's."""
+        await anyio.to_thread.run_sync(self.tiered.rules.reload_if_changed)
         if await self._version() == self.snapshot.version:
             return False
         async with self._refresh_lock:

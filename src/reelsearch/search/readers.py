@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Row = Sequence[Any]
-# SQLite calls the progress handler every this many virtual machine steps:
-# about every 10-50 microseconds, a cost too small to measure per search.
-PROGRESS_STEPS = 1000
+# SQLite calls the progress handler every this many virtual machine steps
+# (a fraction of a millisecond): every 1,000 cost 30% more engine time per
+# search on the sample (bench/engine_time.py), every 20,000 is within noise.
+PROGRESS_STEPS = 20_000
 # What a statement stopped by the progress handler returns, in place of rows.
 _INTERRUPTED = object()
 

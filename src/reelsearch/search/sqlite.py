@@ -80,7 +80,11 @@ class SqliteSearchEngine:
             return await self.tiered.get_movie(db, movie_id)
 
     async def refresh_if_changed(self) -> bool:
-        """Reload the snapshot if an import committed a new catalog; True if it did."""
+        """Reload the snapshot if an import committed a new catalog; True if it did.
+
+        The relevance rules are re-read here too, if their files changed: the
+        poller's job, never a request's."""
+        await anyio.to_thread.run_sync(self.tiered.rules.reload_if_changed)
         if await self._version() == self.snapshot.version:
             return False
         return await anyio.to_thread.run_sync(self._reload)

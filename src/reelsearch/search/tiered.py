@@ -20,6 +20,8 @@ the catalog snapshot.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from reelsearch.config import Settings
 from reelsearch.search.annotate import annotate
 from reelsearch.search.counting import TextStatements
@@ -35,6 +37,10 @@ from reelsearch.search.rows import COLUMNS, SEARCH_RANK, Page, row_to_hit
 from reelsearch.search.rulebook import RuleFiles
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.sql import Dialect
+
+# Plans kept per engine: a plan is a few small tuples, the recurring queries
+# (popular titles, the prefixes typed on the way to them) fit many times over.
+PLAN_CACHE_SIZE = 4096
 
 
 class TieredSearch:
@@ -52,11 +58,26 @@ class TieredSearch:
             settings.synonyms_path, settings.stopwords_path, settings.catalog_poll_seconds
         )
 
+        self._plans: OrderedDict[tuple[object, ...], QueryPlan] = OrderedDict()
         self.statements = TextStatements(settings, dialect)
         self.pages = TextPages(self.statements, self.plan)
 
     def plan(self, snapshot: CatalogSnapshot, query: SearchQuery) -> QueryPlan:
-        return plan_query(query, self.rules.current(), snapshot.vocabulary)
+        """The query's plan, from the LRU when these words were planned on this catalog
+        and rules version (popular queries and their prefixes recur)."""
+        rules = self.rules.current()
+        key = (snapshot.version, id(rules), query.words, query.quoted, query.last_is_prefix,
+               query.excluded)  # fmt: skip
+        plans = self._plans
+        plan = plans.get(key)
+        if plan is None:
+            plan = plan_query(query, rules, snapshot.vocabulary)
+            plans[key] = plan
+            if len(plans) > PLAN_CACHE_SIZE:
+                del plans[next(iter(plans))]
+        else:
+            plans.move_to_end(key)
+        return plan
 
     # -- reads ---------------------------------------------------------------
 
