@@ -313,3 +313,10 @@ def test_explain_counts_typos(sample_engine: BlockingSearchEngine) -> None:
     assert hit["title"] == "The Shawshank Redemption"
     assert hit["explain"]["typos"] == 1
     assert hit["explain"]["text_match"]["tier_name"] == "every word, some with typos"
+
+
+def test_an_elided_article_is_found_joined_and_apart(sample_engine: BlockingSearchEngine) -> None:
+    """ "avventura" finds L'Avventura first (normalized "lavventura"); "l avventura" too."""
+    assert top(sample_engine, "avventura")[0] == "L'Avventura"
+    assert top(sample_engine, "l avventura ")[0] == "L'Avventura"
+    assert top(sample_engine, "eclisse ")[0] == "L'Eclisse"
