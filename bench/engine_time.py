@@ -30,6 +30,9 @@ async def _main() -> None:
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--queries", type=Path, required=True, help="from bench/queries.py")
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument(
+        "--profile", type=Path, help="write a pyinstrument profile of the warm passes here (text)"
+    )
     args = parser.parse_args()
     # On an event loop in this thread, as a server worker runs it (no hand-off to time).
     engine = await open_search_engine(Settings(database_url=f"sqlite:///{args.db.resolve()}"))
@@ -48,11 +51,20 @@ async def _main() -> None:
         tally[0] += ids[:1] == [q["expected_id"]]
         tally[1] += q["expected_id"] in ids
         tally[2] += 1
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
     started = time.process_time()
     for _ in range(args.passes):
         for _, query in cases:
             await engine.search(query)
     warm = (time.process_time() - started) / args.passes / len(cases)
+    if profiler is not None:
+        profiler.stop()
+        args.profile.write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
     times.sort()
     print(
         f"first pass: p50 {statistics.median(times) * 1e3:.2f} ms, "
