@@ -73,12 +73,13 @@ def _serving(settings: Settings) -> Iterator[tuple[str, _SlowOnCue]]:
         sock.close()
 
 
-def _health_times(base: str, stop: threading.Event, out: list[float]) -> None:
+def _health_times(base: str, stop: threading.Event, out: list[tuple[float, float]]) -> None:
+    """(answered at, seconds taken) of each /health asked until ``stop``."""
     with httpx.Client(base_url=base, timeout=10) as client:
         while not stop.is_set():
             started = time.monotonic()
             assert client.get("/health").status_code == 200
-            out.append(time.monotonic() - started)
+            out.append((time.monotonic(), time.monotonic() - started))
             time.sleep(0.01)
 
 
@@ -107,7 +108,7 @@ def test_slow_search_ends_at_the_deadline_while_health_stays_fast(
         searcher = threading.Thread(target=other_search)
         searcher.start()
         response = client.get("/v1/search", params={"q": SLOW_WORD})
-        took = time.monotonic() - started
+        took = took_all = time.monotonic() - started
         searcher.join()
         stop.set()
         pinger.join()
@@ -118,8 +119,11 @@ def test_slow_search_ends_at_the_deadline_while_health_stays_fast(
     ) == ("deadline_exceeded", "1")
     assert 0.4 <= took < 1.2, took
     assert [(name,) for name, _ in slow.ended] == [("SearchTimedOut",)]
-    assert len(health) >= 10, health
-    assert max(health) < 0.3, health
+    # /health kept answering while the slow search ran (a loaded 2-core machine
+    # answers a few a tenth of a second), each well within the deadline.
+    during = [took for at, took in health if started < at < started + took_all]
+    assert len(during) >= 3, health
+    assert max(took for _, took in health) < 0.3, health
     assert [status for status, _ in others] == [200]
     assert others[0][1] < 0.3, others
 

@@ -9,6 +9,7 @@ when the words as typed match too few titles. A search without words
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,9 @@ PROBE_ROWS = 64
 # Typo matches join the results when the words as typed match fewer titles than this.
 TYPO_THRESHOLD = 10
 
+# Compiled matches kept: as many as the plans tiered.py keeps.
+MATCH_CACHE_SIZE = 4096
+
 Planner = Callable[[CatalogSnapshot, SearchQuery], QueryPlan]
 
 
@@ -44,6 +48,25 @@ class TextPages:
         self.statements = statements
         self.plan = plan
         self.syntax = statements.dialect.syntax
+        # Compiled expressions per plan, for one catalog version at a time (a
+        # match holds the snapshot's vocabulary and typo index).
+        self._matches: OrderedDict[QueryPlan, TextMatch] = OrderedDict()
+        self._matches_version: int | None = None
+
+    def match(self, snapshot: CatalogSnapshot, plan: QueryPlan) -> TextMatch:
+        """The plan's index expressions, built once per plan while this catalog version lasts."""
+        matches = self._matches
+        if self._matches_version != snapshot.version:
+            matches.clear()
+            self._matches_version = snapshot.version
+        found = matches.get(plan)
+        if found is None:
+            found = matches[plan] = TextMatch(snapshot, plan, self.syntax)
+            if len(matches) > MATCH_CACHE_SIZE:
+                del matches[next(iter(matches))]
+        else:
+            matches.move_to_end(plan)
+        return found
 
     async def _resolve_words(
         self,
@@ -67,7 +90,7 @@ class TextPages:
         ends_of_quotes = [end for _, end in query.quoted]
         shortest = max(1, *ends_of_quotes) if ends_of_quotes else 1
         longest = len(query.words)
-        match = TextMatch(snapshot, plan, self.syntax)
+        match = self.match(snapshot, plan)
         # The invariant: the first `shortest` words are accepted (found, or the floor).
         best = match if longest <= shortest else None
         while shortest < longest:
@@ -76,9 +99,7 @@ class TextPages:
                 candidate = match
             else:
                 cut = self.plan(snapshot, query.first_words(middle))
-                candidate = TextMatch(
-                    snapshot, cut if reads_year else cut.without_year(), self.syntax
-                )
+                candidate = self.match(snapshot, cut if reads_year else cut.without_year())
             if await self.statements.exists(db, candidate.plain, filters) or (
                 candidate.with_typos is not None
                 and await self.statements.exists(db, candidate.with_typos, filters)
@@ -88,7 +109,7 @@ class TextPages:
                 longest = middle - 1
         if best is None:  # nothing matched: the floor
             cut = self.plan(snapshot, query.first_words(shortest))
-            best = TextMatch(snapshot, cut if reads_year else cut.without_year(), self.syntax)
+            best = self.match(snapshot, cut if reads_year else cut.without_year())
         return best
 
     async def _typos_join(
@@ -125,7 +146,7 @@ class TextPages:
         count: bool = True,
     ) -> Page:
         """The page, the total, whether it is exact, and the expression of the result set."""
-        match = TextMatch(snapshot, plan, self.syntax)
+        match = self.match(snapshot, plan)
         need = query.offset + query.limit
         ranks, rows, assessed, plain_total, exact = await self._as_typed(
             db, match, filters, need, count=count
