@@ -9,6 +9,7 @@ that count are the side-by-side ones from ``bench/run.py``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import time
@@ -16,17 +17,25 @@ from collections import defaultdict
 from pathlib import Path
 
 from reelsearch.config import Settings
+from reelsearch.search.backends import open_search_engine
 from reelsearch.search.query import parse_search
-from reelsearch.search.sqlite import SqliteSearchEngine
 
 
 def main() -> None:
+    asyncio.run(_main())
+
+
+async def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--queries", type=Path, required=True, help="from bench/queries.py")
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument(
+        "--profile", type=Path, help="write a pyinstrument profile of the warm passes here (text)"
+    )
     args = parser.parse_args()
-    engine = SqliteSearchEngine(Settings(database_url=f"sqlite:///{args.db.resolve()}"))
+    # On an event loop in this thread, as a server worker runs it (no hand-off to time).
+    engine = await open_search_engine(Settings(database_url=f"sqlite:///{args.db.resolve()}"))
     cases = []
     for line in args.queries.read_text(encoding="utf-8").splitlines():
         q = json.loads(line)
@@ -36,22 +45,32 @@ def main() -> None:
     times: list[float] = []
     for q, query in cases:
         started = time.process_time()
-        ids = [hit["id"] for hit in engine.search(query).hits]
+        ids = [hit["id"] for hit in (await engine.search(query)).hits]
         times.append(time.process_time() - started)
         tally = found[q["kind"]]
         tally[0] += ids[:1] == [q["expected_id"]]
         tally[1] += q["expected_id"] in ids
         tally[2] += 1
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
     started = time.process_time()
     for _ in range(args.passes):
         for _, query in cases:
-            engine.search(query)
+            await engine.search(query)
     warm = (time.process_time() - started) / args.passes / len(cases)
+    if profiler is not None:
+        profiler.stop()
+        args.profile.write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
     times.sort()
     print(
         f"first pass: p50 {statistics.median(times) * 1e3:.2f} ms, "
         f"p99 {times[int(len(times) * 0.99)] * 1e3:.2f} ms; warm mean {warm * 1e6:.0f} us"
     )
+    await engine.close()
     for kind, (r1, r10, n) in found.items():
         print(f"{kind:11s} R@1 {r1 / n:6.1%}  R@10 {r10 / n:6.1%}  (n={n})")
 

@@ -43,7 +43,7 @@ from procs import code_version
 from reelsearch.config import Settings
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.query import SearchQuery, parse_search
-from reelsearch.search.sql import PostgresReader, RecordingReader, Statement, numbered
+from reelsearch.search.readers import PostgresReader, RecordingReader, Statement, numbered
 
 # API shapes (names as in tests/search/test_explain.py); the query set adds one query per kind.
 API_SHAPES: dict[str, list[tuple[str, str]]] = {

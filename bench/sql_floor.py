@@ -56,7 +56,7 @@ from reelsearch.db.postgres import PostgresPool
 from reelsearch.http.params import query_pairs
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.query import SearchQuery, parse_search
-from reelsearch.search.sql import PostgresReader, RecordingReader, Statement, numbered
+from reelsearch.search.readers import PostgresReader, RecordingReader, Statement, numbered
 
 RUNGS = (
     "server exec",

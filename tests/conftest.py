@@ -264,7 +264,14 @@ def paused_import() -> type[PausedImport]:
     return PausedImport
 
 
+# The search deadline in tests: the suites share a loaded 2-core machine, where a
+# broad PostgreSQL search ("the the") can take half a second; the deadline's
+# own tests set theirs.
+TEST_DEADLINE_MS = 10_000
+
+
 def settings_for(path: Path, **overrides: object) -> Settings:
+    overrides.setdefault("search_deadline_ms", TEST_DEADLINE_MS)
     return Settings(database_url=f"sqlite:///{path}", **overrides)  # type: ignore[arg-type]
 
 
@@ -340,7 +347,9 @@ def small_pg_settings(
     postgres_databases: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     """The small hand-made catalog imported from IMDb TSV files into PostgreSQL (read-only)."""
-    settings = Settings(database_url=postgres_databases("small"))
+    settings = Settings(
+        database_url=postgres_databases("small"), search_deadline_ms=TEST_DEADLINE_MS
+    )
     files = write_imdb(tmp_path_factory.mktemp("small_pg") / "dump", SMALL_TITLES, SMALL_AKAS)
     import_imdb(settings, list(files.values()))
     return settings
@@ -349,7 +358,9 @@ def small_pg_settings(
 @pytest.fixture(scope="session")
 def sample_pg_settings(postgres_databases: Callable[[str], str]) -> Settings:
     """The real ggplot2movies sample imported into PostgreSQL once per session (read-only)."""
-    settings = Settings(database_url=postgres_databases("sample"))
+    settings = Settings(
+        database_url=postgres_databases("sample"), search_deadline_ms=TEST_DEADLINE_MS
+    )
     import_sample(settings)
     return settings
 

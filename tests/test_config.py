@@ -12,7 +12,7 @@ import pytest
 
 from reelsearch.config import ENV_PREFIX, Settings
 from reelsearch.errors import ConfigError
-from reelsearch.search.sqlite import SqliteSearchEngine
+from reelsearch.search.backends import open_blocking_engine
 
 
 def test_defaults_without_environment() -> None:
@@ -142,7 +142,7 @@ def test_negative_cache_size_does_not_surface_as_a_sqlite_error(small_db: Path) 
         "REELSEARCH_DATABASE_URL": f"sqlite:///{small_db}",
     }
     with pytest.raises(ConfigError, match="REELSEARCH_SQLITE_CACHE_KIB"):
-        SqliteSearchEngine(Settings.from_env(environ)).close()
+        open_blocking_engine(Settings.from_env(environ)).close()
 
 
 @pytest.mark.parametrize(

@@ -130,8 +130,19 @@ class Settings:
     # file (sessions).
     redis_url: str = ""
 
-    # Search limits: a query longer than this is refused, not truncated.
+    # Search limits: a query longer than this is refused, not truncated. Both
+    # are checked again after normalization, which can multiply a query (one
+    # U+FDFA is 18 characters and 4 words), as q's words are what costs.
     max_query_chars: int = 256
+    # Most words (searched for plus excluded) a query may have after
+    # normalization: each is a slot of the plan and a term of every index
+    # expression. Titles people search by are far shorter.
+    max_query_words: int = 32
+    # A search still running after this many milliseconds is stopped (the
+    # SQLite statement interrupted, the PostgreSQL one cancelled) and answered
+    # 503 with Retry-After, so no request holds a worker longer. Cold searches
+    # take milliseconds; only hostile or pathological ones come near it.
+    search_deadline_ms: int = 500
     # `total` is counted exactly up to this many hits, then reported as a floor
     # (total_is_exact=false): counting all 20 k titles matching "th*" on every
     # keystroke would cost more than finding the ten to show.
@@ -220,6 +231,8 @@ class Settings:
         _require(self.workers >= 1, "workers", "must be at least 1")
         _require(0 < self.port < 65536, "port", "must be between 1 and 65535")
         _require(self.max_query_chars >= 16, "max_query_chars", "must be at least 16")
+        _require(self.max_query_words >= 4, "max_query_words", "must be at least 4")
+        _require(self.search_deadline_ms >= 10, "search_deadline_ms", "must be at least 10")
         _require(self.max_exact_total >= 100, "max_exact_total", "must be at least 100")
         _require(self.import_batch_size >= 1, "import_batch_size", "must be at least 1")
         _require(0 <= self.import_max_shrink <= 1, "import_max_shrink", "must be between 0 and 1")

@@ -8,6 +8,9 @@ ReelsearchError
 │   └── DatabaseUnavailable the database server can't be reached now (-> 503)
 │       ├── ConnectionLost    a pooled connection died under a read (retried once)
 │       └── CatalogFileMissing the SQLite catalog file was deleted under the server
+├── SearchStopped         a search ended before its answer
+│   ├── SearchTimedOut    it ran past the search deadline (-> 503 with Retry-After)
+│   └── SearchCancelled   the client went away while it ran
 ├── InvalidRequest        a client sent something we refuse (-> 4xx)
 │   ├── NotFound          the thing asked for does not exist (-> 404)
 │   └── Forbidden         an admin-only feature without the admin token (-> 403)
@@ -59,6 +62,21 @@ class ConnectionLost(DatabaseUnavailable):
 
 class CatalogFileMissing(DatabaseUnavailable):
     """The SQLite catalog file was deleted under a running server; reads wait for a new one."""
+
+
+class SearchStopped(ReelsearchError):
+    """A search was stopped before it had an answer."""
+
+
+class SearchTimedOut(SearchStopped):
+    """A search ran past its deadline and was interrupted."""
+
+    # A second: the deadline is well under it, and the load that slowed this may pass.
+    retry_after = 1
+
+
+class SearchCancelled(SearchStopped):
+    """The client disconnected while its search ran; nobody waits for the answer."""
 
 
 class InvalidRequest(ReelsearchError):

@@ -24,7 +24,7 @@ from reelsearch.cli import main
 from reelsearch.config import Settings
 from reelsearch.db import ReadPool
 from reelsearch.errors import BadFileFormat, ImportFailed
-from reelsearch.search.sqlite import SqliteSearchEngine
+from reelsearch.search.backends import open_blocking_engine
 
 N = "\\N"
 SENTINEL = "2000-01-01T00:00:00+00:00"
@@ -538,7 +538,7 @@ def test_reader_sees_old_or_new_catalog_never_half(
 def test_engine_picks_up_a_new_catalog_version(small_copy: Settings) -> None:
     """After an import commits, refresh_if_changed loads the new catalog once."""
     small_copy = dataclasses.replace(small_copy, import_max_shrink=1.0)  # 30 -> 1 movie
-    engine = SqliteSearchEngine(small_copy)
+    engine = open_blocking_engine(small_copy)
     try:
         assert (False, 1, 30) == (
             engine.refresh_if_changed(),

@@ -31,7 +31,7 @@ from reelsearch.errors import ConnectionLost, DatabaseUnavailable
 from reelsearch.search.engine import SearchResult
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.query import parse_search
-from reelsearch.search.sql import PostgresReader
+from reelsearch.search.readers import PostgresReader
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(60)]
 

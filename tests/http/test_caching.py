@@ -37,9 +37,9 @@ class CountingClient:
         engine = client.app.state.engine  # type: ignore[attr-defined]
         original = engine.search
 
-        async def counted(query: Any) -> Any:
+        async def counted(query: Any, deadline: Any = None) -> Any:
             self.searches += 1
-            return await original(query)
+            return await original(query, deadline)
 
         engine.search = counted
 

@@ -29,10 +29,13 @@ import pytest
 
 from reelsearch.config import Settings
 from reelsearch.db.explain import explain_query_plan, full_scans
+from reelsearch.search.backends import open_blocking_engine
+from reelsearch.search.engine import BlockingSearchEngine
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.query import parse_autocomplete, parse_search
+from reelsearch.search.readers import PostgresReader, RecordingReader, Statement, numbered
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts
-from reelsearch.search.sql import POSTGRESQL, PostgresReader, RecordingReader, Statement, numbered
+from reelsearch.search.sql import POSTGRESQL
 from reelsearch.search.sqlite import SqliteSearchEngine
 
 # The planner names the alias of `movies AS m`, so both names are checked.
@@ -88,20 +91,29 @@ SEARCHES: dict[str, list[tuple[str, str]]] = {
 }  # fmt: skip
 
 
+def sqlite_engine(engine: BlockingSearchEngine) -> SqliteSearchEngine:
+    """The SQLite engine a blocking engine drives (its pool and settings)."""
+    inner = engine.engine
+    assert isinstance(inner, SqliteSearchEngine)
+    return inner
+
+
 @pytest.fixture(scope="module")
-def traced(sample_settings: Settings) -> Iterator[tuple[SqliteSearchEngine, list[str]]]:
+def traced(sample_settings: Settings) -> Iterator[tuple[BlockingSearchEngine, list[str]]]:
     """An engine with one pooled connection whose every statement is recorded."""
     statements: list[str] = []
     settings = Settings(database_url=sample_settings.database_url, db_read_pool_size=1)
-    engine = SqliteSearchEngine(settings)
-    with engine.pool.connection() as conn:  # the pool's only connection, reused by every call
+    engine = open_blocking_engine(settings)
+    with sqlite_engine(
+        engine
+    ).pool.connection() as conn:  # the pool's only connection, reused by every call
         conn.set_trace_callback(statements.append)
     yield engine, statements
     engine.close()
 
 
 def plans_of(
-    traced: tuple[SqliteSearchEngine, list[str]], run: Callable[[SqliteSearchEngine], Any]
+    traced: tuple[BlockingSearchEngine, list[str]], run: Callable[[BlockingSearchEngine], Any]
 ) -> list[tuple[str, list[str]]]:
     """The SELECTs ``run`` made the engine execute, each with its query plan."""
     engine, statements = traced
@@ -109,7 +121,7 @@ def plans_of(
     run(engine)
     selects = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
     assert selects, "the trace callback saw no SELECT"
-    conn = sqlite3.connect(f"file:{engine.settings.sqlite_path}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{sqlite_engine(engine).settings.sqlite_path}?mode=ro", uri=True)
     try:
         return [(s, explain_query_plan(conn, s)) for s in selects]
     finally:
@@ -127,7 +139,7 @@ def assert_no_full_scan(plans: list[tuple[str, list[str]]]) -> None:
 
 @pytest.mark.parametrize("params", list(SEARCHES.values()), ids=list(SEARCHES))
 def test_search_never_scans_movies(
-    traced: tuple[SqliteSearchEngine, list[str]], params: list[tuple[str, str]]
+    traced: tuple[BlockingSearchEngine, list[str]], params: list[tuple[str, str]]
 ) -> None:
     """Each search shape reads movies through an index, never a full table scan."""
     assert_no_full_scan(plans_of(traced, lambda engine: engine.search(parse_search(params))))
@@ -135,14 +147,14 @@ def test_search_never_scans_movies(
 
 @pytest.mark.parametrize("q", ["the mat", "matirx", "love story ", "zzzzqq"])
 def test_autocomplete_never_scans_movies(
-    traced: tuple[SqliteSearchEngine, list[str]], q: str
+    traced: tuple[BlockingSearchEngine, list[str]], q: str
 ) -> None:
     """Autocomplete reads movies through an index."""
     query = parse_autocomplete([("q", q), ("limit", "5")])
     assert_no_full_scan(plans_of(traced, lambda engine: engine.autocomplete(query)))
 
 
-def test_get_movie_never_scans_movies(traced: tuple[SqliteSearchEngine, list[str]]) -> None:
+def test_get_movie_never_scans_movies(traced: tuple[BlockingSearchEngine, list[str]]) -> None:
     """Looking a movie up by id is a primary-key search."""
     plans = plans_of(traced, lambda engine: engine.get_movie(32710))
     assert_no_full_scan(plans)
@@ -150,12 +162,12 @@ def test_get_movie_never_scans_movies(traced: tuple[SqliteSearchEngine, list[str
 
 
 def test_catalog_snapshot_load_never_scans_movies(
-    traced: tuple[SqliteSearchEngine, list[str]],
+    traced: tuple[BlockingSearchEngine, list[str]],
 ) -> None:
     """Loading a catalog version (startup, after each import) reads movies through indexes."""
 
-    def load(engine: SqliteSearchEngine) -> None:
-        with engine.pool.connection() as conn:
+    def load(engine: BlockingSearchEngine) -> None:
+        with sqlite_engine(engine).pool.connection() as conn:
             CatalogSnapshot.load(conn)
 
     assert_no_full_scan(plans_of(traced, load))

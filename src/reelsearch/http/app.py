@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from reelsearch.config import Settings
-from reelsearch.errors import DatabaseUnavailable, InvalidRequest
+from reelsearch.errors import DatabaseUnavailable, InvalidRequest, SearchStopped, SearchTimedOut
 from reelsearch.http.admin import parse_networks
 from reelsearch.http.apikeys import parse_keys
 from reelsearch.http.assets import static_mount
@@ -77,6 +77,7 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={
             InvalidRequest: _on_invalid_request,
             DatabaseUnavailable: _on_database_unavailable,
+            SearchStopped: _on_search_stopped,
             HTTPException: _on_http_exception,
             Exception: _on_unexpected,
         },
@@ -114,6 +115,14 @@ async def _on_invalid_request(request: Request, exc: Exception) -> Response:
 async def _on_database_unavailable(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DatabaseUnavailable)
     response = error_response(503, "unavailable", str(exc))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+async def _on_search_stopped(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, SearchTimedOut):  # cancelled: the client is gone, nobody reads this
+        return error_response(499, "client_closed_request", str(exc))
+    response = error_response(503, "deadline_exceeded", str(exc))
     response.headers["Retry-After"] = str(exc.retry_after)
     return response
 

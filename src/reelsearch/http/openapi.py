@@ -39,6 +39,9 @@ ERROR_CODES = {
     "not_found": "no such movie or path",
     "method_not_allowed": "the path has no such method (the `Allow` header lists them)",
     "unavailable": "the catalog database is down or busy; retry after `Retry-After` seconds",
+    "deadline_exceeded": "the search ran past REELSEARCH_SEARCH_DEADLINE_MS and was stopped; "
+    "retry after `Retry-After` seconds",
+    "client_closed_request": "the client went away while its search ran (499, never read)",
     "not_ready": "the catalog can't be read (readiness probe)",
     "rate_limited": "the client's rate limit is spent; retry after `Retry-After` seconds",
     "http_error": "another HTTP-level refusal",

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest, NotFound
 from reelsearch.http.admin import has_admin_token, is_from, require_admin
+from reelsearch.http.disconnect import unless_disconnected
 from reelsearch.http.openapi import openapi_document
 from reelsearch.http.params import query_pairs
 from reelsearch.http.responses import JSONResponse, error_response
@@ -26,14 +27,20 @@ async def search(request: Request) -> Response:
     query = parse_search(
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
+        max_query_words=state.settings.max_query_words,
     )
     if not query.explain:  # cached, conditional and compressed (http/search_cache.py)
         responder: SearchResponder = state.search_responder
         return await responder.answer(request, query, started)
     _require_admin(request)
-    body = render_search(await state.engine.search(query))
+    engine = state.engine
+    deadline = engine.deadline()
+    result = await unless_disconnected(
+        request.receive, deadline, lambda: engine.search(query, deadline)
+    )
     took = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
-    return Response(body, media_type="application/json", headers={"server-timing": took})
+    return Response(render_search(result), media_type="application/json",
+                    headers={"server-timing": took})  # fmt: skip
 
 
 def _require_admin(request: Request) -> None:
@@ -46,8 +53,13 @@ async def autocomplete(request: Request) -> Response:
     query = parse_autocomplete(
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
+        max_query_words=state.settings.max_query_words,
     )
-    hits = await state.engine.autocomplete(query)
+    engine = state.engine
+    deadline = engine.deadline()
+    hits = await unless_disconnected(
+        request.receive, deadline, lambda: engine.autocomplete(query, deadline)
+    )
     return JSONResponse({"suggestions": hits})
 
 

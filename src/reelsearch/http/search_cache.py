@@ -10,6 +10,7 @@ every spelling of a search gets the same bytes; the server time goes to a
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -23,8 +24,11 @@ from reelsearch.cache.entry import CachedResponse
 from reelsearch.cache.keys import canonical_key, canonical_query
 from reelsearch.cache.service import ResultCache, new_entry
 from reelsearch.config import Settings
+from reelsearch.errors import SearchCancelled
 from reelsearch.http.caching import EntrySender
+from reelsearch.http.disconnect import unless_disconnected
 from reelsearch.http.params import query_pairs
+from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import SearchEngine, SearchResult
 from reelsearch.search.query import SearchQuery, parse_search
 
@@ -90,19 +94,42 @@ class SearchResponder:
         engine: SearchEngine = request.app.state.engine
         query = canonical_query(query)
         cache = self.cache
+        # This request's deadline bounds a search it computes; its client going
+        # away cancels it (http/disconnect.py).
+        deadline = engine.deadline()
         if cache is None:
-            return EntryResponse(self.sender, await self._compute(engine, query), started)
+            entry = await unless_disconnected(
+                request.receive, deadline, lambda: self._compute(engine, query, deadline)
+            )
+            return EntryResponse(self.sender, entry, started)
         await cache.ensure_current(engine.snapshot.version)
         key = canonical_key(cache.prefix, query)
         query_string: bytes = request.scope["query_string"]
         cache.search_log.record(query_string)
-        entry = await cache.get_or_compute(key, lambda: self._compute(engine, query))
+
+        def compute() -> Awaitable[CachedResponse]:
+            return self._compute(engine, query, deadline)
+
+        try:
+            entry = await unless_disconnected(
+                request.receive, deadline, lambda: cache.get_or_compute(key, compute)
+            )
+        except SearchCancelled:
+            if deadline.is_cancelled:
+                raise
+            # Single-flight: the request computing this key for us lost its client.
+            # Ours is still here, so compute it (once more, for whoever waits now).
+            entry = await unless_disconnected(
+                request.receive, deadline, lambda: cache.get_or_compute(key, compute)
+            )
         cache.remember_alias(query_string, key)
         return EntryResponse(self.sender, entry, started)
 
-    async def _compute(self, engine: SearchEngine, query: SearchQuery) -> CachedResponse:
+    async def _compute(
+        self, engine: SearchEngine, query: SearchQuery, deadline: Deadline | None = None
+    ) -> CachedResponse:
         version = engine.snapshot.version
-        result = await engine.search(query)
+        result = await engine.search(query, deadline)
         body = render_search(result)
         tags = search_tags(query, result, version)
         now = time.time()
@@ -116,7 +143,9 @@ class SearchResponder:
         if cache is None or engine is None:
             return False
         query = parse_search(
-            query_pairs(query_string), max_query_chars=self.settings.max_query_chars
+            query_pairs(query_string),
+            max_query_chars=self.settings.max_query_chars,
+            max_query_words=self.settings.max_query_words,
         )
         if query.explain:
             return False

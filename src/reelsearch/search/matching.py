@@ -12,12 +12,13 @@ tier, and the same function explains a hit's rank and finds its highlights.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reelsearch.search.normalize import JOINED_TITLES, word_key
 from reelsearch.search.plan import Alternative, QueryPlan, Slot
 from reelsearch.search.snapshot import CatalogSnapshot
+from reelsearch.search.syntax import MatchSyntax
 
 # A last word this long that exists in the catalog is taken as finished.
 FINISHED_WORD_LENGTH = 5
@@ -32,45 +33,6 @@ TIER_NAMES = (
     "every word",
     "every word, some with typos",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class MatchSyntax:
-    """How one text index spells words, prefixes, AND, OR, NOT, phrases and "at the start"."""
-
-    # A word quoted so that any word (AND, NEAR, !) is matched literally. A
-    # plain function per syntax: it runs for every completion of every query.
-    quote: Callable[[str], str]
-    prefix: str  # after a quoted word: match it as a prefix
-    and_: str
-    or_: str
-    then: str  # between the words of a phrase
-    start: str  # before a phrase: it must open the title
-    but_not: str  # between an expression and the one its matches must not match
-
-    def any_of(self, tokens: Sequence[str]) -> str:
-        """One token, or an OR group of them."""
-        return tokens[0] if len(tokens) == 1 else "(" + self.or_.join(tokens) + ")"
-
-
-def _fts5_string(word: str) -> str:
-    return '"' + word.replace('"', '""') + '"'
-
-
-def _tsquery_lexeme(word: str) -> str:
-    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-FTS5 = MatchSyntax(
-    quote=_fts5_string, prefix="*", and_=" AND ", or_=" OR ", then=" + ", start="^",
-    but_not=" NOT ",
-)  # fmt: skip
-# The PostgreSQL title index puts a '^' word at position 1 of every title
-# (catalog migration 0001), so "at the start" is a phrase that begins with it.
-TSQUERY = MatchSyntax(
-    quote=_tsquery_lexeme, prefix=":*", and_=" & ", or_=" | ", then=" <-> ", start="'^' <-> ",
-    but_not=" & !",
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,16 @@ MAX_SPLITS = 2
 # completions): "head" is not "he ad", nor "inter" "in ter...", but
 # "spiderman" is "spider man". Each split is a phrase the index must also read.
 RARE_WORD_TITLES = 50
+# No typo candidates for a word longer than this: no title word is so long
+# that a typo in it needs forgiving, and the typo search builds every
+# two-letter deletion of the word (a 512-letter word: 130 k strings, 120 MB).
+MAX_TYPO_WORD_LENGTH = 32
+# Articles that French and Italian titles elide before a vowel ("L'Avventura",
+# "d'Amelie", "Dell'Amore", "Qu'est-ce", "Un'Altra"): tried in front of a rare
+# word of at least MIN_ELIDED_LENGTH letters that starts with a vowel or "h",
+# as elision does (so "known" never finds "unknown", nor "ove" "love").
+ELIDED_ARTICLES = ("l", "d", "dell", "qu", "un")
+MIN_ELIDED_LENGTH = 5
 # Before a numeral, these words are optional: "superman part 4" finds Superman IV.
 SEQUEL_MARKERS = frozenset({"part", "pt", "episode", "ep", "chapter", "vol", "volume"})
 
@@ -183,11 +193,33 @@ def _word_slot(word: str, is_prefix: bool, rules: Rules, vocabulary: Vocabulary)
         alternatives += [
             Alternative(pair, is_prefix, respaced=True) for pair in _splits(word, vocabulary)
         ]
+        alternatives += [
+            Alternative((elided,), is_prefix, respaced=True)
+            for elided in _elided(word, is_prefix, vocabulary)
+        ]
     # Typed initials ("swat" for S.W.A.T., "gi jane"), only where some title
     # spells them so: a phrase of one-letter words is costly, others never pay it.
     if word in vocabulary.initialisms:
         alternatives.append(Alternative(tuple(word)))
-    return Slot((word,), tuple(alternatives), typos=True, optional=word in rules.stop_words)
+    return Slot(
+        (word,),
+        tuple(alternatives),
+        typos=len(word) <= MAX_TYPO_WORD_LENGTH,
+        optional=word in rules.stop_words,
+    )
+
+
+def _elided(word: str, is_prefix: bool, vocabulary: Vocabulary) -> list[str]:
+    """The word after an elided article, as titles write it joined: normalize() drops
+    the apostrophe, so L'Avventura is "lavventura" and "avventura" finds it."""
+    if len(word) < MIN_ELIDED_LENGTH or word[0] not in "aeiouh":  # elision is before a vowel
+        return []
+    found = []
+    for article in ELIDED_ARTICLES:
+        joined = article + word
+        if joined in vocabulary or (is_prefix and vocabulary.has_prefix(joined)):
+            found.append(joined)
+    return found
 
 
 def _splits(word: str, vocabulary: Vocabulary) -> list[tuple[str, str]]:

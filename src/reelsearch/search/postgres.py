@@ -26,10 +26,12 @@ import asyncpg
 from reelsearch.config import Settings
 from reelsearch.db.postgres import PostgresPool
 from reelsearch.errors import ConnectionLost
+from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.query import SearchQuery
+from reelsearch.search.readers import PostgresReader
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version
-from reelsearch.search.sql import POSTGRESQL, PostgresReader
+from reelsearch.search.sql import POSTGRESQL
 from reelsearch.search.tiered import TieredSearch
 
 T = TypeVar("T")
@@ -60,19 +62,30 @@ class PostgresSearchEngine:
             raise
         return cls(settings, pool, snapshot)
 
-    async def search(self, query: SearchQuery) -> SearchResult:
-        snapshot = self.snapshot
-        return await self._read(lambda db: self.tiered.search(db, snapshot, query))
+    def deadline(self) -> Deadline:
+        return Deadline(self.settings.search_deadline_ms / 1000)
 
-    async def autocomplete(self, query: SearchQuery) -> list[Hit]:
+    async def search(self, query: SearchQuery, deadline: Deadline | None = None) -> SearchResult:
         snapshot = self.snapshot
-        return await self._read(lambda db: self.tiered.autocomplete(db, snapshot, query))
+        return await self._read(
+            lambda db: self.tiered.search(db, snapshot, query), deadline or self.deadline()
+        )
+
+    async def autocomplete(self, query: SearchQuery, deadline: Deadline | None = None) -> list[Hit]:
+        snapshot = self.snapshot
+        return await self._read(
+            lambda db: self.tiered.autocomplete(db, snapshot, query), deadline or self.deadline()
+        )
 
     async def get_movie(self, movie_id: int | str) -> Hit | None:
         return await self._read(lambda db: self.tiered.get_movie(db, movie_id))
 
     async def refresh_if_changed(self) -> bool:
-        """Reload the snapshot if an import committed a new catalog; True if it did."""
+        """Reload the snapshot if an import committed a new catalog; True if it did.
+
+        The relevance rules are re-read here too, if their files changed: the
+        poller's job, never a request's."""
+        await anyio.to_thread.run_sync(self.tiered.rules.reload_if_changed)
         if await self._version() == self.snapshot.version:
             return False
         async with self._refresh_lock:
@@ -90,7 +103,9 @@ class PostgresSearchEngine:
     async def _version(self) -> int:
         return await self._read(read_version)
 
-    async def _read(self, read: Callable[[PostgresReader], Awaitable[T]]) -> T:
+    async def _read(
+        self, read: Callable[[PostgresReader], Awaitable[T]], deadline: Deadline | None = None
+    ) -> T:
         """Run ``read`` on a pooled connection; once more on a fresh one if that one was dead.
 
         Without pre-ping, a server restart is found by the first read on a
@@ -99,23 +114,25 @@ class PostgresSearchEngine:
         server is still down, the second attempt fails too: a 503.
         """
         try:
-            return await self._read_once(read)
+            return await self._read_once(read, deadline)
         except ConnectionLost as exc:
             logger.info("lost a pooled connection (%s); reading again on a fresh one", exc)
-            return await self._read_once(read)
+            return await self._read_once(read, deadline)
 
-    async def _read_once(self, read: Callable[[PostgresReader], Awaitable[T]]) -> T:
+    async def _read_once(
+        self, read: Callable[[PostgresReader], Awaitable[T]], deadline: Deadline | None
+    ) -> T:
         """Run ``read`` on a pooled connection; once more if an import made its plans stale."""
         async with self.pool.connection() as conn:
             try:
-                return await read(PostgresReader(conn))
+                return await read(PostgresReader(conn, deadline))
             except (*_STALE_PLAN_ERRORS, asyncpg.InternalServerError) as exc:
                 # XX000 "could not open relation with OID n": a statement that
                 # started on the old tables as the swap committed.
                 if isinstance(exc, asyncpg.InternalServerError) and "relation" not in str(exc):
                     raise
                 logger.info("catalog tables were swapped by an import; preparing again")
-                return await read(PostgresReader(conn))
+                return await read(PostgresReader(conn, deadline))
 
 
 async def _load_snapshot(pool: PostgresPool) -> CatalogSnapshot:

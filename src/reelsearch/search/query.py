@@ -38,6 +38,9 @@ MAX_OFFSET = 10_000
 # syllable becomes three jamo), so a short q can still hold one.
 MAX_WORD_BYTES = 2047
 MIN_YEAR, MAX_YEAR = 1800, 2200
+# The defaults of Settings.max_query_chars and max_query_words, for callers without settings.
+DEFAULT_MAX_QUERY_CHARS = 256
+DEFAULT_MAX_QUERY_WORDS = 32
 # One part of q: an optional "-" (exclude), then a "quoted phrase" (the closing
 # quote may be missing while a person types) or a run of anything else.
 _PART = re.compile(r'(-?)(?:"([^"]*)("?)|([^\s"]+))')
@@ -108,11 +111,16 @@ class SearchQuery:
         raw = orjson.dumps({"o": following, "f": self.fingerprint()})
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
-    def without_last_word(self) -> SearchQuery:
-        """The same search less its last word, whose predecessor now counts as finished."""
-        n = len(self.words) - 1
+    def first_words(self, n: int) -> SearchQuery:
+        """The same search with only its first ``n`` words; a word cut after counts as finished."""
+        if n >= len(self.words):
+            return self
         quoted = tuple((a, min(b, n)) for a, b in self.quoted if a < n)
         return replace(self, words=self.words[:n], quoted=quoted, last_is_prefix=False)
+
+    def without_last_word(self) -> SearchQuery:
+        """The same search less its last word, whose predecessor now counts as finished."""
+        return self.first_words(len(self.words) - 1)
 
 
 def parse_text(text: str) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...],
@@ -146,17 +154,25 @@ def parse_text(text: str) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...],
     return tuple(words), tuple(quoted), tuple(excluded), last_is_prefix
 
 
-def parse_search(params: Sequence[tuple[str, str]], *, max_query_chars: int = 256) -> SearchQuery:
+def parse_search(
+    params: Sequence[tuple[str, str]],
+    *,
+    max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
+    max_query_words: int = DEFAULT_MAX_QUERY_WORDS,
+) -> SearchQuery:
     """Build a ``SearchQuery`` from decoded query-string pairs, or raise ``InvalidRequest``."""
     values = _single_values(params, SEARCH_PARAMS)
     text = values.get("q", "")
     if len(text) > max_query_chars:
         raise InvalidRequest(
-            f"q is {len(text)} characters long; the limit is {max_query_chars}", param="q"
+            f"q is {len(text)} characters long; the limit is {max_query_chars}",
+            param="q",
+            code="too_long",
         )
     if any(ord(ch) < 32 and ch not in "\t" for ch in text):
         raise InvalidRequest("q contains control characters", param="q")
     words, quoted, excluded, last_is_prefix = parse_text(text)
+    _check_normalized_size(words, excluded, max_query_chars, max_query_words)
     if any(len(word.encode()) > MAX_WORD_BYTES for word in (*words, *sum(excluded, ()))):
         raise InvalidRequest(
             f"q has a word longer than {MAX_WORD_BYTES} bytes; no title has one", param="q"
@@ -199,11 +215,41 @@ def parse_search(params: Sequence[tuple[str, str]], *, max_query_chars: int = 25
 
 
 def parse_autocomplete(
-    params: Sequence[tuple[str, str]], *, max_query_chars: int = 256
+    params: Sequence[tuple[str, str]],
+    *,
+    max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
+    max_query_words: int = DEFAULT_MAX_QUERY_WORDS,
 ) -> SearchQuery:
     """``q`` and ``limit`` only: titles for a suggestion list."""
     values = _single_values(params, frozenset({"q", "limit"}))
-    return parse_search(list(values.items()), max_query_chars=max_query_chars)
+    return parse_search(
+        list(values.items()), max_query_chars=max_query_chars, max_query_words=max_query_words
+    )
+
+
+def _check_normalized_size(
+    words: Sequence[str], excluded: Sequence[Sequence[str]], max_chars: int, max_words: int
+) -> None:
+    """The limits again on what normalization made of q: the words are what a search costs.
+
+    Normalizing can multiply text: one U+FDFA is four words of 18 letters,
+    one U+FB03 is "ffi". A q within the character limit as sent may not be
+    within it as searched.
+    """
+    every = [*words, *(word for phrase in excluded for word in phrase)]
+    if len(every) > max_words:
+        raise InvalidRequest(
+            f"q has {len(every)} words after normalization; the limit is {max_words}",
+            param="q",
+            code="too_long",
+        )
+    chars = sum(map(len, every)) + max(len(every) - 1, 0)
+    if chars > max_chars:
+        raise InvalidRequest(
+            f"q is {chars} characters long after normalization; the limit is {max_chars}",
+            param="q",
+            code="too_long",
+        )
 
 
 def _single_values(params: Sequence[tuple[str, str]], allowed: frozenset[str]) -> dict[str, str]:

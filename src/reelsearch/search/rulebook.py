@@ -2,9 +2,10 @@
 
 The files (``search/rules/synonyms.txt`` and ``stopwords.txt`` unless the
 settings name others) are parsed once into lookups keyed by normalized
-words. ``RuleFiles.current()`` stats them at most once per poll interval and
-re-reads them when their modification time or size changed, so an operator
-edits a file and every worker picks it up within a second, without a restart.
+words. The engine's catalog poller calls ``RuleFiles.reload_if_changed()``
+every poll interval, which re-reads them when their modification time or
+size changed, so an operator edits a file and every worker picks it up
+within a second, without a restart; requests only read ``current()``.
 A file that fails to parse keeps the previous rules (and logs why).
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,14 +109,9 @@ class RuleFiles:
         self.poll_seconds = poll_seconds
         self._signature = self._stat()
         self._rules = self._read()  # a broken file at start is a startup error
-        self._checked = time.monotonic()
 
     def current(self) -> Rules:
-        """The rules, re-read first if the poll interval passed and a file changed."""
-        now = time.monotonic()
-        if now - self._checked >= self.poll_seconds:
-            self._checked = now
-            self.reload_if_changed()
+        """The rules as last read: no file system call on the request path."""
         return self._rules
 
     def reload_if_changed(self) -> bool:

@@ -1,120 +1,134 @@
 """The search engine on SQLite: the embedded default.
 
-Reads are sub-millisecond and hold the GIL for most of their time, so the
-engine is blocking; ``AsyncSqliteEngine`` hands it to the HTTP layer inline
-or through a thread pool (docs/decisions/0003-catalog-reads-inline.md).
+Reads are sub-millisecond and hold the GIL for most of their time, so by
+default each statement runs on the event loop (docs/decisions/0003-catalog-
+reads-inline.md); with ``search_in_threads`` every statement goes to a
+thread. Either way a search is held to its deadline, and a statement that
+runs long leaves the event loop for a thread (``SqliteReader``), so one slow
+search never stalls the worker's other requests for longer than a slice.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import anyio.to_thread
 
 from reelsearch.config import Settings
 from reelsearch.db import ReadPool
+from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.query import SearchQuery
+from reelsearch.search.readers import SqliteReader, run_inline
 from reelsearch.search.snapshot import CatalogSnapshot, read_version
-from reelsearch.search.sql import SQLITE, SqliteReader, run_inline
+from reelsearch.search.sql import SQLITE
 from reelsearch.search.tiered import TieredSearch
 
-A = TypeVar("A")
-T = TypeVar("T")
+# A statement still running after this long on the event loop is stopped
+# and run again in a thread: the longest any one statement holds up the
+# worker's other requests. Cold searches' statements take well under it.
+INLINE_SLICE_SECONDS = 0.02
 
 
 class SqliteSearchEngine:
     """Searches the catalog through a pool of read-only SQLite connections."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pool: ReadPool, snapshot: CatalogSnapshot) -> None:
         self.settings = settings
-        self.pool = ReadPool(settings)
+        self.pool = pool
+        self.snapshot = snapshot
         self.tiered = TieredSearch(settings, SQLITE)
+        # A search holds its connection across awaits: no more searches at once
+        # than connections, the others wait here without blocking the loop.
+        self._connections = anyio.Semaphore(pool.size)
+        self._threads = anyio.CapacityLimiter(pool.size)
+        self._inline_seconds = 0.0 if settings.search_in_threads else INLINE_SLICE_SECONDS
         self._refresh_lock = threading.Lock()
-        with self.pool.connection() as conn:
-            self.snapshot = CatalogSnapshot.load(conn)
 
-    def search(self, query: SearchQuery) -> SearchResult:
+    @classmethod
+    async def open(cls, settings: Settings) -> SqliteSearchEngine:
+        def load() -> tuple[ReadPool, CatalogSnapshot]:
+            pool = ReadPool(settings)
+            try:
+                with pool.connection() as conn:
+                    return pool, CatalogSnapshot.load(conn)
+            except BaseException:
+                pool.dispose()
+                raise
+
+        # Building the typo index of a large catalog takes seconds: not on the loop.
+        return cls(settings, *await anyio.to_thread.run_sync(load))
+
+    def deadline(self) -> Deadline:
+        return Deadline(self.settings.search_deadline_ms / 1000)
+
+    async def search(self, query: SearchQuery, deadline: Deadline | None = None) -> SearchResult:
         snapshot = self.snapshot
-        with self.pool.connection() as conn:
-            return run_inline(self.tiered.search(SqliteReader(conn), snapshot, query))
+        async with self._reader(deadline) as db:
+            return await self.tiered.search(db, snapshot, query)
 
-    def autocomplete(self, query: SearchQuery) -> list[Hit]:
+    async def autocomplete(self, query: SearchQuery, deadline: Deadline | None = None) -> list[Hit]:
         snapshot = self.snapshot
-        with self.pool.connection() as conn:
-            return run_inline(self.tiered.autocomplete(SqliteReader(conn), snapshot, query))
+        async with self._reader(deadline) as db:
+            return await self.tiered.autocomplete(db, snapshot, query)
 
-    def get_movie(self, movie_id: int | str) -> Hit | None:
-        with self.pool.connection() as conn:
-            return run_inline(self.tiered.get_movie(SqliteReader(conn), movie_id))
+    async def get_movie(self, movie_id: int | str) -> Hit | None:
+        async with self._reader(None) as db:
+            return await self.tiered.get_movie(db, movie_id)
 
-    def refresh_if_changed(self) -> bool:
-        """Reload the snapshot if an import committed a new catalog; True if it did."""
-        other = self.pool.follow_file()  # another file at the path: reload it, whatever its version
-        if self._version() == self.snapshot.version and not other:
+    async def refresh_if_changed(self) -> bool:
+        """Reload the snapshot if an import committed a new catalog, or another file
+        now stands at the catalog's path; True if it did.
+
+        The relevance rules are re-read here too, if their files changed: the
+        poller's job, never a request's."""
+        await anyio.to_thread.run_sync(self.tiered.rules.reload_if_changed)
+        # Another file at the path: reload it, whatever its version (db/catalog_file.py).
+        other = await anyio.to_thread.run_sync(self.pool.follow_file)
+        if await self._version() == self.snapshot.version and not other:
             return False
+        return await anyio.to_thread.run_sync(self._reload, other)
+
+    def _reload(self, other: bool) -> bool:
         with self._refresh_lock, self.pool.connection() as conn:
             if run_inline(read_version(SqliteReader(conn))) == self.snapshot.version and not other:
                 return False
             self.snapshot = CatalogSnapshot.load(conn)  # one assignment: readers never see half
             return True
 
-    def ping(self) -> None:
-        self._version()
-
-    def close(self) -> None:
-        self.pool.dispose()
-
-    def _version(self) -> int:
-        with self.pool.connection() as conn:
-            return run_inline(read_version(SqliteReader(conn)))
-
-
-class AsyncSqliteEngine:
-    """The blocking SQLite engine behind the async ``SearchEngine`` interface.
-
-    Inline (the default) runs each read on the event loop; with
-    ``search_in_threads`` reads go to threads, one per pooled connection.
-    Snapshot reloads always go to a thread: building the typo index of a
-    large catalog takes seconds.
-    """
-
-    def __init__(self, engine: SqliteSearchEngine) -> None:
-        self.engine = engine
-        threads = engine.settings.db_read_pool_size if engine.settings.search_in_threads else 0
-        self._limiter = anyio.CapacityLimiter(threads) if threads else None
-
-    @classmethod
-    async def open(cls, settings: Settings) -> AsyncSqliteEngine:
-        return cls(await anyio.to_thread.run_sync(SqliteSearchEngine, settings))
-
-    @property
-    def snapshot(self) -> CatalogSnapshot:
-        return self.engine.snapshot
-
-    async def search(self, query: SearchQuery) -> SearchResult:
-        return await self._call(self.engine.search, query)
-
-    async def autocomplete(self, query: SearchQuery) -> list[Hit]:
-        return await self._call(self.engine.autocomplete, query)
-
-    async def get_movie(self, movie_id: int | str) -> Hit | None:
-        return await self._call(self.engine.get_movie, movie_id)
-
-    async def _call(self, read: Callable[[A], T], argument: A) -> T:
-        """Run a blocking read inline, or in the pool's threads if so configured."""
-        if self._limiter is None:
-            return read(argument)
-        return await anyio.to_thread.run_sync(read, argument, limiter=self._limiter)
-
-    async def refresh_if_changed(self) -> bool:
-        return await anyio.to_thread.run_sync(self.engine.refresh_if_changed)
-
     async def ping(self) -> None:
-        self.engine.ping()
+        await self._version()
 
     async def close(self) -> None:
-        self.engine.close()
+        self.pool.dispose()
+
+    async def _version(self) -> int:
+        async with self._reader(None) as db:
+            return await read_version(db)
+
+    @asynccontextmanager
+    async def _reader(self, deadline: Deadline | None) -> AsyncIterator[SqliteReader]:
+        """A pooled connection in one read transaction, its statements held to ``deadline``."""
+        slots = self._connections
+        try:
+            slots.acquire_nowait()  # the common case: no wait, no trip through the loop
+        except anyio.WouldBlock:
+            await slots.acquire()
+        try:
+            with self.pool.connection() as conn:
+                reader = SqliteReader(
+                    conn,
+                    deadline or self.deadline(),
+                    threads=self._threads,
+                    inline_seconds=self._inline_seconds,
+                )
+                reader.watch()
+                try:
+                    yield reader
+                finally:
+                    reader.unwatch()
+        finally:
+            slots.release()

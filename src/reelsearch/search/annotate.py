@@ -1,0 +1,95 @@
+"""What a page of hits says about itself: matched_title, highlights and explain.
+
+Computed for the hits of the page returned only, from the match that found
+them (``TextMatch``) and, when the page was ranked in Python, the
+assessments already made.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reelsearch.search.engine import Hit
+from reelsearch.search.highlight import spans
+from reelsearch.search.matching import TIER_NAMES, Assessment
+from reelsearch.search.normalize import normalize
+from reelsearch.search.query import SearchQuery
+from reelsearch.search.readers import Reader, Row
+from reelsearch.search.rows import SEARCH_RANK, Page, titles_of_row
+
+
+async def annotate(db: Reader, query: SearchQuery, page: Page, hits: list[Hit]) -> None:
+    """matched_title, highlights and explain, for the hits of this page only."""
+    match = page.match
+    assert match is not None
+    assessed: list[tuple[Assessment, list[str]]] = []
+    for row in page.rows:
+        titles = titles_of_row(row)
+        known = None if query.explain else page.assessed.get(row[SEARCH_RANK])
+        if known is None:  # not ranked by its words, or explained in full
+            typo = row[SEARCH_RANK] in page.typo_ranks
+            known = match.assess(titles, typo_match=typo, detail=query.explain)
+        assessed.append((known, titles))
+    shown = await _alternate_titles_shown(db, page.rows, assessed)
+    prefix = match.words[-1] if match.plan.last_is_prefix and match.words else None
+    for hit, row, (assessment, titles), title in zip(hits, page.rows, assessed, shown, strict=True):
+        words = match.matched_words(
+            titles[assessment.title_index], typo_match=row[SEARCH_RANK] in page.typo_ranks
+        )
+        if "matched_title" in hit:
+            hit["matched_title"] = title
+        if "highlights" in hit:
+            highlights = {"title": spans(row[1], words, prefix)}
+            if title is not None:
+                highlights["matched_title"] = spans(title, words, prefix)
+            hit["highlights"] = highlights
+        if query.explain:
+            hit["explain"] = _explain(assessment, titles, words, row)
+
+
+async def _alternate_titles_shown(
+    db: Reader, rows: list[Row], assessed: list[tuple[Assessment, list[str]]]
+) -> list[str | None]:
+    """The displayed alternate title each hit matched best (None: its own title)."""
+    wanted = {
+        row[0]: titles[a.title_index]
+        for row, (a, titles) in zip(rows, assessed, strict=True)
+        if a.title_index
+    }
+    if not wanted:
+        return [None] * len(rows)
+    marks = ",".join("?" * len(wanted))
+    found: dict[int, str] = {}
+    for movie_id, title in await db.rows(
+        f"SELECT movie_id, title FROM alt_titles WHERE movie_id IN ({marks}) UNION ALL "
+        f"SELECT id, original_title FROM movies WHERE id IN ({marks}) "
+        "AND original_title IS NOT NULL ORDER BY 1, 2",
+        [*wanted, *wanted],
+    ):
+        if movie_id not in found and normalize(title) == wanted[movie_id]:
+            found[movie_id] = title
+    return [found.get(row[0], wanted.get(row[0])) if row[0] in wanted else None for row in rows]
+
+
+def _explain(
+    assessment: Assessment, titles: list[str], words: frozenset[str], row: Row
+) -> dict[str, Any]:
+    """A hit's rank in its parts: compared in this order, lower first, popularity last."""
+    return {
+        "rank_key": [*assessment.sort_key, row[SEARCH_RANK]],
+        "text_match": {
+            "tier": assessment.tier,
+            "tier_name": TIER_NAMES[assessment.tier],
+            "title": titles[assessment.title_index],
+            "alternate_title": assessment.title_index > 0,
+            "matched_words": sorted(words),
+        },
+        "typos": assessment.typos,
+        "exactness": {
+            "exact_title": assessment.tier == 0,
+            "words_in_typed_order": assessment.order,
+            "missing_stop_words": assessment.missing,
+            "split_or_joined_words": assessment.respaced,
+        },
+        "popularity": {"search_rank": row[SEARCH_RANK], "votes": row[4], "rating": row[3]},
+    }

@@ -1,0 +1,87 @@
+"""Filters as SQL conditions on ``movies AS m``: year, rating, votes, kind, genres.
+
+Built once per search from the validated query and the catalog snapshot
+(which knows the genres and kinds), and appended to every statement's WHERE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reelsearch.errors import InvalidRequest
+from reelsearch.search.query import SearchQuery
+from reelsearch.search.snapshot import CatalogSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """SQL conditions on ``m`` and their parameters."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+def build_filters(snapshot: CatalogSnapshot, query: SearchQuery, *, text: bool) -> Filters:
+    """The SQL conditions of the query's filters; an unknown genre or kind is a 400."""
+    parts: list[str] = []
+    params: list[Any] = []
+    bounds = (
+        ("m.year >= ?", query.year_from),
+        ("m.year <= ?", query.year_to),
+        ("m.rating >= ?", query.min_rating),
+        ("m.votes >= ?", query.min_votes),
+    )
+    for condition, value in bounds:
+        if value is not None:
+            parts.append(condition)
+            params.append(value)
+    if query.kind is not None:
+        if query.kind not in snapshot.kinds:
+            raise InvalidRequest(
+                f"kind {query.kind[:30]!r} is not in the catalog; "
+                f"known: {', '.join(sorted(snapshot.kinds))}",
+                param="kind",
+            )
+        parts.append("m.kind = ?")
+        params.append(query.kind)
+    if query.genres:
+        bits = []
+        for name in query.genres:
+            found = snapshot.genres.get(name.lower())
+            if found is None:
+                known = ", ".join(sorted(display for _, display in snapshot.genres.values()))
+                raise InvalidRequest(
+                    f"genre {name[:30]!r} is not in the catalog; known: {known}",
+                    param="genres",
+                )
+            bits.append(found[0])
+        mask = sum(1 << bit for bit in bits)
+        if text:
+            # Few rows reach the filter after the text match: a bit test is cheapest.
+            if query.genres_mode == "all":
+                parts.append("(m.genre_mask & ?) = ?")
+                params += [mask, mask]
+            else:
+                parts.append("(m.genre_mask & ?) != 0")
+                params.append(mask)
+        else:
+            # Browsing a genre: read only its rows through movie_genres.
+            marks = ", ".join("?" * len(bits))
+            having = f" GROUP BY search_rank HAVING count(*) = {len(bits)}"
+            parts.append(
+                "m.search_rank IN (SELECT search_rank FROM movie_genres "
+                f"WHERE genre_bit IN ({marks})"
+                f"{having if query.genres_mode == 'all' and len(bits) > 1 else ''})"
+            )
+            params += bits
+    sql = "".join(f" AND {part}" for part in parts)
+    return Filters(sql, tuple(params))
+
+
+def with_year(filters: Filters, year: int) -> Filters:
+    """A year typed among the words: the movie is from that year, or its title says it."""
+    return Filters(
+        f"{filters.sql} AND (m.year = ? OR (' ' || m.norm_title || ' ') LIKE ?)",
+        (*filters.params, year, f"% {year} %"),
+    )

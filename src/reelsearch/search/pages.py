@@ -1,0 +1,354 @@
+"""The pages of a text search: in relevance order (the tiers), or sorted by a column.
+
+Relevance reads a small match set whole and ranks it in Python
+(``TextMatch.assess``); a broad one asks the index for each tier's best
+rows. Both drop trailing words nothing matches, and let typo matches join
+when the words as typed match too few titles. A search without words
+(filters only) is ``browse``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from reelsearch.search.counting import TextStatements
+from reelsearch.search.filters import Filters
+from reelsearch.search.matching import Assessment, TextMatch
+from reelsearch.search.plan import QueryPlan
+from reelsearch.search.query import SearchQuery
+from reelsearch.search.readers import Reader, Row
+from reelsearch.search.rows import (
+    COLUMNS,
+    NULLABLE_SORTS,
+    SEARCH_RANK,
+    SORT_SQL,
+    Page,
+    titles_of_row,
+)
+from reelsearch.search.snapshot import CatalogSnapshot
+
+# Up to this many titles matching every word are ranked in Python in one read;
+# more, and each tier is asked of the index separately.
+PROBE_ROWS = 64
+# Typo matches join the results when the words as typed match fewer titles than this.
+TYPO_THRESHOLD = 10
+
+# Compiled matches kept: as many as the plans tiered.py keeps.
+MATCH_CACHE_SIZE = 4096
+
+Planner = Callable[[CatalogSnapshot, SearchQuery], QueryPlan]
+
+
+class TextPages:
+    """Reads the page of a text search (and of a wordless one) through ``statements``."""
+
+    def __init__(self, statements: TextStatements, plan: Planner) -> None:
+        self.statements = statements
+        self.plan = plan
+        self.syntax = statements.dialect.syntax
+        # Compiled expressions per plan, for one catalog version at a time (a
+        # match holds the snapshot's vocabulary and typo index).
+        self._matches: OrderedDict[QueryPlan, TextMatch] = OrderedDict()
+        self._matches_version: int | None = None
+
+    def match(self, snapshot: CatalogSnapshot, plan: QueryPlan) -> TextMatch:
+        """The plan's index expressions, built once per plan while this catalog version lasts."""
+        matches = self._matches
+        if self._matches_version != snapshot.version:
+            matches.clear()
+            self._matches_version = snapshot.version
+        found = matches.get(plan)
+        if found is None:
+            found = matches[plan] = TextMatch(snapshot, plan, self.syntax)
+            if len(matches) > MATCH_CACHE_SIZE:
+                del matches[next(iter(matches))]
+        else:
+            matches.move_to_end(plan)
+        return found
+
+    async def _resolve_words(
+        self,
+        db: Reader,
+        snapshot: CatalogSnapshot,
+        query: SearchQuery,
+        filters: Filters,
+        plan: QueryPlan,
+    ) -> TextMatch:
+        """The query's words, less trailing words that nothing matches (with typos too).
+
+        A dropped word ends the query, so the word before it counts as finished:
+        "mat xyzzy" searches for the word "mat", not for "mat*". Fewer words
+        match at least the titles more words do, so the longest prefix of the
+        words that matches is found by bisection: a few plans and reads for
+        any number of words, where dropping one word at a time re-planned and
+        read once per dropped word. A quoted phrase is never cut short, nor a
+        query to no words.
+        """
+        reads_year = plan.year is not None  # then `filters` hold the year's condition
+        ends_of_quotes = [end for _, end in query.quoted]
+        shortest = max(1, *ends_of_quotes) if ends_of_quotes else 1
+        longest = len(query.words)
+        match = self.match(snapshot, plan)
+        # The invariant: the first `shortest` words are accepted (found, or the floor).
+        best = match if longest <= shortest else None
+        while shortest < longest:
+            middle = (shortest + longest + 1) // 2
+            if middle == len(query.words):
+                candidate = match
+            else:
+                cut = self.plan(snapshot, query.first_words(middle))
+                candidate = self.match(snapshot, cut if reads_year else cut.without_year())
+            if await self.statements.exists(db, candidate.plain, filters) or (
+                candidate.with_typos is not None
+                and await self.statements.exists(db, candidate.with_typos, filters)
+            ):
+                shortest, best = middle, candidate
+            else:
+                longest = middle - 1
+        if best is None:  # nothing matched: the floor
+            cut = self.plan(snapshot, query.first_words(shortest))
+            best = self.match(snapshot, cut if reads_year else cut.without_year())
+        return best
+
+    async def _typos_join(
+        self, db: Reader, match: TextMatch, filters: Filters, plain_total: int, exact: bool
+    ) -> bool:
+        """Typo matches join the result set when the words as typed match too few titles.
+
+        Too few counts every typed word, stop words too: "la pete" matches
+        56 titles with "pete" and none with "la" as well, so La Peste (a typo
+        away, "la" included) joins them. That second count is asked only of
+        a set small enough to be ranked whole (PROBE_ROWS). The rule depends
+        on the query alone (not on the page or the sort), so totals, facets
+        and pages agree with each other.
+        """
+        if match.with_typos is None:
+            return False
+        if plain_total < TYPO_THRESHOLD:
+            return True
+        if match.strict is None or not exact or plain_total > PROBE_ROWS:
+            return False
+        return (
+            await self.statements.count_up_to(db, match.strict, filters, TYPO_THRESHOLD)
+            < TYPO_THRESHOLD
+        )
+
+    async def relevance_page(
+        self,
+        db: Reader,
+        snapshot: CatalogSnapshot,
+        query: SearchQuery,
+        filters: Filters,
+        plan: QueryPlan,
+        *,
+        count: bool = True,
+    ) -> Page:
+        """The page, the total, whether it is exact, and the expression of the result set."""
+        match = self.match(snapshot, plan)
+        need = query.offset + query.limit
+        ranks, rows, assessed, plain_total, exact = await self._as_typed(
+            db, match, filters, need, count=count
+        )
+        if not ranks and len(query.words) > 1:
+            # Nothing has every word as typed: drop unmatched trailing words.
+            match = await self._resolve_words(db, snapshot, query, filters, plan)
+            ranks, rows, assessed, plain_total, exact = await self._as_typed(
+                db, match, filters, need, count=count
+            )
+        typo_ranks: frozenset[int] = frozenset()
+        total, matched = plain_total, match.plain
+        if await self._typos_join(db, match, filters, plain_total, exact):
+            assert match.with_typos is not None
+            # Every match as typed is in `ranks` here (there are at most
+            # PROBE_ROWS, all read and ranked), so typo matches are "with typos"
+            # minus those, without making the index evaluate the as-typed
+            # words again.
+            plain = set(ranks)
+            wanted = max(need - len(ranks), 1)
+            # Read typo matches in popularity order, enough to fill the page.
+            # If that is all of them, a corrected title with no words beyond
+            # the query's goes first ("the barin" -> The Brain, before The
+            # Brain That Wouldn't Die); a broad set keeps popularity order,
+            # as sorting 100 k "night" titles for "ngiht" would cost more
+            # than the whole search.
+            fetch = max(wanted, PROBE_ROWS) + len(plain) + 1
+            found = await db.rows(
+                f"SELECT m.search_rank, {COLUMNS} FROM {self.statements.text}"
+                f"{filters.sql} ORDER BY {self.statements.dialect.text_rank} LIMIT ?",
+                (match.with_typos, *filters.params, fetch),
+            )
+            is_all = len(found) < fetch
+            found = [row for row in found if row[0] not in plain]
+            rows.update((row[0], row[1:]) for row in found)
+            typo_ranks = frozenset(row[0] for row in found)
+            # Whether the set is small enough to rank whole depends on the
+            # query alone, never on the page, so pages never overlap or skip.
+            # Then typo matches rank among the others ("the barin": The Brain
+            # before Brain Donors, which lacks "the"); if not, they follow
+            # them in popularity order, as sorting 100 k "night" titles for
+            # "ngiht" would cost more than the whole search.
+            if is_all and len(found) <= PROBE_ROWS:
+                assessed.update(
+                    (row[0], match.assess(titles_of_row(row[1:]), typo_match=True)) for row in found
+                )
+                ranks = sorted(
+                    (*ranks, *typo_ranks), key=lambda rank: (assessed[rank].sort_key, rank)
+                )[:need]
+            else:
+                ranks += [row[0] for row in found][: max(need - len(ranks), 0)]
+            matched = f"({match.with_typos})"
+            if is_all or not count:
+                total, exact = self.statements.capped(total + len(found), filters)
+                exact = exact and is_all
+            else:
+                everything, all_exact = await self.statements.count(db, match.with_typos, filters)
+                total, exact = max(everything, total), exact and all_exact
+        page = await self.statements.rows_by_rank(db, ranks[query.offset : need], rows)
+        return Page(page, total, exact, matched, match, typo_ranks, assessed=assessed)
+
+    async def _as_typed(
+        self, db: Reader, match: TextMatch, filters: Filters, need: int, *, count: bool
+    ) -> tuple[list[int], dict[int, Row], dict[int, Assessment], int, bool]:
+        """Tiers 1-3 as popularity ranks, hit rows already read and their
+        assessments (by rank, when ranked in Python), and how many titles
+        match the words as typed (exactly, or up to the cap)."""
+        rank = self.statements.dialect.text_rank
+        # Most known-item queries match a handful of titles: read them all in
+        # one text query and sort them into tiers here, from their words.
+        probe = max(need, PROBE_ROWS)
+        found = await db.rows(
+            f"SELECT m.search_rank, {COLUMNS} FROM {self.statements.text}"
+            f"{filters.sql} ORDER BY {rank} LIMIT ?",
+            (match.plain, *filters.params, probe + 1),
+        )
+        if len(found) <= probe:
+            assess = match.assess
+            assessed = {row[0]: assess(titles_of_row(row[1:])) for row in found}
+            ranked = sorted(assessed, key=lambda rank: (assessed[rank].sort_key, rank))
+            rows = {row[0]: row[1:] for row in found}
+            return ranked, rows, assessed, *self.statements.capped(len(found), filters)
+        # Broad queries: each tier asks the index for its own best rows.
+        # Tier k's first rows may repeat the k tiers before it, so it reads
+        # need * (k + 1) rows to be sure of `need` new ones.
+        tiers = [*match.preferred, match.plain]
+        plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
+        source = self.statements.text_from(filters)
+        parts = [
+            f"SELECT * FROM (SELECT 0 AS tier, m.search_rank, m.norm_title FROM movies AS m "
+            f"WHERE m.word_key = ?{filters.sql} ORDER BY m.search_rank LIMIT ?) AS t0"
+        ]
+        params: list[Any] = [match.word_key, *filters.params, need]
+        for tier, expression in enumerate(tiers, start=1):
+            limit = plain_limit if tier == len(tiers) else need * (tier + 1)
+            parts.append(
+                f"SELECT * FROM (SELECT {tier}, {rank}, NULL FROM {source}"
+                f"{filters.sql} ORDER BY {rank} LIMIT ?) AS t{tier}"
+            )
+            params += [expression, *filters.params, limit]
+        found = await db.rows(" UNION ALL ".join(parts), params)
+        # Tier, then (for exact titles) the words in the order typed, then popularity.
+        found.sort(
+            key=lambda row: (row[0], -match.order_score(row[2].split()) if row[2] else 0, row[1])
+        )
+        ranks: list[int] = []
+        seen: set[int] = set()
+        plain_rows = 0
+        for tier, rank_of_row, _ in found:
+            if tier == len(tiers):
+                plain_rows += 1
+            if rank_of_row not in seen:
+                seen.add(rank_of_row)
+                ranks.append(rank_of_row)
+        if plain_rows < plain_limit:  # every match is here: the count is exact
+            return ranks, {}, {}, *self.statements.capped(plain_rows, filters)
+        if not count:
+            return ranks, {}, {}, plain_rows, False
+        total, exact = await self.statements.count(db, match.plain, filters)
+        return ranks, {}, {}, total, exact
+
+    async def sorted_text_page(
+        self,
+        db: Reader,
+        snapshot: CatalogSnapshot,
+        query: SearchQuery,
+        filters: Filters,
+        plan: QueryPlan,
+        *,
+        count: bool = True,
+    ) -> Page:
+        """The same result set as relevance order, sorted by a column instead."""
+        match = await self._resolve_words(db, snapshot, query, filters, plan)
+        expression = match.plain
+        total, exact = await self.statements.count(db, expression, filters)
+        if await self._typos_join(db, match, filters, total, exact):
+            assert match.with_typos is not None
+            expression = match.with_typos
+            total, exact = await self.statements.count(db, expression, filters)
+        rows = await db.rows(
+            f"SELECT {COLUMNS} FROM {self.statements.text}{filters.sql} "
+            f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
+            (expression, *filters.params, query.limit, query.offset),
+        )
+        typo_ranks: frozenset[int] = frozenset()
+        if expression is not match.plain:
+            typo_ranks = frozenset(await self._typo_only_ranks(db, match.plain, rows))
+        return Page(rows, total, exact, expression, match, typo_ranks)
+
+    async def _typo_only_ranks(self, db: Reader, expression: str, rows: list[Row]) -> set[int]:
+        """The ranks of ``rows`` that do NOT match ``expression`` (found through typos)."""
+        ranks = [row[SEARCH_RANK] for row in rows]
+        if not ranks:
+            return set()
+        marks = ",".join("?" * len(ranks))
+        found = await db.rows(
+            f"SELECT {self.statements.dialect.text_rank} FROM {self.statements.text} "
+            f"AND m.search_rank IN ({marks})",
+            (expression, *ranks),
+        )
+        return set(ranks) - {row[0] for row in found}
+
+    async def browse(
+        self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery, filters: Filters
+    ) -> tuple[list[Row], int, bool]:
+        """No words: filters only, in the requested order, read through an index."""
+        where = f"WHERE TRUE{filters.sql}"
+        if filters.sql:
+            cap = self.statements.settings.max_exact_total
+            found = await db.row(
+                f"SELECT count(*) FROM (SELECT 1 FROM movies AS m {where} LIMIT ?) AS matches",
+                (*filters.params, cap + 1),
+            )
+            assert found is not None
+            total, exact = min(int(found[0]), cap), found[0] <= cap
+        else:
+            total, exact = snapshot.movie_count, True
+        column = NULLABLE_SORTS.get(query.sort)
+        if column is None:
+            rows = await db.rows(
+                f"SELECT {COLUMNS} FROM movies AS m {where} "
+                f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
+                (*filters.params, query.limit, query.offset),
+            )
+            return rows, total, exact
+        # Titles without the sort value come last. Two index walks, because
+        # "ORDER BY year IS NULL, year" can't be read from the (year, rank) index.
+        direction = "DESC" if query.sort.startswith("-") else ""
+        rows = await db.rows(
+            f"SELECT {COLUMNS} FROM movies AS m {where} AND m.{column} IS NOT NULL "
+            f"ORDER BY m.{column} {direction}, m.search_rank LIMIT ? OFFSET ?",
+            (*filters.params, query.limit, query.offset),
+        )
+        if len(rows) < query.limit:
+            valued = await db.row(
+                f"SELECT count(*) FROM movies AS m {where} AND m.{column} IS NOT NULL",
+                filters.params,
+            )
+            assert valued is not None
+            rows += await db.rows(
+                f"SELECT {COLUMNS} FROM movies AS m {where} AND m.{column} IS NULL "
+                "ORDER BY m.search_rank LIMIT ? OFFSET ?",
+                (*filters.params, query.limit - len(rows), max(query.offset - valued[0], 0)),
+            )
+        return rows, total, exact

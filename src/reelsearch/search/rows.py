@@ -1,0 +1,68 @@
+"""Hit rows: the columns a search reads about each movie, and a page of them.
+
+Every statement that returns hits selects ``COLUMNS`` in this order, so a row
+becomes a hit (``row_to_hit``), and ranking, highlights and explain read
+the normalized titles and popularity rank at fixed places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reelsearch.search.engine import Hit
+from reelsearch.search.matching import Assessment, TextMatch, titles_of
+from reelsearch.search.readers import Row
+
+if TYPE_CHECKING:
+    from reelsearch.search.filters import Filters
+
+# The hit's fields, then what ranking, highlights and explain read about it.
+COLUMNS = (
+    "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind, "
+    "m.norm_title, m.alt_norm_titles, m.search_rank, m.source_key"
+)
+NORM_TITLE, ALT_NORM_TITLES, SEARCH_RANK, SOURCE_KEY = 8, 9, 10, 11
+SORT_SQL = {
+    "relevance": "m.search_rank",
+    "year": "m.year IS NULL, m.year, m.search_rank",
+    "-year": "m.year IS NULL, m.year DESC, m.search_rank",
+    "rating": "m.rating IS NULL, m.rating, m.search_rank",
+    "-rating": "m.rating IS NULL, m.rating DESC, m.search_rank",
+    "votes": "m.votes, m.search_rank",
+    "-votes": "m.votes DESC, m.search_rank",
+}
+# Sorts on columns that may be NULL; such titles are listed after the others.
+NULLABLE_SORTS = {"year": "year", "-year": "year", "rating": "rating", "-rating": "rating"}
+
+
+def row_to_hit(row: Sequence[Any], fields: Sequence[str]) -> Hit:
+    # "imdb:tt0133093" -> source "imdb", source_id "tt0133093": the key of the movie
+    # where it came from, for clients to join hits to their own records.
+    source, _, source_id = row[SOURCE_KEY].partition(":")
+    movie = {
+        "id": row[0], "title": row[1], "year": row[2], "rating": row[3], "votes": row[4],
+        "genres": row[5].split(",") if row[5] else [], "runtime_min": row[6], "kind": row[7],
+        "source": source, "source_id": source_id, "matched_title": None, "highlights": None,
+    }  # fmt: skip
+    return {name: movie[name] for name in fields}
+
+
+def titles_of_row(row: Row) -> list[str]:
+    """A hit row's normalized titles, primary first."""
+    return titles_of(row[NORM_TITLE], row[ALT_NORM_TITLES])
+
+
+@dataclass(slots=True)
+class Page:
+    """A page of hit rows, the size of the whole result set and how it was matched."""
+
+    rows: list[Row]
+    total: int
+    exact: bool
+    matched: str | None = None  # the text expression of the whole result set
+    match: TextMatch | None = None
+    typo_ranks: frozenset[int] = frozenset()  # hits found only through a typo
+    filters: Filters | None = None  # the filters the page was read with (a year adds one)
+    assessed: dict[int, Assessment] = field(default_factory=dict)  # by rank, if ranked so

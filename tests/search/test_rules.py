@@ -1,0 +1,143 @@
+"""Unit tests of the relevance rules on a tiny in-memory catalog: plan, matching,
+rulebook, highlights. No database: the snapshot is built from listed facts."""
+
+# ruff: noqa: SIM300  -- the project's asserts read `expected == actual`
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from reelsearch.search.highlight import spans
+from reelsearch.search.matching import ALL_WORDS, EXACT, WITH_TYPOS, TextMatch
+from reelsearch.search.plan import MAX_TYPO_WORD_LENGTH, Alternative, plan_query
+from reelsearch.search.query import parse_search
+from reelsearch.search.rulebook import RuleFiles, build_rules, parse_synonyms
+from reelsearch.search.snapshot import CatalogFacts, CatalogSnapshot
+from reelsearch.search.syntax import FTS5
+
+TITLES = [
+    "spider man", "the matrix", "rocky ii", "lavventura", "unknown", "star wars",
+    "the brain", "alien", "damelie poulain",
+]  # fmt: skip
+RULES = build_rules("lotr => lord of the rings\n", "the\nof\n")
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> CatalogSnapshot:
+    counts: dict[str, int] = {}
+    for title in TITLES:
+        for word in title.split():
+            counts[word] = counts.get(word, 0) + 1
+    facts = CatalogFacts(
+        version=1, movie_count=len(TITLES), vocabulary=sorted(counts.items()), initialisms=[],
+        genres=[], genre_counts=[], decades=[], kinds=["movie"],
+    )  # fmt: skip
+    return CatalogSnapshot.build(facts)
+
+
+def plan(snapshot: CatalogSnapshot, q: str):  # type: ignore[no-untyped-def]
+    return plan_query(parse_search([("q", q)]), RULES, snapshot.vocabulary)
+
+
+def test_a_rare_joined_word_may_be_split(snapshot: CatalogSnapshot) -> None:
+    """ "spiderman" also counts as "spider man", ranked after the word as typed."""
+    slot = plan(snapshot, "spiderman ").slots[0]
+    assert Alternative(("spider", "man"), respaced=True) in slot.alternatives
+    assert ("spiderman",) == slot.typed.tokens
+
+
+def test_numerals_and_stop_words_and_years(snapshot: CatalogSnapshot) -> None:
+    """ "2" may be "ii"; "the" is optional beside other words; a plausible year is read as one."""
+    rocky = plan(snapshot, "rocky 2 ")
+    assert Alternative(("ii",)) in rocky.slots[1].alternatives
+    the_matrix = plan(snapshot, "the matrix ")
+    assert (True, False) == (the_matrix.slots[0].optional, the_matrix.slots[1].optional)
+    alien = plan(snapshot, "alien 1979 ")
+    assert 1979 == alien.year
+
+
+def test_synonyms_and_quoted_phrases(snapshot: CatalogSnapshot) -> None:
+    """A synonym is another alternative of its slot; a quoted phrase has only itself."""
+    lotr = plan(snapshot, "lotr ").slots[0]
+    assert Alternative(("lord", "of", "the", "rings")) in lotr.alternatives
+    quoted = plan(snapshot, '"spiderman" ').slots[0]
+    assert ((("spiderman",),), False) == (
+        tuple(a.tokens for a in quoted.alternatives),
+        quoted.typos,
+    )
+
+
+def test_no_typo_search_past_the_length_cap(snapshot: CatalogSnapshot) -> None:
+    """A word of 32 letters may have typos; one of 33 may not (bounded typo search)."""
+    at_cap = "a" * MAX_TYPO_WORD_LENGTH
+    assert plan(snapshot, at_cap + " ").slots[0].typos
+    assert not plan(snapshot, at_cap + "a ").slots[0].typos
+
+
+def test_elided_articles_match_joined(snapshot: CatalogSnapshot) -> None:
+    """ "avventura" may be "lavventura" (L'Avventura), "amelie" "damelie"; "known"
+    never "unknown": elision comes only before a vowel."""
+    assert (
+        Alternative(("lavventura",), respaced=True)
+        in plan(snapshot, "avventura ").slots[0].alternatives
+    )
+    amelie = plan(snapshot, "amelie poulain ").slots[0]
+    assert Alternative(("damelie",), respaced=True) in amelie.alternatives
+    assert 1 == len(plan(snapshot, "known ").slots[0].alternatives)
+
+
+def test_assess_ranks_a_title_into_its_tier(snapshot: CatalogSnapshot) -> None:
+    """Exact title, every word, and a typo match fall into their tiers."""
+    match = TextMatch(snapshot, plan(snapshot, "star wars "), FTS5)
+    assert EXACT == match.assess(["star wars"]).tier
+    assert EXACT == match.assess(["wars star"]).tier  # any order is still the exact title
+    assert ALL_WORDS == match.assess(["wars of the star kings"]).tier
+    typo = TextMatch(snapshot, plan(snapshot, "the barin "), FTS5)
+    assessed = typo.assess(["the brain"], typo_match=True)
+    assert (WITH_TYPOS, 1) == (assessed.tier, assessed.typos)
+    assert frozenset({"the", "brain"}) == typo.matched_words("the brain", typo_match=True)
+
+
+def test_expressions_quote_every_word(snapshot: CatalogSnapshot) -> None:
+    """Index expressions quote words, so operators typed as words are only words."""
+    match = TextMatch(snapshot, plan(snapshot, "star AND "), FTS5)
+    assert '"and"' in match.plain and '"star"' in match.plain
+
+
+def test_synonym_files_parse_one_way_and_multi_way() -> None:
+    """ "a => b" maps a to b only; "a, b" maps each to the other."""
+    assert {("a",): (("b",),)} == parse_synonyms("a => b\n")
+    assert {("a",): (("b",),), ("b",): (("a",),)} == parse_synonyms("a, b\n")
+
+
+def test_rule_files_are_not_stat_ed_by_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """current() never touches the file system; reload_if_changed() does (the poller)."""
+    synonyms, stop_words = tmp_path / "s.txt", tmp_path / "w.txt"
+    synonyms.write_text("a => b\n")
+    stop_words.write_text("the\n")
+    files = RuleFiles(str(synonyms), str(stop_words), poll_seconds=0.0)
+    calls: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        calls.append(str(path))
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    for _ in range(3):
+        files.current()
+    assert [] == calls
+    files.reload_if_changed()
+    assert 2 == len(calls)
+
+
+def test_highlights_map_normalized_words_back_to_the_title() -> None:
+    """A joined apostrophe word and a typed prefix are highlighted in the displayed title."""
+    assert [[0, 11]] == spans("Schindler's List", {"schindlers"})
+    assert [[4, 7]] == spans("The Matrix", {"matrix"}, prefix="mat")
+    assert [[0, 4], [6, 13]] == spans("Léon: Réalité", {"leon", "realite"})
