@@ -8,8 +8,10 @@ fails at startup with a message naming the key.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -105,6 +107,11 @@ class Settings:
     # Importers commit nothing until the end; rows go to SQLite in batches of this size.
     import_batch_size: int = 10_000
 
+    # PostgreSQL: where a host keeps its copy of the catalog's word index, which
+    # its workers map read-only (docs/decisions/0008). Empty: a directory
+    # "reelsearch-word-index" in the system's temporary directory.
+    word_index_cache_dir: str = ""
+
     def __post_init__(self) -> None:
         _require(self.db_read_pool_size >= 1, "db_read_pool_size", "must be at least 1")
         _require(self.workers >= 1, "workers", "must be at least 1")
@@ -157,6 +164,13 @@ class Settings:
         if self.backend == "postgresql":
             return "postgresql+psycopg://" + self.postgres_dsn.split("://", 1)[1]
         return f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def word_index_cache(self) -> Path:
+        """The directory of ``word_index_cache_dir``, or its default."""
+        if self.word_index_cache_dir:
+            return Path(self.word_index_cache_dir)
+        return Path(tempfile.gettempdir()) / "reelsearch-word-index"
 
     @property
     def sqlite_path(self) -> str:

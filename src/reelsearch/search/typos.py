@@ -2,11 +2,15 @@
 
 Symmetric-delete lookup (SymSpell): every vocabulary word is indexed under
 the strings left after deleting up to ``d`` of its letters; a query word
-reaches its candidates through its own deletes. Index keys are 64-bit
-hashes in one sorted numpy array, so a 1 M-title vocabulary costs tens of
-megabytes instead of the gigabyte a dict of strings would, and a lookup is
-a vectorised binary search. Candidates are then confirmed with the real
-edit distance (adjacent transposition counts as one typo).
+reaches its candidates through its own deletes. Index keys are stable 64-bit
+hashes (xxh3) in one sorted array, built at import and mapped read-only by
+every worker (``search/word_store.py``), so a 1 M-title vocabulary costs
+tens of shared megabytes instead of the gigabyte a dict of strings would,
+and a lookup is a vectorised binary search. Candidates are then confirmed
+with the real edit distance (adjacent transposition counts as one typo).
+
+Words added after the import (single-movie writes) live in a small
+in-memory overlay that lookups merge with the mapped base.
 
 The rules: no typos in words under 5 letters, one from 5, two from 9, and
 never in a word with a digit (so "2001" never matches "2000"). The length
@@ -16,11 +20,15 @@ that counts is the longer of the two words, so a letter dropped from a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from array import array
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 from rapidfuzz.distance import OSA
+
+from reelsearch.search.word_arrays import WordArrays, WordLookup, word_hash
 
 # Allowed typos by word length: the issue's rule, same as Typesense's defaults.
 ONE_TYPO_FROM = 5
@@ -59,35 +67,73 @@ def _deletes(word: str, depth: int) -> set[str]:
     return found
 
 
-class TypoIndex:
-    """Words of the catalog reachable within the allowed typos of a query word."""
+def is_indexed(word: str) -> bool:
+    """Whether typos may ever reach ``word`` (long enough, no digit)."""
+    return len(word) >= _MIN_INDEXED and not any(ch.isdigit() for ch in word)
 
-    def __init__(self, words: Iterable[tuple[str, int]]) -> None:
-        """``words``: ``(word, document_count)`` pairs, as the title index reports them."""
-        self.words: list[str] = []
-        self.doc_counts: list[int] = []
-        keys: list[int] = []
-        owners: list[int] = []
-        for word, docs in words:
-            if len(word) < _MIN_INDEXED or any(ch.isdigit() for ch in word):
-                continue
-            index = len(self.words)
-            self.words.append(word)
-            self.doc_counts.append(docs)
-            depth = 2 if len(word) >= _DEPTH_TWO_FROM else 1
-            hashes = [hash(d) for d in _deletes(word, depth)]
-            keys.extend(hashes)
-            owners.extend([index] * len(hashes))
-        key_array = np.fromiter(keys, dtype=np.int64, count=len(keys))
-        order = np.argsort(key_array, kind="stable")
-        self._keys = key_array[order]
-        self._owners = np.asarray(owners, dtype=np.int32)[order]
+
+def _delete_hashes(word: str) -> list[int]:
+    depth = 2 if len(word) >= _DEPTH_TWO_FROM else 1
+    return [word_hash(d.encode()) for d in _deletes(word, depth)]
+
+
+def typo_keys(
+    ordered: Sequence[tuple[str, int]],
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int32], int]:
+    """Sorted delete hashes of the indexable words of ``ordered`` (sorted ``(word, docs)``),
+    the number in ``ordered`` of the word each came from, and how many words are indexed."""
+    keys = array("Q")
+    owners = array("i")
+    indexed = 0
+    for index, (word, _) in enumerate(ordered):
+        if not is_indexed(word):
+            continue
+        indexed += 1
+        hashes = _delete_hashes(word)
+        keys.extend(hashes)
+        owners.extend(array("i", [index]) * len(hashes))
+    key_array = np.frombuffer(keys, dtype=np.uint64) if keys else np.zeros(0, np.uint64)
+    owner_array = np.frombuffer(owners, dtype=np.int32) if owners else np.zeros(0, np.int32)
+    order = np.argsort(key_array, kind="stable")
+    return key_array[order], owner_array[order], indexed
+
+
+class TypoIndex:
+    """Words of the catalog reachable within the allowed typos of a query word.
+
+    ``arrays`` is the catalog's (mapped or built); ``added``: words written
+    since, with the titles they were added to, merged into every lookup.
+    """
+
+    def __init__(self, arrays: WordArrays, added: Mapping[str, int] | None = None) -> None:
+        self._arrays = arrays
+        self._lookup = WordLookup(arrays)
+        self._counts = arrays.counts()
+        self._keys = arrays.sections["typo_keys"]
+        self._owners = arrays.sections["typo_owners"]
+        self._added = dict(added or {})
+        # Delete hash -> the added words (not in the base) it leads to: few, in memory.
+        self._added_keys: dict[int, list[str]] = {}
+        new_words = 0
+        for word in self._added:
+            if is_indexed(word) and self._lookup.find(word.encode()) < 0:
+                new_words += 1
+                for key in _delete_hashes(word):
+                    self._added_keys.setdefault(key, []).append(word)
+        self._size = arrays.typo_word_count + new_words
         # Query words repeat ("love", "night"): remember their candidates. The
         # cache lives and dies with this index, i.e. with one catalog version.
         self._cached_candidates = lru_cache(maxsize=CANDIDATE_CACHE_SIZE)(self._candidates)
 
     def __len__(self) -> int:
-        return len(self.words)
+        return self._size
+
+    def with_added(self, words: Mapping[str, int]) -> TypoIndex:
+        """This index plus ``words`` (word -> titles added): a new index, the base shared."""
+        merged = dict(self._added)
+        for word, docs in words.items():
+            merged[word] = merged.get(word, 0) + docs
+        return TypoIndex(self._arrays, merged)
 
     def candidates(self, word: str) -> tuple[str, ...]:
         """Other words within the allowed typos of ``word``: closest, then most common."""
@@ -95,23 +141,33 @@ class TypoIndex:
 
     def _candidates(self, word: str) -> tuple[str, ...]:
         budget = allowed_typos(word)
-        if budget == 0 or not len(self._keys):
+        if budget == 0:
             return ()
-        probes = np.fromiter([hash(d) for d in _deletes(word, budget)], dtype=np.int64)
-        lo = np.searchsorted(self._keys, probes, side="left")
-        hi = np.searchsorted(self._keys, probes, side="right")
-        owners: set[int] = set()
-        for start, stop in zip(lo.tolist(), hi.tolist(), strict=True):
-            if start != stop:
-                owners.update(self._owners[start:stop].tolist())
+        hashes = [word_hash(d.encode()) for d in _deletes(word, budget)]
+        others: dict[str, int] = {}  # candidate -> titles holding it
+        if len(self._keys):
+            probes = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
+            lo = np.searchsorted(self._keys, probes, side="left")
+            hi = np.searchsorted(self._keys, probes, side="right")
+            owners: set[int] = set()
+            for start, stop in zip(lo.tolist(), hi.tolist(), strict=True):
+                if start != stop:
+                    owners.update(self._owners[start:stop].tolist())
+            added = self._added
+            for owner in owners:
+                other = self._lookup[owner].decode()
+                others[other] = self._counts[owner] + added.get(other, 0)
+        if self._added_keys:
+            for key in hashes:
+                for other in self._added_keys.get(key, ()):
+                    others[other] = self._added[other]
         found: list[tuple[int, int, str]] = []
-        for owner in owners:
-            other = self.words[owner]
+        for other, docs in others.items():
             allowed = typos_for_length(max(len(word), len(other)))
             if other == word or abs(len(other) - len(word)) > allowed:
                 continue
             distance = OSA.distance(word, other, score_cutoff=allowed)
             if distance <= allowed:
-                found.append((distance, -self.doc_counts[owner], other))
+                found.append((distance, -docs, other))
         found.sort()
         return tuple(other for _, _, other in found[:MAX_CANDIDATES])
