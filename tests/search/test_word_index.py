@@ -19,6 +19,7 @@ from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.catalog.word_index import build_postgres_word_arrays
 from reelsearch.config import Settings
 from reelsearch.search import snapshot as snapshot_module
+from reelsearch.search.delete_hashes import word_delete_hashes
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.sqlite import SqliteSearchEngine
 from reelsearch.search.stored_words import cache_name
@@ -406,3 +407,40 @@ def test_postgres_damaged_cache_is_fetched_again_and_missing_rows_build(
     assert builds == [1]
     assert snapshot.typos.candidates("interstelar") == ("interstellar",)
     assert not copy.exists()
+
+
+# -- the vectorised delete hashes --------------------------------------------------
+
+_M = (1 << 64) - 1
+
+
+def _reference_hash(text: str) -> int:
+    """The documented hash, one string at a time in Python integers."""
+    h = sum(ord(c) * pow(0x100000001B3, j, 1 << 64) for j, c in enumerate(text))
+    h = (h + len(text) * 0x9E3779B97F4A7C15) & _M
+    for multiplier in (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53):
+        h ^= h >> 33
+        h = (h * multiplier) & _M
+    return h ^ (h >> 33)
+
+
+def _deletes(word: str, depth: int) -> set[str]:
+    """``word`` and every string left after deleting up to ``depth`` letters (never all)."""
+    level = found = {word}
+    for _ in range(depth):
+        level = {w[:i] + w[i + 1 :] for w in level if len(w) > 1 for i in range(len(w))}
+        found = found | level
+    return found
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2])
+def test_vectorised_delete_hashes_equal_hashing_each_deleted_string(depth: int) -> None:
+    """Prefix sums give, for every word, exactly the hashes of the strings left after
+    deleting up to ``depth`` letters, each made and hashed one at a time."""
+    rng = random.Random(depth)
+    alphabet = "abcdeéøßж漢"
+    words = ["a", "ab", "aab", "léon", "amélie", "schindlers", "漢字漢字"]
+    words += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(60)]
+    for word in words:
+        expected = sorted({_reference_hash(d) for d in _deletes(word, depth)})
+        assert word_delete_hashes(word, depth).tolist() == expected, word

@@ -3,7 +3,7 @@
 Symmetric-delete lookup (SymSpell): every vocabulary word is indexed under
 the strings left after deleting up to ``d`` of its letters; a query word
 reaches its candidates through its own deletes. Index keys are stable 64-bit
-hashes (xxh3) in one sorted array, built at import and mapped read-only by
+hashes (``search/delete_hashes.py``) in one sorted array, built at import and mapped read-only by
 every worker (``search/word_store.py``), so a 1 M-title vocabulary costs
 tens of shared megabytes instead of the gigabyte a dict of strings would,
 and a lookup is a vectorised binary search. Candidates are then confirmed
@@ -20,7 +20,6 @@ that counts is the longer of the two words, so a letter dropped from a
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
@@ -28,7 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz.distance import OSA
 
-from reelsearch.search.word_arrays import WordArrays, WordLookup, word_hash
+from reelsearch.search.delete_hashes import code_points, delete_hashes, word_delete_hashes
+from reelsearch.search.word_arrays import WordArrays, WordLookup
 
 # Allowed typos by word length: the issue's rule, same as Typesense's defaults.
 ONE_TYPO_FROM = 5
@@ -57,45 +57,49 @@ def allowed_typos(word: str) -> int:
     return typos_for_length(len(word) + 1)
 
 
-def _deletes(word: str, depth: int) -> set[str]:
-    """``word`` and every string left after deleting up to ``depth`` letters."""
-    level = {word}
-    found = {word}
-    for _ in range(depth):
-        level = {w[:i] + w[i + 1 :] for w in level if len(w) > 1 for i in range(len(w))}
-        found |= level
-    return found
-
-
 def is_indexed(word: str) -> bool:
     """Whether typos may ever reach ``word`` (long enough, no digit)."""
-    return len(word) >= _MIN_INDEXED and not any(ch.isdigit() for ch in word)
+    # isalpha() first: one C call for most words (a letter is never a digit).
+    return len(word) >= _MIN_INDEXED and (word.isalpha() or not any(c.isdigit() for c in word))
 
 
-def _delete_hashes(word: str) -> list[int]:
-    depth = 2 if len(word) >= _DEPTH_TWO_FROM else 1
-    return [word_hash(d.encode()) for d in _deletes(word, depth)]
+def _index_depth(word: str) -> int:
+    return 2 if len(word) >= _DEPTH_TWO_FROM else 1
+
+
+def owner_bits(word_count: int) -> int:
+    """Low bits of a packed typo key that hold the owning word's number."""
+    return max(1, (word_count - 1).bit_length())
 
 
 def typo_keys(
     ordered: Sequence[tuple[str, int]],
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int32], int]:
     """Sorted delete hashes of the indexable words of ``ordered`` (sorted ``(word, docs)``),
-    the number in ``ordered`` of the word each came from, and how many words are indexed."""
-    keys = array("Q")
-    owners = array("i")
-    indexed = 0
+    the number in ``ordered`` of the word each came from, and how many words are indexed.
+
+    Words are hashed a length at a time (``search/delete_hashes.py``). A key
+    keeps the hash's top ``64 - owner_bits`` bits: packed with its owner into
+    one uint64, a plain sort (7x faster than an argsort of 11 M keys) orders
+    both, and a word's repeated deletes ("aab" less either "a") fall together.
+    """
+    by_length: dict[int, list[int]] = {}
     for index, (word, _) in enumerate(ordered):
-        if not is_indexed(word):
-            continue
-        indexed += 1
-        hashes = _delete_hashes(word)
-        keys.extend(hashes)
-        owners.extend(array("i", [index]) * len(hashes))
-    key_array = np.frombuffer(keys, dtype=np.uint64) if keys else np.zeros(0, np.uint64)
-    owner_array = np.frombuffer(owners, dtype=np.int32) if owners else np.zeros(0, np.int32)
-    order = np.argsort(key_array, kind="stable")
-    return key_array[order], owner_array[order], indexed
+        if is_indexed(word):
+            by_length.setdefault(len(word), []).append(index)
+    bits = np.uint64(owner_bits(len(ordered)))
+    packed: list[npt.NDArray[np.uint64]] = []
+    for length, numbers in sorted(by_length.items()):
+        codes = code_points([ordered[i][0] for i in numbers], length)
+        hashes = delete_hashes(codes, 2 if length >= _DEPTH_TWO_FROM else 1)
+        owners = np.asarray(numbers, dtype=np.uint64)[:, None]
+        packed.append(((hashes >> bits << bits) | owners).ravel())
+    keys = np.sort(np.concatenate(packed)) if packed else np.zeros(0, np.uint64)
+    if len(keys):
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    owner_array = (keys & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int32)
+    indexed = sum(len(numbers) for numbers in by_length.values())
+    return keys >> bits, owner_array, indexed
 
 
 class TypoIndex:
@@ -110,6 +114,7 @@ class TypoIndex:
         self._lookup = WordLookup(arrays)
         self._counts = arrays.counts()
         self._keys = arrays.sections["typo_keys"]
+        self._key_shift = np.uint64(owner_bits(arrays.word_count))
         self._owners = arrays.sections["typo_owners"]
         self._added = dict(added or {})
         # Delete hash -> the added words (not in the base) it leads to: few, in memory.
@@ -118,7 +123,7 @@ class TypoIndex:
         for word in self._added:
             if is_indexed(word) and self._lookup.find(word.encode()) < 0:
                 new_words += 1
-                for key in _delete_hashes(word):
+                for key in word_delete_hashes(word, _index_depth(word)).tolist():
                     self._added_keys.setdefault(key, []).append(word)
         self._size = arrays.typo_word_count + new_words
         # Query words repeat ("love", "night"): remember their candidates. The
@@ -143,10 +148,10 @@ class TypoIndex:
         budget = allowed_typos(word)
         if budget == 0:
             return ()
-        hashes = [word_hash(d.encode()) for d in _deletes(word, budget)]
+        hashes = word_delete_hashes(word, budget)
+        probes = hashes >> self._key_shift
         others: dict[str, int] = {}  # candidate -> titles holding it
         if len(self._keys):
-            probes = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
             lo = np.searchsorted(self._keys, probes, side="left")
             hi = np.searchsorted(self._keys, probes, side="right")
             owners: set[int] = set()
@@ -158,7 +163,7 @@ class TypoIndex:
                 other = self._lookup[owner].decode()
                 others[other] = self._counts[owner] + added.get(other, 0)
         if self._added_keys:
-            for key in hashes:
+            for key in hashes.tolist():
                 for other in self._added_keys.get(key, ()):
                     others[other] = self._added[other]
         found: list[tuple[int, int, str]] = []

@@ -36,7 +36,7 @@ from reelsearch.search.typos import typo_keys
 from reelsearch.search.word_arrays import SECTION_TYPES, WordArrays, in_memory
 
 MAGIC = b"RSWORDS1"
-FORMAT = 1
+FORMAT = 2  # 2: delete hashes of search/delete_hashes.py (1 hashed each delete with xxh3)
 _ALIGN = 64
 _CHUNK = 1 << 22  # bytes read per step while checksumming
 _HEADER_SPACE = 4096  # the JSON header is a few hundred bytes
