@@ -19,7 +19,12 @@ from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.catalog.word_index import build_postgres_word_arrays
 from reelsearch.config import Settings
 from reelsearch.search import snapshot as snapshot_module
-from reelsearch.search.delete_hashes import word_delete_hashes
+from reelsearch.search.delete_hashes import (
+    code_points,
+    delete_hashes,
+    deletes,
+    word_delete_hashes,
+)
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.sqlite import SqliteSearchEngine
 from reelsearch.search.stored_words import cache_name
@@ -424,15 +429,6 @@ def _reference_hash(text: str) -> int:
     return h ^ (h >> 33)
 
 
-def _deletes(word: str, depth: int) -> set[str]:
-    """``word`` and every string left after deleting up to ``depth`` letters (never all)."""
-    level = found = {word}
-    for _ in range(depth):
-        level = {w[:i] + w[i + 1 :] for w in level if len(w) > 1 for i in range(len(w))}
-        found = found | level
-    return found
-
-
 @pytest.mark.parametrize("depth", [0, 1, 2])
 def test_vectorised_delete_hashes_equal_hashing_each_deleted_string(depth: int) -> None:
     """Prefix sums give, for every word, exactly the hashes of the strings left after
@@ -442,5 +438,7 @@ def test_vectorised_delete_hashes_equal_hashing_each_deleted_string(depth: int) 
     words = ["a", "ab", "aab", "léon", "amélie", "schindlers", "漢字漢字"]
     words += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(60)]
     for word in words:
-        expected = sorted({_reference_hash(d) for d in _deletes(word, depth)})
-        assert word_delete_hashes(word, depth).tolist() == expected, word
+        expected = sorted({_reference_hash(d) for d in deletes(word, depth)})
+        index_side = delete_hashes(code_points([word], len(word)), depth)
+        assert sorted(set(index_side[0].tolist())) == expected, word
+        assert sorted(word_delete_hashes(word, depth).tolist()) == expected, word

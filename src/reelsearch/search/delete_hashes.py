@@ -19,6 +19,8 @@ hashes the query's deletes, so both sides agree in every process.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import numpy.typing as npt
 
@@ -40,8 +42,8 @@ def code_points(words: list[str], length: int) -> U64:
     return raw.reshape(len(words), length).astype(np.uint64)
 
 
-def _mix(h: U64, length: int) -> U64:
-    h = h + np.uint64(length) * _LENGTH
+def _mix(h: U64, length: int | U64) -> U64:
+    h = h + np.asarray(length, dtype=np.uint64) * _LENGTH
     h ^= h >> _SHIFT
     h *= _MIX_1
     h ^= h >> _SHIFT
@@ -58,8 +60,7 @@ def delete_hashes(codes: U64, depth: int) -> U64:
     """
     count, length = codes.shape
     with np.errstate(over="ignore"):
-        powers = np.ones(length, dtype=np.uint64)
-        np.cumprod(np.full(length - 1, _P, dtype=np.uint64), out=powers[1:])
+        powers = _powers(length)
         prefix = np.zeros((count, length + 1), dtype=np.uint64)
         np.cumsum(codes * powers, axis=1, out=prefix[:, 1:])
         total = prefix[:, length]
@@ -77,6 +78,39 @@ def delete_hashes(codes: U64, depth: int) -> U64:
     return np.stack(columns, axis=1)
 
 
+def deletes(word: str, depth: int) -> set[str]:
+    """``word`` and every string left after deleting up to ``depth`` letters (never all)."""
+    level = found = {word}
+    for _ in range(depth):
+        level = {w[:i] + w[i + 1 :] for w in level if len(w) > 1 for i in range(len(w))}
+        found = found | level
+    return found
+
+
+def hash_strings(texts: list[str]) -> U64:
+    """The hashes of ``texts``, in one pass: rows padded with zeros, which add nothing
+    to the sum (no text holds U+0000), each row's own length mixed in."""
+    width = max(len(text) for text in texts)
+    raw = b"".join(text.encode("utf-32-le").ljust(4 * width, b"\0") for text in texts)
+    codes = np.frombuffer(raw, dtype="<u4").reshape(len(texts), width).astype(np.uint64)
+    lengths = np.fromiter((len(text) for text in texts), dtype=np.uint64, count=len(texts))
+    with np.errstate(over="ignore"):
+        return _mix((codes * _powers(width)).sum(axis=1, dtype=np.uint64), lengths)
+
+
+@lru_cache(maxsize=64)
+def _powers(length: int) -> U64:
+    """``P**0 .. P**(length - 1)`` mod 2**64."""
+    powers = np.ones(length, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        np.cumprod(np.full(length - 1, _P, dtype=np.uint64), out=powers[1:])
+    return powers
+
+
 def word_delete_hashes(word: str, depth: int) -> U64:
-    """The distinct hashes of ``word`` and its deletions of up to ``depth`` letters, sorted."""
-    return np.unique(delete_hashes(code_points([word], len(word)), depth))
+    """The hashes of ``word`` and of its distinct deletions of up to ``depth`` letters.
+
+    For one (query) word, making the few dozen strings and hashing them in one
+    pass is cheaper than a numpy call per deleted position.
+    """
+    return hash_strings(list(deletes(word, depth)))

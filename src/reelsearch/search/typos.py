@@ -158,10 +158,10 @@ class TypoIndex:
             for start, stop in zip(lo.tolist(), hi.tolist(), strict=True):
                 if start != stop:
                     owners.update(self._owners[start:stop].tolist())
-            added = self._added
-            for owner in owners:
-                other = self._lookup[owner].decode()
-                others[other] = self._counts[owner] + added.get(other, 0)
+            added, counts = self._added, self._counts
+            numbers = list(owners)
+            for owner, other in zip(numbers, self._lookup.words_at(numbers), strict=True):
+                others[other] = counts[owner] + added.get(other, 0)
         if self._added_keys:
             for key in hashes.tolist():
                 for other in self._added_keys.get(key, ()):

@@ -91,7 +91,7 @@ class Vocabulary:
         if not prefix:
             return self.doc_count(word)
         key = word.encode()
-        start = bisect_left(self._words, key)
+        start = self._words.bisect(key)
         if self._added:
             return self._titles_with_added(word, start, up_to)
         total = 0
@@ -119,7 +119,7 @@ class Vocabulary:
     def has_prefix(self, prefix: str) -> bool:
         """Whether some word starts with ``prefix``."""
         key = prefix.encode()
-        low = bisect_left(self._words, key)
+        low = self._words.bisect(key)
         if low < len(self._words) and self._words[low].startswith(key):
             return True
         low = bisect_left(self._added_sorted, prefix)
@@ -130,8 +130,8 @@ class Vocabulary:
         if len(prefix) <= INDEXED_PREFIX_LENGTH:
             return None
         key = prefix.encode()
-        low = bisect_left(self._words, key)
-        high = bisect_left(self._words, key + _PAST_PREFIX, low)
+        low = self._words.bisect(key)
+        high = self._words.bisect(key + _PAST_PREFIX, low)
         if not self._added:
             return self._base_completions(prefix, low, high)
         # Merged: the base's best (by its own counts) plus every added word in range,
@@ -140,9 +140,9 @@ class Vocabulary:
         added = [w for w in self._added_sorted[start:] if w.startswith(prefix)]
         new = sum(1 for w in added if self._words.find(w.encode()) < 0)
         if high - low + new <= MAX_COMPLETIONS:
-            base = [self._words[i].decode() for i in range(low, high)]
+            base = [word.decode() for word in self._words.words_between(low, high)]
             return tuple(sorted({*base, *added}))
-        candidates = {self._words[i].decode() for i in self._top(low, high, MAX_COMPLETIONS + 1)}
+        candidates = set(self._words.words_at(self._top(low, high, MAX_COMPLETIONS + 1)))
         candidates.update(added)
         own = prefix in self
         candidates.discard(prefix)
@@ -151,12 +151,12 @@ class Vocabulary:
 
     def _base_completions(self, prefix: str, low: int, high: int) -> tuple[str, ...]:
         if high - low <= MAX_COMPLETIONS:
-            return tuple(self._words[i].decode() for i in range(low, high))
+            return tuple(word.decode() for word in self._words.words_between(low, high))
         # The typed word itself always stays in (it sorts first in its range).
         own = self._words[low] == prefix.encode()
         start = low + 1 if own else low
         best = self._top(start, high, MAX_COMPLETIONS - own)
-        return (prefix,) * own + tuple(self._words[i].decode() for i in best)
+        return (prefix,) * own + tuple(self._words.words_at(best))
 
     def _top(self, low: int, high: int, count: int) -> list[int]:
         """Numbers of the ``count`` most used words in ``low:high``; ties in word order."""
