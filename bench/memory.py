@@ -35,9 +35,9 @@ from procs import ServerProcess, free_port
 HOST = "127.0.0.1"
 _LOAD_SNAPSHOT = (
     "import sqlite3, sys, time\n"
-    "t = time.perf_counter()\n"
     "from reelsearch.search.snapshot import CatalogSnapshot\n"
     "c = sqlite3.connect(sys.argv[1]); c.execute('BEGIN')\n"
+    "t = time.perf_counter()\n"
     "s = CatalogSnapshot.load(c)\n"
     "print(time.perf_counter() - t, s.typos.candidates('godfater'))\n"
 )

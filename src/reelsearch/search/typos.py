@@ -111,7 +111,7 @@ class TypoIndex:
 
     def __init__(self, arrays: WordArrays, added: Mapping[str, int] | None = None) -> None:
         self._arrays = arrays
-        self._lookup = WordLookup(arrays)
+        self._lookup = WordLookup(arrays, bisects=False)
         self._counts = arrays.counts()
         self._keys = arrays.sections["typo_keys"]
         self._key_shift = np.uint64(owner_bits(arrays.word_count))

@@ -126,7 +126,8 @@ class WordLookup:
         "_blob", "_base", "_offsets", "_starts", "_bucket_words", "_mask", "_sample", "count",
     )  # fmt: skip
 
-    def __init__(self, arrays: WordArrays) -> None:
+    def __init__(self, arrays: WordArrays, *, bisects: bool = True) -> None:
+        """``bisects=False``: only ``find`` and numbered reads will be used (no sample kept)."""
         self._blob = arrays.blob
         self._base = arrays.blob_offset
         self._offsets = arrays.offsets()
@@ -136,7 +137,7 @@ class WordLookup:
         self.count = arrays.word_count
         # Every SAMPLE_EVERY-th word as bytes: a bisect runs in C over these, then
         # over a few words of one block (each Python-level step costs ~1 us).
-        self._sample = self.words_between(0, self.count, step=SAMPLE_EVERY)
+        self._sample = self.words_between(0, self.count, SAMPLE_EVERY) if bisects else []
 
     def __len__(self) -> int:
         return self.count
@@ -150,6 +151,7 @@ class WordLookup:
 
     def bisect(self, word: bytes, low: int = 0) -> int:
         """The number of the first word >= ``word`` (from ``low`` on), as ``bisect_left``."""
+        assert self._sample or not self.count, "this lookup was made with bisects=False"
         block = bisect_left(self._sample, word)
         start = max(low, (block - 1) * SAMPLE_EVERY)
         return bisect_left(self, word, start, max(start, min(block * SAMPLE_EVERY, self.count)))
