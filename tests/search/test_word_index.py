@@ -323,6 +323,17 @@ def test_overlay_answers_as_a_fresh_build_of_all_words(sample_db: Path) -> None:
     assert _answers(grown, probes) == _answers(fresh, probes)
 
 
+def test_words_longer_than_any_catalog_word_have_no_candidates(sample_db: Path) -> None:
+    """A query word longer than every catalog word by more than its typo budget has no
+    candidates (none can be within reach), unless an added word is that long."""
+    base = _load(sample_db)
+    long_word = "abcdefghij" * 3
+    assert base.typos.candidates("a" * 512) == ()
+    assert base.typos.candidates(long_word + "x") == ()
+    grown = base.with_added_words({long_word: 1})
+    assert grown.typos.candidates(long_word + "x") == (long_word,)
+
+
 def test_vocabulary_built_from_pairs_keeps_its_constructor() -> None:
     """``Vocabulary(pairs)`` still builds in memory, as plan and tests construct it."""
     vocabulary = Vocabulary([("alien", 3), ("aliens", 2), ("alienated", 1)], ["swat"])

@@ -126,6 +126,11 @@ class TypoIndex:
                 for key in word_delete_hashes(word, _index_depth(word)).tolist():
                     self._added_keys.setdefault(key, []).append(word)
         self._size = arrays.typo_word_count + new_words
+        # No word is longer (in bytes, so in letters) than this: a query word more
+        # than its budget longer has no candidates, and its deletes are not made
+        # (a 512-letter word would make 130 k of them).
+        lengths = np.diff(arrays.sections["word_offsets"])
+        self._longest = max([int(lengths.max()) if len(lengths) else 0, *map(len, self._added)])
         # Query words repeat ("love", "night"): remember their candidates. The
         # cache lives and dies with this index, i.e. with one catalog version.
         self._cached_candidates = lru_cache(maxsize=CANDIDATE_CACHE_SIZE)(self._candidates)
@@ -146,7 +151,7 @@ class TypoIndex:
 
     def _candidates(self, word: str) -> tuple[str, ...]:
         budget = allowed_typos(word)
-        if budget == 0:
+        if budget == 0 or len(word) > self._longest + budget:
             return ()
         hashes = word_delete_hashes(word, budget)
         probes = hashes >> self._key_shift
