@@ -28,7 +28,7 @@ from reelsearch.search.delete_hashes import (
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.sqlite import SqliteSearchEngine
 from reelsearch.search.stored_words import cache_name
-from reelsearch.search.typos import allowed_typos, is_indexed, typos_for_length
+from reelsearch.search.typos import TypoIndex, allowed_typos, is_indexed, typos_for_length
 from reelsearch.search.vocabulary import Vocabulary
 from reelsearch.search.word_store import (
     build_word_arrays,
@@ -332,6 +332,18 @@ def test_words_longer_than_any_catalog_word_have_no_candidates(sample_db: Path) 
     assert base.typos.candidates(long_word + "x") == ()
     grown = base.with_added_words({long_word: 1})
     assert grown.typos.candidates(long_word + "x") == (long_word,)
+
+
+def test_words_past_the_vectorised_length_are_indexed_one_string_at_a_time() -> None:
+    """Words longer than VECTORISED_UP_TO (a 3,000-letter run of one letter, a
+    50-letter word) are indexed from their distinct deletes, and reached by typos."""
+    long_word = "abcdefghij" * 5
+    arrays = build_word_arrays([("x" * 3000, 1), (long_word, 1), ("godfather", 2)], [])
+    typos = TypoIndex(arrays)
+    assert len(typos) == 3
+    assert typos.candidates("x" * 2999) == ("x" * 3000,)
+    assert typos.candidates(long_word[:20] + long_word[21:]) == (long_word,)
+    assert typos.candidates("godfater") == ("godfather",)
 
 
 def test_vocabulary_built_from_pairs_keeps_its_constructor() -> None:

@@ -41,6 +41,9 @@ _MIN_INDEXED = ONE_TYPO_FROM - 1
 CANDIDATE_CACHE_SIZE = 50_000
 # More candidates than this per word only slow the index query down.
 MAX_CANDIDATES = 12
+# Words up to this long have their deletes hashed a column (deleted position or
+# pair) at a time for all words of a length; longer ones one string at a time.
+VECTORISED_UP_TO = 40
 
 
 def typos_for_length(length: int) -> int:
@@ -90,6 +93,15 @@ def typo_keys(
     bits = np.uint64(owner_bits(len(ordered)))
     packed: list[npt.NDArray[np.uint64]] = []
     for length, numbers in sorted(by_length.items()):
+        if length > VECTORISED_UP_TO:
+            # Few such words, and their deletes are mostly alike ("xxxx..."): made as
+            # strings and de-duplicated first, as a 3,000-letter word's 4.5 M pairs
+            # of positions would take minutes a column at a time.
+            for number in numbers:
+                word = ordered[number][0]
+                hashes = word_delete_hashes(word, _index_depth(word))
+                packed.append((hashes >> bits << bits) | np.uint64(number))
+            continue
         codes = code_points([ordered[i][0] for i in numbers], length)
         hashes = delete_hashes(codes, 2 if length >= _DEPTH_TWO_FROM else 1)
         owners = np.asarray(numbers, dtype=np.uint64)[:, None]
