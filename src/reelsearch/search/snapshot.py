@@ -75,11 +75,10 @@ async def read_catalog_facts(
     )
 
 
-async def read_initialisms(reader: Reader, sql: str = INITIALISM_TITLES_SQL) -> list[str]:
-    """The initialisms of the catalog's titles (``sql`` reads the titles that may spell one)."""
-    return initialisms_of(
-        title for row in await reader.rows(sql) for title in row if title is not None
-    )
+async def read_initialisms(reader: Reader) -> list[str]:
+    """The initialisms of the catalog's titles."""
+    rows = await reader.rows(INITIALISM_TITLES_SQL)
+    return initialisms_of(title for row in rows for title in row if title is not None)
 
 
 def initialisms_of(titles: Iterable[str]) -> list[str]:
