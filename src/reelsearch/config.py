@@ -10,8 +10,10 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -226,6 +228,11 @@ class Settings:
     # Bodies shorter than this are sent uncompressed: the headers cost more.
     compress_min_bytes: int = 512
 
+    # PostgreSQL: where a host keeps its copy of the catalog's word index, which
+    # its workers map read-only (docs/decisions/0008). Empty: a directory
+    # "reelsearch-word-index" in the system's temporary directory.
+    word_index_cache_dir: str = ""
+
     def __post_init__(self) -> None:
         _require(self.db_read_pool_size >= 1, "db_read_pool_size", "must be at least 1")
         _require(self.workers >= 1, "workers", "must be at least 1")
@@ -336,6 +343,13 @@ class Settings:
         if self.backend == "postgresql":
             return "postgresql+psycopg://" + self.postgres_dsn.split("://", 1)[1]
         return f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def word_index_cache(self) -> Path:
+        """The directory of ``word_index_cache_dir``, or its default."""
+        if self.word_index_cache_dir:
+            return Path(self.word_index_cache_dir)
+        return Path(tempfile.gettempdir()) / "reelsearch-word-index"
 
     @property
     def sqlite_path(self) -> str:

@@ -41,6 +41,7 @@ from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
 from reelsearch.catalog.titles import alt_norm_titles_sql, other_titles
 from reelsearch.catalog.tsvector import title_tsvector
+from reelsearch.catalog.word_index import store_postgres_word_index
 from reelsearch.catalog.writer import batched
 from reelsearch.config import Settings
 from reelsearch.errors import CatalogError, ImportFailed
@@ -535,6 +536,8 @@ class PostgresCatalogImport:
         self._phase("title words")
         renames = build_staging_indexes(conn)
         self._phase("indexes")
+        store_postgres_word_index(conn, self.import_id)  # swapped in with the tables
+        self._phase("word index")
         conn.execute(
             sql.SQL("ANALYZE {}").format(
                 sql.SQL(", ").join(sql.Identifier(t + STAGING) for t in SWAPPED_TABLES[1:])

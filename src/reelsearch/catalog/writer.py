@@ -25,6 +25,7 @@ from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
 from reelsearch.catalog.statistics import refresh_sqlite_statistics
 from reelsearch.catalog.titles import joined_alt_titles, other_titles
+from reelsearch.catalog.word_index import store_sqlite_word_index
 from reelsearch.config import Settings
 from reelsearch.db import connect_writer
 from reelsearch.errors import ImportFailed
@@ -286,6 +287,8 @@ class CatalogImport:
         self._phase("alternate titles")
         _rebuild_title_index(conn)
         self._phase("title index")
+        store_sqlite_word_index(conn, self.import_id)  # before COMMIT shows the version
+        self._phase("word index")
         conn.executemany(
             "INSERT OR REPLACE INTO catalog_meta (key, value) VALUES (?, ?)",
             [

@@ -32,6 +32,7 @@ from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import PostgresReader
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version
 from reelsearch.search.sql import POSTGRESQL
+from reelsearch.search.stored_words import PostgresWordCache
 from reelsearch.search.tiered import TieredSearch
 
 T = TypeVar("T")
@@ -140,6 +141,8 @@ async def _load_snapshot(pool: PostgresPool) -> CatalogSnapshot:
         pool.connection() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
-        facts = await read_catalog_facts(PostgresReader(conn), POSTGRESQL)
+        facts = await read_catalog_facts(
+            PostgresReader(conn), POSTGRESQL, PostgresWordCache(pool.settings.word_index_cache)
+        )
     # Building the typo index takes seconds for a large catalog: not on the event loop.
     return await anyio.to_thread.run_sync(CatalogSnapshot.build, facts)

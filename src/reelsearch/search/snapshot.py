@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reelsearch.search.stored_words import SqliteWordFile, StoredWords
 from reelsearch.search.typos import TypoIndex
 from reelsearch.search.vocabulary import MAX_INITIALS, Vocabulary
+from reelsearch.search.word_arrays import WordArrays
+from reelsearch.search.word_store import build_word_arrays
 
 if TYPE_CHECKING:
     from reelsearch.search.sql import Dialect, Reader
@@ -33,32 +37,34 @@ class CatalogFacts:
 
     version: int
     movie_count: int
-    vocabulary: list[tuple[str, int]]
+    vocabulary: list[tuple[str, int]]  # empty when ``words`` holds them
     initialisms: list[str]
     genres: list[tuple[int, str]]
     genre_counts: list[tuple[str, int]]
     decades: list[tuple[int, int]]
     kinds: list[str]
+    words: WordArrays | None = None  # the stored word index, mapped; None: build it
 
 
-async def read_catalog_facts(reader: Reader, dialect: Dialect) -> CatalogFacts:
-    """Everything ``CatalogSnapshot.build`` needs, read through ``reader``."""
+async def read_catalog_facts(
+    reader: Reader, dialect: Dialect, stored: StoredWords | None = None
+) -> CatalogFacts:
+    """Everything ``CatalogSnapshot.build`` needs, read through ``reader``; the words
+    from the index the import stored (``stored``) when it is there and sound."""
 
     async def pairs(sql: str) -> list[tuple[Any, Any]]:
         return [(row[0], row[1]) for row in await reader.rows(sql)]
 
     count = await reader.row("SELECT count(*) FROM movies")
     assert count is not None
+    version = await read_version(reader)
+    words = await stored.open(reader, version) if stored is not None else None
     return CatalogFacts(
-        version=await read_version(reader),
+        version=version,
         movie_count=int(count[0]),
-        vocabulary=await pairs(dialect.vocabulary_sql),
-        initialisms=initialisms_of(
-            title
-            for row in await reader.rows(INITIALISM_TITLES_SQL)
-            for title in row
-            if title is not None
-        ),
+        vocabulary=[] if words is not None else await pairs(dialect.vocabulary_sql),
+        initialisms=[] if words is not None else await read_initialisms(reader),
+        words=words,
         genres=await pairs("SELECT bit, name FROM genres"),
         genre_counts=await pairs(
             "SELECT g.name, count(*) FROM movie_genres AS mg JOIN genres AS g "
@@ -67,6 +73,12 @@ async def read_catalog_facts(reader: Reader, dialect: Dialect) -> CatalogFacts:
         decades=await pairs(dialect.decades_sql),
         kinds=[row[0] for row in await reader.rows("SELECT DISTINCT kind FROM movies")],
     )
+
+
+async def read_initialisms(reader: Reader) -> list[str]:
+    """The initialisms of the catalog's titles."""
+    rows = await reader.rows(INITIALISM_TITLES_SQL)
+    return initialisms_of(title for row in rows for title in row if title is not None)
 
 
 def initialisms_of(titles: Iterable[str]) -> list[str]:
@@ -102,13 +114,16 @@ class CatalogSnapshot:
 
     @classmethod
     def build(cls, facts: CatalogFacts) -> CatalogSnapshot:
-        """Build the in-memory indexes (CPU work: seconds for a million titles)."""
-        vocabulary: Sequence[tuple[str, int]] = facts.vocabulary
+        """The snapshot over the stored word index, or over one built in memory
+        (CPU work: seconds for a million titles) when there is none."""
+        words = facts.words
+        if words is None:
+            words = build_word_arrays(facts.vocabulary, facts.initialisms)
         return cls(
             version=facts.version,
             movie_count=facts.movie_count,
-            typos=TypoIndex(vocabulary),
-            vocabulary=Vocabulary(vocabulary, facts.initialisms),
+            typos=TypoIndex(words),
+            vocabulary=Vocabulary(arrays=words),
             genres={name.lower(): (bit, name) for bit, name in facts.genres},
             kinds=frozenset(facts.kinds),
             catalog_facets={
@@ -119,7 +134,35 @@ class CatalogSnapshot:
 
     @classmethod
     def load(cls, conn: sqlite3.Connection) -> CatalogSnapshot:
-        """Read and build the snapshot of a SQLite catalog."""
+        """Read the snapshot of a SQLite catalog, mapping the word index stored beside it."""
         from reelsearch.search.sql import SQLITE, SqliteReader, run_inline
 
-        return cls.build(run_inline(read_catalog_facts(SqliteReader(conn), SQLITE)))
+        catalog = catalog_file(conn)
+        stored = SqliteWordFile(catalog) if catalog is not None else None
+        facts = run_inline(read_catalog_facts(SqliteReader(conn), SQLITE, stored))
+        snapshot = cls.build(facts)
+        if stored is not None and facts.words is None:
+            stored.restore(snapshot.vocabulary.arrays)
+        return snapshot
+
+    def with_added_words(
+        self, words: Mapping[str, int], initialisms: Iterable[str] = ()
+    ) -> CatalogSnapshot:
+        """This snapshot plus words written since the import (word -> titles added).
+
+        The mapped base is shared; the additions live in a small in-memory
+        overlay of the vocabulary and the typo index, which every lookup merges.
+        """
+        return replace(
+            self,
+            vocabulary=self.vocabulary.with_added(words, initialisms),
+            typos=self.typos.with_added(words),
+        )
+
+
+def catalog_file(conn: sqlite3.Connection) -> Path | None:
+    """The file of a SQLite connection's main database (None for one in memory)."""
+    for _, name, path in conn.execute("PRAGMA database_list"):
+        if name == "main" and path:
+            return Path(path)
+    return None

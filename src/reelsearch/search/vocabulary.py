@@ -5,14 +5,23 @@ the words it can complete to. FTS5 answers ``"episode"*`` by merging the
 postings of every matching word before the first row comes back (it has
 prefix indexes only up to 4 letters); an explicit ``"episode" OR
 "episodes"`` is read lazily in rowid order and stops at the LIMIT.
+
+The words are the catalog's ``WordArrays`` (``search/word_arrays.py``),
+usually a file mapped read-only and shared by every worker; words written
+after the import sit in a small in-memory overlay merged into each lookup.
 """
 
 from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+
+import numpy as np
+
+from reelsearch.search.word_arrays import WordArrays, WordLookup
+from reelsearch.search.word_store import build_word_arrays
 
 # Prefixes up to this length are served by the title index's prefix indexes.
 INDEXED_PREFIX_LENGTH = 4
@@ -22,30 +31,58 @@ MAX_COMPLETIONS = 24
 _CACHE_SIZE = 50_000
 # Initialisms ("s w a t" in a title, "swat" typed) up to this many letters.
 MAX_INITIALS = 5
+# No UTF-8 text holds this byte: prefix + it sorts after every word the prefix begins.
+_PAST_PREFIX = b"\xff"
 
 
 class Vocabulary:
     """Sorted title words and their document counts, as FTS5's vocabulary table lists them,
-    and the initialisms titles spell letter by letter ("swat" for S.W.A.T.)."""
+    and the initialisms titles spell letter by letter ("swat" for S.W.A.T.).
 
-    def __init__(self, words: Sequence[tuple[str, int]], initialisms: Iterable[str] = ()) -> None:
-        ordered = sorted(words)
-        self.words = [word for word, _ in ordered]
-        self.doc_counts = [docs for _, docs in ordered]
-        self._members = frozenset(self.words)
-        self.initialisms = frozenset(initialisms)
+    Built from ``words`` (``(word, document_count)`` pairs) or over ``arrays``;
+    ``added`` (word -> titles added since the import) is merged into every answer.
+    """
+
+    def __init__(
+        self,
+        words: Sequence[tuple[str, int]] = (),
+        initialisms: Iterable[str] = (),
+        *,
+        arrays: WordArrays | None = None,
+        added: Mapping[str, int] | None = None,
+    ) -> None:
+        if arrays is None:
+            arrays = build_word_arrays(words, initialisms)
+        self.arrays = arrays
+        self._words = WordLookup(arrays)
+        self._counts = arrays.counts()
+        self._added = dict(added or {})
+        self._added_sorted = sorted(self._added)
+        self._new_words = sum(1 for w in self._added if self._words.find(w.encode()) < 0)
+        self.initialisms = arrays.initialisms() | frozenset(initialisms)
         self.completions = lru_cache(maxsize=_CACHE_SIZE)(self._completions)
 
+    def with_added(self, words: Mapping[str, int], initialisms: Iterable[str] = ()) -> Vocabulary:
+        """This vocabulary plus ``words`` (word -> titles added): a new one, the base shared."""
+        merged = dict(self._added)
+        for word, docs in words.items():
+            merged[word] = merged.get(word, 0) + docs
+        extra = (self.initialisms - self.arrays.initialisms()) | frozenset(initialisms)
+        return Vocabulary(initialisms=extra, arrays=self.arrays, added=merged)
+
     def __contains__(self, word: object) -> bool:
-        return word in self._members
+        if not isinstance(word, str):
+            return False
+        return word in self._added or self._words.find(word.encode()) >= 0
 
     def __len__(self) -> int:
-        return len(self.words)
+        return len(self._words) + self._new_words
 
     def doc_count(self, word: str) -> int:
         """How many titles hold ``word`` (0 if none)."""
-        low = bisect_left(self.words, word)
-        return self.doc_counts[low] if low < len(self.words) and self.words[low] == word else 0
+        index = self._words.find(word.encode())
+        base: int = self._counts[index] if index >= 0 else 0
+        return base + self._added.get(word, 0)
 
     def titles_with(self, word: str, *, prefix: bool, up_to: int) -> int:
         """How many titles hold ``word`` (or, as a prefix, a word it begins), counted
@@ -53,30 +90,75 @@ class Vocabulary:
         two completions counts twice."""
         if not prefix:
             return self.doc_count(word)
+        key = word.encode()
+        start = self._words.bisect(key)
+        if self._added:
+            return self._titles_with_added(word, start, up_to)
         total = 0
-        for index in range(bisect_left(self.words, word), len(self.words)):
-            if total >= up_to or not self.words[index].startswith(word):
+        for index in range(start, len(self._words)):
+            if total >= up_to or not self._words[index].startswith(key):
                 break
-            total += self.doc_counts[index]
+            total += self._counts[index]
+        return total
+
+    def _titles_with_added(self, prefix: str, start: int, up_to: int) -> int:
+        """``titles_with`` over base and overlay merged in word order, as one index would."""
+        words = self._words
+        base = (words[i].decode() for i in range(start, len(words)))
+        added = self._added_sorted[bisect_left(self._added_sorted, prefix) :]
+        total = 0
+        previous = None
+        for word in heapq.merge(base, added):
+            if total >= up_to or not word.startswith(prefix):
+                break
+            if word != previous:  # a word in both comes twice: count it once, merged
+                total += self.doc_count(word)
+                previous = word
         return total
 
     def has_prefix(self, prefix: str) -> bool:
         """Whether some word starts with ``prefix``."""
-        low = bisect_left(self.words, prefix)
-        return low < len(self.words) and self.words[low].startswith(prefix)
+        key = prefix.encode()
+        low = self._words.bisect(key)
+        if low < len(self._words) and self._words[low].startswith(key):
+            return True
+        low = bisect_left(self._added_sorted, prefix)
+        return low < len(self._added_sorted) and self._added_sorted[low].startswith(prefix)
 
     def _completions(self, prefix: str) -> tuple[str, ...] | None:
         """Words starting with ``prefix``, most used first; None if the index does it better."""
         if len(prefix) <= INDEXED_PREFIX_LENGTH:
             return None
-        low = bisect_left(self.words, prefix)
-        high = bisect_left(self.words, prefix[:-1] + chr(ord(prefix[-1]) + 1), low)
+        key = prefix.encode()
+        low = self._words.bisect(key)
+        high = self._words.bisect(key + _PAST_PREFIX, low)
+        if not self._added:
+            return self._base_completions(prefix, low, high)
+        # Merged: the base's best (by its own counts) plus every added word in range,
+        # ranked by merged counts; ties in word order, as a fresh build would.
+        start = bisect_left(self._added_sorted, prefix)
+        added = [w for w in self._added_sorted[start:] if w.startswith(prefix)]
+        new = sum(1 for w in added if self._words.find(w.encode()) < 0)
+        if high - low + new <= MAX_COMPLETIONS:
+            base = [word.decode() for word in self._words.words_between(low, high)]
+            return tuple(sorted({*base, *added}))
+        candidates = set(self._words.words_at(self._top(low, high, MAX_COMPLETIONS + 1)))
+        candidates.update(added)
+        own = prefix in self
+        candidates.discard(prefix)
+        best = sorted(candidates, key=lambda w: (-self.doc_count(w), w))
+        return (prefix,) * own + tuple(best[: MAX_COMPLETIONS - own])
+
+    def _base_completions(self, prefix: str, low: int, high: int) -> tuple[str, ...]:
         if high - low <= MAX_COMPLETIONS:
-            return tuple(self.words[low:high])
+            return tuple(word.decode() for word in self._words.words_between(low, high))
         # The typed word itself always stays in (it sorts first in its range).
-        own = self.words[low] == prefix
+        own = self._words[low] == prefix.encode()
         start = low + 1 if own else low
-        best = heapq.nlargest(
-            MAX_COMPLETIONS - own, range(start, high), key=self.doc_counts.__getitem__
-        )
-        return (prefix,) * own + tuple(self.words[i] for i in best)
+        best = self._top(start, high, MAX_COMPLETIONS - own)
+        return (prefix,) * own + tuple(self._words.words_at(best))
+
+    def _top(self, low: int, high: int, count: int) -> list[int]:
+        """Numbers of the ``count`` most used words in ``low:high``; ties in word order."""
+        counts = self.arrays.sections["doc_counts"][low:high].astype(np.int64)
+        return [low + int(i) for i in np.argsort(-counts, kind="stable")[:count]]

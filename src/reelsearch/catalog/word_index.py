@@ -1,0 +1,103 @@
+"""The word index, built in the import that writes the catalog and stored with it.
+
+Workers map the stored index instead of rebuilding it at start
+(docs/decisions/0008-word-index-at-import.md). Both writers call in here
+once the new catalog's title index is complete and before their COMMIT:
+
+- SQLite: the index goes to a file beside the catalog named by the new
+  version, written atomically (temp file + rename) before the commit that
+  makes the version visible; ``catalog_meta`` names it with its checksum.
+  Files of versions before the previous one are removed (a worker may still
+  be mapping the previous one; a mapped file outlives its unlinking anyway).
+- PostgreSQL: the file's bytes go into the ``word_index`` table in the swap
+  transaction; each host copies them once (``search/stored_words.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reelsearch.search.snapshot import INITIALISM_TITLES_SQL, catalog_file, initialisms_of
+from reelsearch.search.sql import SQLITE
+from reelsearch.search.stored_words import WORD_INDEX_KEY, sidecar_name
+from reelsearch.search.word_arrays import WordArrays
+from reelsearch.search.word_store import build_word_arrays, checksum, encode, write_atomically
+
+if TYPE_CHECKING:
+    import psycopg  # SQLite users never load it
+
+log = logging.getLogger(__name__)
+
+# Rows of the word_index table: under PostgreSQL's 1 GB value limit, and small
+# enough that neither side holds two copies of a large index at once.
+CHUNK_BYTES = 32 << 20
+_UPSERT_META = (
+    "INSERT INTO catalog_meta (key, value) VALUES ({0}, {0}) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+
+
+def store_sqlite_word_index(conn: sqlite3.Connection, version: int) -> int:
+    """Build the index of the catalog ``conn`` is writing and store it as ``version``'s file.
+
+    Returns the file's size in bytes (0 for a catalog in memory: nowhere to put it).
+    """
+    catalog = catalog_file(conn)
+    if catalog is None:
+        return 0
+    arrays = build_word_arrays(
+        conn.execute(SQLITE.vocabulary_sql).fetchall(),
+        initialisms_of(t for row in conn.execute(INITIALISM_TITLES_SQL) for t in row if t),
+    )
+    parts = encode(arrays, version)
+    name = sidecar_name(catalog, version)
+    write_atomically(catalog.parent / name, parts)
+    conn.execute(_UPSERT_META.format("?"), (WORD_INDEX_KEY, f"{name} {checksum(parts)}"))
+    _remove_older_files(catalog, version)
+    return sum(len(part) for part in parts)
+
+
+def store_postgres_word_index(conn: psycopg.Connection[Any], version: int) -> int:
+    """Build the index of the staged catalog and write it into ``word_index`` as ``version``.
+
+    Runs in the import's transaction before the swap: the index and the tables
+    it describes become visible in the same commit. Returns its size in bytes.
+    """
+    arrays = build_postgres_word_arrays(conn, staging="_staging")
+    image = b"".join(encode(arrays, version))
+    conn.execute("DELETE FROM word_index")
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO word_index (version, part, data) VALUES (%s, %s, %b)",
+            [
+                (version, part, image[start : start + CHUNK_BYTES])
+                for part, start in enumerate(range(0, len(image), CHUNK_BYTES))
+            ],
+        )
+    name = f"word_index-{version}"
+    conn.execute(_UPSERT_META.format("%s"), (WORD_INDEX_KEY, f"{name} {checksum([image])}"))
+    return len(image)
+
+
+def build_postgres_word_arrays(conn: psycopg.Connection[Any], *, staging: str = "") -> WordArrays:
+    """The word arrays of a PostgreSQL catalog (``staging``: the suffix of the tables read)."""
+    words = conn.execute(f"SELECT word, docs FROM title_words{staging}").fetchall()
+    titles = conn.execute(
+        INITIALISM_TITLES_SQL.replace("FROM movies", f"FROM movies{staging}")
+    ).fetchall()
+    return build_word_arrays(words, initialisms_of(t for row in titles for t in row if t))
+
+
+def _remove_older_files(catalog: Path, version: int) -> None:
+    """Files of versions before ``version - 1``: no reader can be about to open them."""
+    prefix = f"{catalog.name}.words-"  # as sidecar_name() writes it
+    for path in catalog.parent.glob(f"{prefix}*"):
+        number = path.name.removeprefix(prefix)
+        if number.isdigit() and int(number) < version - 1:
+            try:
+                path.unlink()
+            except OSError as exc:
+                log.warning("cannot remove old word index %s: %s", path, exc)

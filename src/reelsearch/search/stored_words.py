@@ -1,0 +1,148 @@
+"""Where a worker finds the word index an import stored: read side of ``word_store``.
+
+The import names the index in ``catalog_meta`` (key ``word_index``, value
+``"<file name> <xxh3-128>"``), in the same transaction as the catalog it
+describes, so a reader that sees a catalog version also sees which file
+belongs to it.
+
+- SQLite: the file lies beside the catalog; a reader maps it if its checksum
+  and catalog version match. If it is missing or damaged, the worker builds
+  the index in memory (as before this existed), and puts the file back when
+  its rebuilt bytes have the checksum the catalog names.
+- PostgreSQL: the file's bytes are in the ``word_index`` table; each host
+  copies them once into a local cache directory (shared by its workers,
+  written atomically) and maps the copy.
+
+Either way a ``None`` answer means "build in memory", and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import anyio.to_thread
+
+from reelsearch.search.word_arrays import WordArrays
+from reelsearch.search.word_store import (
+    WordFileError,
+    checksum,
+    encode,
+    map_word_file,
+    write_atomically,
+)
+
+if TYPE_CHECKING:
+    from reelsearch.search.sql import Reader
+
+WORD_INDEX_KEY = "word_index"
+WORD_INDEX_SQL = "SELECT value FROM catalog_meta WHERE key = 'word_index'"
+WORD_CHUNKS_SQL = "SELECT data FROM word_index WHERE version = ? ORDER BY part"
+
+logger = logging.getLogger("reelsearch.search")
+
+
+def sidecar_name(catalog: Path, version: int) -> str:
+    """The file name of a SQLite catalog's word index for ``version``."""
+    return f"{catalog.name}.words-{version}"
+
+
+def cache_name(version: int, digest: str) -> str:
+    """A cached copy's name: the checksum makes copies of different databases distinct."""
+    return f"v{version}-{digest}.words"
+
+
+class StoredWords(Protocol):
+    """Finds the stored word index of the catalog a reader sees."""
+
+    async def open(self, reader: Reader, version: int) -> WordArrays | None: ...
+
+
+async def _stored_reference(reader: Reader) -> tuple[str, str] | None:
+    row = await reader.row(WORD_INDEX_SQL)
+    if row is None or not row[0]:
+        return None
+    name, _, digest = str(row[0]).partition(" ")
+    return name, digest
+
+
+class SqliteWordFile:
+    """The word index file beside a SQLite catalog (a reader that never suspends)."""
+
+    def __init__(self, catalog: Path) -> None:
+        self.catalog = catalog
+        self._missing: tuple[Path, str, int] | None = None
+
+    async def open(self, reader: Reader, version: int) -> WordArrays | None:
+        reference = await _stored_reference(reader)
+        if reference is None:
+            logger.warning(
+                "catalog %s (version %d) names no word index (imported by an older "
+                "release?): building it in memory",
+                self.catalog,
+                version,
+            )
+            return None
+        name, digest = reference
+        path = self.catalog.parent / Path(name).name  # never outside the catalog's directory
+        try:
+            return map_word_file(path, catalog_version=version, expected_checksum=digest)
+        except WordFileError as exc:
+            logger.warning("word index not used (%s): building it in memory", exc)
+            self._missing = (path, digest, version)
+            return None
+
+    def restore(self, arrays: WordArrays) -> bool:
+        """Write the file that was missing or damaged, if ``arrays`` rebuild it exactly."""
+        if self._missing is None:
+            return False
+        path, digest, version = self._missing
+        parts = encode(arrays, version)
+        if checksum(parts) != digest:
+            logger.warning("rebuilt word index differs from the one the catalog names; not stored")
+            return False
+        try:
+            write_atomically(path, parts)
+        except OSError as exc:
+            logger.warning("cannot put the word index back at %s: %s", path, exc)
+            return False
+        logger.info("word index rebuilt and stored at %s", path)
+        return True
+
+
+class PostgresWordCache:
+    """The word index of a PostgreSQL catalog, copied once per host into ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def open(self, reader: Reader, version: int) -> WordArrays | None:
+        reference = await _stored_reference(reader)
+        if reference is None:
+            logger.warning("catalog version %d has no stored word index: building it", version)
+            return None
+        _, digest = reference
+        path = self.directory / cache_name(version, digest)
+        try:
+            return await anyio.to_thread.run_sync(self._map, path, version, digest)
+        except WordFileError:
+            pass  # not cached on this host yet (or damaged): copy it from the database
+        parts = [bytes(row[0]) for row in await reader.rows(WORD_CHUNKS_SQL, (version,))]
+        if not parts or checksum(parts) != digest:
+            logger.warning(
+                "word index of catalog version %d is missing or damaged in the database: "
+                "building it in memory",
+                version,
+            )
+            return None
+        try:
+            await anyio.to_thread.run_sync(write_atomically, path, parts)
+            return await anyio.to_thread.run_sync(self._map, path, version, digest)
+        except (OSError, WordFileError) as exc:
+            logger.warning("cannot cache the word index at %s (%s): building it", path, exc)
+            return None
+
+    @staticmethod
+    def _map(path: Path, version: int, digest: str) -> WordArrays:
+        return map_word_file(path, catalog_version=version, expected_checksum=digest)
