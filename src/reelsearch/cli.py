@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sqlite3
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,9 +80,6 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
-
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
     _check_catalog(settings)
     # Worker processes build their own Settings from the environment.
@@ -88,6 +87,21 @@ def _serve(args: argparse.Namespace) -> None:
     where = f"http://{settings.host}:{settings.port}"
     print(f"reelsearch: serving {_shown(settings.database_url)} on {where}"
           f" with {settings.workers} workers", file=sys.stderr)  # fmt: skip
+    # Metrics summed over the workers (observability/metrics.py): each writes its values
+    # to files in a directory fresh for this run. prometheus-client reads the variable
+    # when imported, so it is set here, before anything imports it.
+    metrics_dir = tempfile.mkdtemp(prefix="reelsearch-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        _run_granian(settings)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_granian(settings: Settings) -> None:
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+
     Granian(
         "reelsearch.http.app:app_from_env",
         factory=True,

@@ -105,6 +105,26 @@ class Settings:
     # Importers commit nothing until the end; rows go to SQLite in batches of this size.
     import_batch_size: int = 10_000
 
+    # Observability (reelsearch/observability/). Log lines: "json" (one JSON
+    # object a line, for collectors), "console" (readable on a terminal) or
+    # "auto" (console when stderr is a terminal, else json).
+    log_format: str = "auto"
+    log_level: str = "INFO"
+    # One line per request (method, route, status, duration, request id).
+    access_log: bool = True
+    # A request slower than this is logged with its parameters, stages and
+    # query plans (milliseconds; 0: off). A search takes a few ms: 250 ms is
+    # a request something went wrong with, not a busy one.
+    slow_request_ms: float = 250.0
+    # Prometheus metrics at /metrics. Off only to measure what they cost.
+    metrics_enabled: bool = True
+    # How often each worker samples what is read, not counted: process CPU,
+    # memory, file descriptors, event-loop lag, pool and catalog state.
+    metrics_sample_seconds: float = 1.0
+    # Redis, when the service uses one (the cache of issue 12 reads the same
+    # setting); /ready reports it. Empty: no Redis.
+    redis_url: str = ""
+
     def __post_init__(self) -> None:
         _require(self.db_read_pool_size >= 1, "db_read_pool_size", "must be at least 1")
         _require(self.workers >= 1, "workers", "must be at least 1")
@@ -113,6 +133,12 @@ class Settings:
         _require(self.max_exact_total >= 100, "max_exact_total", "must be at least 100")
         _require(self.import_batch_size >= 1, "import_batch_size", "must be at least 1")
         _require(self.catalog_poll_seconds > 0, "catalog_poll_seconds", "must be positive")
+        _require(self.log_format in ("auto", "json", "console"), "log_format",
+                 "must be auto, json or console")  # fmt: skip
+        _require(self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level",
+                 "must be DEBUG, INFO, WARNING or ERROR")  # fmt: skip
+        _require(self.slow_request_ms >= 0, "slow_request_ms", "must not be negative")
+        _require(self.metrics_sample_seconds > 0, "metrics_sample_seconds", "must be positive")
         for name in ("sqlite_mmap_bytes", "sqlite_cache_kib", "sqlite_import_cache_kib",
                      "sqlite_busy_timeout_ms"):  # fmt: skip
             _require(getattr(self, name) >= 0, name, "must not be negative")

@@ -170,12 +170,12 @@ def test_health(client: Client) -> None:
 
 
 def test_ready(client: Client) -> None:
-    """/ready reports the catalog version and size."""
+    """/ready reports each dependency's state, the catalog version and size."""
     response = client.get("/ready")
-    assert (200, {"status": "ready", "catalog_version": 1, "movies": 30}) == (
-        response.status_code,
-        response.json(),
-    )
+    up = {"state": "up", "required": True, "reason": "ok"}
+    expected = {"status": "ready", "dependencies": {"catalog": up, "migrations": up},
+                "catalog_version": 1, "movies": 30}  # fmt: skip
+    assert (200, expected) == (response.status_code, response.json())
 
 
 def test_openapi_lists_every_route(client: Client) -> None:

@@ -16,6 +16,7 @@ from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest
 from reelsearch.http.responses import error_response, invalid_request_response
 from reelsearch.http.routes import ROUTES
+from reelsearch.observability import Instrumentation
 from reelsearch.search.backends import open_search_engine
 from reelsearch.search.engine import SearchEngine
 
@@ -24,14 +25,18 @@ logger = logging.getLogger("reelsearch.http")
 
 def create_app(settings: Settings) -> Starlette:
     """Build the app; the engine is opened in the lifespan and closed after it."""
+    instrumentation = Instrumentation(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = await open_search_engine(settings)
         app.state.settings = settings
         app.state.engine = engine
+        app.state.instrumentation = instrumentation
+        instrumentation.attach(engine)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds)
+            tasks.start_soon(instrumentation.run)
             try:
                 yield
             finally:
@@ -39,7 +44,8 @@ def create_app(settings: Settings) -> Starlette:
         await engine.close()
 
     return Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *instrumentation.routes],
+        middleware=instrumentation.middleware(ROUTES),
         lifespan=lifespan,
         exception_handlers={
             InvalidRequest: _on_invalid_request,
@@ -56,16 +62,28 @@ def app_from_env() -> Starlette:
 
 
 async def _follow_catalog(engine: SearchEngine, every: float) -> None:
-    """Pick up a catalog another process imported, without a restart."""
+    """Pick up a catalog another process imported, without a restart.
+
+    A failure is logged when it starts and again when it ends, not every poll.
+    """
+    failing = False
     while True:
         await anyio.sleep(every)
         try:
             if await engine.refresh_if_changed():
                 logger.info("catalog changed; now serving version %d", engine.snapshot.version)
         except DatabaseUnavailable as exc:  # down for now: requests get 503s meanwhile
-            logger.warning("could not check the catalog version: %s", exc)
+            if not failing:
+                logger.warning("could not check the catalog version: %s", exc)
+            failing = True
         except Exception:  # keep serving the catalog we have
-            logger.exception("could not check the catalog version")
+            if not failing:
+                logger.exception("could not check the catalog version")
+            failing = True
+        else:
+            if failing:
+                logger.info("the catalog version can be checked again")
+            failing = False
 
 
 async def _on_invalid_request(request: Request, exc: Exception) -> Response:

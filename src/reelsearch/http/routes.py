@@ -12,7 +12,8 @@ from starlette.routing import Route
 from reelsearch.errors import DatabaseUnavailable, Forbidden, InvalidRequest, NotFound
 from reelsearch.http.openapi import OPENAPI
 from reelsearch.http.params import query_pairs
-from reelsearch.http.responses import JSONResponse, error_response
+from reelsearch.http.responses import JSONResponse
+from reelsearch.observability.stages import start_stages
 from reelsearch.search.query import parse_autocomplete, parse_search
 
 # Built once: the trivial endpoint is the ceiling the bench compares against.
@@ -21,14 +22,17 @@ _HEALTH_BODY = b'{"status":"ok"}'
 
 async def search(request: Request) -> Response:
     started = time.perf_counter()
+    stages = start_stages(request)
     state = request.app.state
     query = parse_search(
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
     )
+    stages.lap("parse")
     if query.explain:
         _require_admin(request)
     result = await state.engine.search(query)
+    stages.lap("engine")
     body: dict[str, object] = {
         "hits": result.hits,
         "total": result.total,
@@ -38,7 +42,9 @@ async def search(request: Request) -> Response:
         body["facets"] = result.facets
     body["next_cursor"] = result.next_cursor
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    return JSONResponse(body)
+    response = JSONResponse(body)
+    stages.lap("serialization")
+    return response
 
 
 def _require_admin(request: Request) -> None:
@@ -60,13 +66,18 @@ def _require_admin(request: Request) -> None:
 
 
 async def autocomplete(request: Request) -> Response:
+    stages = start_stages(request)
     state = request.app.state
     query = parse_autocomplete(
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
     )
+    stages.lap("parse")
     hits = await state.engine.autocomplete(query)
-    return JSONResponse({"suggestions": hits})
+    stages.lap("engine")
+    response = JSONResponse({"suggestions": hits})
+    stages.lap("serialization")
+    return response
 
 
 async def movie(request: Request) -> Response:
@@ -86,18 +97,16 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """200 when the catalog answers; 503 otherwise, so a balancer stops sending traffic."""
+    """200 when every required dependency is up; 503 otherwise, so a balancer stops sending
+    traffic. Each dependency's state and reason: observability/readiness.py."""
     state = request.app.state
-    try:
-        await state.engine.ping()
-    except Exception as exc:  # any failure to read the catalog means not ready
-        response = error_response(503, "not_ready", f"catalog unavailable: {type(exc).__name__}")
-        response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after)
-        return response
+    report = await state.instrumentation.check_readiness()
     snapshot = state.engine.snapshot
-    return JSONResponse(
-        {"status": "ready", "catalog_version": snapshot.version, "movies": snapshot.movie_count}
-    )
+    body = {**report.as_json(), "catalog_version": snapshot.version, "movies": snapshot.movie_count}
+    if not report.is_ready:
+        retry = {"Retry-After": str(DatabaseUnavailable.retry_after)}
+        return JSONResponse(body, status_code=503, headers=retry)
+    return JSONResponse(body)
 
 
 async def openapi(request: Request) -> Response:
