@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import sqlite3
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from reelsearch.config import ENV_PREFIX, Settings
-from reelsearch.errors import ImportFailed, ReelsearchError
+from reelsearch.errors import ConfigError, ImportFailed, ReelsearchError
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -72,6 +73,29 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=int, default=10)
     search.add_argument("--json", action="store_true", help="print the API's JSON")
     search.set_defaults(run=_search)
+
+    profile = commands.add_parser("profile", help="profile a workload in process (pyinstrument)")
+    profile.add_argument("--queries", type=Path,
+                         help="request paths, one a line (default: a catalog mix)")  # fmt: skip
+    profile.add_argument("--titles", type=int, default=200, help="titles of the built-in mix")
+    profile.add_argument("--repeat", type=int, default=1, help="run the workload N times")
+    profile.add_argument("--out", type=Path, default=Path("profile.html"))
+    profile.set_defaults(run=_profile)
+
+    loadtest = commands.add_parser("loadtest", help="run a load-test scenario (Locust, headless)")
+    loadtest.add_argument("--scenario", required=True,
+                          choices=["normal", "peak", "stress", "error", "recovery"])  # fmt: skip
+    loadtest.add_argument("--host", default="http://127.0.0.1:8000")
+    loadtest.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    loadtest.add_argument("--out", type=Path, required=True, help="directory for the report")
+    loadtest.add_argument("--users", type=int, help="visitors at the plateau (scenario default)")
+    loadtest.add_argument("--error-share", type=float, default=0.2)
+    loadtest.add_argument("--p99-target-ms", type=float, default=250.0)
+    loadtest.add_argument("--restart-command", default="",
+                          help="recovery: a shell command that restarts a dependency")  # fmt: skip
+    loadtest.add_argument("--restart-at", type=float, help="recovery: seconds into the load")
+    loadtest.add_argument("--allow-remote", action="store_true", help="allow a non-loopback host")
+    loadtest.set_defaults(run=_loadtest)
     return parser
 
 
@@ -202,3 +226,38 @@ def _search(args: argparse.Namespace) -> None:
         print(f"{hit['id']:>9}  {year}  {rating}  {hit['votes']:>8,}  {hit['title']}")
     exact = "" if result.total_is_exact else "+"
     print(f"{result.total:,}{exact} matches in {took:.1f} ms", file=sys.stderr)
+
+
+def _profile(args: argparse.Namespace) -> None:
+    from reelsearch.observability.profiling import builtin_workload, profile_workload
+
+    settings = _settings(args, access_log=False, slow_request_ms=0.0)
+    if args.queries:
+        targets = [line.strip() for line in args.queries.read_text().splitlines() if line.strip()]
+    else:
+        targets = builtin_workload(settings, args.titles)
+    ran = profile_workload(settings, targets * args.repeat, args.out)
+    print(f"{ran['requests']} requests in {ran['seconds']} s, statuses {ran['statuses']}; "
+          f"profile written to {ran['report']}")  # fmt: skip
+
+
+def _loadtest(args: argparse.Namespace) -> None:
+    from reelsearch.loadtest.runner import run_loadtest
+    from reelsearch.loadtest.scenarios import scenario
+
+    try:
+        plan = scenario(args.scenario, args.duration, users=args.users,
+                        restart_command=args.restart_command, restart_at=args.restart_at,
+                        error_share=args.error_share, p99_target_ms=args.p99_target_ms)  # fmt: skip
+        result = run_loadtest(plan, args.host, args.out, allow_remote=args.allow_remote,
+                              command=shlex.join(["reelsearch", *sys.argv[1:]]))  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    summary = result["summary"]
+    print(f"{args.scenario}: {summary['requests']} requests, achieved {summary['achieved_rps']} "
+          f"of {summary['target_rps']} req/s intended, p50/p95/p99 {summary['p50_ms']}/"
+          f"{summary['p95_ms']}/{summary['p99_ms']} ms, errors {summary['error_rate']:.2%}; "
+          f"report in {args.out / 'report.html'}")  # fmt: skip
+    for key in ("knee", "recovery"):
+        if key in result:
+            print(f"{key}: {orjson.dumps(result[key]).decode()}")

@@ -25,6 +25,7 @@ metrics = Metrics.from_environment()
 metrics.workers.set(1)
 for _ in range(int(sys.argv[1])):
     metrics.observe_request("/v1/search", "GET", 200, 0.001)
+metrics.flush()
 print("counted", flush=True)
 time.sleep(120)
 """

@@ -27,17 +27,26 @@ def samples(base: str) -> list[Sample]:
     return [s for family in text_string_to_metric_families(text) for s in family.samples]
 
 
-def value(found: list[Sample], name: str, **labels: str) -> float:
+def value(found: list[Sample], name: str, exclude_route: str = "", **labels: str) -> float:
     """The sum of the samples named ``name`` whose labels include ``labels``."""
-    return sum(s.value for s in found if s.name == name and labels.items() <= s.labels.items())
+    return sum(
+        s.value
+        for s in found
+        if s.name == name
+        and labels.items() <= s.labels.items()
+        and s.labels.get("route") != exclude_route
+    )
 
 
-def wait_for(base: str, name: str, expected: float, **labels: str) -> list[Sample]:
-    """Scrape until the sampled ``name`` reads ``expected`` (the sampler ticks every 0.2 s)."""
+def wait_for(
+    base: str, name: str, expected: float, exclude_route: str = "", **labels: str
+) -> list[Sample]:
+    """Scrape until ``name`` reads ``expected`` (the sampler ticks every 0.2 s)."""
     deadline = time.monotonic() + 10
     while True:
         found = samples(base)
-        if value(found, name, **labels) == expected or time.monotonic() > deadline:
+        got = value(found, name, exclude_route, **labels)
+        if got == expected or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
 
@@ -59,6 +68,7 @@ def test_counters_sum_exactly_over_two_workers(server: tuple[str, Path]) -> None
     with both worker processes having answered some of them."""
     base, log = server
     before = samples(base)
+    before_total = value(before, "reelsearch_http_request_duration_seconds_count", "/metrics")
     sent = {"ok": 0, "bad": 0, "missing": 0}
 
     def one(kind: str) -> int:
@@ -86,7 +96,14 @@ def test_counters_sum_exactly_over_two_workers(server: tuple[str, Path]) -> None
             if len(pids) == 2:
                 break
     assert len(pids) == 2, "one worker answered everything; the sum was not tested"
-    after = samples(base)
+    # Each worker adds its counts to the shared files every sampler tick (0.2 s here).
+    total = sum(sent.values())
+    after = wait_for(
+        base,
+        "reelsearch_http_request_duration_seconds_count",
+        before_total + total,
+        exclude_route="/metrics",
+    )
 
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -138,6 +155,12 @@ def test_no_label_holds_a_raw_path_or_query(server: tuple[str, Path]) -> None:
         client.get("/v1/search", params={"q": "secretword", "limit": "3"})
         client.get("/v1/movies/123456789")
         client.get("/scanner/probe-path", params={"q": "secretword"})
-    labels = {v for s in samples(base) for v in s.labels.values()}
+    expected = {"/v1/search", "/v1/movies/{movie_id}", "<unmatched>"}
+    deadline = time.monotonic() + 10
+    while True:  # until the worker that answered has flushed its counts (0.2 s ticks)
+        labels = {v for s in samples(base) for v in s.labels.values()}
+        if expected <= labels or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert [v for v in labels if "secretword" in v or "123456789" in v or "probe" in v] == []
-    assert {"/v1/search", "/v1/movies/{movie_id}", "<unmatched>"} <= labels
+    assert expected <= labels

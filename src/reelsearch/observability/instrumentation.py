@@ -94,6 +94,8 @@ class Instrumentation:
                     tasks.start_soon(self._sampler.run)
                 tasks.start_soon(self._watch_dependencies)
         finally:
+            if self.metrics is not None:
+                self.metrics.flush()  # what this worker counted since the last tick
             if self.metrics is not None and self.metrics.multiprocess_dir is not None:
                 # This worker's live gauges leave with it; its totals stay.
                 path = self.metrics.multiprocess_dir
@@ -109,6 +111,7 @@ class Instrumentation:
 
     async def _metrics_endpoint(self, request: Request) -> Response:
         assert self.metrics is not None
+        self.metrics.flush()  # this worker's latest counts, exactly
         # Reading N workers' files is blocking work: off the event loop.
         body, content_type = await anyio.to_thread.run_sync(self.metrics.render, time.time())
         return Response(body, media_type=content_type)

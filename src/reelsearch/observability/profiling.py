@@ -115,7 +115,7 @@ def _client(scope: Scope) -> str:
     return f"{client[0]}:{client[1]}" if client else "unknown"
 
 
-async def _get(app: ASGIApp, target: str) -> int:
+async def send_get(app: ASGIApp, target: str) -> int:
     """Send one GET through the app in process; the status it answered."""
     path, _, query = target.partition("?")
     scope: dict[str, Any] = {
@@ -165,7 +165,7 @@ def profile_workload(
             profiler.start()
             try:
                 for target in targets:
-                    status = str(await _get(app, target))
+                    status = str(await send_get(app, target))
                     statuses[status] = statuses.get(status, 0) + 1
             finally:
                 profiler.stop()

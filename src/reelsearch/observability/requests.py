@@ -108,7 +108,7 @@ class ObservedRequests:
 
         metrics = self.metrics
         if metrics is not None:
-            metrics.in_flight.inc()
+            metrics.active += 1
         try:
             await self.app(scope, receive, send_observed)
         except BaseException:
@@ -119,7 +119,7 @@ class ObservedRequests:
             route = route_of(scope, self.static_routes)
             method = scope["method"]
             if metrics is not None:
-                metrics.in_flight.dec()
+                metrics.active -= 1
                 metrics.observe_request(route, method, status, seconds)
                 if error_body is not None:
                     metrics.count_error(route, status, _error_code(bytes(error_body)))

@@ -95,6 +95,7 @@ class Sampler:
 
     async def sample(self, pauses: GcPauses) -> None:
         m = self.metrics
+        m.flush()
         for _, grown in self._cpu.growth([("cpu", time.process_time())]):
             m.cpu.inc(grown)
         m.memory.set(resident_bytes())
