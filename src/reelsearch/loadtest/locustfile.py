@@ -5,7 +5,8 @@ gevent); ``runner.py`` starts that process and reads what this file writes
 into the run directory:
 
 - ``requests.jsonl``: one line per request: intended start, actual start,
-  end (Unix seconds), status, kind, whether it counts as an error;
+  end (Unix seconds), status, kind, whether it counts as an error, whether
+  it began an action (a keystroke burst is one action of many requests);
 - ``metrics.jsonl``: the service's ``/metrics`` scraped every second (CPU
   seconds, resident memory, requests in flight, workers).
 """
@@ -104,7 +105,7 @@ def _on_request(
     status = getattr(response, "status_code", 0) or 0
     line = [round(context.get("intended", start_time), 4), round(start_time, 4),
             round(start_time + response_time / 1000, 4), status, name,
-            exception is not None]  # fmt: skip
+            exception is not None, context.get("first", True)]  # fmt: skip
     Run.requests.write(json.dumps(line) + "\n")
 
 
@@ -179,7 +180,7 @@ class Visitor(FastHttpUser):
         _, title = Run.pick_title()
         for end in range(1, min(len(title), 12) + 1):
             self._get("/v1/autocomplete?" + urllib.parse.urlencode({"q": title[:end]}),
-                      "autocomplete")  # fmt: skip
+                      "autocomplete", first=end == 1)  # fmt: skip
             self.next_at += KEYSTROKE_SECONDS
             gevent.sleep(max(0.0, self.next_at - time.time()))
 
@@ -190,13 +191,14 @@ class Visitor(FastHttpUser):
     def _filtered(self) -> None:
         _, title = Run.pick_title()
         params = {"q": title.split()[0], "year_from": random.choice(["1950", "1980", "2000"]),
-                  "genres": random.choice(["Drama", "Comedy", "Action,Sci-Fi"]),
+                  "genres": random.choice(["Drama", "Comedy", "Action,Romance"]),
                   "facets": "genres,decade"}  # fmt: skip
         self._get("/v1/search?" + urllib.parse.urlencode(params), "filtered")
 
-    def _get(self, path: str, kind: str) -> None:
-        intended = self.next_at
-        with self.client.get(path, name=kind, context={"intended": intended},
+    def _get(self, path: str, kind: str, first: bool = True) -> None:
+        """One request; ``first`` is False for a keystroke after an action's first."""
+        context = {"intended": self.next_at, "first": first}
+        with self.client.get(path, name=kind, context=context,
                              catch_response=True) as answer:  # fmt: skip
             status = answer.status_code or 0
             # Errors are what the service must not answer: 5xx and no answer at all;

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reelsearch.loadtest.scenarios import KEYSTROKE_SECONDS, Scenario
+
 # Seconds with fewer answers than this say little about a percentile: not a knee.
 MIN_ANSWERS_FOR_KNEE = 20
 # The knee and the recovery need this many seconds in a row, not one noisy second.
@@ -52,15 +54,25 @@ def analyse(run: Path, scenario: dict[str, Any], events: dict[str, Any]) -> dict
     seconds = int(max(r[2] for r in requests) - t0) + 1
     intended = [0] * seconds
     by_second: list[list[tuple[float, bool, int]]] = [[] for _ in range(seconds)]
-    for want, _, end, status, _, error in requests:
+    # The rate the visitors' plan asks for, whether or not the service keeps up: each
+    # visitor acts once per think time plus the typing its bursts are scheduled for,
+    # and an action makes ``per_action`` requests (both measured over the run).
+    plan = Scenario(**scenario)
+    actions = max(1, sum(1 for r in requests if r[6]))
+    per_action = len(requests) / actions
+    typing = sum(1 for r in requests if r[4] == "autocomplete") * KEYSTROKE_SECONDS / actions
+    per_visitor = per_action / (plan.think_seconds + typing)
+    for want, _, end, status, _, error, _ in requests:
         intended[min(seconds - 1, int(want - t0))] += 1
         by_second[int(end - t0)].append(((end - want) * 1000, error, status))
     series = []
     for second, answers in enumerate(by_second):
         latencies = sorted(a[0] for a in answers)
         errors = sum(1 for a in answers if a[1])
+        planned = plan.users_at(second) * per_visitor if second < plan.duration else 0.0
         series.append({
-            "t": second, "target_rps": intended[second], "achieved_rps": len(answers),
+            "t": second, "target_rps": round(planned, 1),
+            "scheduled_rps": intended[second], "achieved_rps": len(answers),
             "p50_ms": round(percentile(latencies, 0.50), 2),
             "p95_ms": round(percentile(latencies, 0.95), 2),
             "p99_ms": round(percentile(latencies, 0.99), 2),
@@ -88,7 +100,8 @@ def analyse(run: Path, scenario: dict[str, Any], events: dict[str, Any]) -> dict
         "requests": len(requests),
         "errors": errors,
         "error_rate": round(errors / len(requests), 4),
-        "target_rps": round(sum(intended) / duration, 1),
+        "target_rps": round(sum(p["target_rps"] for p in series) / len(series), 1),
+        "requests_per_action": round(per_action, 2),
         "achieved_rps": round(len(requests) / duration, 1),
         "p50_ms": round(percentile(latency, 0.50), 2),
         "p95_ms": round(percentile(latency, 0.95), 2),
@@ -156,8 +169,6 @@ def find_knee(series: list[dict[str, Any]], scenario: dict[str, Any], t0: float)
 
 
 def _users_at(scenario: dict[str, Any], elapsed: float) -> int:
-    from reelsearch.loadtest.scenarios import Scenario
-
     return Scenario(**scenario).users_at(elapsed)
 
 
@@ -214,7 +225,10 @@ def plots(result: dict[str, Any]) -> dict[str, bytes]:
         out[name] = buffer.getvalue()
 
     fig, ax = plt.subplots(figsize=(8, 3))
-    ax.plot(t, [p["target_rps"] for p in series], label="target (intended)", color="tab:grey")
+    ax.plot(t, [p["target_rps"] for p in series], label="target (the visitors' plan)",
+            color="tab:grey", linestyle="--")  # fmt: skip
+    ax.plot(t, [p["scheduled_rps"] for p in series], label="sent (by intended start)",
+            color="tab:orange", alpha=0.6)  # fmt: skip
     ax.plot(t, [p["achieved_rps"] for p in series], label="achieved (answered)", color="tab:blue")
     ax.set_ylabel("requests / s")
     ax.legend(loc="lower right", fontsize=8)

@@ -55,7 +55,8 @@ def run_loadtest(
     (out / "scenario.json").write_text(json.dumps(scenario.as_json()))
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
             "--host", host, "--reelsearch-run", str(out),
-            "--run-time", f"{int(scenario.duration + MARGIN_SECONDS)}s",
+            # The load shape (locustfile.Schedule) ends the run at its duration; the
+            # wait below stops a Locust that does not.
             "--stop-timeout", "2", "--only-summary", "--loglevel", "WARNING"]  # fmt: skip
     events: dict[str, Any] = {}
     with (out / "locust.log").open("wb") as log:

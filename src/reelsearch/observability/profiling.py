@@ -174,8 +174,11 @@ def profile_workload(
     seconds = asyncio.run(run())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(profiler.output_html())
+    # The same call tree as text, for a terminal or a results file.
+    text = out.with_suffix(".txt")
+    text.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
     return {"requests": len(targets), "seconds": round(seconds, 3), "statuses": statuses,
-            "report": str(out)}  # fmt: skip
+            "report": str(out), "text": str(text)}  # fmt: skip
 
 
 def builtin_workload(settings: Settings, titles: int = 200) -> list[str]:
