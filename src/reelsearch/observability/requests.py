@@ -13,6 +13,7 @@ says whether the database or a deadline caused it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -111,7 +112,10 @@ class ObservedRequests:
             metrics.active += 1
         try:
             await self.app(scope, receive, send_observed)
-        except BaseException:
+        except asyncio.CancelledError:  # the client went away before the answer
+            status, error_body = 499, bytearray(b'{"error":{"code":"client_closed_request"}}')
+            raise
+        except BaseException:  # answered 500 by the server-error handler outside
             status, error_body = 500, bytearray(b'{"error":{"code":"internal"}}')
             raise
         finally:

@@ -83,6 +83,7 @@ class Sampler:
     async def run(self) -> None:
         """Sample until cancelled."""
         self.metrics.workers.set(1)
+        failing = False
         with GcPauses() as pauses:
             while True:
                 asleep = time.perf_counter()
@@ -91,7 +92,11 @@ class Sampler:
                 try:
                     await self.sample(pauses)
                 except Exception:  # a failed reading must never stop the sampling
-                    logger.exception("could not sample the metrics")
+                    if not failing:  # logged when it starts failing, not every tick
+                        logger.exception("could not sample the metrics")
+                    failing = True
+                else:
+                    failing = False
 
     async def sample(self, pauses: GcPauses) -> None:
         m = self.metrics
