@@ -8,6 +8,7 @@ schema is behind the code's migrations.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -43,10 +44,26 @@ def client_for() -> Iterator[Callable[[Settings], TestClient]]:
         client.__exit__(None, None, None)
 
 
+def _redis_problem() -> str | None:
+    """Why the local Redis can't be used, or None if it can."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+    except OSError as exc:
+        return f"Redis at 127.0.0.1:6379 is not reachable: {exc}"
+    return None
+
+
 def test_live_redis_is_reported_up(
     small_settings: Settings, client_for: Callable[..., TestClient]
 ) -> None:
     """With REELSEARCH_REDIS_URL set and Redis answering, redis is listed as up."""
+    problem = _redis_problem()
+    if problem is not None:  # CI must test it for real; elsewhere say why it did not run
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
     client = client_for(replace(small_settings, redis_url=LIVE_REDIS))
     response = client.get("/ready")
     assert (response.status_code, response.json()["dependencies"]["redis"]) == (
