@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import shlex
 import shutil
@@ -104,40 +105,31 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    # Metrics summed over the workers (observability/metrics.py): each writes its values
+    # to files in a directory fresh for this run. prometheus-client reads the variable
+    # when first imported, and granian forks the workers from this process: so it is set
+    # before anything (reelsearch.serving included) imports it.
+    metrics_dir = tempfile.mkdtemp(prefix="reelsearch-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    atexit.register(_remove_in, os.getpid(), metrics_dir)
+    from reelsearch.serving import check_address_free, serve
+
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
+    # A taken port is the likelier mistake, and cheaper to find than a bad catalog.
+    check_address_free(settings.host, settings.port)
     _check_catalog(settings)
     # Worker processes build their own Settings from the environment.
     os.environ[ENV_PREFIX + "DATABASE_URL"] = settings.database_url
     where = f"http://{settings.host}:{settings.port}"
     print(f"reelsearch: serving {_shown(settings.database_url)} on {where}"
           f" with {settings.workers} workers", file=sys.stderr)  # fmt: skip
-    # Metrics summed over the workers (observability/metrics.py): each writes its values
-    # to files in a directory fresh for this run. prometheus-client reads the variable
-    # when imported, so it is set here, before anything imports it.
-    metrics_dir = tempfile.mkdtemp(prefix="reelsearch-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    try:
-        _run_granian(settings)
-    finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+    serve(settings)
 
 
-def _run_granian(settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
-
-    Granian(
-        "reelsearch.http.app:app_from_env",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        interface=Interfaces.ASGI,
-        # uvloop and HTTP/1 only: measured in docs/decisions/0001.
-        loop=Loops.uvloop,
-        http=HTTPModes.http1,
-        log_access=False,
-    ).serve()
+def _remove_in(pid: int, directory: str) -> None:
+    """Remove ``directory`` at exit of process ``pid`` only (not of a forked worker)."""
+    if os.getpid() == pid:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _shown(url: str) -> str:

@@ -7,6 +7,7 @@ fails at startup with a message naming the key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -16,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 from reelsearch.errors import ConfigError
 
 ENV_PREFIX = "REELSEARCH_"
+MIN_ADMIN_TOKEN_CHARS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,45 @@ class Settings:
     workers: int = 2
     # How often a server checks whether an import changed the catalog.
     catalog_poll_seconds: float = 1.0
+    # Connections each worker serves at once (granian's backpressure); more
+    # wait in the listen backlog. A slow client holds one until it has sent
+    # its request head, so this many slow clients per worker lock others out
+    # (bench/RESULTS.md, "Reliability (issue 14)"); each costs a file
+    # descriptor and a few KiB, so it is set high. Keep workers x this under
+    # the process's file-descriptor limit (serve raises the soft limit to the hard one).
+    connections_per_worker: int = 4096
+    # Connections the kernel queues before granian accepts them (capped by
+    # net.core.somaxconn).
+    listen_backlog: int = 2048
+    # Seconds a client has to send a whole request head (and, on a kept-alive
+    # connection, to start the next one): slow clients are dropped after it.
+    header_timeout: float = 5.0
+    # Seconds a stopping worker gets to finish the requests in flight before it is killed.
+    shutdown_timeout: float = 30.0
+    # Origins allowed to call the API from a browser (CORS), comma-separated,
+    # e.g. "https://app.example.com"; "*" allows any. Empty: no CORS headers.
+    cors_origins: str = ""
+    # Client addresses or networks (comma-separated, e.g. "10.0.0.0/8,127.0.0.1")
+    # that see /ready's details (catalog version, movie count) without the
+    # admin token. Empty: only the admin token shows them.
+    ready_details_from: str = ""
+    # Requests per second each client may make on average (0: no limit), and the
+    # burst it may spend at once: a token bucket per client (docs/decisions/0010).
+    # Costlier requests (facets, broad or deep searches) take 2 or more tokens.
+    rate_limit: float = 0.0
+    rate_limit_burst: int = 20
+    # Addresses or networks of proxies in front (comma-separated) whose
+    # X-Forwarded-For names the client; from anyone else that header is ignored.
+    trusted_proxies: str = ""
+    # API keys, stored hashed: "id:sha256hex:search+admin,..." (make one with
+    # `python -m reelsearch.keytool new ID`). Sent as X-API-Key; a key names
+    # the client for rate limits and signs scoped search tokens.
+    api_keys: str = ""
+    # Refuse /v1/ requests without a valid key or scoped token (401).
+    require_api_key: bool = False
+    # Redis shared by every process and host (redis://HOST:PORT/DB): rate-limit
+    # buckets live there when set, else in each worker process.
+    redis_url: str = ""
 
     # Search limits: a query longer than this is refused, not truncated.
     max_query_chars: int = 256
@@ -121,9 +162,7 @@ class Settings:
     # How often each worker samples what is read, not counted: process CPU,
     # memory, file descriptors, event-loop lag, pool and catalog state.
     metrics_sample_seconds: float = 1.0
-    # Redis, when the service uses one (the cache of issue 12 reads the same
-    # setting); /ready reports it. Empty: no Redis.
-    redis_url: str = ""
+    # (/ready also reports the Redis of redis_url above, when it is set.)
 
     def __post_init__(self) -> None:
         _require(self.db_read_pool_size >= 1, "db_read_pool_size", "must be at least 1")
@@ -145,6 +184,26 @@ class Settings:
         _require(self.db_pool_size >= 1, "db_pool_size", "must be at least 1")
         _require(self.db_max_overflow >= 0, "db_max_overflow", "must not be negative")
         _require(self.db_pool_timeout > 0, "db_pool_timeout", "must be positive")
+        _require(self.connections_per_worker >= 1, "connections_per_worker", "must be at least 1")
+        _require(self.listen_backlog >= 128, "listen_backlog", "must be at least 128")
+        _require(0.001 <= self.header_timeout <= 60, "header_timeout",
+                 "must be between 0.001 and 60 seconds")  # fmt: skip
+        _require(1 <= self.shutdown_timeout <= 1800, "shutdown_timeout",
+                 "must be between 1 and 1800 seconds")  # fmt: skip
+        for name in ("ready_details_from", "trusted_proxies"):
+            try:
+                for part in filter(None, (p.strip() for p in getattr(self, name).split(","))):
+                    ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"Config '{ENV_PREFIX}{name.upper()}': {exc}.") from None
+        _require(self.rate_limit >= 0, "rate_limit", "must not be negative (0: no limit)")
+        _require(self.rate_limit_burst >= 1, "rate_limit_burst", "must be at least 1")
+        _require(not self.redis_url or self.redis_url.startswith(("redis://", "rediss://", "unix://")),
+                 "redis_url", "must be redis://HOST:PORT/DB")  # fmt: skip
+        # A short token can be guessed; 32 characters is what `openssl rand -hex 16` prints.
+        _require(not self.admin_token or len(self.admin_token) >= MIN_ADMIN_TOKEN_CHARS,
+                 "admin_token", f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters long "
+                 "(e.g. from `openssl rand -hex 32`)")  # fmt: skip
         _require(
             self.database_url.startswith(("sqlite:", "sqlite+", "postgresql+asyncpg://")),
             "database_url",

@@ -10,7 +10,8 @@ ReelsearchError
 ├── InvalidRequest        a client sent something we refuse (-> 4xx)
 │   ├── NotFound          the thing asked for does not exist (-> 404)
 │   └── Forbidden         an admin-only feature without the admin token (-> 403)
-└── TransactionConflict   a transaction lost a race (40001/40P01) and was not retried again
+├── TransactionConflict   a transaction lost a race (40001/40P01) and was not retried again
+└── AddressInUse          `serve` can't listen: another process holds the port
 """
 
 from __future__ import annotations
@@ -92,3 +93,7 @@ class TransactionConflict(ReelsearchError):
         super().__init__(message)
         self.sqlstate = sqlstate  # "40001" or "40P01"
         self.attempts = attempts  # how many times the unit ran
+
+
+class AddressInUse(ReelsearchError):
+    """``reelsearch serve`` can't listen on its address: another process holds the port."""

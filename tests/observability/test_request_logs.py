@@ -18,6 +18,8 @@ from starlette.testclient import TestClient
 from reelsearch.config import Settings
 from reelsearch.http import create_app
 
+TOKEN = "observe-admin-token-" * 2
+
 
 def logged(capsys: pytest.CaptureFixture[str], logger: str) -> list[dict[str, Any]]:
     lines = [
@@ -132,11 +134,11 @@ def test_fast_request_is_not_in_the_slow_log(
 def test_profile_of_one_request_for_the_admin(app_client: Any) -> None:
     """profile=1 with the admin token returns the request's HTML profile and the status
     the request had; the parameter is not passed on to the route."""
-    client = app_client(admin_token="s3cret")
+    client = app_client(admin_token=TOKEN)
     response = client.get(
         "/v1/search",
         params={"q": "matrix", "profile": "1"},
-        headers={"Authorization": "Bearer s3cret"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
     )
     assert (
         response.status_code,
@@ -150,7 +152,7 @@ def test_profile_without_the_token_is_refused_and_logged(
     app_client: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Without the right token profile=1 is a 403 JSON error, and the refusal is logged."""
-    client = app_client(admin_token="s3cret")
+    client = app_client(admin_token=TOKEN)
     capsys.readouterr()
     response = client.get(
         "/v1/search",

@@ -9,11 +9,18 @@ from contextlib import asynccontextmanager
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest
+from reelsearch.http.admin import parse_networks
+from reelsearch.http.apikeys import parse_keys
+from reelsearch.http.middleware import SecurityHeadersMiddleware, cors_middleware
+from reelsearch.http.middleware.apikeys import ApiKeyMiddleware
+from reelsearch.http.middleware.ratelimit import make_limiter, rate_limit_middleware
+from reelsearch.http.middleware.security import with_security_headers
 from reelsearch.http.responses import error_response, invalid_request_response
 from reelsearch.http.routes import ROUTES
 from reelsearch.observability import Instrumentation
@@ -26,6 +33,7 @@ logger = logging.getLogger("reelsearch.http")
 def create_app(settings: Settings) -> Starlette:
     """Build the app; the engine is opened in the lifespan and closed after it."""
     instrumentation = Instrumentation(settings)
+    limiter = make_limiter(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -42,11 +50,27 @@ def create_app(settings: Settings) -> Starlette:
             finally:
                 tasks.cancel_scope.cancel()
         await engine.close()
+        if limiter is not None:
+            await limiter.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[*ROUTES, *instrumentation.routes],
-        middleware=instrumentation.middleware(ROUTES),
         lifespan=lifespan,
+        # Outermost first: every response, a CORS preflight's and a 429 too, gets the
+        # headers; a browser can read a 429 (CORS outside the limiter). The observer
+        # is outside all of them, so it counts and logs every response.
+        middleware=[
+            instrumentation.observing_middleware(ROUTES),
+            Middleware(SecurityHeadersMiddleware),
+            *cors_middleware(settings),
+            Middleware(
+                ApiKeyMiddleware,
+                keys=parse_keys(settings.api_keys),
+                require_key=settings.require_api_key,
+            ),  # fmt: skip
+            *rate_limit_middleware(settings, limiter),
+            instrumentation.profiling_middleware(),
+        ],
         exception_handlers={
             InvalidRequest: _on_invalid_request,
             DatabaseUnavailable: _on_database_unavailable,
@@ -54,6 +78,11 @@ def create_app(settings: Settings) -> Starlette:
             Exception: _on_unexpected,
         },
     )
+    # "/v1/search/" would be redirected to an absolute URL built from the Host
+    # header (an open redirect through a cache or a proxy): it is a plain 404.
+    app.router.redirect_slashes = False
+    app.state.ready_details_from = parse_networks(settings.ready_details_from)
+    return app
 
 
 def app_from_env() -> Starlette:
@@ -101,9 +130,15 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> Response
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    response = error_response(exc.status_code, code, str(exc.detail))
+    # A 405 names the methods the resource has (RFC 9110: "Allow" is required there).
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s", request.url.path)
-    return error_response(500, "internal", "internal error; it has been logged")
+    response = error_response(500, "internal", "internal error; it has been logged")
+    # Starlette answers this outside the middleware stack: add the headers here.
+    response.raw_headers[:] = with_security_headers(list(response.raw_headers))
+    return response

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl
 
 from reelsearch.errors import InvalidRequest
 
 # Far above any real search; stops a megabyte query string before parsing.
 MAX_QUERY_STRING_BYTES = 8192
+# A "%" not followed by two hex digits: parse_qsl would keep it as literal text.
+_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
 def query_pairs(raw: bytes) -> list[tuple[str, str]]:
@@ -16,6 +19,13 @@ def query_pairs(raw: bytes) -> list[tuple[str, str]]:
         raise InvalidRequest(
             f"the query string is {len(raw)} bytes; the limit is {MAX_QUERY_STRING_BYTES}",
             code="too_long",
+        )
+    bad = _BAD_PERCENT.search(raw)
+    if bad is not None:
+        raise InvalidRequest(
+            f"the query string has a '%' at byte {bad.start()} that is not followed by "
+            "two hex digits; write a literal % as %25",
+            code="bad_encoding",
         )
     try:
         text = raw.decode("utf-8")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reelsearch.errors import DatabaseUnavailable, Forbidden, InvalidRequest, NotFound
-from reelsearch.http.openapi import OPENAPI
+from reelsearch.errors import DatabaseUnavailable, InvalidRequest, NotFound
+from reelsearch.http.admin import has_admin_token, is_from, require_admin
+from reelsearch.http.openapi import openapi_document
 from reelsearch.http.params import query_pairs
-from reelsearch.http.responses import JSONResponse
+from reelsearch.http.responses import JSONResponse, error_response
 from reelsearch.observability.stages import start_stages
 from reelsearch.search.query import parse_autocomplete, parse_search
 
@@ -49,20 +49,7 @@ async def search(request: Request) -> Response:
 
 def _require_admin(request: Request) -> None:
     """Admin-only features need "Authorization: Bearer <REELSEARCH_ADMIN_TOKEN>"."""
-    token = request.app.state.settings.admin_token
-    if not token:
-        raise Forbidden(
-            "explain is an admin feature and no admin token is configured "
-            "(set REELSEARCH_ADMIN_TOKEN)",
-            param="explain",
-        )
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    # compare_digest: the time taken does not tell how much of a guess was right.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-        raise Forbidden(
-            "explain needs the admin token: send 'Authorization: Bearer <token>'",
-            param="explain",
-        )
+    require_admin(request, "explain")
 
 
 async def autocomplete(request: Request) -> Response:
@@ -97,20 +84,42 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """200 when every required dependency is up; 503 otherwise, so a balancer stops sending
-    traffic. Each dependency's state and reason: observability/readiness.py."""
+    """200 when every required dependency is up; 503 otherwise, so a balancer stops
+    sending traffic (observability/readiness.py checks them).
+
+    Each dependency's state and reason, the catalog's version and size, only for the
+    admin token or the configured addresses; to anyone else ``{"status": "ready"}``,
+    or a 503 naming the dependencies that are down.
+    """
     state = request.app.state
     report = await state.instrumentation.check_readiness()
-    snapshot = state.engine.snapshot
-    body = {**report.as_json(), "catalog_version": snapshot.version, "movies": snapshot.movie_count}
+    # The catalog's version and size tell an outsider when and how it changes, and a
+    # reason may name a host: only for the admin token or REELSEARCH_READY_DETAILS_FROM.
+    detailed = is_from(request, state.ready_details_from) or has_admin_token(request)
     if not report.is_ready:
-        retry = {"Retry-After": str(DatabaseUnavailable.retry_after)}
-        return JSONResponse(body, status_code=503, headers=retry)
-    return JSONResponse(body)
+        down = [d for d in report.dependencies if not d.is_up and d.is_required]
+        said = [f"{d.name}: {d.reason}" if detailed else f"{d.name} is down" for d in down]
+        response = error_response(503, "not_ready", "not ready: " + "; ".join(said))
+        response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after)
+        return response
+    if not detailed:
+        return JSONResponse({"status": "ready"})
+    snapshot = state.engine.snapshot
+    return JSONResponse(
+        {**report.as_json(), "catalog_version": snapshot.version, "movies": snapshot.movie_count}
+    )
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(OPENAPI)
+    """The OpenAPI document of the catalog served now (its genres and kinds are enums)."""
+    state = request.app.state
+    snapshot = state.engine.snapshot
+    cached = getattr(state, "openapi_cache", None)
+    if cached is None or cached[0] != snapshot.version:
+        genres = sorted(display for _, display in snapshot.genres.values())
+        document = openapi_document(genres, sorted(snapshot.kinds))
+        cached = state.openapi_cache = (snapshot.version, JSONResponse(document).body)
+    return Response(cached[1], media_type="application/json")
 
 
 ROUTES = [

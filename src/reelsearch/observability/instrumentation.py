@@ -1,7 +1,8 @@
 """The observability of one app, wired in three places of ``create_app``.
 
 ``Instrumentation(settings)`` configures logging and builds the metrics;
-``middleware(routes)`` observes every request (and answers ``profile=1``);
+``observing_middleware(routes)`` observes every request (outermost),
+``profiling_middleware()`` answers ``profile=1`` (innermost);
 ``routes`` adds ``/metrics``; in the lifespan, ``attach(engine)`` then
 ``run()`` samples the process and watches the dependencies until shutdown.
 """
@@ -47,19 +48,20 @@ class Instrumentation:
         self._readiness: Readiness | None = None
         self._sampler: Sampler | None = None
 
-    def middleware(self, routes: Sequence[BaseRoute]) -> list[Middleware]:
-        """Outermost first: the observer sees every response, profiled ones included."""
+    def observing_middleware(self, routes: Sequence[BaseRoute]) -> Middleware:
+        """The outermost middleware: it sees every response, refusals included."""
         static = {r.path: r.path for r in routes if isinstance(r, Route) and "{" not in r.path}
-        return [
-            Middleware(
-                ObservedRequests,
-                metrics=self.metrics,
-                slow_log=self.slow_log,
-                access_log=self.settings.access_log,
-                static_routes=static,
-            ),
-            Middleware(ProfiledRequests, admin_token=self.settings.admin_token),
-        ]
+        return Middleware(
+            ObservedRequests,
+            metrics=self.metrics,
+            slow_log=self.slow_log,
+            access_log=self.settings.access_log,
+            static_routes=static,
+        )
+
+    def profiling_middleware(self) -> Middleware:
+        """Answers ``profile=1``: innermost, after rate limits and key checks."""
+        return Middleware(ProfiledRequests, admin_token=self.settings.admin_token)
 
     @property
     def routes(self) -> list[Route]:

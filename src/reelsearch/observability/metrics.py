@@ -39,6 +39,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -199,7 +200,14 @@ class Metrics:
     @classmethod
     def from_environment(cls) -> Metrics:
         """Multiprocess instruments if the serve command prepared a directory, else local."""
-        return cls(os.environ.get(MULTIPROC_ENV) or None)
+        directory = os.environ.get(MULTIPROC_ENV) or None
+        if directory is not None and values.ValueClass is values.MutexValue:
+            # Each worker would count on its own and /metrics would show none of it.
+            raise RuntimeError(
+                f"{MULTIPROC_ENV} was set after prometheus-client was imported; "
+                "set it before (reelsearch serve does)"
+            )
+        return cls(directory)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency: plain Python, flushed each tick."""
@@ -212,9 +220,9 @@ class Metrics:
         buckets.observe(seconds)
 
     def count_error(self, route: str, status: int, code: str) -> None:
-        if not _ERROR_CODE.fullmatch(code):
-            code = "other"
-        key = (route, str(status), code)
+        # A label only if it looks like one of ours; anything else is one series.
+        label = code if _ERROR_CODE.fullmatch(code) else "other"
+        key = (route, str(status), label)
         self._tally.errors[key] = self._tally.errors.get(key, 0) + 1
 
     def observe_stage(self, route: str, stage: str, seconds: float) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import re
 import zlib
 from collections.abc import Sequence
@@ -41,6 +40,9 @@ MIN_YEAR, MAX_YEAR = 1800, 2200
 # One part of q: an optional "-" (exclude), then a "quoted phrase" (the closing
 # quote may be missing while a person types) or a run of anything else.
 _PART = re.compile(r'(-?)(?:"([^"]*)("?)|([^\s"]+))')
+# The number syntax of the query parameters (and of the OpenAPI patterns): ASCII only.
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,33 +212,37 @@ def _single_values(params: Sequence[tuple[str, str]], allowed: frozenset[str]) -
         if key in values:
             raise InvalidRequest(f"{key} is given more than once", param=key)
         values[key] = value
-    return values
+    # An empty value (`limit=`, `cursor=`) means the parameter was not given,
+    # for every parameter alike: a form leaves its empty fields in the URL.
+    return {key: value for key, value in values.items() if value != ""}
 
 
 def _int(values: dict[str, str], name: str, low: int, high: int) -> int | None:
     raw = values.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        number = int(raw, 10)
-    except ValueError:
+    # ASCII digits only: int() would also take "1_0", "+5", " 5" and
+    # Arabic-Indic or full-width digits, none of which the spec allows.
+    if not _DIGITS.fullmatch(raw):
         raise InvalidRequest(
-            f"{name} must be a whole number, not {raw[:20]!r}", param=name
-        ) from None
-    if not low <= number <= high:
+            f"{name} must be a whole number in ASCII digits, not {raw[:20]!r}", param=name
+        )
+    # Past 18 digits it is out of every range here; int() of a huge string is slow.
+    if len(raw.lstrip("0")) > 18 or not low <= int(raw) <= high:
         raise InvalidRequest(f"{name} must be between {low} and {high}", param=name)
-    return number
+    return int(raw)
 
 
 def _float(values: dict[str, str], name: str, low: float, high: float) -> float | None:
     raw = values.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        number = float(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name} must be a number, not {raw[:20]!r}", param=name) from None
-    if math.isnan(number) or not low <= number <= high:
+    # ASCII decimal notation only (an exponent allowed: JSON and most clients
+    # write 1e-05): float() would also take "inf", "nan", "1_0" and other scripts' digits.
+    if not _DECIMAL.fullmatch(raw):
+        raise InvalidRequest(f"{name} must be a number, not {raw[:20]!r}", param=name)
+    number = float(raw)
+    if not low <= number <= high:
         raise InvalidRequest(f"{name} must be between {low:g} and {high:g}", param=name)
     return number
 

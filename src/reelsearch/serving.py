@@ -1,0 +1,104 @@
+"""``reelsearch serve``: the granian server, its worker processes and its limits.
+
+What a careful operator would set, set once here (docs/decisions/0010):
+
+- a crashed worker is replaced at once (granian's ``respawn_failed_workers``);
+  a replacement that dies again within granian's crash-loop window (5.5 s)
+  ends the server with exit status 1, so a broken deploy fails where the
+  supervisor (systemd ``Restart=``, Kubernetes) sees it and backs off;
+- a stopping worker finishes its in-flight requests, for at most
+  ``shutdown_timeout`` seconds, before it is killed;
+- each worker serves at most ``connections_per_worker`` connections; a client
+  has ``header_timeout`` seconds to send its request head, so slow clients are
+  dropped instead of holding a slot for granian's default 30 s;
+- the port is tried first without SO_REUSEPORT: granian binds with it, and a
+  second server on a taken port would otherwise share it silently.
+"""
+
+from __future__ import annotations
+
+import errno
+import resource
+import socket
+import sys
+
+from reelsearch.config import Settings
+from reelsearch.errors import AddressInUse
+from reelsearch.http.apikeys import parse_keys
+
+APP_FACTORY = "reelsearch.http.app:app_from_env"
+
+
+def check_address_free(host: str, port: int) -> None:
+    """Raise ``AddressInUse`` if another process listens on ``host:port``.
+
+    SO_REUSEADDR (without SO_REUSEPORT) lets the bind succeed over sockets
+    left in TIME_WAIT by a server that just stopped, but not over a live
+    listener, whatever options that one was bound with.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AddressInUse(
+                    f"{host}:{port} is already in use by another process; stop it or "
+                    "choose another port (--port or REELSEARCH_PORT)"
+                ) from None
+            raise AddressInUse(f"can't listen on {host}:{port}: {exc.strerror}") from None
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise this process's soft file-descriptor limit toward ``wanted`` (workers inherit it).
+
+    Returns the soft limit now in force; it never exceeds the hard limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+def serve(settings: Settings, app_factory: str = APP_FACTORY) -> None:
+    """Run granian with ``settings.workers`` processes until SIGINT/SIGTERM.
+
+    ``app_factory`` ("module:function") builds the ASGI app in each worker.
+    """
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
+
+    check_address_free(settings.host, settings.port)
+    parse_keys(settings.api_keys)  # a bad entry fails here, not in every worker
+    # Each connection is a descriptor; leave room for the catalog, logs and pools.
+    wanted = settings.workers * settings.connections_per_worker + 1024
+    limit = raise_open_files_limit(wanted)
+    if limit < wanted:
+        print(f"reelsearch: warning: the open-files limit is {limit}, below the {wanted} "
+              f"that {settings.workers} workers x {settings.connections_per_worker} "
+              "connections need; raise it (ulimit -n) or lower "
+              "REELSEARCH_CONNECTIONS_PER_WORKER", file=sys.stderr)  # fmt: skip
+    Granian(
+        app_factory,
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        interface=Interfaces.ASGI,
+        # uvloop and HTTP/1 only: measured in docs/decisions/0001.
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        log_access=False,
+        backlog=settings.listen_backlog,
+        backpressure=settings.connections_per_worker,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(settings.header_timeout * 1000)),
+            keep_alive=True,
+        ),
+        respawn_failed_workers=True,
+        workers_kill_timeout=max(1, round(settings.shutdown_timeout)),
+    ).serve()
