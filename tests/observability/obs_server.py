@@ -58,6 +58,7 @@ def served(database_url: str, log: Path, *, workers: int = 2, **env: str) -> Ite
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    log.with_suffix(".pid").write_text(str(proc.pid))
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -8,6 +8,8 @@ exactly what was sent, summed over the two.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -164,3 +166,44 @@ def test_no_label_holds_a_raw_path_or_query(server: tuple[str, Path]) -> None:
         time.sleep(0.2)
     assert [v for v in labels if "secretword" in v or "123456789" in v or "probe" in v] == []
     assert expected <= labels
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """The worker processes granian runs under the server process."""
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def test_killed_worker_is_replaced_without_resetting_or_doubling(
+    server: tuple[str, Path],
+) -> None:
+    """A worker killed outright is respawned by granian: the totals it had counted stay
+    (not reset, not counted twice), the live-worker gauge is back to 2 once its files'
+    live gauges are dropped, and later requests add exactly."""
+    base, log = server
+    server_pid = int(log.with_suffix(".pid").read_text())
+    total = "reelsearch_http_request_duration_seconds_count"
+    with httpx.Client(base_url=base) as client:
+        for _ in range(10):
+            assert client.get("/v1/search?q=alien").status_code == 200
+    time.sleep(0.6)  # three sampler ticks: both workers have flushed what they counted
+    settled = value(samples(base), total, "/metrics")
+    victim = worker_pids(server_pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = worker_pids(server_pid)
+        if len(pids) == 2 and victim not in pids:
+            break
+        time.sleep(0.2)
+    assert len(pids) == 2 and victim not in pids, pids
+    found = wait_for(base, "reelsearch_process_workers", 2)
+    assert (value(found, "reelsearch_process_workers"), value(found, total, "/metrics")) == (
+        2,
+        settled,
+    )
+    with httpx.Client(base_url=base) as client:
+        for _ in range(10):
+            assert client.get("/v1/search?q=alien").status_code == 200
+    after = wait_for(base, total, settled + 10, exclude_route="/metrics")
+    assert value(after, total, "/metrics") == settled + 10
