@@ -122,7 +122,8 @@ class Settings:
     # Refuse /v1/ requests without a valid key or scoped token (401).
     require_api_key: bool = False
     # Redis shared by every process and host (redis://HOST:PORT/DB): rate-limit
-    # buckets live there when set, else in each worker process.
+    # buckets and web sessions live there when set, else in each worker process
+    # (buckets) and a SQLite file (sessions).
     redis_url: str = ""
 
     # Search limits: a query longer than this is refused, not truncated.
@@ -163,6 +164,17 @@ class Settings:
     # memory, file descriptors, event-loop lag, pool and catalog state.
     metrics_sample_seconds: float = 1.0
     # (/ready also reports the Redis of redis_url above, when it is set.)
+    # Web page sessions (http/sessions.py). Stored in Redis when redis_url is
+    # set, else in this SQLite file; empty: "<catalog>-sessions.db" beside a
+    # SQLite catalog, "./reelsearch-sessions.db" with a PostgreSQL one.
+    session_path: str = ""
+    # Sliding expiry: a session unused this long is gone (30 days).
+    session_max_age: float = 30 * 24 * 3600.0
+    # Mark the cookie Secure even on plain HTTP (set it behind a TLS proxy);
+    # requests that arrive over https get Secure regardless.
+    session_cookie_secure: bool = False
+    # How often expired sessions are deleted from the SQLite store.
+    session_cleanup_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
         _require(self.db_read_pool_size >= 1, "db_read_pool_size", "must be at least 1")
@@ -178,6 +190,13 @@ class Settings:
                  "must be DEBUG, INFO, WARNING or ERROR")  # fmt: skip
         _require(self.slow_request_ms >= 0, "slow_request_ms", "must not be negative")
         _require(self.metrics_sample_seconds > 0, "metrics_sample_seconds", "must be positive")
+        _require(
+            not self.redis_url or self.redis_url.startswith(("redis://", "rediss://", "unix://")),
+            "redis_url",
+            "must be redis://HOST:PORT/DB, rediss://... or unix://PATH",
+        )
+        _require(self.session_max_age > 0, "session_max_age", "must be positive")
+        _require(self.session_cleanup_seconds > 0, "session_cleanup_seconds", "must be positive")
         for name in ("sqlite_mmap_bytes", "sqlite_cache_kib", "sqlite_import_cache_kib",
                      "sqlite_busy_timeout_ms"):  # fmt: skip
             _require(getattr(self, name) >= 0, name, "must not be negative")
@@ -198,8 +217,6 @@ class Settings:
                 raise ConfigError(f"Config '{ENV_PREFIX}{name.upper()}': {exc}.") from None
         _require(self.rate_limit >= 0, "rate_limit", "must not be negative (0: no limit)")
         _require(self.rate_limit_burst >= 1, "rate_limit_burst", "must be at least 1")
-        _require(not self.redis_url or self.redis_url.startswith(("redis://", "rediss://", "unix://")),
-                 "redis_url", "must be redis://HOST:PORT/DB")  # fmt: skip
         # A short token can be guessed; 32 characters is what `openssl rand -hex 16` prints.
         _require(not self.admin_token or len(self.admin_token) >= MIN_ADMIN_TOKEN_CHARS,
                  "admin_token", f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters long "

@@ -17,10 +17,12 @@ from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest
 from reelsearch.http.admin import parse_networks
 from reelsearch.http.apikeys import parse_keys
+from reelsearch.http.assets import static_mount
 from reelsearch.http.middleware import SecurityHeadersMiddleware, cors_middleware
 from reelsearch.http.middleware.apikeys import ApiKeyMiddleware
 from reelsearch.http.middleware.ratelimit import make_limiter, rate_limit_middleware
 from reelsearch.http.middleware.security import with_security_headers
+from reelsearch.http.pages import PAGE_ROUTES, open_page_services
 from reelsearch.http.responses import error_response, invalid_request_response
 from reelsearch.http.routes import ROUTES
 from reelsearch.observability import Instrumentation
@@ -42,7 +44,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.engine = engine
         app.state.instrumentation = instrumentation
         instrumentation.attach(engine)
-        async with anyio.create_task_group() as tasks:
+        async with anyio.create_task_group() as tasks, open_page_services(app, settings, tasks):
             tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds)
             tasks.start_soon(instrumentation.run)
             try:
@@ -54,13 +56,13 @@ def create_app(settings: Settings) -> Starlette:
             await limiter.close()
 
     app = Starlette(
-        routes=[*ROUTES, *instrumentation.routes],
+        routes=[*ROUTES, *PAGE_ROUTES, *instrumentation.routes, static_mount()],
         lifespan=lifespan,
         # Outermost first: every response, a CORS preflight's and a 429 too, gets the
         # headers; a browser can read a 429 (CORS outside the limiter). The observer
         # is outside all of them, so it counts and logs every response.
         middleware=[
-            instrumentation.observing_middleware(ROUTES),
+            instrumentation.observing_middleware([*ROUTES, *PAGE_ROUTES]),
             Middleware(SecurityHeadersMiddleware),
             *cors_middleware(settings),
             Middleware(

@@ -43,6 +43,8 @@ ERROR_CODES = {
     "rate_limited": "the client's rate limit is spent; retry after `Retry-After` seconds",
     "http_error": "another HTTP-level refusal",
     "cors_refused": "a CORS preflight from an origin, method or header not allowed",
+    "bad_json": "a request body (the page's session writes) that is not valid JSON",
+    "too_large": "a session would grow past its size cap (the page's watchlist and history)",
     "internal": "a bug; it has been logged",
 }
 # The largest movie id the route reads (18 digits fit a signed 64-bit integer).

@@ -1,0 +1,69 @@
+"""The page's static files: built names from the manifest, served by ServeStatic.
+
+The files in ``static/`` are built from ``web/`` by ``build_assets`` and
+committed (installing the package needs no Node and no network). ServeStatic
+reads the directory once at startup and precomputes each file's headers,
+ETag, Last-Modified and its .zstd/.br/.gz variants, so a request is a dict
+lookup; names carrying a 12-hex content hash get ``Cache-Control: public,
+max-age=31536000, immutable`` (a new build means a new name).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from wsgiref.headers import Headers
+
+import orjson
+from servestatic import ServeStaticASGI
+from starlette.routing import Mount
+from starlette.types import ASGIApp
+
+STATIC_DIR = Path(__file__).parent / "static"
+MANIFEST_NAME = "manifest.json"
+URL_PREFIX = "/static/"
+# A year, as the issue and RFC 9111 practice ask of versioned files; the
+# "immutable" directive keeps browsers from even revalidating on reload.
+IMMUTABLE_MAX_AGE = 365 * 24 * 3600
+# Unhashed files (the manifest) are revalidated after a minute with their ETag.
+MUTABLE_MAX_AGE = 60
+
+
+class AssetManifest:
+    """Logical names (``app.js``) to their built, hashed URLs (``/static/app.1a2b….js``)."""
+
+    def __init__(self, mapping: dict[str, str]) -> None:
+        self._urls = {name: URL_PREFIX + built for name, built in mapping.items()}
+        # What the first render needs, as a Link header: a proxy or CDN can turn it
+        # into a 103 Early Hints, and the browser fetches both before parsing <head>.
+        self.preload_header = (
+            f"<{self.url('app.css')}>; rel=preload; as=style, "
+            f"<{self.url('app.js')}>; rel=modulepreload"
+        )
+
+    @classmethod
+    def load(cls, directory: Path = STATIC_DIR) -> AssetManifest:
+        return cls(orjson.loads((directory / MANIFEST_NAME).read_bytes()))
+
+    def url(self, name: str) -> str:
+        return self._urls[name]
+
+
+def _year_not_ten(headers: Headers, path: str, url: str) -> None:
+    """ServeStatic's immutable files get ten years; the issue's policy says one."""
+    if "immutable" in headers.get("Cache-Control", ""):
+        headers["Cache-Control"] = f"public, max-age={IMMUTABLE_MAX_AGE}, immutable"
+
+
+def static_files_app(directory: Path = STATIC_DIR) -> ASGIApp:
+    """An ASGI app serving ``directory`` at /static/ (404 for anything else)."""
+    return ServeStaticASGI(  # type: ignore[no-any-return]
+        None,
+        root=directory,
+        prefix=URL_PREFIX,
+        max_age=MUTABLE_MAX_AGE,
+        add_headers_function=_year_not_ten,
+    )
+
+
+def static_mount(directory: Path = STATIC_DIR) -> Mount:
+    return Mount(URL_PREFIX.rstrip("/"), app=static_files_app(directory), name="static")

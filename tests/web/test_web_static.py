@@ -1,0 +1,101 @@
+"""Static files: the committed build matches web/, and ServeStatic serves it with the
+headers the issue asks for (immutable for hashed names, ETag/Last-Modified and 304,
+precompressed br, zstd and gzip picked by Accept-Encoding). Over a real server.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from reelsearch.http import build_assets
+from reelsearch.http.assets import STATIC_DIR, AssetManifest
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, str]:
+    return dict(orjson.loads((STATIC_DIR / "manifest.json").read_bytes()))
+
+
+def test_committed_build_matches_the_sources() -> None:
+    """python -m reelsearch.http.build_assets --check passes: static/ is built from web/."""
+    assert build_assets.differences(build_assets.build()) == []
+    assert build_assets.main(["--check"]) == 0
+
+
+def test_check_names_what_is_out_of_date(tmp_path: Path) -> None:
+    """A changed, missing or leftover file in static/ is reported by name."""
+    outputs = build_assets.build()
+    build_assets.write(outputs, tmp_path)
+    assert build_assets.differences(outputs, tmp_path) == []
+    name = AssetManifest.load(tmp_path).url("app.css").rsplit("/", 1)[1]
+    (tmp_path / name).write_bytes(b"body{}")
+    (tmp_path / (name + ".gz")).write_bytes(gzip.compress(b"body{}"))
+    (tmp_path / "old.0123456789ab.js").write_bytes(b"")
+    (tmp_path / "manifest.json").unlink()
+    assert [
+        f"differs: {name}",
+        f"differs: {name}.gz",
+        "missing: manifest.json",
+        "stale: old.0123456789ab.js",
+    ] == sorted(build_assets.differences(outputs, tmp_path))
+
+
+def test_bundles_are_minified_and_hashed(manifest: dict[str, str]) -> None:
+    """Each bundle is named by its content hash; scripts and styles are smaller than their
+    sources."""
+    for name, sources in build_assets.BUNDLES.items():
+        built = (STATIC_DIR / manifest[name]).read_bytes()
+        digest = build_assets.hashlib.sha256(built).hexdigest()[:12]
+        assert manifest[name] == f"{name.rsplit('.', 1)[0]}.{digest}.{name.rsplit('.', 1)[1]}"
+        original = sum(len((build_assets.WEB_DIR / s).read_bytes()) for s in sources)
+        assert len(built) < original or name == "icon.svg"
+
+
+def test_hashed_files_are_immutable_with_validators(web_url: str, manifest: dict[str, str]) -> None:
+    """A hashed file: a year, public, immutable; ETag and Last-Modified; 304 on revalidation."""
+    url = f"{web_url}/static/{manifest['app.js']}"
+    first = httpx.get(url, headers={"Accept-Encoding": "identity"})
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert first.headers["content-type"].startswith("text/javascript")
+    assert first.content == (STATIC_DIR / manifest["app.js"]).read_bytes()
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    again = httpx.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    since = httpx.get(url, headers={"If-Modified-Since": modified})
+    assert since.status_code == 304
+
+
+def test_unhashed_files_revalidate(web_url: str) -> None:
+    """The manifest (no hash in its name) gets a short max-age, an ETag and 304s."""
+    first = httpx.get(f"{web_url}/static/manifest.json")
+    assert first.headers["cache-control"] == "max-age=60, public"
+    again = httpx.get(
+        f"{web_url}/static/manifest.json", headers={"If-None-Match": first.headers["etag"]}
+    )
+    assert again.status_code == 304
+    assert httpx.get(f"{web_url}/static/nothing.js").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("accept", "encoding", "suffix"),
+    [("br", "br", ".br"), ("zstd", "zstd", ".zstd"), ("gzip", "gzip", ".gz"),
+     ("gzip, deflate, br, zstd", "br", ".br"), ("identity", None, "")],
+)  # fmt: skip
+def test_precompressed_variant_by_accept_encoding(
+    web_url: str, manifest: dict[str, str], accept: str, encoding: str | None, suffix: str
+) -> None:
+    """The stored variant for the client's Accept-Encoding, with Vary: Accept-Encoding."""
+    name = manifest["app.css"]
+    with httpx.Client(headers={"Accept-Encoding": accept}) as client:
+        response = client.send(client.build_request("GET", f"{web_url}/static/{name}"),
+                               stream=True)  # fmt: skip
+        raw = response.read() if encoding is None else b"".join(response.iter_raw())
+    assert encoding == response.headers.get("content-encoding")
+    assert "Accept-Encoding" in response.headers["vary"]
+    assert raw == (STATIC_DIR / (name + suffix)).read_bytes()
