@@ -119,19 +119,17 @@ def test_schema_behind_the_code_is_not_ready(
 @pytest.mark.postgres
 def test_unreachable_database_is_not_ready_then_recovers(
     postgres_databases: Callable[[str], str],
-    tmp_path: Path,
+    imdb_writer: Callable[[], dict[str, Path]],
     client_for: Callable[..., TestClient],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """While the catalog database refuses connections, /ready is 503 with catalog and
     migrations down and why; once it accepts them again, 200. The failure and the
     recovery are logged once each, however often /ready is asked meanwhile."""
-    from conftest import SMALL_AKAS, SMALL_TITLES, write_imdb
-
     settings = Settings(
         database_url=postgres_databases("ready"), log_format="json", access_log=False
     )
-    import_imdb(settings, list(write_imdb(tmp_path / "dump", SMALL_TITLES, SMALL_AKAS).values()))
+    import_imdb(settings, list(imdb_writer().values()))  # the small catalog
     database = settings.database_url.rsplit("/", 1)[1]
     admin = settings.postgres_dsn.rsplit("/", 1)[0] + "/postgres"
     client = client_for(settings)
