@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shlex
+import shutil
 import sqlite3
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +21,7 @@ from reelsearch import __version__
 from reelsearch.catalog.guards import ImportRefused
 from reelsearch.catalog.progress import Progress, progress_for
 from reelsearch.config import ENV_PREFIX, Settings, check_env_names
-from reelsearch.errors import ImportFailed, ReelsearchError
+from reelsearch.errors import ConfigError, ImportFailed, ReelsearchError
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -109,10 +113,33 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print the API's JSON")
     search.set_defaults(run=_search)
 
-    cache = commands.add_parser("cache", help="the shared result cache: stats, clear, warm")
+    cache = command(commands, "cache", "the shared result cache: stats, clear, warm")
     cache.add_argument("action", choices=("stats", "clear", "warm"))
     cache.add_argument("--top", type=int, default=0, help="warm: how many (default: setting)")
     cache.set_defaults(run=_cache)
+
+    profile = command(commands, "profile", "profile a workload in process (pyinstrument)")
+    profile.add_argument("--queries", type=Path,
+                         help="request paths, one a line (default: a catalog mix)")  # fmt: skip
+    profile.add_argument("--titles", type=int, default=200, help="titles of the built-in mix")
+    profile.add_argument("--repeat", type=int, default=1, help="run the workload N times")
+    profile.add_argument("--out", type=Path, default=Path("profile.html"))
+    profile.set_defaults(run=_profile)
+
+    loadtest = command(commands, "loadtest", "run a load-test scenario (Locust, headless)")
+    loadtest.add_argument("--scenario", required=True,
+                          choices=["normal", "peak", "stress", "error", "recovery"])  # fmt: skip
+    loadtest.add_argument("--host", default="http://127.0.0.1:8000")
+    loadtest.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    loadtest.add_argument("--out", type=Path, required=True, help="directory for the report")
+    loadtest.add_argument("--users", type=int, help="visitors at the plateau (scenario default)")
+    loadtest.add_argument("--error-share", type=float, default=0.2)
+    loadtest.add_argument("--p99-target-ms", type=float, default=250.0)
+    loadtest.add_argument("--restart-command", default="",
+                          help="recovery: a shell command that restarts a dependency")  # fmt: skip
+    loadtest.add_argument("--restart-at", type=float, help="recovery: seconds into the load")
+    loadtest.add_argument("--allow-remote", action="store_true", help="allow a non-loopback host")
+    loadtest.set_defaults(run=_loadtest)
     return parser
 
 
@@ -172,6 +199,13 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    # Metrics summed over the workers (observability/metrics.py): each writes its values
+    # to files in a directory fresh for this run. prometheus-client reads the variable
+    # when first imported, and granian forks the workers from this process: so it is set
+    # before anything (reelsearch.serving included) imports it.
+    metrics_dir = tempfile.mkdtemp(prefix="reelsearch-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    atexit.register(_remove_in, os.getpid(), metrics_dir)
     from reelsearch.serving import check_address_free, serve
 
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
@@ -184,6 +218,12 @@ def _serve(args: argparse.Namespace) -> None:
     print(f"reelsearch: serving {_shown(settings.database_url)} on {where}"
           f" with {settings.workers} workers", file=sys.stderr)  # fmt: skip
     serve(settings)
+
+
+def _remove_in(pid: int, directory: str) -> None:
+    """Remove ``directory`` at exit of process ``pid`` only (not of a forked worker)."""
+    if os.getpid() == pid:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _shown(url: str) -> str:
@@ -285,3 +325,38 @@ def _search(args: argparse.Namespace) -> None:
         print(f"{hit['id']:>9}  {year}  {rating}  {hit['votes']:>8,}  {hit['title']}")
     exact = "" if result.total_is_exact else "+"
     print(f"{result.total:,}{exact} matches in {took:.1f} ms", file=sys.stderr)
+
+
+def _profile(args: argparse.Namespace) -> None:
+    from reelsearch.observability.profiling import builtin_workload, profile_workload
+
+    settings = _settings(args, access_log=False, slow_request_ms=0.0)
+    if args.queries:
+        targets = [line.strip() for line in args.queries.read_text().splitlines() if line.strip()]
+    else:
+        targets = builtin_workload(settings, args.titles)
+    ran = profile_workload(settings, targets * args.repeat, args.out)
+    print(f"{ran['requests']} requests in {ran['seconds']} s, statuses {ran['statuses']}; "
+          f"profile written to {ran['report']}")  # fmt: skip
+
+
+def _loadtest(args: argparse.Namespace) -> None:
+    from reelsearch.loadtest.runner import run_loadtest
+    from reelsearch.loadtest.scenarios import scenario
+
+    try:
+        plan = scenario(args.scenario, args.duration, users=args.users,
+                        restart_command=args.restart_command, restart_at=args.restart_at,
+                        error_share=args.error_share, p99_target_ms=args.p99_target_ms)  # fmt: skip
+        result = run_loadtest(plan, args.host, args.out, allow_remote=args.allow_remote,
+                              command=shlex.join(["reelsearch", *sys.argv[1:]]))  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    summary = result["summary"]
+    print(f"{args.scenario}: {summary['requests']} requests, achieved {summary['achieved_rps']} "
+          f"of {summary['target_rps']} req/s intended, p50/p95/p99 {summary['p50_ms']}/"
+          f"{summary['p95_ms']}/{summary['p99_ms']} ms, errors {summary['error_rate']:.2%}; "
+          f"report in {args.out / 'report.html'}")  # fmt: skip
+    for key in ("knee", "recovery"):
+        if key in result:
+            print(f"{key}: {orjson.dumps(result[key]).decode()}")

@@ -170,6 +170,23 @@ class Settings:
     # always refused.
     import_max_shrink: float = 0.5
 
+    # Observability (reelsearch/observability/). Log lines: "json" (one JSON
+    # object a line, for collectors), "console" (readable on a terminal) or
+    # "auto" (console when stderr is a terminal, else json).
+    log_format: str = "auto"
+    log_level: str = "INFO"
+    # One line per request (method, route, status, duration, request id).
+    access_log: bool = True
+    # A request slower than this is logged with its parameters, stages and
+    # query plans (milliseconds; 0: off). A search takes a few ms: 250 ms is
+    # a request something went wrong with, not a busy one.
+    slow_request_ms: float = 250.0
+    # Prometheus metrics at /metrics. Off only to measure what they cost.
+    metrics_enabled: bool = True
+    # How often each worker samples what is read, not counted: process CPU,
+    # memory, file descriptors, event-loop lag, pool and catalog state.
+    metrics_sample_seconds: float = 1.0
+    # (/ready also reports the Redis of redis_url above, when it is set.)
     # Web page sessions (http/sessions.py). Stored in Redis when redis_url is
     # set, else in this SQLite file; empty: "<catalog>-sessions.db" beside a
     # SQLite catalog, "./reelsearch-sessions.db" with a PostgreSQL one.
@@ -244,6 +261,12 @@ class Settings:
         _require(self.import_batch_size >= 1, "import_batch_size", "must be at least 1")
         _require(0 <= self.import_max_shrink <= 1, "import_max_shrink", "must be between 0 and 1")
         _require(self.catalog_poll_seconds > 0, "catalog_poll_seconds", "must be positive")
+        _require(self.log_format in ("auto", "json", "console"), "log_format",
+                 "must be auto, json or console")  # fmt: skip
+        _require(self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level",
+                 "must be DEBUG, INFO, WARNING or ERROR")  # fmt: skip
+        _require(self.slow_request_ms >= 0, "slow_request_ms", "must not be negative")
+        _require(self.metrics_sample_seconds > 0, "metrics_sample_seconds", "must be positive")
         _require(
             not self.redis_url or self.redis_url.startswith(("redis://", "rediss://", "unix://")),
             "redis_url",

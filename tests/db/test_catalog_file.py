@@ -150,8 +150,9 @@ def test_a_replaced_file_is_served_and_a_deleted_one_is_not_ready(
 
     db.unlink()
     reason = (
-        f"catalog unavailable: the catalog file {db} was deleted; put a catalog there "
-        "(reelsearch import) and it is opened within a poll interval"
+        f"not ready: catalog: CatalogFileMissing: the catalog file {db} was deleted; put a "
+        "catalog there (reelsearch import) and it is opened within a poll interval; "
+        f"migrations: FileNotFoundError: no catalog file at {db}"
     )
     assert [(503, reason)] * ASKS == settle(client, [(503, reason)] * ASKS)
     assert 503 == client.get("/v1/search", params={"q": "zephyr"}).status_code

@@ -179,12 +179,12 @@ def test_ready(client: Client) -> None:
 
 
 def test_ready_details_for_the_admin_token(admin_client: Client) -> None:
-    """With the admin token /ready adds the catalog version and size."""
+    """With the admin token /ready adds each dependency's state, the catalog version and size."""
     response = admin_client.get("/ready", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-    assert (200, {"status": "ready", "catalog_version": 1, "movies": 30}) == (
-        response.status_code,
-        response.json(),
-    )
+    up = {"state": "up", "required": True, "reason": "ok"}
+    expected = {"status": "ready", "dependencies": {"catalog": up, "migrations": up},
+                "catalog_version": 1, "movies": 30}  # fmt: skip
+    assert (200, expected) == (response.status_code, response.json())
 
 
 def test_openapi_lists_every_route(client: Client) -> None:

@@ -143,7 +143,9 @@ def test_ready_details_from_configured_addresses(
     app = create_app(replace(small_settings, ready_details_from=allowed))
     with TestClient(app, client=(address, 50000)) as test_client:
         body = test_client.get("/ready").json()
-    expected = {"status": "ready", "catalog_version": 1, "movies": 30}
+    up = {"state": "up", "required": True, "reason": "ok"}
+    expected = {"status": "ready", "dependencies": {"catalog": up, "migrations": up},
+                "catalog_version": 1, "movies": 30}  # fmt: skip
     assert (expected if detailed else {"status": "ready"}) == body
 
 
@@ -153,7 +155,8 @@ def test_ready_details_with_the_admin_token(small_settings: Settings) -> None:
     with TestClient(app) as test_client:
         right = test_client.get("/ready", headers={"Authorization": f"Bearer {TOKEN}"}).json()
         wrong = test_client.get("/ready", headers={"Authorization": "Bearer nope"}).json()
-    assert {"status": "ready", "catalog_version": 1, "movies": 30} == right
+    assert (1, 30, "up") == (right["catalog_version"], right["movies"],
+                             right["dependencies"]["catalog"]["state"])  # fmt: skip
     assert {"status": "ready"} == wrong
 
 

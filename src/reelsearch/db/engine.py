@@ -195,5 +195,10 @@ class ReadPool:
     def status(self) -> str:
         return self._pool.status()
 
+    def stats(self) -> dict[str, int]:
+        """A reading for metrics: the configured size, connections in use and idle."""
+        return {"size": self.size, "in_use": self._pool.checkedout(),
+                "idle": self._pool.checkedin()}  # fmt: skip
+
     def dispose(self) -> None:
         self._pool.dispose()

@@ -29,6 +29,7 @@ from reelsearch.http.pages import PAGE_ROUTES, open_page_services
 from reelsearch.http.responses import error_response, invalid_request_response
 from reelsearch.http.routes import ROUTES
 from reelsearch.http.search_cache import start_result_cache, stop_result_cache
+from reelsearch.observability import Instrumentation
 from reelsearch.search.backends import open_search_engine
 from reelsearch.search.engine import SearchEngine
 
@@ -37,6 +38,7 @@ logger = logging.getLogger("reelsearch.http")
 
 def create_app(settings: Settings) -> Starlette:
     """Build the app; the engine is opened in the lifespan and closed after it."""
+    instrumentation = Instrumentation(settings)
     limiter = make_limiter(settings)
 
     @asynccontextmanager
@@ -44,9 +46,12 @@ def create_app(settings: Settings) -> Starlette:
         engine = await open_search_engine(settings)
         app.state.settings = settings
         app.state.engine = engine
+        app.state.instrumentation = instrumentation
+        instrumentation.attach(engine)
         async with anyio.create_task_group() as tasks, open_page_services(app, settings, tasks):
             tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds)
             await start_result_cache(app, settings, tasks)
+            tasks.start_soon(instrumentation.run)
             try:
                 yield
             finally:
@@ -57,13 +62,24 @@ def create_app(settings: Settings) -> Starlette:
             await limiter.close()
 
     app = Starlette(
-        routes=[*ROUTES, *EXPORT_ROUTES, *CACHE_ROUTES, *PAGE_ROUTES, static_mount()],
+        routes=[
+            *ROUTES,
+            *EXPORT_ROUTES,
+            *CACHE_ROUTES,
+            *PAGE_ROUTES,
+            *instrumentation.routes,
+            static_mount(),
+        ],  # fmt: skip
         lifespan=lifespan,
         # Outermost first: every response, a CORS preflight's and a 429 too, gets the
-        # headers; a browser can read a 429 (CORS outside the limiter). The fast path
+        # headers; a browser can read a 429 (CORS outside the limiter). The observer
+        # is outside all of them, so it counts and logs every response. The fast path
         # comes last: a cached answer is still refused without a required API key,
         # narrowed by a scoped token, rate limited and given the security headers.
         middleware=[
+            instrumentation.observing_middleware(
+                [*ROUTES, *EXPORT_ROUTES, *CACHE_ROUTES, *PAGE_ROUTES]
+            ),
             Middleware(SecurityHeadersMiddleware),
             *cors_middleware(settings),
             Middleware(
@@ -72,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
                 require_key=settings.require_api_key,
             ),  # fmt: skip
             *rate_limit_middleware(settings, limiter),
+            instrumentation.profiling_middleware(),
             Middleware(FastPathMiddleware),  # L1 hits skip routing and validation
         ],
         exception_handlers={
@@ -95,16 +112,28 @@ def app_from_env() -> Starlette:
 
 
 async def _follow_catalog(engine: SearchEngine, every: float) -> None:
-    """Pick up a catalog another process imported, without a restart."""
+    """Pick up a catalog another process imported, without a restart.
+
+    A failure is logged when it starts and again when it ends, not every poll.
+    """
+    failing = False
     while True:
         await anyio.sleep(every)
         try:
             if await engine.refresh_if_changed():
                 logger.info("catalog changed; now serving version %d", engine.snapshot.version)
         except DatabaseUnavailable as exc:  # down for now: requests get 503s meanwhile
-            logger.warning("could not check the catalog version: %s", exc)
+            if not failing:
+                logger.warning("could not check the catalog version: %s", exc)
+            failing = True
         except Exception:  # keep serving the catalog we have
-            logger.exception("could not check the catalog version")
+            if not failing:
+                logger.exception("could not check the catalog version")
+            failing = True
+        else:
+            if failing:
+                logger.info("the catalog version can be checked again")
+            failing = False
 
 
 async def _on_invalid_request(request: Request, exc: Exception) -> Response:

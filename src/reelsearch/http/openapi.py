@@ -260,6 +260,21 @@ _READY = {
         "status": {"const": "ready"},
         "catalog_version": {"type": "integer", "description": "Admin token or allowed address."},
         "movies": {"type": "integer", "description": "Admin token or allowed address."},
+        "dependencies": {
+            "type": "object",
+            "description": "Admin token or allowed address: catalog, migrations, redis "
+            "(when configured), each with its state, whether it is required, and why.",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["state", "required", "reason"],
+                "properties": {
+                    "state": {"enum": ["up", "down"]},
+                    "required": {"type": "boolean"},
+                    "reason": {"type": "string"},
+                },
+            },
+        },
     },
 }
 _ERROR_SCHEMA = {

@@ -15,6 +15,7 @@ from reelsearch.http.openapi import openapi_document
 from reelsearch.http.params import query_pairs
 from reelsearch.http.responses import JSONResponse, error_response
 from reelsearch.http.search_cache import SearchResponder, render_search
+from reelsearch.observability.stages import start_stages
 from reelsearch.search.query import parse_autocomplete, parse_search
 
 # Built once: the trivial endpoint is the ceiling the bench compares against.
@@ -23,24 +24,30 @@ _HEALTH_BODY = b'{"status":"ok"}'
 
 async def search(request: Request) -> Response:
     started = time.perf_counter()
+    stages = start_stages(request)
     state = request.app.state
     query = parse_search(
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
         max_query_words=state.settings.max_query_words,
     )
+    stages.lap("parse")
     if not query.explain:  # cached, conditional and compressed (http/search_cache.py)
         responder: SearchResponder = state.search_responder
-        return await responder.answer(request, query, started)
+        response = await responder.answer(request, query, started)
+        stages.lap("engine")  # through the result cache: a stored answer, or one computed now
+        return response
     _require_admin(request)
     engine = state.engine
     deadline = engine.deadline()
     result = await unless_disconnected(
         request.receive, deadline, lambda: engine.search(query, deadline)
     )
+    stages.lap("engine")
+    body = render_search(result)
+    stages.lap("serialization")
     took = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
-    return Response(render_search(result), media_type="application/json",
-                    headers={"server-timing": took})  # fmt: skip
+    return Response(body, media_type="application/json", headers={"server-timing": took})
 
 
 def _require_admin(request: Request) -> None:
@@ -49,18 +56,23 @@ def _require_admin(request: Request) -> None:
 
 
 async def autocomplete(request: Request) -> Response:
+    stages = start_stages(request)
     state = request.app.state
     query = parse_autocomplete(
         query_pairs(request.scope["query_string"]),
         max_query_chars=state.settings.max_query_chars,
         max_query_words=state.settings.max_query_words,
     )
+    stages.lap("parse")
     engine = state.engine
     deadline = engine.deadline()
     hits = await unless_disconnected(
         request.receive, deadline, lambda: engine.autocomplete(query, deadline)
     )
-    return JSONResponse({"suggestions": hits})
+    stages.lap("engine")
+    response = JSONResponse({"suggestions": hits})
+    stages.lap("serialization")
+    return response
 
 
 async def movie(request: Request) -> Response:
@@ -89,26 +101,29 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """200 when the catalog answers; 503 otherwise, so a balancer stops sending traffic.
+    """200 when every required dependency is up; 503 otherwise, so a balancer stops
+    sending traffic (observability/readiness.py checks them).
 
-    The body has ``catalog_version`` and ``movies`` only for the admin token or
-    the configured addresses; to anyone else it is ``{"status": "ready"}``.
+    Each dependency's state and reason, the catalog's version and size, only for the
+    admin token or the configured addresses; to anyone else ``{"status": "ready"}``,
+    or a 503 naming the dependencies that are down.
     """
     state = request.app.state
-    try:
-        await state.engine.ping()
-    except Exception as exc:  # any failure to read the catalog means not ready
-        reason = str(exc) if isinstance(exc, DatabaseUnavailable) else type(exc).__name__
-        response = error_response(503, "not_ready", f"catalog unavailable: {reason}")
+    report = await state.instrumentation.check_readiness()
+    # The catalog's version and size tell an outsider when and how it changes, and a
+    # reason may name a host: only for the admin token or REELSEARCH_READY_DETAILS_FROM.
+    detailed = is_from(request, state.ready_details_from) or has_admin_token(request)
+    if not report.is_ready:
+        down = [d for d in report.dependencies if not d.is_up and d.is_required]
+        said = [f"{d.name}: {d.reason}" if detailed else f"{d.name} is down" for d in down]
+        response = error_response(503, "not_ready", "not ready: " + "; ".join(said))
         response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after)
         return response
-    # The catalog's version and size tell an outsider when and how it changes:
-    # only for the admin token or the addresses in REELSEARCH_READY_DETAILS_FROM.
-    if not (is_from(request, state.ready_details_from) or has_admin_token(request)):
+    if not detailed:
         return JSONResponse({"status": "ready"})
     snapshot = state.engine.snapshot
     return JSONResponse(
-        {"status": "ready", "catalog_version": snapshot.version, "movies": snapshot.movie_count}
+        {**report.as_json(), "catalog_version": snapshot.version, "movies": snapshot.movie_count}
     )
 
 

@@ -1,0 +1,412 @@
+"""Every Prometheus instrument of reelsearch, defined in one place.
+
+``reelsearch serve --workers N`` runs N processes; a scrape reaches one of
+them and must still see all of them. prometheus-client's multiprocess mode
+does that: the serve command points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh
+directory before any worker starts, each worker writes its values to
+memory-mapped files there (named by pid), and ``/metrics`` sums the files.
+Counters and histograms of a worker that died stay in its files, so a
+restarted worker (new pid, new files) neither resets nor doubles a total.
+Gauges say how to combine workers (``multiprocess_mode``); the ``live*``
+modes leave out dead workers once ``mark_dead_workers`` has removed their
+files, which every worker does as it samples.
+
+Without that directory (tests, one in-process app), the instruments belong
+to one registry per ``Metrics`` object: no module-level state.
+
+The hot path only counts: requests, errors, latency and stage buckets go
+into plain dicts and lists in the worker, and ``flush`` adds them to the
+shared instruments every sampler tick and before each scrape (a scrape sees
+its own worker exactly and the others as of their last tick). Everything
+read rather than counted (process, pool, catalog, requests in flight) is
+sampled by ``observability/sampler.py``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import glob
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+# The variable prometheus-client itself reads (at import) to choose
+# multiprocess mode: part of the library's contract, not a reelsearch setting.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Request latency: from an L1 cache hit (~0.1 ms) to a deadline (seconds).
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Stages are parts of a request: finer at the low end.
+STAGE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0)
+# Event-loop lag: how late a timer fires; 1 ms is noise, 100 ms is a stall.
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# The label of requests no route matched (404s of scanners): one series, not one per path.
+UNMATCHED = "<unmatched>"
+# An error code becomes a label only if it looks like one of ours.
+_ERROR_CODE = re.compile(r"[a-z_]{1,40}")
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
+
+
+class Metrics:
+    """The instruments of one app (one worker process)."""
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
+        self.registry = CollectorRegistry()
+        # In multiprocess mode the values live in files, collected per scrape.
+        own: CollectorRegistry | None = None if multiprocess_dir else self.registry
+        self.requests = Counter(
+            "reelsearch_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ("route", "method", "status"),
+            registry=own,
+        )
+        self.latency = Histogram(
+            "reelsearch_http_request_duration_seconds",
+            "Time from request to the end of the response, by route template.",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=own,
+        )
+        self.in_flight = Gauge(
+            "reelsearch_http_requests_in_flight",
+            "Requests being answered now (summed over live workers).",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.errors = Counter(
+            "reelsearch_http_errors",
+            "Error responses by route, status and error code (503s by cause).",
+            ("route", "status", "code"),
+            registry=own,
+        )
+        self.stages = Histogram(
+            "reelsearch_search_stage_seconds",
+            "Time of each stage of a search request: parse, engine, serialization.",
+            ("route", "stage"),
+            buckets=STAGE_BUCKETS,
+            registry=own,
+        )
+        # Sampled (observability/sampler.py), never touched by a request.
+        self.db_pool_connections = Gauge(
+            "reelsearch_db_pool_connections",
+            "Catalog database connections per state (in_use, idle, overflow).",
+            ("state",),
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.db_pool_size = Gauge(
+            "reelsearch_db_pool_size",
+            "Configured connections kept per worker, summed over live workers.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.db_pool_events = Counter(
+            "reelsearch_db_pool_events",
+            "Pool events: checkouts, waits (no free connection), failures.",
+            ("event",),
+            registry=own,
+        )
+        self.db_pool_wait = Counter(
+            "reelsearch_db_pool_wait_seconds",
+            "Time spent waiting for a free connection.",
+            registry=own,
+        )
+        self.catalog_version = Gauge(
+            "reelsearch_catalog_version",
+            "Catalog version served: the lowest among live workers (all have reached it).",
+            registry=own,
+            multiprocess_mode="livemin",
+        )
+        self.catalog_movies = Gauge(
+            "reelsearch_catalog_movies",
+            "Movies in the catalog served (the most recently loaded).",
+            registry=own,
+            multiprocess_mode="livemostrecent",
+        )
+        self.catalog_imported_at = Gauge(
+            "reelsearch_catalog_imported_timestamp_seconds",
+            "Unix time the catalog served was imported.",
+            registry=own,
+            multiprocess_mode="livemax",
+        )
+        self.dependency_up = Gauge(
+            "reelsearch_dependency_up",
+            "1 if every live worker's last check found the dependency up, else 0.",
+            ("dependency",),
+            registry=own,
+            multiprocess_mode="livemin",
+        )
+        self.cpu = Counter(
+            "reelsearch_process_cpu_seconds",
+            "CPU time (user + system) of the worker processes.",
+            registry=own,
+        )
+        self.memory = Gauge(
+            "reelsearch_process_resident_memory_bytes",
+            "Resident memory of the live worker processes, summed.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.open_fds = Gauge(
+            "reelsearch_process_open_fds",
+            "Open file descriptors of the live worker processes, summed.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.workers = Gauge(
+            "reelsearch_process_workers",
+            "Live worker processes.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.gc_collections = Counter(
+            "reelsearch_gc_collections",
+            "Garbage collector runs by generation.",
+            ("generation",),
+            registry=own,
+        )
+        self.gc_pause = Counter(
+            "reelsearch_gc_pause_seconds",
+            "Time the garbage collector stopped the worker.",
+            registry=own,
+        )
+        self.loop_lag = Histogram(
+            "reelsearch_event_loop_lag_seconds",
+            "How late a sleeping task wakes: time the event loop was busy with something else.",
+            buckets=LAG_BUCKETS,
+            registry=own,
+        )
+        self._own = own
+        self._cache_tracked = False
+        self._tally = _Tally()
+        self.active = 0  # requests in flight in this worker (the middleware counts them)
+        self.imported_at: float | None = None  # this worker's catalog, for the scrape
+
+    @classmethod
+    def from_environment(cls) -> Metrics:
+        """Multiprocess instruments if the serve command prepared a directory, else local."""
+        directory = os.environ.get(MULTIPROC_ENV) or None
+        if directory is not None and values.ValueClass is values.MutexValue:
+            # Each worker would count on its own and /metrics would show none of it.
+            raise RuntimeError(
+                f"{MULTIPROC_ENV} was set after prometheus-client was imported; "
+                "set it before (reelsearch serve does)"
+            )
+        return cls(directory)
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency: plain Python, flushed each tick."""
+        key = (route, method, status)
+        tally = self._tally
+        tally.requests[key] = tally.requests.get(key, 0) + 1
+        buckets = tally.latency.get(route)
+        if buckets is None:
+            buckets = tally.latency[route] = _Buckets(LATENCY_BUCKETS)
+        buckets.observe(seconds)
+
+    def count_error(self, route: str, status: int, code: str) -> None:
+        # A label only if it looks like one of ours; anything else is one series.
+        label = code if _ERROR_CODE.fullmatch(code) else "other"
+        key = (route, str(status), label)
+        self._tally.errors[key] = self._tally.errors.get(key, 0) + 1
+
+    def observe_stage(self, route: str, stage: str, seconds: float) -> None:
+        key = (route, stage)
+        buckets = self._tally.stages.get(key)
+        if buckets is None:
+            buckets = self._tally.stages[key] = _Buckets(STAGE_BUCKETS)
+        buckets.observe(seconds)
+
+    def flush(self) -> None:
+        """Move what requests tallied since the last flush into the shared instruments.
+
+        Called by the sampler every tick, before a scrape renders, and at shutdown.
+        A request costs a few dict and list updates (well under a microsecond);
+        a memory-mapped counter or histogram update costs 1.5-3.5 µs each, and a
+        search makes five of them (bench/RESULTS.md, "Observability").
+        """
+        tally, self._tally = self._tally, _Tally()
+        for (route, method, status), count in tally.requests.items():
+            self.requests.labels(route, method, str(status)).inc(count)
+        for error, count in tally.errors.items():
+            self.errors.labels(*error).inc(count)
+        for route, buckets in tally.latency.items():
+            buckets.add_to(self.latency.labels(route))
+        for stage, buckets in tally.stages.items():
+            buckets.add_to(self.stages.labels(*stage))
+        self.in_flight.set(self.active)
+
+    def render(self, now: float) -> tuple[bytes, str]:
+        """The text exposition of every worker's values, and its content type.
+
+        Blocking (it reads every worker's files): callers ``flush`` on the event
+        loop first, then may render in a thread.
+        """
+        if self.multiprocess_dir is None:
+            registry = self.registry
+        else:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        since_import = _SinceImport(self.imported_at, now)
+        registry.register(since_import)
+        try:
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        finally:
+            registry.unregister(since_import)
+
+    def track_cache(
+        self,
+        read_counters: Callable[[], Mapping[str, int]],
+        read_levels: Callable[[], Mapping[str, Mapping[str, int]]],
+    ) -> Callable[[], None]:
+        """The hook for the result cache (issue 12): export its own cumulative statistics.
+
+        ``read_counters()`` gives totals since start by event (hits, misses,
+        stale_served, singleflight_waits, not_modified, ...);
+        ``read_levels()`` gives per level (memory, redis, disk) ``entries`` and
+        ``bytes`` (gauges) and ``evictions`` (a total). Returns the function
+        the sampler calls each tick (``Sampler.add``): it turns the totals'
+        growth into counter increments, so the request path of the cache pays
+        nothing for metrics.
+        """
+        if self._cache_tracked:
+            raise RuntimeError("the cache is already tracked")
+        self._cache_tracked = True
+        events = Counter(
+            "reelsearch_cache_events",
+            "Result cache events by kind (hits, misses, stale serves, waits, 304s...).",
+            ("event",),
+            registry=self._own,
+        )
+        evictions = Counter(
+            "reelsearch_cache_evictions",
+            "Entries evicted by cache level.",
+            ("level",),
+            registry=self._own,
+        )
+        sizes = Gauge(
+            "reelsearch_cache_size",
+            "Cache entries and bytes by level, summed over live workers.",
+            ("level", "unit"),
+            registry=self._own,
+            multiprocess_mode="livesum",
+        )
+        event_deltas = Deltas()
+        eviction_deltas = Deltas()
+
+        def sample() -> None:
+            for event, grown in event_deltas.growth(read_counters().items()):
+                events.labels(event).inc(grown)
+            levels = read_levels()
+            for level, grown in eviction_deltas.growth(
+                (level, stats.get("evictions", 0)) for level, stats in levels.items()
+            ):
+                evictions.labels(level).inc(grown)
+            for level, stats in levels.items():
+                sizes.labels(level, "entries").set(stats.get("entries", 0))
+                sizes.labels(level, "bytes").set(stats.get("bytes", 0))
+
+        return sample
+
+
+class _Buckets:
+    """One histogram's observations since the last flush: counts per bucket and their sum."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        # The first bucket whose upper bound is >= value, as prometheus-client counts.
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def add_to(self, child: Any) -> None:
+        """Add to a histogram child what ``observe`` would have, one call per bucket.
+
+        prometheus-client has no public call to add n observations at once; its
+        children keep per-bucket (non-cumulative) values in ``_buckets`` and the
+        sum in ``_sum``, as ``Histogram.observe`` updates them. The worker test
+        checks the exposition against requests made, so a change here shows.
+        """
+        child._sum.inc(self.total)
+        for index, count in enumerate(self.counts):
+            if count:
+                child._buckets[index].inc(count)
+
+
+class _Tally:
+    """What requests counted since the last flush, in plain dicts."""
+
+    __slots__ = ("errors", "latency", "requests", "stages")
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, int], int] = {}
+        self.errors: dict[tuple[str, str, str], int] = {}
+        self.latency: dict[str, _Buckets] = {}
+        self.stages: dict[tuple[str, str], _Buckets] = {}
+
+
+class Deltas:
+    """Turns cumulative totals read from elsewhere into increments since the last read."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def growth(self, totals: Iterable[tuple[str, float]]) -> Iterator[tuple[str, float]]:
+        for name, total in totals:
+            grown = total - self._last.get(name, 0)
+            self._last[name] = total
+            if grown > 0:  # a total that went down was reset: count from there
+                yield name, grown
+
+
+class _SinceImport(Collector):
+    """Seconds since the served catalog was imported, computed at scrape time."""
+
+    def __init__(self, imported_at: float | None, now: float) -> None:
+        self.imported_at = imported_at
+        self.now = now
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self.imported_at is not None:
+            yield GaugeMetricFamily(
+                "reelsearch_catalog_seconds_since_import",
+                "Seconds since the served catalog was imported (per the scraped worker).",
+                value=max(0.0, self.now - self.imported_at),
+            )
+
+
+def mark_dead_workers(path: str, is_alive: Callable[[int], bool]) -> list[int]:
+    """Drop the live gauges of worker processes that are gone; their totals stay.
+
+    Granian respawns a dead worker without telling the app, so each worker
+    looks for files of pids no longer running (gunicorn's child_exit hook
+    would do this in the master).
+    """
+    dead = set()
+    for name in glob.glob(os.path.join(path, "gauge_live*_*.db")):
+        found = _LIVE_GAUGE_FILE.search(name)
+        if found and not is_alive(int(found[1])):
+            dead.add(int(found[1]))
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
+    return sorted(dead)

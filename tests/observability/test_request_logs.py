@@ -1,0 +1,170 @@
+"""Access lines with the request id, the slow-request log with its plans, and profile=1.
+
+The app runs in process (TestClient) with JSON logs written to the captured
+stderr, so each test reads the exact lines an operator would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from reelsearch.config import Settings
+from reelsearch.http import create_app
+
+TOKEN = "observe-admin-token-" * 2
+
+
+def logged(capsys: pytest.CaptureFixture[str], logger: str) -> list[dict[str, Any]]:
+    lines = [
+        orjson.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    return [line for line in lines if line["logger"] == logger]
+
+
+@pytest.fixture
+def app_client(small_settings: Settings) -> Iterator[Any]:
+    clients: list[TestClient] = []
+
+    def start(**overrides: Any) -> TestClient:
+        settings = replace(small_settings, log_format="json", **overrides)
+        client = TestClient(create_app(settings), raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def test_request_id_flows_from_header_to_log_line(
+    app_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A well-formed X-Request-ID is kept: returned, and in the request's access line with
+    the method, route template, status and duration."""
+    client = app_client()
+    capsys.readouterr()
+    response = client.get("/v1/movies/1", headers={"X-Request-ID": "trace-42.a:b"})
+    [line] = logged(capsys, "reelsearch.access")
+    assert (response.headers["x-request-id"], line["request_id"]) == (
+        "trace-42.a:b",
+        "trace-42.a:b",
+    )
+    assert {k: line[k] for k in ("method", "route", "status")} == {
+        "method": "GET",
+        "route": "/v1/movies/{movie_id}",
+        "status": 200,
+    }
+    assert 0 < line["duration_ms"] < 10_000
+
+
+def test_malformed_request_id_is_replaced(
+    app_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An id that could forge log text (spaces, quotes, too long) is replaced by a new one,
+    the same in the response and the log line."""
+    client = app_client()
+    capsys.readouterr()
+    for given in ['x" injected="1', "a" * 65]:
+        response = client.get("/health", headers={"X-Request-ID": given})
+        [line] = logged(capsys, "reelsearch.access")
+        new = response.headers["x-request-id"]
+        assert (16, True, new) == (
+            len(new),
+            all(c in "0123456789abcdef" for c in new),
+            line["request_id"],
+        )
+
+
+def test_slow_request_is_logged_with_stages_and_plan(
+    app_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Past the threshold, a search is logged once with its parameters, the time of each
+    stage and, for every statement the engine sent, the plan SQLite chose."""
+    client = app_client(slow_request_ms=0.001, access_log=False)
+    capsys.readouterr()
+    client.get(
+        "/v1/search", params={"q": "matrix", "limit": "2"}, headers={"X-Request-ID": "slow-1"}
+    )
+    deadline = time.monotonic() + 5
+    lines: list[dict[str, Any]] = []
+    while not lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+        client.get("/health")  # lets the plan task run
+        lines = [
+            line for line in logged(capsys, "reelsearch.slow") if line["request_id"] == "slow-1"
+        ]
+    [line] = lines
+    assert (line["params"], line["route"], line["status"]) == (
+        {"q": "matrix", "limit": "2"},
+        "/v1/search",
+        200,
+    )
+    # Through the result cache, encoding and compressing the body are part of "engine"
+    # (the stored answer is made once, with its encodings).
+    assert list(line["stages_ms"]) == ["parse", "engine"]
+    assert line["plans"], line
+    for plan in line["plans"]:
+        assert plan["sql"].startswith("SELECT") and plan["plan"], plan
+    # The text search goes through the FTS index and reads movies by their rank index.
+    assert any("title_fts" in step for plan in line["plans"] for step in plan["plan"])
+    assert [
+        step
+        for plan in line["plans"]
+        for step in plan["plan"]
+        if step.strip() in ("SCAN movies", "SCAN m")
+    ] == []
+
+
+def test_fast_request_is_not_in_the_slow_log(
+    app_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under the threshold, nothing is written to the slow log."""
+    client = app_client(slow_request_ms=60_000)
+    capsys.readouterr()
+    client.get("/v1/search", params={"q": "matrix"})
+    assert logged(capsys, "reelsearch.slow") == []
+
+
+def test_profile_of_one_request_for_the_admin(app_client: Any) -> None:
+    """profile=1 with the admin token returns the request's HTML profile and the status
+    the request had; the parameter is not passed on to the route."""
+    client = app_client(admin_token=TOKEN)
+    response = client.get(
+        "/v1/search",
+        params={"q": "matrix", "profile": "1"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert (
+        response.status_code,
+        response.headers["content-type"],
+        response.headers["x-profiled-status"],
+    ) == (200, "text/html; charset=utf-8", "200")
+    assert "pyinstrument" in response.text.lower()
+
+
+def test_profile_without_the_token_is_refused_and_logged(
+    app_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without the right token profile=1 is a 403 JSON error, and the refusal is logged."""
+    client = app_client(admin_token=TOKEN)
+    capsys.readouterr()
+    response = client.get(
+        "/v1/search",
+        params={"q": "matrix", "profile": "1"},
+        headers={"Authorization": "Bearer wrong"},
+    )
+    assert (
+        response.status_code,
+        response.json()["error"]["code"],
+        response.json()["error"]["param"],
+    ) == (403, "forbidden", "profile")
+    [line] = logged(capsys, "reelsearch.admin")
+    assert "refused admin call" in line["message"]
