@@ -12,6 +12,7 @@ here is a private ``redis-server`` on a free port, started and stopped by PID.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from starlette.testclient import TestClient
 
 from reelsearch.config import Settings
 from reelsearch.http.app import create_app
+from reelsearch.http.limiter import RedisLimiter
 
 
 class PrivateRedis:
@@ -97,12 +99,42 @@ def test_rate_limits_fail_open_while_redis_is_down_and_hold_again_after(
         during = [client.get(path).status_code for _ in range(4)]
         down_seconds = time.monotonic() - started
         private_redis.start()
+        time.sleep(RedisLimiter.PAUSE_AFTER_FAILURE)  # the limiter asks Redis again after it
         after = [client.get(path).status_code for _ in range(3)]
     assert [200, 200, 429] == before
     assert [200] * 4 == during
     # A refused connection is immediate: no request waits for the 0.5 s timeouts.
     assert down_seconds < 2.0
     assert [200, 200, 429] == after
+
+
+def test_a_hung_redis_costs_one_timeout_a_second_not_one_per_request(
+    small_settings: Settings, private_redis: PrivateRedis
+) -> None:
+    """Redis stopped with SIGSTOP (it accepts, never answers): the first request waits
+    for the 0.5 s socket timeout, the next ones skip Redis for a second (all 200);
+    after SIGCONT the limit holds again with the bucket as it was (nothing lost)."""
+    settings = replace(
+        small_settings, rate_limit=0.001, rate_limit_burst=2, redis_url=private_redis.url
+    )
+    path = "/v1/search?q=alien"
+    assert private_redis.proc is not None
+    with TestClient(create_app(settings), client=("192.0.2.15", 1)) as client:
+        before = [client.get(path).status_code for _ in range(3)]
+        private_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            during = [client.get(path).status_code for _ in range(10)]
+            hung_seconds = time.monotonic() - started
+        finally:
+            private_redis.proc.send_signal(signal.SIGCONT)
+        time.sleep(RedisLimiter.PAUSE_AFTER_FAILURE)
+        after = [client.get(path).status_code for _ in range(2)]
+    assert [200, 200, 429] == before
+    assert [200] * 10 == during
+    # One 0.5 s timeout plus ten quick searches; one timeout each would be 5 s.
+    assert hung_seconds < 2.0
+    assert [429, 429] == after
 
 
 # Issue 10's adversarial inputs and others of their kinds, with the answer each gets
