@@ -109,9 +109,15 @@ class RedisLimiter:
 
     If Redis can't be reached the request is allowed (fail open) and a warning
     is logged at most every 10 s: a limiter outage must not become an API outage.
+    After a failure Redis is not asked again for ``PAUSE_AFTER_FAILURE`` seconds:
+    a Redis that hangs (rather than refuses) made every request wait for the
+    0.5 s socket timeout (bench/faults.py redis-pause: p99 0.54 s, throughput
+    down to 16 req/s while it hung).
     """
 
     KEY_PREFIX = "reelsearch:ratelimit:"
+    # Short enough that limits hold again within a second of Redis's return.
+    PAUSE_AFTER_FAILURE = 1.0
 
     def __init__(self, url: str, rate: float, burst: int) -> None:
         try:
@@ -128,16 +134,19 @@ class RedisLimiter:
                                                 socket_connect_timeout=0.5)  # fmt: skip
         self._script = self._redis.register_script(_GCRA_LUA)
         self._warned_at = -math.inf
+        self._failed_at = -math.inf
 
     async def take(self, client: str, cost: int) -> Decision:
         from redis.exceptions import RedisError
 
+        if time.monotonic() - self._failed_at < self.PAUSE_AFTER_FAILURE:
+            return Decision(True, self.burst, self.burst, 0.0, 0.0)
         try:
             allowed, remaining, reset_us, retry_us = await self._script(
                 keys=[self.KEY_PREFIX + client], args=[cost, self.rate, self.burst]
             )
         except RedisError as exc:
-            now = time.monotonic()
+            now = self._failed_at = time.monotonic()
             if now - self._warned_at > 10:
                 self._warned_at = now
                 logger.warning("rate limiter: Redis unavailable, allowing requests: %s", exc)

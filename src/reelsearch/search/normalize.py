@@ -33,7 +33,10 @@ def normalize(text: str) -> str:
     text = text.translate(_JOINERS)
     if text.isascii():  # the common case skips Unicode decomposition entirely
         return _NOT_WORD.sub(" ", text.lower()).strip()
-    text = unicodedata.normalize("NFKD", text.casefold()).translate(_FOLD_LETTERS)
+    # Case-folded again after NFKD: a compatibility character can decompose into
+    # upper-case letters ("™" -> "TM", "ℌ" -> "H"), which made normalize() not
+    # idempotent and "Brand™" a word no typed query could equal (found by fuzzing).
+    text = unicodedata.normalize("NFKD", text.casefold()).casefold().translate(_FOLD_LETTERS)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return _NOT_WORD.sub(" ", text).strip()
 
