@@ -46,6 +46,7 @@ async def _warm(settings: Settings, cache: ResultCache, top: int) -> int:
     from reelsearch.search.backends import open_search_engine
 
     engine = await open_search_engine(settings)
+    cache.rules.read = engine.rules_version
     try:
         responder = SearchResponder(settings, cache, CacheCounters())
         responder.engine = engine

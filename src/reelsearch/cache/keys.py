@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import sqlite3
-import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime
-from pathlib import Path
 
 import orjson
 
 from reelsearch.config import Settings
 from reelsearch.search.query import FACETS, HIT_FIELDS, SearchQuery
-from reelsearch.search.rulebook import BUNDLED
 
 # Bumped when the response format changes, so old stored bodies are not served.
 API_VERSION = "v1.1"
@@ -94,51 +91,20 @@ def canonical_key(prefix: bytes, canonical: SearchQuery) -> str:
 
 
 class RulesVersion:
-    """A digest of the synonym and stop-word files, re-read when either changes.
+    """The version of the relevance rules the engine answers with.
 
-    Polled at the same interval the search engine re-reads them
-    (``catalog_poll_seconds``), so a key names the rules its answer was made with.
+    Read from the engine (``SearchEngine.rules_version``), whose poller re-reads
+    the rule files: no file system call on the request path, and a key changes
+    exactly when the rules the engine searches with do, never a poll interval
+    before them. Empty until an engine is attached (``reelsearch cache stats``
+    and ``clear`` compute no keys).
     """
 
-    def __init__(self, settings: Settings) -> None:
-        self.paths = (
-            Path(settings.synonyms_path) if settings.synonyms_path else BUNDLED / "synonyms.txt",
-            Path(settings.stopwords_path) if settings.stopwords_path else BUNDLED / "stopwords.txt",
-        )
-        self.poll_seconds = settings.catalog_poll_seconds
-        self._signature = self._stat()
-        self._digest = self._read()
-        self._checked = time.monotonic()
+    def __init__(self) -> None:
+        self.read: Callable[[], str] = str
 
     def current(self) -> str:
-        now = time.monotonic()
-        if now - self._checked >= self.poll_seconds:
-            self._checked = now
-            signature = self._stat()
-            if signature != self._signature:
-                self._signature = signature
-                self._digest = self._read()
-        return self._digest
-
-    def _stat(self) -> tuple[tuple[int, int], ...]:
-        out = []
-        for path in self.paths:
-            try:
-                info = os.stat(path)
-                out.append((info.st_mtime_ns, info.st_size))
-            except OSError:
-                out.append((-1, -1))
-        return tuple(out)
-
-    def _read(self) -> str:
-        digest = hashlib.blake2b(digest_size=8)
-        for path in self.paths:
-            try:
-                digest.update(path.read_bytes())
-            except OSError:
-                digest.update(b"\0missing")
-            digest.update(b"\0")
-        return digest.hexdigest()
+        return self.read()
 
 
 async def read_imported_at(settings: Settings) -> str:

@@ -82,7 +82,7 @@ class ResultCache:
         self.channel = f"{self.namespace}:invalidate"
         self.singleflight = SingleFlight(counters, guard if self.redis_level else None,
                                          self.namespace, settings.cache_lock_seconds)  # fmt: skip
-        self.rules = RulesVersion(settings)
+        self.rules = RulesVersion()  # read from the engine once one is attached
         self.search_log = SearchLog(guard, self.namespace, log_path)
         self.context: KeyContext | None = None
         self.prefix = b""

@@ -167,6 +167,8 @@ async def start_result_cache(app: Starlette, settings: Settings, tasks: Any) -> 
     """
     counters = CacheCounters()
     cache = ResultCache.open(settings, counters)
+    if cache is not None:
+        cache.rules.read = app.state.engine.rules_version
     responder = SearchResponder(settings, cache, counters)
     responder.engine = app.state.engine
     app.state.cache_counters = counters

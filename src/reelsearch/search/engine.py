@@ -50,6 +50,10 @@ class SearchEngine(Protocol):
         """A new deadline for one request, from the settings."""
         ...
 
+    def rules_version(self) -> str:
+        """A digest of the relevance rules searches use now (re-read by the poller)."""
+        ...
+
     async def search(
         self, query: SearchQuery, deadline: Deadline | None = None
     ) -> SearchResult: ...

@@ -11,6 +11,7 @@ A file that fails to parse keeps the previous rules (and logs why).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -108,11 +109,19 @@ class RuleFiles:
         )
         self.poll_seconds = poll_seconds
         self._signature = self._stat()
-        self._rules = self._read()  # a broken file at start is a startup error
+        # The rules and the digest of the bytes they were built from, replaced
+        # together in one assignment. A broken file at start is a startup error.
+        self._loaded = self._read()
 
     def current(self) -> Rules:
         """The rules as last read: no file system call on the request path."""
-        return self._rules
+        return self._loaded[0]
+
+    @property
+    def version(self) -> str:
+        """A digest of the files the current rules were read from: the result cache keys
+        answers with it, so a key changes exactly when the rules a search uses do."""
+        return self._loaded[1]
 
     def reload_if_changed(self) -> bool:
         signature = self._stat()
@@ -120,7 +129,7 @@ class RuleFiles:
             return False
         self._signature = signature
         try:
-            self._rules = self._read()
+            self._loaded = self._read()
         except (OSError, ConfigError) as exc:
             log.error("relevance rules not reloaded, keeping the previous ones: %s", exc)
             return False
@@ -137,11 +146,14 @@ class RuleFiles:
                 out.append((-1, -1))
         return tuple(out)
 
-    def _read(self) -> Rules:
+    def _read(self) -> tuple[Rules, str]:
         synonyms_path, stop_words_path = self.paths
         try:
-            synonyms = synonyms_path.read_text(encoding="utf-8")
-            stop_words = stop_words_path.read_text(encoding="utf-8")
-        except OSError as exc:
+            raw_synonyms = synonyms_path.read_bytes()
+            raw_stop_words = stop_words_path.read_bytes()
+            synonyms = raw_synonyms.decode("utf-8")
+            stop_words = raw_stop_words.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read relevance rules: {exc}") from None
-        return build_rules(synonyms, stop_words, source=str(synonyms_path))
+        digest = hashlib.blake2b(raw_synonyms + b"\0" + raw_stop_words + b"\0", digest_size=8)
+        return build_rules(synonyms, stop_words, source=str(synonyms_path)), digest.hexdigest()

@@ -65,6 +65,9 @@ class SqliteSearchEngine:
     def deadline(self) -> Deadline:
         return Deadline(self.settings.search_deadline_ms / 1000)
 
+    def rules_version(self) -> str:
+        return self.tiered.rules.version
+
     async def search(self, query: SearchQuery, deadline: Deadline | None = None) -> SearchResult:
         snapshot = self.snapshot
         async with self._reader(deadline) as db:
