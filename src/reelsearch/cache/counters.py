@@ -31,6 +31,21 @@ class CacheCounters:
     warmed: int = 0  # entries computed by warming
     level_errors: Counter[str] = field(default_factory=Counter)  # by level name
 
+    def event_totals(self) -> dict[str, int]:
+        """Every count as one flat name -> total, for the metrics sampler: hits per level
+        (``hit_memory``), invalidations per cause, level errors per level, the rest by name."""
+        totals = {f"hit_{level}": n for level, n in self.hits.items()}
+        totals.update((f"invalidation_{cause}", n) for cause, n in self.invalidations.items())
+        totals.update((f"level_error_{level}", n) for level, n in self.level_errors.items())
+        totals.update(
+            miss=self.misses, stale_served=self.stale_served, refresh=self.refreshes,
+            computed=self.computed, singleflight_wait=self.singleflight_waits,
+            singleflight_remote_wait=self.singleflight_remote_waits,
+            rejected=self.rejected, not_modified=self.not_modified, fast_path=self.fast_path,
+            warmed=self.warmed, bytes_sent=self.bytes_sent, bytes_saved=self.bytes_saved,
+        )  # fmt: skip
+        return totals
+
     def as_dict(self) -> dict[str, object]:
         return {
             "hits": dict(self.hits),

@@ -162,5 +162,10 @@ class MemoryLevel:
     async def close(self) -> None:
         self.drop_all()
 
+    @property
+    def bytes_used(self) -> int:
+        """The bytes its entries take now (what ``max_bytes`` bounds)."""
+        return self._bytes
+
     def __len__(self) -> int:
         return len(self._entries)

@@ -123,6 +123,16 @@ class ResultCache:
                 log_path = path / "searchlog.json"
         return cls(settings, levels, guard=guard, counters=counters, log_path=log_path)
 
+    def level_sizes(self) -> dict[str, dict[str, int]]:
+        """Per level: evictions (a total) and, for L1, entries and bytes; read without a
+        call to Redis or the disk, for the metrics sampler (their sizes are in ``stats``)."""
+        sizes = {name: {"evictions": n} for name, n in self.counters.evictions.items()}
+        if self.memory is not None:
+            sizes.setdefault(self.memory.name, {}).update(
+                entries=len(self.memory), bytes=self.memory.bytes_used
+            )
+        return sizes
+
     # -- versions ------------------------------------------------------------
 
     def is_current(self, catalog_version: int) -> bool:

@@ -51,6 +51,10 @@ def create_app(settings: Settings) -> Starlette:
         async with anyio.create_task_group() as tasks, open_page_services(app, settings, tasks):
             tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds)
             await start_result_cache(app, settings, tasks)
+            if app.state.result_cache is not None:
+                instrumentation.track_cache(
+                    app.state.cache_counters.event_totals, app.state.result_cache.level_sizes
+                )
             tasks.start_soon(instrumentation.run)
             try:
                 yield

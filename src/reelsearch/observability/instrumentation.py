@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -79,6 +79,16 @@ class Instrumentation:
     @property
     def sampler(self) -> Sampler | None:
         return self._sampler
+
+    def track_cache(
+        self,
+        read_counters: Callable[[], Mapping[str, int]],
+        read_levels: Callable[[], Mapping[str, Mapping[str, int]]],
+    ) -> None:
+        """Export the result cache's statistics, sampled each tick (``Metrics.track_cache``):
+        nothing more on the request path than the cache's own counting."""
+        if self.metrics is not None and self._sampler is not None:
+            self._sampler.add(self.metrics.track_cache(read_counters, read_levels))
 
     async def check_readiness(self) -> ReadinessReport:
         assert self._readiness is not None, "attach(engine) first"
