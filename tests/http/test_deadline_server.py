@@ -8,7 +8,6 @@ thread and the disconnect watch are all the real ones.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
 from reelsearch.config import Settings
@@ -27,6 +25,7 @@ from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import Reader
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.tiered import TieredSearch
+from thread_server import serve_in_thread
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 SLOW_WORD = "slowsearch"
@@ -51,26 +50,12 @@ class _SlowOnCue(TieredSearch):
 @contextmanager
 def _serving(settings: Settings) -> Iterator[tuple[str, _SlowOnCue]]:
     app: Starlette = create_app(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    started = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < started, "uvicorn did not start"
-        time.sleep(0.01)
-    engine: Any = app.state.engine
-    slow = _SlowOnCue(settings, engine.tiered.dialect)
-    slow.ended = []
-    engine.tiered = slow
-    try:
-        yield f"http://127.0.0.1:{port}", slow
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    with serve_in_thread(app) as base:
+        engine: Any = app.state.engine
+        slow = _SlowOnCue(settings, engine.tiered.dialect)
+        slow.ended = []
+        engine.tiered = slow
+        yield base, slow
 
 
 def _health_times(base: str, stop: threading.Event, out: list[tuple[float, float]]) -> None:

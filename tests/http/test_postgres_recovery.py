@@ -22,12 +22,10 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -35,7 +33,6 @@ import asyncpg
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
 from reelsearch.catalog.imdb_generate import write_imdb_dataset
@@ -44,6 +41,7 @@ from reelsearch.config import Settings
 from reelsearch.db.postgres import PoolStats
 from reelsearch.errors import DatabaseUnavailable
 from reelsearch.http import create_app
+from thread_server import serve_in_thread
 
 # Restarting the server breaks every other session on it: other people's tests and
 # benchmarks share this machine's PostgreSQL. CI runs it; elsewhere, ask for it.
@@ -182,28 +180,6 @@ def _ensure_running(cluster: LocalCluster) -> None:
     while not cluster.is_accepting():
         assert time.monotonic() < deadline, "PostgreSQL did not come back"
         time.sleep(0.1)
-
-
-@contextmanager
-def serve_in_thread(app: Starlette) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 def _ask(client: httpx.Client, path: str) -> Answer:

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-import uvicorn
-from starlette.applications import Starlette
 
 from reelsearch.config import Settings
 from reelsearch.http import create_app
+from thread_server import serve_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 # No GPU, no QUIC, nothing fetched in the background: a quiet, reproducible browser.
@@ -40,28 +35,6 @@ def skip_or_fail(problem: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(problem)
     pytest.skip(problem)
-
-
-@contextmanager
-def serve_in_thread(app: Starlette) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 @pytest.fixture(scope="session")
