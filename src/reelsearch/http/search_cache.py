@@ -95,33 +95,29 @@ class SearchResponder:
         query = canonical_query(query)
         cache = self.cache
         # This request's deadline bounds a search it computes; its client going
-        # away cancels it (http/disconnect.py).
+        # away cancels it (http/disconnect.py). Only a search watches the client:
+        # an answer found in a level costs no watcher task.
         deadline = engine.deadline()
-        if cache is None:
-            entry = await unless_disconnected(
+
+        def compute() -> Awaitable[CachedResponse]:
+            return unless_disconnected(
                 request.receive, deadline, lambda: self._compute(engine, query, deadline)
             )
-            return EntryResponse(self.sender, entry, started)
+
+        if cache is None:
+            return EntryResponse(self.sender, await compute(), started)
         await cache.ensure_current(engine.snapshot.version)
         key = canonical_key(cache.prefix, query)
         query_string: bytes = request.scope["query_string"]
         cache.search_log.record(query_string)
-
-        def compute() -> Awaitable[CachedResponse]:
-            return self._compute(engine, query, deadline)
-
         try:
-            entry = await unless_disconnected(
-                request.receive, deadline, lambda: cache.get_or_compute(key, compute)
-            )
+            entry = await cache.get_or_compute(key, compute)
         except SearchCancelled:
             if deadline.is_cancelled:
                 raise
             # Single-flight: the request computing this key for us lost its client.
             # Ours is still here, so compute it (once more, for whoever waits now).
-            entry = await unless_disconnected(
-                request.receive, deadline, lambda: cache.get_or_compute(key, compute)
-            )
+            entry = await cache.get_or_compute(key, compute)
         cache.remember_alias(query_string, key)
         return EntryResponse(self.sender, entry, started)
 
