@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 import redis
 
+from redis_port import REDIS_HOST, REDIS_PORT
 from reelsearch.cache.entry import CachedResponse, strong_etag
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # This suite's Redis databases: nobody else uses them, so flushdb per test is safe.
 REDIS_DB, REDIS_DB_SECOND = 7, 8
 

@@ -25,6 +25,7 @@ import pytest
 import redis
 
 from conftest import SMALL_AKAS, SMALL_TITLES, write_imdb
+from redis_port import redis_url
 from reelsearch.cache.keys import canonical_query
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.config import Settings
@@ -36,7 +37,7 @@ APP_FACTORY = "reelsearch.http.app:app_from_env"
 # The admin token must have at least 32 characters.
 ADMIN_TOKEN = "cache-admin-token-" * 2
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
-REDIS_URL = "redis://127.0.0.1:6379/8"  # this suite's second database
+REDIS_URL = redis_url(8)  # this suite's second database
 
 
 def _free_port() -> int:

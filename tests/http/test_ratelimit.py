@@ -17,13 +17,14 @@ import redis
 from live_server import live_server
 from starlette.testclient import TestClient
 
+from redis_port import redis_url
 from reelsearch.config import Settings
 from reelsearch.http.app import create_app
 from reelsearch.http.limiter import gcra
 from reelsearch.http.middleware.ratelimit import request_cost
 
 # Database 6 of the local Redis is this test module's own (flushed per test).
-REDIS_URL = "redis://127.0.0.1:6379/6"
+REDIS_URL = redis_url(6)
 TOKEN = "t0ken-" * 6
 
 

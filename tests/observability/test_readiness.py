@@ -19,12 +19,13 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
+from redis_port import REDIS_HOST, REDIS_PORT, redis_url
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.config import Settings
 from reelsearch.http import create_app
 from reelsearch.observability.readiness import migrations_head
 
-LIVE_REDIS = "redis://127.0.0.1:6379/9"
+LIVE_REDIS = redis_url(9)
 # /ready's details are for the admin token (or configured addresses).
 TOKEN = "observe-admin-token-" * 2
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -53,9 +54,9 @@ def _redis_problem() -> str | None:
     import socket
 
     try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+        socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2).close()
     except OSError as exc:
-        return f"Redis at 127.0.0.1:6379 is not reachable: {exc}"
+        return f"Redis at {REDIS_HOST}:{REDIS_PORT} is not reachable: {exc}"
     return None
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import redis
 
+from redis_port import redis_url
 from reelsearch.config import Settings
 from reelsearch.http import create_app
 from thread_server import serve_in_thread
@@ -27,7 +28,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-REDIS_URL = os.environ.get("REELSEARCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+REDIS_URL = os.environ.get("REELSEARCH_TEST_REDIS_URL", redis_url(5))
 
 
 def skip_or_fail(problem: str) -> None:
