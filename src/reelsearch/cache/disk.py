@@ -139,6 +139,15 @@ class DiskLevel:
             errors=self.counters.level_errors[self.name],
         )
 
+    def size(self) -> tuple[int, int]:
+        """Entries and bytes on disk, for the metrics sampler: two reads of diskcache's own
+        bookkeeping (its count and the database's pages plus the value files), no scan.
+        Blocking file I/O: the sampler calls it in a thread."""
+        cache = self._cache
+        if cache is None:
+            return 0, 0
+        return self._guard("size", lambda: (len(cache), int(cache.volume())), (0, 0))
+
     async def close(self) -> None:
         if self._cache is not None:
             self._cache.close()

@@ -133,6 +133,18 @@ class ResultCache:
             )
         return sizes
 
+    async def shared_level_sizes(self) -> dict[str, dict[str, int]]:
+        """Entries and bytes of the levels shared by the processes (Redis, disk), for the
+        metrics sampler every few ticks: a scan of Redis's namespace, diskcache's counts."""
+        sizes: dict[str, dict[str, int]] = {}
+        if self.redis_level is not None:
+            entries, size = await self.redis_level.size()
+            sizes[self.redis_level.name] = {"entries": entries, "bytes": size}
+        if self.disk_level is not None:
+            entries, size = await asyncio.to_thread(self.disk_level.size)
+            sizes[self.disk_level.name] = {"entries": entries, "bytes": size}
+        return sizes
+
     # -- versions ------------------------------------------------------------
 
     def is_current(self, catalog_version: int) -> bool:

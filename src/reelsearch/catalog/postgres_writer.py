@@ -550,6 +550,7 @@ class PostgresCatalogImport:
                 ("version", str(self.import_id)),
                 ("source", self.report.source),
                 ("imported_at", self._now),
+                *self.report.meta_rows(time.perf_counter() - self._started),
             ],
         )
         self._phase("analyze")

@@ -103,6 +103,15 @@ class ImportReport:
     catalog_version: int | None = None
     phases: dict[str, float] = field(default_factory=dict)  # step -> seconds
 
+    def meta_rows(self, seconds: float) -> list[tuple[str, str]]:
+        """``catalog_meta`` rows that let the server report this import (its metrics):
+        the time it took until now (its last step), rows read and bad rows."""
+        return [
+            ("import_seconds", f"{seconds:.3f}"),
+            ("import_rows_read", str(self.rows_read)),
+            ("import_bad_rows", str(self.bad_rows)),
+        ]
+
     def add_bad_row(self, file: str, line: int, reason: str) -> None:
         self.bad_rows += 1
         if len(self.bad_row_samples) < MAX_BAD_ROW_SAMPLES:

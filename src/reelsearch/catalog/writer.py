@@ -295,6 +295,7 @@ class CatalogImport:
                 ("version", str(self.import_id)),
                 ("source", self.report.source),
                 ("imported_at", self._now),
+                *self.report.meta_rows(time.perf_counter() - self._started),
             ],
         )
         # Fresh planner statistics after a bulk change; sampling keeps it to a second.

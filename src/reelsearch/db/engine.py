@@ -14,6 +14,8 @@ works, which is what makes an import invisible until it commits.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +33,7 @@ from reelsearch.db.catalog_file import (
     log_of,
     reopen_turn,
 )
+from reelsearch.db.timing import StatementTimes, TimedConnection
 from reelsearch.errors import CatalogError, CatalogFileMissing
 
 
@@ -102,6 +105,13 @@ class ReadPool:
         self.problem: str | None = None
         self._file: FileIdentity | None = None  # the file the pool reads
         self._log: FileIdentity | None = None  # its log, as last seen
+        # For the metrics: every statement's time by shape, and the waits for a
+        # connection (the engine's own slot gate, see note_wait, and this pool's).
+        self.statement_times = StatementTimes()
+        self._counts_lock = threading.Lock()
+        self._checkouts = 0
+        self._waits = 0
+        self._wait_seconds = 0.0
         self._pool = self._open()
 
     def _connect(self) -> sqlite3.Connection:
@@ -109,8 +119,15 @@ class ReadPool:
         # the old file's log: refuse (-> 503) until follow_file() has re-opened.
         if identity_of(self.path) != self._file:
             raise CatalogFileMissing(f"the catalog file {self.path} changed; re-opening it")
-        conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            self._uri,
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=TimedConnection,
+        )
         _apply_pragmas(conn, self._settings, readonly=True)
+        conn.times = self.statement_times  # after the pragmas: they are not statements to time
         return conn
 
     def _open(self) -> QueuePool:
@@ -181,7 +198,14 @@ class ReadPool:
         """A read connection inside one read transaction (one consistent snapshot)."""
         if self.problem is not None:
             raise CatalogFileMissing(self.problem)
-        fairy = self._pool.connect()
+        pool = self._pool
+        if pool.checkedin() == 0:  # every connection is busy: this read waits for one
+            started = time.perf_counter()
+            fairy = pool.connect()
+            self.note_wait(time.perf_counter() - started)
+        else:
+            fairy = pool.connect()
+        self._checkouts += 1  # may run in threads: a rare lost increment is tolerable here
         try:
             conn: sqlite3.Connection = fairy.dbapi_connection  # type: ignore[assignment]
             conn.execute("BEGIN")
@@ -195,10 +219,18 @@ class ReadPool:
     def status(self) -> str:
         return self._pool.status()
 
-    def stats(self) -> dict[str, int]:
-        """A reading for metrics: the configured size, connections in use and idle."""
+    def note_wait(self, seconds: float) -> None:
+        """Count a read that waited ``seconds`` for a connection (here or at the engine's gate)."""
+        with self._counts_lock:
+            self._waits += 1
+            self._wait_seconds += seconds
+
+    def stats(self) -> dict[str, float]:
+        """A reading for metrics: the configured size, connections in use and idle, and
+        checkouts, waits and time waited since start."""
         return {"size": self.size, "in_use": self._pool.checkedout(),
-                "idle": self._pool.checkedin()}  # fmt: skip
+                "idle": self._pool.checkedin(), "checkouts": self._checkouts,
+                "waits": self._waits, "wait_seconds": self._wait_seconds}  # fmt: skip
 
     def dispose(self) -> None:
         self._pool.dispose()

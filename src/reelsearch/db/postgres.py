@@ -27,11 +27,14 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy.exc
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 from reelsearch.config import Settings
+from reelsearch.db.timing import StatementTimes
+from reelsearch.db.transactions import TransactionStats
 from reelsearch.errors import ConnectionLost, DatabaseUnavailable
 
 # Errors that mean "the server or the connection is gone", not "the query is wrong",
@@ -120,6 +123,15 @@ class PostgresPool:
         self._waits = 0
         self._wait_seconds = 0.0
         self._failures = 0
+        # For the metrics: every statement's time by shape (asyncpg's query logger,
+        # added to each connection as it opens), and the outcome of the transactions
+        # writers run through run_transaction(stats=pool.transactions).
+        self.statement_times = StatementTimes()
+        self.transactions = TransactionStats()
+        event.listen(self.engine.sync_engine, "connect", self._time_statements)
+
+    def _time_statements(self, dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(self.statement_times.record_logged)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:

@@ -53,7 +53,9 @@ def create_app(settings: Settings) -> Starlette:
             await start_result_cache(app, settings, tasks)
             if app.state.result_cache is not None:
                 instrumentation.track_cache(
-                    app.state.cache_counters.event_totals, app.state.result_cache.level_sizes
+                    app.state.cache_counters.event_totals,
+                    app.state.result_cache.level_sizes,
+                    app.state.result_cache.shared_level_sizes,
                 )
             tasks.start_soon(instrumentation.run)
             try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -84,11 +84,21 @@ class Instrumentation:
         self,
         read_counters: Callable[[], Mapping[str, int]],
         read_levels: Callable[[], Mapping[str, Mapping[str, int]]],
+        read_shared: Callable[[], Awaitable[Mapping[str, Mapping[str, int]]]] | None = None,
     ) -> None:
         """Export the result cache's statistics, sampled each tick (``Metrics.track_cache``):
-        nothing more on the request path than the cache's own counting."""
+        nothing more on the request path than the cache's own counting. ``read_shared``
+        gives the shared levels' sizes (``ResultCache.shared_level_sizes``): read every
+        few ticks, as it scans Redis."""
         if self.metrics is not None and self._sampler is not None:
-            self._sampler.add(self.metrics.track_cache(read_counters, read_levels))
+            metrics = self.metrics
+            self._sampler.add(metrics.track_cache(read_counters, read_levels))
+            if read_shared is not None:
+
+                async def sample_shared() -> None:
+                    metrics.set_shared_cache_sizes(await read_shared())
+
+                self._sampler.add_slow(sample_shared)
 
     async def check_readiness(self) -> ReadinessReport:
         assert self._readiness is not None, "attach(engine) first"

@@ -44,6 +44,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from reelsearch.db.timing import QUERY_BUCKETS, ShapeTimes
+
 # The variable prometheus-client itself reads (at import) to choose
 # multiprocess mode: part of the library's contract, not a reelsearch setting.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -126,6 +128,25 @@ class Metrics:
             "Time spent waiting for a free connection.",
             registry=own,
         )
+        self.db_query = Histogram(
+            "reelsearch_db_query_duration_seconds",
+            "Catalog statements by query shape (db/timing.py: a fixed set of names).",
+            ("shape",),
+            buckets=QUERY_BUCKETS,
+            registry=own,
+        )
+        self.db_transactions = Counter(
+            "reelsearch_db_transactions",
+            "Write transactions by outcome: committed, retried (after a conflict), gave_up.",
+            ("outcome",),
+            registry=own,
+        )
+        self.db_transaction_conflicts = Counter(
+            "reelsearch_db_transaction_conflicts",
+            "Serialization failures (40001) and deadlocks (40P01) met by write transactions.",
+            ("sqlstate",),
+            registry=own,
+        )
         self.catalog_version = Gauge(
             "reelsearch_catalog_version",
             "Catalog version served: the lowest among live workers (all have reached it).",
@@ -143,6 +164,13 @@ class Metrics:
             "Unix time the catalog served was imported.",
             registry=own,
             multiprocess_mode="livemax",
+        )
+        self.catalog_import = Gauge(
+            "reelsearch_catalog_import",
+            "The served catalog's import, as recorded by it: seconds, rows read, bad rows.",
+            ("figure",),
+            registry=own,
+            multiprocess_mode="livemostrecent",
         )
         self.dependency_up = Gauge(
             "reelsearch_dependency_up",
@@ -301,10 +329,19 @@ class Metrics:
         )
         sizes = Gauge(
             "reelsearch_cache_size",
-            "Cache entries and bytes by level, summed over live workers.",
+            "Entries and bytes of each worker's own cache level (memory), summed over workers.",
             ("level", "unit"),
             registry=self._own,
             multiprocess_mode="livesum",
+        )
+        # Redis and disk are shared: every worker reads the same figures, so the last
+        # reading counts (a sum would multiply them by the workers).
+        self.cache_shared_size = Gauge(
+            "reelsearch_cache_shared_size",
+            "Entries and bytes of the cache levels the workers share (redis, disk).",
+            ("level", "unit"),
+            registry=self._own,
+            multiprocess_mode="livemostrecent",
         )
         event_deltas = Deltas()
         eviction_deltas = Deltas()
@@ -322,6 +359,21 @@ class Metrics:
                 sizes.labels(level, "bytes").set(stats.get("bytes", 0))
 
         return sample
+
+    def observe_queries(self, drained: Mapping[str, ShapeTimes]) -> None:
+        """Add a pool's statement times (``StatementTimes.drain``) to the histogram."""
+        for shape, times in drained.items():
+            child: Any = self.db_query.labels(shape)
+            child._sum.inc(times.total)  # as _Buckets.add_to: n observations at once
+            for index, count in enumerate(times.counts):
+                if count:
+                    child._buckets[index].inc(count)
+
+    def set_shared_cache_sizes(self, levels: Mapping[str, Mapping[str, int]]) -> None:
+        """The shared levels' entries and bytes (``ResultCache.shared_level_sizes``)."""
+        for level, stats in levels.items():
+            for unit in ("entries", "bytes"):
+                self.cache_shared_size.labels(level, unit).set(stats.get(unit, 0))
 
 
 class _Buckets:

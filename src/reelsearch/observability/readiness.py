@@ -34,6 +34,13 @@ logger = logging.getLogger("reelsearch.ready")
 CHECK_TIMEOUT = 2.0
 _ALEMBIC_VERSION_SQL = "SELECT version_num FROM alembic_version"
 _IMPORTED_AT_SQL = "SELECT value FROM catalog_meta WHERE key = 'imported_at'"
+# What the import recorded about itself (catalog/records.py import_meta_rows), in one
+# value: "seconds,rows_read,bad_rows" with blanks for figures an older import lacks.
+IMPORT_FIGURES = ("seconds", "rows_read", "bad_rows")
+_IMPORT_FIGURES_SQL = "SELECT " + " || ',' || ".join(
+    f"COALESCE((SELECT value FROM catalog_meta WHERE key = 'import_{name}'), '')"
+    for name in IMPORT_FIGURES
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,15 @@ class CatalogDatabase:
         """Unix time the catalog was imported, if the import recorded it."""
         raw = await self.scalar(_IMPORTED_AT_SQL)
         return None if raw is None else datetime.fromisoformat(raw).timestamp()
+
+    async def import_figures(self) -> dict[str, float]:
+        """The import's duration, rows read and bad rows, as far as it recorded them."""
+        raw = await self.scalar(_IMPORT_FIGURES_SQL) or ""
+        return {
+            name: float(value)
+            for name, value in zip(IMPORT_FIGURES, raw.split(","), strict=False)
+            if value
+        }
 
 
 class Readiness:

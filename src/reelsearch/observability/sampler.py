@@ -5,9 +5,12 @@ Every ``metrics_sample_seconds`` a task in each worker process:
 - measures event-loop lag (how late its own sleep ended);
 - reads the process's CPU time, resident memory and open file descriptors,
   and the garbage collector's runs and pause time;
-- reads the catalog database pool (in use, idle, waits) and the catalog
-  served (version, movies, import time);
-- runs the samplers others added (``add``: the result cache's hook);
+- reads the catalog database pool (in use, idle, waits), the time of its
+  statements by query shape and its write transactions' outcomes, and the
+  catalog served (version, movies, import time, duration and bad rows);
+- runs the samplers others added (``add``: the result cache's hook), and
+  every ``SHARED_EVERY_TICKS`` ticks the slower ones (``add_slow``: the
+  sizes of the shared cache levels, a scan of Redis's namespace);
 - drops the live gauges of worker processes that died.
 
 Cumulative figures read from elsewhere (CPU seconds, pool waits, GC runs)
@@ -22,7 +25,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -31,6 +34,10 @@ from reelsearch.observability.metrics import Deltas, Metrics, mark_dead_workers
 from reelsearch.observability.readiness import CatalogDatabase
 
 logger = logging.getLogger("reelsearch.metrics")
+
+# Figures that cost a scan (Redis's namespace) are read every this many ticks
+# (10 s by default), by each worker: enough for a dashboard, and a bounded cost.
+SHARED_EVERY_TICKS = 10
 
 
 class GcPauses:
@@ -73,12 +80,20 @@ class Sampler:
         self._gc_pause = Deltas()
         self._pool = Deltas()
         self._pool_wait = Deltas()
+        self._transactions = Deltas()
+        self._conflicts = Deltas()
         self._catalog_version: int | None = None
         self._extra: list[Callable[[], None]] = []
+        self._slow: list[Callable[[], Awaitable[None]]] = []
+        self._ticks = 0
 
     def add(self, sample: Callable[[], None]) -> None:
         """Call ``sample()`` every tick too (e.g. ``Metrics.track_cache``'s sampler)."""
         self._extra.append(sample)
+
+    def add_slow(self, sample: Callable[[], Awaitable[None]]) -> None:
+        """Await ``sample()`` on the first tick and every ``SHARED_EVERY_TICKS`` after."""
+        self._slow.append(sample)
 
     async def run(self) -> None:
         """Sample until cancelled."""
@@ -111,9 +126,14 @@ class Sampler:
         for _, grown in self._gc_pause.growth([("pause", pauses.seconds)]):
             m.gc_pause.inc(grown)
         self._sample_pool()
+        self._sample_statements()
         await self._sample_catalog()
         for sample in self._extra:
             sample()
+        if self._ticks % SHARED_EVERY_TICKS == 0:
+            for slow in self._slow:
+                await slow()
+        self._ticks += 1
         if m.multiprocess_dir is not None:
             for pid in mark_dead_workers(m.multiprocess_dir, pid_exists):
                 logger.info("worker %d is gone; its live gauges were dropped", pid)
@@ -134,6 +154,22 @@ class Sampler:
             for _, grown in self._pool_wait.growth([("wait", stats["wait_seconds"])]):
                 m.db_pool_wait.inc(grown)
 
+    def _sample_statements(self) -> None:
+        """Statement times by shape and write transactions, where the pool keeps them."""
+        pool = getattr(getattr(self.engine, "engine", self.engine), "pool", None)
+        times = getattr(pool, "statement_times", None)
+        m = self.metrics
+        if times is not None:
+            m.observe_queries(times.drain())
+        transactions = getattr(pool, "transactions", None)
+        if transactions is not None:
+            outcomes = [("committed", transactions.committed), ("retried", transactions.retries),
+                        ("gave_up", transactions.gave_up)]  # fmt: skip
+            for outcome, grown in self._transactions.growth(outcomes):
+                m.db_transactions.labels(outcome).inc(grown)
+            for sqlstate, grown in self._conflicts.growth(list(transactions.conflicts.items())):
+                m.db_transaction_conflicts.labels(sqlstate).inc(grown)
+
     async def _sample_catalog(self) -> None:
         snapshot = self.engine.snapshot
         if snapshot.version == self._catalog_version:
@@ -145,6 +181,8 @@ class Sampler:
         if imported_at is not None:
             m.catalog_imported_at.set(imported_at)
             m.imported_at = imported_at
+        for figure, value in (await self.catalog_db.import_figures()).items():
+            m.catalog_import.labels(figure).set(value)
         self._catalog_version = snapshot.version
 
 

@@ -11,6 +11,7 @@ search never stalls the worker's other requests for longer than a slice.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -119,7 +120,9 @@ class SqliteSearchEngine:
         try:
             slots.acquire_nowait()  # the common case: no wait, no trip through the loop
         except anyio.WouldBlock:
+            started = time.perf_counter()
             await slots.acquire()
+            self.pool.note_wait(time.perf_counter() - started)  # the pool's wait metrics
         try:
             with self.pool.connection() as conn:
                 reader = SqliteReader(
