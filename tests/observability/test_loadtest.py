@@ -60,6 +60,10 @@ def test_scenario_runs_in_bounded_time_and_reports(host: str, name: str, tmp_pat
         report["series"][0].keys()
     )
     assert any("cpu_cores" in point for point in report["series"]), "no /metrics scraped"
+    if name in ("normal", "peak"):  # searches went through the result cache
+        assert 0 <= summary["cache_hit_rate"] <= 1
+    # Latency counts from the intended start, and nothing is sent before it.
+    assert all(kind["p50_ms"] >= 0 for kind in report["kinds"].values()), report["kinds"]
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4
     if name == "error":  # hostile requests were sent and none got a 5xx

@@ -37,6 +37,7 @@ from reelsearch.loadtest.scenarios import (
 
 # Used when the catalog can't be listed (an empty catalog): searches still run.
 _FALLBACK_TITLES = [(1, "star wars"), (2, "the matrix"), (3, "alien"), (4, "casablanca")]
+_CACHE_EVENTS = "reelsearch_cache_events_total"
 _SCRAPED = {
     "reelsearch_process_cpu_seconds_total": "cpu_seconds",
     "reelsearch_process_resident_memory_bytes": "rss_bytes",
@@ -137,6 +138,11 @@ def _scrape_metrics(host: str, path: Path) -> None:
                     for sample in family.samples:
                         if sample.name in _SCRAPED:
                             line[_SCRAPED[sample.name]] = sample.value
+                        elif sample.name == _CACHE_EVENTS:  # hits in any level, and misses
+                            event = sample.labels.get("event", "")
+                            if event.startswith("hit_") or event == "miss":
+                                name = "cache_misses" if event == "miss" else "cache_hits"
+                                line[name] = line.get(name, 0.0) + sample.value
                 out.write(json.dumps(line) + "\n")
                 out.flush()
             except (OSError, ValueError):
@@ -160,6 +166,9 @@ class Visitor(FastHttpUser):
 
     @task
     def act(self) -> None:
+        # Locust runs a visitor's first task at once, without wait_time: without this
+        # the first action went out before its intended start (negative latencies).
+        gevent.sleep(max(0.0, self.next_at - time.time()))
         scenario = Run.scenario
         if scenario.error_share and random.random() < scenario.error_share:
             self._get(random.choice(HOSTILE_PATHS), "hostile")

@@ -137,15 +137,19 @@ def _add_resources(series: list[dict[str, Any]], scraped: list[Any], t0: float) 
                 used = (line["cpu_seconds"] - previous["cpu_seconds"]) / (
                     line["t"] - previous["t"])  # fmt: skip
                 series[second]["cpu_cores"] = round(max(0.0, used), 3)
+                hits = line.get("cache_hits", 0) - previous.get("cache_hits", 0)
+                asked = hits + line.get("cache_misses", 0) - previous.get("cache_misses", 0)
+                if asked > 0:  # the cache's hit rate in that second
+                    series[second]["hit_rate"] = round(hits / asked, 4)
         previous = line
 
 
 def _hit_rate(scraped: list[dict[str, Any]]) -> float | None:
     """The result cache's hit rate over the run, if the service exports it (issue 12)."""
-    ends = [s for s in scraped if "cache_hits" in s]
+    ends = [s for s in scraped if "cache_hits" in s or "cache_misses" in s]
     if len(ends) < 2:
         return None
-    hits = ends[-1]["cache_hits"] - ends[0]["cache_hits"]
+    hits = ends[-1].get("cache_hits", 0) - ends[0].get("cache_hits", 0)
     misses = ends[-1].get("cache_misses", 0) - ends[0].get("cache_misses", 0)
     return round(hits / (hits + misses), 4) if hits + misses > 0 else None
 
@@ -246,8 +250,15 @@ def plots(result: dict[str, Any]) -> dict[str, bytes]:
 
     fig, ax = plt.subplots(figsize=(8, 2.5))
     ax.plot(t, [100 * p["error_rate"] for p in series], color="tab:red")
-    ax.set_ylabel("errors %")
-    ax.set_title("Error rate (5xx, no answer, 4xx to a valid request)")
+    ax.set_ylabel("errors %", color="tab:red")
+    title = "Error rate (5xx, no answer, 4xx to a valid request)"
+    if any("hit_rate" in p for p in series):  # the service's result cache, from /metrics
+        twin = ax.twinx()
+        twin.plot(t, [100 * p.get("hit_rate", math.nan) for p in series], color="tab:cyan")
+        twin.set_ylabel("cache hits %", color="tab:cyan")
+        twin.set_ylim(0, 105)
+        title = "Error rate (red) and result-cache hit rate (cyan)"
+    ax.set_title(title)
     finish("errors", fig, ax)
 
     fig, ax = plt.subplots(figsize=(8, 2.5))
