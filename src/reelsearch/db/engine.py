@@ -119,15 +119,17 @@ class ReadPool:
         # the old file's log: refuse (-> 503) until follow_file() has re-opened.
         if identity_of(self.path) != self._file:
             raise CatalogFileMissing(f"the catalog file {self.path} changed; re-opening it")
+        timed = self._settings.metrics_enabled  # off: nothing on the statement path
         conn = sqlite3.connect(
             self._uri,
             uri=True,
             isolation_level=None,
             check_same_thread=False,
-            factory=TimedConnection,
+            factory=TimedConnection if timed else sqlite3.Connection,
         )
         _apply_pragmas(conn, self._settings, readonly=True)
-        conn.times = self.statement_times  # after the pragmas: they are not statements to time
+        if isinstance(conn, TimedConnection):  # after the pragmas: they are not timed
+            conn.times = self.statement_times
         return conn
 
     def _open(self) -> QueuePool:

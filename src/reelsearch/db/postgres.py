@@ -128,7 +128,8 @@ class PostgresPool:
         # writers run through run_transaction(stats=pool.transactions).
         self.statement_times = StatementTimes()
         self.transactions = TransactionStats()
-        event.listen(self.engine.sync_engine, "connect", self._time_statements)
+        if settings.metrics_enabled:  # off: asyncpg logs no query (no per-statement cost)
+            event.listen(self.engine.sync_engine, "connect", self._time_statements)
 
     def _time_statements(self, dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.driver_connection.add_query_logger(self.statement_times.record_logged)
