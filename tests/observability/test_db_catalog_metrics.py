@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -204,3 +205,29 @@ def test_gc_pauses_and_event_loop_lag_are_measured(small_settings: Settings) -> 
     assert by_label(after, runs, "generation")["2"] - by_label(before, runs, "generation")["2"] >= 3
     pause = ("reelsearch_gc_pause_seconds_total", ())
     assert after[pause] > before[pause]
+
+
+def test_a_new_import_is_logged_once_and_its_figures_exported(
+    tmp_path: Path, small_titles: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While the app serves, another import (one bad row this time) commits version 2:
+    the app logs "now serving version 2" once however many polls follow, and
+    /metrics moves to the new version and the new import's bad rows."""
+    files = write_imdb(tmp_path / "dump", small_titles)
+    settings = settings_for(tmp_path / "live.db", cache="off", metrics_sample_seconds=0.05,
+                            catalog_poll_seconds=0.05, log_format="json")  # fmt: skip
+    import_imdb(settings, list(files.values()))
+    with TestClient(create_app(settings)) as client:
+        scrape_until(client, lambda f: f.get(("reelsearch_catalog_version", ())) == 1)
+        again = write_imdb(tmp_path / "again", small_titles, extra_basics=["tt9999999\tmovie"])
+        import_imdb(settings, list(again.values()))
+
+        def moved(found: Samples) -> bool:
+            bad = by_label(found, "reelsearch_catalog_import", "figure").get("bad_rows")
+            return found.get(("reelsearch_catalog_version", ())) == 2 and bad == 1
+
+        found = scrape_until(client, moved)
+        time.sleep(0.5)  # ten more polls: none may log the change again
+    assert moved(found)
+    logged = capsys.readouterr().err.splitlines()
+    assert sum("catalog changed; now serving version 2" in line for line in logged) == 1

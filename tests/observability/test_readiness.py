@@ -1,15 +1,19 @@
 """/ready: each dependency's state and reason; 503 when a required one is down.
 
-Real dependencies only: the local Redis (database 9) and a dead port for a
-stopped one; a PostgreSQL catalog made unreachable by refusing connections
-to its database (the shared server keeps running); a SQLite catalog whose
-schema is behind the code's migrations.
+Real dependencies only: the local Redis (database 9), a dead port for a
+stopped one, and a private redis-server the test stops and starts again; a
+PostgreSQL catalog made unreachable by refusing connections to its database
+(the shared server keeps running); a SQLite catalog whose schema is behind the
+code's migrations.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -164,4 +168,74 @@ def test_unreachable_database_is_not_ready_then_recovers(
     assert [
         sum("dependency catalog is down" in line for line in logged),
         sum("dependency catalog recovered" in line for line in logged),
+    ] == [1, 1], logged
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_redis(port: int) -> subprocess.Popen[bytes]:
+    """A private redis-server of this test's own (nothing saved), answering PING."""
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline:
+                server.kill()
+                raise
+            time.sleep(0.05)
+
+
+def test_redis_stopped_while_serving_is_reported_down_then_up(
+    small_settings: Settings,
+    client_for: Callable[..., TestClient],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Redis that answered and is then stopped (a private redis-server of this test,
+    stopped by its pid) shows as down with the reason while the service stays ready;
+    started again on the same port, up. Down and recovered are logged once each."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    server = _start_redis(port)
+    try:
+        settings = replace(small_settings, redis_url=f"redis://127.0.0.1:{port}/0",
+                           log_format="json", access_log=False)  # fmt: skip
+        client = client_for(settings)
+        first = client.get("/ready", headers=ADMIN).json()["dependencies"]["redis"]
+        server.terminate()
+        server.wait(10)
+        stopped = [client.get("/ready", headers=ADMIN) for _ in range(3)]
+        server = _start_redis(port)
+        deadline = time.monotonic() + 15
+        while (again := client.get("/ready", headers=ADMIN).json()["dependencies"]["redis"])[
+            "state"
+        ] != "up" and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert first == {"state": "up", "required": False, "reason": "ok"}
+    assert [(r.status_code, r.json()["status"]) for r in stopped] == [(200, "ready")] * 3
+    down = stopped[-1].json()["dependencies"]["redis"]
+    assert down["state"] == "down" and "refused" in down["reason"].lower(), down
+    assert again == first
+    logged = [line for line in capsys.readouterr().err.splitlines() if "reelsearch.ready" in line]
+    assert [
+        sum("dependency redis is down" in line for line in logged),
+        sum("dependency redis recovered" in line for line in logged),
     ] == [1, 1], logged
