@@ -182,10 +182,10 @@ class RedisLevel:
             errors=self.guard.counters.level_errors[self.name],
         )
 
-    async def size(self) -> tuple[int, int]:
+    async def size(self) -> tuple[int, int] | None:
         """Entries of this namespace and the bytes of their stored answers, for the metrics
         sampler (every few ticks, never per request): one SCAN of the namespace, and the
-        values' lengths read in one pipelined STRLEN per batch; (0, 0) while Redis is down.
+        values' lengths read in one pipelined STRLEN per batch; None while Redis is down.
         Bytes are the answers' own, without Redis's per-key overhead."""
 
         async def measure() -> tuple[int, int]:
@@ -209,7 +209,8 @@ class RedisLevel:
                 size += await add_lengths()
             return entries, size
 
-        return await self.guard.call("size", measure, (0, 0))
+        found: tuple[int, int] | None = await self.guard.call("size", measure, None)
+        return found
 
     async def _maxmemory(self) -> int:
         try:

@@ -137,9 +137,9 @@ class ResultCache:
         """Entries and bytes of the levels shared by the processes (Redis, disk), for the
         metrics sampler every few ticks: a scan of Redis's namespace, diskcache's counts."""
         sizes: dict[str, dict[str, int]] = {}
-        if self.redis_level is not None:
-            entries, size = await self.redis_level.size()
-            sizes[self.redis_level.name] = {"entries": entries, "bytes": size}
+        redis_size = await self.redis_level.size() if self.redis_level is not None else None
+        if redis_size is not None:  # None while Redis is down: the last reading stands
+            sizes["redis"] = {"entries": redis_size[0], "bytes": redis_size[1]}
         if self.disk_level is not None:
             entries, size = await asyncio.to_thread(self.disk_level.size)
             sizes[self.disk_level.name] = {"entries": entries, "bytes": size}
