@@ -327,13 +327,29 @@ async def open_page_services(
 ) -> AsyncIterator[None]:
     """Session store and manager, asset manifest and session cleanup, for the lifespan."""
     store = open_session_store(settings)
+    cleanup_stopped: anyio.Event | None = None
     try:
         app.state.sessions = await SessionManager.open(
             store, max_age=settings.session_max_age, secure=settings.session_cookie_secure
         )
         app.state.assets = AssetManifest.load()
-        tasks.start_soon(delete_expired_sessions, store, settings.session_cleanup_seconds)
+        cleanup_stopped = anyio.Event()
+
+        async def cleanup() -> None:
+            try:
+                await delete_expired_sessions(store, settings.session_cleanup_seconds)
+            finally:
+                cleanup_stopped.set()
+
+        tasks.start_soon(cleanup)
         yield
     finally:
-        with anyio.CancelScope(shield=True):  # the lifespan's tasks are being cancelled
+        # The store closes only after the cleanup task has stopped using it: a round cut off
+        # mid-statement by a closed store would log a spurious error at every shutdown.
+        tasks.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            # Bounded: a task cancelled before its first step never reaches its finally.
+            with anyio.move_on_after(2.0):
+                if cleanup_stopped is not None:
+                    await cleanup_stopped.wait()
             await store.close()
