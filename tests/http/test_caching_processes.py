@@ -24,7 +24,7 @@ import psycopg
 import pytest
 import redis
 
-from conftest import SMALL_AKAS, SMALL_TITLES, write_imdb
+from conftest import SMALL_AKAS, SMALL_TITLES, TEST_DEADLINE_MS, write_imdb
 from redis_port import redis_url
 from reelsearch.cache.keys import canonical_query
 from reelsearch.catalog.importers.imdb import import_imdb
@@ -58,6 +58,9 @@ class Server:
             "REELSEARCH_ADMIN_TOKEN": ADMIN_TOKEN,
             "REELSEARCH_CATALOG_POLL_SECONDS": "0.2",
             "REELSEARCH_CACHE_WARM_TOP": "0",
+            # What these tests count is reads and bytes, not time: a loaded machine must not
+            # turn a slow search into a 503 (the deadline has tests of its own).
+            "REELSEARCH_SEARCH_DEADLINE_MS": str(TEST_DEADLINE_MS),
             **env,
         }
         self.log = log
