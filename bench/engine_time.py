@@ -57,10 +57,13 @@ async def _main() -> None:
 
         profiler = Profiler(interval=0.0002)
         profiler.start()
+    by_kind: dict[str, float] = defaultdict(float)
     started = time.process_time()
     for _ in range(args.passes):
-        for _, query in cases:
+        for q, query in cases:
+            began = time.process_time()
             await engine.search(query)
+            by_kind[q["kind"]] += time.process_time() - began
     warm = (time.process_time() - started) / args.passes / len(cases)
     if profiler is not None:
         profiler.stop()
@@ -72,7 +75,8 @@ async def _main() -> None:
     )
     await engine.close()
     for kind, (r1, r10, n) in found.items():
-        print(f"{kind:11s} R@1 {r1 / n:6.1%}  R@10 {r10 / n:6.1%}  (n={n})")
+        micros = by_kind[kind] / args.passes / n * 1e6
+        print(f"{kind:11s} R@1 {r1 / n:6.1%}  R@10 {r10 / n:6.1%}  (n={n})  warm {micros:4.0f} us")
 
 
 if __name__ == "__main__":
