@@ -1,7 +1,9 @@
 """Engine time and recall per query kind, in-process: no HTTP, no peer.
 
-For quick relevance and cost checks while changing the engine; the figures
-that count are the side-by-side ones from ``bench/run.py``.
+Per kind: CPU time per search, then the engine's stages (wall time, µs) as it
+reports them (``search/timing.py``). For quick relevance and cost checks while
+changing the engine; the figures that count are the side-by-side ones from
+``bench/run.py``.
 
     python bench/engine_time.py --db reelsearch.db --queries queries.jsonl
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 from reelsearch.config import Settings
 from reelsearch.search.backends import open_search_engine
 from reelsearch.search.query import parse_search
+from reelsearch.search.timing import SearchStages, report_stages_to
 
 
 def main() -> None:
@@ -58,12 +61,21 @@ async def _main() -> None:
         profiler = Profiler(interval=0.0002)
         profiler.start()
     by_kind: dict[str, float] = defaultdict(float)
+    stages_of_kind: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    kind = ""
+
+    def add_stages(stages: SearchStages) -> None:
+        for name, seconds in stages.items():
+            stages_of_kind[kind][name] += seconds
+
+    report_stages_to(add_stages)
     started = time.process_time()
     for _ in range(args.passes):
         for q, query in cases:
+            kind = q["kind"]
             began = time.process_time()
             await engine.search(query)
-            by_kind[q["kind"]] += time.process_time() - began
+            by_kind[kind] += time.process_time() - began
     warm = (time.process_time() - started) / args.passes / len(cases)
     if profiler is not None:
         profiler.stop()
@@ -76,7 +88,14 @@ async def _main() -> None:
     await engine.close()
     for kind, (r1, r10, n) in found.items():
         micros = by_kind[kind] / args.passes / n * 1e6
-        print(f"{kind:11s} R@1 {r1 / n:6.1%}  R@10 {r10 / n:6.1%}  (n={n})  warm {micros:4.0f} us")
+        parts = " ".join(
+            f"{name} {seconds / args.passes / n * 1e6:.0f}"
+            for name, seconds in stages_of_kind[kind].items()
+        )
+        print(
+            f"{kind:11s} R@1 {r1 / n:6.1%}  R@10 {r10 / n:6.1%}  (n={n})  "
+            f"warm {micros:4.0f} us ({parts})"
+        )
 
 
 if __name__ == "__main__":
