@@ -292,7 +292,7 @@ class TextMatch:
         for slot in self.plan.slots:
             alternative = _present(slot, title_words, present)
             if alternative is not None:
-                matched.update(_matched_words(alternative, title_words))
+                matched.update(_matched_words(alternative, title_words, present))
             elif typo_match:
                 corrected = self._corrected(slot, present)
                 if corrected is not None:
@@ -375,10 +375,16 @@ def _present(slot: Slot, title_words: list[str], present: set[str]) -> Alternati
     return best
 
 
-def _matched_words(alternative: Alternative, title_words: list[str]) -> set[str]:
+def _matched_words(alternative: Alternative, title_words: list[str], present: set[str]) -> set[str]:
+    """The title's words that the alternative's tokens are (its last one completed, if typed so)."""
     tokens = alternative.tokens
-    found = {w for w in tokens[:-1] if w in title_words}
-    found.update(w for w in title_words if _fits(w, alternative))
+    last = tokens[-1]
+    if alternative.prefix:
+        found = {word for word in title_words if word.startswith(last)}
+    else:
+        found = {last} if last in present else set()
+    if len(tokens) > 1:
+        found.update(token for token in tokens[:-1] if token in present)
     return found
 
 
