@@ -42,7 +42,9 @@ async def _main() -> None:
     )
     args = parser.parse_args()
     # On an event loop in this thread, as a server worker runs it (no hand-off to time).
-    engine = await open_search_engine(Settings(database_url=f"sqlite:///{args.db.resolve()}"))
+    # A generous deadline: a loaded machine must not turn a slow search into an error here.
+    settings = Settings(database_url=f"sqlite:///{args.db.resolve()}", search_deadline_ms=10_000)
+    engine = await open_search_engine(settings)
     cases = []
     for line in args.queries.read_text(encoding="utf-8").splitlines():
         q = json.loads(line)
