@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from reelsearch.db.engine import ConnectionStack
+from reelsearch.db.engine import ConnectionStack, StackDisposed
 from reelsearch.errors import CatalogError
 
 
@@ -64,3 +64,15 @@ def test_dispose_closes_idle_connections_and_lent_ones_when_returned() -> None:
     assert (is_closed(idle), is_closed(lent)) == (True, False)
     stack.give_back(lent)
     assert (is_closed(lent), stack.idle()) == (True, 0)
+
+
+def test_a_waiting_taker_is_told_when_the_stack_is_disposed() -> None:
+    """A taker waiting on a stack that is disposed (its file replaced) gets
+    StackDisposed at once instead of waiting out the timeout."""
+    stack = ConnectionStack(connections(1), timeout=10)
+    stack.take()
+    threading.Timer(0.05, stack.dispose).start()
+    started = time.monotonic()
+    with pytest.raises(StackDisposed):
+        stack.take()
+    assert time.monotonic() - started < 5

@@ -180,7 +180,11 @@ class ReadPool:
         if self.problem is not None:
             raise CatalogFileMissing(self.problem)
         pool = self._pool  # the one it came from, even if follow_file() replaces it meanwhile
-        conn = pool.take()
+        try:
+            conn = pool.take()
+        except StackDisposed:  # replaced while this waited: wait on the new file's stack
+            pool = self._pool
+            conn = pool.take()
         try:
             conn.execute("BEGIN")
             try:
@@ -232,6 +236,8 @@ class ConnectionStack:
                     return self._idle.pop()
                 except IndexError:
                     pass
+                if self._disposed:
+                    raise StackDisposed("the connections were closed while waiting for one")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise CatalogError(
@@ -240,20 +246,26 @@ class ConnectionStack:
                 self._returned.wait(left)
 
     def give_back(self, conn: sqlite3.Connection) -> None:
-        if self._disposed:
-            conn.close()
-            return
         with self._returned:
-            self._idle.append(conn)
-            self._returned.notify()
+            if not self._disposed:
+                self._idle.append(conn)
+                self._returned.notify()
+                return
+        conn.close()
 
     def idle(self) -> int:
         return len(self._idle)
 
     def dispose(self) -> None:
-        self._disposed = True
-        while self._idle:
-            try:
-                self._idle.pop().close()
-            except IndexError:  # taken meanwhile: closes when given back
-                break
+        """Close the idle connections now, lent ones as they come back; a taker
+        waiting here gets ``StackDisposed``."""
+        with self._returned:
+            self._disposed = True
+            idle, self._idle = self._idle, []
+            self._returned.notify_all()
+        for conn in idle:
+            conn.close()
+
+
+class StackDisposed(CatalogError):
+    """The connection stack was disposed while a caller waited for a connection."""
