@@ -1,7 +1,9 @@
 """Engine time and recall per query kind, in-process: no HTTP, no peer.
 
-For quick relevance and cost checks while changing the engine; the figures
-that count are the side-by-side ones from ``bench/run.py``.
+Per kind: CPU time per search, then the engine's stages (wall time, µs) as it
+reports them (``search/timing.py``). For quick relevance and cost checks while
+changing the engine; the figures that count are the side-by-side ones from
+``bench/run.py``.
 
     python bench/engine_time.py --db reelsearch.db --queries queries.jsonl
 """
@@ -20,6 +22,11 @@ from reelsearch.config import Settings
 from reelsearch.search.backends import open_search_engine
 from reelsearch.search.query import parse_search
 
+try:  # absent in older code, which this script also measures (PYTHONPATH=old/src)
+    from reelsearch.search.timing import SearchStages, report_stages_to
+except ImportError:  # pragma: no cover
+    report_stages_to = None  # type: ignore[assignment]
+
 
 def main() -> None:
     asyncio.run(_main())
@@ -35,7 +42,9 @@ async def _main() -> None:
     )
     args = parser.parse_args()
     # On an event loop in this thread, as a server worker runs it (no hand-off to time).
-    engine = await open_search_engine(Settings(database_url=f"sqlite:///{args.db.resolve()}"))
+    # A generous deadline: a loaded machine must not turn a slow search into an error here.
+    settings = Settings(database_url=f"sqlite:///{args.db.resolve()}", search_deadline_ms=10_000)
+    engine = await open_search_engine(settings)
     cases = []
     for line in args.queries.read_text(encoding="utf-8").splitlines():
         q = json.loads(line)
@@ -57,10 +66,23 @@ async def _main() -> None:
 
         profiler = Profiler(interval=0.0002)
         profiler.start()
+    by_kind: dict[str, float] = defaultdict(float)
+    stages_of_kind: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    kind = ""
+
+    def add_stages(stages: SearchStages) -> None:
+        for name, seconds in stages.items():
+            stages_of_kind[kind][name] += seconds
+
+    if report_stages_to is not None:
+        report_stages_to(add_stages)
     started = time.process_time()
     for _ in range(args.passes):
-        for _, query in cases:
+        for q, query in cases:
+            kind = q["kind"]
+            began = time.process_time()
             await engine.search(query)
+            by_kind[kind] += time.process_time() - began
     warm = (time.process_time() - started) / args.passes / len(cases)
     if profiler is not None:
         profiler.stop()
@@ -72,7 +94,15 @@ async def _main() -> None:
     )
     await engine.close()
     for kind, (r1, r10, n) in found.items():
-        print(f"{kind:11s} R@1 {r1 / n:6.1%}  R@10 {r10 / n:6.1%}  (n={n})")
+        micros = by_kind[kind] / args.passes / n * 1e6
+        parts = " ".join(
+            f"{name} {seconds / args.passes / n * 1e6:.0f}"
+            for name, seconds in stages_of_kind[kind].items()
+        )
+        print(
+            f"{kind:11s} R@1 {r1 / n:6.1%}  R@10 {r10 / n:6.1%}  (n={n})  "
+            f"warm {micros:4.0f} us ({parts})"
+        )
 
 
 if __name__ == "__main__":

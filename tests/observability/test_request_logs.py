@@ -107,9 +107,10 @@ def test_slow_request_is_logged_with_stages_and_plan(
         "/v1/search",
         200,
     )
-    # Through the result cache, encoding and compressing the body are part of "engine"
-    # (the stored answer is made once, with its encodings).
-    assert list(line["stages_ms"]) == ["parse", "engine"]
+    # The engine reports its own stages; through the result cache, encoding and
+    # compressing the body are part of "engine" (the stored answer is made once,
+    # with its encodings).
+    assert list(line["stages_ms"]) == ["parse", "plan", "database", "ranking", "engine"]
     assert line["plans"], line
     for plan in line["plans"]:
         assert plan["sql"].startswith("SELECT") and plan["plan"], plan

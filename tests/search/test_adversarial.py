@@ -70,6 +70,10 @@ class _CountingReader:
     def __init__(self, inner: Reader, tally: _Tally) -> None:
         self.inner, self.tally = inner, tally
 
+    @property
+    def seconds(self) -> float:
+        return self.inner.seconds
+
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         found = await self.inner.rows(sql, params)
         self.tally.statements += 1

@@ -33,6 +33,8 @@ _SHAPE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("explain", ("explain ",)),  # the slow-request log reading a plan
     ("facets", ("group by decade",)),
     ("facets", ("total((m.genre_mask",)),
+    ("facets", ("select m.genre_mask, ", " group by 1")),  # search/facets.py: one pass
+    ("facets", ("select null, m.year / 10 * 10, ", " group by 2")),
     ("count", ("select count(*)",)),
     ("tiers", ("as tier",)),
     ("alt_titles", ("from alt_titles",)),

@@ -98,7 +98,8 @@ class Metrics:
         )
         self.stages = Histogram(
             "reelsearch_search_stage_seconds",
-            "Time of each stage of a search request: parse, engine, serialization.",
+            "Time of each stage of a search request: parse, plan, database, ranking, facets, "
+            "engine (the rest of the engine call: pool, result cache), serialization.",
             ("route", "stage"),
             buckets=STAGE_BUCKETS,
             registry=own,

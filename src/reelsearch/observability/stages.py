@@ -5,11 +5,13 @@ observed in ``reelsearch_search_stage_seconds{route, stage}`` and kept for
 the slow-request log. Stages today, around the calls the HTTP code makes:
 
 - ``parse``: query string to ``SearchQuery``;
-- ``engine``: the engine's call: planning, database reads, ranking, facets
-  (one stage until the engine reports its own parts); for a search through
-  the result cache, its answer: a stored one, or one computed, encoded,
-  compressed and stored now (L1 hits on the fast path never reach a route,
-  so they have no stages);
+- ``plan``, ``database``, ``ranking``, ``facets``: the engine's own parts of
+  a search it ran for this request (``search/timing.py``), reported to the
+  clock as they end;
+- ``engine``: the rest of the engine's call: a connection from the pool and,
+  for a search through the result cache, its answer: a stored one, or one
+  computed (its engine stages above), encoded, compressed and stored now
+  (L1 hits on the fast path never reach a route, so they have no stages);
 - ``serialization``: the response body encoded (where it is not cached:
   autocomplete, explain).
 """
@@ -22,24 +24,36 @@ from starlette.requests import Request
 
 from reelsearch.observability.metrics import UNMATCHED, Metrics
 from reelsearch.observability.requests import SCOPE_STAGES
+from reelsearch.search.timing import SearchStages, report_stages_to
 
 
 class StageClock:
-    __slots__ = ("_last", "_metrics", "_route", "_stages")
+    __slots__ = ("_inner", "_last", "_metrics", "_route", "_stages")
 
     def __init__(self, metrics: Metrics | None, route: str, stages: dict[str, float]) -> None:
         self._metrics = metrics
         self._route = route
         self._stages = stages
         self._last = time.perf_counter()
+        self._inner = 0.0  # seconds of engine stages reported since the last lap
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
-        seconds = now - self._last
+        seconds = max(now - self._last - self._inner, 0.0)
         self._last = now
+        self._inner = 0.0
         self._stages[stage] = seconds
         if self._metrics is not None:
             self._metrics.observe_stage(self._route, stage, seconds)
+
+    def engine_stages(self, stages: SearchStages) -> None:
+        """The engine's own stages of a search run for this request: each observed
+        as a stage, and left out of the lap that contains them."""
+        for stage, seconds in stages.items():
+            self._stages[stage] = seconds
+            self._inner += seconds
+            if self._metrics is not None:
+                self._metrics.observe_stage(self._route, stage, seconds)
 
 
 def start_stages(request: Request) -> StageClock:
@@ -51,4 +65,6 @@ def start_stages(request: Request) -> StageClock:
     stages = scope.get(SCOPE_STAGES)
     if stages is None:
         stages = {}
-    return StageClock(metrics, getattr(route, "path", UNMATCHED), stages)
+    clock = StageClock(metrics, getattr(route, "path", UNMATCHED), stages)
+    report_stages_to(clock.engine_stages)  # searches this request runs report here
+    return clock

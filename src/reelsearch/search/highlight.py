@@ -38,21 +38,37 @@ def spans(title: str, matched: Collection[str], prefix: str | None = None) -> li
     A word matched as the completion of ``prefix`` (the unfinished last word
     typed) is highlighted only as far as the prefix reaches when its text
     maps one-to-one onto it (plain ASCII), as search-as-you-type boxes do.
+
+    The words of ``title_words``, walked in one pass: a plain ASCII chunk (most
+    of them) is its own lower-cased word, tested and dropped without building
+    the list of every word first.
     """
     out: list[list[int]] = []
-    for word, start, end in title_words(title):
-        if word not in matched:
+    for chunk in _CHUNK.finditer(title):
+        text = chunk.group()
+        if text.isascii() and text.isalnum():
+            word = text.lower()
+            if word not in matched:
+                continue
+            start, end = chunk.span()
+            if prefix and word != prefix and word.startswith(prefix):
+                end = start + len(prefix)
+            out.append([start, end])  # one word per chunk: never a repeat of the last span
             continue
-        text = title[start:end]
-        if (
-            prefix
-            and word != prefix
-            and word.startswith(prefix)
-            and text.isascii()
-            and text.lower() == word
-        ):
-            end = start + len(prefix)
-        if out and out[-1][1] == end and out[-1][0] == start:
-            continue  # one chunk that normalized to several matched words
-        out.append([start, end])
+        start, end = chunk.span()
+        for word in normalize(text).split():
+            if word not in matched:
+                continue
+            stop = end
+            if (
+                prefix
+                and word != prefix
+                and word.startswith(prefix)
+                and text.isascii()
+                and (text.lower() == word)
+            ):
+                stop = start + len(prefix)
+            if out and out[-1][1] == stop and out[-1][0] == start:
+                continue  # one chunk that normalized to several matched words
+            out.append([start, stop])
     return out

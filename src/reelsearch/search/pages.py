@@ -50,22 +50,31 @@ class TextPages:
         self.syntax = statements.dialect.syntax
         # Compiled expressions per plan, for one catalog version at a time (a
         # match holds the snapshot's vocabulary and typo index).
-        self._matches: OrderedDict[QueryPlan, TextMatch] = OrderedDict()
+        self._matches: OrderedDict[int, tuple[QueryPlan, TextMatch]] = OrderedDict()
         self._matches_version: int | None = None
 
     def match(self, snapshot: CatalogSnapshot, plan: QueryPlan) -> TextMatch:
-        """The plan's index expressions, built once per plan while this catalog version lasts."""
+        """The plan's index expressions, built once per plan while this catalog version lasts.
+
+        Keyed by the plan object's identity: plans come from the planner's LRU,
+        so a recurring query brings the same object, and hashing a plan (nested
+        frozen dataclasses, rehashed on every lookup) cost more than a tenth of
+        a typo search. The entry holds the plan, so its id is not reused while
+        the entry lives.
+        """
         matches = self._matches
         if self._matches_version != snapshot.version:
             matches.clear()
             self._matches_version = snapshot.version
-        found = matches.get(plan)
-        if found is None:
-            found = matches[plan] = TextMatch(snapshot, plan, self.syntax)
-            if len(matches) > MATCH_CACHE_SIZE:
-                del matches[next(iter(matches))]
-        else:
-            matches.move_to_end(plan)
+        key = id(plan)
+        entry = matches.get(key)
+        if entry is not None and entry[0] is plan:
+            matches.move_to_end(key)
+            return entry[1]
+        found = TextMatch(snapshot, plan, self.syntax)
+        matches[key] = (plan, found)
+        if len(matches) > MATCH_CACHE_SIZE:
+            del matches[next(iter(matches))]
         return found
 
     async def _resolve_words(
@@ -75,6 +84,8 @@ class TextPages:
         query: SearchQuery,
         filters: Filters,
         plan: QueryPlan,
+        *,
+        whole_query_fails: bool = False,
     ) -> TextMatch:
         """The query's words, less trailing words that nothing matches (with typos too).
 
@@ -84,15 +95,19 @@ class TextPages:
         words that matches is found by bisection: a few plans and reads for
         any number of words, where dropping one word at a time re-planned and
         read once per dropped word. A quoted phrase is never cut short, nor a
-        query to no words.
+        query to no words. ``whole_query_fails``: the caller has already found
+        that every word matches nothing, as typed or through typos, so the
+        bisection starts one word shorter.
         """
         reads_year = plan.year is not None  # then `filters` hold the year's condition
         ends_of_quotes = [end for _, end in query.quoted]
         shortest = max(1, *ends_of_quotes) if ends_of_quotes else 1
-        longest = len(query.words)
         match = self.match(snapshot, plan)
+        if shortest >= len(query.words):  # a quote to the end, or one word: never cut
+            return match
+        longest = len(query.words) - whole_query_fails
         # The invariant: the first `shortest` words are accepted (found, or the floor).
-        best = match if longest <= shortest else None
+        best = None
         while shortest < longest:
             middle = (shortest + longest + 1) // 2
             if middle == len(query.words):
@@ -151,12 +166,25 @@ class TextPages:
         ranks, rows, assessed, plain_total, exact = await self._as_typed(
             db, match, filters, need, count=count
         )
+        # Typo matches of `match` read already, in popularity order (None: not read).
+        typo_rows: list[Row] | None = None
         if not ranks and len(query.words) > 1:
-            # Nothing has every word as typed: drop unmatched trailing words.
-            match = await self._resolve_words(db, snapshot, query, filters, plan)
-            ranks, rows, assessed, plain_total, exact = await self._as_typed(
-                db, match, filters, need, count=count
-            )
+            # Nothing has every word as typed. Most often one word is mistyped:
+            # read the typo matches of the whole query first (the read the typo
+            # tier makes anyway); only if there are none, drop unmatched
+            # trailing words.
+            if match.with_typos is not None:
+                typo_rows = await self._typo_rows(db, match, filters, max(need, PROBE_ROWS) + 1)
+            if not typo_rows:
+                typo_rows = None
+                resolved = await self._resolve_words(
+                    db, snapshot, query, filters, plan, whole_query_fails=True
+                )
+                if resolved is not match:
+                    match = resolved
+                    ranks, rows, assessed, plain_total, exact = await self._as_typed(
+                        db, match, filters, need, count=count
+                    )
         typo_ranks: frozenset[int] = frozenset()
         total, matched = plain_total, match.plain
         if await self._typos_join(db, match, filters, plain_total, exact):
@@ -174,11 +202,10 @@ class TextPages:
             # as sorting 100 k "night" titles for "ngiht" would cost more
             # than the whole search.
             fetch = max(wanted, PROBE_ROWS) + len(plain) + 1
-            found = await db.rows(
-                f"SELECT m.search_rank, {COLUMNS} FROM {self.statements.text}"
-                f"{filters.sql} ORDER BY {self.statements.dialect.text_rank} LIMIT ?",
-                (match.with_typos, *filters.params, fetch),
-            )
+            if typo_rows is not None and not plain:  # read above, with this very limit
+                found = typo_rows
+            else:
+                found = await self._typo_rows(db, match, filters, fetch)
             is_all = len(found) < fetch
             found = [row for row in found if row[0] not in plain]
             rows.update((row[0], row[1:]) for row in found)
@@ -208,6 +235,17 @@ class TextPages:
         page = await self.statements.rows_by_rank(db, ranks[query.offset : need], rows)
         return Page(page, total, exact, matched, match, typo_ranks, assessed=assessed)
 
+    async def _typo_rows(
+        self, db: Reader, match: TextMatch, filters: Filters, limit: int
+    ) -> list[Row]:
+        """The first ``limit`` titles matching with typos, in popularity order,
+        as (rank, *COLUMNS) rows."""
+        return await db.rows(
+            f"SELECT m.search_rank, {COLUMNS} FROM {self.statements.text}"
+            f"{filters.sql} ORDER BY {self.statements.dialect.text_rank} LIMIT ?",
+            (match.with_typos, *filters.params, limit),
+        )
+
     async def _as_typed(
         self, db: Reader, match: TextMatch, filters: Filters, need: int, *, count: bool
     ) -> tuple[list[int], dict[int, Row], dict[int, Assessment], int, bool]:
@@ -234,20 +272,31 @@ class TextPages:
         # need * (k + 1) rows to be sure of `need` new ones.
         tiers = [*match.preferred, match.plain]
         plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
+        # The last tier (every word) is the probe's rows when it read enough of
+        # them: no second evaluation of the broadest expression, and those
+        # rows' columns are known for the page.
+        from_probe = plain_limit <= len(found)
+        asked = tiers[:-1] if from_probe else tiers
         source = self.statements.text_from(filters)
         parts = [
             f"SELECT * FROM (SELECT 0 AS tier, m.search_rank, m.norm_title FROM movies AS m "
             f"WHERE m.word_key = ?{filters.sql} ORDER BY m.search_rank LIMIT ?) AS t0"
         ]
         params: list[Any] = [match.word_key, *filters.params, need]
-        for tier, expression in enumerate(tiers, start=1):
+        for tier, expression in enumerate(asked, start=1):
             limit = plain_limit if tier == len(tiers) else need * (tier + 1)
             parts.append(
                 f"SELECT * FROM (SELECT {tier}, {rank}, NULL FROM {source}"
                 f"{filters.sql} ORDER BY {rank} LIMIT ?) AS t{tier}"
             )
             params += [expression, *filters.params, limit]
+        probe_rows = found
         found = await db.rows(" UNION ALL ".join(parts), params)
+        known: dict[int, Row] = {}
+        if from_probe:
+            last = len(tiers)
+            found += [(last, row[0], None) for row in probe_rows[:plain_limit]]
+            known = {row[0]: row[1:] for row in probe_rows}
         # Tier, then (for exact titles) the words in the order typed, then popularity.
         found.sort(
             key=lambda row: (row[0], -match.order_score(row[2].split()) if row[2] else 0, row[1])
@@ -262,11 +311,11 @@ class TextPages:
                 seen.add(rank_of_row)
                 ranks.append(rank_of_row)
         if plain_rows < plain_limit:  # every match is here: the count is exact
-            return ranks, {}, {}, *self.statements.capped(plain_rows, filters)
+            return ranks, known, {}, *self.statements.capped(plain_rows, filters)
         if not count:
-            return ranks, {}, {}, plain_rows, False
+            return ranks, known, {}, plain_rows, False
         total, exact = await self.statements.count(db, match.plain, filters)
-        return ranks, {}, {}, total, exact
+        return ranks, known, {}, total, exact
 
     async def sorted_text_page(
         self,

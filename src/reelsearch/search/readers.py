@@ -34,7 +34,14 @@ _INTERRUPTED = object()
 
 
 class Reader(Protocol):
-    """Runs read statements written with ``?`` placeholders."""
+    """Runs read statements written with ``?`` placeholders.
+
+    ``seconds`` adds up the time its statements took (the engine's "database"
+    stage, ``search/timing.py``).
+    """
+
+    @property
+    def seconds(self) -> float: ...
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
@@ -54,7 +61,9 @@ class SqliteReader:
     statement to a thread (``search_in_threads``).
     """
 
-    __slots__ = ("conn", "deadline", "_in_threads", "_inline_seconds", "_stop_at", "_threads")
+    __slots__ = (
+        "conn", "deadline", "seconds", "_in_threads", "_inline_seconds", "_stop_at", "_threads",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -70,6 +79,7 @@ class SqliteReader:
         self._inline_seconds = inline_seconds
         self._in_threads = threads is not None and inline_seconds <= 0
         self._stop_at = math.inf
+        self.seconds = 0.0
 
     def watch(self) -> None:
         """Let the deadline interrupt this connection's statements (until ``unwatch``)."""
@@ -118,6 +128,7 @@ class SqliteReader:
 
     def _execute(self, sql: str, params: Sequence[Any], one: bool, stop_at: float) -> Any:
         self._stop_at = stop_at
+        started = time.perf_counter()
         try:
             cursor = self.conn.execute(sql, params)
             return cursor.fetchone() if one else cursor.fetchall()
@@ -127,6 +138,7 @@ class SqliteReader:
             return _INTERRUPTED
         finally:
             self._stop_at = math.inf
+            self.seconds += time.perf_counter() - started
 
 
 class PostgresReader:
@@ -138,11 +150,12 @@ class PostgresReader:
     (asyncpg's ``timeout``) and the connection stays usable.
     """
 
-    __slots__ = ("conn", "deadline")
+    __slots__ = ("conn", "deadline", "seconds")
 
     def __init__(self, conn: asyncpg.Connection, deadline: Deadline | None = None) -> None:
         self.conn = conn
         self.deadline = deadline
+        self.seconds = 0.0
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         if self.deadline is None:
@@ -160,11 +173,14 @@ class PostgresReader:
         deadline = self.deadline
         assert deadline is not None
         deadline.check()
+        started = time.perf_counter()
         try:
             return await fetch(numbered(sql), *params, timeout=deadline.remaining() or 0.001)
         except TimeoutError:
             deadline.check()
             raise deadline.timed_out() from None
+        finally:
+            self.seconds += time.perf_counter() - started
 
 
 Statement = tuple[str, tuple[Any, ...]]
@@ -182,6 +198,10 @@ class RecordingReader:
     def __init__(self, inner: Reader, seen: list[Statement]) -> None:
         self.inner = inner
         self.seen = seen
+
+    @property
+    def seconds(self) -> float:
+        return self.inner.seconds
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         self.seen.append((sql, tuple(params)))

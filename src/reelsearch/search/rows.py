@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from reelsearch.search.engine import Hit
 from reelsearch.search.matching import Assessment, TextMatch, titles_of
+from reelsearch.search.query import HIT_FIELDS
 from reelsearch.search.readers import Row
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ def row_to_hit(row: Sequence[Any], fields: Sequence[str]) -> Hit:
         "genres": row[5].split(",") if row[5] else [], "runtime_min": row[6], "kind": row[7],
         "source": source, "source_id": source_id, "matched_title": None, "highlights": None,
     }  # fmt: skip
+    if fields == HIT_FIELDS:  # the default: every field, already in this order
+        return movie
     return {name: movie[name] for name in fields}
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -32,6 +32,8 @@ from reelsearch.search.tiered import TieredSearch
 # and run again in a thread: the longest any one statement holds up the
 # worker's other requests. Cold searches' statements take well under it.
 INLINE_SLICE_SECONDS = 0.02
+
+T = TypeVar("T")
 
 
 class SqliteSearchEngine:
@@ -71,17 +73,14 @@ class SqliteSearchEngine:
 
     async def search(self, query: SearchQuery, deadline: Deadline | None = None) -> SearchResult:
         snapshot = self.snapshot
-        async with self._reader(deadline) as db:
-            return await self.tiered.search(db, snapshot, query)
+        return await self._read(deadline, lambda db: self.tiered.search(db, snapshot, query))
 
     async def autocomplete(self, query: SearchQuery, deadline: Deadline | None = None) -> list[Hit]:
         snapshot = self.snapshot
-        async with self._reader(deadline) as db:
-            return await self.tiered.autocomplete(db, snapshot, query)
+        return await self._read(deadline, lambda db: self.tiered.autocomplete(db, snapshot, query))
 
     async def get_movie(self, movie_id: int | str) -> Hit | None:
-        async with self._reader(None) as db:
-            return await self.tiered.get_movie(db, movie_id)
+        return await self._read(None, lambda db: self.tiered.get_movie(db, movie_id))
 
     async def refresh_if_changed(self) -> bool:
         """Reload the snapshot if an import committed a new catalog, or another file
@@ -110,12 +109,14 @@ class SqliteSearchEngine:
         self.pool.dispose()
 
     async def _version(self) -> int:
-        async with self._reader(None) as db:
-            return await read_version(db)
+        return await self._read(None, read_version)
 
-    @asynccontextmanager
-    async def _reader(self, deadline: Deadline | None) -> AsyncIterator[SqliteReader]:
-        """A pooled connection in one read transaction, its statements held to ``deadline``."""
+    async def _read(
+        self, deadline: Deadline | None, work: Callable[[SqliteReader], Awaitable[T]]
+    ) -> T:
+        """``work`` on a pooled connection in one read transaction, its statements held
+        to ``deadline``. A plain call, not an async context manager: the async
+        generator behind one cost a few microseconds per search."""
         slots = self._connections
         try:
             slots.acquire_nowait()  # the common case: no wait, no trip through the loop
@@ -133,7 +134,7 @@ class SqliteSearchEngine:
                 )
                 reader.watch()
                 try:
-                    yield reader
+                    return await work(reader)
                 finally:
                     reader.unwatch()
         finally:

@@ -21,6 +21,7 @@ the catalog snapshot.
 from __future__ import annotations
 
 from collections import OrderedDict
+from time import perf_counter
 
 from reelsearch.config import Settings
 from reelsearch.search.annotate import annotate
@@ -37,6 +38,7 @@ from reelsearch.search.rows import COLUMNS, SOURCE_KEY, Page, row_to_hit
 from reelsearch.search.rulebook import RuleFiles
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.sql import Dialect
+from reelsearch.search.timing import SearchStages, stage_sink
 
 # Plans kept per engine: a plan is a few small tuples, the recurring queries
 # (popular titles, the prefixes typed on the way to them) fit many times over.
@@ -106,34 +108,44 @@ class TieredSearch:
     ) -> list[Hit]:
         if not query.words:
             return []
+        started, stages = perf_counter(), SearchStages()
         fields = ("id", "title", "year")
-        page = await self._text_page(db, snapshot, query, Filters("", ()), count=False)
-        return [row_to_hit(row, fields) for row in page.rows]
+        page = await self._text_page(db, snapshot, query, Filters("", ()), stages, count=False)
+        hits = [row_to_hit(row, fields) for row in page.rows]
+        _report(stages, started, db, 0.0)
+        return hits
 
     async def search(
         self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery
     ) -> SearchResult:
+        started, stages = perf_counter(), SearchStages()
         filters = build_filters(snapshot, query, text=bool(query.words))
         if not query.words:
             page = Page(*await self.pages.browse(db, snapshot, query, filters))
         else:
-            page = await self._text_page(db, snapshot, query, filters)
+            page = await self._text_page(db, snapshot, query, filters, stages)
             filters = page.filters or filters
         facets = None
+        facets_database = 0.0
         if query.facets:
+            counting, before = perf_counter(), db.seconds
             facets = await count_facets(self.statements, db, snapshot, query, filters, page.matched)
+            stages.facets = perf_counter() - counting
+            facets_database = db.seconds - before
         hits = [row_to_hit(row, query.fields) for row in page.rows]
         if page.match is not None and (
             query.explain or "highlights" in query.fields or "matched_title" in query.fields
         ):
             await annotate(db, query, page, hits)
-        return SearchResult(
+        result = SearchResult(
             hits=hits,
             total=page.total,
             total_is_exact=page.exact,
             facets=facets,
             next_cursor=query.next_cursor(page.total, page.exact, len(page.rows)),
         )
+        _report(stages, started, db, facets_database)
+        return result
 
     async def _text_page(
         self,
@@ -141,6 +153,7 @@ class TieredSearch:
         snapshot: CatalogSnapshot,
         query: SearchQuery,
         filters: Filters,
+        stages: SearchStages,
         *,
         count: bool = True,
     ) -> Page:
@@ -149,7 +162,10 @@ class TieredSearch:
         A year among the words first narrows to that year (or titles saying
         it); if nothing is left, the year is read as a plain word again.
         """
+        planning = perf_counter()
         plan = self.plan(snapshot, query)
+        self.pages.match(snapshot, plan)  # built here, so the plan stage holds it
+        stages.plan = perf_counter() - planning
         if plan.contradicts_itself:  # "matrix -matrix": no title can match (facets neither)
             match = TextMatch(snapshot, plan, self.syntax)
             return Page([], 0, True, match.plain, match, filters=filters)
@@ -166,3 +182,16 @@ class TieredSearch:
         page = await read(db, snapshot, query, filters, plan, count=count)
         page.filters = filters
         return page
+
+
+def _report(stages: SearchStages, started: float, db: Reader, facets_database: float) -> None:
+    """Close the search's stages (ranking is what the others leave) and hand them
+    to the sink of this context, if one listens."""
+    sink = stage_sink()
+    if sink is None:
+        return
+    stages.database = db.seconds - facets_database
+    stages.ranking = max(
+        perf_counter() - started - stages.plan - stages.database - (stages.facets or 0.0), 0.0
+    )
+    sink(stages)
