@@ -28,8 +28,13 @@ from reelsearch.db.postgres import PostgresPool
 from reelsearch.errors import ConnectionLost
 from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import Hit, SearchResult
+from reelsearch.search.filters import Filters, build_filters, with_year
+from reelsearch.search.matching import TextMatch
+from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
+from reelsearch.search.plan import QueryPlan
+from reelsearch.search.postgres_page import PageStatement, ReplayReader, matches_at_most
 from reelsearch.search.query import SearchQuery
-from reelsearch.search.readers import PostgresReader
+from reelsearch.search.readers import PostgresReader, Reader
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version
 from reelsearch.search.sql import POSTGRESQL
 from reelsearch.search.stored_words import PostgresWordCache
@@ -37,6 +42,10 @@ from reelsearch.search.tiered import TieredSearch
 
 T = TypeVar("T")
 logger = logging.getLogger("reelsearch.search")
+
+# The most first-word cuts whose checks ride along with a search that some word
+# matches nothing: a query's words are few; past this, the bisection asks the server.
+MAX_CUTS = 6
 
 # An import swaps in new tables; statements asyncpg prepared against the old
 # ones fail once with these, and succeed when prepared again.
@@ -51,6 +60,7 @@ class PostgresSearchEngine:
         self.pool = pool
         self.snapshot = snapshot
         self.tiered = TieredSearch(settings, POSTGRESQL)
+        self.page_statement = PageStatement(self.tiered.statements)
         self._refresh_lock = asyncio.Lock()
 
     @classmethod
@@ -71,15 +81,76 @@ class PostgresSearchEngine:
 
     async def search(self, query: SearchQuery, deadline: Deadline | None = None) -> SearchResult:
         snapshot = self.snapshot
-        return await self._read(
-            lambda db: self.tiered.search(db, snapshot, query), deadline or self.deadline()
-        )
+
+        async def read(db: Reader) -> SearchResult:
+            replay = await self.read_page(db, snapshot, query, count=True)
+            return await self.tiered.search(replay, snapshot, query)
+
+        return await self._read(read, deadline or self.deadline())
 
     async def autocomplete(self, query: SearchQuery, deadline: Deadline | None = None) -> list[Hit]:
         snapshot = self.snapshot
-        return await self._read(
-            lambda db: self.tiered.autocomplete(db, snapshot, query), deadline or self.deadline()
+
+        async def read(db: Reader) -> list[Hit]:
+            replay = await self.read_page(db, snapshot, query, count=False)
+            return await self.tiered.autocomplete(replay, snapshot, query)
+
+        return await self._read(read, deadline or self.deadline())
+
+    async def read_page(
+        self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery, *, count: bool
+    ) -> ReplayReader:
+        """A reader holding the answers to a relevance page's reads, found in one statement.
+
+        The page's words, filters and size are worked out here as the algorithm
+        will (``TieredSearch.search`` and ``_text_page``, for the year typed
+        among the words too): the plan and its match come from the same LRUs,
+        so the algorithm then finds them built. Other searches (no words,
+        sorted by a column) get an empty reader: every read goes to the server.
+        """
+        replay = ReplayReader(db)
+        if not query.words or query.sort != "relevance":
+            return replay
+        filters = build_filters(snapshot, query, text=True) if count else Filters("", ())
+        plan = self.tiered.plan(snapshot, query)
+        if plan.contradicts_itself:
+            return replay
+        if plan.year is not None:
+            filters = with_year(filters, plan.year)
+        match = self.tiered.pages.match(snapshot, plan)
+        need = query.offset + query.limit
+        bound = matches_at_most(plan, snapshot.vocabulary, PROBE_ROWS + 1)
+        broad = bound > max(need, PROBE_ROWS)
+        # No title has some word: the algorithm will look for the longest first
+        # words that match (TextPages._resolve_words); their checks come along.
+        cuts = self._cuts(snapshot, query, plan) if bound < TYPO_THRESHOLD else []
+        statement = self.page_statement
+        sql, params, limit = statement.build(
+            match, filters, need, broad=broad, count=count, cuts=cuts
         )
+        replay.round_trips += 1
+        found = await db.rows(sql, params)
+        replay.answers = statement.answers(
+            match, filters, need, limit, found, broad=broad, cuts=cuts
+        )
+        return replay
+
+    def _cuts(
+        self, snapshot: CatalogSnapshot, query: SearchQuery, plan: QueryPlan
+    ) -> list[TextMatch]:
+        """The matches of the first k words the bisection of ``_resolve_words`` may try
+        (every k between its floor and all the words), at most MAX_CUTS of them."""
+        ends_of_quotes = [end for _, end in query.quoted]
+        shortest = max(1, *ends_of_quotes) if ends_of_quotes else 1
+        cuts = []
+        for k in range(shortest + 1, min(len(query.words), shortest + 1 + MAX_CUTS)):
+            cut = self.tiered.plan(snapshot, query.first_words(k))
+            cuts.append(
+                self.tiered.pages.match(
+                    snapshot, cut if plan.year is not None else cut.without_year()
+                )
+            )
+        return cuts
 
     async def get_movie(self, movie_id: int | str) -> Hit | None:
         return await self._read(lambda db: self.tiered.get_movie(db, movie_id))

@@ -1,0 +1,378 @@
+"""A relevance page on PostgreSQL in one statement: one round trip per search.
+
+The algorithm (``pages.py``) reads a page as a short conversation: the probe
+(the first matches in popularity order), then, depending on what came back,
+the tiers and a count (a broad query), or typo matches (fewer than
+``TYPO_THRESHOLD`` titles), or a check that titles have every word typed.
+On SQLite each read costs microseconds; on PostgreSQL each is a round trip
+and a plan. So before the algorithm runs, the engine sends ONE statement
+that answers every read the algorithm may ask next, each part guarded by
+the answer it depends on (an uncommitted branch is an InitPlan that is false,
+which PostgreSQL never executes), and the algorithm then reads through a
+``ReplayReader`` that answers from those results. A read nobody foresaw goes
+to the server: slower, never different.
+
+It is also a rank-ordered candidate probe. The first ``L`` titles matching
+every word, in popularity order (``p``), are read once: a common word walks
+the popularity index and stops after ``L`` matches; a rarer one reads its GIN
+matches, at most a few thousand (``L`` is the count cap + 1, so ``p`` also
+answers the capped count). Every tier is a subset of those matches, so it is
+a filter over ``p`` instead of its own walk or GIN scan: "story love" no
+longer walks 438,451 titles for the phrase at the start of a title. Only a
+tier that finds too few of its rows among the first ``L`` reads on, past
+them, from the index.
+
+This mirrors the statements of ``pages.py`` and ``counting.py`` word for
+word: ``tests/search/test_postgres_round_trips.py`` holds a plain search to
+one round trip, and checks that every answer equals the statement's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reelsearch.search.counting import TextStatements
+from reelsearch.search.filters import Filters
+from reelsearch.search.matching import TextMatch
+from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
+from reelsearch.search.plan import QueryPlan
+from reelsearch.search.readers import Reader, Row
+from reelsearch.search.rows import COLUMNS, SEARCH_RANK
+from reelsearch.search.vocabulary import Vocabulary
+
+Statement = tuple[str, tuple[Any, ...]]
+
+# The hit columns by name, as they come out of the CTE ``p`` (COLUMNS less "m.").
+_PLAIN_COLUMNS = ", ".join(column.strip()[2:] for column in COLUMNS.split(","))
+_NULL_COLUMNS = ", ".join(["NULL"] * len(COLUMNS.split(",")))
+# Result parts: the rows of one statement say which read they answer.
+PROBE, TIER, PAGE, COUNT, TYPO, EXISTS = range(6)
+# Counts, by the ``tier`` column of a COUNT row.
+PLAIN_COUNT, STRICT_COUNT, TYPO_COUNT = range(3)
+
+
+@dataclass(slots=True)
+class Answers:
+    """What the one statement found, as the algorithm's own reads would have."""
+
+    by_statement: dict[Statement, list[Row]] = field(default_factory=dict)
+    rows_by_rank: dict[int, Row] = field(default_factory=dict)
+
+
+class PageStatement:
+    """Builds the one statement for a relevance page and turns its rows into answers."""
+
+    def __init__(self, statements: TextStatements) -> None:
+        self.statements = statements
+        self.text_match = statements.dialect.text_match
+
+    # -- the algorithm's own statements (mirrors of pages.py and counting.py) ----------
+
+    def probe(self, expression: str, filters: Filters, limit: int) -> Statement:
+        return (
+            f"SELECT m.search_rank, {COLUMNS} FROM {self.statements.text}"
+            f"{filters.sql} ORDER BY {self.statements.dialect.text_rank} LIMIT ?",
+            (expression, *filters.params, limit),
+        )
+
+    def count_up_to(self, expression: str, filters: Filters, limit: int) -> Statement:
+        return (
+            f"SELECT count(*) FROM (SELECT 1 FROM {self.statements.text_from(filters)}"
+            f"{filters.sql} LIMIT ?) AS matches",
+            (expression, *filters.params, limit),
+        )
+
+    def exists(self, expression: str, filters: Filters) -> Statement:
+        return (
+            f"SELECT 1 FROM {self.statements.text_from(filters)}{filters.sql} LIMIT 1",
+            (expression, *filters.params),
+        )
+
+    def tiers(self, match: TextMatch, filters: Filters, need: int) -> Statement:
+        rank = self.statements.dialect.text_rank
+        tiers = [*match.preferred, match.plain]
+        plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
+        source = self.statements.text_from(filters)
+        parts = [
+            f"SELECT * FROM (SELECT 0 AS tier, m.search_rank, m.norm_title FROM movies AS m "
+            f"WHERE m.word_key = ?{filters.sql} ORDER BY m.search_rank LIMIT ?) AS t0"
+        ]
+        params: list[Any] = [match.word_key, *filters.params, need]
+        for tier, expression in enumerate(tiers, start=1):
+            limit = plain_limit if tier == len(tiers) else need * (tier + 1)
+            parts.append(
+                f"SELECT * FROM (SELECT {tier}, {rank}, NULL FROM {source}"
+                f"{filters.sql} ORDER BY {rank} LIMIT ?) AS t{tier}"
+            )
+            params += [expression, *filters.params, limit]
+        return " UNION ALL ".join(parts), tuple(params)
+
+    # -- the one statement ----------------------------------------------------------
+
+    def build(
+        self,
+        match: TextMatch,
+        filters: Filters,
+        need: int,
+        *,
+        broad: bool,
+        count: bool,
+        cuts: Sequence[TextMatch] = (),
+    ) -> tuple[str, list[Any], int]:
+        """The statement, its parameters and ``L``, the matches ``p`` reads at most.
+
+        ``broad``: the words may match more than the probe reads (so the tiers
+        and the count may be asked); False when the vocabulary says they can't.
+        ``cuts``: the matches of the query's first words that the algorithm
+        tries, when no title has every word, to drop unmatched trailing ones.
+        Text and parameters are written side by side, in the order of the ``?``.
+        """
+        probe = max(need, PROBE_ROWS)
+        tiers = [*match.preferred, match.plain]
+        plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
+        cap = self.statements.count_cap(filters)
+        limit = max(probe + 1, plain_limit, cap + 1) if broad else probe + 1
+        typos, strict = match.with_typos, match.strict
+        fsql, fp = filters.sql, filters.params
+        text_match = self.text_match  # "m.title_tsv @@ CAST(? AS tsquery)"
+        on_p = "tsv @@ CAST(? AS tsquery)"
+        params: list[Any] = [match.plain, *fp, limit]
+        ctes = [
+            "p AS MATERIALIZED (SELECT m.word_key AS wk, m.title_tsv AS tsv, "
+            f"{COLUMNS} FROM movies AS m WHERE {text_match}{fsql} "
+            "ORDER BY m.search_rank LIMIT ?)",
+            "n AS (SELECT count(*)::int AS n FROM p)",
+        ]
+        if broad:
+            is_broad = "(SELECT n FROM n) > ?"
+            # Tier 0 reads its own index (word_key), as the algorithm does.
+            tier_sql = [
+                "SELECT * FROM (SELECT 0 AS tier, m.search_rank AS r, m.norm_title AS norm "
+                f"FROM movies AS m WHERE m.word_key = ?{fsql} AND {is_broad} "
+                "ORDER BY m.search_rank LIMIT ?) AS t0"
+            ]
+            params += [match.word_key, *fp, probe, need]
+            for tier, expression in enumerate(tiers[:-1], start=1):
+                k = need * (tier + 1)
+                # Its first k rows among p; past p only if p was cut short and held fewer.
+                tier_sql.append(
+                    f"SELECT * FROM (SELECT {tier}, search_rank, NULL FROM p "
+                    f"WHERE {on_p} AND {is_broad} ORDER BY search_rank LIMIT ?) AS t{tier}"
+                )
+                params += [expression, probe, k]
+                tier_sql.append(
+                    f"SELECT * FROM (SELECT {tier}, m.search_rank, NULL FROM movies AS m "
+                    f"WHERE {text_match}{fsql} AND (SELECT n FROM n) >= ? "
+                    "AND m.search_rank > (SELECT max(search_rank) FROM p) "
+                    f"AND (SELECT count(*) FROM (SELECT 1 FROM p WHERE {on_p} LIMIT ?) AS c) < ? "
+                    f"ORDER BY m.search_rank LIMIT ?) AS u{tier}"
+                )
+                params += [expression, *fp, limit, expression, k, k, k]
+            # The last tier is every word: p itself (its limit is within L).
+            last = len(tiers)
+            tier_sql.append(
+                f"SELECT * FROM (SELECT {last}, search_rank, NULL FROM p "
+                f"WHERE {is_broad} ORDER BY search_rank LIMIT ?) AS t{last}"
+            )
+            params += [probe, plain_limit]
+            ctes.append("t AS MATERIALIZED (" + " UNION ALL ".join(tier_sql) + ")")
+        if strict is not None:
+            ctes.append(
+                f"s AS (SELECT (SELECT count(*) FROM (SELECT 1 FROM p WHERE {on_p} "
+                f"LIMIT {TYPO_THRESHOLD}) AS s) AS c WHERE (SELECT n FROM n) <= ?)"
+            )
+            params += [strict, probe]
+        if typos is not None:
+            # As the algorithm's fetch: enough to fill the page past the plain matches.
+            ctes.append(
+                f"k AS (SELECT greatest(greatest(? - n, 1), {PROBE_ROWS}) + n + 1 AS wanted FROM n)"
+            )
+            params.append(need)
+            wanted = f"(SELECT n FROM n) < {TYPO_THRESHOLD}"
+            if strict is not None:
+                wanted = f"({wanted} OR (SELECT c FROM s) < {TYPO_THRESHOLD})"
+            ctes.append(
+                f"f AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE {text_match}{fsql} "
+                f"AND {wanted} ORDER BY m.search_rank LIMIT (SELECT wanted FROM k))"
+            )
+            params += [typos, *fp]
+        parts = [
+            "SELECT 0 AS part, NULL::int AS tier, NULL::text AS norm, NULL::bigint AS total, "
+            f"{_PLAIN_COLUMNS} FROM (SELECT * FROM p ORDER BY search_rank LIMIT ?) AS probe"
+        ]
+        params.append(probe + 1)
+        if broad:
+            # A tier row carries its rank where counts go.
+            parts.append(f"SELECT {TIER}, tier, norm, r, {_NULL_COLUMNS} FROM t")
+            # The hit columns of the page's ranks: the first `need` by (best tier, rank).
+            parts.append(
+                f"SELECT {PAGE}, NULL, NULL, NULL, {COLUMNS} FROM movies AS m "
+                "WHERE m.search_rank IN (SELECT r FROM t GROUP BY r ORDER BY min(tier), r LIMIT ?)"
+            )
+            params.append(need)
+        parts.append(f"SELECT {COUNT}, {PLAIN_COUNT}, NULL, n, {_NULL_COLUMNS} FROM n")
+        if strict is not None:
+            parts.append(f"SELECT {COUNT}, {STRICT_COUNT}, NULL, c, {_NULL_COLUMNS} FROM s")
+        if typos is not None:
+            parts.append(f"SELECT {TYPO}, NULL, NULL, NULL, {_PLAIN_COLUMNS} FROM f")
+            if count:
+                # Only when f was cut short: an aggregate answers 0 even over nothing.
+                filled = "(SELECT count(*) FROM f) >= (SELECT wanted FROM k)"
+                parts.append(
+                    f"SELECT {COUNT}, {TYPO_COUNT}, NULL, c, {_NULL_COLUMNS} FROM "
+                    f"(SELECT count(*) AS c FROM (SELECT 1 FROM movies AS m WHERE {text_match}"
+                    f"{fsql} AND {filled} LIMIT ?) AS typo_matches) AS tc WHERE {filled}"
+                )
+                params += [typos, *fp, cap + 1]
+        for index, expression in enumerate(_cut_expressions(cuts)):
+            parts.append(
+                f"SELECT {EXISTS}, {index}, NULL, (EXISTS (SELECT 1 FROM movies AS m "
+                f"WHERE {text_match}{fsql}))::int, {_NULL_COLUMNS} WHERE (SELECT n FROM n) = 0"
+            )
+            params += [expression, *fp]
+        return "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(parts), params, limit
+
+    def answers(
+        self,
+        match: TextMatch,
+        filters: Filters,
+        need: int,
+        limit: int,
+        found: Sequence[Row],
+        *,
+        broad: bool,
+        cuts: Sequence[TextMatch] = (),
+    ) -> Answers:
+        """The statement's rows as the answers to the reads the algorithm will make."""
+        probe = max(need, PROBE_ROWS)
+        parts: list[list[Row]] = [[] for _ in range(TYPO + 1)]
+        counts: dict[int, int] = {}
+        exists: dict[int, bool] = {}
+        for row in found:
+            part = row[0]
+            if part == COUNT:
+                counts[row[1]] = int(row[3])
+            elif part == EXISTS:
+                exists[row[1]] = bool(row[3])
+            else:
+                parts[part].append(row)
+        answers = Answers()
+        known = answers.by_statement
+        n = counts[PLAIN_COUNT]  # min(matches, limit)
+        probe_rows: list[Row] = [(row[4 + SEARCH_RANK], *row[4:]) for row in parts[PROBE]]
+        known[self.probe(match.plain, filters, probe + 1)] = probe_rows
+        known[self.exists(match.plain, filters)] = [(1,)] if n else []
+        if broad and n > probe:
+            tiers = [*match.preferred, match.plain]
+            plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
+            by_tier: dict[int, list[Row]] = {}
+            for row in parts[TIER]:
+                by_tier.setdefault(row[1], []).append((row[1], row[3], row[2]))
+            tier_rows: list[Row] = []
+            for tier, rows in sorted(by_tier.items()):
+                k = need if tier == 0 else plain_limit if tier == len(tiers) else need * (tier + 1)
+                tier_rows += sorted(rows, key=lambda row: row[1])[:k]
+            known[self.tiers(match, filters, need)] = tier_rows
+            answers.rows_by_rank = {row[4 + SEARCH_RANK]: tuple(row[4:]) for row in parts[PAGE]}
+            cap = self.statements.count_cap(filters)
+            if limit > cap:  # p read past the cap: its size is the capped count
+                known[self.count_up_to(match.plain, filters, cap + 1)] = [(min(n, cap + 1),)]
+        strict_count = counts.get(STRICT_COUNT)
+        if match.strict is not None and strict_count is not None:
+            known[self.count_up_to(match.strict, filters, TYPO_THRESHOLD)] = [(strict_count,)]
+        typos = match.with_typos
+        if typos is not None and (
+            n < TYPO_THRESHOLD or (strict_count is not None and strict_count < TYPO_THRESHOLD)
+        ):
+            typo_rows: list[Row] = [(row[4 + SEARCH_RANK], *row[4:]) for row in parts[TYPO]]
+            fetch = max(max(need - n, 1), PROBE_ROWS) + n + 1
+            known[self.probe(typos, filters, fetch)] = typo_rows
+            if n == 0:  # the one check of "with typos" the words take before typo matches
+                known[self.exists(typos, filters)] = [(1,)] if typo_rows else []
+            if TYPO_COUNT in counts:
+                cap = self.statements.count_cap(filters)
+                known[self.count_up_to(typos, filters, cap + 1)] = [(counts[TYPO_COUNT],)]
+        for index, expression in enumerate(_cut_expressions(cuts)):
+            if index in exists:
+                known[self.exists(expression, filters)] = [(1,)] if exists[index] else []
+        return answers
+
+
+def _cut_expressions(cuts: Sequence[TextMatch]) -> list[str]:
+    """Each cut's expressions, as typed and with typos, in the statement's order."""
+    expressions: list[str] = []
+    for cut in cuts:
+        expressions.append(cut.plain)
+        if cut.with_typos is not None:
+            expressions.append(cut.with_typos)
+    return expressions
+
+
+class ReplayReader:
+    """A Reader that answers from one statement's results; anything else from the server.
+
+    ``round_trips`` counts the statements it sent to the server (the one
+    statement included, when the engine sends it through this reader).
+    """
+
+    __slots__ = ("answers", "inner", "round_trips")
+
+    def __init__(self, inner: Reader, answers: Answers | None = None) -> None:
+        self.inner = inner
+        self.answers = answers or Answers()
+        self.round_trips = 0
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        found = self._answer(sql, params)
+        if found is not None:
+            return found
+        self.round_trips += 1
+        return await self.inner.rows(sql, params)
+
+    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        found = self._answer(sql, params)
+        if found is not None:
+            return found[0] if found else None
+        self.round_trips += 1
+        return await self.inner.row(sql, params)
+
+    def _answer(self, sql: str, params: Sequence[Any]) -> list[Row] | None:
+        answers = self.answers
+        found = answers.by_statement.get((sql, tuple(params)))
+        if found is not None:
+            return found
+        if sql.startswith(_ROWS_BY_RANK) and answers.rows_by_rank:
+            rows = answers.rows_by_rank
+            if all(rank in rows for rank in params):
+                return [rows[rank] for rank in params]
+        return None
+
+
+# TextStatements.rows_by_rank: the hit columns of some ranks.
+_ROWS_BY_RANK = f"SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank IN ("
+
+
+def matches_at_most(plan: QueryPlan, vocabulary: Vocabulary, up_to: int) -> int:
+    """An upper bound of the titles holding every required word, counted to ``up_to``.
+
+    From the vocabulary's exact title counts: a slot matches at most the sum
+    of its alternatives, an alternative at most its rarest word, and all the
+    slots at most the rarest slot. Exact for one word; for several, it says
+    "certainly few" (then the probe alone reads every match) or "maybe many".
+    """
+    bound = up_to
+    for slot in plan.required:
+        total = 0
+        for alternative in slot.alternatives:
+            tokens = alternative.tokens
+            last = len(tokens) - 1
+            total += min(
+                vocabulary.titles_with(token, prefix=alternative.prefix and i == last, up_to=up_to)
+                for i, token in enumerate(tokens)
+            )
+            if total >= bound:
+                break
+        bound = min(bound, total)
+    return bound
