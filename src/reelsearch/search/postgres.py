@@ -32,7 +32,14 @@ from reelsearch.search.filters import Filters, build_filters, with_year
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
 from reelsearch.search.plan import QueryPlan
-from reelsearch.search.postgres_page import PageStatement, ReplayReader, matches_at_most
+from reelsearch.search.postgres_page import (
+    PageStatement,
+    ReplayReader,
+    estimated_matches,
+    filtered_share,
+    is_common,
+    matches_at_most,
+)
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import PostgresReader, Reader
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version
@@ -125,8 +132,17 @@ class PostgresSearchEngine:
         # words that match (TextPages._resolve_words); their checks come along.
         cuts = self._cuts(snapshot, query, plan) if bound < TYPO_THRESHOLD else []
         statement = self.page_statement
+        # The rank-ordered probe: common words walk the popularity index, rare
+        # ones are read through GIN; the vocabulary's counts decide, not the planner.
+        movies, words = snapshot.movie_count, snapshot.vocabulary
+        limit = statement.probe_limit(match, need, filters, broad=broad)
+        share = filtered_share(snapshot, query, year=plan.year) if count else 1.0
+        walk = (
+            is_common(estimated_matches(match, words, movies, typos=False) * share, limit, movies),
+            is_common(estimated_matches(match, words, movies, typos=True) * share, limit, movies),
+        )
         sql, params, limit = statement.build(
-            match, filters, need, broad=broad, count=count, cuts=cuts
+            match, filters, need, broad=broad, count=count, cuts=cuts, walk=walk
         )
         replay.round_trips += 1
         found = await db.rows(sql, params)

@@ -38,8 +38,10 @@ from reelsearch.search.filters import Filters
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
 from reelsearch.search.plan import QueryPlan
+from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import Reader, Row
 from reelsearch.search.rows import COLUMNS, SEARCH_RANK
+from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.vocabulary import Vocabulary
 
 Statement = tuple[str, tuple[Any, ...]]
@@ -50,7 +52,7 @@ _NULL_COLUMNS = ", ".join(["NULL"] * len(COLUMNS.split(",")))
 # Result parts: the rows of one statement say which read they answer.
 PROBE, TIER, PAGE, COUNT, TYPO, EXISTS = range(6)
 # Counts, by the ``tier`` column of a COUNT row.
-PLAIN_COUNT, STRICT_COUNT, TYPO_COUNT = range(3)
+PLAIN_COUNT, STRICT_COUNT, TYPO_COUNT, BEYOND_COUNT = range(4)
 
 
 @dataclass(slots=True)
@@ -66,7 +68,6 @@ class PageStatement:
 
     def __init__(self, statements: TextStatements) -> None:
         self.statements = statements
-        self.text_match = statements.dialect.text_match
 
     # -- the algorithm's own statements (mirrors of pages.py and counting.py) ----------
 
@@ -111,6 +112,14 @@ class PageStatement:
 
     # -- the one statement ----------------------------------------------------------
 
+    def probe_limit(self, match: TextMatch, need: int, filters: Filters, *, broad: bool) -> int:
+        """``L``: the probe's rows, or (broad) enough for every tier and the capped count."""
+        probe = max(need, PROBE_ROWS)
+        if not broad:
+            return probe + 1
+        plain_limit = max(need * (len(match.preferred) + 2), TYPO_THRESHOLD)
+        return max(probe + 1, plain_limit, self.statements.count_cap(filters) + 1)
+
     def build(
         self,
         match: TextMatch,
@@ -120,6 +129,7 @@ class PageStatement:
         broad: bool,
         count: bool,
         cuts: Sequence[TextMatch] = (),
+        walk: tuple[bool, bool] = (False, False),
     ) -> tuple[str, list[Any], int]:
         """The statement, its parameters and ``L``, the matches ``p`` reads at most.
 
@@ -127,22 +137,26 @@ class PageStatement:
         and the count may be asked); False when the vocabulary says they can't.
         ``cuts``: the matches of the query's first words that the algorithm
         tries, when no title has every word, to drop unmatched trailing ones.
+        ``walk``: whether the matches as typed, and with typos, are common enough
+        to read by walking the popularity index (else through the GIN index).
         Text and parameters are written side by side, in the order of the ``?``.
         """
         probe = max(need, PROBE_ROWS)
         tiers = [*match.preferred, match.plain]
         plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
         cap = self.statements.count_cap(filters)
-        limit = max(probe + 1, plain_limit, cap + 1) if broad else probe + 1
+        limit = self.probe_limit(match, need, filters, broad=broad)
         typos, strict = match.with_typos, match.strict
         fsql, fp = filters.sql, filters.params
-        text_match = self.text_match  # "m.title_tsv @@ CAST(? AS tsquery)"
         on_p = "tsv @@ CAST(? AS tsquery)"
+        plain_match, plain_order = _read_by(walk[0])
+        typo_match, typo_order = _read_by(walk[1])
+        gin_match, gin_order = _read_by(False)
         params: list[Any] = [match.plain, *fp, limit]
         ctes = [
             "p AS MATERIALIZED (SELECT m.word_key AS wk, m.title_tsv AS tsv, "
-            f"{COLUMNS} FROM movies AS m WHERE {text_match}{fsql} "
-            "ORDER BY m.search_rank LIMIT ?)",
+            f"{COLUMNS} FROM movies AS m WHERE {plain_match}{fsql} "
+            f"ORDER BY {plain_order} LIMIT ?)",
             "n AS (SELECT count(*)::int AS n FROM p)",
         ]
         if broad:
@@ -153,31 +167,63 @@ class PageStatement:
                 f"FROM movies AS m WHERE m.word_key = ?{fsql} AND {is_broad} "
                 "ORDER BY m.search_rank LIMIT ?) AS t0"
             ]
-            params += [match.word_key, *fp, probe, need]
-            for tier, expression in enumerate(tiers[:-1], start=1):
+            tier_params: list[Any] = [match.word_key, *fp, probe, need]
+            preferred = tiers[:-1]
+            for tier, expression in enumerate(preferred, start=1):
+                # Its first k rows among p, then (if p was cut short) among u.
                 k = need * (tier + 1)
-                # Its first k rows among p; past p only if p was cut short and held fewer.
                 tier_sql.append(
                     f"SELECT * FROM (SELECT {tier}, search_rank, NULL FROM p "
                     f"WHERE {on_p} AND {is_broad} ORDER BY search_rank LIMIT ?) AS t{tier}"
                 )
-                params += [expression, probe, k]
+                tier_params += [expression, probe, k]
                 tier_sql.append(
-                    f"SELECT * FROM (SELECT {tier}, m.search_rank, NULL FROM movies AS m "
-                    f"WHERE {text_match}{fsql} AND (SELECT n FROM n) >= ? "
-                    "AND m.search_rank > (SELECT max(search_rank) FROM p) "
-                    f"AND (SELECT count(*) FROM (SELECT 1 FROM p WHERE {on_p} LIMIT ?) AS c) < ? "
-                    f"ORDER BY m.search_rank LIMIT ?) AS u{tier}"
+                    f"SELECT * FROM (SELECT {tier}, search_rank, NULL FROM u "
+                    f"WHERE {on_p} ORDER BY search_rank LIMIT ?) AS u{tier}"
                 )
-                params += [expression, *fp, limit, expression, k, k, k]
+                tier_params += [expression, k]
+            if preferred:
+                # Past p, the titles of the preferred tiers that p holds too few of:
+                # first by walking the next WINDOW ranks (a phrase one title in a
+                # hundred among common words is found there), then, if some tier
+                # is still short, through GIN ("+ 0": never by walking on).
+                maxp = "(SELECT max(search_rank) FROM p)"
+                cut_short = "(SELECT n FROM n) >= ?"
+                in_p = f"(SELECT count(*) FROM (SELECT 1 FROM p WHERE {on_p} LIMIT ?) AS c)"
+                in_w = f"(SELECT count(*) FROM (SELECT 1 FROM uw WHERE {on_p} LIMIT ?) AS c)"
+                walk_match, _ = _read_by(True)
+                ctes.append(
+                    "uw AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
+                    f"WHERE m.search_rank > {maxp} AND m.search_rank <= {maxp} + {WINDOW} "
+                    f"AND {walk_match}{fsql} AND {cut_short} AND ("
+                    + " OR ".join(f"{in_p} < ?" for _ in preferred)
+                    + "))"
+                )
+                params += [_any_of(preferred), *fp, limit]
+                for tier, expression in enumerate(preferred, start=1):
+                    params += [expression, need * (tier + 1), need * (tier + 1)]
+                ctes.append(
+                    "ug AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
+                    f"WHERE {gin_match}{fsql} AND m.search_rank + 0 > {maxp} + {WINDOW} "
+                    f"AND {cut_short} AND ("
+                    + " OR ".join(f"{in_p} + {in_w} < ?" for _ in preferred)
+                    + f") ORDER BY {gin_order} LIMIT ?)"
+                )
+                params += [_any_of(preferred), *fp, limit]
+                for tier, expression in enumerate(preferred, start=1):
+                    k = need * (tier + 1)
+                    params += [expression, k, expression, k, k]
+                params.append(limit)
+                ctes.append("u AS (SELECT * FROM uw UNION ALL SELECT * FROM ug)")
             # The last tier is every word: p itself (its limit is within L).
             last = len(tiers)
             tier_sql.append(
                 f"SELECT * FROM (SELECT {last}, search_rank, NULL FROM p "
                 f"WHERE {is_broad} ORDER BY search_rank LIMIT ?) AS t{last}"
             )
-            params += [probe, plain_limit]
+            tier_params += [probe, plain_limit]
             ctes.append("t AS MATERIALIZED (" + " UNION ALL ".join(tier_sql) + ")")
+            params += tier_params  # after u's: t follows u in the text
         if strict is not None:
             ctes.append(
                 f"s AS (SELECT (SELECT count(*) FROM (SELECT 1 FROM p WHERE {on_p} "
@@ -194,8 +240,8 @@ class PageStatement:
             if strict is not None:
                 wanted = f"({wanted} OR (SELECT c FROM s) < {TYPO_THRESHOLD})"
             ctes.append(
-                f"f AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE {text_match}{fsql} "
-                f"AND {wanted} ORDER BY m.search_rank LIMIT (SELECT wanted FROM k))"
+                f"f AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE {typo_match}{fsql} "
+                f"AND {wanted} ORDER BY {typo_order} LIMIT (SELECT wanted FROM k))"
             )
             params += [typos, *fp]
         parts = [
@@ -213,6 +259,8 @@ class PageStatement:
             )
             params.append(need)
         parts.append(f"SELECT {COUNT}, {PLAIN_COUNT}, NULL, n, {_NULL_COLUMNS} FROM n")
+        if broad and len(tiers) > 1:
+            parts.append(f"SELECT {COUNT}, {BEYOND_COUNT}, NULL, count(*), {_NULL_COLUMNS} FROM ug")
         if strict is not None:
             parts.append(f"SELECT {COUNT}, {STRICT_COUNT}, NULL, c, {_NULL_COLUMNS} FROM s")
         if typos is not None:
@@ -222,14 +270,16 @@ class PageStatement:
                 filled = "(SELECT count(*) FROM f) >= (SELECT wanted FROM k)"
                 parts.append(
                     f"SELECT {COUNT}, {TYPO_COUNT}, NULL, c, {_NULL_COLUMNS} FROM "
-                    f"(SELECT count(*) AS c FROM (SELECT 1 FROM movies AS m WHERE {text_match}"
-                    f"{fsql} AND {filled} LIMIT ?) AS typo_matches) AS tc WHERE {filled}"
+                    f"(SELECT count(*) AS c FROM (SELECT 1 FROM movies AS m WHERE {typo_match}"
+                    f"{fsql} AND {filled} ORDER BY {typo_order} LIMIT ?) AS typo_matches) AS tc "
+                    f"WHERE {filled}"
                 )
                 params += [typos, *fp, cap + 1]
         for index, expression in enumerate(_cut_expressions(cuts)):
             parts.append(
-                f"SELECT {EXISTS}, {index}, NULL, (EXISTS (SELECT 1 FROM movies AS m "
-                f"WHERE {text_match}{fsql}))::int, {_NULL_COLUMNS} WHERE (SELECT n FROM n) = 0"
+                f"SELECT {EXISTS}, {index}, NULL, (SELECT count(*) FROM (SELECT 1 FROM movies AS m "
+                f"WHERE {gin_match}{fsql} ORDER BY {gin_order} LIMIT 1) AS e), {_NULL_COLUMNS} "
+                "WHERE (SELECT n FROM n) = 0"
             )
             params += [expression, *fp]
         return "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(parts), params, limit
@@ -271,10 +321,14 @@ class PageStatement:
             for row in parts[TIER]:
                 by_tier.setdefault(row[1], []).append((row[1], row[3], row[2]))
             tier_rows: list[Row] = []
+            whole = True
             for tier, rows in sorted(by_tier.items()):
                 k = need if tier == 0 else plain_limit if tier == len(tiers) else need * (tier + 1)
                 tier_rows += sorted(rows, key=lambda row: row[1])[:k]
-            known[self.tiers(match, filters, need)] = tier_rows
+                # A tier short of k rows in p and in u is all there is, unless u was cut.
+                whole = whole and (len(rows) >= k or counts.get(BEYOND_COUNT, 0) < limit)
+            if whole:
+                known[self.tiers(match, filters, need)] = tier_rows
             answers.rows_by_rank = {row[4 + SEARCH_RANK]: tuple(row[4:]) for row in parts[PAGE]}
             cap = self.statements.count_cap(filters)
             if limit > cap:  # p read past the cap: its size is the capped count
@@ -298,6 +352,25 @@ class PageStatement:
             if index in exists:
                 known[self.exists(expression, filters)] = [(1,)] if exists[index] else []
         return answers
+
+
+def _read_by(walk: bool) -> tuple[str, str]:
+    """The match condition and order that leave PostgreSQL one way to read the matches.
+
+    The tsquery is hidden from the planner either way: estimating it against
+    the title column's 1,000 most common words took 1-2 ms per statement,
+    more than running it. Walking: a function call no index serves, in
+    popularity order (the rank index, stopping at the LIMIT). Through GIN: the
+    operator, sorted by an expression no index has (so never by walking).
+    """
+    if walk:
+        return "ts_match_vq(m.title_tsv, CAST(? AS tsquery))", "m.search_rank"
+    return "m.title_tsv @@ (SELECT CAST(? AS tsquery))", "m.search_rank + 0"
+
+
+def _any_of(expressions: Sequence[str]) -> str:
+    """tsquery: titles matching any of the expressions."""
+    return "(" + ") | (".join(expressions) + ")"
 
 
 def _cut_expressions(cuts: Sequence[TextMatch]) -> list[str]:
@@ -376,3 +449,79 @@ def matches_at_most(plan: QueryPlan, vocabulary: Vocabulary, up_to: int) -> int:
                 break
         bound = min(bound, total)
     return bound
+
+
+# Ranks past the probe that a short phrase tier walks before asking GIN: at most this
+# many titles read (a few milliseconds).
+WINDOW = 20_000
+
+# Reading a match through GIN costs about this many times a title read walking the
+# popularity index (a heap fetch and recheck against a test of an in-page row).
+GIN_ROW_COST = 8
+
+
+def is_common(estimate: float, limit: int, movie_count: int) -> bool:
+    """Whether walking the popularity index to ``limit`` matches of about ``estimate``
+    is cheaper than reading all of them through GIN: ``limit * N / e < 8 * e``."""
+    return estimate * estimate * GIN_ROW_COST > limit * movie_count
+
+
+def estimated_matches(
+    match: TextMatch, vocabulary: Vocabulary, movie_count: int, *, typos: bool
+) -> float:
+    """About how many titles hold every required word (or, with ``typos``, a typo
+    candidate of it): the vocabulary's counts, as if words were independent."""
+    if movie_count == 0:
+        return 0.0
+    up_to = max(movie_count // 4, 1)
+    estimate = float(movie_count)
+    for slot in match.plan.required:
+        titles = 0
+        for alternative in slot.alternatives:
+            tokens = alternative.tokens
+            last = len(tokens) - 1
+            titles += min(
+                vocabulary.titles_with(t, prefix=alternative.prefix and i == last, up_to=up_to)
+                for i, t in enumerate(tokens)
+            )
+        if typos and slot.typos:
+            titles += sum(map(vocabulary.doc_count, match.typos.candidates(slot.words[0])))
+        estimate *= min(titles, movie_count) / movie_count
+    return estimate
+
+
+# The share of titles a filter without catalog-wide counts is taken to keep.
+UNKNOWN_FILTER_SHARE = 0.5
+
+
+def filtered_share(snapshot: CatalogSnapshot, query: SearchQuery, *, year: int | None) -> float:
+    """About which share of the catalog the query's filters keep (1.0: no filters).
+
+    From the whole-catalog facets the snapshot holds: titles per decade for a
+    year range (or a year typed among the words), per genre for genres; other
+    filters count as keeping half. A walk of the popularity index reads about
+    ``L / (matches share x filter share)`` titles, so a selective filter is
+    what turns a common word into a rare match.
+    """
+    movies = snapshot.movie_count or 1
+    share = 1.0
+    low, high = query.year_from, query.year_to
+    if year is not None:
+        low = high = year
+    if low is not None or high is not None:
+        low, high = low if low is not None else -9999, high if high is not None else 9999
+        in_range = 0.0
+        for decade, count in snapshot.catalog_facets["decade"].items():
+            start = int(decade)
+            overlap = min(high, start + 9) - max(low, start) + 1
+            in_range += count * max(0, min(overlap, 10)) / 10
+        share *= in_range / movies
+    if query.genres:
+        counts = snapshot.catalog_facets["genres"]
+        names = [name for _, name in (snapshot.genres.get(g.lower(), (0, g)) for g in query.genres)]
+        per_genre = [counts.get(name, 0) / movies for name in names]
+        share *= min(per_genre) if query.genres_mode == "all" else min(1.0, sum(per_genre))
+    for value in (query.min_rating, query.min_votes, query.kind):
+        if value is not None:
+            share *= UNKNOWN_FILTER_SHARE
+    return share
