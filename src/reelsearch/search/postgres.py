@@ -33,6 +33,7 @@ from reelsearch.search.matching import TextMatch
 from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
 from reelsearch.search.plan import QueryPlan
 from reelsearch.search.postgres_page import (
+    Cut,
     PageStatement,
     ReplayReader,
     estimated_matches,
@@ -128,19 +129,20 @@ class PostgresSearchEngine:
         need = query.offset + query.limit
         bound = matches_at_most(plan, snapshot.vocabulary, PROBE_ROWS + 1)
         broad = bound > max(need, PROBE_ROWS)
-        # No title has some word: the algorithm will look for the longest first
-        # words that match (TextPages._resolve_words); their checks come along.
-        cuts = self._cuts(snapshot, query, plan) if bound < TYPO_THRESHOLD else []
         statement = self.page_statement
         # The rank-ordered probe: common words walk the popularity index, rare
         # ones are read through GIN; the vocabulary's counts decide, not the planner.
-        movies, words = snapshot.movie_count, snapshot.vocabulary
         limit = statement.probe_limit(match, need, filters, broad=broad)
         share = filtered_share(snapshot, query, year=plan.year) if count else 1.0
-        walk = (
-            is_common(estimated_matches(match, words, movies, typos=False) * share, limit, movies),
-            is_common(estimated_matches(match, words, movies, typos=True) * share, limit, movies),
-        )
+        walk = self._walks(snapshot, match, limit, share)
+        # Few titles have every word: the algorithm may look for the longest first
+        # words that match (TextPages._resolve_words); their checks come along.
+        cuts = []
+        if bound < TYPO_THRESHOLD:
+            cuts = [
+                Cut(cut, self._walks(snapshot, cut, 1, share))
+                for cut in self._cuts(snapshot, query, plan)
+            ]
         sql, params, limit = statement.build(
             match, filters, need, broad=broad, count=count, cuts=cuts, walk=walk
         )
@@ -150,6 +152,17 @@ class PostgresSearchEngine:
             match, filters, need, limit, found, broad=broad, cuts=cuts
         )
         return replay
+
+    @staticmethod
+    def _walks(
+        snapshot: CatalogSnapshot, match: TextMatch, limit: int, share: float
+    ) -> tuple[bool, bool]:
+        """Whether to walk the rank index for the match as typed, and with typos."""
+        words, movies = snapshot.vocabulary, snapshot.movie_count
+        return (
+            is_common(estimated_matches(match, words, movies, typos=False), share, limit, movies),
+            is_common(estimated_matches(match, words, movies, typos=True), share, limit, movies),
+        )
 
     def _cuts(
         self, snapshot: CatalogSnapshot, query: SearchQuery, plan: QueryPlan

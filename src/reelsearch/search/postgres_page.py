@@ -55,6 +55,14 @@ PROBE, TIER, PAGE, COUNT, TYPO, EXISTS = range(6)
 PLAIN_COUNT, STRICT_COUNT, TYPO_COUNT, BEYOND_COUNT = range(4)
 
 
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """The first words of a query, as the algorithm may try them, and how to read them."""
+
+    match: TextMatch
+    walk: tuple[bool, bool]  # as typed, with typos: walk the rank index (else GIN)
+
+
 @dataclass(slots=True)
 class Answers:
     """What the one statement found, as the algorithm's own reads would have."""
@@ -128,7 +136,7 @@ class PageStatement:
         *,
         broad: bool,
         count: bool,
-        cuts: Sequence[TextMatch] = (),
+        cuts: Sequence[Cut] = (),
         walk: tuple[bool, bool] = (False, False),
     ) -> tuple[str, list[Any], int]:
         """The statement, its parameters and ``L``, the matches ``p`` reads at most.
@@ -275,10 +283,12 @@ class PageStatement:
                     f"WHERE {filled}"
                 )
                 params += [typos, *fp, cap + 1]
-        for index, expression in enumerate(_cut_expressions(cuts)):
+        for index, (expression, walks) in enumerate(_cut_expressions(cuts)):
+            # A common cut walks to its first match; a rare one asks GIN.
+            cut_match, cut_order = _read_by(walks)
             parts.append(
                 f"SELECT {EXISTS}, {index}, NULL, (SELECT count(*) FROM (SELECT 1 FROM movies AS m "
-                f"WHERE {gin_match}{fsql} ORDER BY {gin_order} LIMIT 1) AS e), {_NULL_COLUMNS} "
+                f"WHERE {cut_match}{fsql} ORDER BY {cut_order} LIMIT 1) AS e), {_NULL_COLUMNS} "
                 "WHERE (SELECT n FROM n) = 0"
             )
             params += [expression, *fp]
@@ -293,7 +303,7 @@ class PageStatement:
         found: Sequence[Row],
         *,
         broad: bool,
-        cuts: Sequence[TextMatch] = (),
+        cuts: Sequence[Cut] = (),
     ) -> Answers:
         """The statement's rows as the answers to the reads the algorithm will make."""
         probe = max(need, PROBE_ROWS)
@@ -348,7 +358,7 @@ class PageStatement:
             if TYPO_COUNT in counts:
                 cap = self.statements.count_cap(filters)
                 known[self.count_up_to(typos, filters, cap + 1)] = [(counts[TYPO_COUNT],)]
-        for index, expression in enumerate(_cut_expressions(cuts)):
+        for index, (expression, _) in enumerate(_cut_expressions(cuts)):
             if index in exists:
                 known[self.exists(expression, filters)] = [(1,)] if exists[index] else []
         return answers
@@ -373,13 +383,14 @@ def _any_of(expressions: Sequence[str]) -> str:
     return "(" + ") | (".join(expressions) + ")"
 
 
-def _cut_expressions(cuts: Sequence[TextMatch]) -> list[str]:
-    """Each cut's expressions, as typed and with typos, in the statement's order."""
-    expressions: list[str] = []
+def _cut_expressions(cuts: Sequence[Cut]) -> list[tuple[str, bool]]:
+    """Each cut's expressions, as typed and with typos, in the statement's order,
+    with whether to walk the rank index for it."""
+    expressions: list[tuple[str, bool]] = []
     for cut in cuts:
-        expressions.append(cut.plain)
-        if cut.with_typos is not None:
-            expressions.append(cut.with_typos)
+        expressions.append((cut.match.plain, cut.walk[0]))
+        if cut.match.with_typos is not None:
+            expressions.append((cut.match.with_typos, cut.walk[1]))
     return expressions
 
 
@@ -460,10 +471,16 @@ WINDOW = 20_000
 GIN_ROW_COST = 8
 
 
-def is_common(estimate: float, limit: int, movie_count: int) -> bool:
-    """Whether walking the popularity index to ``limit`` matches of about ``estimate``
-    is cheaper than reading all of them through GIN: ``limit * N / e < 8 * e``."""
-    return estimate * estimate * GIN_ROW_COST > limit * movie_count
+def is_common(estimate: float, share: float, limit: int, movie_count: int) -> bool:
+    """Whether walking the popularity index to ``limit`` matches is cheaper than
+    reading every title GIN finds for the words.
+
+    The walk reads about ``limit * N / (estimate * share)`` titles (the filters
+    thin the matches out); GIN fetches about ``estimate`` titles and the
+    filters test each (a filter does not shrink what GIN returns).
+    """
+    matches = max(estimate * share, 1e-9)
+    return limit * movie_count / matches < GIN_ROW_COST * estimate
 
 
 def estimated_matches(
