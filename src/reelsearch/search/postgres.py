@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import asyncpg
@@ -33,6 +33,7 @@ from reelsearch.search.matching import TextMatch
 from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
 from reelsearch.search.plan import QueryPlan
 from reelsearch.search.postgres_page import (
+    Answers,
     Cut,
     PageStatement,
     ReplayReader,
@@ -126,32 +127,63 @@ class PostgresSearchEngine:
         if plan.year is not None:
             filters = with_year(filters, plan.year)
         match = self.tiered.pages.match(snapshot, plan)
+        share = filtered_share(snapshot, query, year=plan.year) if count else 1.0
         need = query.offset + query.limit
-        bound = matches_at_most(plan, snapshot.vocabulary, PROBE_ROWS + 1)
-        broad = bound > max(need, PROBE_ROWS)
+
+        async def page(match: TextMatch, cuts: Sequence[Cut] = ()) -> Answers:
+            replay.round_trips += 1
+            return await self._page_answers(db, snapshot, match, filters, need, share, count, cuts)
+
+        cuts: list[Cut] = []
+        if len(query.words) > 1:
+            # If no title has every word, the algorithm looks for the longest
+            # first words that match (TextPages._resolve_words). When that is
+            # likely, their checks come along; the page of the words it keeps
+            # is one more statement, asked when it reads that page.
+            if matches_at_most(plan, snapshot.vocabulary, TYPO_THRESHOLD) < TYPO_THRESHOLD:
+                cuts = [
+                    Cut(cut, self._walks(snapshot, cut, 1, share))
+                    for cut in self._cuts(snapshot, query, plan)[1]
+                ]
+
+            async def more(sql: str, params: Sequence[Any]) -> Answers | None:
+                if not (params and sql.startswith(PageStatement.PROBE_START)):
+                    return None
+                floor, tried = self._cuts(snapshot, query, plan)
+                for cut in (floor, *tried):
+                    if cut.plain == params[0]:
+                        replay.more = None  # the algorithm falls back once
+                        return await page(cut)
+                return None
+
+            replay.more = more
+        replay.answers = await page(match, cuts)
+        return replay
+
+    async def _page_answers(
+        self,
+        db: Reader,
+        snapshot: CatalogSnapshot,
+        match: TextMatch,
+        filters: Filters,
+        need: int,
+        share: float,
+        count: bool,
+        cuts: Sequence[Cut] = (),
+    ) -> Answers:
+        """The answers of one statement for the page of ``match``."""
         statement = self.page_statement
+        bound = matches_at_most(match.plan, snapshot.vocabulary, max(need, PROBE_ROWS) + 1)
+        broad = bound > max(need, PROBE_ROWS)
         # The rank-ordered probe: common words walk the popularity index, rare
         # ones are read through GIN; the vocabulary's counts decide, not the planner.
         limit = statement.probe_limit(match, need, filters, broad=broad)
-        share = filtered_share(snapshot, query, year=plan.year) if count else 1.0
         walk = self._walks(snapshot, match, limit, share)
-        # Few titles have every word: the algorithm may look for the longest first
-        # words that match (TextPages._resolve_words); their checks come along.
-        cuts = []
-        if bound < TYPO_THRESHOLD:
-            cuts = [
-                Cut(cut, self._walks(snapshot, cut, 1, share))
-                for cut in self._cuts(snapshot, query, plan)
-            ]
         sql, params, limit = statement.build(
             match, filters, need, broad=broad, count=count, cuts=cuts, walk=walk
         )
-        replay.round_trips += 1
         found = await db.rows(sql, params)
-        replay.answers = statement.answers(
-            match, filters, need, limit, found, broad=broad, cuts=cuts
-        )
-        return replay
+        return statement.answers(match, filters, need, limit, found, broad=broad, cuts=cuts)
 
     @staticmethod
     def _walks(
@@ -166,20 +198,21 @@ class PostgresSearchEngine:
 
     def _cuts(
         self, snapshot: CatalogSnapshot, query: SearchQuery, plan: QueryPlan
-    ) -> list[TextMatch]:
-        """The matches of the first k words the bisection of ``_resolve_words`` may try
-        (every k between its floor and all the words), at most MAX_CUTS of them."""
+    ) -> tuple[TextMatch, list[TextMatch]]:
+        """The matches of the first words ``_resolve_words`` falls back to, and of
+        those its bisection may try (every k between that floor and all the words,
+        at most MAX_CUTS of them)."""
         ends_of_quotes = [end for _, end in query.quoted]
         shortest = max(1, *ends_of_quotes) if ends_of_quotes else 1
-        cuts = []
-        for k in range(shortest + 1, min(len(query.words), shortest + 1 + MAX_CUTS)):
+
+        def cut_at(k: int) -> TextMatch:
             cut = self.tiered.plan(snapshot, query.first_words(k))
-            cuts.append(
-                self.tiered.pages.match(
-                    snapshot, cut if plan.year is not None else cut.without_year()
-                )
+            return self.tiered.pages.match(
+                snapshot, cut if plan.year is not None else cut.without_year()
             )
-        return cuts
+
+        last = min(len(query.words), shortest + 1 + MAX_CUTS)
+        return cut_at(shortest), [cut_at(k) for k in range(shortest + 1, last)]
 
     async def get_movie(self, movie_id: int | str) -> Hit | None:
         return await self._read(lambda db: self.tiered.get_movie(db, movie_id))

@@ -29,7 +29,7 @@ one round trip, and checks that every answer equals the statement's own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
 from reelsearch.search.plan import QueryPlan
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import Reader, Row
-from reelsearch.search.rows import COLUMNS, SEARCH_RANK
+from reelsearch.search.rows import ALT_NORM_TITLES, COLUMNS, SEARCH_RANK
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.vocabulary import Vocabulary
 
@@ -50,7 +50,7 @@ Statement = tuple[str, tuple[Any, ...]]
 _PLAIN_COLUMNS = ", ".join(column.strip()[2:] for column in COLUMNS.split(","))
 _NULL_COLUMNS = ", ".join(["NULL"] * len(COLUMNS.split(",")))
 # Result parts: the rows of one statement say which read they answer.
-PROBE, TIER, PAGE, COUNT, TYPO, EXISTS = range(6)
+PROBE, TIER, PAGE, COUNT, TYPO, EXISTS, ALTERNATE = range(7)
 # Counts, by the ``tier`` column of a COUNT row.
 PLAIN_COUNT, STRICT_COUNT, TYPO_COUNT, BEYOND_COUNT = range(4)
 
@@ -69,10 +69,25 @@ class Answers:
 
     by_statement: dict[Statement, list[Row]] = field(default_factory=dict)
     rows_by_rank: dict[int, Row] = field(default_factory=dict)
+    # Alternate and original titles of the movies in ``titled`` (annotate's read),
+    # as (movie id, title) in its order.
+    titles: list[Row] = field(default_factory=list)
+    titled: frozenset[int] = frozenset()
+
+    def add(self, other: Answers) -> None:
+        """Also answer what ``other`` answers."""
+        self.by_statement.update(other.by_statement)
+        self.rows_by_rank.update(other.rows_by_rank)
+        titled = self.titled
+        self.titles = [*self.titles, *(row for row in other.titles if row[0] not in titled)]
+        self.titled = titled | other.titled
 
 
 class PageStatement:
     """Builds the one statement for a relevance page and turns its rows into answers."""
+
+    # How the probe (and the typo fetch) statements begin.
+    PROBE_START = f"SELECT m.search_rank, {COLUMNS} FROM "
 
     def __init__(self, statements: TextStatements) -> None:
         self.statements = statements
@@ -283,6 +298,32 @@ class PageStatement:
                     f"WHERE {filled}"
                 )
                 params += [typos, *fp, cap + 1]
+        # The displayed alternate titles annotate may ask for: of every hit that may
+        # be on the page and has some, if there are few.
+        sources = [
+            "SELECT id, alt_norm_titles FROM (SELECT * FROM p ORDER BY search_rank LIMIT ?) AS q"
+        ]
+        titled_params: list[Any] = [probe + 1]
+        if typos is not None:
+            sources.append("SELECT id, alt_norm_titles FROM f")
+        if broad:
+            sources.append(
+                "SELECT m.id, m.alt_norm_titles FROM movies AS m WHERE m.search_rank "
+                "IN (SELECT r FROM t GROUP BY r ORDER BY min(tier), r LIMIT ?)"
+            )
+            titled_params.append(need)
+        titled = (
+            "(SELECT DISTINCT id FROM (" + " UNION ALL ".join(sources) + ") AS h "
+            "WHERE alt_norm_titles IS NOT NULL)"
+        )
+        parts.append(
+            f"SELECT {ALTERNATE}, NULL, title, movie_id, {_NULL_COLUMNS} FROM ("
+            f"SELECT movie_id, title FROM alt_titles WHERE movie_id IN {titled} UNION ALL "
+            f"SELECT id, original_title FROM movies WHERE id IN {titled} "
+            "AND original_title IS NOT NULL ORDER BY 1, 2) AS a "
+            f"WHERE (SELECT count(*) FROM {titled} AS c) <= {TITLED_HITS}"
+        )
+        params += titled_params * 3  # the subquery is written three times
         for index, (expression, walks) in enumerate(_cut_expressions(cuts)):
             # A common cut walks to its first match; a rare one asks GIN.
             cut_match, cut_order = _read_by(walks)
@@ -310,12 +351,15 @@ class PageStatement:
         parts: list[list[Row]] = [[] for _ in range(TYPO + 1)]
         counts: dict[int, int] = {}
         exists: dict[int, bool] = {}
+        answers_titles: list[Row] = []
         for row in found:
             part = row[0]
             if part == COUNT:
                 counts[row[1]] = int(row[3])
             elif part == EXISTS:
                 exists[row[1]] = bool(row[3])
+            elif part == ALTERNATE:
+                answers_titles.append((row[3], row[2]))
             else:
                 parts[part].append(row)
         answers = Answers()
@@ -361,6 +405,11 @@ class PageStatement:
         for index, (expression, _) in enumerate(_cut_expressions(cuts)):
             if index in exists:
                 known[self.exists(expression, filters)] = [(1,)] if exists[index] else []
+        # As the statement chose them: the hits that may be shown, with alternate titles.
+        hits = [*parts[PROBE][: probe + 1], *parts[TYPO], *parts[PAGE]]
+        titled = frozenset(row[4] for row in hits if row[4 + ALT_NORM_TITLES] is not None)
+        if len(titled) <= TITLED_HITS:
+            answers.titles, answers.titled = answers_titles, titled
         return answers
 
 
@@ -401,15 +450,23 @@ class ReplayReader:
     statement included, when the engine sends it through this reader).
     """
 
-    __slots__ = ("answers", "inner", "round_trips")
+    __slots__ = ("answers", "inner", "more", "round_trips")
 
     def __init__(self, inner: Reader, answers: Answers | None = None) -> None:
         self.inner = inner
         self.answers = answers or Answers()
         self.round_trips = 0
+        # Asked on a miss: one more statement's answers (for the words the
+        # algorithm fell back to), or None.
+        self.more: Callable[[str, Sequence[Any]], Awaitable[Answers | None]] | None = None
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         found = self._answer(sql, params)
+        if found is None and self.more is not None:
+            more = await self.more(sql, params)
+            if more is not None:
+                self.answers.add(more)
+                found = self._answer(sql, params)
         if found is not None:
             return found
         self.round_trips += 1
@@ -431,9 +488,15 @@ class ReplayReader:
             rows = answers.rows_by_rank
             if all(rank in rows for rank in params):
                 return [rows[rank] for rank in params]
+        elif sql.startswith(_TITLES_OF) and answers.titled:
+            wanted = set(params)
+            if wanted <= answers.titled:
+                return [row for row in answers.titles if row[0] in wanted]
         return None
 
 
+# annotate._alternate_titles_shown: the alternate and original titles of some movies.
+_TITLES_OF = "SELECT movie_id, title FROM alt_titles WHERE movie_id IN ("
 # TextStatements.rows_by_rank: the hit columns of some ranks.
 _ROWS_BY_RANK = f"SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank IN ("
 
@@ -461,6 +524,9 @@ def matches_at_most(plan: QueryPlan, vocabulary: Vocabulary, up_to: int) -> int:
         bound = min(bound, total)
     return bound
 
+
+# The most hits with alternate titles whose titles the statement reads for annotate.
+TITLED_HITS = 24
 
 # Ranks past the probe that a short phrase tier walks before asking GIN: at most this
 # many titles read (a few milliseconds).
