@@ -5,12 +5,15 @@ are a tsquery against a GIN-indexed tsvector on movies, and every read is
 awaited on a pooled asyncpg connection, so one worker serves many searches
 while PostgreSQL works.
 
-Searches run in read committed, one statement at a time and without an
-explicit transaction: a search is one to three reads, and BEGIN/COMMIT
-would add two round trips to each. An import swaps the whole catalog in one
-commit, so each statement sees the old catalog or the new one. The snapshot
-(vocabulary, genres, facets) is read in one repeatable-read, read-only
-transaction, as its parts must agree with each other.
+A relevance page is one statement (``search/postgres_page.py``,
+docs/decisions/0018): it answers every read the algorithm may make, and the
+algorithm reads those answers through a ``ReplayReader``; whatever it was
+not written for goes to the server as before. Statements run in read
+committed without an explicit transaction: BEGIN and COMMIT would add two
+round trips. An import swaps the whole catalog in one commit, so each
+statement sees the old catalog or the new one. The snapshot (vocabulary,
+genres, facets) is read in one repeatable-read, read-only transaction, as
+its parts must agree with each other.
 """
 
 from __future__ import annotations
