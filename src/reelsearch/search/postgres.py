@@ -55,9 +55,9 @@ from reelsearch.search.tiered import TieredSearch
 T = TypeVar("T")
 logger = logging.getLogger("reelsearch.search")
 
-# The most first-word cuts whose checks ride along with a search that some word
-# matches nothing: a query's words are few; past this, the bisection asks the server.
-MAX_CUTS = 6
+# Up to this many words, the checks of every first-words cut the bisection may try
+# ride along (at most 4 plans); a longer query's bisection asks the server.
+MAX_CUT_WORDS = 6
 
 # An import swaps in new tables; statements asyncpg prepared against the old
 # ones fail once with these, and succeed when prepared again.
@@ -141,19 +141,23 @@ class PostgresSearchEngine:
         if len(query.words) > 1:
             # If no title has every word, the algorithm looks for the longest
             # first words that match (TextPages._resolve_words). When that is
-            # likely, their checks come along; the page of the words it keeps
-            # is one more statement, asked when it reads that page.
-            if matches_at_most(plan, snapshot.vocabulary, TYPO_THRESHOLD) < TYPO_THRESHOLD:
-                cuts = [
-                    Cut(cut, self._walks(snapshot, cut, 1, share))
-                    for cut in self._cuts(snapshot, query, plan)[1]
-                ]
+            # likely and the words are few, its checks come along; the page of
+            # the words it keeps is one more statement, asked when it reads it.
+            tried: list[TextMatch] = []
+            if (
+                len(query.words) <= MAX_CUT_WORDS
+                and matches_at_most(plan, snapshot.vocabulary, TYPO_THRESHOLD) < TYPO_THRESHOLD
+            ):
+                tried = self._cuts(snapshot, query, plan)
+                cuts = [Cut(cut, self._walks(snapshot, cut, 1, share)) for cut in tried]
+            floor: list[TextMatch] = []
 
             async def more(sql: str, params: Sequence[Any]) -> Answers | None:
                 if not (params and sql.startswith(PageStatement.PROBE_START)):
                     return None
-                floor, tried = self._cuts(snapshot, query, plan)
-                for cut in (floor, *tried):
+                if not floor:
+                    floor.append(self._cut(snapshot, query, plan, self._floor_words(query)))
+                for cut in (*tried, *floor):
                     if cut.plain == params[0]:
                         replay.more = None  # the algorithm falls back once
                         return await page(cut)
@@ -201,21 +205,26 @@ class PostgresSearchEngine:
 
     def _cuts(
         self, snapshot: CatalogSnapshot, query: SearchQuery, plan: QueryPlan
-    ) -> tuple[TextMatch, list[TextMatch]]:
-        """The matches of the first words ``_resolve_words`` falls back to, and of
-        those its bisection may try (every k between that floor and all the words,
-        at most MAX_CUTS of them)."""
+    ) -> list[TextMatch]:
+        """The matches of the first k words the bisection of ``_resolve_words`` may
+        try: every k between its floor and all the words."""
+        shortest = self._floor_words(query)
+        return [self._cut(snapshot, query, plan, k) for k in range(shortest + 1, len(query.words))]
+
+    @staticmethod
+    def _floor_words(query: SearchQuery) -> int:
+        """How many first words ``_resolve_words`` never drops (a quoted phrase's end)."""
         ends_of_quotes = [end for _, end in query.quoted]
-        shortest = max(1, *ends_of_quotes) if ends_of_quotes else 1
+        return max(1, *ends_of_quotes) if ends_of_quotes else 1
 
-        def cut_at(k: int) -> TextMatch:
-            cut = self.tiered.plan(snapshot, query.first_words(k))
-            return self.tiered.pages.match(
-                snapshot, cut if plan.year is not None else cut.without_year()
-            )
-
-        last = min(len(query.words), shortest + 1 + MAX_CUTS)
-        return cut_at(shortest), [cut_at(k) for k in range(shortest + 1, last)]
+    def _cut(
+        self, snapshot: CatalogSnapshot, query: SearchQuery, plan: QueryPlan, k: int
+    ) -> TextMatch:
+        """The match of the first k words, as ``_resolve_words`` builds it."""
+        cut = self.tiered.plan(snapshot, query.first_words(k))
+        return self.tiered.pages.match(
+            snapshot, cut if plan.year is not None else cut.without_year()
+        )
 
     async def get_movie(self, movie_id: int | str) -> Hit | None:
         return await self._read(lambda db: self.tiered.get_movie(db, movie_id))
