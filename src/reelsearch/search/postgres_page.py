@@ -176,12 +176,23 @@ class PageStatement:
         typo_match, typo_order = _read_by(walk[1])
         gin_match, gin_order = _read_by(False)
         params: list[Any] = [match.plain, *fp, limit]
-        ctes = [
-            "p AS MATERIALIZED (SELECT m.word_key AS wk, m.title_tsv AS tsv, "
-            f"{COLUMNS} FROM movies AS m WHERE {plain_match}{fsql} "
-            f"ORDER BY {plain_order} LIMIT ?)",
-            "n AS (SELECT count(*)::int AS n FROM p)",
-        ]
+        if broad:
+            # p holds up to L matches: only what the tiers test; q the probe's columns.
+            ctes = [
+                "p AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
+                f"WHERE {plain_match}{fsql} ORDER BY {plain_order} LIMIT ?)",
+                "n AS (SELECT count(*)::int AS n FROM p)",
+                f"q AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank IN "
+                "(SELECT search_rank FROM p ORDER BY search_rank LIMIT ?))",
+            ]
+            params.append(probe + 1)
+        else:
+            ctes = [
+                f"p AS MATERIALIZED (SELECT m.title_tsv AS tsv, {COLUMNS} FROM movies AS m "
+                f"WHERE {plain_match}{fsql} ORDER BY {plain_order} LIMIT ?)",
+                "n AS (SELECT count(*)::int AS n FROM p)",
+                f"q AS (SELECT {_PLAIN_COLUMNS} FROM p)",
+            ]
         if broad:
             is_broad = "(SELECT n FROM n) > ?"
             # Tier 0 reads its own index (word_key), as the algorithm does.
@@ -269,9 +280,8 @@ class PageStatement:
             params += [typos, *fp]
         parts = [
             "SELECT 0 AS part, NULL::int AS tier, NULL::text AS norm, NULL::bigint AS total, "
-            f"{_PLAIN_COLUMNS} FROM (SELECT * FROM p ORDER BY search_rank LIMIT ?) AS probe"
+            f"{_PLAIN_COLUMNS} FROM q"
         ]
-        params.append(probe + 1)
         if broad:
             # A tier row carries its rank where counts go.
             parts.append(f"SELECT {TIER}, tier, norm, r, {_NULL_COLUMNS} FROM t")
@@ -300,10 +310,8 @@ class PageStatement:
                 params += [typos, *fp, cap + 1]
         # The displayed alternate titles annotate may ask for: of every hit that may
         # be on the page and has some, if there are few.
-        sources = [
-            "SELECT id, alt_norm_titles FROM (SELECT * FROM p ORDER BY search_rank LIMIT ?) AS q"
-        ]
-        titled_params: list[Any] = [probe + 1]
+        sources = ["SELECT id, alt_norm_titles FROM q"]
+        titled_params: list[Any] = []
         if typos is not None:
             sources.append("SELECT id, alt_norm_titles FROM f")
         if broad:
@@ -365,7 +373,10 @@ class PageStatement:
         answers = Answers()
         known = answers.by_statement
         n = counts[PLAIN_COUNT]  # min(matches, limit)
-        probe_rows: list[Row] = [(row[4 + SEARCH_RANK], *row[4:]) for row in parts[PROBE]]
+        # In popularity order, as the statements return them (the parts are sets).
+        probe_rows: list[Row] = sorted(
+            ((row[4 + SEARCH_RANK], *row[4:]) for row in parts[PROBE]), key=_first
+        )
         known[self.probe(match.plain, filters, probe + 1)] = probe_rows
         known[self.exists(match.plain, filters)] = [(1,)] if n else []
         if broad and n > probe:
@@ -394,7 +405,9 @@ class PageStatement:
         if typos is not None and (
             n < TYPO_THRESHOLD or (strict_count is not None and strict_count < TYPO_THRESHOLD)
         ):
-            typo_rows: list[Row] = [(row[4 + SEARCH_RANK], *row[4:]) for row in parts[TYPO]]
+            typo_rows: list[Row] = sorted(
+                ((row[4 + SEARCH_RANK], *row[4:]) for row in parts[TYPO]), key=_first
+            )
             fetch = max(max(need - n, 1), PROBE_ROWS) + n + 1
             known[self.probe(typos, filters, fetch)] = typo_rows
             if n == 0:  # the one check of "with typos" the words take before typo matches
@@ -411,6 +424,10 @@ class PageStatement:
         if len(titled) <= TITLED_HITS:
             answers.titles, answers.titled = answers_titles, titled
         return answers
+
+
+def _first(row: Row) -> Any:
+    return row[0]
 
 
 def _read_by(walk: bool) -> tuple[str, str]:
