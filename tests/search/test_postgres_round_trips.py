@@ -24,7 +24,7 @@ import pytest
 
 from reelsearch.config import Settings
 from reelsearch.search.postgres import PostgresSearchEngine
-from reelsearch.search.postgres_page import ReplayReader
+from reelsearch.search.postgres_replay import ReplayReader
 from reelsearch.search.query import SearchQuery, parse_autocomplete, parse_search
 from reelsearch.search.readers import PostgresReader, Row, numbered
 

@@ -35,16 +35,14 @@ from reelsearch.search.filters import Filters, build_filters, with_year
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
 from reelsearch.search.plan import QueryPlan
-from reelsearch.search.postgres_page import (
-    Answers,
-    Cut,
-    PageStatement,
-    ReplayReader,
+from reelsearch.search.postgres_estimates import (
     estimated_matches,
     filtered_share,
     is_common,
     matches_at_most,
 )
+from reelsearch.search.postgres_page import Cut, PageStatement
+from reelsearch.search.postgres_replay import Answers, ReplayReader
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import PostgresReader, Reader
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version

@@ -29,22 +29,24 @@ one round trip, and checks that every answer equals the statement's own.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from reelsearch.search.counting import TextStatements
 from reelsearch.search.filters import Filters
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
-from reelsearch.search.plan import QueryPlan
-from reelsearch.search.query import SearchQuery
-from reelsearch.search.readers import Reader, Row
+from reelsearch.search.postgres_replay import Answers, Statement
+from reelsearch.search.readers import Row
 from reelsearch.search.rows import ALT_NORM_TITLES, COLUMNS, SEARCH_RANK
-from reelsearch.search.snapshot import CatalogSnapshot
-from reelsearch.search.vocabulary import Vocabulary
 
-Statement = tuple[str, tuple[Any, ...]]
+# The most hits with alternate titles whose titles the statement reads for annotate.
+TITLED_HITS = 24
+
+# Ranks past the probe that a short phrase tier walks before asking GIN: at most this
+# many titles read (a few milliseconds).
+WINDOW = 20_000
 
 # The hit columns by name, as they come out of the CTE ``p`` (COLUMNS less "m.").
 _PLAIN_COLUMNS = ", ".join(column.strip()[2:] for column in COLUMNS.split(","))
@@ -61,26 +63,6 @@ class Cut:
 
     match: TextMatch
     walk: tuple[bool, bool]  # as typed, with typos: walk the rank index (else GIN)
-
-
-@dataclass(slots=True)
-class Answers:
-    """What the one statement found, as the algorithm's own reads would have."""
-
-    by_statement: dict[Statement, list[Row]] = field(default_factory=dict)
-    rows_by_rank: dict[int, Row] = field(default_factory=dict)
-    # Alternate and original titles of the movies in ``titled`` (annotate's read),
-    # as (movie id, title) in its order.
-    titles: list[Row] = field(default_factory=list)
-    titled: frozenset[int] = frozenset()
-
-    def add(self, other: Answers) -> None:
-        """Also answer what ``other`` answers."""
-        self.by_statement.update(other.by_statement)
-        self.rows_by_rank.update(other.rows_by_rank)
-        titled = self.titled
-        self.titles = [*self.titles, *(row for row in other.titles if row[0] not in titled)]
-        self.titled = titled | other.titled
 
 
 class PageStatement:
@@ -458,170 +440,3 @@ def _cut_expressions(cuts: Sequence[Cut]) -> list[tuple[str, bool]]:
         if cut.match.with_typos is not None:
             expressions.append((cut.match.with_typos, cut.walk[1]))
     return expressions
-
-
-class ReplayReader:
-    """A Reader that answers from one statement's results; anything else from the server.
-
-    ``round_trips`` counts the statements it sent to the server (the one
-    statement included, when the engine sends it through this reader).
-    """
-
-    __slots__ = ("answers", "inner", "more", "round_trips")
-
-    def __init__(self, inner: Reader, answers: Answers | None = None) -> None:
-        self.inner = inner
-        self.answers = answers or Answers()
-        self.round_trips = 0
-        # Asked on a miss: one more statement's answers (for the words the
-        # algorithm fell back to), or None.
-        self.more: Callable[[str, Sequence[Any]], Awaitable[Answers | None]] | None = None
-
-    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        found = self._answer(sql, params)
-        if found is None and self.more is not None:
-            more = await self.more(sql, params)
-            if more is not None:
-                self.answers.add(more)
-                found = self._answer(sql, params)
-        if found is not None:
-            return found
-        self.round_trips += 1
-        return await self.inner.rows(sql, params)
-
-    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        found = self._answer(sql, params)
-        if found is not None:
-            return found[0] if found else None
-        self.round_trips += 1
-        return await self.inner.row(sql, params)
-
-    def _answer(self, sql: str, params: Sequence[Any]) -> list[Row] | None:
-        answers = self.answers
-        found = answers.by_statement.get((sql, tuple(params)))
-        if found is not None:
-            return found
-        if sql.startswith(_ROWS_BY_RANK) and answers.rows_by_rank:
-            rows = answers.rows_by_rank
-            if all(rank in rows for rank in params):
-                return [rows[rank] for rank in params]
-        elif sql.startswith(_TITLES_OF) and answers.titled:
-            wanted = set(params)
-            if wanted <= answers.titled:
-                return [row for row in answers.titles if row[0] in wanted]
-        return None
-
-
-# annotate._alternate_titles_shown: the alternate and original titles of some movies.
-_TITLES_OF = "SELECT movie_id, title FROM alt_titles WHERE movie_id IN ("
-# TextStatements.rows_by_rank: the hit columns of some ranks.
-_ROWS_BY_RANK = f"SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank IN ("
-
-
-def matches_at_most(plan: QueryPlan, vocabulary: Vocabulary, up_to: int) -> int:
-    """An upper bound of the titles holding every required word, counted to ``up_to``.
-
-    From the vocabulary's exact title counts: a slot matches at most the sum
-    of its alternatives, an alternative at most its rarest word, and all the
-    slots at most the rarest slot. Exact for one word; for several, it says
-    "certainly few" (then the probe alone reads every match) or "maybe many".
-    """
-    bound = up_to
-    for slot in plan.required:
-        total = 0
-        for alternative in slot.alternatives:
-            tokens = alternative.tokens
-            last = len(tokens) - 1
-            total += min(
-                vocabulary.titles_with(token, prefix=alternative.prefix and i == last, up_to=up_to)
-                for i, token in enumerate(tokens)
-            )
-            if total >= bound:
-                break
-        bound = min(bound, total)
-    return bound
-
-
-# The most hits with alternate titles whose titles the statement reads for annotate.
-TITLED_HITS = 24
-
-# Ranks past the probe that a short phrase tier walks before asking GIN: at most this
-# many titles read (a few milliseconds).
-WINDOW = 20_000
-
-# Reading a match through GIN costs about this many times a title read walking the
-# popularity index (a heap fetch and recheck against a test of an in-page row).
-GIN_ROW_COST = 8
-
-
-def is_common(estimate: float, share: float, limit: int, movie_count: int) -> bool:
-    """Whether walking the popularity index to ``limit`` matches is cheaper than
-    reading every title GIN finds for the words.
-
-    The walk reads about ``limit * N / (estimate * share)`` titles (the filters
-    thin the matches out); GIN fetches about ``estimate`` titles and the
-    filters test each (a filter does not shrink what GIN returns).
-    """
-    matches = max(estimate * share, 1e-9)
-    return limit * movie_count / matches < GIN_ROW_COST * estimate
-
-
-def estimated_matches(
-    match: TextMatch, vocabulary: Vocabulary, movie_count: int, *, typos: bool
-) -> float:
-    """About how many titles hold every required word (or, with ``typos``, a typo
-    candidate of it): the vocabulary's counts, as if words were independent."""
-    if movie_count == 0:
-        return 0.0
-    up_to = max(movie_count // 4, 1)
-    estimate = float(movie_count)
-    for slot in match.plan.required:
-        titles = 0
-        for alternative in slot.alternatives:
-            tokens = alternative.tokens
-            last = len(tokens) - 1
-            titles += min(
-                vocabulary.titles_with(t, prefix=alternative.prefix and i == last, up_to=up_to)
-                for i, t in enumerate(tokens)
-            )
-        if typos and slot.typos:
-            titles += sum(map(vocabulary.doc_count, match.typos.candidates(slot.words[0])))
-        estimate *= min(titles, movie_count) / movie_count
-    return estimate
-
-
-# The share of titles a filter without catalog-wide counts is taken to keep.
-UNKNOWN_FILTER_SHARE = 0.5
-
-
-def filtered_share(snapshot: CatalogSnapshot, query: SearchQuery, *, year: int | None) -> float:
-    """About which share of the catalog the query's filters keep (1.0: no filters).
-
-    From the whole-catalog facets the snapshot holds: titles per decade for a
-    year range (or a year typed among the words), per genre for genres; other
-    filters count as keeping half. A walk of the popularity index reads about
-    ``L / (matches share x filter share)`` titles, so a selective filter is
-    what turns a common word into a rare match.
-    """
-    movies = snapshot.movie_count or 1
-    share = 1.0
-    low, high = query.year_from, query.year_to
-    if year is not None:
-        low = high = year
-    if low is not None or high is not None:
-        low, high = low if low is not None else -9999, high if high is not None else 9999
-        in_range = 0.0
-        for decade, count in snapshot.catalog_facets["decade"].items():
-            start = int(decade)
-            overlap = min(high, start + 9) - max(low, start) + 1
-            in_range += count * max(0, min(overlap, 10)) / 10
-        share *= in_range / movies
-    if query.genres:
-        counts = snapshot.catalog_facets["genres"]
-        names = [name for _, name in (snapshot.genres.get(g.lower(), (0, g)) for g in query.genres)]
-        per_genre = [counts.get(name, 0) / movies for name in names]
-        share *= min(per_genre) if query.genres_mode == "all" else min(1.0, sum(per_genre))
-    for value in (query.min_rating, query.min_votes, query.kind):
-        if value is not None:
-            share *= UNKNOWN_FILTER_SHARE
-    return share
