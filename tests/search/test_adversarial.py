@@ -93,8 +93,12 @@ class _CountingSearch(TieredSearch):
     tally = _Tally()
 
     def plan(self, snapshot: CatalogSnapshot, query: SearchQuery) -> QueryPlan:
-        self.tally.plans += 1
-        return super().plan(snapshot, query)
+        # Plans built, not looked up: the PostgreSQL engine asks for the page's plan
+        # before the algorithm does (docs/decisions/0018), from the same LRU.
+        before = len(self._plans)
+        plan = super().plan(snapshot, query)
+        self.tally.plans += len(self._plans) != before
+        return plan
 
     async def search(self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery) -> Any:
         return await super().search(_CountingReader(db, self.tally), snapshot, query)

@@ -5,20 +5,23 @@ are a tsquery against a GIN-indexed tsvector on movies, and every read is
 awaited on a pooled asyncpg connection, so one worker serves many searches
 while PostgreSQL works.
 
-Searches run in read committed, one statement at a time and without an
-explicit transaction: a search is one to three reads, and BEGIN/COMMIT
-would add two round trips to each. An import swaps the whole catalog in one
-commit, so each statement sees the old catalog or the new one. The snapshot
-(vocabulary, genres, facets) is read in one repeatable-read, read-only
-transaction, as its parts must agree with each other.
+A relevance page is one statement (``search/postgres_page.py``,
+docs/decisions/0018): it answers every read the algorithm may make, and the
+algorithm reads those answers through a ``ReplayReader``; whatever it was
+not written for goes to the server as before. Statements run in read
+committed without an explicit transaction: BEGIN and COMMIT would add two
+round trips. An import swaps the whole catalog in one commit, so each
+statement sees the old catalog or the new one. The snapshot (vocabulary,
+genres, facets) is read in one repeatable-read, read-only transaction, as
+its parts must agree with each other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import asyncpg
@@ -28,8 +31,20 @@ from reelsearch.db.postgres import PostgresPool
 from reelsearch.errors import ConnectionLost
 from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import Hit, SearchResult
+from reelsearch.search.filters import Filters, build_filters, with_year
+from reelsearch.search.matching import TextMatch
+from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
+from reelsearch.search.plan import QueryPlan
+from reelsearch.search.postgres_estimates import (
+    estimated_matches,
+    filtered_share,
+    is_common,
+    matches_at_most,
+)
+from reelsearch.search.postgres_page import Cut, PageStatement
+from reelsearch.search.postgres_replay import Answers, ReplayReader
 from reelsearch.search.query import SearchQuery
-from reelsearch.search.readers import PostgresReader
+from reelsearch.search.readers import PostgresReader, Reader
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version
 from reelsearch.search.sql import POSTGRESQL
 from reelsearch.search.stored_words import PostgresWordCache
@@ -37,6 +52,10 @@ from reelsearch.search.tiered import TieredSearch
 
 T = TypeVar("T")
 logger = logging.getLogger("reelsearch.search")
+
+# Up to this many words, the checks of every first-words cut the bisection may try
+# ride along (at most 4 plans); a longer query's bisection asks the server.
+MAX_CUT_WORDS = 6
 
 # An import swaps in new tables; statements asyncpg prepared against the old
 # ones fail once with these, and succeed when prepared again.
@@ -51,6 +70,7 @@ class PostgresSearchEngine:
         self.pool = pool
         self.snapshot = snapshot
         self.tiered = TieredSearch(settings, POSTGRESQL)
+        self.page_statement = PageStatement(self.tiered.statements)
         self._refresh_lock = asyncio.Lock()
 
     @classmethod
@@ -71,14 +91,137 @@ class PostgresSearchEngine:
 
     async def search(self, query: SearchQuery, deadline: Deadline | None = None) -> SearchResult:
         snapshot = self.snapshot
-        return await self._read(
-            lambda db: self.tiered.search(db, snapshot, query), deadline or self.deadline()
-        )
+
+        async def read(db: Reader) -> SearchResult:
+            replay = await self.read_page(db, snapshot, query, count=True)
+            return await self.tiered.search(replay, snapshot, query)
+
+        return await self._read(read, deadline or self.deadline())
 
     async def autocomplete(self, query: SearchQuery, deadline: Deadline | None = None) -> list[Hit]:
         snapshot = self.snapshot
-        return await self._read(
-            lambda db: self.tiered.autocomplete(db, snapshot, query), deadline or self.deadline()
+
+        async def read(db: Reader) -> list[Hit]:
+            replay = await self.read_page(db, snapshot, query, count=False)
+            return await self.tiered.autocomplete(replay, snapshot, query)
+
+        return await self._read(read, deadline or self.deadline())
+
+    async def read_page(
+        self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery, *, count: bool
+    ) -> ReplayReader:
+        """A reader holding the answers to a relevance page's reads, found in one statement.
+
+        The page's words, filters and size are worked out here as the algorithm
+        will (``TieredSearch.search`` and ``_text_page``, for the year typed
+        among the words too): the plan and its match come from the same LRUs,
+        so the algorithm then finds them built. Other searches (no words,
+        sorted by a column) get an empty reader: every read goes to the server.
+        """
+        replay = ReplayReader(db)
+        if not query.words or query.sort != "relevance":
+            return replay
+        filters = build_filters(snapshot, query, text=True) if count else Filters("", ())
+        plan = self.tiered.plan(snapshot, query)
+        if plan.contradicts_itself:
+            return replay
+        if plan.year is not None:
+            filters = with_year(filters, plan.year)
+        match = self.tiered.pages.match(snapshot, plan)
+        share = filtered_share(snapshot, query, year=plan.year) if count else 1.0
+        need = query.offset + query.limit
+
+        async def page(match: TextMatch, cuts: Sequence[Cut] = ()) -> Answers:
+            replay.round_trips += 1
+            return await self._page_answers(db, snapshot, match, filters, need, share, count, cuts)
+
+        cuts: list[Cut] = []
+        if len(query.words) > 1:
+            # If no title has every word, the algorithm looks for the longest
+            # first words that match (TextPages._resolve_words). When that is
+            # likely and the words are few, its checks come along; the page of
+            # the words it keeps is one more statement, asked when it reads it.
+            tried: list[TextMatch] = []
+            if (
+                len(query.words) <= MAX_CUT_WORDS
+                and matches_at_most(plan, snapshot.vocabulary, TYPO_THRESHOLD) < TYPO_THRESHOLD
+            ):
+                tried = self._cuts(snapshot, query, plan)
+                cuts = [Cut(cut, self._walks(snapshot, cut, 1, share)) for cut in tried]
+            floor: list[TextMatch] = []
+
+            async def more(sql: str, params: Sequence[Any]) -> Answers | None:
+                if not (params and sql.startswith(PageStatement.PROBE_START)):
+                    return None
+                if not floor:
+                    floor.append(self._cut(snapshot, query, plan, self._floor_words(query)))
+                for cut in (*tried, *floor):
+                    if cut.plain == params[0]:
+                        replay.more = None  # the algorithm falls back once
+                        return await page(cut)
+                return None
+
+            replay.more = more
+        replay.answers = await page(match, cuts)
+        return replay
+
+    async def _page_answers(
+        self,
+        db: Reader,
+        snapshot: CatalogSnapshot,
+        match: TextMatch,
+        filters: Filters,
+        need: int,
+        share: float,
+        count: bool,
+        cuts: Sequence[Cut] = (),
+    ) -> Answers:
+        """The answers of one statement for the page of ``match``."""
+        statement = self.page_statement
+        bound = matches_at_most(match.plan, snapshot.vocabulary, max(need, PROBE_ROWS) + 1)
+        broad = bound > max(need, PROBE_ROWS)
+        # The rank-ordered probe: common words walk the popularity index, rare
+        # ones are read through GIN; the vocabulary's counts decide, not the planner.
+        limit = statement.probe_limit(match, need, filters, broad=broad)
+        walk = self._walks(snapshot, match, limit, share)
+        sql, params, limit = statement.build(
+            match, filters, need, broad=broad, count=count, cuts=cuts, walk=walk
+        )
+        found = await db.rows(sql, params)
+        return statement.answers(match, filters, need, limit, found, broad=broad, cuts=cuts)
+
+    @staticmethod
+    def _walks(
+        snapshot: CatalogSnapshot, match: TextMatch, limit: int, share: float
+    ) -> tuple[bool, bool]:
+        """Whether to walk the rank index for the match as typed, and with typos."""
+        words, movies = snapshot.vocabulary, snapshot.movie_count
+        return (
+            is_common(estimated_matches(match, words, movies, typos=False), share, limit, movies),
+            is_common(estimated_matches(match, words, movies, typos=True), share, limit, movies),
+        )
+
+    def _cuts(
+        self, snapshot: CatalogSnapshot, query: SearchQuery, plan: QueryPlan
+    ) -> list[TextMatch]:
+        """The matches of the first k words the bisection of ``_resolve_words`` may
+        try: every k between its floor and all the words."""
+        shortest = self._floor_words(query)
+        return [self._cut(snapshot, query, plan, k) for k in range(shortest + 1, len(query.words))]
+
+    @staticmethod
+    def _floor_words(query: SearchQuery) -> int:
+        """How many first words ``_resolve_words`` never drops (a quoted phrase's end)."""
+        ends_of_quotes = [end for _, end in query.quoted]
+        return max(1, *ends_of_quotes) if ends_of_quotes else 1
+
+    def _cut(
+        self, snapshot: CatalogSnapshot, query: SearchQuery, plan: QueryPlan, k: int
+    ) -> TextMatch:
+        """The match of the first k words, as ``_resolve_words`` builds it."""
+        cut = self.tiered.plan(snapshot, query.first_words(k))
+        return self.tiered.pages.match(
+            snapshot, cut if plan.year is not None else cut.without_year()
         )
 
     async def get_movie(self, movie_id: int | str) -> Hit | None:

@@ -1,0 +1,114 @@
+"""How many titles a PostgreSQL search's words may match, from the vocabulary's counts.
+
+The one statement of a page (``postgres_page.py``) hides its tsquery from the
+planner and says itself how to read each match: walking the popularity index
+or through GIN. These estimates decide, from the exact title counts of the
+snapshot's vocabulary and the whole-catalog facets (docs/decisions/0018).
+"""
+
+from __future__ import annotations
+
+from reelsearch.search.matching import TextMatch
+from reelsearch.search.plan import QueryPlan
+from reelsearch.search.query import SearchQuery
+from reelsearch.search.snapshot import CatalogSnapshot
+from reelsearch.search.vocabulary import Vocabulary
+
+# Reading a match through GIN costs about this many times a title read walking the
+# popularity index (a heap fetch and recheck against a test of an in-page row).
+GIN_ROW_COST = 8
+# The share of titles a filter without catalog-wide counts is taken to keep.
+UNKNOWN_FILTER_SHARE = 0.5
+
+
+def matches_at_most(plan: QueryPlan, vocabulary: Vocabulary, up_to: int) -> int:
+    """An upper bound of the titles holding every required word, counted to ``up_to``.
+
+    From the vocabulary's exact title counts: a slot matches at most the sum
+    of its alternatives, an alternative at most its rarest word, and all the
+    slots at most the rarest slot. Exact for one word; for several, it says
+    "certainly few" (then the probe alone reads every match) or "maybe many".
+    """
+    bound = up_to
+    for slot in plan.required:
+        total = 0
+        for alternative in slot.alternatives:
+            tokens = alternative.tokens
+            last = len(tokens) - 1
+            total += min(
+                vocabulary.titles_with(token, prefix=alternative.prefix and i == last, up_to=up_to)
+                for i, token in enumerate(tokens)
+            )
+            if total >= bound:
+                break
+        bound = min(bound, total)
+    return bound
+
+
+def is_common(estimate: float, share: float, limit: int, movie_count: int) -> bool:
+    """Whether walking the popularity index to ``limit`` matches is cheaper than
+    reading every title GIN finds for the words.
+
+    The walk reads about ``limit * N / (estimate * share)`` titles (the filters
+    thin the matches out); GIN fetches about ``estimate`` titles and the
+    filters test each (a filter does not shrink what GIN returns).
+    """
+    matches = max(estimate * share, 1e-9)
+    return limit * movie_count / matches < GIN_ROW_COST * estimate
+
+
+def estimated_matches(
+    match: TextMatch, vocabulary: Vocabulary, movie_count: int, *, typos: bool
+) -> float:
+    """About how many titles hold every required word (or, with ``typos``, a typo
+    candidate of it): the vocabulary's counts, as if words were independent."""
+    if movie_count == 0:
+        return 0.0
+    up_to = max(movie_count // 4, 1)
+    estimate = float(movie_count)
+    for slot in match.plan.required:
+        titles = 0
+        for alternative in slot.alternatives:
+            tokens = alternative.tokens
+            last = len(tokens) - 1
+            titles += min(
+                vocabulary.titles_with(t, prefix=alternative.prefix and i == last, up_to=up_to)
+                for i, t in enumerate(tokens)
+            )
+        if typos and slot.typos:
+            titles += sum(map(vocabulary.doc_count, match.typos.candidates(slot.words[0])))
+        estimate *= min(titles, movie_count) / movie_count
+    return estimate
+
+
+def filtered_share(snapshot: CatalogSnapshot, query: SearchQuery, *, year: int | None) -> float:
+    """About which share of the catalog the query's filters keep (1.0: no filters).
+
+    From the whole-catalog facets the snapshot holds: titles per decade for a
+    year range (or a year typed among the words), per genre for genres; other
+    filters count as keeping half. A walk of the popularity index reads about
+    ``L / (matches share x filter share)`` titles, so a selective filter is
+    what turns a common word into a rare match.
+    """
+    movies = snapshot.movie_count or 1
+    share = 1.0
+    low, high = query.year_from, query.year_to
+    if year is not None:
+        low = high = year
+    if low is not None or high is not None:
+        low, high = low if low is not None else -9999, high if high is not None else 9999
+        in_range = 0.0
+        for decade, count in snapshot.catalog_facets["decade"].items():
+            start = int(decade)
+            overlap = min(high, start + 9) - max(low, start) + 1
+            in_range += count * max(0, min(overlap, 10)) / 10
+        share *= in_range / movies
+    if query.genres:
+        counts = snapshot.catalog_facets["genres"]
+        names = [name for _, name in (snapshot.genres.get(g.lower(), (0, g)) for g in query.genres)]
+        per_genre = [counts.get(name, 0) / movies for name in names]
+        share *= min(per_genre) if query.genres_mode == "all" else min(1.0, sum(per_genre))
+    for value in (query.min_rating, query.min_votes, query.kind):
+        if value is not None:
+            share *= UNKNOWN_FILTER_SHARE
+    return share

@@ -1,0 +1,442 @@
+"""A relevance page on PostgreSQL in one statement: one round trip per search.
+
+The algorithm (``pages.py``) reads a page as a short conversation: the probe
+(the first matches in popularity order), then, depending on what came back,
+the tiers and a count (a broad query), or typo matches (fewer than
+``TYPO_THRESHOLD`` titles), or a check that titles have every word typed.
+On SQLite each read costs microseconds; on PostgreSQL each is a round trip
+and a plan. So before the algorithm runs, the engine sends ONE statement
+that answers every read the algorithm may ask next, each part guarded by
+the answer it depends on (an uncommitted branch is an InitPlan that is false,
+which PostgreSQL never executes), and the algorithm then reads through a
+``ReplayReader`` that answers from those results. A read nobody foresaw goes
+to the server: slower, never different.
+
+It is also a rank-ordered candidate probe. The first ``L`` titles matching
+every word, in popularity order (``p``), are read once: a common word walks
+the popularity index and stops after ``L`` matches; a rarer one reads its GIN
+matches, at most a few thousand (``L`` is the count cap + 1, so ``p`` also
+answers the capped count). Every tier is a subset of those matches, so it is
+a filter over ``p`` instead of its own walk or GIN scan: "story love" no
+longer walks 438,451 titles for the phrase at the start of a title. Only a
+tier that finds too few of its rows among the first ``L`` reads on, past
+them, from the index.
+
+This mirrors the statements of ``pages.py`` and ``counting.py`` word for
+word: ``tests/search/test_postgres_round_trips.py`` holds a plain search to
+one round trip, and checks that every answer equals the statement's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reelsearch.search.counting import TextStatements
+from reelsearch.search.filters import Filters
+from reelsearch.search.matching import TextMatch
+from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
+from reelsearch.search.postgres_replay import Answers, Statement
+from reelsearch.search.readers import Row
+from reelsearch.search.rows import ALT_NORM_TITLES, COLUMNS, SEARCH_RANK
+
+# The most hits with alternate titles whose titles the statement reads for annotate.
+TITLED_HITS = 24
+
+# Ranks past the probe that a short phrase tier walks before asking GIN: at most this
+# many titles read (a few milliseconds).
+WINDOW = 20_000
+
+# The hit columns by name, as they come out of the CTE ``p`` (COLUMNS less "m.").
+_PLAIN_COLUMNS = ", ".join(column.strip()[2:] for column in COLUMNS.split(","))
+_NULL_COLUMNS = ", ".join(["NULL"] * len(COLUMNS.split(",")))
+# Result parts: the rows of one statement say which read they answer.
+PROBE, TIER, PAGE, COUNT, TYPO, EXISTS, ALTERNATE = range(7)
+# Counts, by the ``tier`` column of a COUNT row.
+PLAIN_COUNT, STRICT_COUNT, TYPO_COUNT, BEYOND_COUNT = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """The first words of a query, as the algorithm may try them, and how to read them."""
+
+    match: TextMatch
+    walk: tuple[bool, bool]  # as typed, with typos: walk the rank index (else GIN)
+
+
+class PageStatement:
+    """Builds the one statement for a relevance page and turns its rows into answers."""
+
+    # How the probe (and the typo fetch) statements begin.
+    PROBE_START = f"SELECT m.search_rank, {COLUMNS} FROM "
+
+    def __init__(self, statements: TextStatements) -> None:
+        self.statements = statements
+
+    # -- the algorithm's own statements (mirrors of pages.py and counting.py) ----------
+
+    def probe(self, expression: str, filters: Filters, limit: int) -> Statement:
+        return (
+            f"SELECT m.search_rank, {COLUMNS} FROM {self.statements.text}"
+            f"{filters.sql} ORDER BY {self.statements.dialect.text_rank} LIMIT ?",
+            (expression, *filters.params, limit),
+        )
+
+    def count_up_to(self, expression: str, filters: Filters, limit: int) -> Statement:
+        return (
+            f"SELECT count(*) FROM (SELECT 1 FROM {self.statements.text_from(filters)}"
+            f"{filters.sql} LIMIT ?) AS matches",
+            (expression, *filters.params, limit),
+        )
+
+    def exists(self, expression: str, filters: Filters) -> Statement:
+        return (
+            f"SELECT 1 FROM {self.statements.text_from(filters)}{filters.sql} LIMIT 1",
+            (expression, *filters.params),
+        )
+
+    def tiers(self, match: TextMatch, filters: Filters, need: int) -> Statement:
+        rank = self.statements.dialect.text_rank
+        tiers = [*match.preferred, match.plain]
+        plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
+        source = self.statements.text_from(filters)
+        parts = [
+            f"SELECT * FROM (SELECT 0 AS tier, m.search_rank, m.norm_title FROM movies AS m "
+            f"WHERE m.word_key = ?{filters.sql} ORDER BY m.search_rank LIMIT ?) AS t0"
+        ]
+        params: list[Any] = [match.word_key, *filters.params, need]
+        for tier, expression in enumerate(tiers, start=1):
+            limit = plain_limit if tier == len(tiers) else need * (tier + 1)
+            parts.append(
+                f"SELECT * FROM (SELECT {tier}, {rank}, NULL FROM {source}"
+                f"{filters.sql} ORDER BY {rank} LIMIT ?) AS t{tier}"
+            )
+            params += [expression, *filters.params, limit]
+        return " UNION ALL ".join(parts), tuple(params)
+
+    # -- the one statement ----------------------------------------------------------
+
+    def probe_limit(self, match: TextMatch, need: int, filters: Filters, *, broad: bool) -> int:
+        """``L``: the probe's rows, or (broad) enough for every tier and the capped count."""
+        probe = max(need, PROBE_ROWS)
+        if not broad:
+            return probe + 1
+        plain_limit = max(need * (len(match.preferred) + 2), TYPO_THRESHOLD)
+        return max(probe + 1, plain_limit, self.statements.count_cap(filters) + 1)
+
+    def build(
+        self,
+        match: TextMatch,
+        filters: Filters,
+        need: int,
+        *,
+        broad: bool,
+        count: bool,
+        cuts: Sequence[Cut] = (),
+        walk: tuple[bool, bool] = (False, False),
+    ) -> tuple[str, list[Any], int]:
+        """The statement, its parameters and ``L``, the matches ``p`` reads at most.
+
+        ``broad``: the words may match more than the probe reads (so the tiers
+        and the count may be asked); False when the vocabulary says they can't.
+        ``cuts``: the matches of the query's first words that the algorithm
+        tries, when no title has every word, to drop unmatched trailing ones.
+        ``walk``: whether the matches as typed, and with typos, are common enough
+        to read by walking the popularity index (else through the GIN index).
+        Text and parameters are written side by side, in the order of the ``?``.
+        """
+        probe = max(need, PROBE_ROWS)
+        tiers = [*match.preferred, match.plain]
+        plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
+        cap = self.statements.count_cap(filters)
+        limit = self.probe_limit(match, need, filters, broad=broad)
+        typos, strict = match.with_typos, match.strict
+        fsql, fp = filters.sql, filters.params
+        on_p = "tsv @@ CAST(? AS tsquery)"
+        plain_match, plain_order = _read_by(walk[0])
+        typo_match, typo_order = _read_by(walk[1])
+        gin_match, gin_order = _read_by(False)
+        params: list[Any] = [match.plain, *fp, limit]
+        if broad:
+            # p holds up to L matches: only what the tiers test; q the probe's columns.
+            ctes = [
+                "p AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
+                f"WHERE {plain_match}{fsql} ORDER BY {plain_order} LIMIT ?)",
+                "n AS (SELECT count(*)::int AS n FROM p)",
+                f"q AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank IN "
+                "(SELECT search_rank FROM p ORDER BY search_rank LIMIT ?))",
+            ]
+            params.append(probe + 1)
+        else:
+            ctes = [
+                f"p AS MATERIALIZED (SELECT m.title_tsv AS tsv, {COLUMNS} FROM movies AS m "
+                f"WHERE {plain_match}{fsql} ORDER BY {plain_order} LIMIT ?)",
+                "n AS (SELECT count(*)::int AS n FROM p)",
+                f"q AS (SELECT {_PLAIN_COLUMNS} FROM p)",
+            ]
+        if broad:
+            is_broad = "(SELECT n FROM n) > ?"
+            # Tier 0 reads its own index (word_key), as the algorithm does.
+            tier_sql = [
+                "SELECT * FROM (SELECT 0 AS tier, m.search_rank AS r, m.norm_title AS norm "
+                f"FROM movies AS m WHERE m.word_key = ?{fsql} AND {is_broad} "
+                "ORDER BY m.search_rank LIMIT ?) AS t0"
+            ]
+            tier_params: list[Any] = [match.word_key, *fp, probe, need]
+            preferred = tiers[:-1]
+            for tier, expression in enumerate(preferred, start=1):
+                # Its first k rows among p, then (if p was cut short) among u.
+                k = need * (tier + 1)
+                tier_sql.append(
+                    f"SELECT * FROM (SELECT {tier}, search_rank, NULL FROM p "
+                    f"WHERE {on_p} AND {is_broad} ORDER BY search_rank LIMIT ?) AS t{tier}"
+                )
+                tier_params += [expression, probe, k]
+                tier_sql.append(
+                    f"SELECT * FROM (SELECT {tier}, search_rank, NULL FROM u "
+                    f"WHERE {on_p} ORDER BY search_rank LIMIT ?) AS u{tier}"
+                )
+                tier_params += [expression, k]
+            if preferred:
+                # Past p, the titles of the preferred tiers that p holds too few of:
+                # first by walking the next WINDOW ranks (a phrase one title in a
+                # hundred among common words is found there), then, if some tier
+                # is still short, through GIN ("+ 0": never by walking on).
+                maxp = "(SELECT max(search_rank) FROM p)"
+                cut_short = "(SELECT n FROM n) >= ?"
+                in_p = f"(SELECT count(*) FROM (SELECT 1 FROM p WHERE {on_p} LIMIT ?) AS c)"
+                in_w = f"(SELECT count(*) FROM (SELECT 1 FROM uw WHERE {on_p} LIMIT ?) AS c)"
+                walk_match, _ = _read_by(True)
+                ctes.append(
+                    "uw AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
+                    f"WHERE m.search_rank > {maxp} AND m.search_rank <= {maxp} + {WINDOW} "
+                    f"AND {walk_match}{fsql} AND {cut_short} AND ("
+                    + " OR ".join(f"{in_p} < ?" for _ in preferred)
+                    + "))"
+                )
+                params += [_any_of(preferred), *fp, limit]
+                for tier, expression in enumerate(preferred, start=1):
+                    params += [expression, need * (tier + 1), need * (tier + 1)]
+                ctes.append(
+                    "ug AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
+                    f"WHERE {gin_match}{fsql} AND m.search_rank + 0 > {maxp} + {WINDOW} "
+                    f"AND {cut_short} AND ("
+                    + " OR ".join(f"{in_p} + {in_w} < ?" for _ in preferred)
+                    + f") ORDER BY {gin_order} LIMIT ?)"
+                )
+                params += [_any_of(preferred), *fp, limit]
+                for tier, expression in enumerate(preferred, start=1):
+                    k = need * (tier + 1)
+                    params += [expression, k, expression, k, k]
+                params.append(limit)
+                ctes.append("u AS (SELECT * FROM uw UNION ALL SELECT * FROM ug)")
+            # The last tier is every word: p itself (its limit is within L).
+            last = len(tiers)
+            tier_sql.append(
+                f"SELECT * FROM (SELECT {last}, search_rank, NULL FROM p "
+                f"WHERE {is_broad} ORDER BY search_rank LIMIT ?) AS t{last}"
+            )
+            tier_params += [probe, plain_limit]
+            ctes.append("t AS MATERIALIZED (" + " UNION ALL ".join(tier_sql) + ")")
+            params += tier_params  # after u's: t follows u in the text
+        if strict is not None:
+            ctes.append(
+                f"s AS (SELECT (SELECT count(*) FROM (SELECT 1 FROM p WHERE {on_p} "
+                f"LIMIT {TYPO_THRESHOLD}) AS s) AS c WHERE (SELECT n FROM n) <= ?)"
+            )
+            params += [strict, probe]
+        if typos is not None:
+            # As the algorithm's fetch: enough to fill the page past the plain matches.
+            ctes.append(
+                f"k AS (SELECT greatest(greatest(? - n, 1), {PROBE_ROWS}) + n + 1 AS wanted FROM n)"
+            )
+            params.append(need)
+            wanted = f"(SELECT n FROM n) < {TYPO_THRESHOLD}"
+            if strict is not None:
+                wanted = f"({wanted} OR (SELECT c FROM s) < {TYPO_THRESHOLD})"
+            ctes.append(
+                f"f AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE {typo_match}{fsql} "
+                f"AND {wanted} ORDER BY {typo_order} LIMIT (SELECT wanted FROM k))"
+            )
+            params += [typos, *fp]
+        parts = [
+            "SELECT 0 AS part, NULL::int AS tier, NULL::text AS norm, NULL::bigint AS total, "
+            f"{_PLAIN_COLUMNS} FROM q"
+        ]
+        if broad:
+            # A tier row carries its rank where counts go.
+            parts.append(f"SELECT {TIER}, tier, norm, r, {_NULL_COLUMNS} FROM t")
+            # The hit columns of the page's ranks: the first `need` by (best tier, rank).
+            parts.append(
+                f"SELECT {PAGE}, NULL, NULL, NULL, {COLUMNS} FROM movies AS m "
+                "WHERE m.search_rank IN (SELECT r FROM t GROUP BY r ORDER BY min(tier), r LIMIT ?)"
+            )
+            params.append(need)
+        parts.append(f"SELECT {COUNT}, {PLAIN_COUNT}, NULL, n, {_NULL_COLUMNS} FROM n")
+        if broad and len(tiers) > 1:
+            parts.append(f"SELECT {COUNT}, {BEYOND_COUNT}, NULL, count(*), {_NULL_COLUMNS} FROM ug")
+        if strict is not None:
+            parts.append(f"SELECT {COUNT}, {STRICT_COUNT}, NULL, c, {_NULL_COLUMNS} FROM s")
+        if typos is not None:
+            parts.append(f"SELECT {TYPO}, NULL, NULL, NULL, {_PLAIN_COLUMNS} FROM f")
+            if count:
+                # Only when f was cut short: an aggregate answers 0 even over nothing.
+                filled = "(SELECT count(*) FROM f) >= (SELECT wanted FROM k)"
+                parts.append(
+                    f"SELECT {COUNT}, {TYPO_COUNT}, NULL, c, {_NULL_COLUMNS} FROM "
+                    f"(SELECT count(*) AS c FROM (SELECT 1 FROM movies AS m WHERE {typo_match}"
+                    f"{fsql} AND {filled} ORDER BY {typo_order} LIMIT ?) AS typo_matches) AS tc "
+                    f"WHERE {filled}"
+                )
+                params += [typos, *fp, cap + 1]
+        # The displayed alternate titles annotate may ask for: of every hit that may
+        # be on the page and has some, if there are few.
+        sources = ["SELECT id, alt_norm_titles FROM q"]
+        titled_params: list[Any] = []
+        if typos is not None:
+            sources.append("SELECT id, alt_norm_titles FROM f")
+        if broad:
+            sources.append(
+                "SELECT m.id, m.alt_norm_titles FROM movies AS m WHERE m.search_rank "
+                "IN (SELECT r FROM t GROUP BY r ORDER BY min(tier), r LIMIT ?)"
+            )
+            titled_params.append(need)
+        titled = (
+            "(SELECT DISTINCT id FROM (" + " UNION ALL ".join(sources) + ") AS h "
+            "WHERE alt_norm_titles IS NOT NULL)"
+        )
+        parts.append(
+            f"SELECT {ALTERNATE}, NULL, title, movie_id, {_NULL_COLUMNS} FROM ("
+            f"SELECT movie_id, title FROM alt_titles WHERE movie_id IN {titled} UNION ALL "
+            f"SELECT id, original_title FROM movies WHERE id IN {titled} "
+            "AND original_title IS NOT NULL ORDER BY 1, 2) AS a "
+            f"WHERE (SELECT count(*) FROM {titled} AS c) <= {TITLED_HITS}"
+        )
+        params += titled_params * 3  # the subquery is written three times
+        for index, (expression, walks) in enumerate(_cut_expressions(cuts)):
+            # A common cut walks to its first match; a rare one asks GIN.
+            cut_match, cut_order = _read_by(walks)
+            parts.append(
+                f"SELECT {EXISTS}, {index}, NULL, (SELECT count(*) FROM (SELECT 1 FROM movies AS m "
+                f"WHERE {cut_match}{fsql} ORDER BY {cut_order} LIMIT 1) AS e), {_NULL_COLUMNS} "
+                "WHERE (SELECT n FROM n) = 0"
+            )
+            params += [expression, *fp]
+        return "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(parts), params, limit
+
+    def answers(
+        self,
+        match: TextMatch,
+        filters: Filters,
+        need: int,
+        limit: int,
+        found: Sequence[Row],
+        *,
+        broad: bool,
+        cuts: Sequence[Cut] = (),
+    ) -> Answers:
+        """The statement's rows as the answers to the reads the algorithm will make."""
+        probe = max(need, PROBE_ROWS)
+        parts: list[list[Row]] = [[] for _ in range(TYPO + 1)]
+        counts: dict[int, int] = {}
+        exists: dict[int, bool] = {}
+        answers_titles: list[Row] = []
+        for row in found:
+            part = row[0]
+            if part == COUNT:
+                counts[row[1]] = int(row[3])
+            elif part == EXISTS:
+                exists[row[1]] = bool(row[3])
+            elif part == ALTERNATE:
+                answers_titles.append((row[3], row[2]))
+            else:
+                parts[part].append(row)
+        answers = Answers()
+        known = answers.by_statement
+        n = counts[PLAIN_COUNT]  # min(matches, limit)
+        # In popularity order, as the statements return them (the parts are sets).
+        probe_rows: list[Row] = sorted(
+            ((row[4 + SEARCH_RANK], *row[4:]) for row in parts[PROBE]), key=_first
+        )
+        known[self.probe(match.plain, filters, probe + 1)] = probe_rows
+        known[self.exists(match.plain, filters)] = [(1,)] if n else []
+        if broad and n > probe:
+            tiers = [*match.preferred, match.plain]
+            plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
+            by_tier: dict[int, list[Row]] = {}
+            for row in parts[TIER]:
+                by_tier.setdefault(row[1], []).append((row[1], row[3], row[2]))
+            tier_rows: list[Row] = []
+            whole = True
+            for tier, rows in sorted(by_tier.items()):
+                k = need if tier == 0 else plain_limit if tier == len(tiers) else need * (tier + 1)
+                tier_rows += sorted(rows, key=lambda row: row[1])[:k]
+                # A tier short of k rows in p and in u is all there is, unless u was cut.
+                whole = whole and (len(rows) >= k or counts.get(BEYOND_COUNT, 0) < limit)
+            if whole:
+                known[self.tiers(match, filters, need)] = tier_rows
+            answers.rows_by_rank = {row[4 + SEARCH_RANK]: tuple(row[4:]) for row in parts[PAGE]}
+            cap = self.statements.count_cap(filters)
+            if limit > cap:  # p read past the cap: its size is the capped count
+                known[self.count_up_to(match.plain, filters, cap + 1)] = [(min(n, cap + 1),)]
+        strict_count = counts.get(STRICT_COUNT)
+        if match.strict is not None and strict_count is not None:
+            known[self.count_up_to(match.strict, filters, TYPO_THRESHOLD)] = [(strict_count,)]
+        typos = match.with_typos
+        if typos is not None and (
+            n < TYPO_THRESHOLD or (strict_count is not None and strict_count < TYPO_THRESHOLD)
+        ):
+            typo_rows: list[Row] = sorted(
+                ((row[4 + SEARCH_RANK], *row[4:]) for row in parts[TYPO]), key=_first
+            )
+            fetch = max(max(need - n, 1), PROBE_ROWS) + n + 1
+            known[self.probe(typos, filters, fetch)] = typo_rows
+            if n == 0:  # the one check of "with typos" the words take before typo matches
+                known[self.exists(typos, filters)] = [(1,)] if typo_rows else []
+            if TYPO_COUNT in counts:
+                cap = self.statements.count_cap(filters)
+                known[self.count_up_to(typos, filters, cap + 1)] = [(counts[TYPO_COUNT],)]
+        for index, (expression, _) in enumerate(_cut_expressions(cuts)):
+            if index in exists:
+                known[self.exists(expression, filters)] = [(1,)] if exists[index] else []
+        # As the statement chose them: the hits that may be shown, with alternate titles.
+        hits = [*parts[PROBE][: probe + 1], *parts[TYPO], *parts[PAGE]]
+        titled = frozenset(row[4] for row in hits if row[4 + ALT_NORM_TITLES] is not None)
+        if len(titled) <= TITLED_HITS:
+            answers.titles, answers.titled = answers_titles, titled
+        return answers
+
+
+def _first(row: Row) -> Any:
+    return row[0]
+
+
+def _read_by(walk: bool) -> tuple[str, str]:
+    """The match condition and order that leave PostgreSQL one way to read the matches.
+
+    The tsquery is hidden from the planner either way: estimating it against
+    the title column's 1,000 most common words took 1-2 ms per statement,
+    more than running it. Walking: a function call no index serves, in
+    popularity order (the rank index, stopping at the LIMIT). Through GIN: the
+    operator, sorted by an expression no index has (so never by walking).
+    """
+    if walk:
+        return "ts_match_vq(m.title_tsv, CAST(? AS tsquery))", "m.search_rank"
+    return "m.title_tsv @@ (SELECT CAST(? AS tsquery))", "m.search_rank + 0"
+
+
+def _any_of(expressions: Sequence[str]) -> str:
+    """tsquery: titles matching any of the expressions."""
+    return "(" + ") | (".join(expressions) + ")"
+
+
+def _cut_expressions(cuts: Sequence[Cut]) -> list[tuple[str, bool]]:
+    """Each cut's expressions, as typed and with typos, in the statement's order,
+    with whether to walk the rank index for it."""
+    expressions: list[tuple[str, bool]] = []
+    for cut in cuts:
+        expressions.append((cut.match.plain, cut.walk[0]))
+        if cut.match.with_typos is not None:
+            expressions.append((cut.match.with_typos, cut.walk[1]))
+    return expressions

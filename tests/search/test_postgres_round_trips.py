@@ -1,0 +1,233 @@
+"""A search on PostgreSQL is one round trip, and that one statement answers exactly
+what the algorithm's own statements would.
+
+The engine sends one statement per relevance page (``search/postgres_page.py``)
+and the algorithm reads its answers through a ``ReplayReader``. These tests
+count the statements that reach the real server (asyncpg's query logger on
+the pool's connections), compare every answer and every result with the
+statement-by-statement way on the real sample, and EXPLAIN the one statement
+with ``enable_seqscan = off`` as ``test_explain.py`` does the others.
+"""
+
+# Asserts read `expected == actual` (STYLE.md); SIM300 would flip the literal ones.
+# ruff: noqa: SIM300
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+
+from reelsearch.config import Settings
+from reelsearch.search.postgres import PostgresSearchEngine
+from reelsearch.search.postgres_replay import ReplayReader
+from reelsearch.search.query import SearchQuery, parse_autocomplete, parse_search
+from reelsearch.search.readers import PostgresReader, Row, numbered
+
+pytestmark = pytest.mark.postgres
+
+# The most statements a plain search (words, maybe filters, relevance order, no
+# facets) may send. Raise it only with a reason: each one is a round trip and a plan.
+MAX_ROUND_TRIPS = 1
+
+# Plain searches of every kind the bench set holds, on the sample: known items,
+# prefixes while typing, typos (one word, and words after which nothing matches),
+# filters, broad words and deep pages.
+PLAIN_SEARCHES: dict[str, list[tuple[str, str]]] = {
+    "exact": [("q", "the matrix")],
+    "exact-one-word": [("q", "casablanca")],
+    "word-order": [("q", "wars star")],
+    "prefix": [("q", "the godf")],
+    "prefix-short": [("q", "lo")],
+    "broad-word": [("q", "love")],
+    "broad-stop-word": [("q", "the")],
+    "broad-phrase": [("q", "the last")],
+    "typo": [("q", "matirx")],
+    "typo-first-word": [("q", "godfahter part")],
+    "stop-words": [("q", "la pete")],
+    "filtered": [("q", "star"), ("year_from", "1970"), ("year_to", "1989")],
+    "filtered-genre": [("q", "love"), ("genres", "Comedy,Drama")],
+    "filtered-votes": [("q", "night"), ("min_votes", "1000"), ("kind", "movie")],
+    "year-typed": [("q", "king kong 1933")],
+    "deep-page": [("q", "love"), ("offset", "200"), ("limit", "100")],
+    "second-page": [("q", "star"), ("offset", "10")],
+    "nothing": [("q", "zzzzqqq")],
+}
+# Every read of these is checked against the statement's own answer.
+CHECKED_SEARCHES: dict[str, list[tuple[str, str]]] = {
+    **PLAIN_SEARCHES,
+    "trailing-garbage": [("q", "matrix qqqqzz")],
+    "many-words": [("q", "dr strangelove or how i learned to stop worrying")],
+    "excluded": [("q", "star -wars")],
+    "quoted": [("q", '"the last"')],
+    "with-facets": [("q", "love"), ("facets", "genres,decade")],
+    "sorted": [("q", "love"), ("sort", "-year")],
+}
+
+
+class Server:
+    """The engine on the sample, on a loop of its own, with its statements logged."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.engine: PostgresSearchEngine = self.loop.run_until_complete(
+            PostgresSearchEngine.open(settings)
+        )
+        self.statements: list[str] = []
+        self.loop.run_until_complete(self._log_every_connection(settings))
+        self.conn: asyncpg.Connection = self.loop.run_until_complete(
+            asyncpg.connect(settings.postgres_dsn)
+        )
+
+    async def _log_every_connection(self, settings: Settings) -> None:
+        """Check out every connection the pool may open at once, and log what each runs."""
+        pool, slots = self.engine.pool, settings.db_pool_size + settings.db_max_overflow
+        checkouts = [pool.connection() for _ in range(slots)]
+        for checkout in checkouts:
+            conn = await checkout.__aenter__()
+            conn.add_query_logger(lambda record: self.statements.append(record.query))
+        for checkout in checkouts:
+            await checkout.__aexit__(None, None, None)
+
+    def round_trips(self, query: SearchQuery, *, autocomplete: bool = False) -> list[str]:
+        self.statements.clear()
+        engine = self.engine
+        call = engine.autocomplete(query) if autocomplete else engine.search(query)
+        self.loop.run_until_complete(call)
+        return list(self.statements)
+
+    def run(self, coroutine: Any) -> Any:
+        return self.loop.run_until_complete(coroutine)
+
+    def close(self) -> None:
+        self.run(self.conn.close())
+        self.run(self.engine.close())
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def server(sample_pg_settings: Settings) -> Iterator[Server]:
+    server = Server(sample_pg_settings)
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("params", list(PLAIN_SEARCHES.values()), ids=list(PLAIN_SEARCHES))
+def test_a_plain_search_is_one_round_trip(server: Server, params: list[tuple[str, str]]) -> None:
+    """Words, filters, relevance order: one statement reaches the server, however the
+    words match (known item, prefix, typo, broad word, nothing)."""
+    statements = server.round_trips(parse_search(params))
+    assert len(statements) <= MAX_ROUND_TRIPS, "\n\n".join(statements)
+
+
+def test_a_search_that_drops_a_word_is_two_round_trips(server: Server) -> None:
+    """When no title has every word, even through typos, the algorithm falls back to
+    the first words that match: their page is a second statement, found from the
+    first one's answers, however many words are dropped."""
+    for q in ("star wras", "matrix qqqqzz", "casablanca qqqq zzzz"):
+        statements = server.round_trips(parse_search([("q", q)]))
+        assert len(statements) <= 2, f"{q}:\n" + "\n\n".join(statements)
+
+
+@pytest.mark.parametrize("q", ["the mat", "matirx", "love story ", "zzzzqq"])
+def test_autocomplete_is_one_round_trip(server: Server, q: str) -> None:
+    """Autocomplete reads its suggestions in one statement too."""
+    query = parse_autocomplete([("q", q), ("limit", "5")])
+    assert 1 == len(server.round_trips(query, autocomplete=True))
+
+
+def test_the_round_trip_count_sees_every_statement(server: Server) -> None:
+    """The count itself works: a search with facets sends its facet reads too."""
+    query = parse_search([("q", "love"), ("facets", "genres,decade")])
+    assert 3 == len(server.round_trips(query))
+
+
+class CheckingReader(ReplayReader):
+    """Answers as the one statement found, after checking each answer against the
+    statement the algorithm asked for, run on the server."""
+
+    def __init__(self, replay: ReplayReader) -> None:
+        super().__init__(replay.inner, replay.answers)
+        self.differing: list[str] = []
+        self.answered = 0
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        answer = self._answer(sql, params)
+        actual = await self.inner.rows(sql, params)
+        if answer is None:
+            return actual
+        self.answered += 1
+        if sorted(map(tuple, answer)) != sorted(map(tuple, actual)):
+            self.differing.append(f"{sql} {params}: {len(answer)} rows, not {len(actual)}")
+        return answer
+
+    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        found = await self.rows(sql, params)
+        return found[0] if found else None
+
+
+@pytest.mark.parametrize("params", list(CHECKED_SEARCHES.values()), ids=list(CHECKED_SEARCHES))
+def test_every_answer_is_the_statements_own(server: Server, params: list[tuple[str, str]]) -> None:
+    """Each read the one statement answers gets the rows its own statement returns,
+    and the search finds what it finds statement by statement."""
+    engine, snapshot, query = server.engine, server.engine.snapshot, parse_search(params)
+
+    async def check() -> tuple[Any, Any, CheckingReader]:
+        direct = PostgresReader(server.conn)
+        replay = await engine.read_page(direct, snapshot, query, count=True)
+        checking = CheckingReader(replay)
+        replayed = await engine.tiered.search(checking, snapshot, query)
+        return replayed, await engine.tiered.search(direct, snapshot, query), checking
+
+    replayed, expected, checking = server.run(check())
+    assert [] == checking.differing
+    assert expected == replayed
+    if params in PLAIN_SEARCHES.values() and params[0][1] != "zzzzqqq":
+        assert checking.answered > 0
+
+
+@pytest.mark.parametrize("params", list(CHECKED_SEARCHES.values()), ids=list(CHECKED_SEARCHES))
+def test_the_one_statement_never_seq_scans_movies(
+    server: Server, params: list[tuple[str, str]]
+) -> None:
+    """The one statement reads movies through its indexes, whichever way it walks."""
+    captured: list[tuple[str, Sequence[Any]]] = []
+
+    class Capture(PostgresReader):
+        async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+            captured.append((sql, params))
+            return await super().rows(sql, params)
+
+    engine, query = server.engine, parse_search(params)
+
+    async def explain() -> list[Any]:
+        await engine.read_page(Capture(server.conn), engine.snapshot, query, count=True)
+        if not captured:
+            return []
+        await server.conn.execute("SET enable_seqscan = off")
+        try:
+            sql, values = captured[0]
+            raw = await server.conn.fetchval("EXPLAIN (FORMAT JSON) " + numbered(sql), *values)
+        finally:
+            await server.conn.execute("RESET enable_seqscan")
+        return orjson.loads(raw)  # type: ignore[no-any-return]
+
+    plan = server.run(explain())
+    scans = [node for node in _nodes(plan) if node["Node Type"] == "Seq Scan"]
+    assert [] == [node.get("Relation Name") for node in scans if node.get("Relation Name")]
+
+
+def _nodes(plan: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(plan, list):
+        for item in plan:
+            yield from _nodes(item)
+    elif isinstance(plan, dict):
+        if "Node Type" in plan:
+            yield plan
+        for key in ("Plan", "Plans"):
+            if key in plan:
+                yield from _nodes(plan[key])
