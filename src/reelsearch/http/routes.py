@@ -11,6 +11,7 @@ from starlette.routing import Route
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest, NotFound
 from reelsearch.http.admin import has_admin_token, is_from, require_admin
 from reelsearch.http.disconnect import unless_disconnected
+from reelsearch.http.documents import DOCUMENT_ROUTES, write_movie
 from reelsearch.http.openapi import openapi_document
 from reelsearch.http.params import query_pairs
 from reelsearch.http.responses import JSONResponse, error_response
@@ -76,6 +77,8 @@ async def autocomplete(request: Request) -> Response:
 
 
 async def movie(request: Request) -> Response:
+    if request.method in ("PUT", "DELETE"):  # the documents API (admin token)
+        return await write_movie(request)
     raw_id = request.path_params["movie_id"]
     source, colon, source_id = raw_id.partition(":")
     if colon:  # /v1/movies/imdb:tt0133093: the movie's id where it came from
@@ -142,7 +145,8 @@ async def openapi(request: Request) -> Response:
 ROUTES = [
     Route("/v1/search", search, methods=["GET"]),
     Route("/v1/autocomplete", autocomplete, methods=["GET"]),
-    Route("/v1/movies/{movie_id}", movie, methods=["GET"]),
+    Route("/v1/movies/{movie_id}", movie, methods=["GET", "PUT", "DELETE"]),
+    *DOCUMENT_ROUTES,
     Route("/health", health, methods=["GET"]),
     Route("/ready", ready, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
