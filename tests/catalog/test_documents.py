@@ -18,8 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_AKAS, SMALL_TITLES, settings_for, write_imdb
 
+from conftest import SMALL_AKAS, SMALL_TITLES, settings_for, write_imdb
 from reelsearch.catalog import changes as changes_module
 from reelsearch.catalog.changes import ChangesUnavailable, MovieChange, changes_since
 from reelsearch.catalog.documents import (
