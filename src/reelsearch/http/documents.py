@@ -9,7 +9,8 @@
   written then); otherwise all are applied in one transaction and answered
   line by line.
 
-Every route needs the admin token (403 otherwise, before the body is read).
+Every route needs the admin token, checked before the body is read: 401 without
+an Authorization header, 403 with a wrong token (or none configured).
 A write commits a new catalog version with its change records; searches
 see it once the catalog poller reloads (``catalog_poll_seconds``).
 """
@@ -44,7 +45,7 @@ from reelsearch.errors import (
     TransactionConflict,
 )
 from reelsearch.http.admin import require_admin
-from reelsearch.http.responses import JSONResponse
+from reelsearch.http.responses import JSONResponse, error_response
 
 # One movie is a few hundred bytes; 200 alternate titles of 1,000 characters fit.
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -56,7 +57,9 @@ MAX_LINE_ERRORS = 20
 
 async def write_movie(request: Request) -> Response:
     """PUT or DELETE ``/v1/movies/{source}:{source_id}``."""
-    require_admin(request, "documents")
+    if "authorization" not in request.headers:
+        return _unauthorized()
+    require_admin(request, "documents")  # 403 for a wrong token
     key = split_source_key(request.path_params["movie_id"])
     operation: Operation
     if request.method == "DELETE":
@@ -74,7 +77,9 @@ async def write_movie(request: Request) -> Response:
 
 async def bulk(request: Request) -> Response:
     """POST ``/v1/movies/bulk``: JSON lines, answered line by line."""
-    require_admin(request, "documents")
+    if "authorization" not in request.headers:
+        return _unauthorized()
+    require_admin(request, "documents")  # 403 for a wrong token
     most = request.app.state.settings.documents_bulk_max_lines
     body = await _body(request, most * BULK_BYTES_PER_LINE)
     operations: list[Operation] = []
@@ -113,6 +118,18 @@ async def bulk(request: Request) -> Response:
     return JSONResponse(
         {"catalog_version": report.catalog_version, "changed": changed, "results": results}
     )
+
+
+def _unauthorized() -> Response:
+    """401 for a request without credentials, naming the scheme to use (RFC 9110 11.6.1)."""
+    response = error_response(
+        401,
+        "unauthorized",
+        "the documents API needs the admin token: send 'Authorization: Bearer <token>'",
+        "documents",
+    )
+    response.headers["WWW-Authenticate"] = 'Bearer realm="reelsearch"'
+    return response
 
 
 def _line_errors(errors: list[InvalidDocument]) -> Response:

@@ -41,6 +41,7 @@ ERROR_CODES = {
     "too_long": "the query string or q is longer than its limit",
     "invalid_api_key": "an unknown API key, or a forged, tampered or expired scoped token",
     "forbidden": "an admin-only feature without the admin token, or outside a key's scope",
+    "unauthorized": "an admin-only route (the documents API) without an Authorization header",
     "not_found": "no such movie or path",
     "method_not_allowed": "the path has no such method (the `Allow` header lists them)",
     "unavailable": "the catalog database is down or busy; retry after `Retry-After` seconds",
@@ -97,6 +98,9 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 _UNAVAILABLE = _error("The catalog database is unavailable now.", retry_after=True)
 _NO_KEY = _error(
     "The X-API-Key is not valid (or missing, with REELSEARCH_REQUIRE_API_KEY).",
+)
+_NO_ADMIN = _error(
+    "No Authorization header (send the admin token), or an invalid X-API-Key.",
 )
 _LIMITED = _error(
     "This client's token bucket is empty (only with REELSEARCH_RATE_LIMIT set). Responses "
@@ -494,7 +498,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                         "201": _ok("Added.", _WRITE_RESULT),
                         "400": _error("The document is refused; `error.param` names the field."),
                         "403": _error("No admin token."),
-                        "401": _NO_KEY,
+                        "401": _NO_ADMIN,
                         "409": _error("The catalog can't take this write."),
                         "413": _error("The body is too large."),
                         "429": _LIMITED,
@@ -511,7 +515,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                         "400": _BAD,
                         "403": _error("No admin token."),
                         "404": _error("No movie has this source id."),
-                        "401": _NO_KEY,
+                        "401": _NO_ADMIN,
                         "429": _LIMITED,
                         "503": _UNAVAILABLE,
                     },
@@ -537,7 +541,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                             "nothing was written."
                         ),  # fmt: skip
                         "403": _error("No admin token."),
-                        "401": _NO_KEY,
+                        "401": _NO_ADMIN,
                         "409": _error("The catalog can't take this write."),
                         "413": _error("Too many lines or bytes."),
                         "429": _LIMITED,

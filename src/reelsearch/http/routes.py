@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -77,6 +78,8 @@ async def autocomplete(request: Request) -> Response:
 
 
 async def movie(request: Request) -> Response:
+    if request.path_params["movie_id"] == "bulk":  # /v1/movies/bulk is POST only
+        raise HTTPException(405, headers={"Allow": "POST"})
     if request.method in ("PUT", "DELETE"):  # the documents API (admin token)
         return await write_movie(request)
     raw_id = request.path_params["movie_id"]
@@ -145,8 +148,9 @@ async def openapi(request: Request) -> Response:
 ROUTES = [
     Route("/v1/search", search, methods=["GET"]),
     Route("/v1/autocomplete", autocomplete, methods=["GET"]),
-    Route("/v1/movies/{movie_id}", movie, methods=["GET", "PUT", "DELETE"]),
+    # Before /v1/movies/{movie_id}: a 405 on /v1/movies/bulk names its own methods.
     *DOCUMENT_ROUTES,
+    Route("/v1/movies/{movie_id}", movie, methods=["GET", "PUT", "DELETE"]),
     Route("/health", health, methods=["GET"]),
     Route("/ready", ready, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
