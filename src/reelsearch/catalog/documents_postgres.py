@@ -42,6 +42,7 @@ from reelsearch.catalog.tsvector import indexed_words, title_tsvector
 from reelsearch.db.transactions import Connect, TransactionStats, run_transaction
 from reelsearch.errors import DatabaseUnavailable
 from reelsearch.search.normalize import normalize, word_key
+from reelsearch.search.snapshot import facet_tokens
 
 _NEW_IDS = (
     "SELECT array_agg(nextval(pg_get_serial_sequence('movies', 'id'))) FROM generate_series(1, $1)"
@@ -134,7 +135,7 @@ async def _apply(conn: Any, operations: Sequence[Operation], now: str) -> WriteR
             genre_gone += [(bit, row["search_rank"]) for bit in _bits_of(row["genre_mask"])]
             deletes.append(row["id"])
             words.subtract(before)
-            log.add(row["id"], before, ())
+            log.add(row["id"], before, (), _facets_of(row))
             report.outcomes.append(Outcome(key, "deleted", row["id"]))
             continue
         if key not in changed:
@@ -167,7 +168,8 @@ async def _apply(conn: Any, operations: Sequence[Operation], now: str) -> WriteR
         genre_new += [(bit, rank) for bit in _bits_of(mask & ~old_mask)]
         alt_gone += [(movie_id, title) for title in sorted(known) if title not in titles]
         alt_new += [(movie_id, t, n) for t, n in sorted(titles.items()) if t not in known]
-        log.add(movie_id, before, after)
+        log.add(movie_id, before, after, "" if row is None else _facets_of(row),
+                facet_tokens(record.genres, record.year))  # fmt: skip
     if not log:
         return report  # nothing to write: the version stays
     # Gone first (their alternate titles, then them), then new and changed rows.
@@ -193,6 +195,10 @@ async def _apply(conn: Any, operations: Sequence[Operation], now: str) -> WriteR
     await conn.execute("UPDATE catalog_meta SET value = $1 WHERE key = 'version'", str(version))
     report.catalog_version = version
     return report
+
+
+def _facets_of(row: Any) -> str:
+    return facet_tokens(row["genres"].split(","), row["year"])
 
 
 def _is_unchanged(
