@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 VERSION_SQL = "SELECT value FROM catalog_meta WHERE key = 'version'"
 WORD_OVERLAY_SQL = "SELECT word, docs FROM word_overlay WHERE docs <> 0"
+CHANGED_TITLES_SQL = (
+    "SELECT m.norm_title, m.alt_norm_titles FROM catalog_changes AS c "
+    "JOIN movies AS m ON m.id = c.movie_id WHERE c.version > ? AND c.version <= ?"
+)
 # The facet changes of the writes after one version up to another, with the first
 # version whose records are complete (catalog/changes.py), in one statement.
 FACET_CHANGES_SQL = """
@@ -136,7 +140,18 @@ async def _facts_after_writes(
         version=version,
         movie_count=movie_count,
         vocabulary=[],
-        initialisms=await read_initialisms(reader) if overlay else [],
+        # The previous ones plus those of the titles written since (a few primary-key
+        # reads, not the 50 k titles with letter runs of a 1 M catalog).
+        initialisms=sorted(
+            previous.vocabulary.initialisms.union(
+                initialisms_of(
+                    title
+                    for row in await reader.rows(CHANGED_TITLES_SQL, (previous.version, version))
+                    for title in row
+                    if title
+                )
+            )
+        ),
         words=previous.vocabulary.arrays,
         overlay=overlay,
         stored_index=previous.stored_index,
