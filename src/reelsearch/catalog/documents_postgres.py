@@ -169,7 +169,7 @@ async def _apply(conn: Any, operations: Sequence[Operation], now: str) -> WriteR
         alt_gone += [(movie_id, title) for title in sorted(known) if title not in titles]
         alt_new += [(movie_id, t, n) for t, n in sorted(titles.items()) if t not in known]
         log.add(movie_id, before, after, "" if row is None else _facets_of(row),
-                facet_tokens(record.genres, record.year))  # fmt: skip
+                facet_tokens(record.genres, record.year, record.kind))  # fmt: skip
     if not log:
         return report  # nothing to write: the version stays
     # Gone first (their alternate titles, then them), then new and changed rows.
@@ -198,7 +198,7 @@ async def _apply(conn: Any, operations: Sequence[Operation], now: str) -> WriteR
 
 
 def _facets_of(row: Any) -> str:
-    return facet_tokens(row["genres"].split(","), row["year"])
+    return facet_tokens(row["genres"].split(","), row["year"], row["kind"])
 
 
 def _is_unchanged(

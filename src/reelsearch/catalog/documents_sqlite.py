@@ -171,8 +171,8 @@ def _put(
         movie_id,
         before,
         indexed_words(norm_title, split_alt_titles(joined)),
-        "" if row is None else facet_tokens(row[7].split(","), row[3]),
-        facet_tokens(record.genres, record.year),
+        "" if row is None else facet_tokens(row[7].split(","), row[3], row[8]),
+        facet_tokens(record.genres, record.year, record.kind),
     )
     return Outcome(record.source_key, result, movie_id), last_rank
 
@@ -187,7 +187,7 @@ def _delete(conn: sqlite3.Connection, key: str, row: Any, log: ChangeLog) -> Out
     conn.execute("DELETE FROM alt_titles WHERE movie_id = ?", (movie_id,))
     conn.execute("DELETE FROM movies WHERE id = ?", (movie_id,))
     log.add(movie_id, indexed_words(norm, split_alt_titles(joined)), (),
-            facet_tokens(row[7].split(","), row[3]))  # fmt: skip
+            facet_tokens(row[7].split(","), row[3], row[8]))  # fmt: skip
     return Outcome(key, "deleted", movie_id)
 
 

@@ -185,8 +185,8 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
             movie_id,
             before,
             after,
-            "" if row is None else facet_tokens(row["genres"].split(","), row["year"]),
-            facet_tokens(record.genres, record.year),
+            "" if row is None else facet_tokens(row["genres"].split(","), row["year"], row["kind"]),
+            facet_tokens(record.genres, record.year, record.kind),
         )
         genre_rows_gone += [(bit, rank) for bit in _bits_of(old_mask & ~mask)]
         genre_rows_new += [(bit, rank) for bit in _bits_of(mask & ~old_mask)]

@@ -81,13 +81,13 @@ async def read_catalog_facts(
     async def pairs(sql: str) -> list[tuple[Any, Any]]:
         return [(row[0], row[1]) for row in await reader.rows(sql)]
 
-    count = await reader.row("SELECT count(*) FROM movies")
-    assert count is not None
     version = await read_version(reader)
     if previous is not None and previous.stored_index is not None and stored is not None:
-        after_writes = await _facts_after_writes(reader, previous, version, int(count[0]))
+        after_writes = await _facts_after_writes(reader, previous, version)
         if after_writes is not None:
             return after_writes
+    count = await reader.row("SELECT count(*) FROM movies")
+    assert count is not None
     words = await stored.open(reader, version) if stored is not None else None
     reference = await reader.row(WORD_INDEX_SQL) if words is not None else None
     # The overlay describes writes since the stored index: merged over it, never
@@ -113,7 +113,7 @@ async def read_catalog_facts(
 
 
 async def _facts_after_writes(
-    reader: Reader, previous: CatalogSnapshot, version: int, movie_count: int
+    reader: Reader, previous: CatalogSnapshot, version: int
 ) -> CatalogFacts | None:
     """``previous``'s facts moved by the writes since it, or None when something else
     changed (an import: another stored index; pruned or missing change records)."""
@@ -127,6 +127,7 @@ async def _facts_after_writes(
     for before, after, _ in rows:
         delta.subtract(split_facet_tokens(before))
         delta.update(split_facet_tokens(after))
+    kinds = set(previous.kinds)  # a kind whose last movie went stays: a filter finds none
     genres = Counter(previous.catalog_facets["genres"])
     decades = Counter({int(d): n for d, n in previous.catalog_facets["decade"].items()})
     for token, n in delta.items():
@@ -135,10 +136,12 @@ async def _facts_after_writes(
             genres[value] += n
         elif kind == "d":
             decades[int(value)] += n
+        elif kind == "k" and n > 0:
+            kinds.add(value)
     overlay = await read_word_overlay(reader)
     return CatalogFacts(
         version=version,
-        movie_count=movie_count,
+        movie_count=previous.movie_count + delta["n"],
         vocabulary=[],
         # The previous ones plus those of the titles written since (a few primary-key
         # reads, not the 50 k titles with letter runs of a 1 M catalog).
@@ -161,15 +164,15 @@ async def _facts_after_writes(
             ((g, n) for g, n in genres.items() if n > 0), key=lambda pair: (-pair[1], pair[0])
         ),  # fmt: skip
         decades=sorted((d, n) for d, n in decades.items() if n > 0),
-        kinds=[row[0] for row in await reader.rows("SELECT DISTINCT kind FROM movies")],
+        kinds=sorted(kinds),
     )
 
 
-def facet_tokens(genres: Iterable[str], year: int | None) -> str:
-    """A movie's place in the catalog-wide facets, as change records keep it:
-    ``"g=Drama\tg=Comedy\td=1990"`` (genre names hold no tab: TSV sources, checked
-    documents)."""
-    tokens = [f"g={genre}" for genre in genres if genre]
+def facet_tokens(genres: Iterable[str], year: int | None, kind: str) -> str:
+    """A movie's place in the catalog-wide facts, as change records keep it:
+    ``"n\tk=movie\tg=Drama\tg=Comedy\td=1990"`` ("n": it exists; genre names hold no
+    tab: TSV sources, checked documents)."""
+    tokens = ["n", f"k={kind}", *(f"g={genre}" for genre in genres if genre)]
     if year is not None:
         tokens.append(f"d={year // 10 * 10}")
     return "\t".join(tokens)
