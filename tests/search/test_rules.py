@@ -170,6 +170,8 @@ def test_a_sequel_number_joins_the_first_word() -> None:
         s.words for s in typed(snapshot_of(["x men"]), "x men 2 ").slots
     ]
     assert ("x", "2") == typed(with_x2, "x 2 ").slots[0].words  # the joined pair's slot
+    the2 = snapshot_of(["the2", "the end"])  # a stop word starts no sequel
+    assert [("the",), ("end",), ("2",)] == [s.words for s in typed(the2, "the end 2 ").slots]
     match = TextMatch(with_x2, typed(with_x2, "x men 2 "), FTS5)
     assert EXACT == match.assess(["x2"]).tier
 

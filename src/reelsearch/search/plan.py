@@ -161,7 +161,7 @@ def plan_query(
             continue
         slot = _synonym_slot(words, i, free_end, rules, last, prefix_at_end)
         if slot is None:
-            slot = _sequel_slot(words, i, free_end, vocabulary, last, prefix_at_end)
+            slot = _sequel_slot(words, i, free_end, rules, vocabulary, last, prefix_at_end)
         if slot is None:
             slot = _joined_slot(words, i, free_end, vocabulary, last, prefix_at_end)
         if slot is None:
@@ -206,16 +206,23 @@ def _joined_slot(
 
 
 def _sequel_slot(
-    words: Sequence[str], start: int, end: int, vocabulary: Vocabulary, last: int, prefix: bool
+    words: Sequence[str],
+    start: int,
+    end: int,
+    rules: Rules,
+    vocabulary: Vocabulary,
+    last: int,
+    prefix: bool,
 ) -> Slot | None:
     """Words up to a sequel number that the catalog writes as the first word and
     the number joined: "x men 2" (or "x men ii") -> "x2", as X2 is titled.
 
     The words typed still match anywhere in a title, the numeral as digits or
-    roman. Two words ("x 2" -> "x2") are ``_joined_slot``'s.
+    roman. Two words ("x 2" -> "x2") are ``_joined_slot``'s. A stop word never
+    starts one: "a man 2" is no sequel of "A2".
     """
     first = words[start]
-    if first.isdigit():
+    if first.isdigit() or first in rules.stop_words:
         return None
     for at in range(start + 1, min(end, start + MAX_SEQUEL_SPAN + 1)):
         word = words[at]
