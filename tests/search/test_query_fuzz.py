@@ -12,6 +12,7 @@ parsing them again gives them back.
 
 from __future__ import annotations
 
+import importlib
 import string
 from urllib.parse import quote
 
@@ -152,3 +153,18 @@ def test_the_parsed_words_are_a_canonical_form_of_q(text: str) -> None:
     assert words == again
     assert () == quoted
     assert () == excluded
+
+
+def test_normalize_drops_marks_and_folds_letters_within_a_bounded_table() -> None:
+    """Accents go, letters NFKD keeps whole fold ("Ø" -> "o", "Æ" -> "ae"), other
+    scripts stay; the table that remembers each character met stops growing at
+    its bound, and a character met past it is still normalized right."""
+    module = importlib.import_module("reelsearch.search.normalize")
+    assert "amelie oe ae o l th" == normalize("Amélie Œ Æ Ø Ł Þ")
+    assert "нако ратумо" == normalize("нако ратумо")
+    assert "カロ スロン" == normalize("カロ スロン")
+    bound = module._REMEMBERED_CHARACTERS
+    many = "".join(chr(code) for code in range(0x10000, 0x10000 + bound + 1000))
+    normalize(many)
+    assert len(module._FOLD_TABLE) <= bound
+    assert "e\u9fa5e" == normalize("é\u9fa5É")

@@ -320,3 +320,38 @@ def test_an_elided_article_is_found_joined_and_apart(sample_engine: BlockingSear
     assert top(sample_engine, "avventura")[0] == "L'Avventura"
     assert top(sample_engine, "l avventura ")[0] == "L'Avventura"
     assert top(sample_engine, "eclisse ")[0] == "L'Eclisse"
+
+
+# -- what a person expects (issue 10) --------------------------------------------------
+
+
+def test_a_stop_word_spelled_as_initials_ranks_first(sample_engine: BlockingSearchEngine) -> None:
+    """ "la" is a stop word, but L.A. Story spells it as initials: among the 263
+    titles with "story" (ranked tier by tier), the one that holds every typed
+    word goes before the more popular Toy Story, which lacks "la"."""
+    assert top(sample_engine, "la story") == ("L.A. Story", 1991)
+    found = search(sample_engine, "la story", explain="true")
+    assert found.total == 263
+    assert found.hits[0]["explain"]["exactness"]["missing_stop_words"] == 0
+    assert found.hits[1]["title"] == "Toy Story"
+
+
+def test_a_sequel_numbered_after_its_first_word(sample_engine: BlockingSearchEngine) -> None:
+    """ "x men 2" finds X2 (the catalog writes the sequel as "X2"), digits or roman;
+    "x men" alone still finds X-Men."""
+    assert top(sample_engine, "x men 2") == ("X2", 2003)
+    assert top(sample_engine, "x men ii ") == ("X2", 2003)
+    assert top(sample_engine, "x men") == ("X-Men", 2000)
+
+
+def test_a_letter_dropped_near_the_end_of_the_last_word(
+    sample_engine: BlockingSearchEngine,
+) -> None:
+    """ "gladiatr" is the start of Le Gladiatrici (one title), but five titles hold
+    "gladiator", a letter dropped near its end: Gladiator (2000) goes first, its
+    typo counted; "gladiat", a plain prefix, keeps its completions' order."""
+    assert top(sample_engine, "gladiatr") == ("Gladiator", 2000)
+    hit = search(sample_engine, "gladiatr", explain="true").hits[0]
+    assert hit["explain"]["typos"] == 1
+    assert top(sample_engine, "gladiat") == ("Gladiator", 2000)
+    assert "Le Gladiatrici" in titles(sample_engine, "gladiatr", 5)

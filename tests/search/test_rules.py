@@ -25,17 +25,22 @@ TITLES = [
 RULES = build_rules("lotr => lord of the rings\n", "the\nof\n")
 
 
-@pytest.fixture(scope="module")
-def snapshot() -> CatalogSnapshot:
+def snapshot_of(titles: list[str]) -> CatalogSnapshot:
+    """A snapshot of these normalized titles, each word counted once per title."""
     counts: dict[str, int] = {}
-    for title in TITLES:
-        for word in title.split():
+    for title in titles:
+        for word in set(title.split()):
             counts[word] = counts.get(word, 0) + 1
     facts = CatalogFacts(
-        version=1, movie_count=len(TITLES), vocabulary=sorted(counts.items()), initialisms=[],
+        version=1, movie_count=len(titles), vocabulary=sorted(counts.items()), initialisms=[],
         genres=[], genre_counts=[], decades=[], kinds=["movie"],
     )  # fmt: skip
     return CatalogSnapshot.build(facts)
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> CatalogSnapshot:
+    return snapshot_of(TITLES)
 
 
 def plan(snapshot: CatalogSnapshot, q: str):  # type: ignore[no-untyped-def]
@@ -141,3 +146,60 @@ def test_highlights_map_normalized_words_back_to_the_title() -> None:
     assert [[0, 11]] == spans("Schindler's List", {"schindlers"})
     assert [[4, 7]] == spans("The Matrix", {"matrix"}, prefix="mat")
     assert [[0, 4], [6, 13]] == spans("Léon: Réalité", {"leon", "realite"})
+
+
+def typed(snapshot: CatalogSnapshot, q: str):  # type: ignore[no-untyped-def]
+    """The plan with the snapshot's typo index, as the engine makes it."""
+    return plan_query(parse_search([("q", q)]), RULES, snapshot.vocabulary, snapshot.typos)
+
+
+def test_a_sequel_number_joins_the_first_word() -> None:
+    """ "x men 2" (or "x men ii") may be "x2" when a title has that word; the words
+    typed still match anywhere, the numeral as digits or roman. Without "x2" in
+    the catalog, or with no word between ("x 2" is a joined pair), no such slot."""
+    with_x2 = snapshot_of(["x men", "x2", "f x2"])
+    slot = typed(with_x2, "x men 2 ").slots[0]
+    assert ("x", "men", "2") == slot.words
+    assert (
+        Alternative(("x", "men", "2"), adjacent=False),
+        Alternative(("x", "men", "ii"), adjacent=False),
+        Alternative(("x2",), respaced=True),
+    ) == slot.alternatives
+    assert Alternative(("x2",), respaced=True) in typed(with_x2, "x men ii ").slots[0].alternatives
+    assert [("x",), ("men",), ("2",)] == [
+        s.words for s in typed(snapshot_of(["x men"]), "x men 2 ").slots
+    ]
+    assert ("x", "2") == typed(with_x2, "x 2 ").slots[0].words  # the joined pair's slot
+    the2 = snapshot_of(["the2", "the end"])  # a stop word starts no sequel
+    assert [("the",), ("end",), ("2",)] == [s.words for s in typed(the2, "the end 2 ").slots]
+    match = TextMatch(with_x2, typed(with_x2, "x men 2 "), FTS5)
+    assert EXACT == match.assess(["x2"]).tier
+
+
+def test_a_letter_dropped_near_the_end_of_a_word_being_typed() -> None:
+    """ "gladiatr", typed last, may be "gladiator" (3 titles) rather than the start of
+    "gladiatrici" (1): ranked as that word, its typo counted. Not once the word is
+    finished (a space after it), not for a letter dropped early ("gldiator"), and
+    not when the letters typed complete to as many titles."""
+    titles = ["gladiator", "the gladiator", "gladiator cop", "le gladiatrici"]
+    catalog = snapshot_of(titles)
+    corrected = Alternative(("gladiator",), corrected=True)
+    assert corrected in typed(catalog, "gladiatr").slots[0].alternatives
+    assert corrected not in typed(catalog, "gladiatr ").slots[0].alternatives
+    assert corrected not in typed(catalog, "gldiator").slots[0].alternatives
+    even = snapshot_of([*titles, "gladiatrix", "la gladiatrice"])
+    assert corrected not in typed(even, "gladiatr").slots[0].alternatives
+    match = TextMatch(catalog, typed(catalog, "gladiatr"), FTS5)
+    exact, prefix = match.assess(["gladiator"]), match.assess(["le gladiatrici"])
+    assert (EXACT, 1) == (exact.tier, exact.typos)
+    assert exact.sort_key < prefix.sort_key
+
+
+def test_a_broad_search_ranks_titles_with_the_stop_words_first(snapshot: CatalogSnapshot) -> None:
+    """With an optional stop word, titles holding every slot (``strict``) are a tier
+    of their own before those holding only the required words, as ``sort_key``
+    ranks a small set ("la story": L.A. Story before Toy Story)."""
+    match = TextMatch(snapshot, plan(snapshot, "the matrix "), FTS5)
+    assert match.strict is not None and match.strict == match.preferred[-1]
+    assert match.plain not in match.preferred
+    assert TextMatch(snapshot, plan(snapshot, "star wars "), FTS5).strict is None

@@ -17,6 +17,7 @@ from operator import itemgetter
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
+import numpy as np
 import orjson
 
 from reelsearch.catalog.guards import check_catalog_size
@@ -264,24 +265,7 @@ class CatalogImport:
         for _, sql in self._secondary_indexes:
             conn.execute(sql)
         self._phase("indexes")
-        conn.execute("DELETE FROM movie_genres")
-        # One pass over the masks, bucketed per genre in rank order, so rows
-        # arrive in primary-key order (a join on bit tests reads movies once per genre).
-        buckets: dict[int, list[tuple[int, int]]] = {
-            bit: [] for bit in self._genre_bits.bits.values()
-        }
-        for rank, mask in conn.execute(
-            "SELECT search_rank, genre_mask FROM movies WHERE genre_mask != 0 ORDER BY search_rank"
-        ):
-            while mask:
-                lowest = mask & -mask
-                bit = lowest.bit_length() - 1
-                buckets[bit].append((bit, rank))
-                mask ^= lowest
-        for rows in buckets.values():
-            conn.executemany(
-                "INSERT INTO movie_genres (genre_bit, search_rank) VALUES (?, ?)", rows
-            )
+        _write_movie_genres(conn, self._genre_bits.bits.values())
         self._phase("genres")
         _update_alt_norm_titles(conn)
         self._phase("alternate titles")
@@ -335,9 +319,41 @@ def _update_alt_norm_titles(conn: sqlite3.Connection) -> None:
     )
 
 
+def _write_movie_genres(conn: sqlite3.Connection, bits: Iterable[int]) -> None:
+    """Fill movie_genres from the masks: per genre, its movies' ranks in order.
+
+    One read of the masks; each genre's ranks are picked out by numpy and
+    inserted by one statement from a JSON array, in primary-key order (a join
+    on bit tests read movies once per genre; a Python loop over every bit of
+    every mask took 3 s of CPU at 1 M titles, this 1.8 s).
+    """
+    conn.execute("DELETE FROM movie_genres")
+    pairs = np.array(
+        conn.execute(
+            "SELECT search_rank, genre_mask FROM movies WHERE genre_mask != 0 ORDER BY search_rank"
+        ).fetchall(),
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    ranks, masks = pairs[:, 0], pairs[:, 1]
+    for bit in sorted(bits):
+        chosen = ranks[(masks >> bit) & 1 == 1]
+        if len(chosen):
+            conn.execute(
+                "INSERT INTO movie_genres (genre_bit, search_rank) "
+                "SELECT ?, value FROM json_each(?)",
+                (bit, orjson.dumps(chosen.tolist())),
+            )
+
+
 def _rebuild_title_index(conn: sqlite3.Connection) -> None:
-    """Fill title_fts with every movie's title document, rowid = search_rank."""
+    """Fill title_fts with every movie's title document, rowid = search_rank.
+
+    Automatic merging is off while the documents go in and one 'optimize'
+    merges everything after: merging segments as they pile up rewrote them
+    several times (at 1 M titles: 1.2 s more CPU and twice the writes).
+    """
     conn.execute("INSERT INTO title_fts (title_fts) VALUES ('delete-all')")
+    conn.execute("INSERT INTO title_fts (title_fts, rank) VALUES ('automerge', 0)")
     conn.execute(
         "INSERT INTO title_fts (rowid, norm_title) "
         "SELECT search_rank, norm_title || coalesce(? || alt_norm_titles, '') FROM movies "
@@ -345,6 +361,8 @@ def _rebuild_title_index(conn: sqlite3.Connection) -> None:
         (JOINED_TITLES,),
     )
     conn.execute("INSERT INTO title_fts (title_fts) VALUES ('optimize')")
+    # Back to FTS5's default (4) for later single-movie writes.
+    conn.execute("INSERT INTO title_fts (title_fts, rank) VALUES ('automerge', 4)")
 
 
 def open_import(

@@ -157,6 +157,11 @@ class TextMatch:
             preferred.append(self._but_not(any_of(phrases)))
         if whole is not options and len(plan.required) == len(plan.slots):
             preferred.append(self._but_not(syntax.and_.join(any_of(t) for t in whole)))
+        if self.strict is not None:
+            # Titles holding the stop words too, in any form the plan allows,
+            # before those without, as ``Assessment.sort_key`` ranks a small
+            # set ("la story": L.A. Story before Toy Story).
+            preferred.append(self.strict)
         self.preferred = tuple(preferred)
         self._with_typos: str | None | bool = False  # False: not computed yet
 
@@ -248,7 +253,7 @@ class TextMatch:
         detail: bool,
     ) -> Assessment:
         effective: list[str] = []
-        absent = missing = typos = respaced = units = 0
+        absent = missing = typos = planned_fixes = respaced = units = 0
         last_prefix = False
         spaced = " " + title
         for slot in self.plan.slots:
@@ -267,6 +272,7 @@ class TextMatch:
                 alternative = slot.typed
             else:
                 units += 1
+                planned_fixes += alternative.corrected
             effective.extend(alternative.tokens)
             last_prefix = alternative.prefix
             respaced += alternative.respaced
@@ -279,7 +285,7 @@ class TextMatch:
             absent=absent,
             missing=missing,
             order=_order_score(title_words, effective) if detail or tier == EXACT else 0,
-            typos=typos,
+            typos=typos + planned_fixes,
             title_index=index,
             respaced=respaced,
             extra=max(len(title_words) - len(effective), 0),

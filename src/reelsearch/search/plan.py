@@ -7,6 +7,11 @@ and lists the phrases that count as typing them, the words as typed first:
   "spiderman", when the catalog's vocabulary has those words;
 - synonyms from the rules ("lotr" may be "lord of the rings");
 - numerals: "2" may be "ii" and "ii" may be "2" ("rocky 2" finds Rocky II);
+- a sequel numbered after its first word: "x men 2" may be "x2" (X2), when
+  the catalog has that word;
+- a last word still being typed that drops a letter near its end: "gladiatr"
+  may be "gladiator", when more titles hold that word than complete the
+  letters typed (``Alternative.corrected``);
 - stop words ("the", "der") are optional among other words: a title without
   them still matches, one with them ranks higher;
 - a year ("alien 1979") is optional text, matched against the year field by
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.rulebook import Rules
+from reelsearch.search.typos import TypoIndex
 from reelsearch.search.vocabulary import Vocabulary
 
 _ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x",
@@ -55,6 +61,17 @@ ELIDED_ARTICLES = ("l", "d", "dell", "qu", "un")
 MIN_ELIDED_LENGTH = 5
 # Before a numeral, these words are optional: "superman part 4" finds Superman IV.
 SEQUEL_MARKERS = frozenset({"part", "pt", "episode", "ep", "chapter", "vol", "volume"})
+# Sequels titled by their first word and number (X2 for X-Men 2, T2, F/X2): a
+# numeral at most this many words after a word may join it ("x men 2" -> "x2").
+MAX_SEQUEL_SPAN = 4
+# A last word still being typed may drop a letter among the last NEAR_END
+# letters of the word meant ("gladiatr" for "gladiator"): that word is an
+# alternative when at least CORRECTION_MAJORITY times as many titles hold it as
+# hold a completion of the letters typed ("gladiatr": Gladiatrici, 1 title).
+# Earlier in the word, or for a rarer word, the letters typed are more likely
+# the start of a longer word, and the typo stays a typo.
+NEAR_END = 3
+CORRECTION_MAJORITY = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +86,9 @@ class Alternative:
     # The tokens anywhere in the title, not side by side: two words typed apart
     # keep matching as two words when a slot also offers them joined.
     adjacent: bool = True
+    # A typo the planner corrected ("gladiatr" -> "gladiator"): ranks as the
+    # word it stands for, counted among the typos.
+    corrected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +136,11 @@ class QueryPlan:
         return QueryPlan(slots, self.excluded, None)
 
 
-def plan_query(query: SearchQuery, rules: Rules, vocabulary: Vocabulary) -> QueryPlan:
+def plan_query(
+    query: SearchQuery, rules: Rules, vocabulary: Vocabulary, typos: TypoIndex | None = None
+) -> QueryPlan:
+    """The plan of ``query``; ``typos`` (the catalog's typo index) lets a last word
+    still being typed stand for the word it misspells near its end."""
     words = query.words
     quoted_at = dict(query.quoted)
     last = len(words) - 1
@@ -137,9 +161,11 @@ def plan_query(query: SearchQuery, rules: Rules, vocabulary: Vocabulary) -> Quer
             continue
         slot = _synonym_slot(words, i, free_end, rules, last, prefix_at_end)
         if slot is None:
+            slot = _sequel_slot(words, i, free_end, rules, vocabulary, last, prefix_at_end)
+        if slot is None:
             slot = _joined_slot(words, i, free_end, vocabulary, last, prefix_at_end)
         if slot is None:
-            slot = _word_slot(words[i], i == last and prefix_at_end, rules, vocabulary)
+            slot = _word_slot(words[i], i == last and prefix_at_end, rules, vocabulary, typos)
         slots.append(slot)
         i += len(slot.words)
     slots, year = _read_year(slots)
@@ -179,7 +205,54 @@ def _joined_slot(
     )
 
 
-def _word_slot(word: str, is_prefix: bool, rules: Rules, vocabulary: Vocabulary) -> Slot:
+def _sequel_slot(
+    words: Sequence[str],
+    start: int,
+    end: int,
+    rules: Rules,
+    vocabulary: Vocabulary,
+    last: int,
+    prefix: bool,
+) -> Slot | None:
+    """Words up to a sequel number that the catalog writes as the first word and
+    the number joined: "x men 2" (or "x men ii") -> "x2", as X2 is titled.
+
+    The words typed still match anywhere in a title, the numeral as digits or
+    roman. Two words ("x 2" -> "x2") are ``_joined_slot``'s. A stop word never
+    starts one: "a man 2" is no sequel of "A2".
+    """
+    first = words[start]
+    if first.isdigit() or first in rules.stop_words:
+        return None
+    for at in range(start + 1, min(end, start + MAX_SEQUEL_SPAN + 1)):
+        word = words[at]
+        if word in SEQUEL_MARKERS:
+            return None
+        if word not in NUMERALS:
+            continue
+        if at == start + 1:
+            return None
+        digits = word if word.isdigit() else NUMERALS[word]
+        joined = first + digits
+        if joined not in vocabulary:
+            return None
+        typed = tuple(words[start : at + 1])
+        other = (*typed[:-1], NUMERALS[word])
+        is_prefix = at == last and prefix
+        return Slot(
+            typed,
+            (
+                Alternative(typed, is_prefix, adjacent=False),
+                Alternative(other, adjacent=False),
+                Alternative((joined,), respaced=True),
+            ),
+        )
+    return None
+
+
+def _word_slot(
+    word: str, is_prefix: bool, rules: Rules, vocabulary: Vocabulary, typos: TypoIndex | None
+) -> Slot:
     alternatives = [Alternative((word,), is_prefix)]
     numeral = NUMERALS.get(word)
     if numeral is not None:
@@ -201,6 +274,11 @@ def _word_slot(word: str, is_prefix: bool, rules: Rules, vocabulary: Vocabulary)
     # spells them so: a phrase of one-letter words is costly, others never pay it.
     if word in vocabulary.initialisms:
         alternatives.append(Alternative(tuple(word)))
+    if is_prefix and typos is not None and len(word) <= MAX_TYPO_WORD_LENGTH:
+        alternatives += [
+            Alternative((meant,), corrected=True)
+            for meant in _dropped_near_end(word, typos, vocabulary)
+        ]
     return Slot(
         (word,),
         tuple(alternatives),
@@ -220,6 +298,32 @@ def _elided(word: str, is_prefix: bool, vocabulary: Vocabulary) -> list[str]:
         if joined in vocabulary or (is_prefix and vocabulary.has_prefix(joined)):
             found.append(joined)
     return found
+
+
+def _dropped_near_end(word: str, typos: TypoIndex, vocabulary: Vocabulary) -> list[str]:
+    """The words ``word`` is, less one letter near their end, that clearly more
+    titles hold than complete ``word``: "gladiatr" -> "gladiator" (5 titles
+    against Gladiatrici's 1). The last letter dropped is a prefix already."""
+    meant = {
+        other: vocabulary.doc_count(other)
+        for other in typos.candidates(word)
+        if len(other) == len(word) + 1 and _is_dropped_near_end(word, other)
+    }
+    if not meant:
+        return []
+    # Counted only as far as it can matter: past this, no candidate qualifies.
+    up_to = max(meant.values()) // CORRECTION_MAJORITY + 1
+    completing = max(vocabulary.titles_with(word, prefix=True, up_to=up_to), 1)
+    return [other for other, titles in meant.items() if titles >= CORRECTION_MAJORITY * completing]
+
+
+def _is_dropped_near_end(typed: str, meant: str) -> bool:
+    """Whether ``typed`` is ``meant`` with one of its last NEAR_END letters but the
+    very last one left out."""
+    for at in range(max(len(meant) - NEAR_END, 0), len(meant) - 1):
+        if meant[:at] + meant[at + 1 :] == typed:
+            return True
+    return False
 
 
 def _splits(word: str, vocabulary: Vocabulary) -> list[tuple[str, str]]:

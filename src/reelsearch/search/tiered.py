@@ -73,7 +73,7 @@ class TieredSearch:
         plans = self._plans
         plan = plans.get(key)
         if plan is None:
-            plan = plan_query(query, rules, snapshot.vocabulary)
+            plan = plan_query(query, rules, snapshot.vocabulary, snapshot.typos)
             plans[key] = plan
             if len(plans) > PLAN_CACHE_SIZE:
                 del plans[next(iter(plans))]
