@@ -17,6 +17,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ import diskcache
 
 from reelsearch.cache.base import LevelStats, storage_seconds
 from reelsearch.cache.counters import CacheCounters
-from reelsearch.cache.entry import CachedResponse
+from reelsearch.cache.entry import CachedResponse, tags_of
 
 log = logging.getLogger("reelsearch.cache")
 T = TypeVar("T")
@@ -120,6 +121,24 @@ class DiskLevel:
             if entry is not None and tag in entry.tags and await self.delete(key):
                 removed += 1
         return removed
+
+    def scan_tags(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Every entry's key and tags, reading only each blob's header (for a write's
+        invalidation: O(entries), run once per write, never on a request)."""
+        cache = self._cache
+        if cache is None:
+            return []
+        found: list[tuple[str, tuple[str, ...]]] = []
+        keys: list[str] = self._guard("scan", lambda: list(cache.iterkeys()), [])
+        for key in keys:
+            blob: Any = self._guard("get", partial(cache.get, key, default=None, retry=False), None)
+            if blob is None:
+                continue
+            try:
+                found.append((key, tags_of(bytes(blob))))
+            except ValueError:
+                found.append((key, ("damaged",)))
+        return found
 
     async def clear(self) -> None:
         cache = self._cache

@@ -13,6 +13,7 @@ from it without an await.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections import OrderedDict
 
@@ -138,6 +139,23 @@ class MemoryLevel:
         """Scans the entries: no tag index is kept, since indexing a page's dozen tags on
         every store cost a fifth of a miss's overhead, and this runs only on invalidation."""
         keys = [key for key, (entry, _, _) in self._entries.items() if tag in entry.tags]
+        for key in keys:
+            self._remove(key)
+        return len(keys)
+
+    def tag_union(self) -> builtins.set[str]:
+        """Every tag some entry carries (a write's matcher is asked once per distinct tag)."""
+        found: builtins.set[str] = builtins.set()
+        for entry, _, _ in self._entries.values():
+            found.update(entry.tags)
+        return found
+
+    def drop_tagged(self, tags: builtins.set[str]) -> int:
+        """Drop every entry carrying any of ``tags``; how many were dropped."""
+        if not tags:
+            return 0
+        entries = self._entries.items()
+        keys = [key for key, (entry, _, _) in entries if not tags.isdisjoint(entry.tags)]
         for key in keys:
             self._remove(key)
         return len(keys)

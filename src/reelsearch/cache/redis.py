@@ -99,6 +99,18 @@ class RedisLevel:
     def _tag_key(self, tag: str) -> str:
         return f"{self.namespace}:t:{tag}"
 
+    @property
+    def _words_key(self) -> str:
+        """A set of every word tag (``w:``/``p:``) stored: what a write's matcher is asked."""
+        return f"{self.namespace}:tw"
+
+    async def word_tags(self) -> set[str]:
+        """The word tags some stored entry carries (or carried: tag sets expire later)."""
+        found: Any = await self.guard.call(
+            "word_tags", lambda: self._client.smembers(self._words_key), set()
+        )
+        return {t.decode() if isinstance(t, bytes) else str(t) for t in found}
+
     async def get(self, key: str) -> CachedResponse | None:
         blob: Any = await self.guard.call(
             "get", lambda: self._client.get(self._entry_key(key)), None
@@ -127,6 +139,10 @@ class RedisLevel:
                 pipe.sadd(tag_key, entry_key)
                 # A tag set outlives each entry added to it: entries live at most ttl.
                 pipe.pexpire(tag_key, int(self.ttl * 1000))
+            words = [tag for tag in entry.tags if tag[:2] in ("w:", "p:")]
+            if words:
+                pipe.sadd(self._words_key, *words)
+                pipe.pexpire(self._words_key, int(self.ttl * 1000))
             await pipe.execute()
 
         await self.guard.call("set", write, None)
@@ -160,6 +176,7 @@ class RedisLevel:
                     batch.clear()
             if batch:
                 await self._client.unlink(*batch)
+            await self._client.unlink(self._words_key)
 
         await self.guard.call("clear", drop_all, None)
 

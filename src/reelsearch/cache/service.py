@@ -23,7 +23,7 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,20 @@ import orjson
 from reelsearch.cache.base import CacheLevel
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.disk import DiskLevel
-from reelsearch.cache.entry import CachedResponse, strong_etag
+from reelsearch.cache.entry import CachedResponse, entry_version, strong_etag
+from reelsearch.cache.invalidation import ChangeLike, ChangeMatcher, DocCount
 from reelsearch.cache.keys import KeyContext, RulesVersion, read_imported_at
 from reelsearch.cache.memory import MemoryLevel
 from reelsearch.cache.redis import RedisGuard, RedisLevel, open_redis
 from reelsearch.cache.singleflight import SingleFlight
 from reelsearch.cache.warming import SearchLog
+from reelsearch.cache.writes import (
+    ChangeSource,
+    WriteHistory,
+    changes_from_message,
+    changes_message,
+    drop_reached,
+)
 from reelsearch.config import Settings
 
 log = logging.getLogger("reelsearch.cache")
@@ -86,6 +94,15 @@ class ResultCache:
         self.search_log = SearchLog(guard, self.namespace, log_path)
         self.context: KeyContext | None = None
         self.prefix = b""
+        # The catalog version the engine serves that this cache has caught up with:
+        # its keys' version (an import) or a later one reached by writes.
+        self.engine_version: int | None = None
+        self.writes = WriteHistory()
+        # Set by the app when the catalog logs its writes (the documents API):
+        # without one, a new version re-keys the cache as an import does.
+        self.change_source: ChangeSource | None = None
+        # How many titles hold a word now (the engine's vocabulary), for precision.
+        self.doc_count: DocCount | None = None
         # raw query string -> key, for the fast path (valid, cacheable requests only)
         self.aliases: dict[bytes, str] = {}
         self.process_id = os.urandom(6).hex()
@@ -139,7 +156,7 @@ class ResultCache:
         context = self.context
         return (
             context is not None
-            and context.catalog_version == catalog_version
+            and self.engine_version == catalog_version
             and context.rules_version == self.rules.current()
         )
 
@@ -154,9 +171,15 @@ class ResultCache:
                 return self.context
             previous = self.context
             imported_at = await read_imported_at(self.settings)
+            if await self._follow_writes(previous, catalog_version, imported_at):
+                self.engine_version = catalog_version
+                assert previous is not None
+                return previous
             context = KeyContext(catalog_version, imported_at, self.rules.current(),
                                  self.namespace)  # fmt: skip
             self.context, self.prefix = context, context.prefix
+            self.engine_version = catalog_version
+            self.writes.reset(catalog_version)
             self.aliases = {}
             if self.memory is not None:
                 self.memory.drop_all()  # every entry in it was made for the old context
@@ -166,6 +189,65 @@ class ResultCache:
                 log.info("cache: now keyed to catalog %d (%s changed)", catalog_version, cause)
                 self.start_warming()
             return context
+
+    async def _follow_writes(
+        self, context: KeyContext | None, catalog_version: int, imported_at: str
+    ) -> bool:
+        """Catch up with writes (not an import) up to ``catalog_version``, keeping the keys;
+        False when the move is not writes alone, or the catalog's log cannot tell."""
+        if (
+            context is None
+            or self.engine_version is None
+            or catalog_version < self.engine_version
+            or context.imported_at != imported_at
+            or context.rules_version != self.rules.current()
+        ):
+            return False
+        if catalog_version <= self.writes.applied:
+            return True  # applied already (pub/sub from the process that wrote)
+        source = self.change_source
+        if source is None:
+            return False
+        try:
+            changes = await source(self.writes.applied, catalog_version)
+        except Exception as exc:  # the log unreadable: re-keying is always safe
+            log.warning("cache: could not read the catalog's change log (%s); re-keying", exc)
+            return False
+        if changes is None:
+            return False
+        await self.apply_writes(catalog_version, changes)
+        return True
+
+    async def apply_writes(
+        self, version: int, changes: Sequence[ChangeLike], *, shared: bool = True,
+        publish: bool = True,
+    ) -> int:  # fmt: skip
+        """Drop what writes up to catalog ``version`` reach: this process's L1, the shared
+        levels (``shared``), and every other process's L1 (``publish``, Redis pub/sub).
+
+        The documents API may call this right after a write commits; each process's
+        catalog poll calls it too (``ensure_current``), for versions not applied yet.
+        """
+        if version <= self.writes.applied:
+            return 0
+        matcher = ChangeMatcher(changes, self.doc_count)
+        self.writes.add(version, matcher)
+        levels = [lv for lv in self.levels if shared or lv is self.memory]
+        dropped = await drop_reached(levels, matcher)
+        self.counters.invalidations["write"] += 1
+        self.counters.invalidated_entries["write"] += dropped
+        if publish:
+            await self._publish(changes_message(version, changes))
+        log.info("cache: catalog write %d (%d movies) dropped %d entries",
+                 version, len(changes), dropped)  # fmt: skip
+        return dropped
+
+    def _reached_by_writes(self, entry: CachedResponse) -> bool:
+        """Whether writes applied after ``entry`` was computed may have changed it."""
+        writes = self.writes
+        if not writes._writes and writes.applied == writes.floor:
+            return entry_version(entry.tags) < writes.floor
+        return writes.reaches(entry.tags, entry_version(entry.tags))
 
     # -- lookups -------------------------------------------------------------
 
@@ -183,6 +265,11 @@ class ResultCache:
             else:
                 entry = await level.get(key)
             if entry is None:
+                continue
+            if level is not self.memory and self._reached_by_writes(entry):
+                # Stored by a process that had not yet followed a write this one has.
+                self.counters.invalidated_entries["write_on_read"] += 1
+                await level.delete(key)
                 continue
             if index == 0 and level is self.memory:
                 self.note_memory_hit(key, entry)
@@ -218,7 +305,8 @@ class ResultCache:
         if shared is not None:
 
             async def fetch() -> CachedResponse | None:
-                return await shared.get(key)
+                found = await shared.get(key)
+                return None if found is None or self._reached_by_writes(found) else found
 
         return await self.singleflight.run(key, compute_and_store, fetch)
 
@@ -229,6 +317,11 @@ class ResultCache:
         (diskcache: ~0.3 ms), and most misses on a Zipf stream are asked once: so only
         answers L1 has counted at least twice go to disk (bench/RESULTS.md).
         """
+        if self._reached_by_writes(entry):
+            # Computed before a write this process has applied, which may change it:
+            # the requester gets it (it is what the engine said), no level keeps it.
+            self.counters.invalidated_entries["write_on_store"] += 1
+            return
         memory = self.memory
         for level in self.levels:
             if (
@@ -313,6 +406,11 @@ class ResultCache:
         except orjson.JSONDecodeError:
             return
         if not isinstance(message, dict) or message.get("from") == self.process_id:
+            return
+        if "write" in message:
+            found = changes_from_message(message)
+            if found is not None and self.context is not None:
+                await self.apply_writes(found[0], found[1], shared=False, publish=False)
             return
         memory = self.memory
         self.aliases = {}
