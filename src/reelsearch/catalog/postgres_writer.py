@@ -537,6 +537,10 @@ class PostgresCatalogImport:
         renames = build_staging_indexes(conn)
         self._phase("indexes")
         store_postgres_word_index(conn, self.import_id)  # swapped in with the tables
+        # The new index holds every word: no overlay, and no change record reaches
+        # past this import (every movie may have changed; catalog/changes.py).
+        conn.execute("DELETE FROM word_overlay")
+        conn.execute("DELETE FROM catalog_changes")
         self._phase("word index")
         conn.execute(
             sql.SQL("ANALYZE {}").format(
@@ -547,6 +551,7 @@ class PostgresCatalogImport:
             "INSERT INTO catalog_meta (key, value) VALUES (%s, %s) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [
+                ("changes_from", str(self.import_id)),
                 ("version", str(self.import_id)),
                 ("source", self.report.source),
                 ("imported_at", self._now),

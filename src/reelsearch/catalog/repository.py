@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from reelsearch.catalog.changes import ChangeLog, record_postgres_changes
 from reelsearch.catalog.records import GenreBits, MovieRecord
 from reelsearch.catalog.titles import joined_alt_titles, other_titles, split_alt_titles
 from reelsearch.catalog.tsvector import indexed_words, title_tsvector
@@ -147,6 +148,7 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
     genre_rows_gone: list[tuple[int, int]] = []
     genre_rows_new: list[tuple[int, int]] = []
     alt_rows: list[tuple[int, str, str]] = []
+    log = ChangeLog()  # which movies changed, for caches (catalog/changes.py)
     for record, row in changes:
         norm_title = normalize(record.title)
         mask = bits.mask(record.genres)
@@ -170,10 +172,15 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
             movie_id = row["id"]
             await conn.execute(_UPDATE_MOVIE, movie_id, *values, rank, now)
             report.updated.append(movie_id)
-            words.subtract(
-                indexed_words(row["norm_title"], split_alt_titles(row["alt_norm_titles"]))
-            )
-        words.update(indexed_words(norm_title, alternates))
+        before = (
+            set()
+            if row is None
+            else indexed_words(row["norm_title"], split_alt_titles(row["alt_norm_titles"]))
+        )
+        after = indexed_words(norm_title, alternates)
+        words.subtract(before)
+        words.update(after)
+        log.add(movie_id, before, after)
         genre_rows_gone += [(bit, rank) for bit in _bits_of(old_mask & ~mask)]
         genre_rows_new += [(bit, rank) for bit in _bits_of(mask & ~old_mask)]
         alt_rows += [(movie_id, t, norm) for t, norm in sorted(new_alts.items())]
@@ -191,6 +198,7 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
         alt_rows,
     )
     await _add_word_counts(conn, words)
+    await record_postgres_changes(conn, version, log)
     await conn.execute("UPDATE catalog_meta SET value = $1 WHERE key = 'version'", str(version))
     report.catalog_version = version
     return report

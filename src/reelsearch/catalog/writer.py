@@ -289,9 +289,14 @@ class CatalogImport:
         self._phase("title index")
         store_sqlite_word_index(conn, self.import_id)  # before COMMIT shows the version
         self._phase("word index")
+        # The new index holds every word: no overlay, and no change record reaches
+        # past this import (every movie may have changed; catalog/changes.py).
+        conn.execute("DELETE FROM word_overlay")
+        conn.execute("DELETE FROM catalog_changes")
         conn.executemany(
             "INSERT OR REPLACE INTO catalog_meta (key, value) VALUES (?, ?)",
             [
+                ("changes_from", str(self.import_id)),
                 ("version", str(self.import_id)),
                 ("source", self.report.source),
                 ("imported_at", self._now),

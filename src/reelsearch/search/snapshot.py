@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from reelsearch.search.sql import Dialect, Reader
 
 VERSION_SQL = "SELECT value FROM catalog_meta WHERE key = 'version'"
+WORD_OVERLAY_SQL = "SELECT word, docs FROM word_overlay WHERE docs <> 0"
 # Titles with two one-letter words side by side: where initialisms may be
 # (LIKE's "_" is any one character). Read through the partial index of
 # catalog migration 0003, whose condition this repeats word for word.
@@ -44,6 +45,8 @@ class CatalogFacts:
     decades: list[tuple[int, int]]
     kinds: list[str]
     words: WordArrays | None = None  # the stored word index, mapped; None: build it
+    # Titles added (negative: removed) per word by writes since ``words`` was stored.
+    overlay: Mapping[str, int] = field(default_factory=dict)
 
 
 async def read_catalog_facts(
@@ -59,11 +62,16 @@ async def read_catalog_facts(
     assert count is not None
     version = await read_version(reader)
     words = await stored.open(reader, version) if stored is not None else None
+    # The overlay describes writes since the stored index: merged over it, never
+    # over a vocabulary read live from the title index (that holds them already).
+    overlay = await read_word_overlay(reader) if words is not None else {}
     return CatalogFacts(
+        overlay=overlay,
         version=version,
         movie_count=int(count[0]),
         vocabulary=[] if words is not None else await pairs(dialect.vocabulary_sql),
-        initialisms=[] if words is not None else await read_initialisms(reader),
+        # Written titles may spell new initialisms: read them all (a partial index).
+        initialisms=[] if words is not None and not overlay else await read_initialisms(reader),
         words=words,
         genres=await pairs("SELECT bit, name FROM genres"),
         genre_counts=await pairs(
@@ -73,6 +81,13 @@ async def read_catalog_facts(
         decades=await pairs(dialect.decades_sql),
         kinds=[row[0] for row in await reader.rows("SELECT DISTINCT kind FROM movies")],
     )
+
+
+async def read_word_overlay(reader: Reader) -> dict[str, int]:
+    """``word_overlay`` (catalog/changes.py): none in a catalog from before migration 0005."""
+    if await reader.row("SELECT value FROM catalog_meta WHERE key = 'changes_from'") is None:
+        return {}
+    return {str(row[0]): int(row[1]) for row in await reader.rows(WORD_OVERLAY_SQL)}
 
 
 async def read_initialisms(reader: Reader) -> list[str]:
@@ -122,8 +137,9 @@ class CatalogSnapshot:
         return cls(
             version=facts.version,
             movie_count=facts.movie_count,
-            typos=TypoIndex(words),
-            vocabulary=Vocabulary(arrays=words),
+            # The writes since the import, in a small in-memory overlay (empty: none).
+            typos=TypoIndex(words, facts.overlay),
+            vocabulary=Vocabulary(initialisms=facts.initialisms, arrays=words, added=facts.overlay),
             genres={name.lower(): (bit, name) for bit, name in facts.genres},
             kinds=frozenset(facts.kinds),
             catalog_facets={

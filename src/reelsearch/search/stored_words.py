@@ -59,12 +59,20 @@ class StoredWords(Protocol):
     async def open(self, reader: Reader, version: int) -> WordArrays | None: ...
 
 
-async def _stored_reference(reader: Reader) -> tuple[str, str] | None:
+async def _stored_reference(reader: Reader, version: int) -> tuple[str, str, int] | None:
+    """``(name, checksum, version it was built for)`` of the stored index.
+
+    The index's version is the import's: writes since then bump the catalog
+    version but leave the index, and the word overlay holds what they changed
+    (catalog/changes.py). Its name ends in that version; ``version`` (the
+    catalog's) stands in for a name that does not say.
+    """
     row = await reader.row(WORD_INDEX_SQL)
     if row is None or not row[0]:
         return None
     name, _, digest = str(row[0]).partition(" ")
-    return name, digest
+    built = name.rpartition("-")[2]
+    return name, digest, int(built) if built.isdigit() else version
 
 
 class SqliteWordFile:
@@ -75,7 +83,7 @@ class SqliteWordFile:
         self._missing: tuple[Path, str, int] | None = None
 
     async def open(self, reader: Reader, version: int) -> WordArrays | None:
-        reference = await _stored_reference(reader)
+        reference = await _stored_reference(reader, version)
         if reference is None:
             logger.warning(
                 "catalog %s (version %d) names no word index (imported by an older "
@@ -84,7 +92,7 @@ class SqliteWordFile:
                 version,
             )
             return None
-        name, digest = reference
+        name, digest, version = reference
         path = self.catalog.parent / Path(name).name  # never outside the catalog's directory
         try:
             return map_word_file(path, catalog_version=version, expected_checksum=digest)
@@ -118,11 +126,11 @@ class PostgresWordCache:
         self.directory = directory
 
     async def open(self, reader: Reader, version: int) -> WordArrays | None:
-        reference = await _stored_reference(reader)
+        reference = await _stored_reference(reader, version)
         if reference is None:
             logger.warning("catalog version %d has no stored word index: building it", version)
             return None
-        _, digest = reference
+        _, digest, version = reference
         path = self.directory / cache_name(version, digest)
         try:
             return await anyio.to_thread.run_sync(self._map, path, version, digest)

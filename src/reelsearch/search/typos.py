@@ -131,13 +131,18 @@ class TypoIndex:
         self._added = dict(added or {})
         # Delete hash -> the added words (not in the base) it leads to: few, in memory.
         self._added_keys: dict[int, list[str]] = {}
-        new_words = 0
-        for word in self._added:
-            if is_indexed(word) and self._lookup.find(word.encode()) < 0:
+        new_words = gone = 0
+        for word, docs in self._added.items():
+            if not is_indexed(word):
+                continue
+            index = self._lookup.find(word.encode())
+            if index < 0 and docs > 0:
                 new_words += 1
                 for key in word_delete_hashes(word, _index_depth(word)).tolist():
                     self._added_keys.setdefault(key, []).append(word)
-        self._size = arrays.typo_word_count + new_words
+            elif index >= 0 and self._counts[index] + docs <= 0:
+                gone += 1  # every title holding it was deleted or renamed
+        self._size = arrays.typo_word_count + new_words - gone
         # No word is longer (in bytes, so in letters) than this: a query word more
         # than its budget longer has no candidates, and its deletes are not made
         # (a 512-letter word would make 130 k of them).
@@ -178,7 +183,9 @@ class TypoIndex:
             added, counts = self._added, self._counts
             numbers = list(owners)
             for owner, other in zip(numbers, self._lookup.words_at(numbers), strict=True):
-                others[other] = counts[owner] + added.get(other, 0)
+                docs = counts[owner] + added.get(other, 0)
+                if docs > 0:  # 0: no title holds it since the writes
+                    others[other] = docs
         if self._added_keys:
             for key in hashes.tolist():
                 for other in self._added_keys.get(key, ()):

@@ -56,9 +56,23 @@ class Vocabulary:
         self.arrays = arrays
         self._words = WordLookup(arrays)
         self._counts = arrays.counts()
+        # Negative additions are titles removed by writes: a word no title holds
+        # any more is gone from every answer, as if the index were rebuilt.
         self._added = dict(added or {})
-        self._added_sorted = sorted(self._added)
-        self._new_words = sum(1 for w in self._added if self._words.find(w.encode()) < 0)
+        present: list[str] = []
+        gone: set[str] = set()
+        self._new_words = 0
+        for word, docs in self._added.items():
+            index = self._words.find(word.encode())
+            base = self._counts[index] if index >= 0 else 0
+            if base + docs > 0:
+                present.append(word)
+                self._new_words += index < 0
+            elif index >= 0:
+                gone.add(word)
+        self._added_sorted = sorted(present)
+        self._present = frozenset(present)
+        self._gone = frozenset(gone)
         self.initialisms = arrays.initialisms() | frozenset(initialisms)
         self.completions = lru_cache(maxsize=_CACHE_SIZE)(self._completions)
 
@@ -73,16 +87,18 @@ class Vocabulary:
     def __contains__(self, word: object) -> bool:
         if not isinstance(word, str):
             return False
-        return word in self._added or self._words.find(word.encode()) >= 0
+        if word in self._added:
+            return word in self._present
+        return self._words.find(word.encode()) >= 0
 
     def __len__(self) -> int:
-        return len(self._words) + self._new_words
+        return len(self._words) + self._new_words - len(self._gone)
 
     def doc_count(self, word: str) -> int:
         """How many titles hold ``word`` (0 if none)."""
         index = self._words.find(word.encode())
         base: int = self._counts[index] if index >= 0 else 0
-        return base + self._added.get(word, 0)
+        return max(0, base + self._added.get(word, 0))
 
     def titles_with(self, word: str, *, prefix: bool, up_to: int) -> int:
         """How many titles hold ``word`` (or, as a prefix, a word it begins), counted
@@ -120,8 +136,10 @@ class Vocabulary:
         """Whether some word starts with ``prefix``."""
         key = prefix.encode()
         low = self._words.bisect(key)
-        if low < len(self._words) and self._words[low].startswith(key):
-            return True
+        while low < len(self._words) and self._words[low].startswith(key):
+            if self._words[low].decode() not in self._gone:  # at most len(_gone) steps
+                return True
+            low += 1
         low = bisect_left(self._added_sorted, prefix)
         return low < len(self._added_sorted) and self._added_sorted[low].startswith(prefix)
 
@@ -141,8 +159,9 @@ class Vocabulary:
         new = sum(1 for w in added if self._words.find(w.encode()) < 0)
         if high - low + new <= MAX_COMPLETIONS:
             base = [word.decode() for word in self._words.words_between(low, high)]
-            return tuple(sorted({*base, *added}))
-        candidates = set(self._words.words_at(self._top(low, high, MAX_COMPLETIONS + 1)))
+            return tuple(sorted({*base, *added} - self._gone))
+        top = self._top(low, high, MAX_COMPLETIONS + 1 + len(self._gone))
+        candidates = set(self._words.words_at(top)) - self._gone
         candidates.update(added)
         own = prefix in self
         candidates.discard(prefix)
