@@ -3,6 +3,7 @@
 Every stored answer is tagged with what it searched (``cache/tags.py``):
 ``w:<word>`` for each word a title must hold for the answer to count it,
 ``p:<word>`` for a word typed last and still unfinished (a prefix),
+``x:``/``y:`` for words matched only as they are (joined pairs, synonyms),
 ``m:<id>`` for each movie on its page and ``browse`` when it had no words.
 A write is a list of ``MovieChange``: a movie's normalized title words
 (alternate titles included) before and after. ``ChangeMatcher`` says which
@@ -40,6 +41,10 @@ from reelsearch.search.typos import typos_for_length
 from reelsearch.search.vocabulary import MAX_INITIALS
 
 WORD, PREFIX, MOVIE = "w:", "p:", "m:"
+# Tokens matched only as they are (a joined pair, a synonym, a numeral): no typos,
+# splits or elision apply to them, only equality ("x:") or being begun ("y:").
+EXACT, EXACT_PREFIX = "x:", "y:"
+WORD_KINDS = (WORD, PREFIX, EXACT, EXACT_PREFIX)
 BROWSE = "browse"
 # The most typos the engine forgives in any word (typos.py: two from 9 letters).
 _MOST_TYPOS = typos_for_length(10_000)
@@ -154,8 +159,8 @@ class ChangeMatcher:
             if head in self.unstable or tail in self.unstable:
                 return True
             # Typed last, the second piece is a prefix: a title holding the first
-            # piece and any word the second begins may now match.
-            if prefix and head in self.words:
+            # piece and a word the second begins may now match.
+            if prefix and head in self.words and tail in self.prefixes:
                 return True
         return False
 
@@ -182,6 +187,12 @@ class ChangeMatcher:
         """Of an entry's or a level's tags, those this write reaches."""
         tags = set(tags)
         hit = {tag for tag in tags if tag in self.movies or tag == BROWSE}
+        for tag in tags:
+            kind = tag[:2]
+            if (kind == EXACT and tag[2:] in self.words) or (
+                kind == EXACT_PREFIX and tag[2:] in self.prefixes
+            ):
+                hit.add(tag)
         tokens = [(tag[2:], tag.startswith(PREFIX)) for tag in tags if tag[:2] in (WORD, PREFIX)]
         for word, prefix in self.reached_words(tokens):
             hit.add((PREFIX if prefix else WORD) + word)
@@ -193,5 +204,5 @@ class ChangeMatcher:
 
 
 def word_tags(tags: Iterable[str]) -> list[str]:
-    """The ``w:``/``p:`` tags among ``tags``."""
-    return [tag for tag in tags if tag[:2] in (WORD, PREFIX)]
+    """The tags of words searched among ``tags`` (what a Redis level lists for a write)."""
+    return [tag for tag in tags if tag[:2] in WORD_KINDS]

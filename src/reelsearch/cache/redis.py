@@ -101,7 +101,8 @@ class RedisLevel:
 
     @property
     def _words_key(self) -> str:
-        """A set of every word tag (``w:``/``p:``) stored: what a write's matcher is asked."""
+        """A set of every word tag (``w:``, ``p:``, ``x:``, ``y:``) stored: what a write's
+        matcher is asked."""
         return f"{self.namespace}:tw"
 
     async def word_tags(self) -> set[str]:
@@ -139,7 +140,7 @@ class RedisLevel:
                 pipe.sadd(tag_key, entry_key)
                 # A tag set outlives each entry added to it: entries live at most ttl.
                 pipe.pexpire(tag_key, int(self.ttl * 1000))
-            words = [tag for tag in entry.tags if tag[:2] in ("w:", "p:")]
+            words = [tag for tag in entry.tags if tag[:2] in ("w:", "p:", "x:", "y:")]
             if words:
                 pipe.sadd(self._words_key, *words)
                 pipe.pexpire(self._words_key, int(self.ttl * 1000))

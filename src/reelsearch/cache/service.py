@@ -24,6 +24,7 @@ import random
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -371,7 +372,13 @@ class ResultCache:
         settings = self.settings
         jitter = settings.cache_ttl_jitter
         fresh = settings.cache_ttl * (1 + random.uniform(-jitter, jitter))
-        return new_entry(body, tags, self.context, now, fresh, settings.cache_stale_seconds)
+        entry = new_entry(body, tags, self.context, now, fresh, settings.cache_stale_seconds)
+        if self.writes.applied != self.writes.floor:
+            # Written to since the import: the import time no longer bounds when this
+            # answer last changed (If-Modified-Since must not 304 past a write), its
+            # computation time does: a write that reaches it drops it.
+            entry.last_modified = formatdate(now, usegmt=True)
+        return entry
 
     # -- invalidation --------------------------------------------------------
 

@@ -4,18 +4,21 @@
 tags say what a title must hold for the answer to count it, in the words the
 engine matches (``search/plan.py``):
 
-- ``w:<word>`` each word searched; with the rules' synonyms of every run of
-  words, the numeral twin ("2"/"ii") and each two neighbours joined
-  ("spider man" -> "spiderman"), which the planner may use instead;
-- ``p:<word>`` the last word (or last pair joined) while it is being typed;
+- ``w:<word>`` each word searched; ``p:<word>`` the last one while it is being
+  typed (a prefix): matched as the engine matches typed words (typos, splits);
+- ``x:<word>`` what the planner may match instead, as it is: the rules'
+  synonyms of every run of words, the numeral twin ("2"/"ii") and each two
+  neighbours joined ("spider man" -> "spiderman"; ``y:`` if typed last);
 - ``m:<id>`` each movie on the page; ``browse`` when no words were searched;
 - ``v:<version>`` the catalog version the answer was computed on.
 
 A stop word is left out when a word that is always required comes before it:
 then every title the answer counts holds that word, so the stop word alone
 never brings a title in ("the matrix": a new "The Room" changes nothing).
-Before any such word it is kept, since the engine may cut the query down to
-its first words, stop words included ("the xyzzy" searches "the").
+Before any such word it is kept only when the engine dropped trailing words
+that matched nothing ("the xyzzy" searches "the"): while the whole query
+matches, no cut happens, and a write that stops it matching changes titles
+holding the required word, which is tagged.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reelsearch.cache.invalidation import BROWSE, MOVIE, PREFIX, WORD
+from reelsearch.cache.invalidation import BROWSE, EXACT, EXACT_PREFIX, MOVIE, PREFIX, WORD
 from reelsearch.search.plan import FIRST_FILM_YEAR, LAST_PLAUSIBLE_YEAR, NUMERALS, SEQUEL_MARKERS
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.rulebook import Rules
@@ -34,33 +37,37 @@ def search_tags(
     hits: Iterable[Mapping[str, Any]],
     catalog_version: int,
     rules: Rules | None,
+    *,
+    all_words: bool | None = None,
 ) -> tuple[str, ...]:
-    """The tags of the answer to ``query`` (canonical) whose page holds ``hits``."""
+    """The tags of the answer to ``query`` (canonical) whose page holds ``hits``;
+    ``all_words``: the engine searched every word (dropped none that matched nothing)."""
     movies = sorted({f"{MOVIE}{hit['id']}" for hit in hits if "id" in hit})
     version = f"v:{catalog_version}"
     if not query.words:
         return (version, BROWSE, *movies)
     if rules is None:  # synonyms unknown: only "drop on any write" is safe
         return (version, BROWSE, *movies)
-    return (version, *sorted(word_tags_of(query, rules)), *movies)
+    return (version, *sorted(word_tags_of(query, rules, all_words=all_words is True)), *movies)
 
 
-def word_tags_of(query: SearchQuery, rules: Rules) -> set[str]:
+def word_tags_of(query: SearchQuery, rules: Rules, *, all_words: bool = False) -> set[str]:
     words = query.words
     last = len(words) - 1
     typing = query.last_is_prefix
     tags: set[str] = set()
-    kept = _required_positions(query, rules)
+    kept = _required_positions(query, rules, all_words=all_words)
     for i, word in enumerate(words):
         if i in kept:
             tags.add((PREFIX if i == last and typing else WORD) + word)
         numeral = NUMERALS.get(word)
         if numeral is not None:
-            tags.add(WORD + numeral)
+            tags.add(EXACT + numeral)
         if i < last:
-            tags.add((PREFIX if i + 1 == last and typing else WORD) + word + words[i + 1])
+            joined = word + words[i + 1]
+            tags.add((EXACT_PREFIX if i + 1 == last and typing else EXACT) + joined)
     for phrase in _synonyms(words, rules):
-        tags.update(WORD + token for token in phrase)
+        tags.update(EXACT + token for token in phrase)
     return tags
 
 
@@ -72,8 +79,9 @@ def _synonyms(words: tuple[str, ...], rules: Rules) -> Iterable[tuple[str, ...]]
             yield from rules.alternatives(tuple(words[start:stop]))
 
 
-def _required_positions(query: SearchQuery, rules: Rules) -> set[int]:
-    """Positions of words to tag: all but stop words after a word that is always required."""
+def _required_positions(query: SearchQuery, rules: Rules, *, all_words: bool) -> set[int]:
+    """Positions of words to tag: all but stop words after a word that is always required
+    (anywhere, when the engine searched every word: it cuts none while the whole matches)."""
     words = query.words
     stop_words = rules.stop_words
     protected = {i for start, end in query.quoted for i in range(start, end)}
@@ -83,7 +91,7 @@ def _required_positions(query: SearchQuery, rules: Rules) -> set[int]:
             if rules.alternatives(tuple(words[start:stop])):
                 protected.update(range(start, stop))
     kept: set[int] = set()
-    anchored = False
+    anchored = all_words and any(_always_required(word, stop_words) for word in words)
     for i, word in enumerate(words):
         if word not in stop_words or i in protected or not anchored:
             kept.add(i)

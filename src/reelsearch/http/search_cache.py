@@ -24,6 +24,8 @@ from reelsearch.cache.entry import CachedResponse
 from reelsearch.cache.keys import canonical_key, canonical_query
 from reelsearch.cache.service import ResultCache, new_entry
 from reelsearch.cache.tags import search_tags as tags_for
+from reelsearch.cache.writes import ChangeSource
+from reelsearch.catalog.changes import MovieChange
 from reelsearch.config import Settings
 from reelsearch.errors import SearchCancelled
 from reelsearch.http.caching import EntrySender
@@ -59,7 +61,8 @@ def search_tags(
 ) -> tuple[str, ...]:
     """What a write must look at to know whether this answer changed (decision 0015):
     the words searched, as the engine may match them, and the movies shown."""
-    return tags_for(query, result.hits, catalog_version, _rules_of(engine))
+    return tags_for(query, result.hits, catalog_version, _rules_of(engine),
+                    all_words=result.all_words)  # fmt: skip
 
 
 def _rules_of(engine: SearchEngine | None) -> Rules | None:
@@ -172,6 +175,7 @@ async def start_result_cache(app: Starlette, settings: Settings, tasks: Any) -> 
         engine = app.state.engine
         cache.rules.read = engine.rules_version
         cache.doc_count = lambda word: engine.snapshot.vocabulary.doc_count(word)
+        cache.change_source = catalog_change_source(engine)
     responder = SearchResponder(settings, cache, counters)
     responder.engine = app.state.engine
     app.state.cache_counters = counters
@@ -185,6 +189,20 @@ async def start_result_cache(app: Starlette, settings: Settings, tasks: Any) -> 
     tasks.start_soon(cache.flush_search_log, SEARCH_LOG_FLUSH_SECONDS)
     tasks.start_soon(_follow_catalog_version, cache, app.state.engine, settings)
     cache.start_warming()
+
+
+def catalog_change_source(engine: SearchEngine) -> ChangeSource:
+    """The catalog's log of movie writes, read through the engine (catalog/changes.py):
+    None from it (an import or pruning since) makes the cache re-key."""
+    from reelsearch.catalog.changes import ChangesUnavailable, changes_since
+
+    async def read(since: int, until: int) -> list[MovieChange] | None:
+        try:
+            return await changes_since(engine, since, until=until)
+        except ChangesUnavailable:
+            return None
+
+    return read
 
 
 async def _follow_catalog_version(
