@@ -39,6 +39,7 @@ from reelsearch.catalog.documents import DeleteMovie, PutMovie
 from reelsearch.catalog.records import MovieRecord
 from reelsearch.catalog.writes import CatalogWriter
 from reelsearch.config import Settings
+from reelsearch.errors import InvalidRequest
 from reelsearch.http.params import query_pairs
 from reelsearch.http.search_cache import SearchResponder, catalog_change_source
 from reelsearch.search.backends import open_search_engine
@@ -66,7 +67,16 @@ def popular_searches(db: Path, count: int, seed: int) -> list[str]:
     random.Random(seed).shuffle(queries)
     engine = Reelsearch("")
     paths = list(dict.fromkeys(engine.search_path(q.q, q.filters) for q in queries))
-    return paths[: count - len(BROWSE)] + BROWSE
+    return [p for p in paths if is_valid(p)][: count - len(BROWSE)] + BROWSE
+
+
+def is_valid(path: str) -> bool:
+    """Whether the API answers ``path`` (a 400 is never cached: "-word" alone is one)."""
+    try:
+        parse_search(query_pairs(urlsplit(path).query.encode()))
+    except InvalidRequest:
+        return False
+    return True
 
 
 def planned_writes(searches: list[str], db: Path, seed: int) -> list[list[PutMovie | DeleteMovie]]:
