@@ -63,7 +63,7 @@ def popular_searches(db: Path, count: int, seed: int) -> list[str]:
     """The ``count`` most popular distinct searches, in the Zipf stream's order
     (bench/zipf_load.py: queries shuffled with the seed, popularity by position)."""
     movies = load_movies(db)
-    queries = generate(movies, per_kind=count // 5 + 1, seed=seed, min_votes=0)
+    queries = generate(movies, per_kind=count // 5 + 200, seed=seed, min_votes=0)
     random.Random(seed).shuffle(queries)
     engine = Reelsearch("")
     paths = list(dict.fromkeys(engine.search_path(q.q, q.filters) for q in queries))

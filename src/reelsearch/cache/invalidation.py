@@ -33,11 +33,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from reelsearch.search.plan import ELIDED_ARTICLES, MIN_SPLIT_LENGTH
-from reelsearch.search.typos import typos_for_length
+from reelsearch.search.typos import ONE_TYPO_FROM, TWO_TYPOS_FROM, typos_for_length
 from reelsearch.search.vocabulary import MAX_INITIALS
 
 WORD, PREFIX, MOVIE = "w:", "p:", "m:"
@@ -174,14 +175,15 @@ class ChangeMatcher:
             [word for word, _ in candidates], changed, scorer=OSA.distance,
             score_cutoff=_MOST_TYPOS, workers=1,
         )  # fmt: skip
-        found: set[tuple[str, bool]] = set()
-        for row, token in zip(distances, candidates, strict=True):
-            word = token[0]
-            for distance, other in zip(row.tolist(), changed, strict=True):
-                if distance <= typos_for_length(max(len(word), len(other))):
-                    found.add(token)
-                    break
-        return found
+        # typos_for_length of the longer word of each pair, for every pair at once.
+        longer = np.maximum(
+            np.array([len(word) for word, _ in candidates])[:, None],
+            np.array([len(word) for word in changed])[None, :],
+        )
+        allowed = np.where(longer >= TWO_TYPOS_FROM, 2, np.where(longer >= ONE_TYPO_FROM, 1, 0))
+        within = np.asarray(distances <= allowed).any(axis=1).tolist()
+        hits = [bool(hit) for hit in within]
+        return {token for token, hit in zip(candidates, hits, strict=True) if hit}
 
     def reached_tags(self, tags: Iterable[str]) -> set[str]:
         """Of an entry's or a level's tags, those this write reaches."""

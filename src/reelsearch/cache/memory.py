@@ -20,6 +20,7 @@ from collections import OrderedDict
 from reelsearch.cache.base import LevelStats, storage_seconds
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.entry import CachedResponse
+from reelsearch.cache.invalidation import WORD_KINDS
 
 # Frequencies are counted for this many times as many keys as the cache could
 # hold at a typical entry size, then halved (TinyLFU's "reset"), which also
@@ -143,12 +144,13 @@ class MemoryLevel:
             self._remove(key)
         return len(keys)
 
-    def tag_union(self) -> builtins.set[str]:
-        """Every tag some entry carries (a write's matcher is asked once per distinct tag)."""
+    def word_tags(self) -> builtins.set[str]:
+        """Every word tag some entry carries (``w:`` ``p:`` ``x:`` ``y:``): a write's
+        matcher is asked once per distinct word, not once per entry."""
         found: builtins.set[str] = builtins.set()
         for entry, _, _ in self._entries.values():
             found.update(entry.tags)
-        return found
+        return {tag for tag in found if tag[:2] in WORD_KINDS}
 
     def drop_tagged(self, tags: builtins.set[str]) -> int:
         """Drop every entry carrying any of ``tags``; how many were dropped."""

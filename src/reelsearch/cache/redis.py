@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -166,6 +166,24 @@ class RedisLevel:
             return removed
 
         return await self.guard.call("delete_tag", drop, 0)
+
+    async def delete_tags(self, tags: Iterable[str]) -> int:
+        """``delete_tag`` of many tags in two round trips (a write reaches dozens)."""
+        tag_keys = [self._tag_key(tag) for tag in tags]
+        if not tag_keys:
+            return 0
+
+        async def drop() -> int:
+            pipe = self._client.pipeline(transaction=False)
+            for tag_key in tag_keys:
+                pipe.smembers(tag_key)
+            members = await pipe.execute()
+            keys = set().union(*members)
+            removed = int(await self._client.unlink(*keys)) if keys else 0
+            await self._client.unlink(*tag_keys)
+            return removed
+
+        return await self.guard.call("delete_tags", drop, 0)
 
     async def clear(self) -> None:
         async def drop_all() -> None:

@@ -25,9 +25,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from anyio import to_thread
+
 from reelsearch.cache.base import CacheLevel
 from reelsearch.cache.disk import DiskLevel
-from reelsearch.cache.invalidation import BROWSE, ChangeLike, ChangeMatcher, MovieChange
+from reelsearch.cache.invalidation import (
+    BROWSE,
+    WORD_KINDS,
+    ChangeLike,
+    ChangeMatcher,
+    MovieChange,
+)
 from reelsearch.cache.memory import MemoryLevel
 from reelsearch.cache.redis import RedisLevel
 
@@ -68,20 +76,24 @@ class WriteHistory:
 
 
 async def drop_reached(levels: Sequence[CacheLevel], matcher: ChangeMatcher) -> int:
-    """Drop from ``levels`` every entry ``matcher`` reaches; how many were dropped."""
+    """Drop from ``levels`` every entry ``matcher`` reaches; how many were dropped.
+
+    The matcher runs in a worker thread (tens of milliseconds for ten thousand
+    distinct words): the event loop keeps answering requests meanwhile.
+    """
     dropped = 0
+    always = {*matcher.movies, BROWSE, "damaged"}
     for level in levels:
         if isinstance(level, MemoryLevel):
-            dropped += level.drop_tagged(matcher.reached_tags(level.tag_union()))
+            reached = await to_thread.run_sync(matcher.reached_tags, level.word_tags())
+            dropped += level.drop_tagged(reached | always)
         elif isinstance(level, RedisLevel):
-            tags = await level.word_tags()
-            reached = matcher.reached_tags(tags | set(matcher.movies) | {BROWSE})
-            for tag in sorted(reached):
-                dropped += await level.delete_tag(tag)
+            reached = await to_thread.run_sync(matcher.reached_tags, await level.word_tags())
+            dropped += await level.delete_tags(sorted(reached | always))
         elif isinstance(level, DiskLevel):
-            entries = level.scan_tags()
-            union = {tag for _, tags in entries for tag in tags}
-            reached = matcher.reached_tags(union) | {"damaged"}
+            entries = await to_thread.run_sync(level.scan_tags)
+            words = {tag for _, tags in entries for tag in tags if tag[:2] in WORD_KINDS}
+            reached = await to_thread.run_sync(matcher.reached_tags, words) | always
             for key, entry_tags in entries:
                 if not reached.isdisjoint(entry_tags) and await level.delete(key):
                     dropped += 1
