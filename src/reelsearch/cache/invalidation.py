@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-import numpy.typing as npt
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -182,8 +181,9 @@ class ChangeMatcher:
             np.array([len(word) for word in changed])[None, :],
         )
         allowed = np.where(longer >= TWO_TYPOS_FROM, 2, np.where(longer >= ONE_TYPO_FROM, 1, 0))
-        within: npt.NDArray[np.bool_] = np.asarray(distances <= allowed).any(axis=1)
-        return {token for token, hit in zip(candidates, within.tolist(), strict=True) if hit}
+        within = np.any(np.asarray(distances) <= allowed, axis=1)
+        hits: list[bool] = np.asarray(within, dtype=bool).tolist()
+        return {token for token, hit in zip(candidates, hits, strict=True) if hit}
 
     def reached_tags(self, tags: Iterable[str]) -> set[str]:
         """Of an entry's or a level's tags, those this write reaches."""
