@@ -174,7 +174,12 @@ async def test_a_write_reaches_another_cache_through_pubsub_before_its_engine_do
             listening = asyncio.ensure_future(two.cache.follow_invalidations())
             try:
                 await two.warm()
-                await asyncio.sleep(0.2)  # subscribed
+                guard = one.cache.guard
+                assert guard is not None
+                deadline = time.monotonic() + 10
+                while (await guard.client.pubsub_numsub(one.cache.channel))[0][1] < 1:
+                    assert time.monotonic() < deadline, "the other cache never subscribed"
+                    await asyncio.sleep(0.05)
                 await one.write([PutMovie(MovieRecord("test:5", "Heat Wave", year=2020))])
                 deadline = time.monotonic() + 5
                 while two.cache.writes.applied < one.engine.snapshot.version:

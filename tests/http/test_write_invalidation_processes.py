@@ -46,7 +46,9 @@ def counter(server: Server, name: str, cause: str) -> int:
 
 
 def test_a_write_drops_both_memory_levels_through_pubsub(
-    small_copy: Settings, servers: Callable[..., Server], flushed_redis: str  # noqa: F811
+    small_copy: Settings,
+    servers: Callable[..., Server],
+    flushed_redis: str,  # noqa: F811
 ) -> None:
     """Process one follows the write (its poll) and publishes it; process two, whose poll
     is a minute away, drops the reached entry from its memory through pub/sub while still
@@ -74,7 +76,8 @@ def test_a_write_drops_both_memory_levels_through_pubsub(
 
 
 def test_without_redis_each_process_follows_the_polled_version(
-    small_copy: Settings, servers: Callable[..., Server]  # noqa: F811
+    small_copy: Settings,
+    servers: Callable[..., Server],  # noqa: F811
 ) -> None:
     """Without Redis both processes (memory and a shared disk level) drop the reached
     entry once their poll sees the write's version: both then send the fresh answer, and

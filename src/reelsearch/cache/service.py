@@ -23,18 +23,17 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from reelsearch.cache.base import CacheLevel
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.disk import DiskLevel
-from reelsearch.cache.entry import CachedResponse, entry_version, strong_etag
-from reelsearch.cache.invalidation import ChangeLike, ChangeMatcher, DocCount
+from reelsearch.cache.entry import CachedResponse, strong_etag
+from reelsearch.cache.invalidating import Invalidating
+from reelsearch.cache.invalidation import DocCount
 from reelsearch.cache.keys import KeyContext, RulesVersion, read_imported_at
 from reelsearch.cache.memory import MemoryLevel
 from reelsearch.cache.redis import RedisGuard, RedisLevel, open_redis
@@ -43,9 +42,6 @@ from reelsearch.cache.warming import SearchLog
 from reelsearch.cache.writes import (
     ChangeSource,
     WriteHistory,
-    changes_from_message,
-    changes_message,
-    drop_reached,
 )
 from reelsearch.config import Settings
 
@@ -68,7 +64,7 @@ def disk_path(settings: Settings) -> Path:
     return Path(tempfile.gettempdir()) / f"reelsearch-cache-{digest}"
 
 
-class ResultCache:
+class ResultCache(Invalidating):
     """The configured levels and the rules for using them, one per worker process."""
 
     def __init__(
@@ -190,65 +186,6 @@ class ResultCache:
                 log.info("cache: now keyed to catalog %d (%s changed)", catalog_version, cause)
                 self.start_warming()
             return context
-
-    async def _follow_writes(
-        self, context: KeyContext | None, catalog_version: int, imported_at: str
-    ) -> bool:
-        """Catch up with writes (not an import) up to ``catalog_version``, keeping the keys;
-        False when the move is not writes alone, or the catalog's log cannot tell."""
-        if (
-            context is None
-            or self.engine_version is None
-            or catalog_version < self.engine_version
-            or context.imported_at != imported_at
-            or context.rules_version != self.rules.current()
-        ):
-            return False
-        if catalog_version <= self.writes.applied:
-            return True  # applied already (pub/sub from the process that wrote)
-        source = self.change_source
-        if source is None:
-            return False
-        try:
-            changes = await source(self.writes.applied, catalog_version)
-        except Exception as exc:  # the log unreadable: re-keying is always safe
-            log.warning("cache: could not read the catalog's change log (%s); re-keying", exc)
-            return False
-        if changes is None:
-            return False
-        await self.apply_writes(catalog_version, changes)
-        return True
-
-    async def apply_writes(
-        self, version: int, changes: Sequence[ChangeLike], *, shared: bool = True,
-        publish: bool = True,
-    ) -> int:  # fmt: skip
-        """Drop what writes up to catalog ``version`` reach: this process's L1, the shared
-        levels (``shared``), and every other process's L1 (``publish``, Redis pub/sub).
-
-        The documents API may call this right after a write commits; each process's
-        catalog poll calls it too (``ensure_current``), for versions not applied yet.
-        """
-        if version <= self.writes.applied:
-            return 0
-        matcher = ChangeMatcher(changes, self.doc_count)
-        self.writes.add(version, matcher)
-        levels = [lv for lv in self.levels if shared or lv is self.memory]
-        dropped = await drop_reached(levels, matcher)
-        self.counters.invalidations["write"] += 1
-        self.counters.invalidated_entries["write"] += dropped
-        if publish:
-            await self._publish(changes_message(version, changes))
-        log.info("cache: catalog write %d (%d movies) dropped %d entries",
-                 version, len(changes), dropped)  # fmt: skip
-        return dropped
-
-    def _reached_by_writes(self, entry: CachedResponse) -> bool:
-        """Whether writes applied after ``entry`` was computed may have changed it."""
-        writes = self.writes
-        if not writes._writes and writes.applied == writes.floor:
-            return entry_version(entry.tags) < writes.floor
-        return writes.reaches(entry.tags, entry_version(entry.tags))
 
     # -- lookups -------------------------------------------------------------
 
@@ -379,89 +316,6 @@ class ResultCache:
             # computation time does: a write that reaches it drops it.
             entry.last_modified = formatdate(now, usegmt=True)
         return entry
-
-    # -- invalidation --------------------------------------------------------
-
-    async def invalidate(
-        self, *, key: str | None = None, tag: str | None = None, cause: str = "admin"
-    ) -> int:
-        """Drop one key, one tag, or (neither given) everything, in every process."""
-        dropped = 0
-        for level in self.levels:
-            if key is not None:
-                dropped += int(await level.delete(key))
-            elif tag is not None:
-                dropped += await level.delete_tag(tag)
-            else:
-                await level.clear()
-        self.aliases = {}
-        self.counters.invalidations[cause] += 1
-        await self._publish({"key": key, "tag": tag})
-        return dropped
-
-    async def _publish(self, message: dict[str, Any]) -> None:
-        guard = self.guard
-        if guard is None:
-            return
-        payload = orjson.dumps({**message, "from": self.process_id})
-        await guard.call("publish", lambda: guard.client.publish(self.channel, payload), 0)
-
-    async def _apply(self, payload: bytes) -> None:
-        """Another process invalidated: drop the same from this process's L1."""
-        try:
-            message = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(message, dict) or message.get("from") == self.process_id:
-            return
-        if "write" in message:
-            found = changes_from_message(message)
-            if found is not None and self.context is not None:
-                await self.apply_writes(found[0], found[1], shared=False, publish=False)
-            return
-        memory = self.memory
-        self.aliases = {}
-        self.counters.invalidations["remote"] += 1
-        if memory is None:
-            return
-        if message.get("key"):
-            await memory.delete(str(message["key"]))
-        elif message.get("tag"):
-            await memory.delete_tag(str(message["tag"]))
-        else:
-            memory.drop_all()
-
-    async def follow_invalidations(self) -> None:
-        """Listen on the channel for the life of the process, reconnecting after failures."""
-        guard = self.guard
-        if guard is None or self.memory is None:
-            return
-        lost = False
-        while True:
-            pubsub = guard.client.pubsub()
-            try:
-                await pubsub.subscribe(self.channel)
-                if lost and self.memory is not None:
-                    # Messages sent while we were away are lost: drop what they might
-                    # have named. Once per outage, not per retry, so L1 keeps serving
-                    # while Redis is down.
-                    self.memory.drop_all()
-                    self.aliases = {}
-                lost = False
-                while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None and message.get("type") == "message":
-                        await self._apply(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis down or restarted: L1 may have missed a message
-                if not lost:
-                    log.warning("cache invalidation channel lost (%s); reconnecting", exc)
-                lost = True
-                await asyncio.sleep(self.settings.redis_retry_seconds)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
 
     # -- warming -------------------------------------------------------------
 
