@@ -246,7 +246,10 @@ class ResultCache(Invalidating):
                 found = await shared.get(key)
                 return None if found is None or self._reached_by_writes(found) else found
 
-        return await self.singleflight.run(key, compute_and_store, fetch)
+        # Per catalog write applied: a request arriving after a write is never handed
+        # the answer of a search that started before it.
+        flight = f"{key}@{self.writes.applied}" if self.writes.applied else key
+        return await self.singleflight.run(flight, compute_and_store, fetch)
 
     async def store(self, key: str, entry: CachedResponse, *, everywhere: bool = False) -> None:
         """Store in every level; the disk only for searches asked before (or ``everywhere``).
