@@ -92,7 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     movielens = command(sources, "movielens", "a MovieLens movies.csv")
     movielens.add_argument("file", type=_existing_file)
     movielens.set_defaults(run=_import_movielens)
-    for source in (sample, imdb, movielens):
+    jsonl = command(sources, "jsonl", "JSON lines: one movie document a line (as POST "
+                    "/v1/movies/bulk takes them)")  # fmt: skip
+    jsonl.add_argument("file", type=_existing_file)
+    jsonl.set_defaults(run=_import_jsonl)
+    for source in (sample, imdb, movielens, jsonl):
         source.add_argument(
             "--allow-shrink",
             action="store_true",
@@ -286,6 +290,14 @@ def _import_movielens(args: argparse.Namespace, progress: Progress) -> None:
     print(report.render())
 
 
+def _import_jsonl(args: argparse.Namespace, progress: Progress) -> None:
+    from reelsearch.catalog.importers.jsonl import import_jsonl
+
+    report = import_jsonl(_settings(args), args.file, progress=progress)
+    progress.close()
+    print(report.render())
+
+
 def _generate(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.imdb_generate import write_imdb_dataset
 
@@ -301,7 +313,7 @@ def _generate(args: argparse.Namespace, progress: Progress) -> None:
 
 
 # Commands that take the progress display as a second argument.
-_WITH_PROGRESS = {_import_sample, _import_imdb, _import_movielens, _generate}
+_WITH_PROGRESS = {_import_sample, _import_imdb, _import_movielens, _import_jsonl, _generate}
 
 
 def _search(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ positive cases are filtered: every invalid case generated is still sent.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import schemathesis
@@ -15,6 +16,15 @@ from reelsearch.search.query import parse_text
 
 # The default REELSEARCH_MAX_QUERY_WORDS the live server runs with.
 MAX_QUERY_WORDS = 32
+
+
+@schemathesis.serializer("application/x-ndjson")
+def ndjson(context: Any, value: Any) -> bytes:
+    """POST /v1/movies/bulk takes JSON lines: a generated string is sent as its UTF-8 bytes,
+    any other value (negative cases: numbers, null, lists) as its JSON."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return value if isinstance(value, bytes) else json.dumps(value, default=str).encode()
 
 
 @schemathesis.hook

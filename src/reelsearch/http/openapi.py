@@ -13,6 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from reelsearch import __version__
+from reelsearch.catalog.documents import MAX_ALT_TITLES as MAX_DOC_ALT_TITLES
+from reelsearch.catalog.documents import MAX_GENRE_CHARS, MAX_RUNTIME_MIN, MAX_TITLE_CHARS
+from reelsearch.catalog.documents import MAX_YEAR as DOC_MAX_YEAR
+from reelsearch.catalog.documents import MIN_YEAR as DOC_MIN_YEAR
+from reelsearch.catalog.records import MAX_GENRES
 from reelsearch.config import MIN_ADMIN_TOKEN_CHARS
 from reelsearch.errors import DatabaseUnavailable
 from reelsearch.search.query import (
@@ -36,6 +41,7 @@ ERROR_CODES = {
     "too_long": "the query string or q is longer than its limit",
     "invalid_api_key": "an unknown API key, or a forged, tampered or expired scoped token",
     "forbidden": "an admin-only feature without the admin token, or outside a key's scope",
+    "unauthorized": "an admin-only route (the documents API) without an Authorization header",
     "not_found": "no such movie or path",
     "method_not_allowed": "the path has no such method (the `Allow` header lists them)",
     "unavailable": "the catalog database is down or busy; retry after `Retry-After` seconds",
@@ -46,8 +52,12 @@ ERROR_CODES = {
     "rate_limited": "the client's rate limit is spent; retry after `Retry-After` seconds",
     "http_error": "another HTTP-level refusal",
     "cors_refused": "a CORS preflight from an origin, method or header not allowed",
-    "bad_json": "a request body (the page's session writes) that is not valid JSON",
-    "too_large": "a session would grow past its size cap (the page's watchlist and history)",
+    "bad_json": "a request body (a session write, a movie document) that is not valid JSON",
+    "too_large": "a session would grow past its size cap (the page's watchlist and history), "
+    "or a documents request passes its size or line limit",
+    "invalid_document": "a movie document or bulk line is refused: `param` names the field "
+    "(and `line` the line; `errors` lists every bad line found)",
+    "conflict": "the catalog can't take this write as it stands (e.g. a 64th genre)",
     "internal": "a bug; it has been logged",
 }
 # The largest movie id the route reads (18 digits fit a signed 64-bit integer).
@@ -88,6 +98,9 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 _UNAVAILABLE = _error("The catalog database is unavailable now.", retry_after=True)
 _NO_KEY = _error(
     "The X-API-Key is not valid (or missing, with REELSEARCH_REQUIRE_API_KEY).",
+)
+_NO_ADMIN = _error(
+    "No Authorization header (send the admin token), or an invalid X-API-Key.",
 )
 _LIMITED = _error(
     "This client's token bucket is empty (only with REELSEARCH_RATE_LIMIT set). Responses "
@@ -216,6 +229,82 @@ _MOVIE = {
         "alt_titles": {"type": "array", "items": {"type": "string"}},
     },
 }
+_NULLABLE_INT = ["integer", "null"]
+_MOVIE_DOCUMENT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["title"],
+    "description": "A movie to add or replace (catalog/documents.py). Strings are trimmed; "
+    "the alternate titles replace the movie's.",
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE_CHARS},
+        "original_title": {"type": ["string", "null"], "maxLength": MAX_TITLE_CHARS},
+        "year": {"type": _NULLABLE_INT, "minimum": DOC_MIN_YEAR, "maximum": DOC_MAX_YEAR},
+        "runtime_min": {"type": _NULLABLE_INT, "minimum": 0, "maximum": MAX_RUNTIME_MIN},
+        "rating": {"type": ["number", "null"], "minimum": 0, "maximum": 10},
+        "votes": {"type": "integer", "minimum": 0, "maximum": MAX_VOTES, "default": 0},
+        "genres": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_GENRE_CHARS},
+            "maxItems": MAX_GENRES,
+        },  # fmt: skip
+        "kind": {
+            "type": "string",
+            "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,31}$",
+            "default": "movie",
+        },  # fmt: skip
+        "alt_titles": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE_CHARS},
+            "maxItems": MAX_DOC_ALT_TITLES,
+        },  # fmt: skip
+    },
+}
+_WRITE_RESULT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["source", "source_id", "id", "result", "catalog_version"],
+    "properties": {
+        "source": {"type": "string"},
+        "source_id": {"type": "string"},
+        "id": {"type": _NULLABLE_INT, "description": "The movie's catalog id."},
+        "result": {"enum": ["created", "updated", "unchanged", "deleted", "not_found"]},
+        "line": {"type": "integer", "description": "Bulk only: the line it answers."},
+        "catalog_version": {
+            "type": _NULLABLE_INT,
+            "description": "The version this write committed; null when nothing changed.",
+        },
+    },
+}
+_BULK_RESULT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["catalog_version", "changed", "results"],
+    "properties": {
+        "catalog_version": {"type": _NULLABLE_INT},
+        "changed": {"type": "integer", "minimum": 0},
+        "results": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["line", "source", "source_id", "id", "result"],
+                "properties": {
+                    k: v
+                    for k, v in _WRITE_RESULT["properties"].items()  # type: ignore[attr-defined]
+                    if k != "catalog_version"
+                },  # fmt: skip
+            },
+        },
+    },
+}
+_SOURCE_KEY_PARAM = {
+    "name": "movie_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,31}:[^\\s/?#]{1,150}$"},
+    "description": "SOURCE:SOURCE_ID (imdb:tt0133093): the source is lowercase letters, "
+    "digits, `_`, `.`, `-`; the id has no spaces, `/`, `?` or `#`.",
+}
 _SEARCH_RESULT = {
     "type": "object",
     "additionalProperties": False,
@@ -294,6 +383,22 @@ _ERROR_SCHEMA = {
                 },
                 "message": {"type": "string"},
                 "param": {"type": ["string", "null"], "description": "The parameter at fault."},
+                "line": {
+                    "type": ["integer", "null"],
+                    "description": "POST /v1/movies/bulk: the first bad line (1-based).",
+                },
+                "errors": {
+                    "type": "array",
+                    "description": "POST /v1/movies/bulk: every bad line found (at most 20).",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "line": {"type": ["integer", "null"]},
+                            "param": {"type": ["string", "null"]},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
             },
         }
     },
@@ -304,6 +409,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
     """The document for a catalog with these genres and kinds (the values filters accept)."""
     anyone_or_admin: list[dict[str, list[str]]] = [{}, {"adminToken": []}, {"apiKey": []}]
     anyone_or_key: list[dict[str, list[str]]] = [{}, {"apiKey": []}]
+    admin_only: list[dict[str, list[str]]] = [{"adminToken": []}]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -375,6 +481,72 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                         "429": _LIMITED,
                         "503": _UNAVAILABLE,
                     },
+                },
+                "put": {
+                    "operationId": "putMovie",
+                    "security": admin_only,
+                    "summary": "Add or replace one movie by its source id (idempotent).",
+                    "parameters": [_SOURCE_KEY_PARAM],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            _JSON: {"schema": {"$ref": "#/components/schemas/MovieDocument"}}
+                        },  # fmt: skip
+                    },
+                    "responses": {
+                        "200": _ok("Replaced, or unchanged (no new version).", _WRITE_RESULT),
+                        "201": _ok("Added.", _WRITE_RESULT),
+                        "400": _error("The document is refused; `error.param` names the field."),
+                        "403": _error("No admin token."),
+                        "401": _NO_ADMIN,
+                        "409": _error("The catalog can't take this write."),
+                        "413": _error("The body is too large."),
+                        "429": _LIMITED,
+                        "503": _UNAVAILABLE,
+                    },
+                },
+                "delete": {
+                    "operationId": "deleteMovie",
+                    "security": admin_only,
+                    "summary": "Delete one movie by its source id.",
+                    "parameters": [_SOURCE_KEY_PARAM],
+                    "responses": {
+                        "200": _ok("Deleted.", _WRITE_RESULT),
+                        "400": _BAD,
+                        "403": _error("No admin token."),
+                        "404": _error("No movie has this source id."),
+                        "401": _NO_ADMIN,
+                        "429": _LIMITED,
+                        "503": _UNAVAILABLE,
+                    },
+                },
+            },
+            "/v1/movies/bulk": {
+                "post": {
+                    "operationId": "writeMovies",
+                    "security": admin_only,
+                    "summary": "Add, replace or delete many movies: JSON lines, one transaction.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                        "description": "One JSON object a line: `source`, `source_id` and "
+                        'the movie\'s fields (a `MovieDocument`), or `"op": "delete"` '
+                        "with `source` and `source_id` only. Each movie at most once; at "
+                        "most REELSEARCH_DOCUMENTS_BULK_MAX_LINES lines.",
+                    },
+                    "responses": {
+                        "200": _ok("What each line did, in order.", _BULK_RESULT),
+                        "400": _error(
+                            "Bad lines: `error.line` and `error.errors` name them; "
+                            "nothing was written."
+                        ),  # fmt: skip
+                        "403": _error("No admin token."),
+                        "401": _NO_ADMIN,
+                        "409": _error("The catalog can't take this write."),
+                        "413": _error("Too many lines or bytes."),
+                        "429": _LIMITED,
+                        "503": _UNAVAILABLE,
+                    },
                 }
             },
             "/health": {
@@ -411,6 +583,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                 "Hit": _HIT,
                 "Movie": _MOVIE,
                 "SearchResult": _SEARCH_RESULT,
+                "MovieDocument": _MOVIE_DOCUMENT,
                 "Error": _ERROR_SCHEMA,
             },
             "headers": {

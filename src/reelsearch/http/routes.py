@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -11,6 +12,7 @@ from starlette.routing import Route
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest, NotFound
 from reelsearch.http.admin import has_admin_token, is_from, require_admin
 from reelsearch.http.disconnect import unless_disconnected
+from reelsearch.http.documents import DOCUMENT_ROUTES, write_movie
 from reelsearch.http.openapi import openapi_document
 from reelsearch.http.params import query_pairs
 from reelsearch.http.responses import JSONResponse, error_response
@@ -76,6 +78,10 @@ async def autocomplete(request: Request) -> Response:
 
 
 async def movie(request: Request) -> Response:
+    if request.path_params["movie_id"] == "bulk":  # /v1/movies/bulk is POST only
+        raise HTTPException(405, headers={"Allow": "POST"})
+    if request.method in ("PUT", "DELETE"):  # the documents API (admin token)
+        return await write_movie(request)
     raw_id = request.path_params["movie_id"]
     source, colon, source_id = raw_id.partition(":")
     if colon:  # /v1/movies/imdb:tt0133093: the movie's id where it came from
@@ -142,7 +148,9 @@ async def openapi(request: Request) -> Response:
 ROUTES = [
     Route("/v1/search", search, methods=["GET"]),
     Route("/v1/autocomplete", autocomplete, methods=["GET"]),
-    Route("/v1/movies/{movie_id}", movie, methods=["GET"]),
+    # Before /v1/movies/{movie_id}: a 405 on /v1/movies/bulk names its own methods.
+    *DOCUMENT_ROUTES,
+    Route("/v1/movies/{movie_id}", movie, methods=["GET", "PUT", "DELETE"]),
     Route("/health", health, methods=["GET"]),
     Route("/ready", ready, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
