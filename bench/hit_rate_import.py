@@ -48,6 +48,7 @@ class Timeline:
     hit_rate: list[float | None] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)  # non-200 answers (503 deadline)
+    lookups: list[int] = field(default_factory=list)
     p50_ms: list[float | None] = field(default_factory=list)
     import_started: float = 0.0
     import_ended: float = 0.0
@@ -164,6 +165,7 @@ async def run_one(args: argparse.Namespace, paths: list[str], warm: bool, work: 
                 hits, lookups = now[0] - before[0], now[1] - before[1]
                 before = now
                 timeline.hit_rate.append(hits / lookups if lookups else None)
+                timeline.lookups.append(lookups)
                 window = [d for t, d in latencies if second - 1 <= t - began < second]
                 timeline.requests.append(len(window))
                 timeline.errors.append(sum(second - 1 <= t - began < second for t in errors))
@@ -172,6 +174,8 @@ async def run_one(args: argparse.Namespace, paths: list[str], warm: bool, work: 
                     timeline.rekeyed = time.perf_counter() - began
                 timeline.warmed = int(stats["warmed"])  # type: ignore[call-overload]
             await load
+            await asyncio.sleep(args.settle)  # warming reports its count when it ends
+            timeline.warmed = int((await counters(admin, base))["warmed"])  # type: ignore[call-overload]
     return timeline
 
 
@@ -204,6 +208,26 @@ def report(args: argparse.Namespace, runs: dict[str, Timeline]) -> str:
         cells = [pct(run.hit_rate[second]) for run in runs.values()]
         cells += [ms(run.p50_ms[second]) for run in runs.values()]
         lines.append(f"| {second + 1}{marks} | " + " | ".join(cells) + " |")
+    lines += ["", "| hit rate (lookups) | " + " | ".join(runs) + " |",
+              "| --- " + "| ---: " * len(runs) + "|"]  # fmt: skip
+    windows = [("before the import", None, -1), ("import running, old keys", -1, 0),
+               ("0-5 s after re-keying", 0, 5), ("5-15 s after", 5, 15),
+               ("15 s after, to the end", 15, None)]  # fmt: skip
+    for label, start, end in windows:
+        cells = []
+        for run in runs.values():
+            rekey = run.rekeyed if run.rekeyed is not None else float(args.duration)
+            low = args.import_at - 1 if start == -1 else (rekey + start if start is not None else 0)
+            high = (args.import_at - 1 if end == -1 else rekey + end if end is not None
+                    else args.duration)  # fmt: skip
+            if start == -1:
+                low, high = args.import_at - 1, rekey
+            picked = [(run.hit_rate[i], run.lookups[i]) for i in range(len(run.hit_rate))
+                      if low <= i < high and run.hit_rate[i] is not None]  # fmt: skip
+            asked = sum(n for _, n in picked)
+            hits = sum(r * n for r, n in picked if r is not None)
+            cells.append(f"{hits / asked:.1%} ({asked:,})" if asked else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
     for name, run in runs.items():
         steady = [r for r in run.hit_rate[: args.import_at - 1] if r is not None]
@@ -258,6 +282,7 @@ def main() -> None:
     p.add_argument("--warm-top", type=int, default=500)
     p.add_argument("--memory-mib", type=int, default=64)
     p.add_argument("--port", type=int, default=18210, help="this and the next one")
+    p.add_argument("--settle", type=float, default=5.0, help="seconds before the last read")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--out", type=Path)
     asyncio.run(main_async(p.parse_args()))

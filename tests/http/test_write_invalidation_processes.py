@@ -1,4 +1,6 @@
-"""A movie write against two real server processes with warm caches (decision 0015):
+# ruff: noqa: F811  (the fixtures come from test_caching_processes)
+"""A movie write (PUT /v1/movies/...) against two real server processes with warm caches
+(decision 0015):
 with Redis each process's memory level drops what the write reaches through pub/sub,
 before its own catalog poll; without Redis, through the catalog version each polls.
 What the write does not reach stays cached, and nothing stale is served.
@@ -6,26 +8,33 @@ What the write does not reach stays cached, and nothing stale is served.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
-from test_caching_processes import Server, _fresh_answer, flushed_redis, servers  # noqa: F401
+import httpx
+from test_caching_processes import (  # noqa: F401
+    ADMIN,
+    Server,
+    _fresh_answer,
+    flushed_redis,
+    servers,
+)
 
-from reelsearch.catalog.documents import PutMovie
-from reelsearch.catalog.records import MovieRecord
-from reelsearch.catalog.writes import CatalogWriter
 from reelsearch.config import Settings
 
 REACHED, UNREACHED = "q=heat&limit=5", "q=casablanca&limit=5"
 
 
-def write_heat_wave(settings: Settings) -> int:
-    """Add "Heat Wave" (a write the way the documents API makes it); the new version."""
-    record = MovieRecord("test:heatwave", "Heat Wave", year=2020, votes=900_000)
-    report = asyncio.run(CatalogWriter(settings).write([PutMovie(record)]))
-    assert report.catalog_version is not None
-    return report.catalog_version
+def write_heat_wave(server: Server) -> int:
+    """Add "Heat Wave" through the documents API of ``server``; the new catalog version."""
+    response = httpx.put(
+        f"{server.url}/v1/movies/test:heatwave",
+        json={"title": "Heat Wave", "year": 2020, "votes": 900_000},
+        headers=ADMIN,
+        timeout=15,
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["catalog_version"])
 
 
 def warm(server: Server) -> None:
@@ -48,10 +57,10 @@ def counter(server: Server, name: str, cause: str) -> int:
 def test_a_write_drops_both_memory_levels_through_pubsub(
     small_copy: Settings,
     servers: Callable[..., Server],
-    flushed_redis: str,  # noqa: F811
+    flushed_redis: str,
 ) -> None:
-    """Process one follows the write (its poll) and publishes it; process two, whose poll
-    is a minute away, drops the reached entry from its memory through pub/sub while still
+    """Process one takes the write, follows it (its poll) and publishes it; process two,
+    whose poll is a minute away, drops the reached entry from its memory through pub/sub while still
     serving the old catalog, and keeps answering the unreached search from memory."""
     env = {"REELSEARCH_REDIS_URL": flushed_redis, "REELSEARCH_CACHE": "memory,redis"}
     one = servers(small_copy, **env)
@@ -59,7 +68,7 @@ def test_a_write_drops_both_memory_levels_through_pubsub(
     for server in (one, two):
         warm(server)
     before = two.catalog_version()
-    version = write_heat_wave(small_copy)
+    version = write_heat_wave(one)
     wait_for(lambda: one.catalog_version() == version, "process one never followed the write")
     wait_for(lambda: counter(two, "invalidated_entries", "write") >= 1,
              "process two's memory never dropped the reached entry")  # fmt: skip
@@ -77,7 +86,7 @@ def test_a_write_drops_both_memory_levels_through_pubsub(
 
 def test_without_redis_each_process_follows_the_polled_version(
     small_copy: Settings,
-    servers: Callable[..., Server],  # noqa: F811
+    servers: Callable[..., Server],
 ) -> None:
     """Without Redis both processes (memory and a shared disk level) drop the reached
     entry once their poll sees the write's version: both then send the fresh answer, and
@@ -87,7 +96,7 @@ def test_without_redis_each_process_follows_the_polled_version(
     for server in (one, two):
         warm(server)
     old = one.get(f"/v1/search?{REACHED}").content
-    version = write_heat_wave(small_copy)
+    version = write_heat_wave(one)
     fresh = _fresh_answer(small_copy, REACHED)
     assert fresh != old
     for server in (one, two):
