@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import shutil
 import sys
@@ -205,6 +206,105 @@ async def run(args: argparse.Namespace) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+async def run_http(args: argparse.Namespace) -> None:
+    """The same, end to end: a server (1 worker) warmed over HTTP, the writes through the
+    documents API (PUT/DELETE /v1/movies/...), every search asked again over HTTP and
+    compared with a fresh search of the catalog in this process."""
+    import httpx
+
+    from procs import ServerProcess
+    from reelsearch.http.search_cache import render_search
+
+    work = Path(tempfile.mkdtemp(prefix="rs-invalidation-http-"))
+    token = "invalidation-bench-admin-token-0123456789"
+    admin = {"authorization": f"Bearer {token}"}
+    try:
+        db = work / args.db.name
+        shutil.copy(args.db, db)
+        for words in args.db.parent.glob(args.db.name + ".words-*"):
+            shutil.copy(words, work / words.name)
+        searches = popular_searches(db, args.count, args.seed)
+        writes = planned_writes(searches, db, args.seed)
+        url = f"sqlite:///{db}"
+        env = {
+            **os.environ, "REELSEARCH_DATABASE_URL": url, "REELSEARCH_ADMIN_TOKEN": token,
+            "REELSEARCH_CACHE": "memory,redis,disk" if args.redis_url else "memory,disk",
+            "REELSEARCH_REDIS_URL": args.redis_url,
+            "REELSEARCH_CACHE_NAMESPACE": f"rs-inv-{time.time_ns()}",
+            "REELSEARCH_CACHE_MEMORY_BYTES": str(1 << 30), "REELSEARCH_CACHE_TTL": "3600",
+            "REELSEARCH_CACHE_DISK_PATH": str(work / "l3"), "REELSEARCH_CACHE_WARM_TOP": "0",
+            "REELSEARCH_CATALOG_POLL_SECONDS": "0.2", "REELSEARCH_SEARCH_DEADLINE_MS": "10000",
+        }  # fmt: skip
+        base = f"http://127.0.0.1:{args.port}"
+        argv = ["reelsearch", "serve", "--host", "127.0.0.1", "--port", str(args.port),
+                "--workers", "1"]  # fmt: skip
+        with ServerProcess("invalidation", argv, work / "server.log", env) as server:
+            server.wait_healthy(f"{base}/ready", 60)
+            limits = httpx.Limits(max_connections=8)
+            async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+
+                async def ask_all() -> dict[str, bytes]:
+                    bodies: dict[str, bytes] = {}
+                    pending = iter(searches)
+
+                    async def worker() -> None:
+                        for path in pending:
+                            response = await client.get(path)
+                            assert response.status_code == 200, (path, response.text[:200])
+                            bodies[path] = response.content
+
+                    await asyncio.gather(*(worker() for _ in range(8)))
+                    return bodies
+
+                async def memory_entries() -> tuple[int, dict[str, object]]:
+                    stats = (await client.get("/v1/admin/cache", headers=admin)).json()
+                    return int(stats["levels"][0]["entries"]), stats
+
+                await ask_all()
+                await ask_all()  # a second sighting also writes the disk level
+                held_before, _ = await memory_entries()
+                version = 0
+                for operations in writes:
+                    for operation in operations:
+                        path = f"/v1/movies/{operation.source_key}"
+                        if isinstance(operation, PutMovie):
+                            record = operation.record
+                            document = {"title": record.title, "year": record.year,
+                                        "votes": record.votes}  # fmt: skip
+                            response = await client.put(path, json=document, headers=admin)
+                        else:
+                            response = await client.delete(path, headers=admin)
+                        assert response.status_code in (200, 201), response.text
+                        version = int(response.json()["catalog_version"])
+                deadline = time.monotonic() + 60
+                while True:
+                    held_after, stats = await memory_entries()
+                    if stats["catalog_version"] == version:
+                        break
+                    assert time.monotonic() < deadline, "the server never followed the writes"
+                    await asyncio.sleep(0.2)
+                served = await ask_all()
+        settings = Settings(database_url=url, cache="off")
+        engine = await open_search_engine(settings)
+        stale = 0
+        for path in searches:
+            query = canonical_query(parse_search(query_pairs(urlsplit(path).query.encode())))
+            if render_search(await engine.search(query)) != served[path]:
+                stale += 1
+                print(f"STALE over HTTP: {path}", flush=True)
+        await engine.close()
+        dropped = held_before - held_after
+        print(f"end to end over HTTP: {held_before:,} entries in memory, {dropped:,} dropped "
+              f"({dropped / held_before:.2%}) by 10 writes through the documents API; "
+              f"{len(searches):,} searches asked again: {stale} stale answers")  # fmt: skip
+        print(f"counters: invalidations {stats['invalidations']}, "
+              f"entries {stats['invalidated_entries']}")  # fmt: skip
+        if stale:
+            sys.exit(f"{stale} stale answers")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 async def explain(cache: ResultCache, engine, version, operations) -> None:  # type: ignore[no-untyped-def]
     """Which tags this write reaches in L1, and how many entries carry each."""
     from reelsearch.cache.invalidation import ChangeMatcher
@@ -231,7 +331,10 @@ def main() -> None:
     p.add_argument("--count", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--explain", action="store_true", help="print the tags each write reaches")
-    asyncio.run(run(p.parse_args()))
+    p.add_argument("--http", action="store_true", help="end to end: a server, the documents API")
+    p.add_argument("--port", type=int, default=18220)
+    args = p.parse_args()
+    asyncio.run(run_http(args) if args.http else run(args))
 
 
 if __name__ == "__main__":

@@ -363,7 +363,10 @@ class ResultCache(Invalidating):
             ],  # fmt: skip
             "process": self.process_id,
             "hit_rate": round(hits / asked, 4) if asked else None,
-            "catalog_version": self.context.catalog_version if self.context else None,
+            # The version answered from (writes included) and the one the keys name.
+            "catalog_version": self.engine_version,
+            "keys_version": self.context.catalog_version if self.context else None,
+            "writes_applied": self.writes.applied,
             **counters,
         }
 
