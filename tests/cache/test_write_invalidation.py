@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from reelsearch.cache.invalidation import MovieChange
 from reelsearch.cache.keys import canonical_key, canonical_query
 from reelsearch.cache.service import ResultCache
 from reelsearch.catalog.documents import DeleteMovie, Operation, PutMovie
@@ -190,3 +191,23 @@ async def test_a_write_reaches_another_cache_through_pubsub_before_its_engine_do
                 assert two.engine.snapshot.version < one.engine.snapshot.version
             finally:
                 listening.cancel()
+
+
+async def test_writes_announced_with_a_gap_are_left_to_the_catalog_poll(
+    harness: Harness,
+) -> None:
+    """A message naming writes after a version this process has not applied yet is not
+    applied (it would mark the missing writes applied): the process's poll reads them
+    all from the catalog's log instead, and then drops what they reach."""
+    await harness.warm()
+    base = harness.cache.writes.applied
+    await harness.writer.write([PutMovie(MovieRecord("test:6", "Heat Wave", year=2020))])
+    report = await harness.writer.write([PutMovie(MovieRecord("test:7", "Casablanca Nights"))])
+    assert report.catalog_version == base + 2
+    only_second = [MovieChange(base + 2, 99, frozenset(), frozenset({"casablanca", "nights"}))]
+    dropped = await harness.cache.apply_writes(base + 2, only_second, since=base + 1)
+    assert dropped == 0 and harness.cache.writes.applied == base
+    assert await harness.engine.refresh_if_changed()
+    await harness.cache.ensure_current(harness.engine.snapshot.version)
+    assert harness.cache.writes.applied == base + 2
+    assert await harness.held("q=heat ") == {} and await harness.held("q=casablanca ") == {}

@@ -78,20 +78,23 @@ class Invalidating:
             return False
         if changes is None:
             return False
-        await self.apply_writes(catalog_version, changes)
+        await self.apply_writes(catalog_version, changes, since=self.writes.applied)
         return True
 
     async def apply_writes(
-        self, version: int, changes: Sequence[ChangeLike], *, shared: bool = True,
-        publish: bool = True,
+        self, version: int, changes: Sequence[ChangeLike], *, since: int,
+        shared: bool = True, publish: bool = True,
     ) -> int:  # fmt: skip
-        """Drop what writes up to catalog ``version`` reach: this process's L1, the shared
-        levels (``shared``), and every other process's L1 (``publish``, Redis pub/sub).
+        """Drop what the writes after catalog version ``since`` up to ``version`` reach
+        (``changes``: all of them): this process's L1, the shared levels (``shared``), and
+        every other process's L1 (``publish``, Redis pub/sub).
 
         The documents API may call this right after a write commits; each process's
         catalog poll calls it too (``ensure_current``), for versions not applied yet.
+        Writes must be applied without a gap: ``since`` after what is applied here is
+        refused (the poll reads the missing ones from the catalog's log instead).
         """
-        if version <= self.writes.applied:
+        if version <= self.writes.applied or since > self.writes.applied:
             return 0
         matcher = ChangeMatcher(changes, self.doc_count)
         self.writes.add(version, matcher)
@@ -100,7 +103,7 @@ class Invalidating:
         self.counters.invalidations["write"] += 1
         self.counters.invalidated_entries["write"] += dropped
         if publish:
-            await self._publish(changes_message(version, changes))
+            await self._publish(changes_message(since, version, changes))
         log.info("cache: catalog write %d (%d movies) dropped %d entries",
                  version, len(changes), dropped)  # fmt: skip
         return dropped
@@ -108,8 +111,6 @@ class Invalidating:
     def _reached_by_writes(self, entry: CachedResponse) -> bool:
         """Whether writes applied after ``entry`` was computed may have changed it."""
         writes = self.writes
-        if not writes._writes and writes.applied == writes.floor:
-            return entry_version(entry.tags) < writes.floor
         return writes.reaches(entry.tags, entry_version(entry.tags))
 
     async def invalidate(
@@ -147,7 +148,9 @@ class Invalidating:
         if "write" in message:
             found = changes_from_message(message)
             if found is not None and self.context is not None:
-                await self.apply_writes(found[0], found[1], shared=False, publish=False)
+                since, version, changes = found
+                await self.apply_writes(version, changes, since=since, shared=False,
+                                        publish=False)  # fmt: skip
             return
         memory = self.memory
         self.aliases = {}

@@ -69,7 +69,8 @@ class WriteHistory:
         """Whether a write applied after version ``computed_on`` may change an entry with
         ``tags``; True for an entry older than the writes remembered."""
         if computed_on >= self.applied:
-            return False
+            return False  # also every entry while no write is applied since the keys
+
         if computed_on < self.floor:
             return True
         return any(v > computed_on and m.affects(tags) for v, m in self._writes)
@@ -100,24 +101,25 @@ async def drop_reached(levels: Sequence[CacheLevel], matcher: ChangeMatcher) -> 
     return dropped
 
 
-def changes_message(version: int, changes: Sequence[ChangeLike]) -> dict[str, Any]:
-    """A write as a pub/sub message (words sorted, so equal writes give equal bytes)."""
+def changes_message(since: int, version: int, changes: Sequence[ChangeLike]) -> dict[str, Any]:
+    """The writes after ``since`` up to ``version`` as a pub/sub message (words sorted)."""
     return {
         "write": version,
+        "since": since,
         "changes": [
             [c.version, c.movie_id, sorted(c.words_before), sorted(c.words_after)] for c in changes
         ],
     }
 
 
-def changes_from_message(message: dict[str, Any]) -> tuple[int, list[MovieChange]] | None:
-    """The inverse of ``changes_message``; None for a message of another kind or shape."""
+def changes_from_message(message: dict[str, Any]) -> tuple[int, int, list[MovieChange]] | None:
+    """``(since, version, changes)`` of a ``changes_message``; None for another shape."""
     try:
-        version = int(message["write"])
+        version, since = int(message["write"]), int(message["since"])
         changes = [
             MovieChange(int(v), movie, frozenset(map(str, before)), frozenset(map(str, after)))
             for v, movie, before, after in message["changes"]
         ]
     except (KeyError, TypeError, ValueError):
         return None
-    return version, changes
+    return since, version, changes
