@@ -122,7 +122,7 @@ async def run(args: argparse.Namespace) -> None:
             database_url=f"sqlite:///{db}", cache=levels, redis_url=args.redis_url,
             cache_namespace=f"rs-inv-{time.time_ns()}", cache_memory_bytes=1 << 30,
             cache_disk_bytes=1 << 30, cache_disk_path=str(work / "l3"), cache_ttl=3600,
-            cache_warm_top=0,
+            cache_warm_top=0, search_deadline_ms=60_000,  # a loaded machine: no timeouts
         )  # fmt: skip
         engine = await open_search_engine(settings)
         cache = ResultCache.open(settings)
@@ -284,7 +284,7 @@ async def run_http(args: argparse.Namespace) -> None:
                     assert time.monotonic() < deadline, "the server never followed the writes"
                     await asyncio.sleep(0.2)
                 served = await ask_all()
-        settings = Settings(database_url=url, cache="off")
+        settings = Settings(database_url=url, cache="off", search_deadline_ms=60_000)
         engine = await open_search_engine(settings)
         stale = 0
         for path in searches:
