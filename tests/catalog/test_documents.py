@@ -371,3 +371,34 @@ def test_import_jsonl_on_the_command_line(writable: Settings, tmp_path: Path) ->
                           text=True, timeout=120)  # fmt: skip
     assert (0, "") == (done.returncode, done.stderr)
     assert done.stdout.startswith("imported jsonl: 1 movies")
+
+
+def test_a_refresh_after_writes_moves_facets_and_keeps_the_index(
+    engine: BlockingSearchEngine, writable: Settings
+) -> None:
+    """After writes only, the poller's refresh keeps the mapped word index (the same arrays)
+    and moves the catalog-wide facets by the change records: the result equals a full
+    reload's (a fresh engine) for genres, decades, size, kinds and words."""
+    before = engine.snapshot
+    _write(engine, writable, PutMovie(NEW), PutMovie(replace(NEW, source_key="doc:2",
+           title="Older One", year=1931, genres=("Western",), kind="short")))  # fmt: skip
+    _write(engine, writable, DeleteMovie("imdb:tt0000014"),  # Heat: Action, Crime, Drama, 1995
+           PutMovie(replace(NEW, genres=("Drama",), year=1999)))  # fmt: skip
+    assert engine.refresh_if_changed()
+    after = engine.snapshot
+    assert after.vocabulary.arrays is before.vocabulary.arrays
+    fresh = open_blocking_engine(writable)
+    try:
+        full = fresh.snapshot
+    finally:
+        fresh.close()
+    assert full.catalog_facets == after.catalog_facets
+    assert (full.version, full.movie_count, full.kinds, full.genres) == (
+        after.version, after.movie_count, after.kinds, after.genres
+    )  # fmt: skip
+    assert {"Western": 1, "Mockumentary": None} == {
+        g: after.catalog_facets["genres"].get(g) for g in ("Western", "Mockumentary")
+    }
+    assert 1 == after.catalog_facets["decade"]["1930"]
+    for word in ("zorblax", "older", "heat", "matrix"):
+        assert (word in full.vocabulary) == (word in after.vocabulary), word

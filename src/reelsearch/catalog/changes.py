@@ -147,24 +147,38 @@ class ChangeLog:
     """The changes of one write transaction, merged per movie (first before, last after)."""
 
     changes: dict[int, tuple[frozenset[str], frozenset[str]]]
+    facets: dict[int, tuple[str, str]]  # movie id -> facet tokens before, after
 
     def __init__(self) -> None:
         self.changes = {}
+        self.facets = {}
 
-    def add(self, movie_id: int, before: Iterable[str], after: Iterable[str]) -> None:
+    def add(
+        self,
+        movie_id: int,
+        before: Iterable[str],
+        after: Iterable[str],
+        facets_before: str = "",
+        facets_after: str = "",
+    ) -> None:
+        """Record a change of ``movie_id``: its title words and facet tokens
+        (``search.snapshot.facet_tokens``) before and after."""
         earlier = self.changes.get(movie_id)
         first = earlier[0] if earlier is not None else frozenset(before)
         self.changes[movie_id] = (first, frozenset(after))
+        first_facets = self.facets[movie_id][0] if movie_id in self.facets else facets_before
+        self.facets[movie_id] = (first_facets, facets_after)
 
     def __bool__(self) -> bool:
         return bool(self.changes)
 
-    def rows(self, version: int) -> list[tuple[int, int, str, str]]:
+    def rows(self, version: int) -> list[tuple[int, int, str, str, str, str]]:
         """``catalog_changes`` rows, in movie id order."""
         return [
-            (version, movie_id, join_words(before), join_words(after))
+            (version, movie_id, join_words(before), join_words(after),
+             *self.facets.get(movie_id, ("", "")))
             for movie_id, (before, after) in sorted(self.changes.items())
-        ]
+        ]  # fmt: skip
 
     def word_deltas(self) -> list[tuple[str, int]]:
         """Titles gained (lost: negative) per word, in word order, zeros left out."""
@@ -187,8 +201,8 @@ def overlay_from_rows(rows: Iterable[tuple[str, int]]) -> Mapping[str, int]:
 def record_sqlite_changes(conn: sqlite3.Connection, version: int, log: ChangeLog) -> None:
     """Change records and word overlay of write ``version``; prune now and then."""
     conn.executemany(
-        "INSERT OR REPLACE INTO catalog_changes (version, movie_id, words_before, words_after) "
-        "VALUES (?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO catalog_changes (version, movie_id, words_before, words_after, "
+        "facets_before, facets_after) VALUES (?, ?, ?, ?, ?, ?)",
         log.rows(version),
     )
     deltas = log.word_deltas()
@@ -210,9 +224,10 @@ def record_sqlite_changes(conn: sqlite3.Connection, version: int, log: ChangeLog
 async def record_postgres_changes(conn: Any, version: int, log: ChangeLog) -> None:
     """Change records and word overlay of write ``version``; prune now and then."""
     await conn.executemany(
-        "INSERT INTO catalog_changes (version, movie_id, words_before, words_after) "
-        "VALUES ($1, $2, $3, $4) ON CONFLICT (version, movie_id) DO UPDATE "
-        "SET words_after = excluded.words_after",
+        "INSERT INTO catalog_changes (version, movie_id, words_before, words_after, "
+        "facets_before, facets_after) VALUES ($1, $2, $3, $4, $5, $6) "
+        "ON CONFLICT (version, movie_id) DO UPDATE SET words_after = excluded.words_after, "
+        "facets_after = excluded.facets_after",
         log.rows(version),
     )
     deltas = log.word_deltas()

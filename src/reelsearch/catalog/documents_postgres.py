@@ -29,7 +29,6 @@ from reelsearch.catalog.changes import ChangeLog, record_postgres_changes
 from reelsearch.catalog.documents import DeleteMovie, Operation, Outcome, PutMovie, WriteReport
 from reelsearch.catalog.repository import (
     _DATA_COLUMNS,
-    _INSERT_MOVIE,
     _LOCK_MOVIES,
     _LOCK_VERSION,
     _UPDATE_MOVIE,
@@ -43,7 +42,19 @@ from reelsearch.catalog.tsvector import indexed_words, title_tsvector
 from reelsearch.db.transactions import Connect, TransactionStats, run_transaction
 from reelsearch.errors import DatabaseUnavailable
 from reelsearch.search.normalize import normalize, word_key
+from reelsearch.search.snapshot import facet_tokens
 
+_NEW_IDS = (
+    "SELECT array_agg(nextval(pg_get_serial_sequence('movies', 'id'))) FROM generate_series(1, $1)"
+)
+# repository._INSERT_MOVIE with the id given (taken from the identity sequence above).
+_INSERT_WITH_ID = """
+INSERT INTO movies (id, source_key, title, original_title, year, runtime_min, rating, votes,
+                    genres, kind, genre_mask, norm_title, word_key, alt_norm_titles, title_tsv,
+                    search_rank, import_id, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::tsvector, $16,
+        $17, $18)
+"""
 # asyncpg keeps prepared statements per connection; an import's swap leaves them naming
 # dropped tables. Rerunning on the same connection after resetting them is safe.
 _STALE = (asyncpg.InvalidCachedStatementError, asyncpg.UndefinedTableError)
@@ -108,6 +119,11 @@ async def _apply(conn: Any, operations: Sequence[Operation], now: str) -> WriteR
     alt_gone: list[tuple[int, str]] = []
     alt_new: list[tuple[int, str, str]] = []
     changed = {record.source_key for record, _ in puts}
+    # Ids for the new movies in one round trip, so all rows go in pipelined batches.
+    new_ids = iter(await conn.fetchval(_NEW_IDS, sum(1 for _, row in puts if row is None)) or [])
+    inserts: list[tuple[object, ...]] = []
+    updates: list[tuple[object, ...]] = []
+    deletes: list[int] = []
     for operation in operations:
         key = operation.source_key
         row: Any = rows.get(key)
@@ -117,10 +133,9 @@ async def _apply(conn: Any, operations: Sequence[Operation], now: str) -> WriteR
                 continue
             before = indexed_words(row["norm_title"], split_alt_titles(row["alt_norm_titles"]))
             genre_gone += [(bit, row["search_rank"]) for bit in _bits_of(row["genre_mask"])]
-            await conn.execute("DELETE FROM alt_titles WHERE movie_id = $1", row["id"])
-            await conn.execute("DELETE FROM movies WHERE id = $1", row["id"])
+            deletes.append(row["id"])
             words.subtract(before)
-            log.add(row["id"], before, ())
+            log.add(row["id"], before, (), _facets_of(row))
             report.outcomes.append(Outcome(key, "deleted", row["id"]))
             continue
         if key not in changed:
@@ -138,13 +153,14 @@ async def _apply(conn: Any, operations: Sequence[Operation], now: str) -> WriteR
         if row is None:
             last_rank += 1
             rank, old_mask, before, known = last_rank, 0, set(), {}
-            movie_id = int(await conn.fetchval(_INSERT_MOVIE, key, *values, rank, version, now))
+            movie_id = next(new_ids)
+            inserts.append((movie_id, key, *values, rank, version, now))
             report.outcomes.append(Outcome(key, "created", movie_id))
         else:
             movie_id, rank, old_mask = row["id"], row["search_rank"], row["genre_mask"]
             before = indexed_words(row["norm_title"], split_alt_titles(row["alt_norm_titles"]))
             known = known_alts.get(movie_id, {})
-            await conn.execute(_UPDATE_MOVIE, movie_id, *values, rank, now)
+            updates.append((movie_id, *values, rank, now))
             report.outcomes.append(Outcome(key, "updated", movie_id))
         words.subtract(before)
         words.update(after)
@@ -152,9 +168,15 @@ async def _apply(conn: Any, operations: Sequence[Operation], now: str) -> WriteR
         genre_new += [(bit, rank) for bit in _bits_of(mask & ~old_mask)]
         alt_gone += [(movie_id, title) for title in sorted(known) if title not in titles]
         alt_new += [(movie_id, t, n) for t, n in sorted(titles.items()) if t not in known]
-        log.add(movie_id, before, after)
+        log.add(movie_id, before, after, "" if row is None else _facets_of(row),
+                facet_tokens(record.genres, record.year, record.kind))  # fmt: skip
     if not log:
         return report  # nothing to write: the version stays
+    # Gone first (their alternate titles, then them), then new and changed rows.
+    await conn.execute("DELETE FROM alt_titles WHERE movie_id = ANY($1::bigint[])", deletes)
+    await conn.execute("DELETE FROM movies WHERE id = ANY($1::bigint[])", deletes)
+    await conn.executemany(_INSERT_WITH_ID, inserts)
+    await conn.executemany(_UPDATE_MOVIE, updates)
     await conn.executemany(
         "DELETE FROM movie_genres WHERE genre_bit = $1 AND search_rank = $2", genre_gone
     )
@@ -173,6 +195,10 @@ async def _apply(conn: Any, operations: Sequence[Operation], now: str) -> WriteR
     await conn.execute("UPDATE catalog_meta SET value = $1 WHERE key = 'version'", str(version))
     report.catalog_version = version
     return report
+
+
+def _facets_of(row: Any) -> str:
+    return facet_tokens(row["genres"].split(","), row["year"], row["kind"])
 
 
 def _is_unchanged(

@@ -39,6 +39,7 @@ from reelsearch.config import Settings
 from reelsearch.db import connect_writer
 from reelsearch.errors import CatalogError, DatabaseUnavailable
 from reelsearch.search.normalize import normalize, word_key
+from reelsearch.search.snapshot import facet_tokens
 
 DATA_COLUMNS = ("title", "original_title", "year", "runtime_min", "rating", "votes", "genres",
                 "kind")  # fmt: skip
@@ -166,7 +167,13 @@ def _put(
     )
     conn.execute(_FTS_INSERT, (rank, title_document(norm_title, joined)))
     _set_genre_rows(conn, rank, old_mask, mask)
-    log.add(movie_id, before, indexed_words(norm_title, split_alt_titles(joined)))
+    log.add(
+        movie_id,
+        before,
+        indexed_words(norm_title, split_alt_titles(joined)),
+        "" if row is None else facet_tokens(row[7].split(","), row[3], row[8]),
+        facet_tokens(record.genres, record.year, record.kind),
+    )
     return Outcome(record.source_key, result, movie_id), last_rank
 
 
@@ -179,7 +186,8 @@ def _delete(conn: sqlite3.Connection, key: str, row: Any, log: ChangeLog) -> Out
         _set_genre_rows(conn, rank, mask, 0)
     conn.execute("DELETE FROM alt_titles WHERE movie_id = ?", (movie_id,))
     conn.execute("DELETE FROM movies WHERE id = ?", (movie_id,))
-    log.add(movie_id, indexed_words(norm, split_alt_titles(joined)), ())
+    log.add(movie_id, indexed_words(norm, split_alt_titles(joined)), (),
+            facet_tokens(row[7].split(","), row[3], row[8]))  # fmt: skip
     return Outcome(key, "deleted", movie_id)
 
 

@@ -43,6 +43,7 @@ from reelsearch.catalog.tsvector import indexed_words, title_tsvector
 from reelsearch.db.transactions import Connect, TransactionStats, run_transaction
 from reelsearch.errors import CatalogError
 from reelsearch.search.normalize import normalize, word_key
+from reelsearch.search.snapshot import facet_tokens
 
 # The columns a provider supplies; updated_at moves only when one of them changes.
 _DATA_COLUMNS = (
@@ -180,7 +181,13 @@ async def _upsert(conn: Any, batch: list[MovieRecord], now: str) -> UpsertReport
         after = indexed_words(norm_title, alternates)
         words.subtract(before)
         words.update(after)
-        log.add(movie_id, before, after)
+        log.add(
+            movie_id,
+            before,
+            after,
+            "" if row is None else facet_tokens(row["genres"].split(","), row["year"], row["kind"]),
+            facet_tokens(record.genres, record.year, record.kind),
+        )
         genre_rows_gone += [(bit, rank) for bit in _bits_of(old_mask & ~mask)]
         genre_rows_new += [(bit, rank) for bit in _bits_of(mask & ~old_mask)]
         alt_rows += [(movie_id, t, norm) for t, norm in sorted(new_alts.items())]

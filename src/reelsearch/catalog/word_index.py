@@ -55,8 +55,12 @@ def store_sqlite_word_index(conn: sqlite3.Connection, version: int) -> int:
     parts = encode(arrays, version)
     name = sidecar_name(catalog, version)
     write_atomically(catalog.parent / name, parts)
+    # The index workers may still be mapping: the one named now, whatever version made it
+    # (writes since an import bump the catalog version, not the index's: 0014).
+    previous = conn.execute("SELECT value FROM catalog_meta WHERE key = ?", (WORD_INDEX_KEY,))
+    kept = {name, *(str(row[0]).partition(" ")[0] for row in previous)}
     conn.execute(_UPSERT_META.format("?"), (WORD_INDEX_KEY, f"{name} {checksum(parts)}"))
-    _remove_older_files(catalog, version)
+    _remove_older_files(catalog, version, kept)
     return sum(len(part) for part in parts)
 
 
@@ -91,12 +95,13 @@ def build_postgres_word_arrays(conn: psycopg.Connection[Any], *, staging: str = 
     return build_word_arrays(words, initialisms_of(t for row in titles for t in row if t))
 
 
-def _remove_older_files(catalog: Path, version: int) -> None:
-    """Files of versions before ``version - 1``: no reader can be about to open them."""
+def _remove_older_files(catalog: Path, version: int, kept: set[str]) -> None:
+    """Files of versions before ``version - 1`` but those in ``kept``: no reader can be
+    about to open them."""
     prefix = f"{catalog.name}.words-"  # as sidecar_name() writes it
     for path in catalog.parent.glob(f"{prefix}*"):
         number = path.name.removeprefix(prefix)
-        if number.isdigit() and int(number) < version - 1:
+        if number.isdigit() and int(number) < version - 1 and path.name not in kept:
             try:
                 path.unlink()
             except OSError as exc:

@@ -14,6 +14,7 @@ written to without a re-import.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -28,6 +29,16 @@ from reelsearch.db.transactions import Connect, TransactionStats
 
 if TYPE_CHECKING:
     import asyncpg
+
+
+# Alembic keeps the running migration in module-level proxies: two upgrades at once in
+# one process (two writers' first writes) would overwrite each other's. One at a time.
+_MIGRATING = threading.Lock()
+
+
+def _upgrade_schema(settings: Settings) -> None:
+    with _MIGRATING:
+        upgrade_schema(settings)
 
 
 class CatalogWriter:
@@ -45,7 +56,7 @@ class CatalogWriter:
         if not self._migrated:
             async with self._one_at_a_time:
                 if not self._migrated:
-                    await anyio.to_thread.run_sync(upgrade_schema, self.settings)
+                    await anyio.to_thread.run_sync(_upgrade_schema, self.settings)
                     self._migrated = True
         if self.settings.backend == "postgresql":
             from reelsearch.catalog.documents_postgres import write_movies

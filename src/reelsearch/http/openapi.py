@@ -497,7 +497,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                         "200": _ok("Replaced, or unchanged (no new version).", _WRITE_RESULT),
                         "201": _ok("Added.", _WRITE_RESULT),
                         "400": _error("The document is refused; `error.param` names the field."),
-                        "403": _error("No admin token."),
+                        "403": _error("A wrong admin token, or none configured on the server."),
                         "401": _NO_ADMIN,
                         "409": _error("The catalog can't take this write."),
                         "413": _error("The body is too large."),
@@ -513,7 +513,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                     "responses": {
                         "200": _ok("Deleted.", _WRITE_RESULT),
                         "400": _BAD,
-                        "403": _error("No admin token."),
+                        "403": _error("A wrong admin token, or none configured on the server."),
                         "404": _error("No movie has this source id."),
                         "401": _NO_ADMIN,
                         "429": _LIMITED,
@@ -540,7 +540,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                             "Bad lines: `error.line` and `error.errors` name them; "
                             "nothing was written."
                         ),  # fmt: skip
-                        "403": _error("No admin token."),
+                        "403": _error("A wrong admin token, or none configured on the server."),
                         "401": _NO_ADMIN,
                         "409": _error("The catalog can't take this write."),
                         "413": _error("Too many lines or bytes."),

@@ -95,7 +95,7 @@ class PostgresSearchEngine:
         async with self._refresh_lock:
             if await self._version() == self.snapshot.version:
                 return False
-            self.snapshot = await _load_snapshot(self.pool)
+            self.snapshot = await _load_snapshot(self.pool, self.snapshot)
             return True
 
     async def ping(self) -> None:
@@ -139,13 +139,19 @@ class PostgresSearchEngine:
                 return await read(PostgresReader(conn, deadline))
 
 
-async def _load_snapshot(pool: PostgresPool) -> CatalogSnapshot:
+async def _load_snapshot(
+    pool: PostgresPool, previous: CatalogSnapshot | None = None
+) -> CatalogSnapshot:
+    """The catalog's snapshot; after writes only, ``previous``'s index and moved facets."""
     async with (
         pool.connection() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
         facts = await read_catalog_facts(
-            PostgresReader(conn), POSTGRESQL, PostgresWordCache(pool.settings.word_index_cache)
+            PostgresReader(conn),
+            POSTGRESQL,
+            PostgresWordCache(pool.settings.word_index_cache),
+            previous,
         )
     # Building the typo index takes seconds for a large catalog: not on the event loop.
     return await anyio.to_thread.run_sync(CatalogSnapshot.build, facts)

@@ -99,7 +99,9 @@ class SqliteSearchEngine:
         with self._refresh_lock, self.pool.connection() as conn:
             if run_inline(read_version(SqliteReader(conn))) == self.snapshot.version and not other:
                 return False
-            self.snapshot = CatalogSnapshot.load(conn)  # one assignment: readers never see half
+            # One assignment: readers never see half. After writes only, the new one
+            # keeps the mapped word index and moves the facets (another file: reread all).
+            self.snapshot = CatalogSnapshot.load(conn, None if other else self.snapshot)
             return True
 
     async def ping(self) -> None:

@@ -36,6 +36,10 @@ def upgrade() -> None:
             movie_id {integer} NOT NULL,
             words_before TEXT NOT NULL,
             words_after TEXT NOT NULL,
+            -- its genres and decade ("g=Drama", "d=1990", tab-separated): readers move
+            -- the catalog-wide facets by these instead of recounting a million rows
+            facets_before TEXT NOT NULL DEFAULT '',
+            facets_after TEXT NOT NULL DEFAULT '',
             PRIMARY KEY (version, movie_id)
         )
         """
