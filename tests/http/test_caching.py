@@ -272,7 +272,7 @@ def test_admin_invalidation(make_client: Callable[..., CountingClient]) -> None:
     app.get("/v1/search?q=alien")
     app.get("/v1/search?q=heat")
     assert app.client.post("/v1/admin/cache/invalidate", json={"all": True}).status_code == 403
-    response = app.client.post("/v1/admin/cache/invalidate", json={"tag": "w:alien"},
+    response = app.client.post("/v1/admin/cache/invalidate", json={"tag": "p:alien"},
                                headers=ADMIN)  # fmt: skip
     assert response.status_code == 200 and response.json()["dropped"] >= 1
     app.get("/v1/search?q=alien")

@@ -198,7 +198,7 @@ def test_admin_invalidation_reaches_every_process(
             assert server.get("/v1/search?q=heat").status_code == 200
     computed = [int(s.stats()["computed"]) for s in (one, two)]  # type: ignore[call-overload]
     assert sum(computed) == 1  # the second process found the first's answer in Redis
-    response = httpx.post(f"{one.url}/v1/admin/cache/invalidate", json={"tag": "w:heat"},
+    response = httpx.post(f"{one.url}/v1/admin/cache/invalidate", json={"tag": "p:heat"},
                           headers=ADMIN, timeout=10)  # fmt: skip
     assert response.status_code == 200 and response.json()["dropped"] >= 2
     deadline = time.monotonic() + 10

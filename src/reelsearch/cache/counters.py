@@ -24,6 +24,9 @@ class CacheCounters:
     evictions: Counter[str] = field(default_factory=Counter)  # by level name
     rejected: int = 0  # L1 admission said no
     invalidations: Counter[str] = field(default_factory=Counter)  # by cause
+    # Entries dropped, by cause: "write" (a write's matcher, at once), "write_on_store"
+    # and "write_on_read" (caught by the version check: decision 0015).
+    invalidated_entries: Counter[str] = field(default_factory=Counter)
     not_modified: int = 0  # 304s sent
     fast_path: int = 0  # answered before routing
     bytes_sent: int = 0  # response bytes of cached answers, as sent
@@ -37,6 +40,7 @@ class CacheCounters:
         totals = {f"hit_{level}": n for level, n in self.hits.items()}
         totals.update((f"invalidation_{cause}", n) for cause, n in self.invalidations.items())
         totals.update((f"level_error_{level}", n) for level, n in self.level_errors.items())
+        totals.update((f"invalidated_{cause}", n) for cause, n in self.invalidated_entries.items())
         totals.update(
             miss=self.misses, stale_served=self.stale_served, refresh=self.refreshes,
             computed=self.computed, singleflight_wait=self.singleflight_waits,
@@ -58,6 +62,7 @@ class CacheCounters:
             "evictions": dict(self.evictions),
             "rejected": self.rejected,
             "invalidations": dict(self.invalidations),
+            "invalidated_entries": dict(self.invalidated_entries),
             "not_modified": self.not_modified,
             "fast_path": self.fast_path,
             "bytes_sent": self.bytes_sent,

@@ -17,6 +17,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ import diskcache
 
 from reelsearch.cache.base import LevelStats, storage_seconds
 from reelsearch.cache.counters import CacheCounters
-from reelsearch.cache.entry import CachedResponse
+from reelsearch.cache.entry import CachedResponse, tags_of
 
 log = logging.getLogger("reelsearch.cache")
 T = TypeVar("T")
@@ -97,7 +98,12 @@ class DiskLevel:
         if cache is None or keep <= 0 or entry.size > self.max_bytes:
             return
         blob = entry.to_bytes()
-        if self._guard("set", lambda: cache.set(key, blob, expire=keep, retry=False), False):
+        # The tags also go in diskcache's own tag column, so a write's invalidation
+        # reads them with one SELECT instead of every blob (``scan_tags``).
+        tags = " ".join(entry.tags)
+        if self._guard(
+            "set", lambda: cache.set(key, blob, expire=keep, tag=tags, retry=False), False
+        ):
             self._written += 1
 
     async def delete(self, key: str) -> bool:
@@ -120,6 +126,33 @@ class DiskLevel:
             if entry is not None and tag in entry.tags and await self.delete(key):
                 removed += 1
         return removed
+
+    def scan_tags(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Every live entry's key and tags, from diskcache's tag column (one SELECT over
+        the index, no blob read: a write's invalidation, never a request)."""
+        cache = self._cache
+        if cache is None:
+            return []
+        rows: list[tuple[Any, Any]] = self._guard(
+            "scan",
+            lambda: cache._sql(  # diskcache's own connection; public API has no tag scan
+                "SELECT key, tag FROM Cache WHERE expire_time IS NULL OR expire_time > ?",
+                (time.time(),),
+            ).fetchall(),
+            [],
+        )
+        found: list[tuple[str, tuple[str, ...]]] = []
+        for key, tags in rows:
+            if not isinstance(key, str):
+                continue
+            if not isinstance(tags, str):  # stored without tags: read the blob's header
+                blob: Any = self._guard("get", partial(cache.get, key, retry=False), None)
+                try:
+                    tags = " ".join(tags_of(bytes(blob))) if blob is not None else ""
+                except ValueError:
+                    tags = "damaged"
+            found.append((key, tuple(tags.split())))
+        return found
 
     async def clear(self) -> None:
         cache = self._cache

@@ -26,6 +26,27 @@ _HEADER_LENGTH = struct.Struct(">I")
 VARIANT_RESERVE_FROM = 256
 
 
+def tags_of(blob: bytes) -> tuple[str, ...]:
+    """The tags of a ``CachedResponse.to_bytes`` blob, reading only its header."""
+    try:
+        (length,) = _HEADER_LENGTH.unpack_from(blob)
+        meta = orjson.loads(blob[_HEADER_LENGTH.size : _HEADER_LENGTH.size + length])
+        return tuple(meta["t"])
+    except (struct.error, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+        raise ValueError(f"damaged cache entry: {exc}") from None
+
+
+def entry_version(tags: tuple[str, ...]) -> int:
+    """The catalog version an entry was computed on (its ``v:`` tag), or -1 if it has none."""
+    for tag in tags:
+        if tag.startswith("v:"):
+            try:
+                return int(tag[2:])
+            except ValueError:
+                return -1
+    return -1
+
+
 def strong_etag(body: bytes) -> str:
     """A strong validator of the identity body: 16 hex digits of BLAKE2b, quoted."""
     return '"' + hashlib.blake2b(body, digest_size=8).hexdigest() + '"'

@@ -13,12 +13,14 @@ from it without an await.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections import OrderedDict
 
 from reelsearch.cache.base import LevelStats, storage_seconds
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.entry import CachedResponse
+from reelsearch.cache.invalidation import WORD_KINDS
 
 # Frequencies are counted for this many times as many keys as the cache could
 # hold at a typical entry size, then halved (TinyLFU's "reset"), which also
@@ -138,6 +140,24 @@ class MemoryLevel:
         """Scans the entries: no tag index is kept, since indexing a page's dozen tags on
         every store cost a fifth of a miss's overhead, and this runs only on invalidation."""
         keys = [key for key, (entry, _, _) in self._entries.items() if tag in entry.tags]
+        for key in keys:
+            self._remove(key)
+        return len(keys)
+
+    def word_tags(self) -> builtins.set[str]:
+        """Every word tag some entry carries (``w:`` ``p:`` ``x:`` ``y:``): a write's
+        matcher is asked once per distinct word, not once per entry."""
+        found: builtins.set[str] = builtins.set()
+        for entry, _, _ in self._entries.values():
+            found.update(entry.tags)
+        return {tag for tag in found if tag[:2] in WORD_KINDS}
+
+    def drop_tagged(self, tags: builtins.set[str]) -> int:
+        """Drop every entry carrying any of ``tags``; how many were dropped."""
+        if not tags:
+            return 0
+        entries = self._entries.items()
+        keys = [key for key, (entry, _, _) in entries if not tags.isdisjoint(entry.tags)]
         for key in keys:
             self._remove(key)
         return len(keys)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -99,6 +99,19 @@ class RedisLevel:
     def _tag_key(self, tag: str) -> str:
         return f"{self.namespace}:t:{tag}"
 
+    @property
+    def _words_key(self) -> str:
+        """A set of every word tag (``w:``, ``p:``, ``x:``, ``y:``) stored: what a write's
+        matcher is asked."""
+        return f"{self.namespace}:tw"
+
+    async def word_tags(self) -> set[str]:
+        """The word tags some stored entry carries (or carried: tag sets expire later)."""
+        found: Any = await self.guard.call(
+            "word_tags", lambda: self._client.smembers(self._words_key), set()
+        )
+        return {t.decode() if isinstance(t, bytes) else str(t) for t in found}
+
     async def get(self, key: str) -> CachedResponse | None:
         blob: Any = await self.guard.call(
             "get", lambda: self._client.get(self._entry_key(key)), None
@@ -127,6 +140,10 @@ class RedisLevel:
                 pipe.sadd(tag_key, entry_key)
                 # A tag set outlives each entry added to it: entries live at most ttl.
                 pipe.pexpire(tag_key, int(self.ttl * 1000))
+            words = [tag for tag in entry.tags if tag[:2] in ("w:", "p:", "x:", "y:")]
+            if words:
+                pipe.sadd(self._words_key, *words)
+                pipe.pexpire(self._words_key, int(self.ttl * 1000))
             await pipe.execute()
 
         await self.guard.call("set", write, None)
@@ -150,6 +167,24 @@ class RedisLevel:
 
         return await self.guard.call("delete_tag", drop, 0)
 
+    async def delete_tags(self, tags: Iterable[str]) -> int:
+        """``delete_tag`` of many tags in two round trips (a write reaches dozens)."""
+        tag_keys = [self._tag_key(tag) for tag in tags]
+        if not tag_keys:
+            return 0
+
+        async def drop() -> int:
+            pipe = self._client.pipeline(transaction=False)
+            for tag_key in tag_keys:
+                pipe.smembers(tag_key)
+            members = await pipe.execute()
+            keys = set().union(*members)
+            removed = int(await self._client.unlink(*keys)) if keys else 0
+            await self._client.unlink(*tag_keys)
+            return removed
+
+        return await self.guard.call("delete_tags", drop, 0)
+
     async def clear(self) -> None:
         async def drop_all() -> None:
             batch: list[Any] = []
@@ -160,6 +195,7 @@ class RedisLevel:
                     batch.clear()
             if batch:
                 await self._client.unlink(*batch)
+            await self._client.unlink(self._words_key)
 
         await self.guard.call("clear", drop_all, None)
 

@@ -24,20 +24,25 @@ import random
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from reelsearch.cache.base import CacheLevel
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.disk import DiskLevel
 from reelsearch.cache.entry import CachedResponse, strong_etag
+from reelsearch.cache.invalidating import Invalidating
+from reelsearch.cache.invalidation import DocCount
 from reelsearch.cache.keys import KeyContext, RulesVersion, read_imported_at
 from reelsearch.cache.memory import MemoryLevel
 from reelsearch.cache.redis import RedisGuard, RedisLevel, open_redis
 from reelsearch.cache.singleflight import SingleFlight
 from reelsearch.cache.warming import SearchLog
+from reelsearch.cache.writes import (
+    ChangeSource,
+    WriteHistory,
+)
 from reelsearch.config import Settings
 
 log = logging.getLogger("reelsearch.cache")
@@ -59,7 +64,7 @@ def disk_path(settings: Settings) -> Path:
     return Path(tempfile.gettempdir()) / f"reelsearch-cache-{digest}"
 
 
-class ResultCache:
+class ResultCache(Invalidating):
     """The configured levels and the rules for using them, one per worker process."""
 
     def __init__(
@@ -86,6 +91,15 @@ class ResultCache:
         self.search_log = SearchLog(guard, self.namespace, log_path)
         self.context: KeyContext | None = None
         self.prefix = b""
+        # The catalog version the engine serves that this cache has caught up with:
+        # its keys' version (an import) or a later one reached by writes.
+        self.engine_version: int | None = None
+        self.writes = WriteHistory()
+        # Set by the app when the catalog logs its writes (the documents API):
+        # without one, a new version re-keys the cache as an import does.
+        self.change_source: ChangeSource | None = None
+        # How many titles hold a word now (the engine's vocabulary), for precision.
+        self.doc_count: DocCount | None = None
         # raw query string -> key, for the fast path (valid, cacheable requests only)
         self.aliases: dict[bytes, str] = {}
         self.process_id = os.urandom(6).hex()
@@ -151,7 +165,7 @@ class ResultCache:
         context = self.context
         return (
             context is not None
-            and context.catalog_version == catalog_version
+            and self.engine_version == catalog_version
             and context.rules_version == self.rules.current()
         )
 
@@ -166,9 +180,15 @@ class ResultCache:
                 return self.context
             previous = self.context
             imported_at = await read_imported_at(self.settings)
+            if await self._follow_writes(previous, catalog_version, imported_at):
+                self.engine_version = catalog_version
+                assert previous is not None
+                return previous
             context = KeyContext(catalog_version, imported_at, self.rules.current(),
                                  self.namespace)  # fmt: skip
             self.context, self.prefix = context, context.prefix
+            self.engine_version = catalog_version
+            self.writes.reset(catalog_version)
             self.aliases = {}
             if self.memory is not None:
                 self.memory.drop_all()  # every entry in it was made for the old context
@@ -195,6 +215,11 @@ class ResultCache:
             else:
                 entry = await level.get(key)
             if entry is None:
+                continue
+            if level is not self.memory and self._reached_by_writes(entry):
+                # Stored by a process that had not yet followed a write this one has.
+                self.counters.invalidated_entries["write_on_read"] += 1
+                await level.delete(key)
                 continue
             if index == 0 and level is self.memory:
                 self.note_memory_hit(key, entry)
@@ -230,9 +255,13 @@ class ResultCache:
         if shared is not None:
 
             async def fetch() -> CachedResponse | None:
-                return await shared.get(key)
+                found = await shared.get(key)
+                return None if found is None or self._reached_by_writes(found) else found
 
-        return await self.singleflight.run(key, compute_and_store, fetch)
+        # Per catalog write applied: a request arriving after a write is never handed
+        # the answer of a search that started before it.
+        flight = f"{key}@{self.writes.applied}" if self.writes.applied else key
+        return await self.singleflight.run(flight, compute_and_store, fetch)
 
     async def store(self, key: str, entry: CachedResponse, *, everywhere: bool = False) -> None:
         """Store in every level; the disk only for searches asked before (or ``everywhere``).
@@ -241,6 +270,11 @@ class ResultCache:
         (diskcache: ~0.3 ms), and most misses on a Zipf stream are asked once: so only
         answers L1 has counted at least twice go to disk (bench/RESULTS.md).
         """
+        if self._reached_by_writes(entry):
+            # Computed before a write this process has applied, which may change it:
+            # the requester gets it (it is what the engine said), no level keeps it.
+            self.counters.invalidated_entries["write_on_store"] += 1
+            return
         memory = self.memory
         for level in self.levels:
             if (
@@ -290,85 +324,13 @@ class ResultCache:
         settings = self.settings
         jitter = settings.cache_ttl_jitter
         fresh = settings.cache_ttl * (1 + random.uniform(-jitter, jitter))
-        return new_entry(body, tags, self.context, now, fresh, settings.cache_stale_seconds)
-
-    # -- invalidation --------------------------------------------------------
-
-    async def invalidate(
-        self, *, key: str | None = None, tag: str | None = None, cause: str = "admin"
-    ) -> int:
-        """Drop one key, one tag, or (neither given) everything, in every process."""
-        dropped = 0
-        for level in self.levels:
-            if key is not None:
-                dropped += int(await level.delete(key))
-            elif tag is not None:
-                dropped += await level.delete_tag(tag)
-            else:
-                await level.clear()
-        self.aliases = {}
-        self.counters.invalidations[cause] += 1
-        await self._publish({"key": key, "tag": tag})
-        return dropped
-
-    async def _publish(self, message: dict[str, Any]) -> None:
-        guard = self.guard
-        if guard is None:
-            return
-        payload = orjson.dumps({**message, "from": self.process_id})
-        await guard.call("publish", lambda: guard.client.publish(self.channel, payload), 0)
-
-    async def _apply(self, payload: bytes) -> None:
-        """Another process invalidated: drop the same from this process's L1."""
-        try:
-            message = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(message, dict) or message.get("from") == self.process_id:
-            return
-        memory = self.memory
-        self.aliases = {}
-        self.counters.invalidations["remote"] += 1
-        if memory is None:
-            return
-        if message.get("key"):
-            await memory.delete(str(message["key"]))
-        elif message.get("tag"):
-            await memory.delete_tag(str(message["tag"]))
-        else:
-            memory.drop_all()
-
-    async def follow_invalidations(self) -> None:
-        """Listen on the channel for the life of the process, reconnecting after failures."""
-        guard = self.guard
-        if guard is None or self.memory is None:
-            return
-        lost = False
-        while True:
-            pubsub = guard.client.pubsub()
-            try:
-                await pubsub.subscribe(self.channel)
-                if lost and self.memory is not None:
-                    # Messages sent while we were away are lost: drop what they might
-                    # have named. Once per outage, not per retry, so L1 keeps serving
-                    # while Redis is down.
-                    self.memory.drop_all()
-                    self.aliases = {}
-                lost = False
-                while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None and message.get("type") == "message":
-                        await self._apply(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis down or restarted: L1 may have missed a message
-                if not lost:
-                    log.warning("cache invalidation channel lost (%s); reconnecting", exc)
-                lost = True
-                await asyncio.sleep(self.settings.redis_retry_seconds)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+        entry = new_entry(body, tags, self.context, now, fresh, settings.cache_stale_seconds)
+        if self.writes.applied != self.writes.floor:
+            # Written to since the import: the import time no longer bounds when this
+            # answer last changed (If-Modified-Since must not 304 past a write), its
+            # computation time does: a write that reaches it drops it.
+            entry.last_modified = formatdate(now, usegmt=True)
+        return entry
 
     # -- warming -------------------------------------------------------------
 
@@ -413,7 +375,10 @@ class ResultCache:
             ],  # fmt: skip
             "process": self.process_id,
             "hit_rate": round(hits / asked, 4) if asked else None,
-            "catalog_version": self.context.catalog_version if self.context else None,
+            # The version answered from (writes included) and the one the keys name.
+            "catalog_version": self.engine_version,
+            "keys_version": self.context.catalog_version if self.context else None,
+            "writes_applied": self.writes.applied,
             **counters,
         }
 

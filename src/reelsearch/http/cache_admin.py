@@ -2,7 +2,11 @@
 
 ``GET /v1/admin/cache`` reports counters and per-level use;
 ``POST /v1/admin/cache/invalidate`` with ``{"key": K}``, ``{"tag": T}`` or
-``{"all": true}`` drops entries in every level and every process.
+``{"all": true}`` drops entries in every level and every process. Tags
+(decision 0015): ``w:<word>`` a word searched, ``p:<word>`` a last word still
+being typed ("q=heat" without a trailing space), ``x:``/``y:`` the same for
+synonyms and joined words, ``m:<movie id>`` a movie on the page, ``browse``
+every search without words, ``v:<catalog version>`` what it was computed on.
 """
 
 from __future__ import annotations

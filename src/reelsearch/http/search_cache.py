@@ -23,6 +23,9 @@ from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.entry import CachedResponse
 from reelsearch.cache.keys import canonical_key, canonical_query
 from reelsearch.cache.service import ResultCache, new_entry
+from reelsearch.cache.tags import search_tags as tags_for
+from reelsearch.cache.writes import ChangeSource
+from reelsearch.catalog.changes import MovieChange
 from reelsearch.config import Settings
 from reelsearch.errors import SearchCancelled
 from reelsearch.http.caching import EntrySender
@@ -31,6 +34,7 @@ from reelsearch.http.params import query_pairs
 from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import SearchEngine, SearchResult
 from reelsearch.search.query import SearchQuery, parse_search
+from reelsearch.search.rulebook import Rules
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -52,15 +56,19 @@ def render_search(result: SearchResult) -> bytes:
     return orjson.dumps(body)
 
 
-def search_tags(query: SearchQuery, result: SearchResult, catalog_version: int) -> tuple[str, ...]:
-    """What a write must look at to know whether this answer changed (0011).
+def search_tags(
+    query: SearchQuery, result: SearchResult, catalog_version: int, engine: SearchEngine | None
+) -> tuple[str, ...]:
+    """What a write must look at to know whether this answer changed (decision 0015):
+    the words searched, as the engine may match them, and the movies shown."""
+    return tags_for(query, result.hits, catalog_version, _rules_of(engine),
+                    all_words=result.all_words)  # fmt: skip
 
-    The words searched (a new or renamed title holding one may now match) and
-    the movies shown (a changed or deleted movie changes the page).
-    """
-    words = {f"w:{word}" for word in query.words}
-    movies = {f"m:{hit['id']}" for hit in result.hits if "id" in hit}
-    return (f"v:{catalog_version}", *sorted(words), *sorted(movies))
+
+def _rules_of(engine: SearchEngine | None) -> Rules | None:
+    """The relevance rules the engine searches with now (None if it does not say)."""
+    files = getattr(getattr(engine, "tiered", None), "rules", None)
+    return files.current() if files is not None else None
 
 
 class EntryResponse(Response):
@@ -127,7 +135,7 @@ class SearchResponder:
         version = engine.snapshot.version
         result = await engine.search(query, deadline)
         body = render_search(result)
-        tags = search_tags(query, result, version)
+        tags = search_tags(query, result, version, engine)
         now = time.time()
         if self.cache is None:
             return new_entry(body, tags, None, now, 0.0, 0.0)
@@ -164,7 +172,10 @@ async def start_result_cache(app: Starlette, settings: Settings, tasks: Any) -> 
     counters = CacheCounters()
     cache = ResultCache.open(settings, counters)
     if cache is not None:
-        cache.rules.read = app.state.engine.rules_version
+        engine = app.state.engine
+        cache.rules.read = engine.rules_version
+        cache.doc_count = lambda word: engine.snapshot.vocabulary.doc_count(word)
+        cache.change_source = catalog_change_source(engine)
     responder = SearchResponder(settings, cache, counters)
     responder.engine = app.state.engine
     app.state.cache_counters = counters
@@ -178,6 +189,20 @@ async def start_result_cache(app: Starlette, settings: Settings, tasks: Any) -> 
     tasks.start_soon(cache.flush_search_log, SEARCH_LOG_FLUSH_SECONDS)
     tasks.start_soon(_follow_catalog_version, cache, app.state.engine, settings)
     cache.start_warming()
+
+
+def catalog_change_source(engine: SearchEngine) -> ChangeSource:
+    """The catalog's log of movie writes, read through the engine (catalog/changes.py):
+    None from it (an import or pruning since) makes the cache re-key."""
+    from reelsearch.catalog.changes import ChangesUnavailable, changes_since
+
+    async def read(since: int, until: int) -> list[MovieChange] | None:
+        try:
+            return await changes_since(engine, since, until=until)
+        except ChangesUnavailable:
+            return None
+
+    return read
 
 
 async def _follow_catalog_version(

@@ -33,6 +33,10 @@ class SearchResult:
     total_is_exact: bool
     facets: dict[str, dict[str, int]] | None
     next_cursor: str | None
+    # Whether every word of the query was searched (True), or trailing words that
+    # matched nothing were dropped (False); None: not a text search, or unknown.
+    # The result cache's write invalidation reads it (cache/tags.py).
+    all_words: bool | None = None
 
 
 class SearchEngine(Protocol):

@@ -143,6 +143,11 @@ class TieredSearch:
             total_is_exact=page.exact,
             facets=facets,
             next_cursor=query.next_cursor(page.total, page.exact, len(page.rows)),
+            all_words=(
+                sum(len(slot.words) for slot in page.match.plan.slots) == len(query.words)
+                if page.match is not None
+                else None
+            ),
         )
         _report(stages, started, db, facets_database)
         return result

@@ -1,0 +1,109 @@
+"""What a cached search answer is tagged with, so a write can find it (decision 0015).
+
+``search_tags`` runs once per computed answer (a miss), never on a hit. The
+tags say what a title must hold for the answer to count it, in the words the
+engine matches (``search/plan.py``):
+
+- ``w:<word>`` each word searched; ``p:<word>`` the last one while it is being
+  typed (a prefix): matched as the engine matches typed words (typos, splits);
+- ``x:<word>`` what the planner may match instead, as it is: the rules'
+  synonyms of every run of words, the numeral twin ("2"/"ii") and each two
+  neighbours joined ("spider man" -> "spiderman"; ``y:`` if typed last);
+- ``m:<id>`` each movie on the page; ``browse`` when no words were searched;
+- ``v:<version>`` the catalog version the answer was computed on.
+
+A stop word is left out when a word that is always required comes before it:
+then every title the answer counts holds that word, so the stop word alone
+never brings a title in ("the matrix": a new "The Room" changes nothing).
+Before any such word it is kept only when the engine dropped trailing words
+that matched nothing ("the xyzzy" searches "the"): while the whole query
+matches, no cut happens, and a write that stops it matching changes titles
+holding the required word, which is tagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reelsearch.cache.invalidation import BROWSE, EXACT, EXACT_PREFIX, MOVIE, PREFIX, WORD
+from reelsearch.search.plan import FIRST_FILM_YEAR, LAST_PLAUSIBLE_YEAR, NUMERALS, SEQUEL_MARKERS
+from reelsearch.search.query import SearchQuery
+from reelsearch.search.rulebook import Rules
+
+
+def search_tags(
+    query: SearchQuery,
+    hits: Iterable[Mapping[str, Any]],
+    catalog_version: int,
+    rules: Rules | None,
+    *,
+    all_words: bool | None = None,
+) -> tuple[str, ...]:
+    """The tags of the answer to ``query`` (canonical) whose page holds ``hits``;
+    ``all_words``: the engine searched every word (dropped none that matched nothing)."""
+    movies = sorted({f"{MOVIE}{hit['id']}" for hit in hits if "id" in hit})
+    version = f"v:{catalog_version}"
+    if not query.words:
+        return (version, BROWSE, *movies)
+    if rules is None:  # synonyms unknown: only "drop on any write" is safe
+        return (version, BROWSE, *movies)
+    return (version, *sorted(word_tags_of(query, rules, all_words=all_words is True)), *movies)
+
+
+def word_tags_of(query: SearchQuery, rules: Rules, *, all_words: bool = False) -> set[str]:
+    words = query.words
+    last = len(words) - 1
+    typing = query.last_is_prefix
+    tags: set[str] = set()
+    kept = _required_positions(query, rules, all_words=all_words)
+    for i, word in enumerate(words):
+        if i in kept:
+            tags.add((PREFIX if i == last and typing else WORD) + word)
+        numeral = NUMERALS.get(word)
+        if numeral is not None:
+            tags.add(EXACT + numeral)
+        if i < last:
+            joined = word + words[i + 1]
+            tags.add((EXACT_PREFIX if i + 1 == last and typing else EXACT) + joined)
+    for phrase in _synonyms(words, rules):
+        tags.update(EXACT + token for token in phrase)
+    return tags
+
+
+def _synonyms(words: tuple[str, ...], rules: Rules) -> Iterable[tuple[str, ...]]:
+    """Every alternative the rules give any run of the words (a superset of the planner's)."""
+    longest = rules.longest_synonym
+    for start in range(len(words)):
+        for stop in range(start + 1, min(len(words), start + longest) + 1):
+            yield from rules.alternatives(tuple(words[start:stop]))
+
+
+def _required_positions(query: SearchQuery, rules: Rules, *, all_words: bool) -> set[int]:
+    """Positions of words to tag: all but stop words after a word that is always required
+    (anywhere, when the engine searched every word: it cuts none while the whole matches)."""
+    words = query.words
+    stop_words = rules.stop_words
+    protected = {i for start, end in query.quoted for i in range(start, end)}
+    longest = rules.longest_synonym
+    for start in range(len(words)):
+        for stop in range(start + 1, min(len(words), start + longest) + 1):
+            if rules.alternatives(tuple(words[start:stop])):
+                protected.update(range(start, stop))
+    kept: set[int] = set()
+    anchored = all_words and any(_always_required(word, stop_words) for word in words)
+    for i, word in enumerate(words):
+        if word not in stop_words or i in protected or not anchored:
+            kept.add(i)
+        anchored = anchored or _always_required(word, stop_words)
+    return kept
+
+
+def _always_required(word: str, stop_words: frozenset[str]) -> bool:
+    """A word every matching title holds some form of: not a stop word, a sequel
+    marker ("part" before a numeral is optional) or a year (matched as the year)."""
+    if word in stop_words or word in SEQUEL_MARKERS:
+        return False
+    return not (
+        len(word) == 4 and word.isdigit() and FIRST_FILM_YEAR <= int(word) <= LAST_PLAUSIBLE_YEAR
+    )
