@@ -23,6 +23,7 @@ import orjson
 import pytest
 
 from reelsearch.config import Settings
+from reelsearch.db.timing import query_shape
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.postgres_replay import ReplayReader
 from reelsearch.search.query import SearchQuery, parse_autocomplete, parse_search
@@ -141,9 +142,10 @@ def test_autocomplete_is_one_round_trip(server: Server, q: str) -> None:
 
 
 def test_the_round_trip_count_sees_every_statement(server: Server) -> None:
-    """The count itself works: a search with facets sends its facet reads too."""
+    """The count itself works: a search with facets sends its facet read too (genres
+    and decades in one pass, search/facets.py): the page's statement and the facets'."""
     query = parse_search([("q", "love"), ("facets", "genres,decade")])
-    assert 3 == len(server.round_trips(query))
+    assert 2 == len(server.round_trips(query))
 
 
 class CheckingReader(ReplayReader):
@@ -231,3 +233,11 @@ def _nodes(plan: Any) -> Iterator[dict[str, Any]]:
         for key in ("Plan", "Plans"):
             if key in plan:
                 yield from _nodes(plan[key])
+
+
+@pytest.mark.parametrize("q", ["love", "the matrix", "matirx"])
+def test_the_one_statement_is_timed_as_a_text_match(server: Server, q: str) -> None:
+    """The metrics name the page's one statement ``text_match`` (db/timing.py), not
+    ``count`` or ``tiers`` for the parts it holds, broad or not, with typos or not."""
+    statements = server.round_trips(parse_search([("q", q)]))
+    assert ["text_match"] == [query_shape(sql) for sql in statements]

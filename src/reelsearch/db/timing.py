@@ -1,7 +1,8 @@
 """How long the catalog's statements take, by query shape, for the metrics.
 
 A shape is a name for a kind of statement the search engine sends, read
-from its SQL text: ``text_match`` (rows of titles matching words),
+from its SQL text: ``text_match`` (rows of titles matching words; on
+PostgreSQL also the relevance page's one statement),
 ``tiers`` (the relevance tiers in one UNION), ``count`` (how many match),
 ``facets``, ``rows_by_rank`` (the hits of a page by rank), ``filter_page``
 (filtered or sorted rows without words), ``alt_titles``, ``movie`` (one
@@ -31,6 +32,9 @@ QUERY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0
 # The first rule whose every marker is in the SQL (lower-cased, spaces collapsed) names it.
 _SHAPE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("explain", ("explain ",)),  # the slow-request log reading a plan
+    # PostgreSQL's relevance page in one statement (search/postgres_page.py): the
+    # text match, with its tiers and counts inside (so before "count" and "tiers").
+    ("text_match", ("with p as materialized (",)),
     ("facets", ("group by decade",)),
     ("facets", ("total((m.genre_mask",)),
     ("facets", ("select m.genre_mask, ", " group by 1")),  # search/facets.py: one pass

@@ -8,12 +8,16 @@ facets all count and fetch the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from reelsearch.config import Settings
 from reelsearch.search.filters import Filters
 from reelsearch.search.readers import Reader, Row
 from reelsearch.search.rows import COLUMNS, SEARCH_RANK
 from reelsearch.search.sql import Dialect
+
+# A statement and its parameters.
+Statement = tuple[str, tuple[Any, ...]]
 
 # Text with filters is counted exactly only this far (total_is_exact=false beyond).
 FILTERED_COUNT_CAP = 100
@@ -51,11 +55,16 @@ class TextStatements:
         return [known[rank] for rank in ranks]
 
     async def exists(self, db: Reader, expression: str, filters: Filters) -> bool:
-        found = await db.row(
+        found = await db.row(*self.exists_statement(expression, filters))
+        return found is not None
+
+    def exists_statement(self, expression: str, filters: Filters) -> Statement:
+        """Whether any title matches: the statement and its parameters (also the
+        PostgreSQL page's key for the answer it found in its one statement)."""
+        return (
             f"SELECT 1 FROM {self.text_from(filters)}{filters.sql} LIMIT 1",
             (expression, *filters.params),
         )
-        return found is not None
 
     def count_cap(self, filters: Filters) -> int:
         cap = self.settings.max_exact_total
@@ -76,10 +85,14 @@ class TextStatements:
 
     async def count_up_to(self, db: Reader, expression: str, filters: Filters, limit: int) -> int:
         """How many titles match, counted no further than ``limit``."""
-        found = await db.row(
+        found = await db.row(*self.count_up_to_statement(expression, filters, limit))
+        assert found is not None
+        return int(found[0])
+
+    def count_up_to_statement(self, expression: str, filters: Filters, limit: int) -> Statement:
+        """``count_up_to``'s statement and parameters."""
+        return (
             f"SELECT count(*) FROM (SELECT 1 FROM {self.text_from(filters)}"
             f"{filters.sql} LIMIT ?) AS matches",
             (expression, *filters.params, limit),
         )
-        assert found is not None
-        return int(found[0])

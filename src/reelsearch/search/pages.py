@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from reelsearch.search.counting import TextStatements
+from reelsearch.search.counting import Statement, TextStatements
 from reelsearch.search.filters import Filters
 from reelsearch.search.matching import Assessment, TextMatch
 from reelsearch.search.plan import QueryPlan
@@ -39,6 +39,12 @@ TYPO_THRESHOLD = 10
 MATCH_CACHE_SIZE = 4096
 
 Planner = Callable[[CatalogSnapshot, SearchQuery], QueryPlan]
+
+
+def tier_plain_limit(match: TextMatch, need: int) -> int:
+    """The rows the last tier (every word) reads: need * (tiers + 1), at least
+    TYPO_THRESHOLD, so a short last tier says its count is exact."""
+    return max(need * (len(match.preferred) + 2), TYPO_THRESHOLD)
 
 
 class TextPages:
@@ -240,42 +246,34 @@ class TextPages:
     ) -> list[Row]:
         """The first ``limit`` titles matching with typos, in popularity order,
         as (rank, *COLUMNS) rows."""
-        return await db.rows(
+        assert match.with_typos is not None
+        return await db.rows(*self.rows_statement(match.with_typos, filters, limit))
+
+    def rows_statement(self, expression: str, filters: Filters, limit: int) -> Statement:
+        """The first ``limit`` titles matching ``expression`` in popularity order, as
+        (rank, *COLUMNS) rows: the probe's statement, and the typo matches'.
+
+        The statement builders here are also the keys of the answers the
+        PostgreSQL page finds in its one statement (``postgres_page.py``).
+        """
+        return (
             f"SELECT m.search_rank, {COLUMNS} FROM {self.statements.text}"
             f"{filters.sql} ORDER BY {self.statements.dialect.text_rank} LIMIT ?",
-            (match.with_typos, *filters.params, limit),
+            (expression, *filters.params, limit),
         )
 
-    async def _as_typed(
-        self, db: Reader, match: TextMatch, filters: Filters, need: int, *, count: bool
-    ) -> tuple[list[int], dict[int, Row], dict[int, Assessment], int, bool]:
-        """Tiers 1-3 as popularity ranks, hit rows already read and their
-        assessments (by rank, when ranked in Python), and how many titles
-        match the words as typed (exactly, or up to the cap)."""
+    def tiers_statement(
+        self, match: TextMatch, filters: Filters, need: int, *, from_probe: bool
+    ) -> Statement:
+        """Tiers 0 to k in one statement, as (tier, rank, norm_title) rows; the last
+        tier (every word) left out when the probe's rows hold it (``from_probe``).
+
+        Tier k's first rows may repeat the k tiers before it, so it reads
+        need * (k + 1) rows to be sure of `need` new ones.
+        """
         rank = self.statements.dialect.text_rank
-        # Most known-item queries match a handful of titles: read them all in
-        # one text query and sort them into tiers here, from their words.
-        probe = max(need, PROBE_ROWS)
-        found = await db.rows(
-            f"SELECT m.search_rank, {COLUMNS} FROM {self.statements.text}"
-            f"{filters.sql} ORDER BY {rank} LIMIT ?",
-            (match.plain, *filters.params, probe + 1),
-        )
-        if len(found) <= probe:
-            assess = match.assess
-            assessed = {row[0]: assess(titles_of_row(row[1:])) for row in found}
-            ranked = sorted(assessed, key=lambda rank: (assessed[rank].sort_key, rank))
-            rows = {row[0]: row[1:] for row in found}
-            return ranked, rows, assessed, *self.statements.capped(len(found), filters)
-        # Broad queries: each tier asks the index for its own best rows.
-        # Tier k's first rows may repeat the k tiers before it, so it reads
-        # need * (k + 1) rows to be sure of `need` new ones.
         tiers = [*match.preferred, match.plain]
-        plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
-        # The last tier (every word) is the probe's rows when it read enough of
-        # them: no second evaluation of the broadest expression, and those
-        # rows' columns are known for the page.
-        from_probe = plain_limit <= len(found)
+        plain_limit = tier_plain_limit(match, need)
         asked = tiers[:-1] if from_probe else tiers
         source = self.statements.text_from(filters)
         parts = [
@@ -290,8 +288,33 @@ class TextPages:
                 f"{filters.sql} ORDER BY {rank} LIMIT ?) AS t{tier}"
             )
             params += [expression, *filters.params, limit]
+        return " UNION ALL ".join(parts), tuple(params)
+
+    async def _as_typed(
+        self, db: Reader, match: TextMatch, filters: Filters, need: int, *, count: bool
+    ) -> tuple[list[int], dict[int, Row], dict[int, Assessment], int, bool]:
+        """Tiers 1-3 as popularity ranks, hit rows already read and their
+        assessments (by rank, when ranked in Python), and how many titles
+        match the words as typed (exactly, or up to the cap)."""
+        # Most known-item queries match a handful of titles: read them all in
+        # one text query and sort them into tiers here, from their words.
+        probe = max(need, PROBE_ROWS)
+        found = await db.rows(*self.rows_statement(match.plain, filters, probe + 1))
+        if len(found) <= probe:
+            assess = match.assess
+            assessed = {row[0]: assess(titles_of_row(row[1:])) for row in found}
+            ranked = sorted(assessed, key=lambda rank: (assessed[rank].sort_key, rank))
+            rows = {row[0]: row[1:] for row in found}
+            return ranked, rows, assessed, *self.statements.capped(len(found), filters)
+        # Broad queries: each tier asks the index for its own best rows.
+        tiers = [*match.preferred, match.plain]
+        plain_limit = tier_plain_limit(match, need)
+        # The last tier (every word) is the probe's rows when it read enough of
+        # them: no second evaluation of the broadest expression, and those
+        # rows' columns are known for the page.
+        from_probe = plain_limit <= len(found)
         probe_rows = found
-        found = await db.rows(" UNION ALL ".join(parts), params)
+        found = await db.rows(*self.tiers_statement(match, filters, need, from_probe=from_probe))
         known: dict[int, Row] = {}
         if from_probe:
             last = len(tiers)

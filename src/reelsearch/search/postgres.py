@@ -70,7 +70,7 @@ class PostgresSearchEngine:
         self.pool = pool
         self.snapshot = snapshot
         self.tiered = TieredSearch(settings, POSTGRESQL)
-        self.page_statement = PageStatement(self.tiered.statements)
+        self.page_statement = PageStatement(self.tiered.pages)
         self._refresh_lock = asyncio.Lock()
 
     @classmethod

@@ -22,9 +22,14 @@ longer walks 438,451 titles for the phrase at the start of a title. Only a
 tier that finds too few of its rows among the first ``L`` reads on, past
 them, from the index.
 
-This mirrors the statements of ``pages.py`` and ``counting.py`` word for
-word: ``tests/search/test_postgres_round_trips.py`` holds a plain search to
-one round trip, and checks that every answer equals the statement's own.
+The answers are keyed by the algorithm's own statements, built by its own
+builders (``TextPages.rows_statement``, ``tiers_statement``,
+``TextStatements.count_up_to_statement``, ``exists_statement``), so a change
+of their text cannot desync the keys; a change of which reads the algorithm
+makes, or of their limits, costs round trips (never answers) until this
+statement follows: ``tests/search/test_postgres_round_trips.py`` holds a
+plain search to one round trip, and checks that every answer equals the
+statement's own.
 """
 
 from __future__ import annotations
@@ -33,10 +38,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reelsearch.search.counting import TextStatements
 from reelsearch.search.filters import Filters
 from reelsearch.search.matching import TextMatch
-from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
+from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD, TextPages, tier_plain_limit
 from reelsearch.search.postgres_replay import Answers, Statement
 from reelsearch.search.readers import Row
 from reelsearch.search.rows import ALT_NORM_TITLES, COLUMNS, SEARCH_RANK
@@ -71,49 +75,25 @@ class PageStatement:
     # How the probe (and the typo fetch) statements begin.
     PROBE_START = f"SELECT m.search_rank, {COLUMNS} FROM "
 
-    def __init__(self, statements: TextStatements) -> None:
-        self.statements = statements
+    def __init__(self, pages: TextPages) -> None:
+        self.pages = pages
+        self.statements = pages.statements
 
-    # -- the algorithm's own statements (mirrors of pages.py and counting.py) ----------
+    # -- the algorithm's own statements, from its own builders: the answers' keys ----
 
     def probe(self, expression: str, filters: Filters, limit: int) -> Statement:
-        return (
-            f"SELECT m.search_rank, {COLUMNS} FROM {self.statements.text}"
-            f"{filters.sql} ORDER BY {self.statements.dialect.text_rank} LIMIT ?",
-            (expression, *filters.params, limit),
-        )
+        return self.pages.rows_statement(expression, filters, limit)
 
     def count_up_to(self, expression: str, filters: Filters, limit: int) -> Statement:
-        return (
-            f"SELECT count(*) FROM (SELECT 1 FROM {self.statements.text_from(filters)}"
-            f"{filters.sql} LIMIT ?) AS matches",
-            (expression, *filters.params, limit),
-        )
+        return self.statements.count_up_to_statement(expression, filters, limit)
 
     def exists(self, expression: str, filters: Filters) -> Statement:
-        return (
-            f"SELECT 1 FROM {self.statements.text_from(filters)}{filters.sql} LIMIT 1",
-            (expression, *filters.params),
-        )
+        return self.statements.exists_statement(expression, filters)
 
-    def tiers(self, match: TextMatch, filters: Filters, need: int) -> Statement:
-        rank = self.statements.dialect.text_rank
-        tiers = [*match.preferred, match.plain]
-        plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
-        source = self.statements.text_from(filters)
-        parts = [
-            f"SELECT * FROM (SELECT 0 AS tier, m.search_rank, m.norm_title FROM movies AS m "
-            f"WHERE m.word_key = ?{filters.sql} ORDER BY m.search_rank LIMIT ?) AS t0"
-        ]
-        params: list[Any] = [match.word_key, *filters.params, need]
-        for tier, expression in enumerate(tiers, start=1):
-            limit = plain_limit if tier == len(tiers) else need * (tier + 1)
-            parts.append(
-                f"SELECT * FROM (SELECT {tier}, {rank}, NULL FROM {source}"
-                f"{filters.sql} ORDER BY {rank} LIMIT ?) AS t{tier}"
-            )
-            params += [expression, *filters.params, limit]
-        return " UNION ALL ".join(parts), tuple(params)
+    def tiers(
+        self, match: TextMatch, filters: Filters, need: int, *, from_probe: bool
+    ) -> Statement:
+        return self.pages.tiers_statement(match, filters, need, from_probe=from_probe)
 
     # -- the one statement ----------------------------------------------------------
 
@@ -122,7 +102,7 @@ class PageStatement:
         probe = max(need, PROBE_ROWS)
         if not broad:
             return probe + 1
-        plain_limit = max(need * (len(match.preferred) + 2), TYPO_THRESHOLD)
+        plain_limit = tier_plain_limit(match, need)
         return max(probe + 1, plain_limit, self.statements.count_cap(filters) + 1)
 
     def build(
@@ -148,7 +128,7 @@ class PageStatement:
         """
         probe = max(need, PROBE_ROWS)
         tiers = [*match.preferred, match.plain]
-        plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
+        plain_limit = tier_plain_limit(match, need)
         cap = self.statements.count_cap(filters)
         limit = self.probe_limit(match, need, filters, broad=broad)
         typos, strict = match.with_typos, match.strict
@@ -363,10 +343,15 @@ class PageStatement:
         known[self.exists(match.plain, filters)] = [(1,)] if n else []
         if broad and n > probe:
             tiers = [*match.preferred, match.plain]
-            plain_limit = max(need * (len(tiers) + 1), TYPO_THRESHOLD)
+            plain_limit = tier_plain_limit(match, need)
+            # As the algorithm decides: the probe read probe + 1 rows (n > probe), and
+            # when they hold the last tier, the tiers statement leaves it out.
+            from_probe = plain_limit <= probe + 1
+            asked = len(tiers) - 1 if from_probe else len(tiers)
             by_tier: dict[int, list[Row]] = {}
             for row in parts[TIER]:
-                by_tier.setdefault(row[1], []).append((row[1], row[3], row[2]))
+                if row[1] <= asked:
+                    by_tier.setdefault(row[1], []).append((row[1], row[3], row[2]))
             tier_rows: list[Row] = []
             whole = True
             for tier, rows in sorted(by_tier.items()):
@@ -375,7 +360,7 @@ class PageStatement:
                 # A tier short of k rows in p and in u is all there is, unless u was cut.
                 whole = whole and (len(rows) >= k or counts.get(BEYOND_COUNT, 0) < limit)
             if whole:
-                known[self.tiers(match, filters, need)] = tier_rows
+                known[self.tiers(match, filters, need, from_probe=from_probe)] = tier_rows
             answers.rows_by_rank = {row[4 + SEARCH_RANK]: tuple(row[4:]) for row in parts[PAGE]}
             cap = self.statements.count_cap(filters)
             if limit > cap:  # p read past the cap: its size is the capped count
