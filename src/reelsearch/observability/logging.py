@@ -23,7 +23,8 @@ import orjson
 from reelsearch.config import Settings
 
 ROOT = "reelsearch"
-_MAX_PLAIN_CHECKED = 256
+_MAX_PIECES = 1024
+_UNSEEN = ("", "")  # no pieces made yet for a (method, route, status)
 _PID = os.getpid()  # the worker's, refreshed in a forked child
 
 
@@ -107,7 +108,8 @@ class AccessLineWriter:
     tests, so a handler added later (a test's, an operator's) still gets every line.
     """
 
-    __slots__ = ("logger", "_owner", "_plain")
+    __slots__ = ("logger", "_owner", "_pieces", "_pieces_pid", "_stamped", "_verified",
+                 "_verified_formatter")  # fmt: skip
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
@@ -115,9 +117,14 @@ class AccessLineWriter:
         while owner is not None and owner.name != ROOT:
             owner = owner.parent
         self._owner = owner if owner is not None else logger
-        # Methods and routes already checked to need no JSON escaping (bounded:
-        # routes are the app's templates; methods are cleared past a few).
-        self._plain: dict[str, bool] = {}
+        # (method, route, status) -> the fixed parts of its line, or None where a
+        # value would need JSON escaping (bounded: cleared past _MAX_PIECES).
+        self._pieces: dict[tuple[str, str, int], tuple[str, str] | None] = {}
+        self._pieces_pid = _PID  # the pieces name the process: remade in a forked child
+        # The handler and formatter found fit for direct writes, checked in full once.
+        self._verified: logging.StreamHandler[TextIO] | None = None
+        self._verified_formatter: logging.Formatter | None = None
+        self._stamped: tuple[int, str] = (-1, "")  # the last millisecond and its time string
 
     def write(
         self,
@@ -134,19 +141,26 @@ class AccessLineWriter:
             return  # no formatting of lines nobody reads
         ms = seconds * 1000
         handler = self._direct_handler()
-        if handler is None or not (self._is_plain(method) and self._is_plain(route)):
+        if self._pieces_pid != _PID:
+            self._pieces.clear()
+            self._pieces_pid = _PID
+        pieces = self._pieces.get((method, route, status), _UNSEEN)
+        if pieces is _UNSEEN:
+            pieces = self._make_pieces(method, route, status)
+        if handler is None or pieces is None:
             self._write_record(method, route, status, ms, request_id, cache)
             return
-        stamp = handler.formatter._time(time.time())  # type: ignore[union-attr]
-        # The line JsonFormatter.format makes of the record, key for key: every
-        # string in it is known to need no escaping, so an f-string is exact.
+        head, middle = pieces
+        now = time.time()
+        millisecond = int(now * 1000)
+        if millisecond != self._stamped[0]:  # under load many lines share a millisecond
+            self._stamped = (millisecond, handler.formatter._time(now))  # type: ignore[union-attr]
+        # The line JsonFormatter.format makes of the record, key for key and in order;
+        # every string in it is known to need no escaping, so joining is exact.
         text = (
-            f'{{"time":"{stamp}","level":"info","logger":"{logger.name}","pid":{_PID},'
-            f'"message":"{method} {route} {status} {ms:.1f} ms","method":"{method}",'
-            f'"route":"{route}","status":{status},"duration_ms":{round(ms, 3)!r},'
-            f'"request_id":"{request_id}"'
-            + (f',"cache":"{cache}"}}' if cache is not None else "}")
-            + handler.terminator
+            f'{{"time":"{self._stamped[1]}"{head}{ms:.1f}{middle}'
+            f'{round(ms, 3)!r},"request_id":"{request_id}"'
+            + (f',"cache":"{cache}"}}\n' if cache is not None else "}\n")
         )
         handler.acquire()
         try:
@@ -156,6 +170,22 @@ class AccessLineWriter:
             handler.handleError(logging.makeLogRecord({"msg": text}))
         finally:
             handler.release()
+
+    def _make_pieces(self, method: str, route: str, status: int) -> tuple[str, str] | None:
+        if len(self._pieces) > _MAX_PIECES:
+            self._pieces.clear()
+        plain = all(orjson.dumps(text)[1:-1] == text.encode() for text in (method, route))
+        pieces = (
+            (
+                f',"level":"info","logger":"{self.logger.name}","pid":{_PID},'
+                f'"message":"{method} {route} {status} ',
+                f' ms","method":"{method}","route":"{route}","status":{status},"duration_ms":',
+            )
+            if plain
+            else None
+        )
+        self._pieces[(method, route, status)] = pieces
+        return pieces
 
     def _write_record(
         self, method: str, route: str, status: int, ms: float, request_id: str, cache: str | None
@@ -182,32 +212,35 @@ class AccessLineWriter:
         record.fields = fields
         self.logger.handle(record)
 
-    def _is_plain(self, text: str) -> bool:
-        known = self._plain.get(text)
-        if known is None:
-            if len(self._plain) > _MAX_PLAIN_CHECKED:
-                self._plain.clear()
-            known = self._plain[text] = orjson.dumps(text)[1:-1] == text.encode()
-        return known
-
     def _direct_handler(self) -> logging.StreamHandler[TextIO] | None:
         """The one handler every access line goes to, if writing to it directly is exact."""
         logger, owner = self.logger, self._owner
-        if logger.handlers or logger.filters or not logger.propagate or owner is logger:
-            return None
         handlers = owner.handlers
-        if len(handlers) != 1 or owner.propagate or owner.filters:
-            return None
-        handler = handlers[0]
         if (
-            handler.get_name() != "reelsearch"
-            or handler.filters
-            or handler.level > logging.INFO
-            or type(handler.formatter) is not JsonFormatter
-            or not isinstance(handler, logging.StreamHandler)
+            len(handlers) != 1
+            or logger.handlers
+            or logger.filters
+            or owner.filters
+            or owner.propagate
+            or not logger.propagate
+            or owner is logger
         ):
             return None
-        return handler
+        handler = handlers[0]
+        if handler.filters or handler.level > logging.INFO:
+            return None
+        verified = self._verified
+        if handler is verified and handler.formatter is self._verified_formatter:
+            return verified
+        if (
+            handler.get_name() == "reelsearch"
+            and type(handler.formatter) is JsonFormatter
+            and isinstance(handler, logging.StreamHandler)
+            and handler.terminator == "\n"
+        ):
+            self._verified, self._verified_formatter = handler, handler.formatter
+            return handler
+        return None
 
 
 def _console_value(value: Any) -> str:
