@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> Starlette:
                 observer=instrumentation.request_observer(
                     [*ROUTES, *EXPORT_ROUTES, *CACHE_ROUTES, *PAGE_ROUTES]
                 ),
+                profiling=instrumentation.profiling,
                 settings=settings,
                 limiter=limiter,
             ),

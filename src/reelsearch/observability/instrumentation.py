@@ -2,7 +2,7 @@
 
 ``Instrumentation(settings)`` configures logging and builds the metrics;
 ``request_observer(routes)`` is what the app's front layer calls for every
-request (http/middleware/front.py, which also answers ``profile=1``);
+request (http/middleware/front.py), ``profiling(app)`` answers ``profile=1``;
 ``routes`` adds ``/metrics``; in the lifespan, ``attach(engine)`` then
 ``run()`` samples the process and watches the dependencies until shutdown.
 """
@@ -21,10 +21,12 @@ from prometheus_client import multiprocess
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from reelsearch.config import Settings
 from reelsearch.observability.logging import configure_logging
 from reelsearch.observability.metrics import Metrics
+from reelsearch.observability.profiling import ProfiledRequests
 from reelsearch.observability.readiness import Readiness, ReadinessReport
 from reelsearch.observability.requests import RequestObserver
 from reelsearch.observability.sampler import Sampler
@@ -55,6 +57,11 @@ class Instrumentation:
             access_log=self.settings.access_log,
             static_routes=static,
         )
+
+    def profiling(self, app: ASGIApp) -> ASGIApp:
+        """``app`` behind the ``profile=1`` answer (the front layer puts it after the
+        rate limit and key checks)."""
+        return ProfiledRequests(app, admin_token=self.settings.admin_token)
 
     @property
     def routes(self) -> list[Route]:

@@ -22,6 +22,7 @@ so behaviour does not depend on which way it went.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.middleware.exceptions import ExceptionMiddleware
@@ -36,7 +37,6 @@ from reelsearch.http.middleware.apikeys import ApiKeyMiddleware
 from reelsearch.http.middleware.cors import allowed_origins, cors_middleware
 from reelsearch.http.middleware.ratelimit import rate_limit_middleware
 from reelsearch.http.middleware.security import SECURITY_HEADERS, with_security_headers
-from reelsearch.observability.profiling import ProfiledRequests
 from reelsearch.observability.requests import RequestObserver, observe
 
 _SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
@@ -59,6 +59,7 @@ class FrontDoor:
         app: ASGIApp,
         *,
         observer: RequestObserver,
+        profiling: Callable[[ASGIApp], ASGIApp],
         settings: Settings,
         limiter: Limiter | None,
     ) -> None:
@@ -67,7 +68,7 @@ class FrontDoor:
         # The gates, built innermost first exactly as they were stacked before.
         self.memory_answers = MemoryAnswers()
         gated: ASGIApp = FastPathMiddleware(app, self.memory_answers)
-        gated = ProfiledRequests(gated, admin_token=settings.admin_token)
+        gated = profiling(gated)  # profile=1 (observability/profiling.py)
         for middleware in reversed(rate_limit_middleware(settings, limiter)):
             gated = middleware.cls(gated, *middleware.args, **middleware.kwargs)
         gated = ApiKeyMiddleware(
