@@ -17,8 +17,12 @@ server's own cost is the same for every case and is not counted here.
 
 Each case runs under the default observability (metrics, JSON access line to a file)
 and without both (``bare``). Rounds rotate the apps; medians are printed.
+``--interleaved`` instead sends each cold search to the engine and then through the
+cache-off app, query by query, and prints both per round: the HTTP layer's share of a
+computed search with the least noise.
 
     python bench/request_cpu.py --db ./reelsearch.db [--rounds 7] [--profile CASE]
+    python bench/request_cpu.py --db ./reelsearch.db --interleaved [--rounds 3]
 """
 
 from __future__ import annotations
@@ -95,6 +99,35 @@ async def run_engine(app: Any, targets: list[str]) -> float:
     return (time.process_time() - started) / len(targets) * 1e6
 
 
+async def interleaved(app: Any, targets: list[str], rounds: int) -> None:
+    """Per round: CPU per search on the engine alone and through the whole app."""
+    engine, settings = app.state.engine, app.state.settings
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    for target in targets:  # warm: snapshot pages, plans
+        await app(scope_of(target, []), _receive, send)
+    print("| round | engine us/search | app us/search | app - engine |")
+    print("| --- | ---: | ---: | ---: |")
+    for round_ in range(rounds):
+        on_engine = through_app = 0.0
+        for target in targets:
+            started = time.process_time()
+            query = parse_search(
+                query_pairs(target.partition("?")[2].encode()),
+                max_query_chars=settings.max_query_chars,
+                max_query_words=settings.max_query_words,
+            )
+            await engine.search(query, engine.deadline())
+            middle = time.process_time()
+            await app(scope_of(target, []), _receive, send)  # no Accept-Encoding, as wrk
+            on_engine += middle - started
+            through_app += time.process_time() - middle
+        e, a = (x / len(targets) * 1e6 for x in (on_engine, through_app))
+        print(f"| {round_ + 1} | {e:.1f} | {a:.1f} | {a - e:.1f} |")
+
+
 async def measure(args: argparse.Namespace) -> None:
     movies = load_movies(args.db)
     misses = 5 * (args.rounds + 1) * args.cold  # four cases per round, and some kinds run short
@@ -115,6 +148,12 @@ async def measure(args: argparse.Namespace) -> None:
         cache_warm_top=0,
         search_deadline_ms=10_000,  # CPU is measured here; a loaded machine must not 503
     )
+    if args.interleaved:
+        app = create_app(replace(base, cache="off", access_log=False, metrics_enabled=False))
+        async with app.router.lifespan_context(app):
+            await interleaved(app, cold, args.rounds)
+        sys.stderr = sys.__stderr__
+        return
     observed = {"observed": {}, "bare": {"access_log": False, "metrics_enabled": False}}
     disk = Path(args.log).with_suffix(".l3")
     apps: dict[tuple[str, str], Any] = {}
@@ -175,6 +214,7 @@ def main() -> None:
     p.add_argument("--cold", type=int, default=2_000, help="distinct cold searches per round")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--log", default="/tmp/request_cpu.log", help="where access lines go")
+    p.add_argument("--interleaved", action="store_true", help="engine vs app, query by query")
     p.add_argument("--sort", default="tottime")
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--profile", help='a case label to profile, e.g. "observed hit"')
