@@ -10,32 +10,66 @@ Cold runs replay disjoint slices of never-asked queries, so nothing repeats.
 Also reported: server CPU per request (from /proc, the server's process tree) for the Zipf
 run, a hits-only run and /health; hit rate and bytes per cache level against the limits.
 
-    python bench/zipf_load.py --db ./reelsearch.db --duration 10 --out report.md
+The same run also measures what observability costs over HTTP: the same rows on servers
+with ``REELSEARCH_METRICS_ENABLED=false REELSEARCH_ACCESS_LOG=false`` ("quiet"), and,
+with ``--before-cmd``, another checkout's server (the code before a change) on the same
+stream, /health and cold queries.
+
+    python bench/zipf_load.py --db ./reelsearch.db --duration 10 --out report.md \
+        [--before-cmd "env PYTHONPATH=/path/to/other/src python -m reelsearch serve \
+                       --host {host} --port {port} --workers {workers}"] [--ports 18300-18399]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
+import peer_typesense
+import procs
 from catalog import load_movies
 from engines import Reelsearch
 from load import Target, WrkResult, health_paths, run_wrk
 from peer_typesense import TypesenseServer
-from procs import reelsearch_server
+from procs import REELSEARCH_CMD, code_version, reelsearch_server
 from queries import generate
 
-ADMIN_TOKEN = "bench-admin"
+ADMIN_TOKEN = "bench-admin-token-for-the-zipf-load-run"  # at least 32 characters
+QUIET = {"REELSEARCH_METRICS_ENABLED": "false", "REELSEARCH_ACCESS_LOG": "false"}
+
+
+def use_ports(spec: str) -> None:
+    """Servers of this run listen on ports of ``spec`` ("18300-18399") only."""
+    first, last = (int(part) for part in spec.split("-"))
+    taken: set[int] = set()
+
+    def free_port(host: str = "127.0.0.1") -> int:
+        import socket
+
+        for port in range(first, last + 1):
+            if port in taken:
+                continue
+            with socket.socket() as probe:
+                try:
+                    probe.bind((host, port))
+                except OSError:
+                    continue
+            taken.add(port)
+            return port
+        raise RuntimeError(f"no free port in {spec}")
+
+    procs.free_port = free_port
+    peer_typesense.free_port = free_port  # type: ignore[attr-defined]
 
 
 def zipf_paths(distinct: list[str], length: int, exponent: float, seed: int) -> list[str]:
@@ -131,9 +165,14 @@ def main() -> None:
     p.add_argument("--concurrency", default="16,64")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--memory-mib", type=int, default=64)
+    p.add_argument("--no-quiet", action="store_true", help="skip the observability-off rows")
+    p.add_argument("--before-cmd", help="another checkout's serve command, measured alongside")
+    p.add_argument("--ports", help='listen on these ports only, e.g. "18300-18399"')
     p.add_argument("--out", type=Path)
     p.add_argument("--seed", type=int, default=11)
     args = p.parse_args()
+    if args.ports:
+        use_ports(args.ports)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     lines: list[str] = []
 
@@ -147,7 +186,11 @@ def main() -> None:
     rng = random.Random(args.seed)
     rng.shuffle(queries)
     rs_engine = Reelsearch("")
-    with tempfile.TemporaryDirectory(prefix="reelsearch-zipf-") as tmp, TypesenseServer() as ts:
+    with (
+        tempfile.TemporaryDirectory(prefix="reelsearch-zipf-") as tmp,
+        TypesenseServer() as ts,
+        contextlib.ExitStack() as servers,
+    ):
         work = Path(tmp)
         ts.load(movies)
         ts_engine = ts.engine
@@ -164,8 +207,7 @@ def main() -> None:
         rs_zipf = write(work / "rs_zipf.txt", [hot[int(i)][0] for i in stream])
         ts_zipf = write(work / "ts_zipf.txt", [hot[int(i)][1] + "&use_cache=true" for i in stream])
         rs_hits = write(work / "rs_hits.txt", [hot[i][0] for i in range(100)])
-        slice_size = max(1, len(cold) // (2 * args.runs * len(concurrencies)))
-        emit(f"cold slices: {slice_size:,} never-asked queries per cold run")
+        health = health_paths(work)
         # Entries stay fresh for the whole run (the default 300 s TTL would expire the
         # warm-up's entries mid-run and measure refreshes, not the steady state).
         common = {
@@ -173,144 +215,172 @@ def main() -> None:
             "REELSEARCH_CACHE_WARM_TOP": "0",
             "REELSEARCH_CACHE_TTL": "3600",
         }
-        cached_env = {
-            **common,
-            "REELSEARCH_CACHE": "memory,disk",
-            "REELSEARCH_CACHE_DISK_PATH": str(work / "l3"),
-            "REELSEARCH_CACHE_MEMORY_BYTES": str(args.memory_mib << 20),
-        }
-        off_env = {**common, "REELSEARCH_CACHE": "off"}
-        url = f"sqlite:///{args.db.resolve()}"
-        with (
-            reelsearch_server("rs-cache", url, work, workers=args.workers, env=cached_env) as (
-                cached_url,
-                _,
-            ),
-            reelsearch_server("rs-off", url, work, workers=args.workers, env=off_env) as (
-                off_url,
-                _,
-            ),
-        ):
-            cached_pid, off_pid = server_pid(cached_url), server_pid(off_url)
-            targets = {
-                "reelsearch cached (zipf)": (Target("rs zipf", cached_url, rs_zipf), cached_pid),
-                "reelsearch /health": (
-                    Target("rs health", cached_url, health_paths(work)),
-                    cached_pid,
-                ),
-                "typesense use_cache (zipf)": (
-                    Target("ts zipf", ts.base_url, ts_zipf, ts_engine.headers),
-                    None,
-                ),
+
+        def cached_env(name: str) -> dict[str, str]:
+            return {
+                **common,
+                "REELSEARCH_CACHE": "memory,disk",
+                "REELSEARCH_CACHE_DISK_PATH": str(work / f"l3-{name}"),
+                "REELSEARCH_CACHE_MEMORY_BYTES": str(args.memory_mib << 20),
             }
-            emit(
-                f"## Result cache: Zipf({args.exponent}) stream, {len(hot):,} distinct "
-                f"queries, {args.stream:,}-request stream; {args.workers} workers; "
-                f"L1 {args.memory_mib} MiB per worker + L3 disk; {args.duration} s per run, "
-                f"{args.runs} run(s); cold runs {args.cold_duration} s on never-asked queries"
+
+        off_env = {**common, "REELSEARCH_CACHE": "off"}
+        # name -> (command, environment); "cache" servers get the Zipf stream.
+        specs: dict[str, tuple[str, dict[str, str]]] = {
+            "cache": (REELSEARCH_CMD, cached_env("cache")),
+            "off": (REELSEARCH_CMD, off_env),
+        }
+        if not args.no_quiet:
+            specs["quiet cache"] = (REELSEARCH_CMD, {**cached_env("quiet"), **QUIET})
+            specs["quiet off"] = (REELSEARCH_CMD, {**off_env, **QUIET})
+        if args.before_cmd:
+            specs["before cache"] = (args.before_cmd, cached_env("before"))
+            specs["before off"] = (args.before_cmd, off_env)
+        url = f"sqlite:///{args.db.resolve()}"
+        base: dict[str, str] = {}
+        pid: dict[str, int] = {}
+        for name, (cmd, env) in specs.items():
+            found, _ = servers.enter_context(
+                reelsearch_server(
+                    name.replace(" ", "-"), url, work, workers=args.workers, cmd=cmd, env=env
+                )
             )
-            emit(
-                f"python {' '.join(sys.argv)}  (load average before: "
-                f"{Path('/proc/loadavg').read_text().split()[0]})"
-            )
-            emit()
-            # Warm-up, unrecorded: one pass over the whole Zipf stream fills the caches
-            # (steady state), a few seconds for the others.
-            for name, (target, _) in targets.items():
-                run_wrk(target, max(concurrencies), args.warmup if "zipf" in name else 5)
-            run_wrk(Target("rs hits", cached_url, rs_hits), 16, 2)
-            rows: dict[tuple[str, int], list[tuple[WrkResult, float | None]]] = {}
-            for run in range(args.runs):
-                for c in concurrencies:
-                    for name, (target, pid) in targets.items():
-                        rows.setdefault((name, c), []).append(
-                            measured(target, c, args.duration, pid)
-                        )
-                    hits_target = Target("rs hits", cached_url, rs_hits)
-                    rows.setdefault(("reelsearch hits only (100 queries)", c), []).append(
-                        measured(hits_target, c, args.duration, cached_pid)
-                    )
-                    for name, base, pid in (
-                        ("cold, cache off", off_url, off_pid),
-                        ("cold, cache on", cached_url, cached_pid),
-                    ):
-                        start = (
-                            2 * (run * len(concurrencies) + concurrencies.index(c))
-                            + (name == "cold, cache on")
-                        ) * slice_size
-                        paths = write(
-                            work / f"cold_{run}_{c}_{name[-3:]}.txt",
-                            [cp[0] for cp in cold[start : start + slice_size]],
-                        )
-                        rows.setdefault((name, c), []).append(
-                            measured(Target(name, base, paths), c, args.cold_duration, pid)
-                        )
-            stats = cache_stats(cached_url)
-        emit("| target | c | req/s | p50 ms | p99 ms | errors | server CPU us/request |")
-        emit("| --- | --- | --- | --- | --- | --- | --- |")
-        summary: dict[tuple[str, int], tuple[float, float]] = {}
-        for (name, c), results in rows.items():
-            rps = statistics.median(r.rps for r, _ in results)
-            p50 = statistics.median(r.p50_us for r, _ in results) / 1000
-            p99 = statistics.median(r.p99_us for r, _ in results) / 1000
-            cpus = [cpu for _, cpu in results if cpu is not None]
-            cpu = f"{statistics.median(cpus):.0f}" if cpus else "-"
-            errors = sum(r.errors for r, _ in results)
-            summary[(name, c)] = (rps, p99)
-            emit(f"| {name} | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {errors} | {cpu} |")
+            base[name], pid[name] = found, server_pid(found)
+        # Rows: label -> (server, paths kind); cold rows get fresh queries per run.
+        rows_of: list[tuple[str, str, str]] = [
+            ("reelsearch cached (zipf)", "cache", "zipf"),
+            ("reelsearch /health", "cache", "health"),
+            ("typesense use_cache (zipf)", "typesense", "zipf"),
+            ("reelsearch hits only (100 queries)", "cache", "hits"),
+            ("cold, cache off", "off", "cold"),
+            ("cold, cache on", "cache", "cold"),
+        ]
+        if not args.no_quiet:
+            rows_of += [
+                ("quiet: cached (zipf)", "quiet cache", "zipf"),
+                ("quiet: /health", "quiet cache", "health"),
+                ("quiet: hits only", "quiet cache", "hits"),
+                ("quiet: cold, cache off", "quiet off", "cold"),
+            ]
+        if args.before_cmd:
+            rows_of += [
+                ("before: cached (zipf)", "before cache", "zipf"),
+                ("before: /health", "before cache", "health"),
+                ("before: hits only", "before cache", "hits"),
+                ("before: cold, cache off", "before off", "cold"),
+            ]
+        cold_rows = sum(1 for _, _, kind in rows_of if kind == "cold")
+        slice_size = max(1, len(cold) // (cold_rows * args.runs * len(concurrencies)))
+        emit(f"cold slices: {slice_size:,} never-asked queries per cold run")
+
+        def target(label: str, server: str, kind: str) -> Target:
+            if server == "typesense":
+                return Target(label, ts.base_url, ts_zipf, ts_engine.headers)
+            paths = {"zipf": rs_zipf, "health": health, "hits": rs_hits}[kind]
+            return Target(label, base[server], paths)
+
+        emit(
+            f"## Result cache: Zipf({args.exponent}) stream, {len(hot):,} distinct "
+            f"queries, {args.stream:,}-request stream; {args.workers} workers; "
+            f"L1 {args.memory_mib} MiB per worker + L3 disk; {args.duration} s per run, "
+            f"{args.runs} run(s); cold runs {args.cold_duration} s on never-asked queries"
+        )
+        emit(
+            f"python {' '.join(sys.argv)}  (load average before: "
+            f"{Path('/proc/loadavg').read_text().split()[0]}; {code_version()})"
+        )
         emit()
+        # Warm-up, unrecorded: one pass over the whole Zipf stream fills each cache
+        # (steady state), a few seconds for the others.
+        warmed: set[tuple[str, str]] = set()
+        for label, server, kind in rows_of:
+            if kind == "cold" or (server, kind) in warmed:
+                continue
+            warmed.add((server, kind))
+            run_wrk(target(label, server, kind), max(concurrencies),
+                    args.warmup if kind == "zipf" else 3)  # fmt: skip
+        rows: dict[tuple[str, int], list[tuple[WrkResult, float | None]]] = {}
+        next_slice = 0
+        for _run in range(args.runs):
+            for c in concurrencies:
+                for label, server, kind in rows_of:
+                    if kind == "cold":
+                        paths = write(
+                            work / f"cold_{next_slice}.txt",
+                            [cp[0] for cp in cold[next_slice * slice_size :][:slice_size]],
+                        )
+                        next_slice += 1
+                        row_target = Target(label, base[server], paths)
+                        seconds = args.cold_duration
+                    else:
+                        row_target, seconds = target(label, server, kind), args.duration
+                    rows.setdefault((label, c), []).append(
+                        measured(row_target, c, seconds, pid.get(server))
+                    )
+        stats = cache_stats(base["cache"])
+    emit("| target | c | req/s | p50 ms | p99 ms | errors | server CPU us/request |")
+    emit("| --- | --- | --- | --- | --- | --- | --- |")
+    summary: dict[tuple[str, int], tuple[float, float]] = {}
+    for (name, c), results in rows.items():
+        rps = statistics.median(r.rps for r, _ in results)
+        p50 = statistics.median(r.p50_us for r, _ in results) / 1000
+        p99 = statistics.median(r.p99_us for r, _ in results) / 1000
+        cpus = [cpu for _, cpu in results if cpu is not None]
+        cpu = f"{statistics.median(cpus):.0f}" if cpus else "-"
+        errors = sum(r.errors for r, _ in results)
+        summary[(name, c)] = (rps, p99)
+        emit(f"| {name} | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {errors} | {cpu} |")
+    emit()
 
-        def ratio(a: str, b: str, c: int, i: int) -> float:
-            return summary[(a, c)][i] / summary[(b, c)][i]
-
-        emit("| ratio (same run) | " + " | ".join(f"c={c}" for c in concurrencies) + " |")
-        emit("| --- |" + " --- |" * len(concurrencies))
-        for label, a, b, i in (
-            (
-                "cached / Typesense use_cache, req/s",
-                "reelsearch cached (zipf)",
-                "typesense use_cache (zipf)",
-                0,
-            ),
-            (
-                "cached / Typesense use_cache, p99",
-                "reelsearch cached (zipf)",
-                "typesense use_cache (zipf)",
-                1,
-            ),
-            ("cached / /health, req/s", "reelsearch cached (zipf)", "reelsearch /health", 0),
-            (
-                "hits only / /health, req/s",
-                "reelsearch hits only (100 queries)",
-                "reelsearch /health",
-                0,
-            ),
-            ("cold cache on / cold cache off, req/s", "cold, cache on", "cold, cache off", 0),
-        ):
+    emit("| ratio (same run) | " + " | ".join(f"c={c}" for c in concurrencies) + " |")
+    emit("| --- |" + " --- |" * len(concurrencies))
+    for label, a, b, i in RATIOS:
+        if all((a, c) in summary and (b, c) in summary for c in concurrencies):
             emit(
                 f"| {label} | "
-                + " | ".join(f"{ratio(a, b, c, i):.2f}x" for c in concurrencies)
+                + " | ".join(
+                    f"{summary[(a, c)][i] / summary[(b, c)][i]:.2f}x" for c in concurrencies
+                )
                 + " |"
             )
-        emit()
-        emit("Cache levels after the run (per worker for memory; the disk level is shared):")
-        emit()
-        emit(
-            "| worker | hit rate | hits memory | hits disk | misses | fast path | level | "
-            "entries | bytes | limit |"
-        )
-        emit("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        for n, s in enumerate(stats, 1):
-            for level in s["levels"]:
-                emit(
-                    f"| {n} | {s['hit_rate']} | {s['hits'].get('memory', 0):,} | "
-                    f"{s['hits'].get('disk', 0):,} | {s['misses']:,} | {s['fast_path']:,} | "
-                    f"{level['name']} | {level['entries']:,} | {level['bytes']:,} | "
-                    f"{level['limit_bytes']:,} |"
-                )
+    emit()
+    emit("Cache levels after the run (per worker for memory; the disk level is shared):")
+    emit()
+    emit(
+        "| worker | hit rate | hits memory | hits disk | misses | fast path | level | "
+        "entries | bytes | limit |"
+    )
+    emit("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for n, s in enumerate(stats, 1):
+        for level in s["levels"]:
+            emit(
+                f"| {n} | {s['hit_rate']} | {s['hits'].get('memory', 0):,} | "
+                f"{s['hits'].get('disk', 0):,} | {s['misses']:,} | {s['fast_path']:,} | "
+                f"{level['name']} | {level['entries']:,} | {level['bytes']:,} | "
+                f"{level['limit_bytes']:,} |"
+            )
     if args.out:
         args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    time.sleep(0)
+
+
+CACHED, TS, HEALTH = "reelsearch cached (zipf)", "typesense use_cache (zipf)", "reelsearch /health"
+HITS = "reelsearch hits only (100 queries)"
+# (label, numerator row, denominator row, 0: req/s or 1: p99)
+RATIOS = [
+    ("cached / Typesense use_cache, req/s", CACHED, TS, 0),
+    ("cached / Typesense use_cache, p99", CACHED, TS, 1),
+    ("cached / /health, req/s", CACHED, HEALTH, 0),
+    ("hits only / /health, req/s", HITS, HEALTH, 0),
+    ("cold cache on / cold cache off, req/s", "cold, cache on", "cold, cache off", 0),
+    ("observability on / off: cached (zipf), req/s", CACHED, "quiet: cached (zipf)", 0),
+    ("observability on / off: hits only, req/s", HITS, "quiet: hits only", 0),
+    ("observability on / off: /health, req/s", HEALTH, "quiet: /health", 0),
+    ("observability on / off: cold, req/s", "cold, cache off", "quiet: cold, cache off", 0),
+    ("now / before: cached (zipf), req/s", CACHED, "before: cached (zipf)", 0),
+    ("now / before: hits only, req/s", HITS, "before: hits only", 0),
+    ("now / before: /health, req/s", HEALTH, "before: /health", 0),
+    ("now / before: cold, cache off, req/s", "cold, cache off", "before: cold, cache off", 0),
+]
 
 
 if __name__ == "__main__":

@@ -16,14 +16,11 @@ from starlette.responses import Response
 from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest, SearchStopped, SearchTimedOut
 from reelsearch.http.admin import parse_networks
-from reelsearch.http.apikeys import parse_keys
 from reelsearch.http.assets import static_mount
 from reelsearch.http.cache_admin import CACHE_ROUTES
 from reelsearch.http.export import EXPORT_ROUTES
-from reelsearch.http.fastpath import FastPathMiddleware
-from reelsearch.http.middleware import SecurityHeadersMiddleware, cors_middleware
-from reelsearch.http.middleware.apikeys import ApiKeyMiddleware
-from reelsearch.http.middleware.ratelimit import make_limiter, rate_limit_middleware
+from reelsearch.http.middleware.front import FrontDoor
+from reelsearch.http.middleware.ratelimit import make_limiter
 from reelsearch.http.middleware.security import with_security_headers
 from reelsearch.http.pages import PAGE_ROUTES, open_page_services
 from reelsearch.http.responses import error_response, invalid_request_response
@@ -77,25 +74,22 @@ def create_app(settings: Settings) -> Starlette:
             static_mount(),
         ],  # fmt: skip
         lifespan=lifespan,
-        # Outermost first: every response, a CORS preflight's and a 429 too, gets the
-        # headers; a browser can read a 429 (CORS outside the limiter). The observer
-        # is outside all of them, so it counts and logs every response. The fast path
-        # comes last: a cached answer is still refused without a required API key,
-        # narrowed by a scoped token, rate limited and given the security headers.
+        # One layer (http/middleware/front.py): it observes every response, a
+        # refusal's too, adds the security headers, runs the gates that are
+        # configured (CORS outside API keys outside the rate limit, so a browser
+        # can read a 429) and answers L1 hits before routing: a cached answer is
+        # still refused without a required API key, narrowed by a scoped token,
+        # rate limited and given the security headers.
         middleware=[
-            instrumentation.observing_middleware(
-                [*ROUTES, *EXPORT_ROUTES, *CACHE_ROUTES, *PAGE_ROUTES]
-            ),
-            Middleware(SecurityHeadersMiddleware),
-            *cors_middleware(settings),
             Middleware(
-                ApiKeyMiddleware,
-                keys=parse_keys(settings.api_keys),
-                require_key=settings.require_api_key,
-            ),  # fmt: skip
-            *rate_limit_middleware(settings, limiter),
-            instrumentation.profiling_middleware(),
-            Middleware(FastPathMiddleware),  # L1 hits skip routing and validation
+                FrontDoor,
+                observer=instrumentation.request_observer(
+                    [*ROUTES, *EXPORT_ROUTES, *CACHE_ROUTES, *PAGE_ROUTES]
+                ),
+                profiling=instrumentation.profiling,
+                settings=settings,
+                limiter=limiter,
+            ),
         ],
         exception_handlers={
             InvalidRequest: _on_invalid_request,

@@ -33,7 +33,7 @@ from reelsearch.http.disconnect import unless_disconnected
 from reelsearch.http.params import query_pairs
 from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import SearchEngine, SearchResult
-from reelsearch.search.query import SearchQuery, parse_search
+from reelsearch.search.query import HIT_FIELDS, SearchQuery, parse_search
 from reelsearch.search.rulebook import Rules
 
 if TYPE_CHECKING:
@@ -71,11 +71,28 @@ def _rules_of(engine: SearchEngine | None) -> Rules | None:
     return files.current() if files is not None else None
 
 
+def _canonical(query: SearchQuery) -> SearchQuery:
+    """``canonical_query(query)``, skipped when it would change nothing the search reads.
+
+    The common search names no genres, asks for every field and no facets;
+    copying its query (a dataclass ``replace``, ~10 µs) would only blank the
+    raw text, which neither the key nor the engine reads.
+    """
+    if query.genres or query.fields != HIT_FIELDS or query.facets:
+        return canonical_query(query)
+    return query
+
+
 class EntryResponse(Response):
-    """A route's way of returning a cached entry: sent by the ``EntrySender``."""
+    """A route's way of returning a cached entry: sent by the ``EntrySender``.
+
+    Starlette's ``Response.__init__`` (headers, media type, body rendering) is
+    skipped: the sender writes the entry's own header block.
+    """
 
     def __init__(self, sender: EntrySender, entry: CachedResponse, started: float) -> None:
-        super().__init__(status_code=200)
+        self.status_code = 200
+        self.background = None
         self.sender = sender
         self.entry = entry
         self.started = started
@@ -100,7 +117,7 @@ class SearchResponder:
 
     async def answer(self, request: Request, query: SearchQuery, started: float) -> Response:
         engine: SearchEngine = request.app.state.engine
-        query = canonical_query(query)
+        query = _canonical(query)
         cache = self.cache
         # This request's deadline bounds a search it computes; its client going
         # away cancels it (http/disconnect.py). Only a search watches the client:
@@ -135,11 +152,10 @@ class SearchResponder:
         version = engine.snapshot.version
         result = await engine.search(query, deadline)
         body = render_search(result)
-        tags = search_tags(query, result, version, engine)
         now = time.time()
-        if self.cache is None:
-            return new_entry(body, tags, None, now, 0.0, 0.0)
-        return self.cache.make_entry(body, tags, now)
+        if self.cache is None:  # sent once, never stored: nothing to tag
+            return new_entry(body, (), None, now, 0.0, 0.0)
+        return self.cache.make_entry(body, search_tags(query, result, version, engine), now)
 
     async def warm_one(self, query_string: bytes) -> bool:
         """Compute one logged search unless a fresh answer is stored; True if it searched."""
@@ -153,7 +169,7 @@ class SearchResponder:
         )
         if query.explain:
             return False
-        query = canonical_query(query)
+        query = _canonical(query)
         await cache.ensure_current(engine.snapshot.version)
         key = canonical_key(cache.prefix, query)
         now = time.time()

@@ -1,8 +1,8 @@
 """The observability of one app, wired in three places of ``create_app``.
 
 ``Instrumentation(settings)`` configures logging and builds the metrics;
-``observing_middleware(routes)`` observes every request (outermost),
-``profiling_middleware()`` answers ``profile=1`` (innermost);
+``request_observer(routes)`` is what the app's front layer calls for every
+request (http/middleware/front.py), ``profiling(app)`` answers ``profile=1``;
 ``routes`` adds ``/metrics``; in the lifespan, ``attach(engine)`` then
 ``run()`` samples the process and watches the dependencies until shutdown.
 """
@@ -18,17 +18,17 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from prometheus_client import multiprocess
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from reelsearch.config import Settings
 from reelsearch.observability.logging import configure_logging
 from reelsearch.observability.metrics import Metrics
 from reelsearch.observability.profiling import ProfiledRequests
 from reelsearch.observability.readiness import Readiness, ReadinessReport
-from reelsearch.observability.requests import ObservedRequests
+from reelsearch.observability.requests import RequestObserver
 from reelsearch.observability.sampler import Sampler
 from reelsearch.observability.slowlog import SlowRequestLog
 
@@ -48,20 +48,20 @@ class Instrumentation:
         self._readiness: Readiness | None = None
         self._sampler: Sampler | None = None
 
-    def observing_middleware(self, routes: Sequence[BaseRoute]) -> Middleware:
-        """The outermost middleware: it sees every response, refusals included."""
+    def request_observer(self, routes: Sequence[BaseRoute]) -> RequestObserver:
+        """What the outermost layer calls for every response, refusals included."""
         static = {r.path: r.path for r in routes if isinstance(r, Route) and "{" not in r.path}
-        return Middleware(
-            ObservedRequests,
+        return RequestObserver(
             metrics=self.metrics,
             slow_log=self.slow_log,
             access_log=self.settings.access_log,
             static_routes=static,
         )
 
-    def profiling_middleware(self) -> Middleware:
-        """Answers ``profile=1``: innermost, after rate limits and key checks."""
-        return Middleware(ProfiledRequests, admin_token=self.settings.admin_token)
+    def profiling(self, app: ASGIApp) -> ASGIApp:
+        """``app`` behind the ``profile=1`` answer (the front layer puts it after the
+        rate limit and key checks)."""
+        return ProfiledRequests(app, admin_token=self.settings.admin_token)
 
     @property
     def routes(self) -> list[Route]:
