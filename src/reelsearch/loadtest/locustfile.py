@@ -54,6 +54,8 @@ class Run:
     titles: list[tuple[int, str]]
     zipf_cumulative: list[float]
     requests: TextIO
+    metrics: TextIO
+    scraper: gevent.Greenlet
 
     @classmethod
     def load(cls, environment: Environment) -> None:
@@ -85,12 +87,20 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     weights = [1 / (rank**ZIPF_S) for rank in range(1, len(Run.titles) + 1)]
     Run.zipf_cumulative = [sum(weights[: i + 1]) for i in range(len(weights))]
     Run.requests = (Run.directory / "requests.jsonl").open("w")
-    gevent.spawn(_scrape_metrics, host, Run.directory / "metrics.jsonl")
+    Run.metrics = (Run.directory / "metrics.jsonl").open("w")
+    Run.scraper = gevent.spawn(_scrape_metrics, host, Run.metrics)
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     Run.requests.close()
+    # One last reading once the workers have flushed what the run's last requests counted
+    # (they do every sampler tick, 1 s by default): a short run may otherwise end between
+    # two scrapes that saw the same totals, and the run would report no hit rate.
+    Run.scraper.kill()
+    gevent.sleep(1.1)
+    _scrape_once(str(environment.host).rstrip("/"), Run.metrics)
+    Run.metrics.close()
 
 
 @events.request.add_listener
@@ -125,29 +135,34 @@ def _popular_titles(host: str) -> list[tuple[int, str]]:
     return found
 
 
-def _scrape_metrics(host: str, path: Path) -> None:
-    """Every second until the process ends: the service's CPU, memory and load."""
-    with path.open("w") as out:
-        while True:
-            started = time.time()
-            try:
-                with urllib.request.urlopen(f"{host}/metrics", timeout=2) as answer:
-                    text = answer.read().decode()
-                line: dict[str, float] = {"t": round(started, 3)}
-                for family in text_string_to_metric_families(text):
-                    for sample in family.samples:
-                        if sample.name in _SCRAPED:
-                            line[_SCRAPED[sample.name]] = sample.value
-                        elif sample.name == _CACHE_EVENTS:  # hits in any level, and misses
-                            event = sample.labels.get("event", "")
-                            if event.startswith("hit_") or event == "miss":
-                                name = "cache_misses" if event == "miss" else "cache_hits"
-                                line[name] = line.get(name, 0.0) + sample.value
-                out.write(json.dumps(line) + "\n")
-                out.flush()
-            except (OSError, ValueError):
-                out.write(json.dumps({"t": round(started, 3), "unreachable": True}) + "\n")
-            gevent.sleep(max(0.0, 1.0 - (time.time() - started)))
+def _scrape_metrics(host: str, out: TextIO) -> None:
+    """Every second until stopped: the service's CPU, memory and load."""
+    while True:
+        started = time.time()
+        _scrape_once(host, out)
+        gevent.sleep(max(0.0, 1.0 - (time.time() - started)))
+
+
+def _scrape_once(host: str, out: TextIO) -> None:
+    """One line of ``metrics.jsonl``: what the service's /metrics says now."""
+    started = time.time()
+    try:
+        with urllib.request.urlopen(f"{host}/metrics", timeout=2) as answer:
+            text = answer.read().decode()
+        line: dict[str, float] = {"t": round(started, 3)}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name in _SCRAPED:
+                    line[_SCRAPED[sample.name]] = sample.value
+                elif sample.name == _CACHE_EVENTS:  # hits in any level, and misses
+                    event = sample.labels.get("event", "")
+                    if event.startswith("hit_") or event == "miss":
+                        name = "cache_misses" if event == "miss" else "cache_hits"
+                        line[name] = line.get(name, 0.0) + sample.value
+        out.write(json.dumps(line) + "\n")
+        out.flush()
+    except (OSError, ValueError):
+        out.write(json.dumps({"t": round(started, 3), "unreachable": True}) + "\n")
 
 
 class Visitor(FastHttpUser):
