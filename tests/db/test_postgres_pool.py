@@ -171,8 +171,16 @@ async def test_failed_searches_return_their_connections(
             return await db.rows("SELECT pg_sleep(5)")
 
     async def cancel_slow_ones() -> None:
-        for pid in await _wait_for_active(admin, engine.settings, slow_query, 2):
-            await admin.execute("SELECT pg_cancel_backend($1)", pid)
+        pids = await _wait_for_active(admin, engine.settings, slow_query, 2)
+        # A cancel that lands while the statement is still being parsed or bound (the
+        # extended protocol's steps before it runs) is dropped by the server: cancel
+        # again until no backend runs it, within the bound.
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while pids and time.monotonic() < deadline:
+            for pid in pids:
+                await admin.execute("SELECT pg_cancel_backend($1)", pid)
+            await asyncio.sleep(0.05)
+            pids = await _backend_pids(admin, engine.settings, slow_query)
 
     for _ in range(3):
         failures: list[Awaitable[Any]] = []

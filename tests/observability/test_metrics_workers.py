@@ -129,6 +129,12 @@ def test_counters_sum_exactly_over_two_workers(server: tuple[str, Path]) -> None
         before_total + total,
         exclude_route="/metrics",
     )
+    # A request is counted when its answer starts and its stages when it ends: the tick
+    # may fall between the two, so wait for the stages too (a lost one still fails).
+    search = "/v1/search"
+    engine_laps = {"route": search, "stage": "engine"}
+    name = "reelsearch_search_stage_seconds_count"
+    after = wait_for(base, name, value(before, name, **engine_laps) + sent["ok"], **engine_laps)
 
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
