@@ -81,6 +81,11 @@ def test_a_killed_worker_is_replaced_and_the_server_keeps_answering(
 def test_sigterm_stops_every_worker_and_exits_0(small_db: Path, tmp_path: Path) -> None:
     """SIGTERM is a graceful stop: status 0, and no worker outlives the server."""
     with live_server(f"sqlite:///{small_db}", tmp_path / "serve.log", workers=2) as server:
+        # Ready means one worker answers; a stop while the other is still starting is
+        # another case (granian kills that one after the shutdown timeout): wait for both.
+        server.wait_until(
+            lambda: all(f"Started worker-{n}" in server.log() for n in (1, 2)), 30, "both started"
+        )
         workers = server.worker_pids()
         server.proc.send_signal(signal.SIGTERM)
         assert 0 == server.proc.wait(timeout=30)
