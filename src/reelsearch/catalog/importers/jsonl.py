@@ -11,20 +11,18 @@ source id seen twice keeps its last line. ``.jsonl.gz`` is read gunzipped.
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 
 from reelsearch.catalog.documents import InvalidDocument, PutMovie, operation_of_line
-from reelsearch.catalog.importers.tsv import open_text, stored_position
+from reelsearch.catalog.importers.tsv import open_text, read_errors, stored_position
 from reelsearch.catalog.progress import ROWS_PER_UPDATE, Progress
 from reelsearch.catalog.records import ImportReport, MovieRecord
 from reelsearch.catalog.writer import open_import
 from reelsearch.config import Settings
-from reelsearch.errors import BadFileFormat, ImportFailed
+from reelsearch.errors import BadFileFormat
 
 SOURCE = "jsonl"
 
@@ -35,41 +33,34 @@ def read_movies(
     """The movies of a JSON-lines file; bad lines go to ``report`` with the reason."""
     name = path.name
     progress = progress or Progress()
-    with open_text(path) as handle:
-        try:
-            progress.begin(f"reading {name}", total=path.stat().st_size, unit="B")
-            for number, line in enumerate(handle, start=1):
-                if number % ROWS_PER_UPDATE == 0:
-                    progress.update_to(stored_position(handle), note=f"{number:,} lines")
-                if not line.strip():
-                    continue
-                report.rows_read += 1
+    with open_text(path) as handle, read_errors(name):
+        progress.begin(f"reading {name}", total=path.stat().st_size, unit="B")
+        for number, line in enumerate(handle, start=1):
+            if number % ROWS_PER_UPDATE == 0:
+                progress.update_to(stored_position(handle), note=f"{number:,} lines")
+            if not line.strip():
+                continue
+            report.rows_read += 1
+            try:
                 try:
-                    try:
-                        document = orjson.loads(line)
-                    except orjson.JSONDecodeError as exc:
-                        if number == 1:  # not JSON lines at all: say so, read no further
-                            raise BadFileFormat(
-                                f"{name}: not JSON lines (one JSON object a line): {exc}"
-                            ) from None
-                        raise InvalidDocument(f"not valid JSON: {exc}", param=None) from None
-                    operation = operation_of_line(document, number)
-                    if not isinstance(operation, PutMovie):
-                        raise InvalidDocument(
-                            "a delete means nothing in a whole catalog: leave the movie out",
-                            param="op",
-                        )
-                except InvalidDocument as exc:
-                    report.add_bad_row(name, number, exc.message.removeprefix(f"line {number}: "))
-                    continue
-                yield operation.record
-            progress.end()
-        except UnicodeDecodeError as exc:
-            raise BadFileFormat(f"{name}: not UTF-8 text: {exc}") from exc
-        except gzip.BadGzipFile as exc:
-            raise BadFileFormat(f"{name}: not a gzip file: {exc}") from exc
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ImportFailed(f"{name}: the file is damaged or truncated: {exc}") from exc
+                    document = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    if number == 1:  # not JSON lines at all: say so, read no further
+                        raise BadFileFormat(
+                            f"{name}: not JSON lines (one JSON object a line): {exc}"
+                        ) from None
+                    raise InvalidDocument(f"not valid JSON: {exc}", param=None) from None
+                operation = operation_of_line(document, number)
+                if not isinstance(operation, PutMovie):
+                    raise InvalidDocument(
+                        "a delete means nothing in a whole catalog: leave the movie out",
+                        param="op",
+                    )
+            except InvalidDocument as exc:
+                report.add_bad_row(name, number, exc.message.removeprefix(f"line {number}: "))
+                continue
+            yield operation.record
+        progress.end()
 
 
 def import_jsonl(

@@ -8,18 +8,16 @@ alternate title, and a trailing article moves to the front.
 from __future__ import annotations
 
 import csv
-import gzip
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from reelsearch.catalog.importers.tsv import open_text, stored_position
+from reelsearch.catalog.importers.tsv import open_text, read_errors, stored_position
 from reelsearch.catalog.progress import ROWS_PER_UPDATE, Progress
 from reelsearch.catalog.records import ImportReport, MovieRecord, article_first
 from reelsearch.catalog.writer import open_import
 from reelsearch.config import Settings
-from reelsearch.errors import BadFileFormat, ImportFailed
+from reelsearch.errors import BadFileFormat
 
 SOURCE = "movielens"
 HEADER = ["movieId", "title", "genres"]
@@ -47,7 +45,7 @@ def read_movies(
 ) -> Iterator[MovieRecord]:
     name = path.name
     progress = progress or Progress()
-    with open_text(path) as handle:
+    with open_text(path) as handle, read_errors(name):
         reader = csv.reader(handle)
         try:
             header = next(reader, None)
@@ -82,12 +80,6 @@ def read_movies(
             progress.end()
         except csv.Error as exc:
             raise BadFileFormat(f"{name}:{reader.line_num}: not valid CSV: {exc}") from exc
-        except UnicodeDecodeError as exc:
-            raise BadFileFormat(f"{name}: not UTF-8 text: {exc}") from exc
-        except gzip.BadGzipFile as exc:
-            raise BadFileFormat(f"{name}: not a gzip file: {exc}") from exc
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ImportFailed(f"{name}: the file is damaged or truncated: {exc}") from exc
 
 
 def import_movielens(
