@@ -51,7 +51,10 @@ class MemoryAnswers:
         self._ready = True
 
     async def answer(self, scope: Scope, send: Send) -> bool:
-        """Send the fresh L1 entry for this request; False (nothing sent) if there is none."""
+        """Send the fresh L1 entry for this request, a ``GET /v1/search``; False (nothing
+        sent) for any other request, or if there is none."""
+        if scope["path"] != SEARCH_PATH or scope["method"] != "GET":
+            return False
         started = time.perf_counter()
         if not self._ready:
             if not hasattr(scope["app"].state, "search_responder"):
@@ -87,11 +90,6 @@ class FastPathMiddleware:
         self.answers = answers if answers is not None else MemoryAnswers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == SEARCH_PATH
-            and scope["method"] == "GET"
-            and await self.answers.answer(scope, send)
-        ):
+        if scope["type"] == "http" and await self.answers.answer(scope, send):
             return
         await self.app(scope, receive, send)

@@ -116,7 +116,8 @@ class SearchResponder:
         self.engine: SearchEngine | None = None
 
     async def answer(self, request: Request, query: SearchQuery, started: float) -> Response:
-        engine: SearchEngine = request.app.state.engine
+        # Set at start-up (start_result_cache): no app-state lookup per search.
+        engine = self.engine or request.app.state.engine
         query = _canonical(query)
         cache = self.cache
         # This request's deadline bounds a search it computes; its client going

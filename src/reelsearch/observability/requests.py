@@ -150,13 +150,12 @@ class ObservedRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await observe(self.app, self.observer, (), scope, receive, send)
+        await observe(self.app, self.observer, scope, receive, send)
 
 
 async def observe(
     app: ASGIApp,
     observer: RequestObserver,
-    extra_headers: tuple[tuple[bytes, bytes], ...],
     scope: Scope,
     receive: Receive,
     send: Send,
@@ -164,13 +163,13 @@ async def observe(
 ) -> None:
     """Run ``app`` for one request under ``observer``.
 
-    Each response start gets ``extra_headers`` and the request id header,
+    Each response start gets the request id header,
     through ``add_headers(headers, tail)`` when given (the front layer's
     security headers), else appended.
     """
     started = time.perf_counter()
     request_id = observer.begin(scope)
-    tail = (*extra_headers, (REQUEST_ID_HEADER, request_id.encode("ascii")))
+    tail = ((REQUEST_ID_HEADER, request_id.encode("ascii")),)
     status = 500
     error_body: bytearray | None = None
 

@@ -31,23 +31,28 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reelsearch.config import Settings
 from reelsearch.http.apikeys import parse_keys
-from reelsearch.http.fastpath import SEARCH_PATH, FastPathMiddleware, MemoryAnswers
+from reelsearch.http.fastpath import FastPathMiddleware, MemoryAnswers
 from reelsearch.http.limiter import Limiter
 from reelsearch.http.middleware.apikeys import ApiKeyMiddleware
 from reelsearch.http.middleware.cors import allowed_origins, cors_middleware
 from reelsearch.http.middleware.ratelimit import rate_limit_middleware
-from reelsearch.http.middleware.security import SECURITY_HEADERS, with_security_headers
+from reelsearch.http.middleware.security import (
+    SECURITY_HEADERS,
+    SECURITY_NAMES,
+    with_security_headers,
+)
 from reelsearch.observability.requests import RequestObserver, observe
 
-_SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 Headers = list[tuple[bytes, bytes]]
 
 
 def with_front_headers(headers: Headers, tail: tuple[tuple[bytes, bytes], ...]) -> Headers:
     """``headers``, the security headers they do not set, then ``tail`` (the request id)."""
     for name, _ in headers:
-        if name.lower() in _SECURITY_NAMES:
-            return [*with_security_headers(list(headers)), *tail]
+        if name.lower() in SECURITY_NAMES:
+            out = with_security_headers(list(headers))
+            out.extend(tail)
+            return out
     return [*headers, *SECURITY_HEADERS, *tail]
 
 
@@ -90,17 +95,13 @@ class FrontDoor:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await observe(self._dispatch, self.observer, (), scope, receive, send, with_front_headers)
+        await observe(self._dispatch, self.observer, scope, receive, send, with_front_headers)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.always_gated or b"profile=" in scope["query_string"] or _sends_a_key(scope):
             await self.gated(scope, receive, send)
             return
-        if (
-            scope["path"] == SEARCH_PATH
-            and scope["method"] == "GET"
-            and await self.memory_answers.answer(scope, send)
-        ):
+        if await self.memory_answers.answer(scope, send):
             return
         exact = self._exact
         if exact is None:  # the first request: the app and its routes are final by now

@@ -21,7 +21,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     # granian sends "server: granian" unless the app names itself; no version either way.
     (b"server", b"reelsearch"),
 )
-_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 
 
 class SecurityHeadersMiddleware:
@@ -45,7 +45,7 @@ class SecurityHeadersMiddleware:
 
 def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """``headers`` plus each security header they do not already name."""
-    present = {name.lower() for name, _ in headers} & _NAMES
+    present = {name.lower() for name, _ in headers} & SECURITY_NAMES
     if present:
         headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
     else:
