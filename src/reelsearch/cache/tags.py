@@ -23,7 +23,7 @@ holding the required word, which is tagged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reelsearch.cache.invalidation import BROWSE, EXACT, EXACT_PREFIX, MOVIE, PREFIX, WORD
@@ -56,7 +56,8 @@ def word_tags_of(query: SearchQuery, rules: Rules, *, all_words: bool = False) -
     last = len(words) - 1
     typing = query.last_is_prefix
     tags: set[str] = set()
-    kept = _required_positions(query, rules, all_words=all_words)
+    runs = _synonym_runs(words, rules)
+    kept = _required_positions(query, rules, runs, all_words=all_words)
     for i, word in enumerate(words):
         if i in kept:
             tags.add((PREFIX if i == last and typing else WORD) + word)
@@ -66,30 +67,38 @@ def word_tags_of(query: SearchQuery, rules: Rules, *, all_words: bool = False) -
         if i < last:
             joined = word + words[i + 1]
             tags.add((EXACT_PREFIX if i + 1 == last and typing else EXACT) + joined)
-    for phrase in _synonyms(words, rules):
-        tags.update(EXACT + token for token in phrase)
+    for _, _, alternatives in runs:
+        for phrase in alternatives:
+            tags.update(EXACT + token for token in phrase)
     return tags
 
 
-def _synonyms(words: tuple[str, ...], rules: Rules) -> Iterable[tuple[str, ...]]:
-    """Every alternative the rules give any run of the words (a superset of the planner's)."""
+SynonymRun = tuple[int, int, Sequence[tuple[str, ...]]]
+
+
+def _synonym_runs(words: tuple[str, ...], rules: Rules) -> list[SynonymRun]:
+    """Each run ``words[start:stop]`` the rules give alternatives for, with them (a
+    superset of the planner's): read once, for the tags and for the protected words."""
     longest = rules.longest_synonym
+    runs: list[SynonymRun] = []
     for start in range(len(words)):
         for stop in range(start + 1, min(len(words), start + longest) + 1):
-            yield from rules.alternatives(tuple(words[start:stop]))
+            alternatives = rules.alternatives(tuple(words[start:stop]))
+            if alternatives:
+                runs.append((start, stop, alternatives))
+    return runs
 
 
-def _required_positions(query: SearchQuery, rules: Rules, *, all_words: bool) -> set[int]:
+def _required_positions(
+    query: SearchQuery, rules: Rules, runs: list[SynonymRun], *, all_words: bool
+) -> set[int]:
     """Positions of words to tag: all but stop words after a word that is always required
     (anywhere, when the engine searched every word: it cuts none while the whole matches)."""
     words = query.words
     stop_words = rules.stop_words
     protected = {i for start, end in query.quoted for i in range(start, end)}
-    longest = rules.longest_synonym
-    for start in range(len(words)):
-        for stop in range(start + 1, min(len(words), start + longest) + 1):
-            if rules.alternatives(tuple(words[start:stop])):
-                protected.update(range(start, stop))
+    for start, stop, _ in runs:
+        protected.update(range(start, stop))
     kept: set[int] = set()
     anchored = all_words and any(_always_required(word, stop_words) for word in words)
     for i, word in enumerate(words):
