@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime
 
+import anyio
+import anyio.to_thread
 import orjson
 
 from reelsearch.config import Settings
@@ -120,8 +122,14 @@ async def read_imported_at(settings: Settings) -> str:
             finally:
                 await conn.close()
             return str(found or "")
-        with closing(sqlite3.connect(f"file:{settings.sqlite_path}?mode=ro", uri=True)) as conn:
-            row = conn.execute(sql).fetchone()
-        return str(row[0]) if row else ""
+        # In a thread: a connection opened on the event loop would stall every request of
+        # this worker, and since the documents API this runs once per write, not per import.
+        return await anyio.to_thread.run_sync(_sqlite_imported_at, settings, sql)
     except Exception:  # an older catalog without the row, or a database hiccup
         return ""
+
+
+def _sqlite_imported_at(settings: Settings, sql: str) -> str:
+    with closing(sqlite3.connect(f"file:{settings.sqlite_path}?mode=ro", uri=True)) as conn:
+        row = conn.execute(sql).fetchone()
+    return str(row[0]) if row else ""
