@@ -8,10 +8,13 @@ while PostgreSQL works.
 A relevance page is one statement (``search/postgres_page.py``,
 docs/decisions/0018): it answers every read the algorithm may make, and the
 algorithm reads those answers through a ``ReplayReader``; whatever it was
-not written for goes to the server as before. Statements run in read
-committed without an explicit transaction: BEGIN and COMMIT would add two
-round trips. An import swaps the whole catalog in one commit, so each
-statement sees the old catalog or the new one. The snapshot (vocabulary,
+not written for goes to the server as before. The one statement hides its
+tsqueries from the planner, so it runs with a generic plan, made once per
+connection; the algorithm's own statements show theirs and keep custom plans
+(docs/decisions/0022). Statements run in read committed without an explicit
+transaction: BEGIN and COMMIT would add two round trips. An import swaps the
+whole catalog in one commit, so each statement sees the old catalog or the new
+one. The snapshot (vocabulary,
 genres, facets) is read in one repeatable-read, read-only transaction, as
 its parts must agree with each other.
 """
