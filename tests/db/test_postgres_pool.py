@@ -554,3 +554,87 @@ async def test_worker_processes_stay_under_max_connections(
     defaults = Settings()
     per_worker = defaults.db_pool_size + defaults.db_max_overflow
     assert defaults.workers * per_worker < max_connections - reserved
+
+
+async def test_connections_switch_plan_modes_only_when_asked_another(catalog: Settings) -> None:
+    """A checkout gets custom plans unless it asks for generic ones; the connection keeps
+    its mode between checkouts, so a switch is one SET and staying none; ``None``
+    takes the connection as it is."""
+    pool = PostgresPool(replace(catalog, db_pool_size=1, db_max_overflow=0))
+    sent: list[str] = []
+    try:
+        async with pool.connection() as conn:
+            conn.add_query_logger(lambda record: sent.append(record.query))
+            assert "force_custom_plan" == await conn.fetchval("SHOW plan_cache_mode")
+        modes = []
+        for generic in (True, True, None, False, False, None):
+            async with pool.connection(generic_plans=generic) as conn:
+                modes.append(await conn.fetchval("SHOW plan_cache_mode"))
+        await asyncio.sleep(0.01)  # asyncpg calls its query loggers soon after, not at once
+        assert [
+            "force_generic_plan", "force_generic_plan", "force_generic_plan",
+            "force_custom_plan", "force_custom_plan", "force_custom_plan",
+        ] == modes  # fmt: skip
+        assert [
+            "SET plan_cache_mode = force_generic_plan",
+            "SET plan_cache_mode = force_custom_plan",
+        ] == [sql for sql in sent if sql.startswith("SET")]
+    finally:
+        await pool.close()
+
+
+async def test_a_cancelled_block_leaves_its_connection_on_custom_plans(catalog: Settings) -> None:
+    """A block cancelled on a connection running generic plans gets it reset (RESET ALL):
+    the pool then counts it as custom again, and a generic checkout switches it back."""
+    pool = PostgresPool(replace(catalog, db_pool_size=1, db_max_overflow=0))
+    try:
+
+        async def slow() -> None:
+            async with pool.connection(generic_plans=True) as conn:
+                await conn.fetch("SELECT pg_sleep(30)")
+
+        task = asyncio.ensure_future(slow())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with pool.connection(generic_plans=None) as conn:
+            assert "force_custom_plan" == await conn.fetchval("SHOW plan_cache_mode")
+        async with pool.connection(generic_plans=True) as conn:
+            assert "force_generic_plan" == await conn.fetchval("SHOW plan_cache_mode")
+    finally:
+        await pool.close()
+
+
+async def test_searches_plan_their_one_statement_generically_and_the_rest_custom(
+    catalog: Settings,
+) -> None:
+    """A relevance search runs its one statement with a generic plan; the reads it
+    sends besides (facets here) and a sorted search's run custom plans, after one
+    switch of the connection; the next relevance search switches it back."""
+    settings = replace(catalog, db_pool_size=1, db_max_overflow=0)
+    engine = await PostgresSearchEngine.open(settings)
+    sent: list[str] = []
+    try:
+        async with engine.pool.connection() as conn:
+            conn.add_query_logger(lambda record: sent.append(record.query))
+        the = parse_search([("q", "the")])
+        await engine.search(the)
+        await engine.search(the)
+        await asyncio.sleep(0.01)  # asyncpg calls its query loggers soon after, not at once
+        assert ["SET plan_cache_mode = force_generic_plan", "WITH", "WITH"] == [
+            sql if sql.startswith("SET") else sql.split(" ", 1)[0] for sql in sent
+        ]
+        sent.clear()
+        await engine.search(parse_search([("q", "the"), ("facets", "genres")]))
+        await engine.search(parse_search([("q", "the"), ("sort", "-year")]))
+        await engine.search(the)
+        await asyncio.sleep(0.01)
+        # The facet read switches to custom plans; the sorted search checks out custom;
+        # the last search switches back.
+        assert [
+            "SET plan_cache_mode = force_custom_plan",
+            "SET plan_cache_mode = force_generic_plan",
+        ] == [sql for sql in sent if sql.startswith("SET")]
+    finally:
+        await engine.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ from reelsearch.config import Settings
 from reelsearch.db.timing import StatementTimes
 from reelsearch.db.transactions import TransactionStats
 from reelsearch.errors import ConnectionLost, DatabaseUnavailable
+
+# The two plan cache modes a connection switches between (docs/decisions/0022). Every
+# connection starts in the first; the search's one statement runs in the second.
+CUSTOM_PLANS = "force_custom_plan"
+GENERIC_PLANS = "force_generic_plan"
 
 # Errors that mean "the server or the connection is gone", not "the query is wrong",
 # as they come out of a checkout: connecting, or pre-ping when it is on. SQLAlchemy's
@@ -111,7 +117,9 @@ class PostgresPool:
                     # the rank index, and a cached generic plan (after 5 runs)
                     # chose a full scan for "any title has these words" that took
                     # 0.2-4.9 s instead of 0.3 ms at 1 M titles (bench/RESULTS.md).
-                    "plan_cache_mode": "force_custom_plan",
+                    # Only the search's one statement, whose plan no parameter
+                    # changes, asks for generic plans (``connection(generic_plans=)``).
+                    "plan_cache_mode": CUSTOM_PLANS,
                 },
             },
         )
@@ -119,6 +127,9 @@ class PostgresPool:
         # lets a task that returns a connection and checks out again overtake the
         # waiters; the semaphore hands a freed slot to the oldest waiter instead.
         self._gate = asyncio.Semaphore(settings.db_pool_size + settings.db_max_overflow)
+        # The connections whose session runs generic plans now; any other runs the
+        # startup default, custom plans. Weak: a discarded connection drops out.
+        self._generic: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
         self._checkouts = 0
         self._waits = 0
         self._wait_seconds = 0.0
@@ -135,8 +146,16 @@ class PostgresPool:
         dbapi_connection.driver_connection.add_query_logger(self.statement_times.record_logged)
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def connection(
+        self, *, generic_plans: bool | None = False
+    ) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection, returned to the pool however the block ends.
+
+        Its statements are planned for their parameters (custom plans, the
+        default), or once per connection and statement (``generic_plans=True``:
+        only for statements whose plan no parameter changes); ``None`` takes the
+        connection as it comes, for statements without parameters. Switching
+        costs a round trip (``SET``), staying none.
 
         The return runs to completion even if the task is cancelled meanwhile;
         a block that was cancelled or left a transaction open gets the
@@ -160,6 +179,8 @@ class PostgresPool:
             must_reset = False
             lost: BaseException | None = None
             try:
+                if generic_plans is not None and generic_plans != (driver in self._generic):
+                    await self.use_plans(driver, generic=generic_plans)
                 yield driver
             except asyncio.CancelledError:
                 must_reset = True
@@ -178,6 +199,19 @@ class PostgresPool:
                     await greenlet_spawn(raw.close)
         finally:
             gate.release()
+
+    async def use_plans(self, driver: asyncpg.Connection, *, generic: bool) -> None:
+        """Switch this checked-out connection to generic or custom plans, if it isn't.
+
+        The connection counts as custom while the ``SET`` is under way: if it is
+        cut short, the return resets the session (``RESET ALL``), which is custom.
+        """
+        if generic == (driver in self._generic):
+            return
+        self._generic.discard(driver)
+        await driver.execute(f"SET plan_cache_mode = {GENERIC_PLANS if generic else CUSTOM_PLANS}")
+        if generic:
+            self._generic.add(driver)
 
     def _is_quiet_return(self, driver: asyncpg.Connection) -> bool:
         """True if returning this connection does no I/O (the common case).
@@ -226,6 +260,7 @@ class PostgresPool:
             await greenlet_spawn(self.engine.pool._invalidate, raw, lost)
             return
         if not driver.is_closed() and (must_reset or driver.is_in_transaction()):
+            self._generic.discard(driver)  # RESET ALL: back to the startup default
             try:
                 await driver.reset(timeout=self.settings.db_pool_timeout)
             except Exception:

@@ -8,10 +8,13 @@ while PostgreSQL works.
 A relevance page is one statement (``search/postgres_page.py``,
 docs/decisions/0018): it answers every read the algorithm may make, and the
 algorithm reads those answers through a ``ReplayReader``; whatever it was
-not written for goes to the server as before. Statements run in read
-committed without an explicit transaction: BEGIN and COMMIT would add two
-round trips. An import swaps the whole catalog in one commit, so each
-statement sees the old catalog or the new one. The snapshot (vocabulary,
+not written for goes to the server as before. The one statement hides its
+tsqueries from the planner, so it runs with a generic plan, made once per
+connection; the algorithm's own statements show theirs and keep custom plans
+(docs/decisions/0022). Statements run in read committed without an explicit
+transaction: BEGIN and COMMIT would add two round trips. An import swaps the
+whole catalog in one commit, so each statement sees the old catalog or the new
+one. The snapshot (vocabulary,
 genres, facets) is read in one repeatable-read, read-only transaction, as
 its parts must agree with each other.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -36,6 +40,7 @@ from reelsearch.search.matching import TextMatch
 from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
 from reelsearch.search.plan import QueryPlan
 from reelsearch.search.postgres_estimates import (
+    TitleCounts,
     estimated_matches,
     filtered_share,
     is_common,
@@ -71,6 +76,7 @@ class PostgresSearchEngine:
         self.snapshot = snapshot
         self.tiered = TieredSearch(settings, POSTGRESQL)
         self.page_statement = PageStatement(self.tiered.pages)
+        self._counts = TitleCounts(snapshot.vocabulary)
         self._refresh_lock = asyncio.Lock()
 
     @classmethod
@@ -92,20 +98,28 @@ class PostgresSearchEngine:
     async def search(self, query: SearchQuery, deadline: Deadline | None = None) -> SearchResult:
         snapshot = self.snapshot
 
-        async def read(db: Reader) -> SearchResult:
+        async def read(db: PostgresReader) -> SearchResult:
             replay = await self.read_page(db, snapshot, query, count=True)
+            replay.before_miss = self._custom_plans(db)
             return await self.tiered.search(replay, snapshot, query)
 
-        return await self._read(read, deadline or self.deadline())
+        return await self._read(read, deadline or self.deadline(), _has_page(query))
 
     async def autocomplete(self, query: SearchQuery, deadline: Deadline | None = None) -> list[Hit]:
         snapshot = self.snapshot
 
-        async def read(db: Reader) -> list[Hit]:
+        async def read(db: PostgresReader) -> list[Hit]:
             replay = await self.read_page(db, snapshot, query, count=False)
+            replay.before_miss = self._custom_plans(db)
             return await self.tiered.autocomplete(replay, snapshot, query)
 
-        return await self._read(read, deadline or self.deadline())
+        return await self._read(read, deadline or self.deadline(), _has_page(query))
+
+    def _custom_plans(self, db: PostgresReader) -> Callable[[], Awaitable[None]]:
+        """What switches ``db``'s connection to custom plans, before the algorithm's own
+        statements: they show the planner their tsquery, and a generic plan for those
+        can walk the whole catalog (0005)."""
+        return partial(self.pool.use_plans, db.conn, generic=False)
 
     async def read_page(
         self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery, *, count: bool
@@ -144,7 +158,7 @@ class PostgresSearchEngine:
             tried: list[TextMatch] = []
             if (
                 len(query.words) <= MAX_CUT_WORDS
-                and matches_at_most(plan, snapshot.vocabulary, TYPO_THRESHOLD) < TYPO_THRESHOLD
+                and matches_at_most(plan, self.counts(snapshot), TYPO_THRESHOLD) < TYPO_THRESHOLD
             ):
                 tried = self._cuts(snapshot, query, plan)
                 cuts = [Cut(cut, self._walks(snapshot, cut, 1, share)) for cut in tried]
@@ -178,7 +192,7 @@ class PostgresSearchEngine:
     ) -> Answers:
         """The answers of one statement for the page of ``match``."""
         statement = self.page_statement
-        bound = matches_at_most(match.plan, snapshot.vocabulary, max(need, PROBE_ROWS) + 1)
+        bound = matches_at_most(match.plan, self.counts(snapshot), max(need, PROBE_ROWS) + 1)
         broad = bound > max(need, PROBE_ROWS)
         # The rank-ordered probe: common words walk the popularity index, rare
         # ones are read through GIN; the vocabulary's counts decide, not the planner.
@@ -190,12 +204,17 @@ class PostgresSearchEngine:
         found = await db.rows(sql, params)
         return statement.answers(match, filters, need, limit, found, broad=broad, cuts=cuts)
 
-    @staticmethod
+    def counts(self, snapshot: CatalogSnapshot) -> TitleCounts:
+        """The snapshot's title counts, remembered per word (a new snapshot starts afresh)."""
+        if self._counts.vocabulary is not snapshot.vocabulary:
+            self._counts = TitleCounts(snapshot.vocabulary)
+        return self._counts
+
     def _walks(
-        snapshot: CatalogSnapshot, match: TextMatch, limit: int, share: float
+        self, snapshot: CatalogSnapshot, match: TextMatch, limit: int, share: float
     ) -> tuple[bool, bool]:
         """Whether to walk the rank index for the match as typed, and with typos."""
-        words, movies = snapshot.vocabulary, snapshot.movie_count
+        words, movies = self.counts(snapshot), snapshot.movie_count
         return (
             is_common(estimated_matches(match, words, movies, typos=False), share, limit, movies),
             is_common(estimated_matches(match, words, movies, typos=True), share, limit, movies),
@@ -248,10 +267,14 @@ class PostgresSearchEngine:
         await self.pool.close()
 
     async def _version(self) -> int:
-        return await self._read(read_version)
+        # A statement without parameters is planned once either way: any connection.
+        return await self._read(read_version, generic_plans=None)
 
     async def _read(
-        self, read: Callable[[PostgresReader], Awaitable[T]], deadline: Deadline | None = None
+        self,
+        read: Callable[[PostgresReader], Awaitable[T]],
+        deadline: Deadline | None = None,
+        generic_plans: bool | None = False,
     ) -> T:
         """Run ``read`` on a pooled connection; once more on a fresh one if that one was dead.
 
@@ -259,18 +282,22 @@ class PostgresSearchEngine:
         broken connection; the pool then replaces every connection opened
         before it, and a search only reads, so it can safely run twice. If the
         server is still down, the second attempt fails too: a 503.
+        ``generic_plans``: the connection's plan mode (``PostgresPool.connection``).
         """
         try:
-            return await self._read_once(read, deadline)
+            return await self._read_once(read, deadline, generic_plans)
         except ConnectionLost as exc:
             logger.info("lost a pooled connection (%s); reading again on a fresh one", exc)
-            return await self._read_once(read, deadline)
+            return await self._read_once(read, deadline, generic_plans)
 
     async def _read_once(
-        self, read: Callable[[PostgresReader], Awaitable[T]], deadline: Deadline | None
+        self,
+        read: Callable[[PostgresReader], Awaitable[T]],
+        deadline: Deadline | None,
+        generic_plans: bool | None,
     ) -> T:
         """Run ``read`` on a pooled connection; once more if an import made its plans stale."""
-        async with self.pool.connection() as conn:
+        async with self.pool.connection(generic_plans=generic_plans) as conn:
             try:
                 return await read(PostgresReader(conn, deadline))
             except (*_STALE_PLAN_ERRORS, asyncpg.InternalServerError) as exc:
@@ -280,6 +307,12 @@ class PostgresSearchEngine:
                     raise
                 logger.info("catalog tables were swapped by an import; preparing again")
                 return await read(PostgresReader(conn, deadline))
+
+
+def _has_page(query: SearchQuery) -> bool:
+    """Whether the search starts with the one statement of a relevance page
+    (``read_page``): the statement that runs with generic plans (0022)."""
+    return bool(query.words) and query.sort == "relevance"
 
 
 async def _load_snapshot(

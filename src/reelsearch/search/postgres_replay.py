@@ -43,9 +43,11 @@ class ReplayReader:
 
     ``round_trips`` counts the statements it sent to the server (the one
     statement included, when the engine sends it through this reader).
+    ``before_miss`` is awaited once, before the first statement it sends: the
+    engine switches the connection back to custom plans there (0022).
     """
 
-    __slots__ = ("answers", "inner", "more", "round_trips")
+    __slots__ = ("answers", "before_miss", "inner", "more", "round_trips")
 
     def __init__(self, inner: Reader, answers: Answers | None = None) -> None:
         self.inner = inner
@@ -54,6 +56,7 @@ class ReplayReader:
         # Asked on a miss: one more statement's answers (for the words the
         # algorithm fell back to), or None.
         self.more: Callable[[str, Sequence[Any]], Awaitable[Answers | None]] | None = None
+        self.before_miss: Callable[[], Awaitable[None]] | None = None
 
     @property
     def seconds(self) -> float:
@@ -69,15 +72,21 @@ class ReplayReader:
                 found = self._answer(sql, params)
         if found is not None:
             return found
-        self.round_trips += 1
+        await self._miss()
         return await self.inner.rows(sql, params)
 
     async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         found = self._answer(sql, params)
         if found is not None:
             return found[0] if found else None
-        self.round_trips += 1
+        await self._miss()
         return await self.inner.row(sql, params)
+
+    async def _miss(self) -> None:
+        self.round_trips += 1
+        before, self.before_miss = self.before_miss, None
+        if before is not None:
+            await before()
 
     def _answer(self, sql: str, params: Sequence[Any]) -> list[Row] | None:
         answers = self.answers

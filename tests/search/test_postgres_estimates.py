@@ -1,0 +1,54 @@
+"""The PostgreSQL estimates' remembered title counts answer as the vocabulary does.
+
+``TitleCounts`` (search/postgres_estimates.py) keeps each word's count once worked out,
+so the walk-or-GIN choice of a search costs a dictionary lookup per word (0022); it
+must never answer differently from the vocabulary it remembers.
+"""
+
+# Asserts read `expected == actual` (STYLE.md); SIM300 would flip the literal ones.
+# ruff: noqa: SIM300
+
+from __future__ import annotations
+
+import pytest
+
+from reelsearch.search import postgres_estimates
+from reelsearch.search.postgres_estimates import TitleCounts
+from reelsearch.search.vocabulary import Vocabulary
+
+WORDS = [("alien", 30), ("aliens", 20), ("alienated", 1), ("all", 400), ("love", 99)]
+
+
+def test_counts_are_the_vocabularys() -> None:
+    """Whole words and prefixes, up to any bound, asked once or again: the vocabulary's
+    own answers (a prefix sums its words until the bound is reached)."""
+    vocabulary = Vocabulary(WORDS)
+    counts = TitleCounts(vocabulary)
+    asked = [
+        ("alien", False, 1000), ("alien", True, 1000), ("alien", True, 25),
+        ("al", True, 10_000), ("al", True, 100), ("zz", True, 100), ("zz", False, 5),
+    ]  # fmt: skip
+    for _ in range(2):
+        for word, prefix, up_to in asked:
+            expected = vocabulary.titles_with(word, prefix=prefix, up_to=up_to)
+            assert expected == counts.titles_with(word, prefix=prefix, up_to=up_to)
+    assert [30, 0] == [counts.doc_count("alien"), counts.doc_count("zz")]
+    assert [51, 30, 451] == [
+        counts.titles_with("alien", prefix=True, up_to=1000),
+        counts.titles_with("alien", prefix=True, up_to=25),  # stops at the first word past 25
+        counts.titles_with("al", prefix=True, up_to=10_000),
+    ]
+
+
+def test_counts_start_over_past_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past REMEMBERED_COUNTS entries the remembered counts are dropped, and the
+    answers stay right."""
+    monkeypatch.setattr(postgres_estimates, "REMEMBERED_COUNTS", 2)
+    counts = TitleCounts(Vocabulary(WORDS))
+    for word, docs in WORDS:
+        assert docs == counts.doc_count(word)
+        assert len(counts._docs) <= 2
+    assert [51, 451] == [
+        counts.titles_with("alien", prefix=True, up_to=1000),
+        counts.titles_with("al", prefix=True, up_to=10_000),
+    ]
