@@ -26,6 +26,7 @@ from reelsearch.http.pages import PAGE_ROUTES, open_page_services
 from reelsearch.http.responses import error_response, invalid_request_response
 from reelsearch.http.routes import ROUTES
 from reelsearch.http.search_cache import start_result_cache, stop_result_cache
+from reelsearch.http.search_route import SearchHandler
 from reelsearch.observability import Instrumentation
 from reelsearch.search.backends import open_search_engine
 from reelsearch.search.engine import SearchEngine
@@ -48,6 +49,9 @@ def create_app(settings: Settings) -> Starlette:
         async with anyio.create_task_group() as tasks, open_page_services(app, settings, tasks):
             tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds)
             await start_result_cache(app, settings, tasks)
+            app.state.search_handler = SearchHandler(
+                settings, app.state.search_responder, engine, instrumentation.metrics
+            )
             if app.state.result_cache is not None:
                 instrumentation.track_cache(
                     app.state.cache_counters.event_totals,

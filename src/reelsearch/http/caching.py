@@ -13,18 +13,23 @@ answer gets a 304 for it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from reelsearch.cache.compression import ENCODINGS
 from reelsearch.cache.counters import CacheCounters
-from reelsearch.cache.entry import CachedResponse
+from reelsearch.cache.entry import CachedResponse, strong_etag
+from reelsearch.cache.service import new_entry
 from reelsearch.config import Settings
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 _MAX_REMEMBERED_HEADERS = 256
+# Header lines every JSON answer sends as they are (one tuple, not one per response).
+_JSON_TYPE = (b"content-type", b"application/json")
+_VARY = (b"vary", b"accept-encoding")
 NOT_ACCEPTABLE_BODY = (
     b'{"error":{"code":"not_acceptable","message":"no content coding this server '
     b'offers (zstd, br, gzip, identity) is acceptable to the client","param":null}}'
@@ -106,7 +111,48 @@ class EntrySender:
         if settings.http_stale_while_revalidate:
             cache_control += f", stale-while-revalidate={settings.http_stale_while_revalidate}"
         self.cache_control = cache_control.encode()
+        self._cache_control_header = (b"cache-control", self.cache_control)
         self._choices: dict[tuple[bytes, bool], str | None] = {}
+
+    async def send_computed(
+        self,
+        send: Send,
+        body: bytes,
+        request_headers: list[tuple[bytes, bytes]],
+        started: float,
+        *,
+        head: bool = False,
+    ) -> None:
+        """Send a body computed for this request alone (the result cache is off).
+
+        The usual case, a request with no validator whose client takes the
+        identity coding, gets the header block an entry's would be, from
+        precomputed parts; anything else (a conditional request, a compressed
+        coding, a 406) goes through ``send`` with an entry made for it.
+        """
+        accept = b""
+        for name, value in request_headers:
+            if name == b"accept-encoding":
+                accept = value
+            elif name == b"if-none-match" or name == b"if-modified-since":
+                break
+        else:
+            if self._choose(accept, len(body) >= self.min_size) == "identity":
+                self.counters.bytes_sent += len(body)
+                headers = [
+                    _JSON_TYPE,
+                    (b"content-length", b"%d" % len(body)),
+                    (b"etag", strong_etag(body).encode()),
+                    self._cache_control_header,
+                    _VARY,
+                    (b"server-timing", b"app;dur=%.3f" % ((time.perf_counter() - started) * 1000)),
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": b"" if head else body})
+                return
+        entry = new_entry(body, (), None, time.time(), 0.0, 0.0)
+        server_ms = (time.perf_counter() - started) * 1000
+        await self.send(send, entry, request_headers, server_ms, head=head)
 
     def _choose(self, accept_encoding: bytes, compressible: bool) -> str | None:
         remembered = (accept_encoding, compressible)
@@ -120,11 +166,7 @@ class EntrySender:
 
     def _headers(self, entry: CachedResponse, encoding: str) -> tuple[Headers, Headers]:
         etag = entry.etag if encoding == "identity" else f'{entry.etag[:-1]}-{encoding}"'
-        common: Headers = [
-            (b"etag", etag.encode()),
-            (b"cache-control", self.cache_control),
-            (b"vary", b"accept-encoding"),
-        ]
+        common: Headers = [(b"etag", etag.encode()), self._cache_control_header, _VARY]
         body = entry.variant(encoding)
         full = [
             (b"content-type", entry.media_type.encode()),

@@ -2,59 +2,24 @@
 
 from __future__ import annotations
 
-import time
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest, NotFound
-from reelsearch.http.admin import has_admin_token, is_from, require_admin
+from reelsearch.http.admin import has_admin_token, is_from
 from reelsearch.http.disconnect import unless_disconnected
 from reelsearch.http.documents import DOCUMENT_ROUTES, write_movie
 from reelsearch.http.openapi import openapi_document
 from reelsearch.http.params import query_pairs
 from reelsearch.http.responses import JSONResponse, error_response
-from reelsearch.http.search_cache import SearchResponder, render_search
+from reelsearch.http.search_route import SEARCH_ENDPOINT
 from reelsearch.observability.stages import start_stages
-from reelsearch.search.query import parse_autocomplete, parse_search
+from reelsearch.search.query import parse_autocomplete
 
 # Built once: the trivial endpoint is the ceiling the bench compares against.
 _HEALTH_BODY = b'{"status":"ok"}'
-
-
-async def search(request: Request) -> Response:
-    started = time.perf_counter()
-    stages = start_stages(request)
-    state = request.app.state
-    query = parse_search(
-        query_pairs(request.scope["query_string"]),
-        max_query_chars=state.settings.max_query_chars,
-        max_query_words=state.settings.max_query_words,
-    )
-    stages.lap("parse")
-    if not query.explain:  # cached, conditional and compressed (http/search_cache.py)
-        responder: SearchResponder = state.search_responder
-        response = await responder.answer(request, query, started)
-        stages.lap("engine")  # through the result cache: a stored answer, or one computed now
-        return response
-    _require_admin(request)
-    engine = state.engine
-    deadline = engine.deadline()
-    result = await unless_disconnected(
-        request.receive, deadline, lambda: engine.search(query, deadline)
-    )
-    stages.lap("engine")
-    body = render_search(result)
-    stages.lap("serialization")
-    took = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
-    return Response(body, media_type="application/json", headers={"server-timing": took})
-
-
-def _require_admin(request: Request) -> None:
-    """Admin-only features need "Authorization: Bearer <REELSEARCH_ADMIN_TOKEN>"."""
-    require_admin(request, "explain")
 
 
 async def autocomplete(request: Request) -> Response:
@@ -146,7 +111,8 @@ async def openapi(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/v1/search", search, methods=["GET"]),
+    # A plain ASGI endpoint: no Request or Response per search (http/search_route.py).
+    Route("/v1/search", SEARCH_ENDPOINT, methods=["GET"]),
     Route("/v1/autocomplete", autocomplete, methods=["GET"]),
     # Before /v1/movies/{movie_id}: a 405 on /v1/movies/bulk names its own methods.
     *DOCUMENT_ROUTES,

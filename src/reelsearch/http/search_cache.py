@@ -147,6 +147,18 @@ class SearchResponder:
         cache.remember_alias(query_string, key)
         return EntryResponse(self.sender, entry, started)
 
+    async def compute_uncached(
+        self, engine: SearchEngine, receive: Receive, query: SearchQuery
+    ) -> bytes:
+        """The body of a search computed for one request with the cache off: nothing
+        stored or tagged; the same bytes ``answer`` would send (http/search_route.py)."""
+        query = _canonical(query)
+        deadline = engine.deadline()
+        result = await unless_disconnected(
+            receive, deadline, lambda: engine.search(query, deadline)
+        )
+        return render_search(result)
+
     async def _compute(
         self, engine: SearchEngine, query: SearchQuery, deadline: Deadline | None = None
     ) -> CachedResponse:

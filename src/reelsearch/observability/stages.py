@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from reelsearch.observability.metrics import UNMATCHED, Metrics
 from reelsearch.observability.requests import SCOPE_STAGES
@@ -59,12 +60,16 @@ class StageClock:
 def start_stages(request: Request) -> StageClock:
     """A clock for this request's stages (a no-op sink when observability is not set up)."""
     scope = request.scope
-    route = scope.get("route")
     instrumentation = getattr(request.app.state, "instrumentation", None)
     metrics = instrumentation.metrics if instrumentation is not None else None
+    return stage_clock(scope, metrics, getattr(scope.get("route"), "path", UNMATCHED))
+
+
+def stage_clock(scope: Scope, metrics: Metrics | None, route: str) -> StageClock:
+    """``start_stages`` for a caller that knows its metrics and route (no ``Request``)."""
     stages = scope.get(SCOPE_STAGES)
     if stages is None:
         stages = {}
-    clock = StageClock(metrics, getattr(route, "path", UNMATCHED), stages)
+    clock = StageClock(metrics, route, stages)
     report_stages_to(clock.engine_stages)  # searches this request runs report here
     return clock

@@ -1,0 +1,136 @@
+"""``GET /v1/search`` as a plain ASGI endpoint: from the raw query string to the response.
+
+A function endpoint costs, per call, Starlette's ``Request``, a pair of
+exception-wrapping closures, ``app.state`` lookups (``State.__getattr__``) for
+the settings, the responder and the instrumentation, and a ``Response``
+object; a cold search then made a ``CachedResponse`` and built its header
+block for one send. The route is instead ``Route("/v1/search",
+SEARCH_ENDPOINT)``: Starlette hands an endpoint that is not a function the raw
+``(scope, receive, send)``. What a search needs is gathered once per app start
+into a ``SearchHandler`` (``app.state.search_handler``), and a search computed
+with the result cache off is sent from a precomputed header block
+(``EntrySender.send_computed``). docs/decisions/0020 has the figures.
+
+Nothing a client sees changes: the same parsing and 400s (``parse_search``),
+the same deadline and disconnect watch, the same stage metrics, the same
+caching headers, ETag, 304 and content coding. An error raised before the
+response starts is answered by the app's own exception handlers, exactly as
+for a function endpoint (``answer_error``). With the result cache on, or for
+``explain=true`` (admin), the search goes through the same code as before.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette._exception_handler import wrap_app_handling_exceptions
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from reelsearch.config import Settings
+from reelsearch.http.admin import require_admin
+from reelsearch.http.disconnect import unless_disconnected
+from reelsearch.http.params import query_pairs
+from reelsearch.http.search_cache import SearchResponder, render_search
+from reelsearch.observability.metrics import Metrics
+from reelsearch.observability.stages import StageClock, stage_clock
+from reelsearch.search.engine import SearchEngine
+from reelsearch.search.query import SearchQuery, parse_search
+
+SEARCH_PATH = "/v1/search"
+
+
+class SearchHandler:
+    """Answers ``/v1/search`` for one app start: the limits, responder, engine and
+    metrics are read from the app's state once, not per request."""
+
+    __slots__ = ("engine", "max_chars", "max_words", "metrics", "responder")
+
+    def __init__(
+        self,
+        settings: Settings,
+        responder: SearchResponder,
+        engine: SearchEngine,
+        metrics: Metrics | None,
+    ) -> None:
+        self.max_chars = settings.max_query_chars
+        self.max_words = settings.max_query_words
+        self.responder = responder
+        self.engine = engine
+        self.metrics = metrics
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        clock = stage_clock(scope, self.metrics, SEARCH_PATH)
+        responder = self.responder
+        try:
+            query = parse_search(
+                query_pairs(scope["query_string"]),
+                max_query_chars=self.max_chars,
+                max_query_words=self.max_words,
+            )
+            clock.lap("parse")
+            if responder.cache is None and not query.explain:  # cold: computed for this request
+                body = await responder.compute_uncached(self.engine, receive, query)
+                clock.lap("engine")
+            else:
+                response = await self._through_request(scope, receive, query, started, clock)
+        except Exception as exc:
+            await answer_error(scope, receive, send, exc)
+            return
+        if responder.cache is None and not query.explain:
+            head = scope["method"] == "HEAD"
+            await responder.sender.send_computed(send, body, scope["headers"], started, head=head)
+        else:
+            await response(scope, receive, send)
+
+    async def _through_request(
+        self, scope: Scope, receive: Receive, query: SearchQuery, started: float, clock: StageClock
+    ) -> Response:
+        """The searches that need a ``Request``: through the result cache, or explained."""
+        request = Request(scope, receive)
+        if not query.explain:  # cached, conditional and compressed (http/search_cache.py)
+            response = await self.responder.answer(request, query, started)
+            clock.lap("engine")  # through the result cache: a stored answer, or one computed now
+            return response
+        # Admin-only: "Authorization: Bearer <REELSEARCH_ADMIN_TOKEN>".
+        require_admin(request, "explain")
+        engine = self.engine
+        deadline = engine.deadline()
+        result = await unless_disconnected(
+            receive, deadline, lambda: engine.search(query, deadline)
+        )
+        clock.lap("engine")
+        body = render_search(result)
+        clock.lap("serialization")
+        took = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
+        return Response(body, media_type="application/json", headers={"server-timing": took})
+
+
+class SearchEndpoint:
+    """The route's ASGI app: hands the request to this app's ``SearchHandler``.
+
+    One instance serves every app built in the process (``ROUTES`` is a module
+    constant), so the handler is looked up per request on the app in the scope.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler: SearchHandler = scope["app"].state.search_handler
+        await handler.answer(scope, receive, send)
+
+
+SEARCH_ENDPOINT = SearchEndpoint()
+
+
+async def answer_error(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+    """Answer ``exc`` with the app's exception handlers, as Starlette does for a function
+    endpoint (``request_response``); one no handler takes is raised on."""
+
+    async def raise_it(scope: Scope, receive: Receive, send: Send) -> None:
+        raise exc
+
+    request = Request(scope, receive, send)
+    answer: Any = wrap_app_handling_exceptions(raise_it, request)
+    await answer(scope, receive, send)
