@@ -171,21 +171,22 @@ class TypoIndex:
         if budget == 0 or len(word) > self._longest + budget:
             return ()
         hashes = word_delete_hashes(word, budget)
-        probes = hashes >> self._key_shift
         others: dict[str, int] = {}  # candidate -> titles holding it
         if len(self._keys):
+            probes = hashes >> self._key_shift
             lo = np.searchsorted(self._keys, probes, side="left")
-            hi = np.searchsorted(self._keys, probes, side="right")
-            owners: set[int] = set()
-            for start, stop in zip(lo.tolist(), hi.tolist(), strict=True):
-                if start != stop:
-                    owners.update(self._owners[start:stop].tolist())
-            added, counts = self._added, self._counts
-            numbers = list(owners)
-            for owner, other in zip(numbers, self._lookup.words_at(numbers), strict=True):
-                docs = counts[owner] + added.get(other, 0)
-                if docs > 0:  # 0: no title holds it since the writes
-                    others[other] = docs
+            counts = np.searchsorted(self._keys, probes, side="right") - lo
+            total = int(counts.sum())
+            if total:
+                # Every owner of every key found, in one gather: each key's run of
+                # positions is lo + 0 .. count - 1 (no Python step per key).
+                firsts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+                numbers = np.unique(self._owners[firsts + np.arange(total)]).tolist()
+                added, docs_of = self._added, self._counts
+                for owner, other in zip(numbers, self._lookup.words_at(numbers), strict=True):
+                    docs = docs_of[owner] + added.get(other, 0)
+                    if docs > 0:  # 0: no title holds it since the writes
+                        others[other] = docs
         if self._added_keys:
             for key in hashes.tolist():
                 for other in self._added_keys.get(key, ()):
