@@ -35,6 +35,10 @@ _SHIFT = np.uint64(33)
 
 U64 = npt.NDArray[np.uint64]
 
+# Words up to this long get their deletions from a cached layout (at most
+# 1 + 40 + 780 rows of 40 positions for two typos); longer ones as strings.
+LAYOUT_UP_TO = 40
+
 
 def code_points(words: list[str], length: int) -> U64:
     """``words`` (each ``length`` code points long) as a ``len(words) x length`` matrix."""
@@ -120,17 +124,20 @@ def word_delete_hashes(word: str, depth: int) -> U64:
     length = len(word)
     if length > LAYOUT_UP_TO or length == 0:
         return hash_strings(list(deletes(word, depth)))
+    return np.unique(deletion_hashes(word, depth))
+
+
+def deletion_hashes(word: str, depth: int) -> U64:
+    """``word_delete_hashes`` with repeats left in ("aab" less either "a"), for a
+    word of at most ``LAYOUT_UP_TO`` letters: what a lookup needs, without the
+    sort that removing them costs."""
+    length = len(word)
     kept, lengths = _deletion_layout(length, depth)
     codes = np.zeros(length + 1, dtype=np.uint64)  # the last one: padding, adds nothing
     codes[:length] = np.frombuffer(word.encode("utf-32-le"), dtype="<u4")
     with np.errstate(over="ignore"):
         sums = (codes[kept] * _powers(length)).sum(axis=1, dtype=np.uint64)
-        return np.unique(_mix(sums, lengths))
-
-
-# Words up to this long get their deletions from a cached layout (at most
-# 1 + 40 + 780 rows of 40 positions for two typos); longer ones as strings.
-LAYOUT_UP_TO = 40
+        return _mix(sums, lengths)
 
 
 @lru_cache(maxsize=128)
