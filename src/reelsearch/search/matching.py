@@ -304,7 +304,11 @@ class TextMatch:
         for test in self._ranking:
             alternative = test.present(title_words, present, spaced)
             if alternative is not None:
-                matched.update(_matched_words(alternative, title_words, present))
+                tokens = alternative.tokens
+                if len(tokens) == 1 and not alternative.prefix:  # found in ``present``
+                    matched.add(tokens[0])
+                else:
+                    matched.update(_matched_words(alternative, title_words, present))
             elif typo_match:
                 corrected = self._corrected(test.slot, present)
                 if corrected is not None:
