@@ -7,6 +7,7 @@ autocomplete, and writes one JSON line per answer: hits with every field,
 totals, exactness, facets, cursor. Run it on two trees and ``cmp`` the files.
 
     python bench/engine_answers.py --db sample.db --queries q/queries.jsonl --out after.jsonl
+    python bench/engine_answers.py --url postgresql+asyncpg://... --queries ... --out pg.jsonl
     PYTHONPATH=/tmp/before/src python bench/engine_answers.py ... --out before.jsonl
 """
 
@@ -46,11 +47,13 @@ HARD = (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", type=Path, help="a SQLite catalog")
+    parser.add_argument("--url", help="or any catalog's database URL (PostgreSQL)")
     parser.add_argument("--queries", type=Path, required=True, help="from bench/queries.py")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    settings = Settings(database_url=f"sqlite:///{args.db.resolve()}", search_deadline_ms=60_000)
+    url = args.url or f"sqlite:///{args.db.resolve()}"
+    settings = Settings(database_url=url, search_deadline_ms=60_000)
     cases: list[list[tuple[str, str]]] = []
     for line in args.queries.read_text(encoding="utf-8").splitlines():
         q = json.loads(line)
