@@ -12,8 +12,11 @@ db=$1 queries=$2 warm=${3:-2}
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d)
 count() {  # instructions of one run of engine_time.py with these arguments
-    valgrind --tool=callgrind --callgrind-out-file="$out/cg" python "$here/engine_time.py" \
-        --db "$db" --queries "$queries" "$@" >/dev/null 2>"$out/log"
+    if ! valgrind --tool=callgrind --callgrind-out-file="$out/cg" python "$here/engine_time.py" \
+        --db "$db" --queries "$queries" "$@" >/dev/null 2>"$out/log"; then
+        tail -20 "$out/log" >&2
+        exit 1
+    fi
     grep -o 'Collected : [0-9]*' "$out/log" | grep -o '[0-9]*$'
 }
 searches=$(wc -l <"$queries")
