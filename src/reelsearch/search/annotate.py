@@ -15,46 +15,55 @@ from reelsearch.search.matching import TIER_NAMES, Assessment
 from reelsearch.search.normalize import normalize
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import Reader, Row
-from reelsearch.search.rows import SEARCH_RANK, Page, titles_of_row
+from reelsearch.search.rows import NORM_TITLE, SEARCH_RANK, Page, titles_of_row
 
 
 async def annotate(db: Reader, query: SearchQuery, page: Page, hits: list[Hit]) -> None:
     """matched_title, highlights and explain, for the hits of this page only."""
     match = page.match
     assert match is not None
-    assessed: list[tuple[Assessment, list[str]]] = []
+    explain = query.explain
+    known_by_rank = {} if explain else page.assessed  # explain: every hit assessed in full
+    typo_ranks = page.typo_ranks
+    assessed: list[tuple[Assessment, list[str] | None]] = []
     for row in page.rows:
-        titles = titles_of_row(row)
-        known = None if query.explain else page.assessed.get(row[SEARCH_RANK])
+        known = known_by_rank.get(row[SEARCH_RANK])
+        if known is not None and not known.title_index:  # its own title: no others to split
+            assessed.append((known, None))
+            continue
+        all_titles = titles_of_row(row)
         if known is None:  # not ranked by its words, or explained in full
-            typo = row[SEARCH_RANK] in page.typo_ranks
-            known = match.assess(titles, typo_match=typo, detail=query.explain)
-        assessed.append((known, titles))
+            typo = row[SEARCH_RANK] in typo_ranks
+            known = match.assess(all_titles, typo_match=typo, detail=explain)
+        assessed.append((known, all_titles))
     shown = await _alternate_titles_shown(db, page.rows, assessed)
     prefix = match.words[-1] if match.plan.last_is_prefix and match.words else None
+    fields = query.fields  # every hit has these (row_to_hit)
+    wants_title, wants_highlights = "matched_title" in fields, "highlights" in fields
     for hit, row, (assessment, titles), title in zip(hits, page.rows, assessed, shown, strict=True):
         words = match.matched_words(
-            titles[assessment.title_index], typo_match=row[SEARCH_RANK] in page.typo_ranks
+            titles[assessment.title_index] if titles is not None else row[NORM_TITLE],
+            typo_match=row[SEARCH_RANK] in typo_ranks,
         )
-        if "matched_title" in hit:
+        if wants_title:
             hit["matched_title"] = title
-        if "highlights" in hit:
+        if wants_highlights:
             highlights = {"title": spans(row[1], words, prefix)}
             if title is not None:
                 highlights["matched_title"] = spans(title, words, prefix)
             hit["highlights"] = highlights
-        if query.explain:
-            hit["explain"] = _explain(assessment, titles, words, row)
+        if explain:
+            hit["explain"] = _explain(assessment, titles or titles_of_row(row), words, row)
 
 
 async def _alternate_titles_shown(
-    db: Reader, rows: list[Row], assessed: list[tuple[Assessment, list[str]]]
+    db: Reader, rows: list[Row], assessed: list[tuple[Assessment, list[str] | None]]
 ) -> list[str | None]:
     """The displayed alternate title each hit matched best (None: its own title)."""
     wanted = {
         row[0]: titles[a.title_index]
         for row, (a, titles) in zip(rows, assessed, strict=True)
-        if a.title_index
+        if a.title_index and titles is not None
     }
     if not wanted:
         return [None] * len(rows)

@@ -35,6 +35,10 @@ _SHIFT = np.uint64(33)
 
 U64 = npt.NDArray[np.uint64]
 
+# Words up to this long get their deletions from a cached layout (at most
+# 1 + 40 + 780 rows of 40 positions for two typos); longer ones as strings.
+LAYOUT_UP_TO = 40
+
 
 def code_points(words: list[str], length: int) -> U64:
     """``words`` (each ``length`` code points long) as a ``len(words) x length`` matrix."""
@@ -110,7 +114,50 @@ def _powers(length: int) -> U64:
 def word_delete_hashes(word: str, depth: int) -> U64:
     """The hashes of ``word`` and of its distinct deletions of up to ``depth`` letters.
 
-    For one (query) word, making the few dozen strings and hashing them in one
-    pass is cheaper than a numpy call per deleted position.
+    For one (query) word the deletions are one gather of its code points through
+    a layout of kept positions made once per (length, depth): a few numpy calls
+    whatever the length, where making the strings (a few hundred for a 12-letter
+    word with two typos) and hashing them cost 3-4x that. Past
+    ``LAYOUT_UP_TO`` letters the strings are made and de-duplicated first: a
+    long run of one letter has far fewer distinct deletions than positions.
     """
-    return hash_strings(list(deletes(word, depth)))
+    length = len(word)
+    if length > LAYOUT_UP_TO or length == 0:
+        return hash_strings(list(deletes(word, depth)))
+    return np.unique(deletion_hashes(word, depth))
+
+
+def deletion_hashes(word: str, depth: int) -> U64:
+    """``word_delete_hashes`` with repeats left in ("aab" less either "a"), for a
+    word of at most ``LAYOUT_UP_TO`` letters: what a lookup needs, without the
+    sort that removing them costs."""
+    length = len(word)
+    kept, lengths = _deletion_layout(length, depth)
+    codes = np.zeros(length + 1, dtype=np.uint64)  # the last one: padding, adds nothing
+    codes[:length] = np.frombuffer(word.encode("utf-32-le"), dtype="<u4")
+    with np.errstate(over="ignore"):
+        sums = (codes[kept] * _powers(length)).sum(axis=1, dtype=np.uint64)
+        return _mix(sums, lengths)
+
+
+@lru_cache(maxsize=128)
+def _deletion_layout(length: int, depth: int) -> tuple[npt.NDArray[np.intp], U64]:
+    """For a word of ``length``, the positions each deletion keeps (a row each, padded
+    with ``length``, which indexes a zero) and each deletion's length: the word
+    itself, less one letter, less two, as ``deletes`` makes them (never empty)."""
+    rows: list[list[int]] = [list(range(length))]
+    if depth >= 1 and length > 1:
+        rows += [[j for j in range(length) if j != i] for i in range(length)]
+    if depth >= 2 and length > 2:
+        rows += [
+            [j for j in range(length) if j != i and j != k]
+            for i in range(length)
+            for k in range(i + 1, length)
+        ]
+    lengths = np.array([len(row) for row in rows], dtype=np.uint64)
+    kept = np.full((len(rows), length), length, dtype=np.intp)
+    for number, row in enumerate(rows):
+        kept[number, : len(row)] = row
+    kept.setflags(write=False)
+    lengths.setflags(write=False)
+    return kept, lengths

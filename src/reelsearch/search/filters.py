@@ -22,8 +22,20 @@ class Filters:
     params: tuple[Any, ...]
 
 
+NO_FILTERS = Filters("", ())
+
+
 def build_filters(snapshot: CatalogSnapshot, query: SearchQuery, *, text: bool) -> Filters:
     """The SQL conditions of the query's filters; an unknown genre or kind is a 400."""
+    if (
+        query.year_from is None
+        and query.year_to is None
+        and query.min_rating is None
+        and query.min_votes is None
+        and query.kind is None
+        and not query.genres
+    ):
+        return NO_FILTERS  # most searches: nothing to build
     parts: list[str] = []
     params: list[Any] = []
     bounds = (

@@ -35,9 +35,13 @@ TIER_NAMES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Assessment:
-    """Why a matching movie ranks where it does: its best title and how well it matches."""
+    """Why a matching movie ranks where it does: its best title and how well it matches.
+
+    Not frozen, though never changed once made: a frozen dataclass sets each
+    field through ``object.__setattr__``, a sixth of assessing a title.
+    """
 
     tier: int
     absent: int  # required words this title lacks (the movie matched through another)
@@ -78,6 +82,7 @@ class TextMatch:
     """Expressions for the as-typed tiers and, computed only if needed, the typo tier."""
 
     __slots__ = (
+        "_ranking",
         "_syntax",
         "_slot_terms",
         "_with_typos",
@@ -164,6 +169,7 @@ class TextMatch:
             preferred.append(self.strict)
         self.preferred = tuple(preferred)
         self._with_typos: str | None | bool = False  # False: not computed yet
+        self._ranking = tuple(_SlotTest(slot) for slot in plan.slots)
 
     # -- expressions -----------------------------------------------------------
 
@@ -223,16 +229,19 @@ class TextMatch:
 
         Word order, which ranks exact titles, is found for the others too
         with ``detail`` (explain)."""
-        best: Assessment | None = None
-        for index, title in enumerate(titles):
+        best = self._assess_title(titles[0], 0, typo_match, detail)
+        if len(titles) == 1:
+            return best
+        best_key = best.sort_key
+        for index in range(1, len(titles)):
+            title = titles[index]
             title_words = title.split()
-            present = set(title_words)
-            if index and not self._may_match(present, typo_match):
+            if not self._may_match(set(title_words), typo_match):
                 continue
-            found = self._assess_title(title, title_words, present, index, typo_match, detail)
-            if best is None or found.sort_key < best.sort_key:
-                best = found
-        assert best is not None
+            found = self._assess_title(title, index, typo_match, detail)
+            key = found.sort_key
+            if key < best_key:
+                best, best_key = found, key
         return best
 
     def _may_match(self, present: set[str], typo_match: bool) -> bool:
@@ -243,37 +252,31 @@ class TextMatch:
             for slot in self.plan.required
         )
 
-    def _assess_title(
-        self,
-        title: str,
-        title_words: list[str],
-        present: set[str],
-        index: int,
-        typo_match: bool,
-        detail: bool,
-    ) -> Assessment:
+    def _assess_title(self, title: str, index: int, typo_match: bool, detail: bool) -> Assessment:
+        title_words = title.split()
+        present = set(title_words)
         effective: list[str] = []
         absent = missing = typos = planned_fixes = respaced = units = 0
         last_prefix = False
         spaced = " " + title
-        for slot in self.plan.slots:
-            alternative = _present(slot, title_words, present, spaced)
+        for test in self._ranking:
+            alternative = test.present(title_words, present, spaced)
             if alternative is None:
-                corrected = self._corrected(slot, present) if typo_match else None
+                corrected = self._corrected(test.slot, present) if typo_match else None
                 if corrected is not None:
                     typos += 1
                     effective.append(corrected)
                     last_prefix = False
                     continue
-                if slot.optional:
-                    missing += not slot.is_year
+                if test.optional:
+                    missing += test.counts_missing
                     continue
                 absent += 1
-                alternative = slot.typed
+                alternative = test.typed
             else:
                 units += 1
                 planned_fixes += alternative.corrected
-            effective.extend(alternative.tokens)
+            effective += alternative.tokens
             last_prefix = alternative.prefix
             respaced += alternative.respaced
         if typos or (typo_match and not units):
@@ -281,14 +284,14 @@ class TextMatch:
         else:
             tier = self._tier(title_words, effective, last_prefix, units)
         return Assessment(
-            tier=tier,
-            absent=absent,
-            missing=missing,
-            order=_order_score(title_words, effective) if detail or tier == EXACT else 0,
-            typos=typos + planned_fixes,
-            title_index=index,
-            respaced=respaced,
-            extra=max(len(title_words) - len(effective), 0),
+            tier,
+            absent,
+            missing,
+            _order_score(title_words, effective) if detail or tier == EXACT else 0,
+            typos + planned_fixes,
+            index,
+            respaced,
+            max(len(title_words) - len(effective), 0),
         )
 
     def matched_words(self, title: str, *, typo_match: bool = False) -> frozenset[str]:
@@ -298,12 +301,16 @@ class TextMatch:
         present = set(title_words)
         matched: set[str] = set()
         spaced = " " + title
-        for slot in self.plan.slots:
-            alternative = _present(slot, title_words, present, spaced)
+        for test in self._ranking:
+            alternative = test.present(title_words, present, spaced)
             if alternative is not None:
-                matched.update(_matched_words(alternative, title_words, present))
+                tokens = alternative.tokens
+                if len(tokens) == 1 and not alternative.prefix:  # found in ``present``
+                    matched.add(tokens[0])
+                else:
+                    matched.update(_matched_words(alternative, title_words, present))
             elif typo_match:
-                corrected = self._corrected(slot, present)
+                corrected = self._corrected(test.slot, present)
                 if corrected is not None:
                     matched.add(corrected)
         return frozenset(matched)
@@ -321,7 +328,9 @@ class TextMatch:
         of Martha Ivers is not a phrase match, so Dr. Strangelove goes first)."""
         if not words:
             return ALL_WORDS
-        if title_words == words or sorted(title_words) == sorted(words):
+        if title_words == words or (
+            len(title_words) == len(words) and sorted(title_words) == sorted(words)
+        ):
             return EXACT
         n = len(words)
         last = words[-1]
@@ -347,43 +356,70 @@ class TextMatch:
         return _order_score(list(title_words), list(self.words))
 
 
-def _present(
-    slot: Slot, title_words: list[str], present: set[str], spaced: str
-) -> Alternative | None:
-    """The longest of a slot's alternatives that the title holds side by side.
+class _SlotTest:
+    """One slot of a plan, laid out for testing titles against it quickly.
 
-    Longest, so "mi" in Mission: Impossible is its synonym "mission impossible"
-    (an exact title) rather than the prefix of one word. ``present`` is the
-    set of ``title_words``: most alternatives are one word, looked up in it.
-    ``spaced`` is the normalized title after a space: a word of it starts with
-    a prefix when " " + prefix is in it (one substring search in C, where a
-    generator over the words cost a third of ranking a prefix's candidates).
+    ``present`` finds the longest of the slot's alternatives that a title holds
+    side by side, so "mi" in Mission: Impossible is its synonym "mission
+    impossible" (an exact title) rather than the prefix of one word. The
+    alternatives are tried longest first (the first one in the plan's order
+    among equally long ones, as a scan keeping the longest found would pick),
+    so the first one found is the answer. Built once per plan (``TextMatch``
+    is kept per plan), used for every title ranked.
     """
-    best: Alternative | None = None
-    for alternative in slot.alternatives:
-        tokens = alternative.tokens
-        n = len(tokens)
-        if best is not None and n <= len(best.tokens):
-            continue
-        last = tokens[-1]
-        if n == 1:
-            found = (" " + last in spaced) if alternative.prefix else last in present
-        elif tokens[0] not in present:
-            found = False
-        elif not alternative.adjacent:
-            found = all(t in present for t in tokens[:-1]) and any(
-                _fits(word, alternative) for word in title_words
-            )
-        else:
-            head = list(tokens[:-1])
-            found = any(
-                title_words[start : start + n - 1] == head
-                and _fits(title_words[start + n - 1], alternative)
-                for start in range(len(title_words) - n + 1)
-            )
-        if found:
-            best = alternative
-    return best
+
+    __slots__ = ("counts_missing", "optional", "slot", "tests", "typed")
+
+    def __init__(self, slot: Slot) -> None:
+        self.slot = slot
+        self.typed = slot.typed
+        self.optional = slot.optional
+        self.counts_missing = int(not slot.is_year)
+        ordered = sorted(slot.alternatives, key=lambda alternative: -len(alternative.tokens))
+        # (alternative, kind, what to look for): kind 0 a whole word, 1 a word's
+        # start (" " + prefix in " " + title), 2 several words.
+        self.tests = tuple(
+            (alternative, 0, alternative.tokens[0])
+            if len(alternative.tokens) == 1 and not alternative.prefix
+            else (alternative, 1, " " + alternative.tokens[0])
+            if len(alternative.tokens) == 1
+            else (alternative, 2, "")
+            for alternative in ordered
+        )
+
+    def present(self, title_words: list[str], present: set[str], spaced: str) -> Alternative | None:
+        """The longest alternative the title holds (``present`` is the set of
+        ``title_words``; ``spaced`` the normalized title after a space: a word of
+        it starts with a prefix when " " + prefix is in it, one substring search
+        in C)."""
+        for alternative, kind, look_for in self.tests:
+            if kind == 0:
+                if look_for in present:
+                    return alternative
+            elif kind == 1:
+                if look_for in spaced:
+                    return alternative
+            elif _holds(alternative, title_words, present):
+                return alternative
+        return None
+
+
+def _holds(alternative: Alternative, title_words: list[str], present: set[str]) -> bool:
+    """Whether a title holds an alternative of several words (side by side if it must)."""
+    tokens = alternative.tokens
+    if tokens[0] not in present:
+        return False
+    n = len(tokens)
+    if not alternative.adjacent:
+        return all(t in present for t in tokens[:-1]) and any(
+            _fits(word, alternative) for word in title_words
+        )
+    head = list(tokens[:-1])
+    return any(
+        title_words[start : start + n - 1] == head
+        and _fits(title_words[start + n - 1], alternative)
+        for start in range(len(title_words) - n + 1)
+    )
 
 
 def _matched_words(alternative: Alternative, title_words: list[str], present: set[str]) -> set[str]:

@@ -25,7 +25,7 @@ from reelsearch.search.rows import (
     SEARCH_RANK,
     SORT_SQL,
     Page,
-    titles_of_row,
+    titles_of_ranked_row,
 )
 from reelsearch.search.snapshot import CatalogSnapshot
 
@@ -224,7 +224,8 @@ class TextPages:
             # "ngiht" would cost more than the whole search.
             if is_all and len(found) <= PROBE_ROWS:
                 assessed.update(
-                    (row[0], match.assess(titles_of_row(row[1:]), typo_match=True)) for row in found
+                    (row[0], match.assess(titles_of_ranked_row(row), typo_match=True))
+                    for row in found
                 )
                 ranks = sorted(
                     (*ranks, *typo_ranks), key=lambda rank: (assessed[rank].sort_key, rank)
@@ -302,7 +303,7 @@ class TextPages:
         found = await db.rows(*self.rows_statement(match.plain, filters, probe + 1))
         if len(found) <= probe:
             assess = match.assess
-            assessed = {row[0]: assess(titles_of_row(row[1:])) for row in found}
+            assessed = {row[0]: assess(titles_of_ranked_row(row)) for row in found}
             ranked = sorted(assessed, key=lambda rank: (assessed[rank].sort_key, rank))
             rows = {row[0]: row[1:] for row in found}
             return ranked, rows, assessed, *self.statements.capped(len(found), filters)

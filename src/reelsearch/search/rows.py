@@ -57,6 +57,12 @@ def titles_of_row(row: Row) -> list[str]:
     return titles_of(row[NORM_TITLE], row[ALT_NORM_TITLES])
 
 
+def titles_of_ranked_row(row: Row) -> list[str]:
+    """The normalized titles of a (rank, *COLUMNS) row, primary first (no copy of the
+    row less its rank)."""
+    return titles_of(row[NORM_TITLE + 1], row[ALT_NORM_TITLES + 1])
+
+
 @dataclass(slots=True)
 class Page:
     """A page of hit rows, the size of the whole result set and how it was matched."""

@@ -27,7 +27,13 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz.distance import OSA
 
-from reelsearch.search.delete_hashes import code_points, delete_hashes, word_delete_hashes
+from reelsearch.search.delete_hashes import (
+    LAYOUT_UP_TO,
+    code_points,
+    delete_hashes,
+    deletion_hashes,
+    word_delete_hashes,
+)
 from reelsearch.search.word_arrays import WordArrays, WordLookup
 
 # Allowed typos by word length: the rule, same as Typesense's defaults.
@@ -170,22 +176,28 @@ class TypoIndex:
         budget = allowed_typos(word)
         if budget == 0 or len(word) > self._longest + budget:
             return ()
-        hashes = word_delete_hashes(word, budget)
-        probes = hashes >> self._key_shift
+        # Repeats ("aab" less either "a") only repeat a lookup: cheaper than removing them.
+        hashes = (
+            deletion_hashes(word, budget)
+            if len(word) <= LAYOUT_UP_TO
+            else word_delete_hashes(word, budget)
+        )
         others: dict[str, int] = {}  # candidate -> titles holding it
         if len(self._keys):
+            probes = hashes >> self._key_shift
             lo = np.searchsorted(self._keys, probes, side="left")
-            hi = np.searchsorted(self._keys, probes, side="right")
-            owners: set[int] = set()
-            for start, stop in zip(lo.tolist(), hi.tolist(), strict=True):
-                if start != stop:
-                    owners.update(self._owners[start:stop].tolist())
-            added, counts = self._added, self._counts
-            numbers = list(owners)
-            for owner, other in zip(numbers, self._lookup.words_at(numbers), strict=True):
-                docs = counts[owner] + added.get(other, 0)
-                if docs > 0:  # 0: no title holds it since the writes
-                    others[other] = docs
+            counts = np.searchsorted(self._keys, probes, side="right") - lo
+            total = int(counts.sum())
+            if total:
+                # Every owner of every key found, in one gather: each key's run of
+                # positions is lo + 0 .. count - 1 (no Python step per key).
+                firsts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+                numbers = list(set(self._owners[firsts + np.arange(total)].tolist()))
+                added, docs_of = self._added, self._counts
+                for owner, other in zip(numbers, self._lookup.words_at(numbers), strict=True):
+                    docs = docs_of[owner] + added.get(other, 0)
+                    if docs > 0:  # 0: no title holds it since the writes
+                        others[other] = docs
         if self._added_keys:
             for key in hashes.tolist():
                 for other in self._added_keys.get(key, ()):
