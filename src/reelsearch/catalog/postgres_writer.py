@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from functools import partial
+from itertools import chain, islice
 from types import TracebackType
 from typing import Any
 
@@ -29,6 +32,7 @@ import psycopg
 from psycopg import sql
 
 from reelsearch.catalog.guards import check_catalog_size
+from reelsearch.catalog.postgres_overlap import Overlap
 from reelsearch.catalog.postgres_swap import (
     STAGING,
     SWAPPED_TABLES,
@@ -39,15 +43,22 @@ from reelsearch.catalog.postgres_swap import (
 from reelsearch.catalog.progress import Progress
 from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
-from reelsearch.catalog.titles import alt_norm_titles_sql, other_titles
-from reelsearch.catalog.tsvector import title_tsvector
-from reelsearch.catalog.word_index import store_postgres_word_index
+from reelsearch.catalog.titles import alt_norm_titles_sql, other_titles, split_alt_titles
+from reelsearch.catalog.tsvector import indexed_words, title_tsvector
+from reelsearch.catalog.word_index import (
+    postgres_word_arrays,
+    read_initialism_titles,
+    store_postgres_word_index,
+)
 from reelsearch.catalog.writer import batched
 from reelsearch.config import Settings
 from reelsearch.errors import CatalogError, ImportFailed
 from reelsearch.search.normalize import normalize, word_key
 
 log = logging.getLogger(__name__)
+
+# The lexeme at position 1 of every title's tsvector (catalog/tsvector.py).
+START_MARKER = "^"
 
 # The tables an import rebuilds, referenced ones first (alt_titles points at movies).
 # genres and catalog_meta are updated in place: they are tiny and only grow.
@@ -58,8 +69,18 @@ TITLE_STATISTICS = 1000
 # Per-session memory for the import's sorts (ranks, dedup) and index builds.
 IMPORT_WORK_MEM = "256MB"
 IMPORT_MAINTENANCE_WORK_MEM = "1GB"
+# The one sort of whole movie rows (writing them in rank order): about 290 MB
+# at 1 M titles, which spilled to disk at 256 MB.
+WRITE_MOVIES_WORK_MEM = "1GB"
+# B-tree builds sort in this many worker processes besides the import's own
+# (PostgreSQL builds GIN indexes in one process until version 18).
+IMPORT_INDEX_WORKERS = 2
 # Temporary tables hold the streamed rows; local buffers keep them off disk.
 IMPORT_TEMP_BUFFERS = "512MB"
+# Alternate titles Python reads and holds while the server ranks the movies
+# (about 200 bytes each): more than a 1 M-title catalog has, and a bound on
+# memory for larger dumps, whose remaining rows stream in once the ranking is done.
+ALT_TITLES_WHILE_RANKING = 1_000_000
 
 _TEMP_TABLES = """
 CREATE TEMP TABLE import_movies (
@@ -230,14 +251,12 @@ INSERT INTO movie_genres_staging (genre_bit, search_rank)
 SELECT b.bit, k.search_rank
 FROM import_ranked AS k JOIN mask_bits AS b USING (genre_mask)
 """
-# Every word with the number of titles holding it (fts5vocab's "doc" on SQLite);
-# '^' is the start-of-title marker. (unnest + GROUP BY measured the same 2 s.)
-_INSERT_TITLE_WORDS = """
-INSERT INTO title_words_staging (word, docs)
-SELECT word, ndoc FROM ts_stat('SELECT title_tsv FROM movies_staging')
-WHERE word <> '^'
-ORDER BY word
-"""
+# Every title-index document, for title_words: every word with the number of
+# titles holding it (fts5vocab's "doc" on SQLite). Counted in Python
+# (``_title_words``) while the server builds indexes: ts_stat() over the
+# tsvectors took 3.4 s of the server's time at 1 M titles (unnest + GROUP BY, 2 s).
+_DOCUMENTS = "SELECT norm_title, alt_norm_titles FROM movies_staging"
+_COPY_TITLE_WORDS = "COPY title_words_staging (word, docs) FROM STDIN (FORMAT BINARY)"
 
 
 class PostgresCatalogImport:
@@ -276,6 +295,8 @@ class PostgresCatalogImport:
         # genres tuple -> (display text, mask): a catalog has a few thousand combinations.
         self._genre_columns: dict[tuple[str, ...], tuple[str, int]] = {}
         self._ratings_staged = False
+        # import_ranked and import_titles hold the movies added so far.
+        self._ranked = False
         self._seq = 0
         self.import_id = 0
 
@@ -309,6 +330,7 @@ class PostgresCatalogImport:
         conn.execute("SET LOCAL jit = off")
         conn.execute(f"SET LOCAL work_mem = '{IMPORT_WORK_MEM}'")
         conn.execute(f"SET LOCAL maintenance_work_mem = '{IMPORT_MAINTENANCE_WORK_MEM}'")
+        conn.execute(f"SET LOCAL max_parallel_maintenance_workers = {IMPORT_INDEX_WORKERS}")
         conn.execute(f"SET LOCAL temp_buffers = '{IMPORT_TEMP_BUFFERS}'")
         conn.execute(f"SET LOCAL lock_timeout = '{int(self.import_lock_timeout * 1000)}ms'")
         try:
@@ -408,6 +430,9 @@ class PostgresCatalogImport:
         the COPY, since nothing else can run on the connection during it.
         """
         alt_rows: list[tuple[str, str]] = []
+        if self._ranked:  # movies after alternate titles: rank again, with these
+            self.conn.execute("DROP TABLE import_ranked, import_titles")
+            self._ranked = False
         with self.conn.cursor().copy(_COPY_MOVIES) as copy:
             copy.set_types(_MOVIE_TYPES)
             for batch in batched(records, self.settings.import_batch_size):
@@ -423,19 +448,39 @@ class PostgresCatalogImport:
         self._phase("movies")
 
     def add_alt_titles(self, rows: Iterable[tuple[str, str]]) -> None:
-        """Attach ``(source_key, title)`` alternate titles; unknown keys are ignored."""
-        self._copy_alt_titles(rows)
+        """Attach ``(source_key, title)`` alternate titles; unknown keys are ignored.
+
+        The movies are in: the server ranks them (which needs no alternate
+        title) while Python reads and normalizes the first
+        ``ALT_TITLES_WHILE_RANKING`` rows, then the rows go in by COPY. (Movies
+        added after this are ranked again with the others at the end; the
+        guards look at the final count, at the end.)
+        """
+        alt_rows = _alt_title_rows(rows)
+        early = not self._ranked and self.report.movies_written > 0
+        ranking = Overlap(self.conn, self._rank) if early else None
+        try:
+            staged = list(islice(alt_rows, ALT_TITLES_WHILE_RANKING))
+        except BaseException:
+            if ranking is not None:
+                ranking.cancel()
+            raise
+        self._phase("alternate titles")
+        if ranking is not None:
+            ranking.join()
+            self._ranked = True
+            self._phase("rank")
+        self._copy_alt_title_rows(chain(staged, alt_rows))
         self._phase("alternate titles")
 
     def _copy_alt_titles(self, rows: Iterable[tuple[str, str]]) -> None:
+        self._copy_alt_title_rows(_alt_title_rows(rows))
+
+    def _copy_alt_title_rows(self, rows: Iterable[tuple[str, str, str]]) -> None:
         with self.conn.cursor().copy(_COPY_ALT_TITLES) as copy:
             copy.set_types(_ALT_TITLE_TYPES)
-            for key, title in rows:
-                if "\x00" in title:
-                    title = title.replace("\x00", "")
-                    if not title:
-                        continue
-                copy.write_row((key, title, normalize(title)))
+            for row in rows:
+                copy.write_row(row)
 
     def _movie_rows(
         self, batch: list[MovieRecord], alt_rows: list[tuple[str, str]]
@@ -472,9 +517,9 @@ class PostgresCatalogImport:
         self._seq = seq
         return rows
 
-    def _finish(self) -> None:
-        conn = self.conn
-        conn.execute("ANALYZE import_movies, import_ratings, import_alt_titles")
+    def _rank(self, conn: psycopg.Connection[Any]) -> None:
+        """Ids and ranks of the movies added so far: ``import_ranked`` and ``import_titles``."""
+        conn.execute("ANALYZE import_movies, import_ratings")
         conn.execute(_DROP_EARLIER_DUPLICATES)
         sequence = sequence_of(conn, "movies")
         last_id, is_called = conn.execute(
@@ -488,7 +533,6 @@ class PostgresCatalogImport:
                 kept=sql.SQL("" if self.replace else _KEPT_RANKS),
             )
         )
-        self._check_size()
         (max_id,) = conn.execute("SELECT max(id) FROM import_ranked").fetchone() or (None,)
         if max_id is not None and max_id >= next_id:
             last_id, is_called = max_id, True
@@ -502,7 +546,14 @@ class PostgresCatalogImport:
             sql.SQL(_CATALOG_TITLES).format(kept=sql.SQL("" if self.replace else _KEPT_TITLES))
         )
         conn.execute("ANALYZE import_titles")
-        self._phase("rank")
+
+    def _finish(self) -> None:
+        conn = self.conn
+        if not self._ranked:
+            self._rank(conn)
+            self._phase("rank")
+        self._check_size()
+        conn.execute("ANALYZE import_alt_titles")
         if not self.replace:
             conn.execute(_KEPT_ALT_TITLES)
         alt_titles = conn.execute(
@@ -516,27 +567,58 @@ class PostgresCatalogImport:
         conn.execute(_ALT_NORM_TITLES)
         conn.execute("ANALYZE import_alt_norms")
         self._phase("alternate titles")
+        conn.execute(f"SET LOCAL work_mem = '{WRITE_MOVIES_WORK_MEM}'")
         conn.execute(
             sql.SQL(_INSERT_MOVIES).format(
                 import_id=sql.Literal(self.import_id),
                 kept=sql.SQL("" if self.replace else _KEPT_MOVIES),
             )
         )
+        conn.execute(f"SET LOCAL work_mem = '{IMPORT_WORK_MEM}'")
         # A typo search ORs a dozen spellings; with the default 100 the planner
         # guessed ~2,000 matches for rare words and walked the rank index
         # (300-500 ms at 1 M titles instead of 0.2 ms: bench/RESULTS.md).
         conn.execute(
             f"ALTER TABLE movies_staging ALTER COLUMN title_tsv SET STATISTICS {TITLE_STATISTICS}"
         )
-        conn.execute("ANALYZE movies_staging")
+        # The title column's 1000 means a 300,000-row sample; analyzed with it, every
+        # other column's statistics were computed over that sample too (4.3 s at
+        # 1 M titles). Apart, they take the default target's 30,000 rows (1.5 + 0.5 s).
+        conn.execute("ANALYZE movies_staging (title_tsv)")
+        conn.execute(
+            sql.SQL("ANALYZE movies_staging ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, _other_columns(conn, "movies_staging")))
+            )
+        )
         self._phase("write movies")
         conn.execute(_INSERT_MOVIE_GENRES)
         self._phase("genres")
-        conn.execute(_INSERT_TITLE_WORDS)
+        # Python counts the title words and builds the word index from the written
+        # titles while the server builds the other tables' indexes (15 s at 1 M
+        # titles, the GIN index half of it); ts_stat() took 3.4 s of the server's time.
+        documents = conn.execute(_DOCUMENTS).fetchall()
+        initialism_titles = read_initialism_titles(conn, staging=STAGING)
         self._phase("title words")
-        renames = build_staging_indexes(conn)
+        indexing = Overlap(conn, partial(build_staging_indexes, tables=SWAPPED_TABLES[:-1]))
+        try:
+            title_words = _title_words(documents)
+            del documents
+            self._phase("title words")
+            word_arrays = postgres_word_arrays(title_words, initialism_titles)
+            self._phase("word index")
+        except BaseException:
+            indexing.cancel()
+            raise
+        renames = indexing.join()
         self._phase("indexes")
-        store_postgres_word_index(conn, self.import_id)  # swapped in with the tables
+        with conn.cursor().copy(_COPY_TITLE_WORDS) as copy:
+            copy.set_types(("text", "int4"))
+            for row in title_words:
+                copy.write_row(row)
+        renames += build_staging_indexes(conn, tables=SWAPPED_TABLES[-1:])
+        self._phase("title words")
+        # swapped in with the tables
+        store_postgres_word_index(conn, self.import_id, word_arrays)
         # The new index holds every word: no overlay, and no change record reaches
         # past this import (every movie may have changed; catalog/changes.py).
         conn.execute("DELETE FROM word_overlay")
@@ -595,3 +677,38 @@ class PostgresCatalogImport:
         self.report.phases[name] = self.report.phases.get(name, 0.0) + now - self._phase_started
         self.progress.step_done(name, now - self._phase_started)
         self._phase_started = now
+
+
+def _alt_title_rows(rows: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str, str]]:
+    """COPY rows ``(source_key, title, norm_title)``; NULs dropped (PostgreSQL text has none)."""
+    for key, title in rows:
+        if "\x00" in title:
+            title = title.replace("\x00", "")
+            if not title:
+                continue
+        yield key, title, normalize(title)
+
+
+def _other_columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
+    """The columns of ``table`` but ``title_tsv``, in their order."""
+    rows = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+        "AND NOT attisdropped AND attname <> 'title_tsv' ORDER BY attnum",
+        (table,),
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _title_words(documents: Iterable[tuple[str, str | None]]) -> list[tuple[str, int]]:
+    """``(word, titles holding it)`` for ``(norm_title, alt_norm_titles)`` rows, by word.
+
+    What ts_stat() gives over the tsvectors catalog/tsvector.py writes: the
+    words its literal holds, each counted once per title, without the
+    start-of-title marker ``'^'`` (a title word ``^`` is the same lexeme).
+    """
+    counts: Counter[str] = Counter()
+    update = counts.update
+    for norm_title, alternates in documents:
+        update(indexed_words(norm_title, split_alt_titles(alternates)))
+    counts.pop(START_MARKER, None)
+    return sorted(counts.items())
