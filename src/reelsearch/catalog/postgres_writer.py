@@ -10,6 +10,11 @@ then does a short ACCESS EXCLUSIVE section drop the live tables and rename
 the staging ones (and their indexes, constraints and sequence) into place
 (``catalog/postgres_swap.py``).
 
+Where a server step needs nothing Python is still doing, the two overlap
+on the one connection (``catalog/postgres_overlap.py``, decision 0023): the
+ranking runs while Python reads the alternate titles, the index builds while
+Python counts the title words and builds the word index.
+
 Searches keep reading the old tables until COMMIT and see the new ones
 after it, never half of each. The swap waits at most ``swap_lock_timeout``
 per attempt for searches that hold the tables, so a long reader delays the
@@ -78,7 +83,7 @@ IMPORT_INDEX_WORKERS = 2
 # Temporary tables hold the streamed rows; local buffers keep them off disk.
 IMPORT_TEMP_BUFFERS = "512MB"
 # Alternate titles Python reads and holds while the server ranks the movies
-# (about 200 bytes each): more than a 1 M-title catalog has, and a bound on
+# (about 250 bytes each): more than a 1 M-title catalog has, and a bound on
 # memory for larger dumps, whose remaining rows stream in once the ranking is done.
 ALT_TITLES_WHILE_RANKING = 1_000_000
 
