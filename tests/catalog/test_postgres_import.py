@@ -212,6 +212,18 @@ def test_title_words_count_the_titles_holding_each_word(small_pg_settings: Setti
     assert 5 == actual["the"]
 
 
+def test_title_words_are_what_ts_stat_counts_in_the_tsvectors(
+    small_pg_settings: Settings,
+) -> None:
+    """title_words, counted in Python during the import, equals the server's own count of
+    the stored tsvectors' lexemes (ts_stat's ndoc, the start marker left out)."""
+    server = query(
+        small_pg_settings,
+        "SELECT word, ndoc FROM ts_stat('SELECT title_tsv FROM movies') WHERE word <> '^'",
+    )
+    assert sorted(server) == query(small_pg_settings, "SELECT word, docs FROM title_words")
+
+
 def test_columns_of_a_movie(small_pg_settings: Settings) -> None:
     """Ratings, genres, genre bits, original title and alternate titles land in their columns."""
     rows = query(
@@ -448,6 +460,89 @@ def test_exception_inside_the_import_rolls_everything_back(
     with PostgresCatalogImport(settings, "test") as job:
         job.add_movies([MovieRecord(source_key="test:ok", title="Fine")])
     assert (2, 1) == (job.report.catalog_version, len(catalog_state(settings)["movies"]))
+
+
+def test_a_reader_failing_while_the_movies_are_ranked_leaves_the_old_catalog(
+    postgres_databases: Databases, imdb_writer: Any
+) -> None:
+    """Alternate titles are read while the server ranks the movies in a thread: a reader
+    error then cancels the ranking, the old catalog stays, and the next import runs."""
+    settings = small_catalog(postgres_databases, "alt_reader_fails", imdb_writer)
+    before = catalog_state(settings)
+
+    def akas() -> Iterator[tuple[str, str]]:
+        yield "test:1", "Another Title"
+        raise BadFileFormat("title.akas.tsv.gz: line 3: not UTF-8 text")
+
+    with pytest.raises(BadFileFormat), PostgresCatalogImport(settings, "test") as job:
+        job.add_movies(MovieRecord(source_key=f"test:{n}", title=f"Film {n}") for n in range(50))
+        job.add_alt_titles(akas())
+
+    assert before == catalog_state(settings)
+    with PostgresCatalogImport(settings, "test") as job:
+        job.add_movies([MovieRecord(source_key="test:ok", title="Fine")])
+        job.add_alt_titles([("test:ok", "Fine Again")])
+    assert [("Fine", "Fine Again")] == query(
+        settings,
+        "SELECT m.title, a.title FROM movies AS m JOIN alt_titles AS a ON a.movie_id = m.id",
+    )
+
+
+def test_movies_added_after_alternate_titles_are_ranked_with_the_others(
+    postgres_databases: Databases,
+) -> None:
+    """The ranking done while alternate titles were read is redone when more movies come:
+    the catalog is the one the same movies and titles make in the usual order."""
+    first = [MovieRecord(source_key=f"t:{n}", title=f"Film {n}", votes=n) for n in range(1, 6)]
+    later = [MovieRecord(source_key=f"t:{n}", title=f"Movie {n}", votes=n) for n in range(6, 9)]
+    akas = [("t:2", "Zweiter Film"), ("t:7", "Septieme Film")]
+    catalogs = []
+    for name, steps in {
+        "usual": [first + later, akas],
+        "late": [first, akas, later],
+    }.items():
+        settings = fresh(postgres_databases, f"late_movies_{name}")
+        with PostgresCatalogImport(settings, "test") as job:
+            for step in steps:
+                if step is akas:
+                    job.add_alt_titles(step)
+                else:
+                    job.add_movies(step)  # type: ignore[arg-type]
+        catalogs.append(
+            query(
+                settings,
+                "SELECT id, source_key, title, search_rank, alt_norm_titles, title_tsv::text "
+                "FROM movies ORDER BY id",
+            )
+        )
+    assert catalogs[0] == catalogs[1]
+    assert (8, 2, "septieme film") == (
+        len(catalogs[1]),
+        catalogs[1][6][3],
+        catalogs[1][6][4],
+    )
+
+
+def test_an_index_build_failing_beside_the_word_index_leaves_the_old_catalog(
+    postgres_databases: Databases, imdb_writer: Any
+) -> None:
+    """The indexes are built in a thread while Python builds the word index: a unique index
+    (one a DBA added) that the new rows break fails the import there; nothing changes."""
+    settings = small_catalog(postgres_databases, "index_fails", imdb_writer)
+    with connect(settings) as conn:
+        conn.execute(
+            "CREATE UNIQUE INDEX ix_one_dup_per_kind ON movies (kind) WHERE title LIKE 'Dup%'"
+        )
+    before = catalog_state(settings), schema_state(settings)
+
+    with (
+        pytest.raises(ImportFailed, match="could not create unique index") as raised,
+        PostgresCatalogImport(settings, "test") as job,
+    ):
+        job.add_movies([MovieRecord(source_key=f"t:{n}", title=f"Dup {n}") for n in range(2)])
+
+    assert raised.value.report is job.report
+    assert before == (catalog_state(settings), schema_state(settings))
 
 
 def _truncated_dump(directory: Path) -> list[Path]:

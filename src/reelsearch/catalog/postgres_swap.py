@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -50,14 +51,18 @@ def sequence_of(conn: psycopg.Connection[Any], table: str) -> sql.Composable:
     return sql.SQL(row[0])
 
 
-def build_staging_indexes(conn: psycopg.Connection[Any]) -> list[sql.Composed]:
-    """Build the live tables' indexes and constraints on the staging tables.
+def build_staging_indexes(
+    conn: psycopg.Connection[Any], tables: Sequence[str] = SWAPPED_TABLES
+) -> list[sql.Composed]:
+    """Build the live tables' indexes and constraints on the staging copies of ``tables``.
 
     Returns the statements that give them their live names after the swap.
+    A foreign key is added with its table, so the table it references must
+    be among ``tables`` or done before.
     """
     renames: list[sql.Composed] = []
     foreign_keys: list[sql.Composed] = []
-    for table in SWAPPED_TABLES:
+    for table in tables:
         staging = table + STAGING
         for name, kind, definition in conn.execute(_CONSTRAINTS, (table,)).fetchall():
             if kind == "f":

@@ -10,6 +10,11 @@ then does a short ACCESS EXCLUSIVE section drop the live tables and rename
 the staging ones (and their indexes, constraints and sequence) into place
 (``catalog/postgres_swap.py``).
 
+Where a server step needs nothing Python is still doing, the two overlap
+on the one connection (``catalog/postgres_overlap.py``, decision 0023): the
+ranking runs while Python reads the alternate titles, the index builds while
+Python counts the title words and builds the word index.
+
 Searches keep reading the old tables until COMMIT and see the new ones
 after it, never half of each. The swap waits at most ``swap_lock_timeout``
 per attempt for searches that hold the tables, so a long reader delays the
@@ -20,8 +25,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from functools import partial
+from itertools import chain, islice
 from types import TracebackType
 from typing import Any
 
@@ -29,6 +37,30 @@ import psycopg
 from psycopg import sql
 
 from reelsearch.catalog.guards import check_catalog_size
+from reelsearch.catalog.postgres_import_sql import (
+    ALT_NORM_TITLES,
+    ALT_TITLE_TYPES,
+    CATALOG_TITLES,
+    COPY_ALT_TITLES,
+    COPY_MOVIES,
+    COPY_RATINGS,
+    COPY_TITLE_WORDS,
+    DOCUMENTS,
+    DROP_EARLIER_DUPLICATES,
+    INSERT_ALT_TITLES,
+    INSERT_MOVIE_GENRES,
+    INSERT_MOVIES,
+    KEPT_ALT_TITLES,
+    KEPT_MOVIES,
+    KEPT_RANKS,
+    KEPT_TITLES,
+    MOVIE_TYPES,
+    NOT_KEPT_ALT_TITLE,
+    RANK_MOVIES,
+    RATING_TYPES,
+    TEMP_TABLES,
+)
+from reelsearch.catalog.postgres_overlap import Overlap
 from reelsearch.catalog.postgres_swap import (
     STAGING,
     SWAPPED_TABLES,
@@ -39,15 +71,22 @@ from reelsearch.catalog.postgres_swap import (
 from reelsearch.catalog.progress import Progress
 from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
-from reelsearch.catalog.titles import alt_norm_titles_sql, other_titles
-from reelsearch.catalog.tsvector import title_tsvector
-from reelsearch.catalog.word_index import store_postgres_word_index
+from reelsearch.catalog.titles import other_titles, split_alt_titles
+from reelsearch.catalog.tsvector import indexed_words, title_tsvector
+from reelsearch.catalog.word_index import (
+    postgres_word_arrays,
+    read_initialism_titles,
+    store_postgres_word_index,
+)
 from reelsearch.catalog.writer import batched
 from reelsearch.config import Settings
 from reelsearch.errors import CatalogError, ImportFailed
 from reelsearch.search.normalize import normalize, word_key
 
 log = logging.getLogger(__name__)
+
+# The lexeme at position 1 of every title's tsvector (catalog/tsvector.py).
+START_MARKER = "^"
 
 # The tables an import rebuilds, referenced ones first (alt_titles points at movies).
 # genres and catalog_meta are updated in place: they are tiny and only grow.
@@ -58,186 +97,18 @@ TITLE_STATISTICS = 1000
 # Per-session memory for the import's sorts (ranks, dedup) and index builds.
 IMPORT_WORK_MEM = "256MB"
 IMPORT_MAINTENANCE_WORK_MEM = "1GB"
+# The one sort of whole movie rows (writing them in rank order): about 290 MB
+# at 1 M titles, which spilled to disk at 256 MB.
+WRITE_MOVIES_WORK_MEM = "1GB"
+# B-tree builds sort in this many worker processes besides the import's own
+# (PostgreSQL builds GIN indexes in one process until version 18).
+IMPORT_INDEX_WORKERS = 2
 # Temporary tables hold the streamed rows; local buffers keep them off disk.
 IMPORT_TEMP_BUFFERS = "512MB"
-
-_TEMP_TABLES = """
-CREATE TEMP TABLE import_movies (
-    seq BIGINT NOT NULL, source_key TEXT COLLATE "C" NOT NULL, title TEXT NOT NULL,
-    original_title TEXT, year BIGINT, runtime_min BIGINT, rating DOUBLE PRECISION,
-    votes BIGINT NOT NULL, genres TEXT NOT NULL, genre_mask BIGINT NOT NULL,
-    kind TEXT NOT NULL, norm_title TEXT NOT NULL, word_key TEXT NOT NULL,
-    title_tsv TEXT NOT NULL, rated BOOLEAN NOT NULL
-) ON COMMIT DROP;
-CREATE TEMP TABLE import_ratings (
-    seq BIGINT NOT NULL, source_key TEXT COLLATE "C" NOT NULL, rating DOUBLE PRECISION,
-    votes BIGINT NOT NULL
-) ON COMMIT DROP;
-CREATE TEMP TABLE import_alt_titles (
-    source_key TEXT COLLATE "C" NOT NULL, title TEXT NOT NULL, norm_title TEXT NOT NULL
-) ON COMMIT DROP;
-"""
-_MOVIE_COLUMNS = (
-    "seq", "source_key", "title", "original_title", "year", "runtime_min", "rating", "votes",
-    "genres", "genre_mask", "kind", "norm_title", "word_key", "title_tsv", "rated",
-)  # fmt: skip
-# Binary COPY: half the client CPU of text COPY and less parsing on the server
-# (measured on 1 M rows: 0.63 s vs 1.20 s client CPU). The tsvector travels as
-# text and is parsed once, when the movie is written (binary tsvector would
-# have to be packed in Python). Integers travel as int8: psycopg's binary int4
-# dumper wraps 2**32 + 5 to 5 without a word, while the INSERT into the
-# INTEGER columns range-checks ("integer out of range" fails the import).
-_COPY_MOVIES = f"COPY import_movies ({', '.join(_MOVIE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-_MOVIE_TYPES = (
-    "int8", "text", "text", "text", "int8", "int8", "float8", "int8", "text", "int8", "text",
-    "text", "text", "text", "bool",
-)  # fmt: skip
-_COPY_RATINGS = "COPY import_ratings (seq, source_key, rating, votes) FROM STDIN (FORMAT BINARY)"
-_RATING_TYPES = ("int8", "text", "float8", "int8")
-_COPY_ALT_TITLES = (
-    "COPY import_alt_titles (source_key, title, norm_title) FROM STDIN (FORMAT BINARY)"
-)
-_ALT_TITLE_TYPES = ("text", "text", "text")
-
-# A source key read twice: its last row counts, in the place of its first (so
-# ids follow first appearances), as with SQLite's upsert.
-_DROP_EARLIER_DUPLICATES = """
-WITH dups AS (
-    SELECT source_key, min(seq) AS first, max(seq) AS last FROM import_movies
-    GROUP BY source_key HAVING count(*) > 1
-), dropped AS (
-    DELETE FROM import_movies AS m USING dups AS d
-    WHERE m.source_key = d.source_key AND m.seq < d.last
-)
-UPDATE import_movies AS m SET seq = d.first
-FROM dups AS d WHERE m.source_key = d.source_key AND m.seq = d.last
-"""
-# The new catalog in narrow rows: id, rank and what movie_genres needs, so the
-# sorts for ids and ranks move a few bytes per movie, not whole titles.
-# Staged ratings replace a movie's own (a movie they lack has none), as in
-# CatalogImport; updated_at moves only when what an importer reads changed.
-# New movies take the ids after the identity sequence's last, in arrival order.
-_RANK_MOVIES = """
-CREATE TEMP TABLE import_ranked ON COMMIT DROP AS
-WITH ratings AS (
-    SELECT DISTINCT ON (source_key) source_key, rating, votes
-    FROM import_ratings ORDER BY source_key, seq DESC
-), incoming AS MATERIALIZED (  -- narrow rows into the sorts below
-    SELECT m.seq, o.id AS old_id, m.genre_mask, e.rating, e.votes,
-        CASE WHEN (o.title, o.original_title, o.year, o.runtime_min, o.rating, o.votes,
-                   o.genres, o.kind)
-                  IS NOT DISTINCT FROM (m.title, m.original_title, m.year, m.runtime_min,
-                                        e.rating, e.votes, m.genres, m.kind)
-             THEN o.updated_at ELSE {now} END AS updated_at
-    FROM import_movies AS m
-    LEFT JOIN ratings AS r USING (source_key)
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN m.rated THEN r.rating ELSE m.rating END AS rating,
-               CASE WHEN m.rated THEN coalesce(r.votes, 0) ELSE m.votes END AS votes
-    ) AS e
-    LEFT JOIN movies AS o ON o.source_key = m.source_key
-), identified AS (
-    SELECT seq, genre_mask, rating, votes, updated_at,
-        coalesce(old_id, {last_id} + row_number() OVER (PARTITION BY old_id IS NULL ORDER BY seq))
-            AS id
-    FROM incoming
-    {kept}
-)
-SELECT seq, id, genre_mask, rating, votes, updated_at,
-    row_number() OVER (ORDER BY votes DESC, rating DESC NULLS LAST, id)::integer AS search_rank
-FROM identified
-"""
-# replace=False: movies this import did not see stay as they were.
-_KEPT_RANKS = """
-    UNION ALL
-    SELECT NULL, o.genre_mask, o.rating, o.votes, o.updated_at, o.id
-    FROM movies AS o
-    WHERE NOT EXISTS (SELECT FROM import_movies AS m WHERE m.source_key = o.source_key)
-"""
-# The new catalog's movies by source key: alternate titles find their movie
-# here, and the one equal to its title is left out of its document.
-_CATALOG_TITLES = """
-CREATE TEMP TABLE import_titles ON COMMIT DROP AS
-SELECT k.id, m.source_key, m.norm_title
-FROM import_ranked AS k JOIN import_movies AS m USING (seq)
-{kept}
-"""
-_KEPT_TITLES = """
-UNION ALL
-SELECT o.id, o.source_key, o.norm_title
-FROM import_ranked AS k JOIN movies AS o ON o.id = k.id
-WHERE k.seq IS NULL
-"""
-_KEPT_ALT_TITLES = """
-INSERT INTO alt_titles_staging (movie_id, title, norm_title, region, language)
-SELECT movie_id, title, norm_title, region, language FROM alt_titles
-"""
-# Unknown keys drop out in the join; a title already there is kept (INSERT OR IGNORE).
-_INSERT_ALT_TITLES = """
-INSERT INTO alt_titles_staging (movie_id, title, norm_title)
-SELECT DISTINCT ON (t.id, a.title) t.id, a.title, a.norm_title
-FROM import_alt_titles AS a JOIN import_titles AS t USING (source_key)
-{not_kept}
-ORDER BY t.id, a.title
-"""
-_NOT_KEPT_ALT_TITLE = (
-    "WHERE NOT EXISTS (SELECT FROM alt_titles AS o WHERE o.movie_id = t.id AND o.title = a.title)"
-)
-# Each movie's alternates as catalog/titles.py joins them, before the movies
-# are written, so every row is written once with its final title_tsv.
-_ALT_NORM_TITLES = f"""
-CREATE TEMP TABLE import_alt_norms ON COMMIT DROP AS
-{alt_norm_titles_sql("alt_titles_staging", "import_titles")}
-"""
-# The wide rows, written once, in rank order (popular titles share pages).
-# A movie without alternates keeps the tsvector Python wrote; the others get
-# theirs from title_tsvector(), the SQL twin of catalog/tsvector.py.
-_INSERT_MOVIES = """
-INSERT INTO movies_staging (id, source_key, title, original_title, year, runtime_min, rating,
-    votes, genres, genre_mask, kind, norm_title, word_key, alt_norm_titles, title_tsv,
-    search_rank, import_id, updated_at)
-SELECT k.id, m.source_key, m.title, m.original_title, m.year, m.runtime_min, k.rating,
-    k.votes, m.genres, m.genre_mask, m.kind, m.norm_title, m.word_key, x.alt_norm_titles,
-    CASE WHEN x.id IS NULL THEN m.title_tsv::tsvector
-         ELSE title_tsvector(m.norm_title, x.alt_norm_titles) END,
-    k.search_rank, {import_id}, k.updated_at
-FROM import_ranked AS k JOIN import_movies AS m USING (seq)
-LEFT JOIN import_alt_norms AS x ON x.id = k.id
-{kept}
-ORDER BY search_rank
-"""
-_KEPT_MOVIES = """
-UNION ALL
-SELECT o.id, o.source_key, o.title, o.original_title, o.year, o.runtime_min, o.rating,
-    o.votes, o.genres, o.genre_mask, o.kind, o.norm_title, o.word_key, x.alt_norm_titles,
-    CASE WHEN x.id IS NULL THEN o.title_tsv
-         ELSE title_tsvector(o.norm_title, x.alt_norm_titles) END,
-    k.search_rank, o.import_id, o.updated_at
-FROM import_ranked AS k JOIN movies AS o ON o.id = k.id
-LEFT JOIN import_alt_norms AS x ON x.id = k.id
-WHERE k.seq IS NULL
-"""
-# Genre -> movies. A catalog has few distinct masks: their bits are worked out
-# once each, then found per movie by a hash lookup. No ORDER BY: the table is
-# only read through its primary key, and sorting 1.7 M pairs took 2 s.
-_INSERT_MOVIE_GENRES = """
-WITH mask_bits AS (
-    SELECT masks.genre_mask, g.bit
-    FROM (SELECT DISTINCT genre_mask FROM import_ranked) AS masks
-    JOIN genres AS g ON masks.genre_mask & (1::bigint << g.bit) <> 0
-)
-INSERT INTO movie_genres_staging (genre_bit, search_rank)
-SELECT b.bit, k.search_rank
-FROM import_ranked AS k JOIN mask_bits AS b USING (genre_mask)
-"""
-# Every word with the number of titles holding it (fts5vocab's "doc" on SQLite);
-# '^' is the start-of-title marker. (unnest + GROUP BY measured the same 2 s.)
-_INSERT_TITLE_WORDS = """
-INSERT INTO title_words_staging (word, docs)
-SELECT word, ndoc FROM ts_stat('SELECT title_tsv FROM movies_staging')
-WHERE word <> '^'
-ORDER BY word
-"""
+# Alternate titles Python reads and holds while the server ranks the movies
+# (about 250 bytes each): more than a 1 M-title catalog has, and a bound on
+# memory for larger dumps, whose remaining rows stream in once the ranking is done.
+ALT_TITLES_WHILE_RANKING = 1_000_000
 
 
 class PostgresCatalogImport:
@@ -276,6 +147,8 @@ class PostgresCatalogImport:
         # genres tuple -> (display text, mask): a catalog has a few thousand combinations.
         self._genre_columns: dict[tuple[str, ...], tuple[str, int]] = {}
         self._ratings_staged = False
+        # import_ranked and import_titles hold the movies added so far.
+        self._ranked = False
         self._seq = 0
         self.import_id = 0
 
@@ -309,6 +182,7 @@ class PostgresCatalogImport:
         conn.execute("SET LOCAL jit = off")
         conn.execute(f"SET LOCAL work_mem = '{IMPORT_WORK_MEM}'")
         conn.execute(f"SET LOCAL maintenance_work_mem = '{IMPORT_MAINTENANCE_WORK_MEM}'")
+        conn.execute(f"SET LOCAL max_parallel_maintenance_workers = {IMPORT_INDEX_WORKERS}")
         conn.execute(f"SET LOCAL temp_buffers = '{IMPORT_TEMP_BUFFERS}'")
         conn.execute(f"SET LOCAL lock_timeout = '{int(self.import_lock_timeout * 1000)}ms'")
         try:
@@ -324,7 +198,7 @@ class PostgresCatalogImport:
         assert row is not None, "the migration inserts the version row"
         self.import_id = int(row[0]) + 1
         self._genre_bits = GenreBits(conn.execute("SELECT name, bit FROM genres").fetchall())
-        conn.execute(_TEMP_TABLES)
+        conn.execute(TEMP_TABLES)
         for table in SWAPPED_TABLES:
             # LIKE copies columns, defaults and the identity (a new sequence) but no
             # indexes: those are built once the rows are in.
@@ -391,8 +265,8 @@ class PostgresCatalogImport:
 
     def stage_ratings(self, rows: Iterable[tuple[str, float | None, int]]) -> None:
         """Hold ``(source_key, rating, votes)`` for the movies added next (last row wins)."""
-        with self.conn.cursor().copy(_COPY_RATINGS) as copy:
-            copy.set_types(_RATING_TYPES)
+        with self.conn.cursor().copy(COPY_RATINGS) as copy:
+            copy.set_types(RATING_TYPES)
             for key, rating, votes in rows:
                 self._seq += 1
                 copy.write_row((self._seq, key, rating, votes))
@@ -408,8 +282,11 @@ class PostgresCatalogImport:
         the COPY, since nothing else can run on the connection during it.
         """
         alt_rows: list[tuple[str, str]] = []
-        with self.conn.cursor().copy(_COPY_MOVIES) as copy:
-            copy.set_types(_MOVIE_TYPES)
+        if self._ranked:  # movies after alternate titles: rank again, with these
+            self.conn.execute("DROP TABLE import_ranked, import_titles")
+            self._ranked = False
+        with self.conn.cursor().copy(COPY_MOVIES) as copy:
+            copy.set_types(MOVIE_TYPES)
             for batch in batched(records, self.settings.import_batch_size):
                 for row in self._movie_rows(batch, alt_rows):
                     copy.write_row(row)
@@ -423,19 +300,39 @@ class PostgresCatalogImport:
         self._phase("movies")
 
     def add_alt_titles(self, rows: Iterable[tuple[str, str]]) -> None:
-        """Attach ``(source_key, title)`` alternate titles; unknown keys are ignored."""
-        self._copy_alt_titles(rows)
+        """Attach ``(source_key, title)`` alternate titles; unknown keys are ignored.
+
+        The movies are in: the server ranks them (which needs no alternate
+        title) while Python reads and normalizes the first
+        ``ALT_TITLES_WHILE_RANKING`` rows, then the rows go in by COPY. (Movies
+        added after this are ranked again with the others at the end; the
+        guards look at the final count, at the end.)
+        """
+        alt_rows = _alt_title_rows(rows)
+        early = not self._ranked and self.report.movies_written > 0
+        ranking = Overlap(self.conn, self._rank) if early else None
+        try:
+            staged = list(islice(alt_rows, ALT_TITLES_WHILE_RANKING))
+        except BaseException:
+            if ranking is not None:
+                ranking.cancel()
+            raise
+        self._phase("alternate titles")
+        if ranking is not None:
+            ranking.join()
+            self._ranked = True
+            self._phase("rank")
+        self._copy_alt_title_rows(chain(staged, alt_rows))
         self._phase("alternate titles")
 
     def _copy_alt_titles(self, rows: Iterable[tuple[str, str]]) -> None:
-        with self.conn.cursor().copy(_COPY_ALT_TITLES) as copy:
-            copy.set_types(_ALT_TITLE_TYPES)
-            for key, title in rows:
-                if "\x00" in title:
-                    title = title.replace("\x00", "")
-                    if not title:
-                        continue
-                copy.write_row((key, title, normalize(title)))
+        self._copy_alt_title_rows(_alt_title_rows(rows))
+
+    def _copy_alt_title_rows(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        with self.conn.cursor().copy(COPY_ALT_TITLES) as copy:
+            copy.set_types(ALT_TITLE_TYPES)
+            for row in rows:
+                copy.write_row(row)
 
     def _movie_rows(
         self, batch: list[MovieRecord], alt_rows: list[tuple[str, str]]
@@ -472,23 +369,22 @@ class PostgresCatalogImport:
         self._seq = seq
         return rows
 
-    def _finish(self) -> None:
-        conn = self.conn
-        conn.execute("ANALYZE import_movies, import_ratings, import_alt_titles")
-        conn.execute(_DROP_EARLIER_DUPLICATES)
+    def _rank(self, conn: psycopg.Connection[Any]) -> None:
+        """Ids and ranks of the movies added so far: ``import_ranked`` and ``import_titles``."""
+        conn.execute("ANALYZE import_movies, import_ratings")
+        conn.execute(DROP_EARLIER_DUPLICATES)
         sequence = sequence_of(conn, "movies")
         last_id, is_called = conn.execute(
             sql.SQL("SELECT last_value, is_called FROM {}").format(sequence)
         ).fetchone() or (1, False)
         next_id = last_id + 1 if is_called else last_id
         conn.execute(
-            sql.SQL(_RANK_MOVIES).format(
+            sql.SQL(RANK_MOVIES).format(
                 now=sql.Literal(self._now),
                 last_id=sql.Literal(next_id - 1),
-                kept=sql.SQL("" if self.replace else _KEPT_RANKS),
+                kept=sql.SQL("" if self.replace else KEPT_RANKS),
             )
         )
-        self._check_size()
         (max_id,) = conn.execute("SELECT max(id) FROM import_ranked").fetchone() or (None,)
         if max_id is not None and max_id >= next_id:
             last_id, is_called = max_id, True
@@ -499,44 +395,82 @@ class PostgresCatalogImport:
         )
         conn.execute("ANALYZE import_ranked")
         conn.execute(
-            sql.SQL(_CATALOG_TITLES).format(kept=sql.SQL("" if self.replace else _KEPT_TITLES))
+            sql.SQL(CATALOG_TITLES).format(kept=sql.SQL("" if self.replace else KEPT_TITLES))
         )
         conn.execute("ANALYZE import_titles")
-        self._phase("rank")
+
+    def _finish(self) -> None:
+        conn = self.conn
+        if not self._ranked:
+            self._rank(conn)
+            self._phase("rank")
+        self._check_size()
+        conn.execute("ANALYZE import_alt_titles")
         if not self.replace:
-            conn.execute(_KEPT_ALT_TITLES)
+            conn.execute(KEPT_ALT_TITLES)
         alt_titles = conn.execute(
-            sql.SQL(_INSERT_ALT_TITLES).format(
-                not_kept=sql.SQL("" if self.replace else _NOT_KEPT_ALT_TITLE)
+            sql.SQL(INSERT_ALT_TITLES).format(
+                not_kept=sql.SQL("" if self.replace else NOT_KEPT_ALT_TITLE)
             )
         )
         self.report.alt_titles_written = max(alt_titles.rowcount, 0)
         # A new table has no statistics: the join below is planned on real counts.
         conn.execute("ANALYZE alt_titles_staging")
-        conn.execute(_ALT_NORM_TITLES)
+        conn.execute(ALT_NORM_TITLES)
         conn.execute("ANALYZE import_alt_norms")
         self._phase("alternate titles")
+        conn.execute(f"SET LOCAL work_mem = '{WRITE_MOVIES_WORK_MEM}'")
         conn.execute(
-            sql.SQL(_INSERT_MOVIES).format(
+            sql.SQL(INSERT_MOVIES).format(
                 import_id=sql.Literal(self.import_id),
-                kept=sql.SQL("" if self.replace else _KEPT_MOVIES),
+                kept=sql.SQL("" if self.replace else KEPT_MOVIES),
             )
         )
+        conn.execute(f"SET LOCAL work_mem = '{IMPORT_WORK_MEM}'")
         # A typo search ORs a dozen spellings; with the default 100 the planner
         # guessed ~2,000 matches for rare words and walked the rank index
         # (300-500 ms at 1 M titles instead of 0.2 ms: bench/RESULTS.md).
         conn.execute(
             f"ALTER TABLE movies_staging ALTER COLUMN title_tsv SET STATISTICS {TITLE_STATISTICS}"
         )
-        conn.execute("ANALYZE movies_staging")
+        # The title column's 1000 means a 300,000-row sample; analyzed with it, every
+        # other column's statistics were computed over that sample too (4.3 s at
+        # 1 M titles). Apart, they take the default target's 30,000 rows (1.5 + 0.5 s).
+        conn.execute("ANALYZE movies_staging (title_tsv)")
+        conn.execute(
+            sql.SQL("ANALYZE movies_staging ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, _other_columns(conn, "movies_staging")))
+            )
+        )
         self._phase("write movies")
-        conn.execute(_INSERT_MOVIE_GENRES)
+        conn.execute(INSERT_MOVIE_GENRES)
         self._phase("genres")
-        conn.execute(_INSERT_TITLE_WORDS)
+        # Python counts the title words and builds the word index from the written
+        # titles while the server builds the other tables' indexes (15 s at 1 M
+        # titles, the GIN index half of it); ts_stat() took 3.4 s of the server's time.
+        documents = conn.execute(DOCUMENTS).fetchall()
+        initialism_titles = read_initialism_titles(conn, staging=STAGING)
         self._phase("title words")
-        renames = build_staging_indexes(conn)
+        indexing = Overlap(conn, partial(build_staging_indexes, tables=SWAPPED_TABLES[:-1]))
+        try:
+            title_words = _title_words(documents)
+            del documents
+            self._phase("title words")
+            word_arrays = postgres_word_arrays(title_words, initialism_titles)
+            self._phase("word index")
+        except BaseException:
+            indexing.cancel()
+            raise
+        renames = indexing.join()
         self._phase("indexes")
-        store_postgres_word_index(conn, self.import_id)  # swapped in with the tables
+        with conn.cursor().copy(COPY_TITLE_WORDS) as copy:
+            copy.set_types(("text", "int4"))
+            for row in title_words:
+                copy.write_row(row)
+        renames += build_staging_indexes(conn, tables=SWAPPED_TABLES[-1:])
+        self._phase("title words")
+        # swapped in with the tables
+        store_postgres_word_index(conn, self.import_id, word_arrays)
         # The new index holds every word: no overlay, and no change record reaches
         # past this import (every movie may have changed; catalog/changes.py).
         conn.execute("DELETE FROM word_overlay")
@@ -595,3 +529,38 @@ class PostgresCatalogImport:
         self.report.phases[name] = self.report.phases.get(name, 0.0) + now - self._phase_started
         self.progress.step_done(name, now - self._phase_started)
         self._phase_started = now
+
+
+def _alt_title_rows(rows: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str, str]]:
+    """COPY rows ``(source_key, title, norm_title)``; NULs dropped (PostgreSQL text has none)."""
+    for key, title in rows:
+        if "\x00" in title:
+            title = title.replace("\x00", "")
+            if not title:
+                continue
+        yield key, title, normalize(title)
+
+
+def _other_columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
+    """The columns of ``table`` but ``title_tsv``, in their order."""
+    rows = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+        "AND NOT attisdropped AND attname <> 'title_tsv' ORDER BY attnum",
+        (table,),
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _title_words(documents: Iterable[tuple[str, str | None]]) -> list[tuple[str, int]]:
+    """``(word, titles holding it)`` for ``(norm_title, alt_norm_titles)`` rows, by word.
+
+    What ts_stat() gives over the tsvectors catalog/tsvector.py writes: the
+    words its literal holds, each counted once per title, without the
+    start-of-title marker ``'^'`` (a title word ``^`` is the same lexeme).
+    """
+    counts: Counter[str] = Counter()
+    update = counts.update
+    for norm_title, alternates in documents:
+        update(indexed_words(norm_title, split_alt_titles(alternates)))
+    counts.pop(START_MARKER, None)
+    return sorted(counts.items())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,13 +65,18 @@ def store_sqlite_word_index(conn: sqlite3.Connection, version: int) -> int:
     return sum(len(part) for part in parts)
 
 
-def store_postgres_word_index(conn: psycopg.Connection[Any], version: int) -> int:
-    """Build the index of the staged catalog and write it into ``word_index`` as ``version``.
+def store_postgres_word_index(
+    conn: psycopg.Connection[Any], version: int, arrays: WordArrays | None = None
+) -> int:
+    """Write the index of the staged catalog into ``word_index`` as ``version``.
 
-    Runs in the import's transaction before the swap: the index and the tables
-    it describes become visible in the same commit. Returns its size in bytes.
+    ``arrays``: the index, if the caller built it (``postgres_word_arrays``);
+    else it is built here. Runs in the import's transaction before the swap:
+    the index and the tables it describes become visible in the same commit.
+    Returns its size in bytes.
     """
-    arrays = build_postgres_word_arrays(conn, staging="_staging")
+    if arrays is None:
+        arrays = build_postgres_word_arrays(conn, staging="_staging")
     image = b"".join(encode(arrays, version))
     conn.execute("DELETE FROM word_index")
     with conn.cursor() as cursor:
@@ -89,10 +95,29 @@ def store_postgres_word_index(conn: psycopg.Connection[Any], version: int) -> in
 def build_postgres_word_arrays(conn: psycopg.Connection[Any], *, staging: str = "") -> WordArrays:
     """The word arrays of a PostgreSQL catalog (``staging``: the suffix of the tables read)."""
     words = conn.execute(f"SELECT word, docs FROM title_words{staging}").fetchall()
-    titles = conn.execute(
+    return postgres_word_arrays(words, read_initialism_titles(conn, staging=staging))
+
+
+def read_initialism_titles(
+    conn: psycopg.Connection[Any], *, staging: str = ""
+) -> list[tuple[Any, ...]]:
+    """The ``(norm_title, alt_norm_titles)`` rows the initialisms are taken from.
+
+    Read apart from ``postgres_word_arrays`` so the import can build the
+    arrays in Python while its connection builds the indexes.
+    """
+    return conn.execute(
         INITIALISM_TITLES_SQL.replace("FROM movies", f"FROM movies{staging}")
     ).fetchall()
-    return build_word_arrays(words, initialisms_of(t for row in titles for t in row if t))
+
+
+def postgres_word_arrays(
+    words: Iterable[tuple[str, int]], initialism_titles: list[tuple[Any, ...]]
+) -> WordArrays:
+    """The word arrays of ``(word, docs)`` rows and ``read_initialism_titles``' rows."""
+    return build_word_arrays(
+        words, initialisms_of(t for row in initialism_titles for t in row if t)
+    )
 
 
 def _remove_older_files(catalog: Path, version: int, kept: set[str]) -> None:
