@@ -9,13 +9,23 @@ cheap enough on the hot path? Each line times N hits of a 3 kB entry.
   speaking RESP (the floor for one round trip).
 - L3: diskcache.Cache.get vs a bare sqlite3 SELECT on a WAL file.
 
+``--misses DB`` instead measures what the result cache adds to a miss, in process
+(no HTTP server): each never-asked search (bench/queries.py) goes through an app with
+the embedded default levels (memory + disk) and one with the cache off, query by query,
+the order alternating, CPU time (``time.process_time``) summed per app. The
+difference is the cache's cost per miss with the least noise this machine allows;
+run it with ``PYTHONPATH=<other checkout>/src`` to compare two versions of the code.
+
     python bench/cache_overhead.py --redis redis://127.0.0.1:6379/8
+    python bench/cache_overhead.py --misses ./reelsearch.db [--rounds 5 --cold 1000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import sqlite3
 import tempfile
 import time
@@ -112,11 +122,91 @@ def l3(n: int) -> list[tuple[str, float]]:
     return rows
 
 
+async def misses(db: Path, rounds: int, per_round: int, profile: bool) -> None:
+    """Per round: CPU per never-asked search through the cache-on and cache-off apps."""
+    import contextlib
+    import random
+    import shutil
+    from dataclasses import replace
+
+    from catalog import load_movies
+    from engines import Reelsearch
+    from queries import generate
+    from reelsearch.config import Settings
+    from reelsearch.http.app import create_app
+
+    movies = load_movies(db)
+    queries = generate(movies, per_kind=(rounds + 1) * per_round // 5 + 1, seed=13, min_votes=0)
+    random.Random(13).shuffle(queries)
+    rs = Reelsearch("")
+    paths = list(dict.fromkeys(rs.search_path(q.q, q.filters) for q in queries))
+    disk = Path(tempfile.mkdtemp(prefix="cache-overhead-"))
+    base = Settings(
+        database_url=f"sqlite:///{db.resolve()}", cache_warm_top=0, access_log=False,
+        metrics_enabled=False, search_deadline_ms=10_000,
+    )  # fmt: skip
+    on = create_app(replace(base, cache="memory,disk", cache_disk_path=str(disk)))
+    off = create_app(replace(base, cache="off"))
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            assert message["status"] == 200, message
+
+    def scope(target: str) -> dict[str, object]:
+        path, _, query = target.partition("?")
+        return {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+            "root_path": "", "query_string": query.encode(), "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80), "headers": [(b"host", b"bench")],
+        }  # fmt: skip
+
+    async with contextlib.AsyncExitStack() as stack:
+        for app in (on, off):
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        fresh = iter(paths)
+        for _ in range(50):  # warm both: snapshot pages, plans of common words
+            target = next(fresh)
+            await on(scope(target), receive, send)
+            await off(scope(target), receive, send)
+        print("| round | cache off us/miss | cache on us/miss | on - off | on / off |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        profiler = cProfile.Profile() if profile else None
+        for round_ in range(rounds):
+            spent = {"on": 0.0, "off": 0.0}
+            batch = [next(fresh) for _ in range(per_round)]
+            for i, target in enumerate(batch):
+                order = (("on", on), ("off", off)) if i % 2 else (("off", off), ("on", on))
+                for name, app in order:
+                    if profiler is not None and name == "on":
+                        profiler.enable()
+                    started = time.process_time()
+                    await app(scope(target), receive, send)
+                    spent[name] += time.process_time() - started
+                    if profiler is not None and name == "on":
+                        profiler.disable()
+            a, b = (spent[k] / per_round * 1e6 for k in ("off", "on"))
+            print(f"| {round_ + 1} | {a:.1f} | {b:.1f} | {b - a:+.1f} | {b / a:.3f} |")
+        if profiler is not None:
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+    shutil.rmtree(disk, ignore_errors=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--redis", default="redis://127.0.0.1:6379/8")
     p.add_argument("-n", type=int, default=20_000)
+    p.add_argument("--misses", type=Path, metavar="DB", help="cache on vs off per miss, on DB")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--cold", type=int, default=1000, help="never-asked searches per round")
+    p.add_argument("--profile", action="store_true", help="profile the cache-on misses")
     args = p.parse_args()
+    if args.misses:
+        asyncio.run(misses(args.misses, args.rounds, args.cold, args.profile))
+        return
     rows = l1(args.n * 10) + asyncio.run(l2(args.redis, args.n)) + l3(args.n)
     print("| lookup of a 3 kB entry | us per hit |\n| --- | --- |")
     for name, us in rows:
