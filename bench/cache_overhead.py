@@ -27,6 +27,7 @@ import asyncio
 import cProfile
 import pstats
 import sqlite3
+import statistics
 import tempfile
 import time
 from collections import OrderedDict
@@ -122,7 +123,7 @@ def l3(n: int) -> list[tuple[str, float]]:
     return rows
 
 
-async def misses(db: Path, rounds: int, per_round: int, profile: bool) -> None:
+async def misses(db: Path, rounds: int, per_round: int, profile: bool, levels: str) -> None:
     """Per round: CPU per never-asked search through the cache-on and cache-off apps."""
     import contextlib
     import random
@@ -145,7 +146,7 @@ async def misses(db: Path, rounds: int, per_round: int, profile: bool) -> None:
         database_url=f"sqlite:///{db.resolve()}", cache_warm_top=0, access_log=False,
         metrics_enabled=False, search_deadline_ms=10_000,
     )  # fmt: skip
-    on = create_app(replace(base, cache="memory,disk", cache_disk_path=str(disk)))
+    on = create_app(replace(base, cache=levels, cache_disk_path=str(disk)))
     off = create_app(replace(base, cache="off"))
 
     async def receive() -> dict[str, object]:
@@ -168,15 +169,16 @@ async def misses(db: Path, rounds: int, per_round: int, profile: bool) -> None:
         for app in (on, off):
             await stack.enter_async_context(app.router.lifespan_context(app))
         fresh = iter(paths)
-        for _ in range(50):  # warm both: snapshot pages, plans of common words
+        for _ in range(300):  # warm both: snapshot pages, plans of common words
             target = next(fresh)
             await on(scope(target), receive, send)
             await off(scope(target), receive, send)
-        print("| round | cache off us/miss | cache on us/miss | on - off | on / off |")
-        print("| --- | ---: | ---: | ---: | ---: |")
+        print("| round | cache off us/miss | cache on us/miss | on - off (sums) "
+              "| median of on - off per query | on / off |")  # fmt: skip
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
         profiler = cProfile.Profile() if profile else None
         for round_ in range(rounds):
-            spent = {"on": 0.0, "off": 0.0}
+            spent: dict[str, list[float]] = {"on": [], "off": []}
             batch = [next(fresh) for _ in range(per_round)]
             for i, target in enumerate(batch):
                 order = (("on", on), ("off", off)) if i % 2 else (("off", off), ("on", on))
@@ -185,11 +187,17 @@ async def misses(db: Path, rounds: int, per_round: int, profile: bool) -> None:
                         profiler.enable()
                     started = time.process_time()
                     await app(scope(target), receive, send)
-                    spent[name] += time.process_time() - started
+                    spent[name].append(time.process_time() - started)
                     if profiler is not None and name == "on":
                         profiler.disable()
-            a, b = (spent[k] / per_round * 1e6 for k in ("off", "on"))
-            print(f"| {round_ + 1} | {a:.1f} | {b:.1f} | {b - a:+.1f} | {b / a:.3f} |")
+            a, b = (sum(spent[k]) / per_round * 1e6 for k in ("off", "on"))
+            # A lazily built engine structure (a page of an index, a plan) costs whichever
+            # app meets it first up to ~300 ms: the median of the paired differences is
+            # the figure such outliers do not move.
+            pairs = zip(spent["off"], spent["on"], strict=True)
+            paired = statistics.median(y - x for x, y in pairs) * 1e6
+            print(f"| {round_ + 1} | {a:.1f} | {b:.1f} | {b - a:+.1f} | {paired:+.1f} "
+                  f"| {b / a:.3f} |")  # fmt: skip
         if profiler is not None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
     shutil.rmtree(disk, ignore_errors=True)
@@ -203,9 +211,10 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--cold", type=int, default=1000, help="never-asked searches per round")
     p.add_argument("--profile", action="store_true", help="profile the cache-on misses")
+    p.add_argument("--levels", default="memory,disk", help="the cache-on app's levels")
     args = p.parse_args()
     if args.misses:
-        asyncio.run(misses(args.misses, args.rounds, args.cold, args.profile))
+        asyncio.run(misses(args.misses, args.rounds, args.cold, args.profile, args.levels))
         return
     rows = l1(args.n * 10) + asyncio.run(l2(args.redis, args.n)) + l3(args.n)
     print("| lookup of a 3 kB entry | us per hit |\n| --- | --- |")
