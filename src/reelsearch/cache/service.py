@@ -277,14 +277,17 @@ class ResultCache(Invalidating):
             return
         memory = self.memory
         for level in self.levels:
-            if (
+            if level is memory:
+                memory.put(key, entry, time.time())  # synchronous: no coroutine per store
+            elif (
                 level.name == "disk"
                 and not everywhere
                 and memory is not None
                 and memory.frequency(key) < DISK_ADMISSION_COUNT
             ):
                 continue
-            await level.set(key, entry)
+            else:
+                await level.set(key, entry)
 
     def note_memory_hit(self, key: str, entry: CachedResponse) -> None:
         """The second time L1 sees a key, its answer is worth a disk write: do it off the
