@@ -279,6 +279,7 @@ def main() -> None:
                 ("before: /health", "before cache", "health"),
                 ("before: hits only", "before cache", "hits"),
                 ("before: cold, cache off", "before off", "cold"),
+                ("before: cold, cache on", "before cache", "cold"),
             ]
         cold_rows = sum(1 for _, _, kind in rows_of if kind == "cold")
         slice_size = max(1, len(cold) // (cold_rows * args.runs * len(concurrencies)))
@@ -405,6 +406,9 @@ RATIOS = [
     ("now / before: hits only, req/s", HITS, "before: hits only", 0),
     ("now / before: /health, req/s", HEALTH, "before: /health", 0),
     ("now / before: cold, cache off, req/s", "cold, cache off", "before: cold, cache off", 0),
+    ("before: cold cache on / cold cache off, req/s", "before: cold, cache on",
+     "before: cold, cache off", 0),
+    ("before: cached / /health, req/s", "before: cached (zipf)", "before: /health", 0),
 ]
 
 
