@@ -406,8 +406,12 @@ RATIOS = [
     ("now / before: hits only, req/s", HITS, "before: hits only", 0),
     ("now / before: /health, req/s", HEALTH, "before: /health", 0),
     ("now / before: cold, cache off, req/s", "cold, cache off", "before: cold, cache off", 0),
-    ("before: cold cache on / cold cache off, req/s", "before: cold, cache on",
-     "before: cold, cache off", 0),
+    (
+        "before: cold cache on / cold cache off, req/s",
+        "before: cold, cache on",
+        "before: cold, cache off",
+        0,
+    ),
     ("before: cached / /health, req/s", "before: cached (zipf)", "before: /health", 0),
 ]
 
