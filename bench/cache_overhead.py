@@ -18,6 +18,15 @@ run it with ``PYTHONPATH=<other checkout>/src`` to compare two versions of the c
 
     python bench/cache_overhead.py --redis redis://127.0.0.1:6379/8
     python bench/cache_overhead.py --misses ./reelsearch.db [--rounds 5 --cold 1000]
+
+``--cold-http DB`` measures the same over HTTP: servers (2 workers) with the cache off
+and with the embedded default levels, each round sending every server a fresh slice
+of never-asked searches (wrk, ``--seconds``, the order rotating), server CPU per
+request from /proc; ``--before-src`` adds the same two servers running another
+checkout's code (``PYTHONPATH``).
+
+    python bench/cache_overhead.py --cold-http ./reelsearch.db --ports 18100-18199 \
+        [--before-src /tmp/main/src] [--rounds 4 --seconds 3 --concurrency 16]
 """
 
 from __future__ import annotations
@@ -203,6 +212,73 @@ async def misses(db: Path, rounds: int, per_round: int, profile: bool, levels: s
     shutil.rmtree(disk, ignore_errors=True)
 
 
+def cold_http(args: argparse.Namespace) -> None:
+    """Per server: median req/s and server CPU per request over the rounds."""
+    import contextlib
+    import random
+    import statistics
+    import sys
+
+    from catalog import load_movies
+    from engines import Reelsearch
+    from load import Target
+    from procs import REELSEARCH_CMD, reelsearch_server
+    from queries import generate
+    from zipf_load import measured, server_pid, use_ports, write
+
+    use_ports(args.ports)
+    db: Path = args.cold_http
+    codes = {"now": REELSEARCH_CMD}
+    if args.before_src:
+        codes["before"] = (f"env PYTHONPATH={args.before_src} {sys.executable} -m reelsearch "
+                           "serve --host {host} --port {port} --workers {workers}")  # fmt: skip
+    servers = [(code, cache) for code in codes for cache in ("off", "memory,disk")]
+    # A slice must outlast a run, or the cached server answers repeats.
+    size = args.slice
+    needed = size * len(servers) * args.rounds
+    queries = generate(load_movies(db), per_kind=needed // 5 + 2000, seed=31, min_votes=0)
+    random.Random(31).shuffle(queries)
+    rs = Reelsearch("")
+    paths = list(dict.fromkeys(rs.search_path(q.q, q.filters) for q in queries))
+    assert len(paths) >= needed, f"{len(paths)} distinct searches, {needed} needed"
+    figures: dict[tuple[str, str], list[tuple[float, float]]] = {s: [] for s in servers}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        work = Path(tmp)
+        base: dict[tuple[str, str], str] = {}
+        for code, cache in servers:
+            name = f"{code}-{cache.replace(',', '-')}"
+            env = {"REELSEARCH_CACHE": cache, "REELSEARCH_CACHE_WARM_TOP": "0",
+                   "REELSEARCH_CACHE_TTL": "3600",
+                   "REELSEARCH_CACHE_DISK_PATH": str(work / f"l3-{name}")}  # fmt: skip
+            url, _ = stack.enter_context(
+                reelsearch_server(name, f"sqlite:///{db.resolve()}", work, workers=2,
+                                  cmd=codes[code], env=env)
+            )  # fmt: skip
+            base[(code, cache)] = url
+        pids = {s: server_pid(url) for s, url in base.items()}
+        fresh = iter(range(0, needed, size))
+        for round_ in range(args.rounds):
+            shift = round_ % len(servers)
+            for server in servers[shift:] + servers[:shift]:
+                start = next(fresh)
+                paths_file = write(work / f"cold-{start}.txt", paths[start : start + size])
+                result, cpu = measured(Target(str(server), base[server], paths_file),
+                                       args.concurrency, args.seconds, pids[server])  # fmt: skip
+                assert result.requests < size, "the slice ran out: repeats were measured"
+                figures[server].append((result.rps, cpu or 0.0))
+    print(f"| code | cache | req/s (median of {args.rounds}) | server CPU us/request | "
+          "range |\n| --- | --- | ---: | ---: | ---: |")  # fmt: skip
+    for (code, cache), rows in figures.items():
+        cpus = [cpu for _, cpu in rows]
+        print(f"| {code} | {cache} | {statistics.median(r for r, _ in rows):,.0f} | "
+              f"{statistics.median(cpus):.0f} | {min(cpus):.0f}-{max(cpus):.0f} |")  # fmt: skip
+    for code in codes:
+        off = statistics.median(cpu for _, cpu in figures[(code, "off")])
+        on = statistics.median(cpu for _, cpu in figures[(code, "memory,disk")])
+        print(f"{code}: cache on / off by server CPU per request: {off / on:.3f}x "
+              f"(+{on - off:.0f} us per miss)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--redis", default="redis://127.0.0.1:6379/8")
@@ -212,7 +288,16 @@ def main() -> None:
     p.add_argument("--cold", type=int, default=1000, help="never-asked searches per round")
     p.add_argument("--profile", action="store_true", help="profile the cache-on misses")
     p.add_argument("--levels", default="memory,disk", help="the cache-on app's levels")
+    p.add_argument("--cold-http", type=Path, metavar="DB", help="cache on vs off over HTTP")
+    p.add_argument("--before-src", help="another checkout's src, measured alongside")
+    p.add_argument("--ports", default="18300-18399")
+    p.add_argument("--seconds", type=int, default=3)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--slice", type=int, default=8000, help="never-asked searches per run")
     args = p.parse_args()
+    if args.cold_http:
+        cold_http(args)
+        return
     if args.misses:
         asyncio.run(misses(args.misses, args.rounds, args.cold, args.profile, args.levels))
         return
