@@ -19,6 +19,11 @@ run it with ``PYTHONPATH=<other checkout>/src`` to compare two versions of the c
     python bench/cache_overhead.py --redis redis://127.0.0.1:6379/8
     python bench/cache_overhead.py --misses ./reelsearch.db [--rounds 5 --cold 1000]
 
+``--one LEVELS`` (with ``--misses``) runs one app only ("off" or levels), so the
+garbage collector's full collections are this app's own: CPU per miss and the share
+of generation-2 collections in it (``gc.callbacks``), the way a server process sees
+them.
+
 ``--cold-http DB`` measures the same over HTTP: servers (2 workers) with the cache off
 and with the embedded default levels, each round sending every server a fresh slice
 of never-asked searches (wrk, ``--seconds``, the order rotating), server CPU per
@@ -212,6 +217,76 @@ async def misses(db: Path, rounds: int, per_round: int, profile: bool, levels: s
     shutil.rmtree(disk, ignore_errors=True)
 
 
+async def one_app(db: Path, levels: str, count: int) -> None:
+    """CPU per never-asked search through one app, and the full collections' part of it."""
+    import gc
+    import random
+    import shutil
+
+    from catalog import load_movies
+    from engines import Reelsearch
+    from queries import generate
+    from reelsearch.config import Settings
+    from reelsearch.http.app import create_app
+
+    queries = generate(load_movies(db), per_kind=(count + 600) // 5 + 1, seed=29, min_votes=0)
+    random.Random(29).shuffle(queries)
+    rs = Reelsearch("")
+    paths = list(dict.fromkeys(rs.search_path(q.q, q.filters) for q in queries))
+    disk = Path(tempfile.mkdtemp(prefix="cache-overhead-"))
+    settings = Settings(
+        database_url=f"sqlite:///{db.resolve()}", cache=levels, cache_disk_path=str(disk),
+        cache_warm_top=0, access_log=False, metrics_enabled=False, search_deadline_ms=10_000,
+    )  # fmt: skip
+    app = create_app(settings)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, object]) -> None:
+        pass
+
+    def scope(target: str) -> dict[str, object]:
+        path, _, query = target.partition("?")
+        return {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+            "root_path": "", "query_string": query.encode(), "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80), "headers": [(b"host", b"bench")],
+        }  # fmt: skip
+
+    collected = [0.0, 0.0, 0.0]  # started at, seconds, count
+
+    def on_collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collected[0] = time.process_time()
+        elif info["generation"] == 2:
+            collected[1] += time.process_time() - collected[0]
+            collected[2] += 1
+
+    async with app.router.lifespan_context(app):
+        fresh = iter(paths)
+        for _ in range(500):  # warm: snapshot pages, plans of common words
+            await app(scope(next(fresh)), receive, send)
+        gc.callbacks.append(on_collection)
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.process_time()
+        for n in range(count):
+            await app(scope(next(fresh)), receive, send)
+            if n % 200 == 0:
+                await asyncio.sleep(0)  # the loop's own housekeeping, as a server's
+        took = (time.process_time() - started) / count * 1e6
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        gc.callbacks.remove(on_collection)
+    shutil.rmtree(disk, ignore_errors=True)
+    system = (after.ru_stime - usage.ru_stime) / count * 1e6
+    faults = (after.ru_minflt - usage.ru_minflt) / count
+    print(f"| {levels} | {took:.1f} | {system:.1f} | {faults:.1f} | {collected[2]:.0f} "
+          f"| {collected[1] / count * 1e6:.1f} |")  # fmt: skip
+
+
 def cold_http(args: argparse.Namespace) -> None:
     """Per server: median req/s and server CPU per request over the rounds."""
     import contextlib
@@ -288,6 +363,7 @@ def main() -> None:
     p.add_argument("--cold", type=int, default=1000, help="never-asked searches per round")
     p.add_argument("--profile", action="store_true", help="profile the cache-on misses")
     p.add_argument("--levels", default="memory,disk", help="the cache-on app's levels")
+    p.add_argument("--one", metavar="LEVELS", help='with --misses: one app ("off" or levels)')
     p.add_argument("--cold-http", type=Path, metavar="DB", help="cache on vs off over HTTP")
     p.add_argument("--before-src", help="another checkout's src, measured alongside")
     p.add_argument("--ports", default="18300-18399")
@@ -297,6 +373,9 @@ def main() -> None:
     args = p.parse_args()
     if args.cold_http:
         cold_http(args)
+        return
+    if args.misses and args.one:
+        asyncio.run(one_app(args.misses, args.one, args.cold))
         return
     if args.misses:
         asyncio.run(misses(args.misses, args.rounds, args.cold, args.profile, args.levels))
