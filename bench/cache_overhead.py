@@ -375,6 +375,9 @@ def main() -> None:
         cold_http(args)
         return
     if args.misses and args.one:
+        print("| levels | CPU us/miss | of which system | minor faults/miss | full collections "
+              "| of which full collections, us/miss |")  # fmt: skip
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
         asyncio.run(one_app(args.misses, args.one, args.cold))
         return
     if args.misses:
