@@ -209,9 +209,12 @@ class ResultCache(Invalidating):
 
     async def lookup(self, key: str, now: float) -> CachedResponse | None:
         """The entry from the fastest level holding it, copied into the faster ones."""
+        disk = self.disk_level
         for index, level in enumerate(self.levels):
             if level is self.memory:
                 entry = self.memory.lookup(key, now)
+            elif level is disk and not disk.held.may_hold(key):
+                continue  # never written here: no coroutine, no SQLite (most misses)
             else:
                 entry = await level.get(key)
             if entry is None:

@@ -157,7 +157,9 @@ class SearchResponder:
 
         if cache is None:
             return EntryResponse(self.sender, await compute(), started)
-        await cache.ensure_current(engine.snapshot.version)
+        version = engine.snapshot.version
+        if not cache.is_current(version):  # the check inline: no coroutine per request
+            await cache.ensure_current(version)
         key = canonical_key(cache.prefix, query)
         query_string: bytes = request.scope["query_string"]
         cache.search_log.record(query_string)
