@@ -71,3 +71,31 @@ async def test_misses_leave_tags_pending_and_writes_still_drop_what_they_reach(
             assert set(await harness.held(untouched)) == {"memory"}, untouched
         for reached in ("q=star ", "q=toy ", "q=se7en ", "genres=Drama", "q=lightyear "):
             assert await harness.held(reached) == {}, reached
+
+
+def test_tags_read_from_two_threads_at_once_are_never_empty() -> None:
+    """A write's matcher (a worker thread) and the event loop may make an entry's tags at
+    the same moment: with the interpreter switching threads as often as it can, every
+    read of 3,000 entries' tags from both threads returns the full tuple."""
+    import sys
+    import threading
+
+    now = time.time()
+    made = ("v:1", "w:heat")
+    entries = [
+        CachedResponse(
+            b"x", '"e"', "", now, now + 60, now + 90, tag_source=lambda: made, computed_on=1
+        )  # fmt: skip
+        for _ in range(3000)
+    ]
+    seen: list[tuple[str, ...]] = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        reader = threading.Thread(target=lambda: seen.extend(e.tags for e in entries))
+        reader.start()
+        mine = [entry.tags for entry in entries]
+        reader.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert set(mine) == {made} and set(seen) == {made}

@@ -104,13 +104,16 @@ class CachedResponse:
     @property
     def tags(self) -> tuple[str, ...]:
         """What the answer depends on, for targeted invalidation (made now if pending)."""
+        # A write's matcher reads tags in a worker thread while the event loop may too:
+        # the source is read before the tags and dropped only after they are set, so a
+        # reader that finds no tags always finds the source (both may make them: the
+        # same tuple either way), never "no tags and no source".
+        source = self._tag_source
         tags = self._tags
         if tags is None:
-            source = self._tag_source
             tags = source() if source is not None else ()
-            # Two threads may both make them (a write's matcher runs in a worker thread):
-            # the same tuple either way.
-            self._tags, self._tag_source = tags, None
+            self._tags = tags
+            self._tag_source = None
         return tags
 
     @property
