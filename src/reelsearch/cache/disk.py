@@ -9,6 +9,12 @@ short: a write that would wait longer is skipped, not queued.
 A full, unwritable or broken disk is logged (once per interval) and skipped;
 the level never raises into a request. Reads run inline: a hit from the
 page cache takes tens of microseconds, less than a hand-off to a thread.
+
+Most lookups here follow an L1 miss for a search never asked before, which
+the disk cannot hold either: the level keeps the set of keys the folder may
+hold (``HeldKeys``: read at open, added to by its own writes, caught up with
+other processes' writes when SQLite says the file changed) and answers None
+for any other key without a query (decision 0019).
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ DISK_FAILURES = (OSError, sqlite3.Error, diskcache.Timeout)
 _LOG_EVERY = 30.0
 # SQLite busy timeout for the cache's index: a write that waits longer is skipped.
 _BUSY_SECONDS = 0.05
+# How often at most (seconds) a lookup of an unknown key asks SQLite whether another
+# process wrote: between checks an entry another worker just wrote may be missed
+# (computed again here), never served stale.
+CATCH_UP_SECONDS = 0.05
+# A catch-up reads the keys stored since the last one minus this margin (seconds): a
+# writer stamps ``store_time`` before its transaction commits.
+_STORE_TIME_MARGIN = 5.0
 
 
 class DiskLevel:
@@ -53,6 +66,7 @@ class DiskLevel:
         # (this process's writes: an estimate when several processes share the folder).
         self._written = 0
         self._deleted = 0
+        self.held = HeldKeys(self)
         self._cache: diskcache.Cache | None = self._guard(
             "open",
             lambda: diskcache.Cache(
@@ -65,6 +79,7 @@ class DiskLevel:
             ),
             None,
         )
+        self.held.reload()
 
     def _guard(self, what: str, run: Callable[[], T], default: T) -> T:
         try:
@@ -79,10 +94,11 @@ class DiskLevel:
 
     async def get(self, key: str) -> CachedResponse | None:
         cache = self._cache
-        if cache is None:
+        if cache is None or not self.held.may_hold(key):
             return None
         blob: Any = self._guard("get", lambda: cache.get(key, default=None, retry=False), None)
         if blob is None:
+            self.held.forget(key)  # expired, evicted or deleted by another process
             return None
         try:
             entry = CachedResponse.from_bytes(bytes(blob))
@@ -105,6 +121,7 @@ class DiskLevel:
             "set", lambda: cache.set(key, blob, expire=keep, tag=tags, retry=False), False
         ):
             self._written += 1
+            self.held.add(key)
 
     async def delete(self, key: str) -> bool:
         cache = self._cache
@@ -112,6 +129,7 @@ class DiskLevel:
             return False
         deleted = bool(self._guard("delete", lambda: cache.delete(key, retry=False), False))
         self._deleted += deleted
+        self.held.forget(key)
         return deleted
 
     async def delete_tag(self, tag: str) -> int:
@@ -158,6 +176,7 @@ class DiskLevel:
         cache = self._cache
         if cache is not None:
             self._deleted += self._guard("clear", lambda: cache.clear(retry=False), 0)
+            self.held.reload()
 
     async def stats(self) -> LevelStats:
         cache = self._cache
@@ -185,3 +204,101 @@ class DiskLevel:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+
+
+class HeldKeys:
+    """The keys a ``DiskLevel``'s folder may hold, so a lookup of any other key costs a
+    set lookup instead of a SQLite query.
+
+    A superset: it is read whole at open (a restarted server answers from disk),
+    each write of this process adds its key, and a key another process wrote is
+    added by a catch-up. A lookup of an unknown key asks SQLite's ``data_version``
+    (which changes when another connection commits) at most every
+    ``CATCH_UP_SECONDS``, and if it changed reads the keys stored since the last
+    catch-up (``store_time`` is indexed under the least-recently-stored policy).
+    Keys deleted or evicted elsewhere stay until a read finds nothing: a wasted
+    read, never a wrong answer. Any failure turns it off (every key "may" be held).
+    """
+
+    def __init__(self, level: DiskLevel) -> None:
+        self.level = level
+        self.keys: set[str] | None = None  # None: unknown, read the disk for every key
+        self.catch_up_seconds = CATCH_UP_SECONDS
+        self._checked_at = 0.0  # time.monotonic() of the last data_version check
+        self._data_version: int | None = None
+        self._stored_since = 0.0  # wall clock: the next catch-up reads from here
+        self._limit = 0  # past this many keys the set is read again whole (drops the gone)
+
+    def may_hold(self, key: str) -> bool:
+        keys = self.keys
+        if keys is None or key in keys:
+            return True
+        now = time.monotonic()
+        if now - self._checked_at < self.catch_up_seconds:
+            return False
+        self._checked_at = now
+        self.catch_up()
+        return self.keys is None or key in self.keys
+
+    def add(self, key: str) -> None:
+        keys = self.keys
+        if keys is not None:
+            keys.add(key)
+            if len(keys) > self._limit:
+                self.reload()
+
+    def forget(self, key: str) -> None:
+        if self.keys is not None:
+            self.keys.discard(key)
+
+    def reload(self) -> None:
+        """Read every key the folder holds (at open, after a clear, when the set grew)."""
+        cache = self.level._cache
+        if cache is None:
+            self.keys = None
+            return
+        started = time.time()
+        rows: list[tuple[Any]] | None = self.level._guard(
+            "read keys", lambda: cache._sql("SELECT key FROM Cache").fetchall(), None
+        )
+        version = self._read_data_version(cache)
+        if rows is None or version is None:
+            self.keys = None
+            return
+        self.keys = {key for (key,) in rows if isinstance(key, str)}
+        self._data_version = version
+        self._stored_since = started - _STORE_TIME_MARGIN
+        self._limit = 2 * len(self.keys) + 10_000
+
+    def catch_up(self) -> None:
+        """Add the keys other processes stored since the last catch-up, if any did."""
+        cache = self.level._cache
+        if cache is None or self.keys is None:
+            return
+        version = self._read_data_version(cache)
+        if version is None:
+            self.keys = None
+            return
+        if version == self._data_version:
+            return
+        started = time.time()
+        since = self._stored_since
+        rows: list[tuple[Any]] | None = self.level._guard(
+            "read keys",
+            lambda: cache._sql("SELECT key FROM Cache WHERE store_time >= ?", (since,)).fetchall(),
+            None,
+        )
+        if rows is None:
+            self.keys = None
+            return
+        self.keys.update(key for (key,) in rows if isinstance(key, str))
+        self._data_version = version
+        self._stored_since = started - _STORE_TIME_MARGIN
+        if len(self.keys) > self._limit:
+            self.reload()
+
+    def _read_data_version(self, cache: diskcache.Cache) -> int | None:
+        row: tuple[int] | None = self.level._guard(
+            "data version", lambda: cache._sql("PRAGMA data_version").fetchone(), None
+        )
+        return int(row[0]) if row is not None else None

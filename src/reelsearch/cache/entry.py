@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,6 +24,10 @@ ENTRY_OVERHEAD_BYTES = 400
 _HEADER_LENGTH = struct.Struct(">I")
 # Bodies this long may get compressed variants (compress_min_bytes can't go lower usefully).
 VARIANT_RESERVE_FROM = 256
+# Tags not made yet are counted as this many bytes (a page of ten movies and a few
+# words makes 100-250).
+PENDING_TAG_BYTES = 200
+TagSource = Callable[[], tuple[str, ...]]
 
 
 def tags_of(blob: bytes) -> tuple[str, ...]:
@@ -52,24 +56,82 @@ def strong_etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=8).hexdigest() + '"'
 
 
-@dataclass(slots=True)
 class CachedResponse:
-    """One cacheable answer: its bytes, validators, freshness and what it depends on."""
+    """One cacheable answer: its bytes, validators, freshness and what it depends on.
 
-    body: bytes
-    etag: str
-    last_modified: str  # an HTTP-date, or "" when the catalog's import time is unknown
-    created_at: float  # wall-clock seconds: when it was computed
-    fresh_until: float  # served as a hit until then
-    stale_until: float  # then served stale (and refreshed) until this
-    # What the answer depends on, for targeted invalidation: "v:<catalog version>",
-    # "w:<word searched>", "m:<movie id shown>".
-    tags: tuple[str, ...] = ()
-    media_type: str = "application/json"
-    # coding -> compressed body; filled lazily, once per coding.
-    variants: dict[str, bytes] = field(default_factory=dict)
-    # Per-process only (never stored): the header blocks per coding, built on first send.
-    wire: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    The tags (what a write must look at: "v:<catalog version>", "w:<word>",
+    "m:<movie id>", ...) may be given as a ``tag_source`` instead, made on first
+    read of ``tags``: a computed answer's tags cost ~10 µs, and most answers are
+    never looked at by a write nor stored in a shared level (decision 0019).
+    ``computed_on`` then gives the catalog version without making them.
+    """
+
+    __slots__ = (
+        "body", "etag", "last_modified", "created_at", "fresh_until", "stale_until",
+        "media_type", "variants", "wire", "computed_on", "_tags", "_tag_source",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        body: bytes,
+        etag: str,
+        last_modified: str,  # an HTTP-date, or "" when the catalog's import time is unknown
+        created_at: float,  # wall-clock seconds: when it was computed
+        fresh_until: float,  # served as a hit until then
+        stale_until: float,  # then served stale (and refreshed) until this
+        tags: tuple[str, ...] = (),
+        media_type: str = "application/json",
+        variants: dict[str, bytes] | None = None,
+        *,
+        tag_source: TagSource | None = None,
+        computed_on: int | None = None,
+    ) -> None:
+        self.body = body
+        self.etag = etag
+        self.last_modified = last_modified
+        self.created_at = created_at
+        self.fresh_until = fresh_until
+        self.stale_until = stale_until
+        self.media_type = media_type
+        # coding -> compressed body; filled lazily, once per coding.
+        self.variants: dict[str, bytes] = variants if variants is not None else {}
+        # Per-process only (never stored): the header blocks per coding, built on first send.
+        self.wire: dict[str, Any] = {}
+        self.computed_on = computed_on
+        self._tags: tuple[str, ...] | None = None if tag_source is not None else tags
+        self._tag_source = tag_source
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """What the answer depends on, for targeted invalidation (made now if pending)."""
+        # A write's matcher reads tags in a worker thread while the event loop may too:
+        # the source is read before the tags and dropped only after they are set, so a
+        # reader that finds no tags always finds the source (both may make them: the
+        # same tuple either way), never "no tags and no source".
+        source = self._tag_source
+        tags = self._tags
+        if tags is None:
+            tags = source() if source is not None else ()
+            self._tags = tags
+            self._tag_source = None
+        return tags
+
+    @property
+    def has_tags(self) -> bool:
+        """Whether the tags are made (reading ``tags`` would cost nothing)."""
+        return self._tags is not None
+
+    def version(self) -> int:
+        """The catalog version it was computed on, without making pending tags; -1 if unknown."""
+        if self.computed_on is not None:
+            return self.computed_on
+        return entry_version(self.tags)
+
+    def __repr__(self) -> str:
+        return (
+            f"CachedResponse(etag={self.etag!r}, bytes={len(self.body)}, "
+            f"fresh_until={self.fresh_until!r}, tags={self._tags!r})"
+        )
 
     @property
     def size(self) -> int:
@@ -78,10 +140,11 @@ class CachedResponse:
         # well under a third, so the body's size again covers all three codings.
         variants = sum(len(v) for v in self.variants.values())
         reserve = len(self.body) if len(self.body) >= VARIANT_RESERVE_FROM else 0
+        tags = self._tags
         return (
             len(self.body)
             + max(variants, reserve)
-            + sum(map(len, self.tags))
+            + (sum(map(len, tags)) if tags is not None else PENDING_TAG_BYTES)
             + ENTRY_OVERHEAD_BYTES
         )
 

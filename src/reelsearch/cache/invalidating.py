@@ -18,7 +18,7 @@ import orjson
 
 from reelsearch.cache.base import CacheLevel
 from reelsearch.cache.counters import CacheCounters
-from reelsearch.cache.entry import CachedResponse, entry_version
+from reelsearch.cache.entry import CachedResponse
 from reelsearch.cache.invalidation import ChangeLike, ChangeMatcher, DocCount
 from reelsearch.cache.keys import KeyContext, RulesVersion
 from reelsearch.cache.memory import MemoryLevel
@@ -111,7 +111,10 @@ class Invalidating:
     def _reached_by_writes(self, entry: CachedResponse) -> bool:
         """Whether writes applied after ``entry`` was computed may have changed it."""
         writes = self.writes
-        return writes.reaches(entry.tags, entry_version(entry.tags))
+        version = entry.version()  # without making pending tags
+        if version >= writes.applied:
+            return False  # no write applied since it was computed (every miss, mostly)
+        return writes.reaches(entry.tags, version)
 
     async def invalidate(
         self, *, key: str | None = None, tag: str | None = None, cause: str = "admin"

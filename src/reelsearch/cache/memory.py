@@ -147,10 +147,13 @@ class MemoryLevel:
     def word_tags(self) -> builtins.set[str]:
         """Every word tag some entry carries (``w:`` ``p:`` ``x:`` ``y:``): a write's
         matcher is asked once per distinct word, not once per entry."""
-        found: builtins.set[str] = builtins.set()
-        for entry, _, _ in self._entries.values():
-            found.update(entry.tags)
-        return {tag for tag in found if tag[:2] in WORD_KINDS}
+        return word_tags_of(self.held_entries())
+
+    def held_entries(self) -> list[CachedResponse]:
+        """The entries held now: a copy, so ``word_tags_of`` may read it in a worker
+        thread (making pending tags there, not on the event loop) while requests
+        change the level."""
+        return [entry for entry, _, _ in self._entries.values()]
 
     def drop_tagged(self, tags: builtins.set[str]) -> int:
         """Drop every entry carrying any of ``tags``; how many were dropped."""
@@ -189,3 +192,11 @@ class MemoryLevel:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def word_tags_of(entries: list[CachedResponse]) -> builtins.set[str]:
+    """The word tags (``w:`` ``p:`` ``x:`` ``y:``) ``entries`` carry, making pending ones."""
+    found: builtins.set[str] = builtins.set()
+    for entry in entries:
+        found.update(entry.tags)
+    return {tag for tag in found if tag[:2] in WORD_KINDS}

@@ -31,7 +31,7 @@ from typing import Any
 from reelsearch.cache.base import CacheLevel
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.disk import DiskLevel
-from reelsearch.cache.entry import CachedResponse, strong_etag
+from reelsearch.cache.entry import CachedResponse, TagSource, strong_etag
 from reelsearch.cache.invalidating import Invalidating
 from reelsearch.cache.invalidation import DocCount
 from reelsearch.cache.keys import KeyContext, RulesVersion, read_imported_at
@@ -209,9 +209,12 @@ class ResultCache(Invalidating):
 
     async def lookup(self, key: str, now: float) -> CachedResponse | None:
         """The entry from the fastest level holding it, copied into the faster ones."""
+        disk = self.disk_level
         for index, level in enumerate(self.levels):
             if level is self.memory:
                 entry = self.memory.lookup(key, now)
+            elif level is disk and not disk.held.may_hold(key):
+                continue  # never written here: no coroutine, no SQLite (most misses)
             else:
                 entry = await level.get(key)
             if entry is None:
@@ -277,14 +280,17 @@ class ResultCache(Invalidating):
             return
         memory = self.memory
         for level in self.levels:
-            if (
+            if level is memory:
+                memory.put(key, entry, time.time())  # synchronous: no coroutine per store
+            elif (
                 level.name == "disk"
                 and not everywhere
                 and memory is not None
                 and memory.frequency(key) < DISK_ADMISSION_COUNT
             ):
                 continue
-            await level.set(key, entry)
+            else:
+                await level.set(key, entry)
 
     def note_memory_hit(self, key: str, entry: CachedResponse) -> None:
         """The second time L1 sees a key, its answer is worth a disk write: do it off the
@@ -319,12 +325,25 @@ class ResultCache(Invalidating):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def make_entry(self, body: bytes, tags: tuple[str, ...], now: float) -> CachedResponse:
-        """A new entry for ``body``: fresh for the TTL +/- jitter, then stale for a while."""
+    def make_entry(
+        self,
+        body: bytes,
+        tags: tuple[str, ...] | TagSource,
+        now: float,
+        *,
+        computed_on: int | None = None,
+    ) -> CachedResponse:
+        """A new entry for ``body``: fresh for the TTL +/- jitter, then stale for a while.
+
+        ``tags`` may be a function making them, called when first needed (a write's
+        invalidation, a store in Redis or on disk); ``computed_on`` is then the catalog
+        version the answer was computed on (its ``v:`` tag).
+        """
         settings = self.settings
         jitter = settings.cache_ttl_jitter
         fresh = settings.cache_ttl * (1 + random.uniform(-jitter, jitter))
-        entry = new_entry(body, tags, self.context, now, fresh, settings.cache_stale_seconds)
+        entry = new_entry(body, tags, self.context, now, fresh, settings.cache_stale_seconds,
+                          computed_on=computed_on)  # fmt: skip
         if self.writes.applied != self.writes.floor:
             # Written to since the import: the import time no longer bounds when this
             # answer last changed (If-Modified-Since must not 304 past a write), its
@@ -396,18 +415,24 @@ class ResultCache(Invalidating):
 
 def new_entry(
     body: bytes,
-    tags: tuple[str, ...],
+    tags: tuple[str, ...] | TagSource,
     context: KeyContext | None,
     now: float,
     fresh_seconds: float,
     stale_seconds: float,
+    *,
+    computed_on: int | None = None,
 ) -> CachedResponse:
+    """An entry for ``body``; ``tags`` made now or by a function when first needed."""
+    made, source = (tags, None) if isinstance(tags, tuple) else ((), tags)
     return CachedResponse(
-        body=body,
-        etag=strong_etag(body),
-        last_modified=context.last_modified if context is not None else "",
-        created_at=now,
-        fresh_until=now + fresh_seconds,
-        stale_until=now + fresh_seconds + stale_seconds,
-        tags=tags,
+        body,
+        strong_etag(body),
+        context.last_modified if context is not None else "",
+        now,
+        now + fresh_seconds,
+        now + fresh_seconds + stale_seconds,
+        made,
+        tag_source=source,
+        computed_on=computed_on,
     )

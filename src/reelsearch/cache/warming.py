@@ -33,10 +33,17 @@ MAX_SHARED = 20_000
 class SearchLog:
     """Counts of raw query strings (one spelling per search), flushed in batches."""
 
-    def __init__(self, redis: RedisGuard | None, namespace: str, path: Path | None) -> None:
+    def __init__(
+        self,
+        redis: RedisGuard | None,
+        namespace: str,
+        path: Path | None,
+        max_shared: int = MAX_SHARED,
+    ) -> None:
         self.redis = redis
         self.key = f"{namespace}:searchlog"
         self.path = path
+        self.max_shared = max_shared
         self._counts: Counter[bytes] = Counter()
 
     def record(self, query_string: bytes) -> None:
@@ -57,17 +64,27 @@ class SearchLog:
                 pipe = client.pipeline(transaction=False)
                 for query_string, count in batch.items():
                     pipe.zincrby(self.key, count, query_string)
-                pipe.zremrangebyrank(self.key, 0, -MAX_SHARED - 1)
+                pipe.zremrangebyrank(self.key, 0, -self.max_shared - 1)
                 await pipe.execute()
                 return True
 
             if await self.redis.call("searchlog", add, False):
                 return
         if self.path is not None:
-            merged = Counter(self._read_file()) + batch
+            shared = self._read_file()
+            if len(shared) >= self.max_shared:
+                # A full file keeps its own entries on ties (they come first), so a new
+                # search asked no more often than the least asked one kept cannot enter:
+                # on a stream of never-asked searches nothing changes, and nothing is
+                # sorted or written (~27 ms every flush at 20,000 searches otherwise).
+                floor = min(shared.values())
+                batch = Counter({k: n for k, n in batch.items() if k in shared or n > floor})
+                if not batch:
+                    return
+            merged = Counter(shared) + batch
             try:
                 self.path.write_bytes(
-                    orjson.dumps({k.decode(): v for k, v in merged.most_common(MAX_SHARED)})
+                    orjson.dumps({k.decode(): v for k, v in merged.most_common(self.max_shared)})
                 )
             except OSError as exc:
                 log.warning("search log not written to %s: %s", self.path, exc)

@@ -36,7 +36,7 @@ from reelsearch.cache.invalidation import (
     ChangeMatcher,
     MovieChange,
 )
-from reelsearch.cache.memory import MemoryLevel
+from reelsearch.cache.memory import MemoryLevel, word_tags_of
 from reelsearch.cache.redis import RedisLevel
 
 # Writes remembered for checks 2 and 3; an entry older than all of them is dropped.
@@ -86,7 +86,10 @@ async def drop_reached(levels: Sequence[CacheLevel], matcher: ChangeMatcher) -> 
     always = {*matcher.movies, BROWSE, "damaged"}
     for level in levels:
         if isinstance(level, MemoryLevel):
-            reached = await to_thread.run_sync(matcher.reached_tags, level.word_tags())
+            held = level.held_entries()
+            reached = await to_thread.run_sync(
+                lambda: matcher.reached_tags(word_tags_of(held))  # noqa: B023 - awaited here
+            )
             dropped += level.drop_tagged(reached | always)
         elif isinstance(level, RedisLevel):
             reached = await to_thread.run_sync(matcher.reached_tags, await level.word_tags())

@@ -10,7 +10,8 @@ every spelling of a search gets the same bytes; the server time goes to a
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -21,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.entry import CachedResponse
+from reelsearch.cache.heap import HeapFreezer, freeze_heap, thaw_heap
 from reelsearch.cache.keys import canonical_key, canonical_query
 from reelsearch.cache.service import ResultCache, new_entry
 from reelsearch.cache.tags import search_tags as tags_for
@@ -63,6 +65,29 @@ def search_tags(
     the words searched, as the engine may match them, and the movies shown."""
     return tags_for(query, result.hits, catalog_version, _rules_of(engine),
                     all_words=result.all_words)  # fmt: skip
+
+
+def tag_source(
+    query: SearchQuery, result: SearchResult, catalog_version: int, engine: SearchEngine | None
+) -> Callable[[], tuple[str, ...]]:
+    """``search_tags`` made later, when first needed (decision 0019): most answers are
+    never looked at by a write. Keeps the movie ids, not the page, and the rules the
+    answer was computed with; a ``partial`` over a tuple of ints, so each held answer
+    adds two objects for the garbage collector to track, not a closure's nine."""
+    movies = tuple(hit["id"] for hit in result.hits if "id" in hit)
+    return partial(_page_tags, query, movies, catalog_version, _rules_of(engine),
+                   result.all_words)  # fmt: skip
+
+
+def _page_tags(
+    query: SearchQuery,
+    movies: tuple[int, ...],
+    catalog_version: int,
+    rules: Rules | None,
+    all_words: bool | None,
+) -> tuple[str, ...]:
+    return tags_for(query, [{"id": movie} for movie in movies], catalog_version, rules,
+                    all_words=all_words)  # fmt: skip
 
 
 def _rules_of(engine: SearchEngine | None) -> Rules | None:
@@ -132,7 +157,9 @@ class SearchResponder:
 
         if cache is None:
             return EntryResponse(self.sender, await compute(), started)
-        await cache.ensure_current(engine.snapshot.version)
+        version = engine.snapshot.version
+        if not cache.is_current(version):  # the check inline: no coroutine per request
+            await cache.ensure_current(version)
         key = canonical_key(cache.prefix, query)
         query_string: bytes = request.scope["query_string"]
         cache.search_log.record(query_string)
@@ -168,7 +195,9 @@ class SearchResponder:
         now = time.time()
         if self.cache is None:  # sent once, never stored: nothing to tag
             return new_entry(body, (), None, now, 0.0, 0.0)
-        return self.cache.make_entry(body, search_tags(query, result, version, engine), now)
+        return self.cache.make_entry(
+            body, tag_source(query, result, version, engine), now, computed_on=version
+        )
 
     async def warm_one(self, query_string: bytes) -> bool:
         """Compute one logged search unless a fresh answer is stored; True if it searched."""
@@ -210,6 +239,12 @@ async def start_result_cache(app: Starlette, settings: Settings, tasks: Any) -> 
     app.state.cache_counters = counters
     app.state.result_cache = cache
     app.state.search_responder = responder
+    # What is loaded by now (the engine's snapshot) leaves the collector's view, with the
+    # cache on or off: held answers made full collections walk it (cache/heap.py).
+    freezer = HeapFreezer(app.state.engine, settings.catalog_poll_seconds)
+    app.state.heap_freezer = freezer
+    freeze_heap()
+    tasks.start_soon(freezer.follow)
     if cache is None:
         return
     cache.warm_one = responder.warm_one
@@ -246,6 +281,8 @@ async def _follow_catalog_version(
 
 
 async def stop_result_cache(app: Starlette) -> None:
+    if getattr(app.state, "heap_freezer", None) is not None:
+        thaw_heap()
     cache: ResultCache | None = getattr(app.state, "result_cache", None)
     if cache is not None:
         with anyio.CancelScope(shield=True):

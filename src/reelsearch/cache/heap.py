@@ -1,0 +1,90 @@
+"""Keeping the garbage collector off the catalog: freeze what is loaded, re-freeze on reload.
+
+CPython's full (generation 2) collection walks every tracked object, and one
+runs each time the objects that survived into the old generation since the
+last grew by a quarter of it. A worker's heap after start-up is mostly the
+engine's snapshot of the catalog, walked at ~85 ms per full collection on the
+sample. Every result-cache entry is a survivor (the engine's plan caches are
+too), so a stream of misses ran one full collection every ~1,500 misses:
+~57 µs of CPU per miss with the cache on, ~25 µs with it off
+(bench/RESULTS.md, decision 0019).
+
+``gc.freeze()`` moves every object alive now to a permanent generation that
+collections skip; they still die by reference counting. What a reload
+replaces (an import, a write's new snapshot) may hold reference cycles that
+only a collection frees, so after the engine's catalog version changes the
+heap is unfrozen, collected once and frozen again: at most once per
+``REFREEZE_EVERY`` seconds, a pause of one full collection.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from typing import Protocol
+
+import anyio
+
+log = logging.getLogger("reelsearch.cache")
+# At most one re-freeze (a full collection, ~0.1 s on the sample) per this many seconds.
+REFREEZE_EVERY = 30.0
+
+
+class _Snapshot(Protocol):
+    version: int
+
+
+class _Engine(Protocol):
+    @property
+    def snapshot(self) -> _Snapshot: ...
+
+
+def freeze_heap() -> int:
+    """Move every object alive now out of the collector's view; how many are frozen."""
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+def refreeze_heap() -> int:
+    """Unfreeze, collect what a reload left behind, freeze again; how many are frozen."""
+    gc.unfreeze()
+    gc.collect()
+    return freeze_heap()
+
+
+def thaw_heap() -> None:
+    """Give every frozen object back to the collector (at shutdown)."""
+    gc.unfreeze()
+
+
+class HeapFreezer:
+    """Re-freezes the heap after the engine serves a new catalog version."""
+
+    def __init__(self, engine: _Engine, poll_seconds: float,
+                 every: float = REFREEZE_EVERY) -> None:  # fmt: skip
+        self.engine = engine
+        self.poll_seconds = poll_seconds
+        self.every = every
+        self.frozen_version = engine.snapshot.version
+        self.refreezes = 0
+        self._last = time.monotonic()
+
+    async def follow(self) -> None:
+        """Poll the engine's version; re-freeze once it changed and ``every`` has passed."""
+        while True:
+            await anyio.sleep(self.poll_seconds)
+            self.check()
+
+    def check(self) -> bool:
+        """Re-freeze now if the version changed and the last re-freeze is old enough."""
+        version = self.engine.snapshot.version
+        if version == self.frozen_version or time.monotonic() - self._last < self.every:
+            return False
+        started = time.perf_counter()
+        frozen = refreeze_heap()
+        self.frozen_version, self._last = version, time.monotonic()
+        self.refreezes += 1
+        log.info("heap re-frozen after catalog %d: %d objects, %.0f ms", version, frozen,
+                 (time.perf_counter() - started) * 1000)  # fmt: skip
+        return True
