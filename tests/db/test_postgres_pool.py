@@ -677,9 +677,15 @@ async def test_a_kept_connection_past_its_recycle_age_is_replaced(catalog: Setti
         await pool.close()
 
 
-async def test_with_pre_ping_every_checkout_goes_through_the_pool(catalog: Settings) -> None:
-    """Pre-ping pings at the pool's checkout, so no connection is kept past its return."""
-    pool = PostgresPool(replace(catalog, db_pool_pre_ping=True))
+@pytest.mark.parametrize(
+    "changes", [{"db_pool_pre_ping": True}, {"db_pool_lifo": False}], ids=["pre-ping", "fifo"]
+)
+async def test_with_pre_ping_or_fifo_every_checkout_goes_through_the_pool(
+    catalog: Settings, changes: dict[str, bool]
+) -> None:
+    """Pre-ping pings at the pool's checkout, and a FIFO pool takes its connections in
+    turn: no connection is kept past its return."""
+    pool = PostgresPool(replace(catalog, **changes))
     try:
         async with pool.connection() as conn:
             await conn.fetchval("SELECT 1")

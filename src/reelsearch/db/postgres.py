@@ -138,7 +138,9 @@ class PostgresPool:
         # Healthy connections returned by requests and kept checked out for the next
         # ones (``_keep``), most recent last.
         self._kept: list[tuple[PoolProxiedConnection, asyncpg.Connection]] = []
-        self._pre_ping = settings.db_pool_pre_ping
+        # Pre-ping pings at the pool's checkout, and a FIFO pool spreads the requests
+        # over its connections: either way every checkout must go through the pool.
+        self._keeps = settings.db_pool_lifo and not settings.db_pool_pre_ping
         self._checkouts = 0
         self._waits = 0
         self._wait_seconds = 0.0
@@ -230,12 +232,12 @@ class PostgresPool:
         connection open (overflow 0 after the first ``size`` checkouts) a checkout
         awaits ``asyncio.wait_for`` on its queue even when a connection is idle:
         about 30 µs of CPU per search (docs/decisions/0024). A connection outside
-        a transaction, from a pool without pre-ping (which must ping at checkout)
-        and with no overflow open (the pool's queue must fill first, so an
-        overflow connection is closed on return) stays checked out, on a stack
-        the next checkout takes from (LIFO, as the pool).
+        a transaction, from a LIFO pool without pre-ping (which must ping at
+        checkout) and with no overflow open (the pool's queue must fill first, so
+        an overflow connection is closed on return) stays checked out, on a
+        stack the next checkout takes from (LIFO, as the pool).
         """
-        if driver.is_closed() or driver.is_in_transaction() or self._pre_ping:
+        if driver.is_closed() or driver.is_in_transaction() or not self._keeps:
             return False
         pool: Any = self.engine.pool
         if pool.overflow() > 0:
