@@ -638,3 +638,68 @@ async def test_searches_plan_their_one_statement_generically_and_the_rest_custom
         ] == [sql for sql in sent if sql.startswith("SET")]
     finally:
         await engine.close()
+
+
+async def test_a_returned_connection_is_handed_out_again_without_the_pool(
+    catalog: Settings, admin: asyncpg.Connection
+) -> None:
+    """Checkouts in turn get the same connection back from the kept stack (0024); the
+    stats count it idle, and closing the pool closes it on the server too."""
+    pool = PostgresPool(catalog)
+    try:
+        pids = []
+        for _ in range(3):
+            async with pool.connection() as conn:
+                pids.append(await conn.fetchval("SELECT pg_backend_pid()"))
+                assert 1 == pool.stats().in_use
+        assert 1 == len(set(pids))
+        stats = pool.stats()
+        assert (0, 1, 3) == (stats.in_use, stats.idle, stats.checkouts)
+    finally:
+        await pool.close()
+    assert [] == await _our_pids_of(admin, catalog, pids[0])
+
+
+async def test_a_kept_connection_past_its_recycle_age_is_replaced(catalog: Settings) -> None:
+    """A kept connection older than db_pool_recycle goes back through the pool, which
+    opens a new one: as SQLAlchemy's own checkout would."""
+    pool = PostgresPool(replace(catalog, db_pool_recycle=0.2))
+    try:
+        async with pool.connection() as conn:
+            first = await conn.fetchval("SELECT pg_backend_pid()")
+        async with pool.connection() as conn:
+            assert first == await conn.fetchval("SELECT pg_backend_pid()")
+        await asyncio.sleep(0.4)
+        async with pool.connection() as conn:
+            assert first != await conn.fetchval("SELECT pg_backend_pid()")
+        assert 1 == pool.stats().idle
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize(
+    "changes", [{"db_pool_pre_ping": True}, {"db_pool_lifo": False}], ids=["pre-ping", "fifo"]
+)
+async def test_with_pre_ping_or_fifo_every_checkout_goes_through_the_pool(
+    catalog: Settings, changes: dict[str, bool]
+) -> None:
+    """Pre-ping pings at the pool's checkout, and a FIFO pool takes its connections in
+    turn: no connection is kept past its return."""
+    pool = PostgresPool(replace(catalog, **changes))
+    try:
+        async with pool.connection() as conn:
+            await conn.fetchval("SELECT 1")
+        assert [] == pool._kept
+        assert 1 == pool.stats().idle
+    finally:
+        await pool.close()
+
+
+async def _our_pids_of(admin: asyncpg.Connection, settings: Settings, pid: int) -> list[int]:
+    """``pid`` if that backend of ours is still connected (the server may take a moment)."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        pids = [p for p in await _our_pids(admin, settings) if p == pid]
+        if not pids or time.monotonic() > deadline:
+            return pids
+        await asyncio.sleep(0.05)

@@ -15,6 +15,7 @@ with ``enable_seqscan = off`` as ``test_explain.py`` does the others.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -260,3 +261,25 @@ def test_the_one_statement_is_timed_as_a_text_match(server: Server, q: str) -> N
     ``count`` or ``tiers`` for the parts it holds, broad or not, with typos or not."""
     statements = server.round_trips(parse_search([("q", q)]))
     assert ["text_match"] == [query_shape(sql) for sql in statements]
+
+
+def test_a_recurring_search_sends_the_statement_prepared_the_first_time(server: Server) -> None:
+    """What a page sends is worked out once per query (postgres_prepared.py, 0024): a
+    search asked again sends that same statement (one round trip, or two when it drops
+    a word) and returns the same result; a new snapshot or rules version starts afresh."""
+    engine = server.engine
+    prepared = engine._prepared
+    rules = engine.tiered.rules.current()
+    for q in ("the matrix", "star wras", "love"):
+        query = parse_search([("q", q), ("genres", "Drama")])
+        first = orjson.dumps(server.run(engine.search(query)))
+        found, page = prepared.get(engine.snapshot, rules, query, True)
+        assert found and page is not None
+        server.statements.clear()
+        again = orjson.dumps(server.run(engine.search(query)))
+        sent = [sql for sql in server.statements if not sql.startswith(PLAN_MODE_SWITCH)]
+        assert first == again
+        assert numbered(page.statement.sql) == sent[0]
+        assert len(sent) <= 2
+    assert prepared.get(copy.copy(engine.snapshot), rules, query, True) == (False, None)
+    assert 0 == len(prepared)

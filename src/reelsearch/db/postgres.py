@@ -6,7 +6,12 @@ talks to the raw asyncpg connection, because SQLAlchemy's statement layer
 costs more than the indexed queries themselves. A connection is checked out
 with ``engine.raw_connection()`` behind a FIFO gate of size + overflow
 slots, so that waiters are served in turn and give up after
-``db_pool_timeout`` (docs/decisions/0004-postgres-pool.md).
+``db_pool_timeout`` (docs/decisions/0004-postgres-pool.md). A healthy
+connection a request gives back stays checked out, on a stack the next
+request takes from, while the pool's own checkout rules (recycle age,
+invalidation after a loss, pre-ping, overflow) would hand it out unchanged:
+two greenlet hops and an ``asyncio.wait_for`` less per search
+(docs/decisions/0024).
 
 Checkouts that find every slot taken are counted and timed, so the metrics
 layer can read waits and wait time beside SQLAlchemy's own counts
@@ -130,6 +135,12 @@ class PostgresPool:
         # The connections whose session runs generic plans now; any other runs the
         # startup default, custom plans. Weak: a discarded connection drops out.
         self._generic: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
+        # Healthy connections returned by requests and kept checked out for the next
+        # ones (``_keep``), most recent last.
+        self._kept: list[tuple[PoolProxiedConnection, asyncpg.Connection]] = []
+        # Pre-ping pings at the pool's checkout, and a FIFO pool spreads the requests
+        # over its connections: either way every checkout must go through the pool.
+        self._keeps = settings.db_pool_lifo and not settings.db_pool_pre_ping
         self._checkouts = 0
         self._waits = 0
         self._wait_seconds = 0.0
@@ -170,12 +181,16 @@ class PostgresPool:
         else:
             await gate.acquire()  # a free slot: returns at once
         try:
-            try:
-                raw = await self.engine.raw_connection()
-            except _CONNECTION_ERRORS as exc:
-                raise self._unavailable(exc) from exc
+            kept = await self._take_kept() if self._kept else None
+            if kept is not None:
+                raw, driver = kept
+            else:
+                try:
+                    raw = await self.engine.raw_connection()
+                except _CONNECTION_ERRORS as exc:
+                    raise self._unavailable(exc) from exc
+                driver = raw.driver_connection
             self._checkouts += 1
-            driver: asyncpg.Connection = raw.driver_connection
             must_reset = False
             lost: BaseException | None = None
             try:
@@ -191,12 +206,8 @@ class PostgresPool:
                 lost = exc
                 raise self._unavailable(exc, ConnectionLost) from exc
             finally:
-                if must_reset or lost is not None or not self._is_quiet_return(driver):
+                if must_reset or lost is not None or not self._keep(raw, driver):
                     await _run_to_completion(self._give_back(raw, driver, must_reset, lost))
-                else:
-                    # Nothing to await: no cancellation can cut it short, and a task to
-                    # shield it would cost ~25 µs of CPU per request (0004, as built).
-                    await greenlet_spawn(raw.close)
         finally:
             gate.release()
 
@@ -213,16 +224,51 @@ class PostgresPool:
         if generic:
             self._generic.add(driver)
 
-    def _is_quiet_return(self, driver: asyncpg.Connection) -> bool:
-        """True if returning this connection does no I/O (the common case).
+    def _keep(self, raw: PoolProxiedConnection, driver: asyncpg.Connection) -> bool:
+        """Keep a healthy returned connection for the next checkout; False if it must go
+        back to SQLAlchemy's pool (``_give_back``).
 
-        A healthy connection outside a transaction goes back into the pool's
-        queue, unless the queue is full: then the pool closes it (overflow).
+        SQLAlchemy's checkout and return each cost a greenlet hop, and with every
+        connection open (overflow 0 after the first ``size`` checkouts) a checkout
+        awaits ``asyncio.wait_for`` on its queue even when a connection is idle:
+        about 30 µs of CPU per search (docs/decisions/0024). A connection outside
+        a transaction, from a LIFO pool without pre-ping (which must ping at
+        checkout) and with no overflow open (the pool's queue must fill first, so
+        an overflow connection is closed on return) stays checked out, on a
+        stack the next checkout takes from (LIFO, as the pool).
         """
+        if driver.is_closed() or driver.is_in_transaction() or not self._keeps:
+            return False
         pool: Any = self.engine.pool
-        return not (driver.is_closed() or driver.is_in_transaction()) and (
-            pool.checkedin() < pool.size()
-        )
+        if pool.overflow() > 0:
+            return False
+        self._kept.append((raw, driver))
+        return True
+
+    async def _take_kept(self) -> tuple[PoolProxiedConnection, asyncpg.Connection] | None:
+        """The last kept connection, if the pool would hand it out as it is.
+
+        The pool's own checkout rules: older than ``db_pool_recycle``, or opened
+        before a connection loss invalidated the pool (``_give_back``), a
+        connection is replaced. Such a one goes back through the pool, which
+        replaces it at its next checkout; so do the other kept ones, as they
+        are likely stale too.
+        """
+        raw, driver = self._kept.pop()
+        record: Any = raw._connection_record
+        pool: Any = self.engine.pool
+        started = record.starttime
+        if (
+            driver.is_closed()
+            or (pool._recycle > -1 and time.time() - started > pool._recycle)
+            or pool._invalidate_time > started
+            or record._soft_invalidate_time > started
+        ):
+            stale = [raw, *(kept for kept, _ in self._kept)]
+            self._kept.clear()
+            await _run_to_completion(self._return_all(stale))
+            return None
+        return raw, driver
 
     async def _wait_for_slot(self) -> None:
         """Wait (counted, timed, bounded by db_pool_timeout) for a free slot of the gate."""
@@ -276,12 +322,18 @@ class PostgresPool:
         self._failures += 1
         return error(f"catalog database unavailable: {_describe(exc)}")
 
+    async def _return_all(self, connections: list[PoolProxiedConnection]) -> None:
+        """Give these kept connections back to SQLAlchemy's pool."""
+        for connection in connections:
+            await greenlet_spawn(connection.close)
+
     def stats(self) -> PoolStats:
         pool: Any = self.engine.pool
+        kept = len(self._kept)  # checked out of SQLAlchemy's pool, idle in this one
         return PoolStats(
             size=pool.size(),
-            in_use=pool.checkedout(),
-            idle=pool.checkedin(),
+            in_use=pool.checkedout() - kept,
+            idle=pool.checkedin() + kept,
             overflow=pool.overflow(),
             checkouts=self._checkouts,
             waits=self._waits,
@@ -290,6 +342,9 @@ class PostgresPool:
         )
 
     async def close(self) -> None:
+        kept = [raw for raw, _ in self._kept]
+        self._kept.clear()
+        await self._return_all(kept)  # dispose closes the connections checked in
         await self.engine.dispose()
 
 

@@ -47,6 +47,7 @@ from reelsearch.search.postgres_estimates import (
     matches_at_most,
 )
 from reelsearch.search.postgres_page import Cut, PageStatement
+from reelsearch.search.postgres_prepared import PageSql, PreparedPage, PreparedPages
 from reelsearch.search.postgres_replay import Answers, ReplayReader
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import PostgresReader, Reader
@@ -77,6 +78,7 @@ class PostgresSearchEngine:
         self.tiered = TieredSearch(settings, POSTGRESQL)
         self.page_statement = PageStatement(self.tiered.pages)
         self._counts = TitleCounts(snapshot.vocabulary)
+        self._prepared = PreparedPages()
         self._refresh_lock = asyncio.Lock()
 
     @classmethod
@@ -126,42 +128,32 @@ class PostgresSearchEngine:
     ) -> ReplayReader:
         """A reader holding the answers to a relevance page's reads, found in one statement.
 
-        The page's words, filters and size are worked out here as the algorithm
-        will (``TieredSearch.search`` and ``_text_page``, for the year typed
-        among the words too): the plan and its match come from the same LRUs,
-        so the algorithm then finds them built. Other searches (no words,
-        sorted by a column) get an empty reader: every read goes to the server.
+        What to send is worked out once per query (``prepare_page``, kept in an
+        LRU); other searches (no words, sorted by a column) get an empty
+        reader: every read goes to the server.
         """
         replay = ReplayReader(db)
         if not query.words or query.sort != "relevance":
             return replay
-        filters = build_filters(snapshot, query, text=True) if count else Filters("", ())
-        plan = self.tiered.plan(snapshot, query)
-        if plan.contradicts_itself:
+        rules = self.tiered.rules.current()
+        found, prepared = self._prepared.get(snapshot, rules, query, count)
+        if not found:
+            prepared = self.prepare_page(snapshot, query, count=count)
+            self._prepared.put(query, count, prepared)
+        if prepared is None:
             return replay
-        if plan.year is not None:
-            filters = with_year(filters, plan.year)
-        match = self.tiered.pages.match(snapshot, plan)
-        share = filtered_share(snapshot, query, year=plan.year) if count else 1.0
-        need = query.offset + query.limit
+        match, filters, need = prepared.match, prepared.filters, prepared.need
+        share = prepared.share
 
-        async def page(match: TextMatch, cuts: Sequence[Cut] = ()) -> Answers:
+        async def page(match: TextMatch, statement: PageSql, cuts: Sequence[Cut] = ()) -> Answers:
             replay.round_trips += 1
-            return await self._page_answers(db, snapshot, match, filters, need, share, count, cuts)
+            found = await db.rows(statement.sql, statement.params)
+            return self.page_statement.answers(
+                match, filters, need, statement.limit, found, broad=statement.broad, cuts=cuts
+            )
 
-        cuts: list[Cut] = []
         if len(query.words) > 1:
-            # If no title has every word, the algorithm looks for the longest
-            # first words that match (TextPages._resolve_words). When that is
-            # likely and the words are few, its checks come along; the page of
-            # the words it keeps is one more statement, asked when it reads it.
-            tried: list[TextMatch] = []
-            if (
-                len(query.words) <= MAX_CUT_WORDS
-                and matches_at_most(plan, self.counts(snapshot), TYPO_THRESHOLD) < TYPO_THRESHOLD
-            ):
-                tried = self._cuts(snapshot, query, plan)
-                cuts = [Cut(cut, self._walks(snapshot, cut, 1, share)) for cut in tried]
+            tried = prepared.tried
             floor: list[TextMatch] = []
 
             async def more(sql: str, params: Sequence[Any]) -> Answers | None:
@@ -172,16 +164,52 @@ class PostgresSearchEngine:
                 for cut in (*tried, *floor):
                     if cut.plain == params[0]:
                         replay.more = None  # the algorithm falls back once
-                        return await page(cut)
+                        statement = self._page_sql(snapshot, cut, filters, need, share, count)
+                        return await page(cut, statement)
                 return None
 
+            plan = match.plan
             replay.more = more
-        replay.answers = await page(match, cuts)
+        replay.answers = await page(match, prepared.statement, prepared.cuts)
         return replay
 
-    async def _page_answers(
+    def prepare_page(
+        self, snapshot: CatalogSnapshot, query: SearchQuery, *, count: bool
+    ) -> PreparedPage | None:
+        """What a relevance page sends first, or None if it sends nothing (a plan that
+        contradicts itself).
+
+        The page's words, filters and size are worked out here as the algorithm
+        will (``TieredSearch.search`` and ``_text_page``, for the year typed
+        among the words too): the plan and its match come from the same LRUs,
+        so the algorithm then finds them built.
+        """
+        filters = build_filters(snapshot, query, text=True) if count else Filters("", ())
+        plan = self.tiered.plan(snapshot, query)
+        if plan.contradicts_itself:
+            return None
+        if plan.year is not None:
+            filters = with_year(filters, plan.year)
+        match = self.tiered.pages.match(snapshot, plan)
+        share = filtered_share(snapshot, query, year=plan.year) if count else 1.0
+        need = query.offset + query.limit
+        tried: list[TextMatch] = []
+        cuts: list[Cut] = []
+        # If no title has every word, the algorithm looks for the longest first
+        # words that match (TextPages._resolve_words). When that is likely and the
+        # words are few, its checks come along; the page of the words it keeps is
+        # one more statement, asked when it reads it (``read_page``'s ``more``).
+        if (
+            1 < len(query.words) <= MAX_CUT_WORDS
+            and matches_at_most(plan, self.counts(snapshot), TYPO_THRESHOLD) < TYPO_THRESHOLD
+        ):
+            tried = self._cuts(snapshot, query, plan)
+            cuts = [Cut(cut, self._walks(snapshot, cut, 1, share)) for cut in tried]
+        statement = self._page_sql(snapshot, match, filters, need, share, count, cuts)
+        return PreparedPage(match, filters, need, share, tuple(tried), tuple(cuts), statement)
+
+    def _page_sql(
         self,
-        db: Reader,
         snapshot: CatalogSnapshot,
         match: TextMatch,
         filters: Filters,
@@ -189,8 +217,8 @@ class PostgresSearchEngine:
         share: float,
         count: bool,
         cuts: Sequence[Cut] = (),
-    ) -> Answers:
-        """The answers of one statement for the page of ``match``."""
+    ) -> PageSql:
+        """The one statement for the page of ``match``."""
         statement = self.page_statement
         bound = matches_at_most(match.plan, self.counts(snapshot), max(need, PROBE_ROWS) + 1)
         broad = bound > max(need, PROBE_ROWS)
@@ -201,8 +229,7 @@ class PostgresSearchEngine:
         sql, params, limit = statement.build(
             match, filters, need, broad=broad, count=count, cuts=cuts, walk=walk
         )
-        found = await db.rows(sql, params)
-        return statement.answers(match, filters, need, limit, found, broad=broad, cuts=cuts)
+        return PageSql(self._prepared.text(sql), tuple(params), limit, broad)
 
     def counts(self, snapshot: CatalogSnapshot) -> TitleCounts:
         """The snapshot's title counts, remembered per word (a new snapshot starts afresh)."""
