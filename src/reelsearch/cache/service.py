@@ -169,8 +169,11 @@ class ResultCache(Invalidating):
             and context.rules_version == self.rules.current()
         )
 
-    async def ensure_current(self, catalog_version: int) -> KeyContext:
-        """The key context for the catalog this process now answers from."""
+    async def ensure_current(
+        self, catalog_version: int, imported_at: str | None = None
+    ) -> KeyContext:
+        """The key context for the catalog this process now answers from; its import
+        time as the engine's snapshot read it, or (None) read from the catalog here."""
         if self.is_current(catalog_version):
             assert self.context is not None
             return self.context
@@ -179,7 +182,8 @@ class ResultCache(Invalidating):
                 assert self.context is not None
                 return self.context
             previous = self.context
-            imported_at = await read_imported_at(self.settings)
+            if imported_at is None:
+                imported_at = await read_imported_at(self.settings)
             if await self._follow_writes(previous, catalog_version, imported_at):
                 self.engine_version = catalog_version
                 assert previous is not None

@@ -157,9 +157,10 @@ class SearchResponder:
 
         if cache is None:
             return EntryResponse(self.sender, await compute(), started)
-        version = engine.snapshot.version
+        snapshot = engine.snapshot
+        version = snapshot.version
         if not cache.is_current(version):  # the check inline: no coroutine per request
-            await cache.ensure_current(version)
+            await cache.ensure_current(version, snapshot.imported_at)
         key = canonical_key(cache.prefix, query)
         query_string: bytes = request.scope["query_string"]
         cache.search_log.record(query_string)
@@ -212,7 +213,8 @@ class SearchResponder:
         if query.explain:
             return False
         query = _canonical(query)
-        await cache.ensure_current(engine.snapshot.version)
+        snapshot = engine.snapshot
+        await cache.ensure_current(snapshot.version, snapshot.imported_at)
         key = canonical_key(cache.prefix, query)
         now = time.time()
         found = await cache.lookup(key, now)
@@ -248,7 +250,8 @@ async def start_result_cache(app: Starlette, settings: Settings, tasks: Any) -> 
     if cache is None:
         return
     cache.warm_one = responder.warm_one
-    await cache.ensure_current(app.state.engine.snapshot.version)
+    snapshot = app.state.engine.snapshot
+    await cache.ensure_current(snapshot.version, snapshot.imported_at)
     tasks.start_soon(cache.follow_invalidations)
     tasks.start_soon(cache.flush_search_log, SEARCH_LOG_FLUSH_SECONDS)
     tasks.start_soon(_follow_catalog_version, cache, app.state.engine, settings)
@@ -276,8 +279,9 @@ async def _follow_catalog_version(
     next request: the popular searches are recomputed before they are asked."""
     while True:
         await anyio.sleep(settings.catalog_poll_seconds)
-        if not cache.is_current(engine.snapshot.version):
-            await cache.ensure_current(engine.snapshot.version)
+        snapshot = engine.snapshot
+        if not cache.is_current(snapshot.version):
+            await cache.ensure_current(snapshot.version, snapshot.imported_at)
 
 
 async def stop_result_cache(app: Starlette) -> None:

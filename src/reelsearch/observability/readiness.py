@@ -19,7 +19,6 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ logger = logging.getLogger("reelsearch.ready")
 # every few seconds and must not pile up waiting requests.
 CHECK_TIMEOUT = 2.0
 _ALEMBIC_VERSION_SQL = "SELECT version_num FROM alembic_version"
-_IMPORTED_AT_SQL = "SELECT value FROM catalog_meta WHERE key = 'imported_at'"
 # What the import recorded about itself (catalog/records.py import_meta_rows), in one
 # value: "seconds,rows_read,bad_rows" with blanks for figures an older import lacks.
 IMPORT_FIGURES = ("seconds", "rows_read", "bad_rows")
@@ -121,11 +119,6 @@ class CatalogDatabase:
         finally:
             conn.close()
         return None if found is None else str(found[0])
-
-    async def imported_at(self) -> float | None:
-        """Unix time the catalog was imported, if the import recorded it."""
-        raw = await self.scalar(_IMPORTED_AT_SQL)
-        return None if raw is None else datetime.fromisoformat(raw).timestamp()
 
     async def import_figures(self) -> dict[str, float]:
         """The import's duration, rows read and bad rows, as far as it recorded them."""

@@ -26,6 +26,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -177,8 +178,8 @@ class Sampler:
         m = self.metrics
         m.catalog_version.set(snapshot.version)
         m.catalog_movies.set(snapshot.movie_count)
-        imported_at = await self.catalog_db.imported_at()
-        if imported_at is not None:
+        if snapshot.imported_at:  # read with the version (search/snapshot.py)
+            imported_at = datetime.fromisoformat(snapshot.imported_at).timestamp()
             m.catalog_imported_at.set(imported_at)
             m.imported_at = imported_at
         for figure, value in (await self.catalog_db.import_figures()).items():

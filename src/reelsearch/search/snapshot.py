@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from reelsearch.search.sql import Dialect, Reader
 
 VERSION_SQL = "SELECT value FROM catalog_meta WHERE key = 'version'"
+IMPORTED_AT_SQL = "SELECT value FROM catalog_meta WHERE key = 'imported_at'"
 WORD_OVERLAY_SQL = "SELECT word, docs FROM word_overlay WHERE docs <> 0"
 CHANGED_TITLES_SQL = (
     "SELECT m.norm_title, m.alt_norm_titles FROM catalog_changes AS c "
@@ -62,6 +63,10 @@ class CatalogFacts:
     overlay: Mapping[str, int] = field(default_factory=dict)
     # catalog_meta's "<file> <checksum>" of the stored index ``words`` is (None: built).
     stored_index: str | None = None
+    # catalog_meta's import time (ISO 8601; "" for a catalog without one): the result
+    # cache keys and Last-Modified, read here with the version, not on a connection of
+    # its own per version change.
+    imported_at: str = ""
 
 
 async def read_catalog_facts(
@@ -93,7 +98,9 @@ async def read_catalog_facts(
     # The overlay describes writes since the stored index: merged over it, never
     # over a vocabulary read live from the title index (that holds them already).
     overlay = await read_word_overlay(reader) if words is not None else {}
+    imported_at = await reader.row(IMPORTED_AT_SQL)
     return CatalogFacts(
+        imported_at=str(imported_at[0]) if imported_at else "",
         overlay=overlay,
         stored_index=str(reference[0]) if reference else None,
         version=version,
@@ -158,6 +165,7 @@ async def _facts_after_writes(
         words=previous.vocabulary.arrays,
         overlay=overlay,
         stored_index=previous.stored_index,
+        imported_at=previous.imported_at,  # writes since the import: the same import
         genres=[(row[0], row[1]) for row in await reader.rows("SELECT bit, name FROM genres")],
         # As the full read orders them: most movies first, then by name; decades ascending.
         genre_counts=sorted(
@@ -227,6 +235,7 @@ class CatalogSnapshot:
     catalog_facets: dict[str, dict[str, int]]
     # The stored word index it maps ("<file> <checksum>"; None: built in memory).
     stored_index: str | None = None
+    imported_at: str = ""  # the import it comes from (catalog_meta, ISO 8601)
 
     @classmethod
     def build(cls, facts: CatalogFacts) -> CatalogSnapshot:
@@ -248,6 +257,7 @@ class CatalogSnapshot:
                 "decade": {str(decade): count for decade, count in facts.decades},
             },
             stored_index=facts.stored_index,
+            imported_at=facts.imported_at,
         )
 
     @classmethod
