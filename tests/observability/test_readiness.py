@@ -27,7 +27,7 @@ from redis_port import REDIS_HOST, REDIS_PORT, redis_url
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.config import Settings
 from reelsearch.http import create_app
-from reelsearch.observability.readiness import migrations_head
+from reelsearch.observability.readiness import SCHEMA_HEAD, migrations_head
 
 LIVE_REDIS = redis_url(9)
 # /ready's details are for the admin token (or configured addresses).
@@ -65,6 +65,11 @@ def _redis_problem() -> str | None:
 
 
 @pytest.mark.redis
+def test_written_schema_head_is_alembics_head() -> None:
+    """The revision /ready requires, written out, is the newest migration alembic finds."""
+    assert SCHEMA_HEAD == migrations_head() == "0005"
+
+
 def test_live_redis_is_reported_up(
     small_settings: Settings, client_for: Callable[..., TestClient]
 ) -> None:

@@ -15,21 +15,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
-
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reelsearch.cache.base import LevelStats, storage_seconds
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.entry import CachedResponse
 
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+# redis-py (~7 MiB of modules per process) is imported when a client is opened, not
+# with this module: a worker without REELSEARCH_REDIS_URL never holds it.
 log = logging.getLogger("reelsearch.cache")
 T = TypeVar("T")
-# Errors that mean "Redis is not answering well now" (the socket layer's too).
-REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 
 
 def open_redis(url: str, *, timeout: float, pool_size: int) -> aioredis.Redis:
@@ -38,6 +36,10 @@ def open_redis(url: str, *, timeout: float, pool_size: int) -> aioredis.Redis:
     redis-py retries failed commands by default, with backoff: that would turn
     one short timeout into several. The caller decides instead.
     """
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=pool_size,
@@ -58,6 +60,10 @@ class RedisGuard:
         self.retry_seconds = retry_seconds
         self.counters = counters
         self._down_until = 0.0
+        from redis.exceptions import RedisError
+
+        # Errors that mean "Redis is not answering well now" (the socket layer's too).
+        self._failures = (RedisError, OSError, TimeoutError)
 
     @property
     def is_up(self) -> bool:
@@ -69,7 +75,7 @@ class RedisGuard:
             return default
         try:
             return await run()
-        except REDIS_FAILURES as exc:
+        except self._failures as exc:
             self.counters.level_errors["redis"] += 1
             self._down_until = time.monotonic() + self.retry_seconds
             log.warning(
@@ -249,6 +255,8 @@ class RedisLevel:
         return found
 
     async def _maxmemory(self) -> int:
+        from redis.exceptions import RedisError
+
         try:
             found = await self._client.config_get("maxmemory")
         except RedisError:  # CONFIG may be disabled on a managed Redis

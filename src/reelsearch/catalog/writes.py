@@ -23,7 +23,6 @@ import anyio
 import anyio.to_thread
 
 from reelsearch.catalog.documents import Operation, WriteReport
-from reelsearch.catalog.schema import upgrade_schema
 from reelsearch.config import Settings
 from reelsearch.db.transactions import Connect, TransactionStats
 
@@ -37,6 +36,10 @@ _MIGRATING = threading.Lock()
 
 
 def _upgrade_schema(settings: Settings) -> None:
+    # Imported at the first write: alembic (with mako and pygments) is ~20 MiB of
+    # modules that a serving worker which is never written to does not need.
+    from reelsearch.catalog.schema import upgrade_schema
+
     with _MIGRATING:
         upgrade_schema(settings)
 

@@ -1,14 +1,25 @@
-"""Database access: engines, pools and transactions for the catalog."""
+"""Database access: engines, pools and transactions for the catalog.
 
-from reelsearch.db.engine import ReadPool, connect_writer, make_sync_engine
-from reelsearch.db.explain import explain_query_plan, full_scans
-from reelsearch.db.transactions import (
-    Connect,
-    Isolation,
-    TransactionStats,
-    reuse_connection,
-    run_transaction,
-)
+The names below are imported when first asked for (PEP 562), not with the package: a
+worker serving a SQLite catalog takes ``ReadPool`` and must not pull in asyncpg (the
+PostgreSQL transactions' client) or the plan checks with it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reelsearch.db.engine import ReadPool, connect_writer, make_sync_engine
+    from reelsearch.db.explain import explain_query_plan, full_scans
+    from reelsearch.db.transactions import (
+        Connect,
+        Isolation,
+        TransactionStats,
+        reuse_connection,
+        run_transaction,
+    )
 
 __all__ = [
     "Connect",
@@ -22,3 +33,23 @@ __all__ = [
     "reuse_connection",
     "run_transaction",
 ]
+
+_HOMES = {
+    "ReadPool": "reelsearch.db.engine",
+    "connect_writer": "reelsearch.db.engine",
+    "make_sync_engine": "reelsearch.db.engine",
+    "explain_query_plan": "reelsearch.db.explain",
+    "full_scans": "reelsearch.db.explain",
+    "Connect": "reelsearch.db.transactions",
+    "Isolation": "reelsearch.db.transactions",
+    "TransactionStats": "reelsearch.db.transactions",
+    "reuse_connection": "reelsearch.db.transactions",
+    "run_transaction": "reelsearch.db.transactions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -18,12 +18,14 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
-import redis.asyncio as aioredis
 
 from reelsearch.config import Settings
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 # The cookie-signing key: 32 random bytes, as HMAC-SHA256 wants.
 SECRET_BYTES = 32
@@ -132,6 +134,9 @@ class RedisSessionStore:
     KEY_NAME = "reelsearch:session-signing-key"
 
     def __init__(self, url: str) -> None:
+        # Imported here: a worker whose sessions are not in Redis does not hold redis-py.
+        import redis.asyncio as aioredis
+
         # Bounded waits: a page view must not hang on a host that stopped answering.
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             url, socket_connect_timeout=2, socket_timeout=2

@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
-from pyinstrument import Profiler
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reelsearch.config import Settings
@@ -94,6 +93,10 @@ class ProfiledRequests:
             if message["type"] == "http.response.start":
                 status = message["status"]
 
+        # Imported at the first profiled request: a worker that is never asked for a
+        # profile does not hold pyinstrument (its modules are memory in every worker).
+        from pyinstrument import Profiler
+
         profiler = Profiler(interval=REQUEST_INTERVAL, async_mode="enabled")
         profiler.start()
         try:
@@ -157,6 +160,8 @@ def profile_workload(
 
     app = create_app(settings)
     statuses: dict[str, int] = {}
+    from pyinstrument import Profiler
+
     profiler = Profiler(interval=interval, async_mode="disabled")
 
     async def run() -> float:
