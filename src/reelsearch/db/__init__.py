@@ -7,8 +7,9 @@ PostgreSQL transactions' client) or the plan checks with it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from reelsearch.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from reelsearch.db.engine import ReadPool, connect_writer, make_sync_engine
@@ -48,8 +49,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_exports(__name__, _HOMES)
