@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from reelsearch.search.matching import TextMatch
-from reelsearch.search.plan import QueryPlan
+from reelsearch.search.plan import Alternative, QueryPlan
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.vocabulary import Vocabulary
@@ -71,6 +71,17 @@ class TitleCounts:
         return found
 
 
+def alternative_titles(alternative: Alternative, vocabulary: Counts, up_to: int) -> int:
+    """At most how many titles hold an alternative of a slot: its rarest word's count
+    (the last word as a prefix when the alternative is one), counted to ``up_to``."""
+    tokens = alternative.tokens
+    last = len(tokens) - 1
+    return min(
+        vocabulary.titles_with(token, prefix=alternative.prefix and i == last, up_to=up_to)
+        for i, token in enumerate(tokens)
+    )
+
+
 def matches_at_most(plan: QueryPlan, vocabulary: Counts, up_to: int) -> int:
     """An upper bound of the titles holding every required word, counted to ``up_to``.
 
@@ -83,12 +94,7 @@ def matches_at_most(plan: QueryPlan, vocabulary: Counts, up_to: int) -> int:
     for slot in plan.required:
         total = 0
         for alternative in slot.alternatives:
-            tokens = alternative.tokens
-            last = len(tokens) - 1
-            total += min(
-                vocabulary.titles_with(token, prefix=alternative.prefix and i == last, up_to=up_to)
-                for i, token in enumerate(tokens)
-            )
+            total += alternative_titles(alternative, vocabulary, up_to)
             if total >= bound:
                 break
         bound = min(bound, total)
@@ -119,12 +125,7 @@ def estimated_matches(
     for slot in match.plan.required:
         titles = 0
         for alternative in slot.alternatives:
-            tokens = alternative.tokens
-            last = len(tokens) - 1
-            titles += min(
-                vocabulary.titles_with(t, prefix=alternative.prefix and i == last, up_to=up_to)
-                for i, t in enumerate(tokens)
-            )
+            titles += alternative_titles(alternative, vocabulary, up_to)
         if typos and slot.typos:
             titles += sum(map(vocabulary.doc_count, match.typos.candidates(slot.words[0])))
         estimate *= min(titles, movie_count) / movie_count
