@@ -101,6 +101,23 @@ def is_not_modified_since(if_modified_since: str, last_modified: str) -> bool:
         return False  # an unparsable date is ignored (RFC 9110 13.1.3)
 
 
+def request_validators(
+    request_headers: list[tuple[bytes, bytes]],
+) -> tuple[bytes, bytes | None, bytes | None]:
+    """The request's Accept-Encoding (b"" if absent), If-None-Match and
+    If-Modified-Since (None if absent), in one pass over its headers."""
+    accept = b""
+    if_none_match = if_modified_since = None
+    for name, value in request_headers:
+        if name == b"accept-encoding":
+            accept = value
+        elif name == b"if-none-match":
+            if_none_match = value
+        elif name == b"if-modified-since":
+            if_modified_since = value
+    return accept, if_none_match, if_modified_since
+
+
 class EntrySender:
     """Writes cached entries to ASGI ``send`` with the deployment's caching headers."""
 
@@ -130,26 +147,21 @@ class EntrySender:
         precomputed parts; anything else (a conditional request, a compressed
         coding, a 406) goes through ``send`` with an entry made for it.
         """
-        accept = b""
-        for name, value in request_headers:
-            if name == b"accept-encoding":
-                accept = value
-            elif name == b"if-none-match" or name == b"if-modified-since":
-                break
-        else:
-            if self._choose(accept, len(body) >= self.min_size) == "identity":
-                self.counters.bytes_sent += len(body)
-                headers = [
-                    _JSON_TYPE,
-                    (b"content-length", b"%d" % len(body)),
-                    (b"etag", strong_etag(body).encode()),
-                    self._cache_control_header,
-                    _VARY,
-                    (b"server-timing", b"app;dur=%.3f" % ((time.perf_counter() - started) * 1000)),
-                ]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": b"" if head else body})
-                return
+        accept, if_none_match, if_modified_since = request_validators(request_headers)
+        unconditional = if_none_match is None and if_modified_since is None
+        if unconditional and self._choose(accept, len(body) >= self.min_size) == "identity":
+            self.counters.bytes_sent += len(body)
+            headers = [
+                _JSON_TYPE,
+                (b"content-length", b"%d" % len(body)),
+                (b"etag", strong_etag(body).encode()),
+                self._cache_control_header,
+                _VARY,
+                (b"server-timing", b"app;dur=%.3f" % ((time.perf_counter() - started) * 1000)),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b"" if head else body})
+            return
         entry = new_entry(body, (), None, time.time(), 0.0, 0.0)
         server_ms = (time.perf_counter() - started) * 1000
         await self.send(send, entry, request_headers, server_ms, head=head)
@@ -188,15 +200,7 @@ class EntrySender:
         *,
         head: bool = False,
     ) -> None:
-        accept = b""
-        if_none_match = if_modified_since = None
-        for name, value in request_headers:
-            if name == b"accept-encoding":
-                accept = value
-            elif name == b"if-none-match":
-                if_none_match = value
-            elif name == b"if-modified-since":
-                if_modified_since = value
+        accept, if_none_match, if_modified_since = request_validators(request_headers)
         encoding = self._choose(accept, len(entry.body) >= self.min_size)
         if encoding is None:
             await _send_plain(send, 406, NOT_ACCEPTABLE_BODY)

@@ -72,7 +72,8 @@ class SearchHandler:
                 max_query_words=self.max_words,
             )
             clock.lap("parse")
-            if responder.cache is None and not query.explain:  # cold: computed for this request
+            computed_here = responder.cache is None and not query.explain  # cold: for this request
+            if computed_here:
                 body = await responder.compute_uncached(self.engine, receive, query)
                 clock.lap("engine")
             else:
@@ -80,7 +81,7 @@ class SearchHandler:
         except Exception as exc:
             await answer_error(scope, receive, send, exc)
             return
-        if responder.cache is None and not query.explain:
+        if computed_here:
             head = scope["method"] == "HEAD"
             await responder.sender.send_computed(send, body, scope["headers"], started, head=head)
         else:
