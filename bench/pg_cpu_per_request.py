@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -35,10 +36,10 @@ import queries as query_gen
 from catalog import libpq_dsn, load_movies
 from engines import Reelsearch
 from mdtable import emit_report, markdown_table
+from pg_one_trip import backend_cpu
 from procs import ServerProcess
 from queries import add_query_set_args
 
-_TICK = os.sysconf("SC_CLK_TCK")
 _WRK_LUA = Path(__file__).parent / "wrk" / "paths.lua"
 
 
@@ -59,14 +60,11 @@ def parse_args() -> argparse.Namespace:
 
 def process_cpu(pids: list[int]) -> float:
     """CPU seconds (user + system) these processes have used; gone ones count 0."""
-    total = 0
+    total = 0.0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / _TICK
+        with contextlib.suppress(OSError):
+            total += backend_cpu(pid)
+    return total
 
 
 def descendants(pid: int) -> list[int]:

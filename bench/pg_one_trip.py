@@ -104,7 +104,8 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def backend_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a PostgreSQL backend on this machine has used."""
+    """CPU seconds (user + system) a process on this machine has used (a PostgreSQL
+    backend, or a server of the bench)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
 

@@ -31,6 +31,7 @@ import queries as query_gen
 from catalog import load_movies
 from engines import Reelsearch
 from mdtable import emit_report, markdown_table
+from pg_one_trip import backend_cpu, pct
 from procs import code_version
 from queries import add_query_set_args
 from reelsearch.config import Settings
@@ -38,8 +39,6 @@ from reelsearch.errors import SearchTimedOut
 from reelsearch.http.params import query_pairs
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.query import parse_search
-
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,17 +51,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--same-as", type=Path, help="check every result against this --answers file")
     p.add_argument("--out", type=Path)
     return p.parse_args()
-
-
-def backend_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a PostgreSQL backend on this machine has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def measure(args: argparse.Namespace) -> str:
