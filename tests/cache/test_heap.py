@@ -32,7 +32,7 @@ async def test_a_new_catalog_version_refreezes_once_per_interval(small_copy: Set
     (once; an unchanged version does nothing), and a second write within the interval
     waits for it."""
     async for harness in harness_for(small_copy, cache="memory"):
-        freezer = HeapFreezer(harness.engine, poll_seconds=60, every=0)
+        freezer = HeapFreezer(harness.engine, every=0)
         assert not freezer.check()  # nothing changed
         await harness.write([PutMovie(MovieRecord("test:h1", "Heat Wave", year=2020))])
         assert freezer.check() and freezer.refreezes == 1

@@ -24,15 +24,14 @@ import logging
 import time
 from typing import Protocol
 
-import anyio
-
 log = logging.getLogger("reelsearch.cache")
 # At most one re-freeze (a full collection, ~0.1 s on the sample) per this many seconds.
 REFREEZE_EVERY = 30.0
 
 
 class _Snapshot(Protocol):
-    version: int
+    @property
+    def version(self) -> int: ...
 
 
 class _Engine(Protocol):
@@ -59,22 +58,15 @@ def thaw_heap() -> None:
 
 
 class HeapFreezer:
-    """Re-freezes the heap after the engine serves a new catalog version."""
+    """Re-freezes the heap after the engine serves a new catalog version; ``check`` runs
+    after each of the app's catalog polls (http/app.py), not on a poll of its own."""
 
-    def __init__(self, engine: _Engine, poll_seconds: float,
-                 every: float = REFREEZE_EVERY) -> None:  # fmt: skip
+    def __init__(self, engine: _Engine, every: float = REFREEZE_EVERY) -> None:
         self.engine = engine
-        self.poll_seconds = poll_seconds
         self.every = every
         self.frozen_version = engine.snapshot.version
         self.refreezes = 0
         self._last = time.monotonic()
-
-    async def follow(self) -> None:
-        """Poll the engine's version; re-freeze once it changed and ``every`` has passed."""
-        while True:
-            await anyio.sleep(self.poll_seconds)
-            self.check()
 
     def check(self) -> bool:
         """Re-freeze now if the version changed and the last re-freeze is old enough."""

@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from reelsearch.cache.heap import HeapFreezer, freeze_heap, thaw_heap
 from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable, InvalidRequest, SearchStopped, SearchTimedOut
 from reelsearch.http.admin import parse_networks
@@ -47,7 +48,8 @@ def create_app(settings: Settings) -> Starlette:
         app.state.instrumentation = instrumentation
         instrumentation.attach(engine)
         async with anyio.create_task_group() as tasks, open_page_services(app, settings, tasks):
-            tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds)
+            freezer = HeapFreezer(engine)
+            tasks.start_soon(_follow_catalog, engine, settings.catalog_poll_seconds, freezer)
             await start_result_cache(app, settings, tasks)
             app.state.search_handler = SearchHandler(
                 settings, app.state.search_responder, engine, instrumentation.metrics
@@ -59,10 +61,15 @@ def create_app(settings: Settings) -> Starlette:
                     app.state.result_cache.shared_level_sizes,
                 )
             tasks.start_soon(instrumentation.run)
+            # What is loaded by now (the engine's snapshot) leaves the collector's view:
+            # held answers and plan caches made full collections walk it (cache/heap.py).
+            app.state.heap_freezer = freezer
+            freeze_heap()
             try:
                 yield
             finally:
                 tasks.cancel_scope.cancel()
+        thaw_heap()
         await stop_result_cache(app)
         await engine.close()
         if limiter is not None:
@@ -115,8 +122,9 @@ def app_from_env() -> Starlette:
     return create_app(Settings.from_env())
 
 
-async def _follow_catalog(engine: SearchEngine, every: float) -> None:
-    """Pick up a catalog another process imported, without a restart.
+async def _follow_catalog(engine: SearchEngine, every: float, freezer: HeapFreezer) -> None:
+    """Pick up a catalog another process imported, without a restart; then re-freeze the
+    heap if the catalog changed (``freezer``, at most once per its interval).
 
     A failure is logged when it starts and again when it ends, not every poll.
     """
@@ -138,6 +146,7 @@ async def _follow_catalog(engine: SearchEngine, every: float) -> None:
             if failing:
                 logger.info("the catalog version can be checked again")
             failing = False
+            freezer.check()
 
 
 async def _on_invalid_request(request: Request, exc: Exception) -> Response:

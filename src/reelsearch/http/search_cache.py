@@ -22,7 +22,6 @@ from starlette.types import Receive, Scope, Send
 
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.entry import CachedResponse
-from reelsearch.cache.heap import HeapFreezer, freeze_heap, thaw_heap
 from reelsearch.cache.keys import canonical_key, canonical_query
 from reelsearch.cache.service import ResultCache, new_entry
 from reelsearch.cache.tags import search_tags as tags_for
@@ -241,12 +240,6 @@ async def start_result_cache(app: Starlette, settings: Settings, tasks: Any) -> 
     app.state.cache_counters = counters
     app.state.result_cache = cache
     app.state.search_responder = responder
-    # What is loaded by now (the engine's snapshot) leaves the collector's view, with the
-    # cache on or off: held answers made full collections walk it (cache/heap.py).
-    freezer = HeapFreezer(app.state.engine, settings.catalog_poll_seconds)
-    app.state.heap_freezer = freezer
-    freeze_heap()
-    tasks.start_soon(freezer.follow)
     if cache is None:
         return
     cache.warm_one = responder.warm_one
@@ -285,8 +278,6 @@ async def _follow_catalog_version(
 
 
 async def stop_result_cache(app: Starlette) -> None:
-    if getattr(app.state, "heap_freezer", None) is not None:
-        thaw_heap()
     cache: ResultCache | None = getattr(app.state, "result_cache", None)
     if cache is not None:
         with anyio.CancelScope(shield=True):
