@@ -32,12 +32,12 @@ from starlette.types import Receive, Scope, Send
 from reelsearch.config import Settings
 from reelsearch.http.admin import require_admin
 from reelsearch.http.disconnect import unless_disconnected
-from reelsearch.http.params import query_pairs
+from reelsearch.http.params import SearchParser
 from reelsearch.http.search_cache import SearchResponder, render_search
 from reelsearch.observability.metrics import Metrics
 from reelsearch.observability.stages import StageClock, stage_clock
 from reelsearch.search.engine import SearchEngine
-from reelsearch.search.query import SearchQuery, parse_search
+from reelsearch.search.query import SearchQuery
 
 SEARCH_PATH = "/v1/search"
 
@@ -46,7 +46,7 @@ class SearchHandler:
     """Answers ``/v1/search`` for one app start: the limits, responder, engine and
     metrics are read from the app's state once, not per request."""
 
-    __slots__ = ("engine", "max_chars", "max_words", "metrics", "responder")
+    __slots__ = ("engine", "metrics", "parse", "responder")
 
     def __init__(
         self,
@@ -55,8 +55,7 @@ class SearchHandler:
         engine: SearchEngine,
         metrics: Metrics | None,
     ) -> None:
-        self.max_chars = settings.max_query_chars
-        self.max_words = settings.max_query_words
+        self.parse = SearchParser(settings.max_query_chars, settings.max_query_words)
         self.responder = responder
         self.engine = engine
         self.metrics = metrics
@@ -66,11 +65,7 @@ class SearchHandler:
         clock = stage_clock(scope, self.metrics, SEARCH_PATH)
         responder = self.responder
         try:
-            query = parse_search(
-                query_pairs(scope["query_string"]),
-                max_query_chars=self.max_chars,
-                max_query_words=self.max_words,
-            )
+            query = self.parse(scope["query_string"])
             clock.lap("parse")
             computed_here = responder.cache is None and not query.explain  # cold: for this request
             if computed_here:
