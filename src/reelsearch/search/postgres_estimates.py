@@ -101,6 +101,26 @@ def matches_at_most(plan: QueryPlan, vocabulary: Counts, up_to: int) -> int:
     return bound
 
 
+def matches_at_least(plan: QueryPlan, vocabulary: Counts) -> int:
+    """A lower bound of the titles holding every required word, without filters.
+
+    One required slot (stop words are optional, so "of i" has one): a title
+    holding any of its one-word alternatives matches, so the most used one's
+    exact title count is a floor (a prefix alternative matches its own word
+    too). Several slots, or words excluded: 0, nothing is certain.
+    """
+    if plan.excluded or len(plan.required) != 1:
+        return 0
+    return max(
+        (
+            vocabulary.doc_count(alternative.tokens[0])
+            for alternative in plan.required[0].alternatives
+            if len(alternative.tokens) == 1
+        ),
+        default=0,
+    )
+
+
 def is_common(estimate: float, share: float, limit: int, movie_count: int) -> bool:
     """Whether walking the popularity index to ``limit`` matches is cheaper than
     reading every title GIN finds for the words.

@@ -36,6 +36,7 @@ class PageSql:
     params: tuple[Any, ...]
     limit: int  # L: the matches ``p`` reads at most
     broad: bool
+    beyond_cap: bool = False  # the vocabulary says the words match more than the count cap
 
 
 @dataclass(frozen=True, slots=True)
