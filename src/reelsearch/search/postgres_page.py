@@ -129,6 +129,8 @@ class PageStatement:
         cuts: Sequence[Cut] = (),
         walk: tuple[bool, bool] = (False, False),
         counted: bool = False,
+        drivers: tuple[str | None, str | None] = (None, None),
+        typos_counted: bool = False,
     ) -> tuple[str, list[Any], int]:
         """The statement, its parameters and ``L``, the matches ``p`` reads at most.
 
@@ -139,7 +141,11 @@ class PageStatement:
         ``walk``: whether the matches as typed, and with typos, are common enough
         to read by walking the popularity index (else through the GIN index).
         ``counted``: the vocabulary says the words match more than the count cap
-        (``probe_limit``).
+        (``probe_limit``). ``drivers``: for a match read through GIN (as typed, with
+        typos), the part of it that GIN reads alone, each title it finds then tested
+        against the whole match (``_read_by``); None: GIN reads the whole match.
+        ``typos_counted``: the vocabulary says the words with typos match more than
+        the count cap, so no part counts them.
         Text and parameters are written side by side, in the order of the ``?``.
         """
         probe = max(need, PROBE_ROWS)
@@ -150,10 +156,12 @@ class PageStatement:
         typos, strict = match.with_typos, match.strict
         fsql, fp = filters.sql, filters.params
         on_p = "tsv @@ CAST(? AS tsquery)"
-        plain_match, plain_order = _read_by(walk[0])
-        typo_match, typo_order = _read_by(walk[1])
+        plain_driver = None if walk[0] else drivers[0]
+        typo_driver = None if walk[1] else drivers[1]
+        plain_match, plain_order = _read_by(walk[0], plain_driver)
+        typo_match, typo_order = _read_by(walk[1], typo_driver)
         gin_match, gin_order = _read_by(False)
-        params: list[Any] = [match.plain, *fp, limit]
+        params: list[Any] = [*_match_params(match.plain, plain_driver), *fp, limit]
         if broad:
             # p holds up to L matches: only what the tiers test; q the probe's columns.
             ctes = [
@@ -274,7 +282,7 @@ class PageStatement:
                 f"f AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE {typo_match}{fsql} "
                 f"AND {wanted} ORDER BY {typo_order} LIMIT (SELECT wanted FROM k))"
             )
-            params += [typos, *fp]
+            params += [*_match_params(typos, typo_driver), *fp]
         parts = [
             "SELECT 0 AS part, NULL::int AS tier, NULL::text AS norm, NULL::bigint AS total, "
             f"{_PLAIN_COLUMNS} FROM q"
@@ -295,7 +303,7 @@ class PageStatement:
             parts.append(f"SELECT {COUNT}, {STRICT_COUNT}, NULL, c, {_NULL_COLUMNS} FROM s")
         if typos is not None:
             parts.append(f"SELECT {TYPO}, NULL, NULL, NULL, {_PLAIN_COLUMNS} FROM f")
-            if count:
+            if count and not typos_counted:
                 # Only when f was cut short: an aggregate answers 0 even over nothing.
                 filled = "(SELECT count(*) FROM f) >= (SELECT wanted FROM k)"
                 parts.append(
@@ -304,7 +312,7 @@ class PageStatement:
                     f"{fsql} AND {filled} ORDER BY {typo_order} LIMIT ?) AS typo_matches) AS tc "
                     f"WHERE {filled}"
                 )
-                params += [typos, *fp, cap + 1]
+                params += [*_match_params(typos, typo_driver), *fp, cap + 1]
         # The displayed alternate titles annotate may ask for: of every hit that may
         # be on the page and has some, if there are few.
         sources = ["SELECT id, alt_norm_titles FROM q"]
@@ -351,11 +359,13 @@ class PageStatement:
         broad: bool,
         cuts: Sequence[Cut] = (),
         beyond_cap: bool = False,
+        typos_beyond_cap: bool = False,
     ) -> Answers:
         """The statement's rows as the answers to the reads the algorithm will make.
 
         ``beyond_cap``: the vocabulary says the words match more than the count
-        cap, so the capped count is known without p reading that far.
+        cap, so the capped count is known without p reading that far;
+        ``typos_beyond_cap``, the same of the words with typos.
         """
         probe = max(need, PROBE_ROWS)
         parts: list[list[Row]] = [[] for _ in range(TYPO + 1)]
@@ -427,9 +437,11 @@ class PageStatement:
             known[self.probe(typos, filters, fetch)] = typo_rows
             if n == 0:  # the one check of "with typos" the words take before typo matches
                 known[self.exists(typos, filters)] = [(1,)] if typo_rows else []
+            cap = self.statements.count_cap(filters)
             if TYPO_COUNT in counts:
-                cap = self.statements.count_cap(filters)
                 known[self.count_up_to(typos, filters, cap + 1)] = [(counts[TYPO_COUNT],)]
+            elif typos_beyond_cap:
+                known[self.count_up_to(typos, filters, cap + 1)] = [(cap + 1,)]
         for index, (expression, _) in enumerate(_cut_expressions(cuts)):
             if index in exists:
                 known[self.exists(expression, filters)] = [(1,)] if exists[index] else []
@@ -467,8 +479,15 @@ def _first(row: Row) -> Any:
     return row[0]
 
 
-def _read_by(walk: bool) -> tuple[str, str]:
+def _read_by(walk: bool, driver: str | None = None) -> tuple[str, str]:
     """The match condition and order that leave PostgreSQL one way to read the matches.
+
+    With a ``driver`` (GIN only), GIN reads the driver's titles and each is tested
+    against the whole match by a function no index serves: exact whatever the
+    driver, as the driver matches every title the whole match does. GIN cannot
+    skip through a prefix of one or two letters ('n':* reads every word starting
+    with "n", 20-50 ms at 1 M titles), so "lives n" is cheaper read as the few
+    titles with "lives", each tested for 'n':*. Parameters: ``_match_params``.
 
     The tsquery is hidden from the planner either way: estimating it against
     the title column's 1,000 most common words took 1-2 ms per statement,
@@ -478,7 +497,18 @@ def _read_by(walk: bool) -> tuple[str, str]:
     """
     if walk:
         return "ts_match_vq(m.title_tsv, CAST(? AS tsquery))", "m.search_rank"
+    if driver is not None:
+        return (
+            "m.title_tsv @@ (SELECT CAST(? AS tsquery)) "
+            "AND ts_match_vq(m.title_tsv, CAST(? AS tsquery))",
+            "m.search_rank + 0",
+        )
     return "m.title_tsv @@ (SELECT CAST(? AS tsquery))", "m.search_rank + 0"
+
+
+def _match_params(expression: str, driver: str | None) -> list[str]:
+    """The parameters of ``_read_by``'s condition, in the order of its ``?``."""
+    return [expression] if driver is None else [driver, expression]
 
 
 def _any_of(expressions: Sequence[str]) -> str:
