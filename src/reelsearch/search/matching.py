@@ -217,6 +217,18 @@ class TextMatch:
             )
         return self._with_typos  # type: ignore[return-value]
 
+    def slot_group(self, slot: Slot, *, typos: bool) -> str:
+        """One required slot's part of ``plain`` (or, with ``typos``, of ``with_typos``):
+        every title the whole expression matches, this part matches too."""
+        term = self._slot_terms[id(slot)]
+        if not typos:
+            return term
+        return (
+            "("
+            + self._syntax.or_.join([term, *map(self._syntax.quote, self._typo_candidates(slot))])
+            + ")"
+        )
+
     def _typo_candidates(self, slot: Slot) -> tuple[str, ...]:
         return self.typos.candidates(slot.words[0]) if slot.typos else ()
 

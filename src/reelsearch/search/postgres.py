@@ -43,7 +43,9 @@ from reelsearch.search.postgres_estimates import (
     TitleCounts,
     estimated_matches,
     filtered_share,
+    gin_driver,
     is_common,
+    matches_at_least,
     matches_at_most,
 )
 from reelsearch.search.postgres_page import Cut, PageStatement
@@ -62,6 +64,10 @@ logger = logging.getLogger("reelsearch.search")
 # Up to this many words, the checks of every first-words cut the bisection may try
 # ride along (at most 4 plans); a longer query's bisection asks the server.
 MAX_CUT_WORDS = 6
+
+# The count is taken as known past the cap when the vocabulary's floor is this many
+# times the cap: single-movie writes between imports move a word's count by a few.
+CAP_MARGIN = 2
 
 # An import swaps in new tables; statements asyncpg prepared against the old
 # ones fail once with these, and succeed when prepared again.
@@ -149,7 +155,15 @@ class PostgresSearchEngine:
             replay.round_trips += 1
             found = await db.rows(statement.sql, statement.params)
             return self.page_statement.answers(
-                match, filters, need, statement.limit, found, broad=statement.broad, cuts=cuts
+                match,
+                filters,
+                need,
+                statement.limit,
+                found,
+                broad=statement.broad,
+                cuts=cuts,
+                beyond_cap=statement.beyond_cap,
+                typos_beyond_cap=statement.typos_beyond_cap,
             )
 
         if len(query.words) > 1:
@@ -224,12 +238,48 @@ class PostgresSearchEngine:
         broad = bound > max(need, PROBE_ROWS)
         # The rank-ordered probe: common words walk the popularity index, rare
         # ones are read through GIN; the vocabulary's counts decide, not the planner.
-        limit = statement.probe_limit(match, need, filters, broad=broad)
-        walk = self._walks(snapshot, match, limit, share)
-        sql, params, limit = statement.build(
-            match, filters, need, broad=broad, count=count, cuts=cuts, walk=walk
+        beyond_cap = count and self._beyond_cap(snapshot, match, filters, typos=False)
+        typos_beyond_cap = (
+            count
+            and match.with_typos is not None
+            and self._beyond_cap(snapshot, match, filters, typos=True)
         )
-        return PageSql(self._prepared.text(sql), tuple(params), limit, broad)
+        counted = beyond_cap or not count
+        limit = statement.probe_limit(match, need, filters, broad=broad, counted=counted)
+        walk = self._walks(snapshot, match, limit, share)
+        words, movies = self.counts(snapshot), snapshot.movie_count
+        drivers = (
+            gin_driver(match, words, movies, typos=False),
+            gin_driver(match, words, movies, typos=True) if match.with_typos else None,
+        )
+        sql, params, limit = statement.build(
+            match,
+            filters,
+            need,
+            broad=broad,
+            count=count,
+            cuts=cuts,
+            walk=walk,
+            counted=counted,
+            drivers=drivers,
+            typos_counted=typos_beyond_cap,
+        )
+        return PageSql(
+            self._prepared.text(sql), tuple(params), limit, broad, beyond_cap, typos_beyond_cap
+        )
+
+    def _beyond_cap(
+        self, snapshot: CatalogSnapshot, match: TextMatch, filters: Filters, *, typos: bool
+    ) -> bool:
+        """Whether the vocabulary says the words (with ``typos``, or a typo candidate),
+        unfiltered, match more than the count cap: then the count is known without
+        reading that many matches. With a margin of as many again, for the word
+        overlay's counts between imports."""
+        if filters.sql:
+            return False
+        cap = self.page_statement.statements.count_cap(filters)
+        floor = matches_at_least(match, self.counts(snapshot), typos=typos)
+        return floor > CAP_MARGIN * (cap + 1)
 
     def counts(self, snapshot: CatalogSnapshot) -> TitleCounts:
         """The snapshot's title counts, remembered per word (a new snapshot starts afresh)."""

@@ -21,6 +21,11 @@ from reelsearch.search.vocabulary import Vocabulary
 GIN_ROW_COST = 8
 # The share of titles a filter without catalog-wide counts is taken to keep.
 UNKNOWN_FILTER_SHARE = 0.5
+# GIN reads one slot alone (each of its titles then tested against the whole match)
+# when another slot has this many times its titles, and it has at most DRIVER_TITLES:
+# a title tested costs a heap fetch, a word's title in GIN a few bytes of a list.
+DRIVER_RATIO = 32
+DRIVER_TITLES = 20_000
 # Counts a TitleCounts keeps before it starts over: a few MB at most.
 REMEMBERED_COUNTS = 50_000
 
@@ -99,6 +104,52 @@ def matches_at_most(plan: QueryPlan, vocabulary: Counts, up_to: int) -> int:
                 break
         bound = min(bound, total)
     return bound
+
+
+def matches_at_least(match: TextMatch, vocabulary: Counts, *, typos: bool) -> int:
+    """A lower bound of the titles holding every required word (or, with ``typos``, a
+    typo candidate of it), without filters.
+
+    One required slot (stop words are optional, so "of i" has one): a title
+    holding any of its one-word alternatives (or typo candidates) matches, so
+    the most used one's exact title count is a floor (a prefix alternative
+    matches its own word too). Several slots, or words excluded: 0, nothing is
+    certain.
+    """
+    plan = match.plan
+    if plan.excluded or len(plan.required) != 1:
+        return 0
+    slot = plan.required[0]
+    words = [a.tokens[0] for a in slot.alternatives if len(a.tokens) == 1]
+    if typos and slot.typos:
+        words += match.typos.candidates(slot.words[0])
+    return max(map(vocabulary.doc_count, words), default=0)
+
+
+def gin_driver(
+    match: TextMatch, vocabulary: Counts, movie_count: int, *, typos: bool
+) -> str | None:
+    """The part of a match GIN should read alone, or None to read it whole.
+
+    GIN reads every word of a tsquery, and a prefix of one or two letters
+    ('n':*) by merging the titles of every word it begins. When one required
+    slot is far rarer than another, reading that slot alone and testing each
+    of its titles against the whole match costs less (``postgres_page._read_by``).
+    """
+    required = match.plan.required
+    if len(required) < 2 or movie_count == 0:
+        return None
+    up_to = max(movie_count // 4, 1)
+    titles = []
+    for slot in required:
+        count = sum(alternative_titles(a, vocabulary, up_to) for a in slot.alternatives)
+        if typos and slot.typos:
+            count += sum(map(vocabulary.doc_count, match.typos.candidates(slot.words[0])))
+        titles.append(count)
+    rarest = min(range(len(titles)), key=titles.__getitem__)
+    if titles[rarest] > DRIVER_TITLES or max(titles) < DRIVER_RATIO * titles[rarest]:
+        return None
+    return match.slot_group(required[rarest], typos=typos)
 
 
 def is_common(estimate: float, share: float, limit: int, movie_count: int) -> bool:

@@ -52,6 +52,9 @@ TITLED_HITS = 24
 # many titles read (a few milliseconds).
 WINDOW = 20_000
 
+# The title-start index's key (migration 0006): norm_title in byte order.
+START_KEY = '(m.norm_title COLLATE "C")'
+
 # The hit columns by name, as they come out of the CTE ``p`` (COLUMNS less "m.").
 _PLAIN_COLUMNS = ", ".join(column.strip()[2:] for column in COLUMNS.split(","))
 _NULL_COLUMNS = ", ".join(["NULL"] * len(COLUMNS.split(",")))
@@ -97,12 +100,22 @@ class PageStatement:
 
     # -- the one statement ----------------------------------------------------------
 
-    def probe_limit(self, match: TextMatch, need: int, filters: Filters, *, broad: bool) -> int:
-        """``L``: the probe's rows, or (broad) enough for every tier and the capped count."""
+    def probe_limit(
+        self, match: TextMatch, need: int, filters: Filters, *, broad: bool, counted: bool = False
+    ) -> int:
+        """``L``: the probe's rows, or (broad) enough for every tier and the capped count.
+
+        ``counted``: the count needs no rows of p (the vocabulary says the words
+        match more than the cap, or the page is not counted) and the match has
+        no preferred tiers, whose rows p would also hold; then p reads only what
+        the last tier needs.
+        """
         probe = max(need, PROBE_ROWS)
         if not broad:
             return probe + 1
         plain_limit = tier_plain_limit(match, need)
+        if counted and not match.preferred:
+            return max(probe + 1, plain_limit)
         return max(probe + 1, plain_limit, self.statements.count_cap(filters) + 1)
 
     def build(
@@ -115,6 +128,9 @@ class PageStatement:
         count: bool,
         cuts: Sequence[Cut] = (),
         walk: tuple[bool, bool] = (False, False),
+        counted: bool = False,
+        drivers: tuple[str | None, str | None] = (None, None),
+        typos_counted: bool = False,
     ) -> tuple[str, list[Any], int]:
         """The statement, its parameters and ``L``, the matches ``p`` reads at most.
 
@@ -124,20 +140,28 @@ class PageStatement:
         tries, when no title has every word, to drop unmatched trailing ones.
         ``walk``: whether the matches as typed, and with typos, are common enough
         to read by walking the popularity index (else through the GIN index).
+        ``counted``: the vocabulary says the words match more than the count cap
+        (``probe_limit``). ``drivers``: for a match read through GIN (as typed, with
+        typos), the part of it that GIN reads alone, each title it finds then tested
+        against the whole match (``_read_by``); None: GIN reads the whole match.
+        ``typos_counted``: the vocabulary says the words with typos match more than
+        the count cap, so no part counts them.
         Text and parameters are written side by side, in the order of the ``?``.
         """
         probe = max(need, PROBE_ROWS)
         tiers = [*match.preferred, match.plain]
         plain_limit = tier_plain_limit(match, need)
         cap = self.statements.count_cap(filters)
-        limit = self.probe_limit(match, need, filters, broad=broad)
+        limit = self.probe_limit(match, need, filters, broad=broad, counted=counted)
         typos, strict = match.with_typos, match.strict
         fsql, fp = filters.sql, filters.params
         on_p = "tsv @@ CAST(? AS tsquery)"
-        plain_match, plain_order = _read_by(walk[0])
-        typo_match, typo_order = _read_by(walk[1])
+        plain_driver = None if walk[0] else drivers[0]
+        typo_driver = None if walk[1] else drivers[1]
+        plain_match, plain_order = _read_by(walk[0], plain_driver)
+        typo_match, typo_order = _read_by(walk[1], typo_driver)
         gin_match, gin_order = _read_by(False)
-        params: list[Any] = [match.plain, *fp, limit]
+        params: list[Any] = [*_match_params(match.plain, plain_driver), *fp, limit]
         if broad:
             # p holds up to L matches: only what the tiers test; q the probe's columns.
             ctes = [
@@ -165,48 +189,67 @@ class PageStatement:
             ]
             tier_params: list[Any] = [match.word_key, *fp, probe, need]
             preferred = tiers[:-1]
+            # The start tier reads past p from the title-start index (us), the others
+            # from u: the window, then GIN (``beyond``).
+            start = start_range(match)
+            beyond = preferred[1:] if start else preferred
             for tier, expression in enumerate(preferred, start=1):
-                # Its first k rows among p, then (if p was cut short) among u.
+                # Its first k rows among p, then (if p was cut short) among u or us.
                 k = need * (tier + 1)
                 tier_sql.append(
                     f"SELECT * FROM (SELECT {tier}, search_rank, NULL FROM p "
                     f"WHERE {on_p} AND {is_broad} ORDER BY search_rank LIMIT ?) AS t{tier}"
                 )
                 tier_params += [expression, probe, k]
+                past = "us" if start and tier == 1 else "u"
                 tier_sql.append(
-                    f"SELECT * FROM (SELECT {tier}, search_rank, NULL FROM u "
+                    f"SELECT * FROM (SELECT {tier}, search_rank, NULL FROM {past} "
                     f"WHERE {on_p} ORDER BY search_rank LIMIT ?) AS u{tier}"
                 )
                 tier_params += [expression, k]
-            if preferred:
+            maxp = "(SELECT max(search_rank) FROM p)"
+            cut_short = "(SELECT n FROM n) >= ?"
+            in_p = f"(SELECT count(*) FROM (SELECT 1 FROM p WHERE {on_p} LIMIT ?) AS c)"
+            if start:
+                # Titles opening with the words typed, past p: a range of the index,
+                # each rechecked against the tier (the range is a superset: a title
+                # opening "of ice" or "of iceland" for 'of' <-> 'i':*). Read whole and
+                # sorted ("+ 0": never by walking the rank index), at most k of them.
+                k = need * 2
+                ctes.append(
+                    "us AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv "
+                    f"FROM movies AS m WHERE {START_KEY} >= ? AND {START_KEY} < ? "
+                    f"AND m.search_rank + 0 > {maxp} AND {cut_short} AND {in_p} < ? "
+                    f"AND ts_match_vq(m.title_tsv, CAST(? AS tsquery)){fsql} "
+                    "ORDER BY m.search_rank + 0 LIMIT ?)"
+                )
+                params += [*start, limit, preferred[0], k, k, preferred[0], *fp, k]
+            if beyond:
                 # Past p, the titles of the preferred tiers that p holds too few of:
                 # first by walking the next WINDOW ranks (a phrase one title in a
                 # hundred among common words is found there), then, if some tier
                 # is still short, through GIN ("+ 0": never by walking on).
-                maxp = "(SELECT max(search_rank) FROM p)"
-                cut_short = "(SELECT n FROM n) >= ?"
-                in_p = f"(SELECT count(*) FROM (SELECT 1 FROM p WHERE {on_p} LIMIT ?) AS c)"
                 in_w = f"(SELECT count(*) FROM (SELECT 1 FROM uw WHERE {on_p} LIMIT ?) AS c)"
                 walk_match, _ = _read_by(True)
                 ctes.append(
                     "uw AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
                     f"WHERE m.search_rank > {maxp} AND m.search_rank <= {maxp} + {WINDOW} "
                     f"AND {walk_match}{fsql} AND {cut_short} AND ("
-                    + " OR ".join(f"{in_p} < ?" for _ in preferred)
+                    + " OR ".join(f"{in_p} < ?" for _ in beyond)
                     + "))"
                 )
-                params += [_any_of(preferred), *fp, limit]
-                for tier, expression in enumerate(preferred, start=1):
+                params += [_any_of(beyond), *fp, limit]
+                for tier, expression in enumerate(beyond, start=1 + len(preferred) - len(beyond)):
                     params += [expression, need * (tier + 1), need * (tier + 1)]
                 ctes.append(
                     "ug AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
                     f"WHERE {gin_match}{fsql} AND m.search_rank + 0 > {maxp} + {WINDOW} "
                     f"AND {cut_short} AND ("
-                    + " OR ".join(f"{in_p} + {in_w} < ?" for _ in preferred)
+                    + " OR ".join(f"{in_p} + {in_w} < ?" for _ in beyond)
                     + f") ORDER BY {gin_order} LIMIT ?)"
                 )
-                params += [_any_of(preferred), *fp, limit]
-                for tier, expression in enumerate(preferred, start=1):
+                params += [_any_of(beyond), *fp, limit]
+                for tier, expression in enumerate(beyond, start=1 + len(preferred) - len(beyond)):
                     k = need * (tier + 1)
                     params += [expression, k, expression, k, k]
                 params.append(limit)
@@ -239,7 +282,7 @@ class PageStatement:
                 f"f AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE {typo_match}{fsql} "
                 f"AND {wanted} ORDER BY {typo_order} LIMIT (SELECT wanted FROM k))"
             )
-            params += [typos, *fp]
+            params += [*_match_params(typos, typo_driver), *fp]
         parts = [
             "SELECT 0 AS part, NULL::int AS tier, NULL::text AS norm, NULL::bigint AS total, "
             f"{_PLAIN_COLUMNS} FROM q"
@@ -254,13 +297,13 @@ class PageStatement:
             )
             params.append(need)
         parts.append(f"SELECT {COUNT}, {PLAIN_COUNT}, NULL, n, {_NULL_COLUMNS} FROM n")
-        if broad and len(tiers) > 1:
+        if broad and _beyond(match):
             parts.append(f"SELECT {COUNT}, {BEYOND_COUNT}, NULL, count(*), {_NULL_COLUMNS} FROM ug")
         if strict is not None:
             parts.append(f"SELECT {COUNT}, {STRICT_COUNT}, NULL, c, {_NULL_COLUMNS} FROM s")
         if typos is not None:
             parts.append(f"SELECT {TYPO}, NULL, NULL, NULL, {_PLAIN_COLUMNS} FROM f")
-            if count:
+            if count and not typos_counted:
                 # Only when f was cut short: an aggregate answers 0 even over nothing.
                 filled = "(SELECT count(*) FROM f) >= (SELECT wanted FROM k)"
                 parts.append(
@@ -269,7 +312,7 @@ class PageStatement:
                     f"{fsql} AND {filled} ORDER BY {typo_order} LIMIT ?) AS typo_matches) AS tc "
                     f"WHERE {filled}"
                 )
-                params += [typos, *fp, cap + 1]
+                params += [*_match_params(typos, typo_driver), *fp, cap + 1]
         # The displayed alternate titles annotate may ask for: of every hit that may
         # be on the page and has some, if there are few.
         sources = ["SELECT id, alt_norm_titles FROM q"]
@@ -315,8 +358,15 @@ class PageStatement:
         *,
         broad: bool,
         cuts: Sequence[Cut] = (),
+        beyond_cap: bool = False,
+        typos_beyond_cap: bool = False,
     ) -> Answers:
-        """The statement's rows as the answers to the reads the algorithm will make."""
+        """The statement's rows as the answers to the reads the algorithm will make.
+
+        ``beyond_cap``: the vocabulary says the words match more than the count
+        cap, so the capped count is known without p reading that far;
+        ``typos_beyond_cap``, the same of the words with typos.
+        """
         probe = max(need, PROBE_ROWS)
         parts: list[list[Row]] = [[] for _ in range(TYPO + 1)]
         counts: dict[int, int] = {}
@@ -354,17 +404,25 @@ class PageStatement:
                     by_tier.setdefault(row[1], []).append((row[1], row[3], row[2]))
             tier_rows: list[Row] = []
             whole = True
+            # us reads every title opening with the words past p, up to k: never cut.
+            from_start = start_range(match) is not None
             for tier, rows in sorted(by_tier.items()):
                 k = need if tier == 0 else plain_limit if tier == len(tiers) else need * (tier + 1)
                 tier_rows += sorted(rows, key=lambda row: row[1])[:k]
                 # A tier short of k rows in p and in u is all there is, unless u was cut.
-                whole = whole and (len(rows) >= k or counts.get(BEYOND_COUNT, 0) < limit)
+                whole = whole and (
+                    len(rows) >= k
+                    or (from_start and tier == 1)
+                    or counts.get(BEYOND_COUNT, 0) < limit
+                )
             if whole:
                 known[self.tiers(match, filters, need, from_probe=from_probe)] = tier_rows
             answers.rows_by_rank = {row[4 + SEARCH_RANK]: tuple(row[4:]) for row in parts[PAGE]}
             cap = self.statements.count_cap(filters)
             if limit > cap:  # p read past the cap: its size is the capped count
                 known[self.count_up_to(match.plain, filters, cap + 1)] = [(min(n, cap + 1),)]
+            elif beyond_cap:
+                known[self.count_up_to(match.plain, filters, cap + 1)] = [(cap + 1,)]
         strict_count = counts.get(STRICT_COUNT)
         if match.strict is not None and strict_count is not None:
             known[self.count_up_to(match.strict, filters, TYPO_THRESHOLD)] = [(strict_count,)]
@@ -379,9 +437,11 @@ class PageStatement:
             known[self.probe(typos, filters, fetch)] = typo_rows
             if n == 0:  # the one check of "with typos" the words take before typo matches
                 known[self.exists(typos, filters)] = [(1,)] if typo_rows else []
+            cap = self.statements.count_cap(filters)
             if TYPO_COUNT in counts:
-                cap = self.statements.count_cap(filters)
                 known[self.count_up_to(typos, filters, cap + 1)] = [(counts[TYPO_COUNT],)]
+            elif typos_beyond_cap:
+                known[self.count_up_to(typos, filters, cap + 1)] = [(cap + 1,)]
         for index, (expression, _) in enumerate(_cut_expressions(cuts)):
             if index in exists:
                 known[self.exists(expression, filters)] = [(1,)] if exists[index] else []
@@ -393,12 +453,41 @@ class PageStatement:
         return answers
 
 
+def start_range(match: TextMatch) -> tuple[str, str] | None:
+    """The range of ``START_KEY`` that holds every title opening with the words typed
+    (the first preferred tier, ``'^' <-> w1 <-> ... <-> wn``, the last maybe a
+    prefix or one of its completions), or None when the match has no such tier.
+
+    ``norm_title``'s words are the tsvector's from position 2, one space apart
+    (``normalize``), and C collation orders by code point, so the titles
+    beginning with "w1 ... wn" lie between that text and that text followed by
+    U+10FFFF (which ``normalize`` never leaves in a title).
+    """
+    if len(match.words) < 2:
+        return None
+    opening = " ".join(match.words)
+    return opening, opening + "\U0010ffff"
+
+
+def _beyond(match: TextMatch) -> bool:
+    """Whether some preferred tier reads past p through the window and GIN (u)."""
+    preferred = len(match.preferred)
+    return preferred > (1 if start_range(match) else 0)
+
+
 def _first(row: Row) -> Any:
     return row[0]
 
 
-def _read_by(walk: bool) -> tuple[str, str]:
+def _read_by(walk: bool, driver: str | None = None) -> tuple[str, str]:
     """The match condition and order that leave PostgreSQL one way to read the matches.
+
+    With a ``driver`` (GIN only), GIN reads the driver's titles and each is tested
+    against the whole match by a function no index serves: exact whatever the
+    driver, as the driver matches every title the whole match does. GIN cannot
+    skip through a prefix of one or two letters ('n':* reads every word starting
+    with "n", 20-50 ms at 1 M titles), so "lives n" is cheaper read as the few
+    titles with "lives", each tested for 'n':*. Parameters: ``_match_params``.
 
     The tsquery is hidden from the planner either way: estimating it against
     the title column's 1,000 most common words took 1-2 ms per statement,
@@ -408,7 +497,18 @@ def _read_by(walk: bool) -> tuple[str, str]:
     """
     if walk:
         return "ts_match_vq(m.title_tsv, CAST(? AS tsquery))", "m.search_rank"
+    if driver is not None:
+        return (
+            "m.title_tsv @@ (SELECT CAST(? AS tsquery)) "
+            "AND ts_match_vq(m.title_tsv, CAST(? AS tsquery))",
+            "m.search_rank + 0",
+        )
     return "m.title_tsv @@ (SELECT CAST(? AS tsquery))", "m.search_rank + 0"
+
+
+def _match_params(expression: str, driver: str | None) -> list[str]:
+    """The parameters of ``_read_by``'s condition, in the order of its ``?``."""
+    return [expression] if driver is None else [driver, expression]
 
 
 def _any_of(expressions: Sequence[str]) -> str:

@@ -36,6 +36,8 @@ class PageSql:
     params: tuple[Any, ...]
     limit: int  # L: the matches ``p`` reads at most
     broad: bool
+    beyond_cap: bool = False  # the vocabulary says the words match more than the count cap
+    typos_beyond_cap: bool = False  # and with typos
 
 
 @dataclass(frozen=True, slots=True)
