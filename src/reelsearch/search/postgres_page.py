@@ -134,15 +134,15 @@ class PageStatement:
         typos, strict = match.with_typos, match.strict
         fsql, fp = filters.sql, filters.params
         on_p = "tsv @@ CAST(? AS tsquery)"
-        plain_match, plain_order = _read_by(walk[0])
-        typo_match, typo_order = _read_by(walk[1])
-        gin_match, gin_order = _read_by(False)
+        plain_rows, plain_order = _read_by(walk[0])
+        typo_rows, typo_order = _read_by(walk[1])
+        gin_rows, gin_order = _read_by(False)
         params: list[Any] = [match.plain, *fp, limit]
         if broad:
             # p holds up to L matches: only what the tiers test; q the probe's columns.
             ctes = [
-                "p AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
-                f"WHERE {plain_match}{fsql} ORDER BY {plain_order} LIMIT ?)",
+                "p AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv "
+                f"{plain_rows}{fsql} ORDER BY {plain_order} LIMIT ?)",
                 "n AS (SELECT count(*)::int AS n FROM p)",
                 f"q AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank IN "
                 "(SELECT search_rank FROM p ORDER BY search_rank LIMIT ?))",
@@ -150,8 +150,8 @@ class PageStatement:
             params.append(probe + 1)
         else:
             ctes = [
-                f"p AS MATERIALIZED (SELECT m.title_tsv AS tsv, {COLUMNS} FROM movies AS m "
-                f"WHERE {plain_match}{fsql} ORDER BY {plain_order} LIMIT ?)",
+                f"p AS MATERIALIZED (SELECT m.title_tsv AS tsv, {COLUMNS} "
+                f"{plain_rows}{fsql} ORDER BY {plain_order} LIMIT ?)",
                 "n AS (SELECT count(*)::int AS n FROM p)",
                 f"q AS (SELECT {_PLAIN_COLUMNS} FROM p)",
             ]
@@ -187,11 +187,10 @@ class PageStatement:
                 cut_short = "(SELECT n FROM n) >= ?"
                 in_p = f"(SELECT count(*) FROM (SELECT 1 FROM p WHERE {on_p} LIMIT ?) AS c)"
                 in_w = f"(SELECT count(*) FROM (SELECT 1 FROM uw WHERE {on_p} LIMIT ?) AS c)"
-                walk_match, _ = _read_by(True)
                 ctes.append(
                     "uw AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
                     f"WHERE m.search_rank > {maxp} AND m.search_rank <= {maxp} + {WINDOW} "
-                    f"AND {walk_match}{fsql} AND {cut_short} AND ("
+                    f"AND {_WALK_MATCH}{fsql} AND {cut_short} AND ("
                     + " OR ".join(f"{in_p} < ?" for _ in preferred)
                     + "))"
                 )
@@ -199,8 +198,8 @@ class PageStatement:
                 for tier, expression in enumerate(preferred, start=1):
                     params += [expression, need * (tier + 1), need * (tier + 1)]
                 ctes.append(
-                    "ug AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
-                    f"WHERE {gin_match}{fsql} AND m.search_rank + 0 > {maxp} + {WINDOW} "
+                    "ug AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv "
+                    f"{gin_rows}{fsql} AND m.search_rank + 0 > {maxp} + {WINDOW} "
                     f"AND {cut_short} AND ("
                     + " OR ".join(f"{in_p} + {in_w} < ?" for _ in preferred)
                     + f") ORDER BY {gin_order} LIMIT ?)"
@@ -236,7 +235,7 @@ class PageStatement:
             if strict is not None:
                 wanted = f"({wanted} OR (SELECT c FROM s) < {TYPO_THRESHOLD})"
             ctes.append(
-                f"f AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE {typo_match}{fsql} "
+                f"f AS MATERIALIZED (SELECT {COLUMNS} {typo_rows}{fsql} "
                 f"AND {wanted} ORDER BY {typo_order} LIMIT (SELECT wanted FROM k))"
             )
             params += [typos, *fp]
@@ -265,7 +264,7 @@ class PageStatement:
                 filled = "(SELECT count(*) FROM f) >= (SELECT wanted FROM k)"
                 parts.append(
                     f"SELECT {COUNT}, {TYPO_COUNT}, NULL, c, {_NULL_COLUMNS} FROM "
-                    f"(SELECT count(*) AS c FROM (SELECT 1 FROM movies AS m WHERE {typo_match}"
+                    f"(SELECT count(*) AS c FROM (SELECT 1 {typo_rows}"
                     f"{fsql} AND {filled} ORDER BY {typo_order} LIMIT ?) AS typo_matches) AS tc "
                     f"WHERE {filled}"
                 )
@@ -296,10 +295,10 @@ class PageStatement:
         params += titled_params * 3  # the subquery is written three times
         for index, (expression, walks) in enumerate(_cut_expressions(cuts)):
             # A common cut walks to its first match; a rare one asks GIN.
-            cut_match, cut_order = _read_by(walks)
+            cut_rows, cut_order = _read_by(walks)
             parts.append(
-                f"SELECT {EXISTS}, {index}, NULL, (SELECT count(*) FROM (SELECT 1 FROM movies AS m "
-                f"WHERE {cut_match}{fsql} ORDER BY {cut_order} LIMIT 1) AS e), {_NULL_COLUMNS} "
+                f"SELECT {EXISTS}, {index}, NULL, (SELECT count(*) FROM (SELECT 1 {cut_rows}"
+                f"{fsql} ORDER BY {cut_order} LIMIT 1) AS e), {_NULL_COLUMNS} "
                 "WHERE (SELECT n FROM n) = 0"
             )
             params += [expression, *fp]
@@ -398,17 +397,30 @@ def _first(row: Row) -> Any:
 
 
 def _read_by(walk: bool) -> tuple[str, str]:
-    """The match condition and order that leave PostgreSQL one way to read the matches.
+    """The matching rows (``FROM ... WHERE <match>``, the filters to follow) and their
+    order, written to leave PostgreSQL one way to read them.
 
     The tsquery is hidden from the planner either way: estimating it against
     the title column's 1,000 most common words took 1-2 ms per statement,
     more than running it. Walking: a function call no index serves, in
     popularity order (the rank index, stopping at the LIMIT). Through GIN: the
-    operator, sorted by an expression no index has (so never by walking).
+    operator, sorted by an expression no index has (so never by walking), in a
+    subquery the filters cannot reach (``OFFSET 0``): else the generic plan
+    (0022), which guesses a year range or a kind keeps 0.5% of the catalog,
+    ANDs GIN's bitmap with one read from the filter's own index, which holds
+    thousands of titles where GIN's matches are few (docs/decisions/0026).
     """
     if walk:
-        return "ts_match_vq(m.title_tsv, CAST(? AS tsquery))", "m.search_rank"
-    return "m.title_tsv @@ (SELECT CAST(? AS tsquery))", "m.search_rank + 0"
+        return f"FROM movies AS m WHERE {_WALK_MATCH}", "m.search_rank"
+    return _GIN_ROWS, "m.search_rank + 0"
+
+
+# The walking match, and the rows matching through GIN alone (filters apply to them after).
+_WALK_MATCH = "ts_match_vq(m.title_tsv, CAST(? AS tsquery))"
+_GIN_ROWS = (
+    "FROM (SELECT * FROM movies AS m WHERE m.title_tsv @@ (SELECT CAST(? AS tsquery)) "
+    "OFFSET 0) AS m WHERE TRUE"
+)
 
 
 def _any_of(expressions: Sequence[str]) -> str:
