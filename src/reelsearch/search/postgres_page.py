@@ -239,6 +239,20 @@ class PageStatement:
                 f"AND {wanted} ORDER BY {typo_order} LIMIT (SELECT wanted FROM k))"
             )
             params += [typos, *fp]
+        # The hits that may be shown and have alternate titles: read once, by the last part.
+        sources = ["SELECT id, alt_norm_titles FROM q"]
+        if typos is not None:
+            sources.append("SELECT id, alt_norm_titles FROM f")
+        if broad:
+            sources.append(
+                "SELECT m.id, m.alt_norm_titles FROM movies AS m WHERE m.search_rank "
+                "IN (SELECT r FROM t GROUP BY r ORDER BY min(tier), r LIMIT ?)"
+            )
+            params.append(need)
+        ctes.append(
+            "ht AS MATERIALIZED (SELECT DISTINCT id FROM (" + " UNION ALL ".join(sources) + ") "
+            "AS h WHERE alt_norm_titles IS NOT NULL)"
+        )
         parts = [
             "SELECT 0 AS part, NULL::int AS tier, NULL::text AS norm, NULL::bigint AS total, "
             f"{_PLAIN_COLUMNS} FROM q"
@@ -270,29 +284,14 @@ class PageStatement:
                 )
                 params += [typos, *fp, cap + 1]
         # The displayed alternate titles annotate may ask for: of every hit that may
-        # be on the page and has some, if there are few.
-        sources = ["SELECT id, alt_norm_titles FROM q"]
-        titled_params: list[Any] = []
-        if typos is not None:
-            sources.append("SELECT id, alt_norm_titles FROM f")
-        if broad:
-            sources.append(
-                "SELECT m.id, m.alt_norm_titles FROM movies AS m WHERE m.search_rank "
-                "IN (SELECT r FROM t GROUP BY r ORDER BY min(tier), r LIMIT ?)"
-            )
-            titled_params.append(need)
-        titled = (
-            "(SELECT DISTINCT id FROM (" + " UNION ALL ".join(sources) + ") AS h "
-            "WHERE alt_norm_titles IS NOT NULL)"
-        )
+        # be on the page and has some (``ht``, before the parts), if there are few.
         parts.append(
             f"SELECT {ALTERNATE}, NULL, title, movie_id, {_NULL_COLUMNS} FROM ("
-            f"SELECT movie_id, title FROM alt_titles WHERE movie_id IN {titled} UNION ALL "
-            f"SELECT id, original_title FROM movies WHERE id IN {titled} "
+            "SELECT movie_id, title FROM alt_titles WHERE movie_id IN (SELECT id FROM ht) "
+            "UNION ALL SELECT id, original_title FROM movies WHERE id IN (SELECT id FROM ht) "
             "AND original_title IS NOT NULL ORDER BY 1, 2) AS a "
-            f"WHERE (SELECT count(*) FROM {titled} AS c) <= {TITLED_HITS}"
+            f"WHERE (SELECT count(*) FROM ht) <= {TITLED_HITS}"
         )
-        params += titled_params * 3  # the subquery is written three times
         for index, (expression, walks) in enumerate(_cut_expressions(cuts)):
             # A common cut walks to its first match; a rare one asks GIN.
             cut_rows, cut_order = _read_by(walks)
