@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -136,6 +137,64 @@ def test_a_longer_search_is_cancelled_when_its_client_leaves() -> None:
         return await asyncio.wait_for(unless_disconnected(receive, deadline, work), 5)
 
     assert asyncio.run(main()) is True
+
+
+def test_time_queued_for_a_connection_does_not_start_the_watch() -> None:
+    """A search queued for a connection (Deadline.queue) for longer than ARM_AFTER_SECONDS,
+    then done at once, never reads the receive channel: only its own time counts."""
+    calls = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return {"type": "http.disconnect"}
+
+    async def main() -> tuple[str, int, bool]:
+        deadline = Deadline(10)
+
+        async def work() -> str:
+            deadline.queue()
+            await asyncio.sleep(ARM_AFTER_SECONDS * 4)  # waiting for a connection
+            deadline.resume()
+            return "done"
+
+        found = await unless_disconnected(receive, deadline, work)
+        await asyncio.sleep(ARM_AFTER_SECONDS * 2)  # a timer left behind would fire now
+        return found, calls, deadline.is_cancelled
+
+    assert ("done", 0, False) == asyncio.run(main())
+
+
+def test_a_search_is_watched_after_its_own_time_once_it_has_its_connection() -> None:
+    """After a queue, the watch starts ARM_AFTER_SECONDS after ``resume``, not before,
+    and a disconnect then cancels the search's deadline."""
+    first_receive: list[float] = []
+
+    async def receive() -> dict[str, Any]:
+        first_receive.append(time.monotonic())
+        return {"type": "http.disconnect"}
+
+    async def main() -> tuple[bool, float]:
+        deadline = Deadline(10)
+        resumed = 0.0
+
+        async def work() -> bool:
+            nonlocal resumed
+            deadline.queue()
+            await asyncio.sleep(ARM_AFTER_SECONDS * 3)
+            deadline.resume()
+            resumed = time.monotonic()
+            while not deadline.is_cancelled:
+                await asyncio.sleep(0.001)
+            return True
+
+        done = await asyncio.wait_for(unless_disconnected(receive, deadline, work), 5)
+        return done, first_receive[0] - resumed
+
+    done, watched_after = asyncio.run(main())
+    assert done is True
+    # Timers may fire up to a millisecond early (uvloop and asyncio round to it).
+    assert watched_after >= ARM_AFTER_SECONDS - 0.001
 
 
 def test_the_direct_access_line_is_the_formatted_record(small_settings: Settings) -> None:

@@ -6,10 +6,14 @@ search gone slow; the readers are the real ones on real connections.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import anyio
 import asyncpg
@@ -17,7 +21,10 @@ import pytest
 
 from reelsearch.config import Settings
 from reelsearch.errors import SearchCancelled, SearchTimedOut
+from reelsearch.http.disconnect import ARM_AFTER_SECONDS, unless_disconnected
 from reelsearch.search.deadline import Deadline
+from reelsearch.search.postgres import PostgresSearchEngine
+from reelsearch.search.query import parse_search
 from reelsearch.search.readers import PostgresReader, SqliteReader
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
@@ -127,3 +134,42 @@ async def test_postgres_statement_is_cancelled_at_the_deadline(
         assert await conn.fetchval("SELECT 1") == 1
     finally:
         await conn.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_search_marks_its_wait_for_a_connection(
+    small_pg_settings: Settings,
+) -> None:
+    """While a search waits for the pool's only connection its deadline says queued
+    (``working_since`` is inf), and the disconnect watch does not start however long
+    it waits: only ARM_AFTER_SECONDS after the search has its connection, if ever."""
+    engine = await PostgresSearchEngine.open(replace(small_pg_settings, db_pool_size=1))
+    receives: list[float] = []
+    stays = asyncio.Event()  # the client stays connected: never set
+
+    async def receive() -> dict[str, Any]:
+        receives.append(time.monotonic())
+        if len(receives) == 1:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await stays.wait()
+        return {"type": "http.disconnect"}
+
+    try:
+        deadline = Deadline(5)
+        query = parse_search([("q", "matrix")])
+        async with engine.pool.connection():  # the only connection: the search queues
+            search = asyncio.ensure_future(
+                unless_disconnected(receive, deadline, lambda: engine.search(query, deadline))
+            )
+            await asyncio.sleep(ARM_AFTER_SECONDS * 6)
+            queued = deadline.working_since
+            released = time.monotonic()
+        result = await search
+    finally:
+        await engine.close()
+    assert math.inf == queued
+    assert released <= deadline.working_since < math.inf
+    # A loaded machine may make the search itself outlast ARM_AFTER_SECONDS: then it
+    # is watched, from then on (uvloop and asyncio timers may fire a millisecond early).
+    assert all(at >= deadline.working_since + ARM_AFTER_SECONDS - 0.001 for at in receives)
+    assert result.hits and not deadline.is_cancelled

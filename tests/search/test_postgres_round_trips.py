@@ -243,6 +243,61 @@ def test_the_one_statement_never_seq_scans_movies(
     assert [] == [node.get("Relation Name") for node in scans if node.get("Relation Name")]
 
 
+# Searches whose words are rare (read through GIN) with filters that have indexes
+# of their own (year, kind, votes, rating).
+FILTERED_GIN_SEARCHES: dict[str, list[tuple[str, str]]] = {
+    "year-range": [("q", "casablanca"), ("year_from", "1940"), ("year_to", "1950")],
+    "typo-kind": [("q", "matirx"), ("kind", "movie")],
+    "votes-rating": [("q", "godfather"), ("min_votes", "1000"), ("min_rating", "5")],
+}
+
+
+@pytest.mark.parametrize(
+    "params", list(FILTERED_GIN_SEARCHES.values()), ids=list(FILTERED_GIN_SEARCHES)
+)
+def test_the_generic_plan_reads_gin_alone_under_filters(
+    server: Server, params: list[tuple[str, str]]
+) -> None:
+    """In the one statement's generic plan (0022) a match read through GIN is not ANDed
+    with a filter's own index (which holds thousands of titles where GIN finds a few):
+    GIN's bitmap alone, the filters tested on its rows (0026)."""
+    captured: list[tuple[str, Sequence[Any]]] = []
+
+    class Capture(PostgresReader):
+        async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+            captured.append((sql, params))
+            return await super().rows(sql, params)
+
+    engine, query = server.engine, parse_search(params)
+
+    async def explain_generic() -> list[Any]:
+        await engine.read_page(Capture(server.conn), engine.snapshot, query, count=True)
+        sql, values = captured[0]
+        conn = server.conn
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE gin_alone AS {numbered(sql)}")
+        try:
+            literals = ", ".join(_literal(value) for value in values)
+            raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE gin_alone({literals})")
+        finally:
+            await conn.execute("DEALLOCATE gin_alone")
+            await conn.execute("RESET plan_cache_mode")
+        return orjson.loads(raw)  # type: ignore[no-any-return]
+
+    nodes = list(_nodes(server.run(explain_generic())))
+    bitmaps = [node.get("Index Name") for node in nodes if node["Node Type"] == "Bitmap Index Scan"]
+    assert "ix_movies_title_tsv" in bitmaps  # the statement does read through GIN
+    assert {"ix_movies_title_tsv"} == set(bitmaps)
+    assert [] == [node for node in nodes if node["Node Type"] == "BitmapAnd"]
+
+
+def _literal(value: Any) -> str:
+    """A parameter as an SQL literal (EXECUTE takes no bound parameters)."""
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
 def _nodes(plan: Any) -> Iterator[dict[str, Any]]:
     if isinstance(plan, list):
         for item in plan:

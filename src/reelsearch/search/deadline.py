@@ -7,11 +7,19 @@ handler, PostgreSQL through asyncpg's per-statement timeout (which cancels
 the statement on the server). The HTTP layer cancels it when the client
 disconnects, so an abandoned search stops at the next check instead of
 running to its end.
+
+It also tells the HTTP layer's disconnect watch (``http/disconnect.py``)
+when the search's own work began: time queued for a database connection
+does not count, since nothing reads the deadline there (``queue`` and
+``resume``, called by the PostgreSQL engine around its checkout; the watch
+may leave ``on_resume`` to be called when the search works again).
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 
 from reelsearch.errors import SearchCancelled, SearchTimedOut
 
@@ -19,12 +27,28 @@ from reelsearch.errors import SearchCancelled, SearchTimedOut
 class Deadline:
     """A point in (monotonic) time after which a search stops, or a cancellation."""
 
-    __slots__ = ("expires_at", "is_cancelled", "seconds")
+    __slots__ = ("expires_at", "is_cancelled", "on_resume", "seconds", "working_since")
 
     def __init__(self, seconds: float) -> None:
+        now = time.monotonic()
         self.seconds = seconds
-        self.expires_at = time.monotonic() + seconds
+        self.expires_at = now + seconds
         self.is_cancelled = False
+        # When the search last started working (monotonic); inf while it is queued.
+        self.working_since = now
+        # Called once by ``resume`` (then cleared): the disconnect watch's timer.
+        self.on_resume: Callable[[], object] | None = None
+
+    def queue(self) -> None:
+        """The search now waits in a queue (for a database connection), doing nothing."""
+        self.working_since = math.inf
+
+    def resume(self) -> None:
+        """The search works again (it has its connection)."""
+        self.working_since = time.monotonic()
+        on_resume, self.on_resume = self.on_resume, None
+        if on_resume is not None:
+            on_resume()
 
     def cancel(self) -> None:
         """Stop the search at its next check: its client went away."""

@@ -373,8 +373,16 @@ class PostgresSearchEngine:
         deadline: Deadline | None,
         generic_plans: bool | None,
     ) -> T:
-        """Run ``read`` on a pooled connection; once more if an import made its plans stale."""
+        """Run ``read`` on a pooled connection; once more if an import made its plans stale.
+
+        The wait for the connection is marked on ``deadline`` (``queue``/``resume``):
+        the HTTP layer's disconnect watch counts only the search's own time.
+        """
+        if deadline is not None:
+            deadline.queue()
         async with self.pool.connection(generic_plans=generic_plans) as conn:
+            if deadline is not None:
+                deadline.resume()
             try:
                 return await read(PostgresReader(conn, deadline))
             except (*_STALE_PLAN_ERRORS, asyncpg.InternalServerError) as exc:

@@ -158,15 +158,15 @@ class PageStatement:
         on_p = "tsv @@ CAST(? AS tsquery)"
         plain_driver = None if walk[0] else drivers[0]
         typo_driver = None if walk[1] else drivers[1]
-        plain_match, plain_order = _read_by(walk[0], plain_driver)
-        typo_match, typo_order = _read_by(walk[1], typo_driver)
-        gin_match, gin_order = _read_by(False)
+        plain_rows, plain_order = _read_by(walk[0], plain_driver)
+        typo_rows, typo_order = _read_by(walk[1], typo_driver)
+        gin_rows, gin_order = _read_by(False)
         params: list[Any] = [*_match_params(match.plain, plain_driver), *fp, limit]
         if broad:
             # p holds up to L matches: only what the tiers test; q the probe's columns.
             ctes = [
-                "p AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
-                f"WHERE {plain_match}{fsql} ORDER BY {plain_order} LIMIT ?)",
+                "p AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv "
+                f"{plain_rows}{fsql} ORDER BY {plain_order} LIMIT ?)",
                 "n AS (SELECT count(*)::int AS n FROM p)",
                 f"q AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank IN "
                 "(SELECT search_rank FROM p ORDER BY search_rank LIMIT ?))",
@@ -174,8 +174,8 @@ class PageStatement:
             params.append(probe + 1)
         else:
             ctes = [
-                f"p AS MATERIALIZED (SELECT m.title_tsv AS tsv, {COLUMNS} FROM movies AS m "
-                f"WHERE {plain_match}{fsql} ORDER BY {plain_order} LIMIT ?)",
+                f"p AS MATERIALIZED (SELECT m.title_tsv AS tsv, {COLUMNS} "
+                f"{plain_rows}{fsql} ORDER BY {plain_order} LIMIT ?)",
                 "n AS (SELECT count(*)::int AS n FROM p)",
                 f"q AS (SELECT {_PLAIN_COLUMNS} FROM p)",
             ]
@@ -230,11 +230,10 @@ class PageStatement:
                 # hundred among common words is found there), then, if some tier
                 # is still short, through GIN ("+ 0": never by walking on).
                 in_w = f"(SELECT count(*) FROM (SELECT 1 FROM uw WHERE {on_p} LIMIT ?) AS c)"
-                walk_match, _ = _read_by(True)
                 ctes.append(
                     "uw AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
                     f"WHERE m.search_rank > {maxp} AND m.search_rank <= {maxp} + {WINDOW} "
-                    f"AND {walk_match}{fsql} AND {cut_short} AND ("
+                    f"AND {_WALK_MATCH}{fsql} AND {cut_short} AND ("
                     + " OR ".join(f"{in_p} < ?" for _ in beyond)
                     + "))"
                 )
@@ -242,8 +241,8 @@ class PageStatement:
                 for tier, expression in enumerate(beyond, start=1 + len(preferred) - len(beyond)):
                     params += [expression, need * (tier + 1), need * (tier + 1)]
                 ctes.append(
-                    "ug AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
-                    f"WHERE {gin_match}{fsql} AND m.search_rank + 0 > {maxp} + {WINDOW} "
+                    "ug AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv "
+                    f"{gin_rows}{fsql} AND m.search_rank + 0 > {maxp} + {WINDOW} "
                     f"AND {cut_short} AND ("
                     + " OR ".join(f"{in_p} + {in_w} < ?" for _ in beyond)
                     + f") ORDER BY {gin_order} LIMIT ?)"
@@ -279,10 +278,24 @@ class PageStatement:
             if strict is not None:
                 wanted = f"({wanted} OR (SELECT c FROM s) < {TYPO_THRESHOLD})"
             ctes.append(
-                f"f AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE {typo_match}{fsql} "
+                f"f AS MATERIALIZED (SELECT {COLUMNS} {typo_rows}{fsql} "
                 f"AND {wanted} ORDER BY {typo_order} LIMIT (SELECT wanted FROM k))"
             )
             params += [*_match_params(typos, typo_driver), *fp]
+        # The hits that may be shown and have alternate titles: read once, by the last part.
+        sources = ["SELECT id, alt_norm_titles FROM q"]
+        if typos is not None:
+            sources.append("SELECT id, alt_norm_titles FROM f")
+        if broad:
+            sources.append(
+                "SELECT m.id, m.alt_norm_titles FROM movies AS m WHERE m.search_rank "
+                "IN (SELECT r FROM t GROUP BY r ORDER BY min(tier), r LIMIT ?)"
+            )
+            params.append(need)
+        ctes.append(
+            "ht AS MATERIALIZED (SELECT DISTINCT id FROM (" + " UNION ALL ".join(sources) + ") "
+            "AS h WHERE alt_norm_titles IS NOT NULL)"
+        )
         parts = [
             "SELECT 0 AS part, NULL::int AS tier, NULL::text AS norm, NULL::bigint AS total, "
             f"{_PLAIN_COLUMNS} FROM q"
@@ -308,41 +321,26 @@ class PageStatement:
                 filled = "(SELECT count(*) FROM f) >= (SELECT wanted FROM k)"
                 parts.append(
                     f"SELECT {COUNT}, {TYPO_COUNT}, NULL, c, {_NULL_COLUMNS} FROM "
-                    f"(SELECT count(*) AS c FROM (SELECT 1 FROM movies AS m WHERE {typo_match}"
+                    f"(SELECT count(*) AS c FROM (SELECT 1 {typo_rows}"
                     f"{fsql} AND {filled} ORDER BY {typo_order} LIMIT ?) AS typo_matches) AS tc "
                     f"WHERE {filled}"
                 )
                 params += [*_match_params(typos, typo_driver), *fp, cap + 1]
         # The displayed alternate titles annotate may ask for: of every hit that may
-        # be on the page and has some, if there are few.
-        sources = ["SELECT id, alt_norm_titles FROM q"]
-        titled_params: list[Any] = []
-        if typos is not None:
-            sources.append("SELECT id, alt_norm_titles FROM f")
-        if broad:
-            sources.append(
-                "SELECT m.id, m.alt_norm_titles FROM movies AS m WHERE m.search_rank "
-                "IN (SELECT r FROM t GROUP BY r ORDER BY min(tier), r LIMIT ?)"
-            )
-            titled_params.append(need)
-        titled = (
-            "(SELECT DISTINCT id FROM (" + " UNION ALL ".join(sources) + ") AS h "
-            "WHERE alt_norm_titles IS NOT NULL)"
-        )
+        # be on the page and has some (``ht``, before the parts), if there are few.
         parts.append(
             f"SELECT {ALTERNATE}, NULL, title, movie_id, {_NULL_COLUMNS} FROM ("
-            f"SELECT movie_id, title FROM alt_titles WHERE movie_id IN {titled} UNION ALL "
-            f"SELECT id, original_title FROM movies WHERE id IN {titled} "
+            "SELECT movie_id, title FROM alt_titles WHERE movie_id IN (SELECT id FROM ht) "
+            "UNION ALL SELECT id, original_title FROM movies WHERE id IN (SELECT id FROM ht) "
             "AND original_title IS NOT NULL ORDER BY 1, 2) AS a "
-            f"WHERE (SELECT count(*) FROM {titled} AS c) <= {TITLED_HITS}"
+            f"WHERE (SELECT count(*) FROM ht) <= {TITLED_HITS}"
         )
-        params += titled_params * 3  # the subquery is written three times
         for index, (expression, walks) in enumerate(_cut_expressions(cuts)):
             # A common cut walks to its first match; a rare one asks GIN.
-            cut_match, cut_order = _read_by(walks)
+            cut_rows, cut_order = _read_by(walks)
             parts.append(
-                f"SELECT {EXISTS}, {index}, NULL, (SELECT count(*) FROM (SELECT 1 FROM movies AS m "
-                f"WHERE {cut_match}{fsql} ORDER BY {cut_order} LIMIT 1) AS e), {_NULL_COLUMNS} "
+                f"SELECT {EXISTS}, {index}, NULL, (SELECT count(*) FROM (SELECT 1 {cut_rows}"
+                f"{fsql} ORDER BY {cut_order} LIMIT 1) AS e), {_NULL_COLUMNS} "
                 "WHERE (SELECT n FROM n) = 0"
             )
             params += [expression, *fp]
@@ -480,7 +478,8 @@ def _first(row: Row) -> Any:
 
 
 def _read_by(walk: bool, driver: str | None = None) -> tuple[str, str]:
-    """The match condition and order that leave PostgreSQL one way to read the matches.
+    """The matching rows (``FROM ... WHERE <match>``, the filters to follow) and their
+    order, written to leave PostgreSQL one way to read them.
 
     With a ``driver`` (GIN only), GIN reads the driver's titles and each is tested
     against the whole match by a function no index serves: exact whatever the
@@ -493,17 +492,26 @@ def _read_by(walk: bool, driver: str | None = None) -> tuple[str, str]:
     the title column's 1,000 most common words took 1-2 ms per statement,
     more than running it. Walking: a function call no index serves, in
     popularity order (the rank index, stopping at the LIMIT). Through GIN: the
-    operator, sorted by an expression no index has (so never by walking).
+    operator, sorted by an expression no index has (so never by walking), in a
+    subquery the filters cannot reach (``OFFSET 0``): else the generic plan
+    (0022), which guesses a year range or a kind keeps 0.5% of the catalog,
+    ANDs GIN's bitmap with one read from the filter's own index, which holds
+    thousands of titles where GIN's matches are few (docs/decisions/0026).
     """
     if walk:
-        return "ts_match_vq(m.title_tsv, CAST(? AS tsquery))", "m.search_rank"
+        return f"FROM movies AS m WHERE {_WALK_MATCH}", "m.search_rank"
     if driver is not None:
-        return (
-            "m.title_tsv @@ (SELECT CAST(? AS tsquery)) "
-            "AND ts_match_vq(m.title_tsv, CAST(? AS tsquery))",
-            "m.search_rank + 0",
-        )
-    return "m.title_tsv @@ (SELECT CAST(? AS tsquery))", "m.search_rank + 0"
+        return f"{_GIN_ROWS} AND {_WALK_MATCH}", "m.search_rank + 0"
+    return _GIN_ROWS, "m.search_rank + 0"
+
+
+# The walking match, and the rows matching through GIN alone (filters apply to them after;
+# with a driver, GIN reads the driver's titles and the whole match is tested on them).
+_WALK_MATCH = "ts_match_vq(m.title_tsv, CAST(? AS tsquery))"
+_GIN_ROWS = (
+    "FROM (SELECT * FROM movies AS m WHERE m.title_tsv @@ (SELECT CAST(? AS tsquery)) "
+    "OFFSET 0) AS m WHERE TRUE"
+)
 
 
 def _match_params(expression: str, driver: str | None) -> list[str]:
