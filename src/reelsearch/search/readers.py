@@ -23,6 +23,8 @@ from reelsearch.search.deadline import Deadline
 if TYPE_CHECKING:
     import asyncpg
 
+    from reelsearch.db.timing import StatementTimes
+
 T = TypeVar("T")
 Row = Sequence[Any]
 # SQLite calls the progress handler every this many virtual machine steps
@@ -31,6 +33,9 @@ Row = Sequence[Any]
 PROGRESS_STEPS = 20_000
 # What a statement stopped by the progress handler returns, in place of rows.
 _INTERRUPTED = object()
+# sqlite3's own execute, past a timing connection's (db/timing.py): a reader that
+# records its statements' times itself already holds their clock reads.
+_execute_untimed = sqlite3.Connection.execute
 
 
 class Reader(Protocol):
@@ -59,10 +64,17 @@ class SqliteReader:
     the same search, so one slow search costs the event loop at most a slice
     per statement, never its deadline. ``inline_seconds=0`` sends every
     statement to a thread (``search_in_threads``).
+
+    With ``times`` (the pool's ``StatementTimes``, metrics on) the reader
+    records each statement's time by shape itself, from the two clock reads
+    it makes for ``seconds`` anyway, and runs it on sqlite3's own execute:
+    the timing connection's Python execute, cursor subclass and fetch cost
+    more per statement than the record (docs/decisions/0028).
     """
 
     __slots__ = (
         "conn", "deadline", "seconds", "_in_threads", "_inline_seconds", "_stop_at", "_threads",
+        "_times",
     )  # fmt: skip
 
     def __init__(
@@ -72,9 +84,11 @@ class SqliteReader:
         *,
         threads: anyio.CapacityLimiter | None = None,
         inline_seconds: float = math.inf,
+        times: StatementTimes | None = None,
     ) -> None:
         self.conn = conn
         self.deadline = deadline
+        self._times = times
         self._threads = threads
         self._inline_seconds = inline_seconds
         self._in_threads = threads is not None and inline_seconds <= 0
@@ -128,17 +142,25 @@ class SqliteReader:
 
     def _execute(self, sql: str, params: Sequence[Any], one: bool, stop_at: float) -> Any:
         self._stop_at = stop_at
+        times = self._times
         started = time.perf_counter()
         try:
-            cursor = self.conn.execute(sql, params)
-            return cursor.fetchone() if one else cursor.fetchall()
+            if times is None:
+                cursor = self.conn.execute(sql, params)
+            else:
+                cursor = _execute_untimed(self.conn, sql, params)
+            found = cursor.fetchone() if one else cursor.fetchall()
         except sqlite3.OperationalError as exc:
             if str(exc) != "interrupted":
                 raise
-            return _INTERRUPTED
+            found = _INTERRUPTED
         finally:
             self._stop_at = math.inf
-            self.seconds += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            self.seconds += elapsed
+        if times is not None and found is not _INTERRUPTED:  # as the timing connection did
+            times.record(sql, elapsed)
+        return found
 
 
 class PostgresReader:
