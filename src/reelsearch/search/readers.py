@@ -109,29 +109,45 @@ class SqliteReader:
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         if self.deadline is None:
             return self.conn.execute(sql, params).fetchall()
-        return await self._run(sql, params, False)  # type: ignore[no-any-return]
+        if not self._in_threads:  # the common case, without a second coroutine per statement
+            found = self._inline(sql, params, False)
+            if found is not _INTERRUPTED:
+                return found  # type: ignore[no-any-return]
+        return await self._in_thread(sql, params, False)  # type: ignore[no-any-return]
 
     async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         if self.deadline is None:
             found: Row | None = self.conn.execute(sql, params).fetchone()
             return found
-        return await self._run(sql, params, True)  # type: ignore[no-any-return]
+        if not self._in_threads:
+            found = self._inline(sql, params, True)
+            if found is not _INTERRUPTED:
+                return found
+        return await self._in_thread(sql, params, True)  # type: ignore[no-any-return]
 
-    async def _run(self, sql: str, params: Sequence[Any], one: bool) -> Any:
+    def _inline(self, sql: str, params: Sequence[Any], one: bool) -> Any:
+        """The statement on the calling thread for up to a slice (to the deadline when it
+        has nowhere to move); ``_INTERRUPTED`` when it must go on in a thread."""
         deadline = self.deadline
         assert deadline is not None
         deadline.check()
-        if not self._in_threads:
-            stop_at = deadline.expires_at
-            if self._threads is not None:  # else nowhere to move it: inline to the deadline
-                stop_at = min(time.monotonic() + self._inline_seconds, stop_at)
-            found = self._execute(sql, params, one, stop_at)
-            if found is not _INTERRUPTED:
-                return found
-            deadline.check()
-            if self._threads is None:
-                raise deadline.timed_out()
-            self._in_threads = True  # slow: the rest of this search leaves the loop
+        stop_at = deadline.expires_at
+        if self._threads is not None:  # else nowhere to move it: inline to the deadline
+            stop_at = min(time.monotonic() + self._inline_seconds, stop_at)
+        found = self._execute(sql, params, one, stop_at)
+        if found is not _INTERRUPTED:
+            return found
+        deadline.check()
+        if self._threads is None:
+            raise deadline.timed_out()
+        self._in_threads = True  # slow: the rest of this search leaves the loop
+        return _INTERRUPTED
+
+    async def _in_thread(self, sql: str, params: Sequence[Any], one: bool) -> Any:
+        """The statement in a thread of ``threads``, to the deadline."""
+        deadline = self.deadline
+        assert deadline is not None
+        deadline.check()
         found = await anyio.to_thread.run_sync(
             self._execute, sql, params, one, deadline.expires_at, limiter=self._threads
         )
