@@ -367,15 +367,15 @@ class TextMatch:
             n > 1 and len(last) >= FINISHED_WORD_LENGTH and last in self.vocabulary
         )
 
-        def last_fits(candidate: str) -> bool:
-            return candidate == last if finished else candidate.startswith(last)
-
         if n > 1 and units > 1:
             head = words[:-1]
             for start in range(len(title_words) - n + 1):
-                if title_words[start : start + n - 1] == head and last_fits(
-                    title_words[start + n - 1]
-                ):
+                if title_words[start : start + n - 1] != head:
+                    continue
+                # The last word fits: as itself, or completed while typed. Inline, not
+                # a closure: one made per title ranked cost more than the test.
+                candidate = title_words[start + n - 1]
+                if candidate == last if finished else candidate.startswith(last):
                     return AT_START if start == 0 else ADJACENT
         if finished and last_prefix and last in title_words:
             return WHOLE_LAST_WORD
