@@ -9,6 +9,8 @@ is one observation under its shape, and a statement that never returned rows
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from reelsearch.config import Settings
@@ -117,5 +119,41 @@ def test_a_lent_connection_reads_in_one_transaction_and_comes_back(
         again, stack = pool.lend()
         pool.end(again, stack)
         assert again is conn
+    finally:
+        pool.dispose()
+
+
+async def test_a_connection_with_an_interrupted_statement_is_replaced(
+    sample_settings: Settings,
+) -> None:
+    """A statement stopped by the progress handler can leave sqlite3's cached statement in use
+    (it is prepared again on every later execute), so the reader notes the interrupt
+    and ``end(replace=True)`` puts a fresh connection in the stack in its place; one
+    read without an interrupt gives its connection back as it was."""
+    pool = ReadPool(sample_settings)
+    try:
+        idle = pool._pool.idle()
+        conn, stack = pool.lend()
+        reader = SqliteReader(conn, Deadline(10))
+        await reader.rows(TEXT, ("matrix", 3))
+        assert reader.interrupted is False
+        pool.end(conn, stack, replace=reader.interrupted)
+        kept, stack = pool.lend()
+        assert kept is conn
+        reader = SqliteReader(kept, Deadline(0.05))
+        reader.watch()
+        with pytest.raises(SearchTimedOut):
+            await reader.row(ENDLESS)
+        reader.unwatch()
+        assert reader.interrupted is True
+        pool.end(kept, stack, replace=reader.interrupted)
+        fresh, stack = pool.lend()
+        try:
+            assert fresh is not kept and pool._pool.idle() == idle - 1
+            assert fresh.execute("SELECT count(*) FROM movies").fetchone()[0] > 0
+            with pytest.raises(sqlite3.ProgrammingError):  # the old one was closed
+                kept.execute("SELECT 1")
+        finally:
+            pool.end(fresh, stack)
     finally:
         pool.dispose()

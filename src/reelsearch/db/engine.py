@@ -227,13 +227,29 @@ class ReadPool:
             raise
         return conn, pool
 
-    @staticmethod
-    def end(conn: sqlite3.Connection, pool: ConnectionStack) -> None:
-        """Close the read transaction of a ``lend`` and give the connection back."""
+    def end(
+        self, conn: sqlite3.Connection, pool: ConnectionStack, *, replace: bool = False
+    ) -> None:
+        """Close the read transaction of a ``lend`` and give the connection back; with
+        ``replace``, a fresh connection to the same file in its place (a statement
+        was interrupted on it: sqlite3 re-prepares that statement on every later
+        execute, see ``SqliteReader.interrupted``)."""
         try:
             _execute_untimed(conn, "COMMIT")
         finally:
+            if replace:
+                conn = self._replacement(conn)
             pool.give_back(conn)
+
+    def _replacement(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """A new connection for ``conn``, which is closed; ``conn`` itself if none can be
+        opened now (the file changed: follow_file() re-opens the whole pool)."""
+        try:
+            fresh = self._connect()
+        except (CatalogError, sqlite3.Error):
+            return conn
+        conn.close()
+        return fresh
 
     def status(self) -> str:
         return f"Pool size: {self.size}  Connections idle: {self._pool.idle()}"

@@ -74,7 +74,7 @@ class SqliteReader:
 
     __slots__ = (
         "conn", "deadline", "seconds", "_in_threads", "_inline_seconds", "_stop_at", "_threads",
-        "_times",
+        "_times", "interrupted",
     )  # fmt: skip
 
     def __init__(
@@ -94,6 +94,11 @@ class SqliteReader:
         self._in_threads = threads is not None and inline_seconds <= 0
         self._stop_at = math.inf
         self.seconds = 0.0
+        # A statement was stopped mid-way: sqlite3 (3.11) then keeps its cached
+        # statement marked in use for good, and prepares that text afresh on every
+        # later execute on this connection (12 -> 28 µs for the probe). The engine
+        # hands such a connection back to be replaced (ReadPool.end).
+        self.interrupted = False
 
     def watch(self) -> None:
         """Let the deadline interrupt this connection's statements (until ``unwatch``)."""
@@ -170,6 +175,7 @@ class SqliteReader:
             if str(exc) != "interrupted":
                 raise
             found = _INTERRUPTED
+            self.interrupted = True
         finally:
             self._stop_at = math.inf
             elapsed = time.perf_counter() - started

@@ -129,6 +129,7 @@ class SqliteSearchEngine:
         try:
             pool = self.pool
             conn, stack = pool.lend()  # not `with pool.connection()`: a generator per search
+            reader = None
             try:
                 reader = SqliteReader(
                     conn,
@@ -143,6 +144,6 @@ class SqliteSearchEngine:
                 finally:
                     reader.unwatch()
             finally:
-                pool.end(conn, stack)
+                pool.end(conn, stack, replace=reader is not None and reader.interrupted)
         finally:
             slots.release()
