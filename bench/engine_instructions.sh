@@ -7,13 +7,16 @@
 #
 #   bench/engine_instructions.sh DB QUERIES [WARM]            # this tree
 #   PYTHONPATH=/tmp/before/src bench/engine_instructions.sh DB QUERIES [WARM]
+#   bench/engine_instructions.sh DB QUERIES WARM --freeze-heap   # more arguments: engine_time.py's
 set -euo pipefail
 db=$1 queries=$2 warm=${3:-2}
+shift $(($# < 3 ? $# : 3))
+extra=("$@")
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d)
 count() {  # instructions of one run of engine_time.py with these arguments
     if ! valgrind --tool=callgrind --callgrind-out-file="$out/cg" python "$here/engine_time.py" \
-        --db "$db" --queries "$queries" "$@" >/dev/null 2>"$out/log"; then
+        --db "$db" --queries "$queries" "${extra[@]}" "$@" >/dev/null 2>"$out/log"; then
         tail -20 "$out/log" >&2
         exit 1
     fi

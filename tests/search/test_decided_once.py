@@ -46,3 +46,30 @@ def test_rule_files_are_read_by_the_poll_not_by_requests(
         assert [hit["title"] for hit in engine.search(query).hits] == ["Casablanca"]
     finally:
         engine.close()
+
+
+def test_statement_texts_are_built_once_per_filters_sql(small_settings: Settings) -> None:
+    """The probe's, the tiers', the exists and the count statements are one string per
+    filters' SQL (and number of tiers), made the first time and handed out again with
+    each search's parameters."""
+    from reelsearch.search.filters import NO_FILTERS, Filters
+    from reelsearch.search.sql import SQLITE
+    from reelsearch.search.tiered import TieredSearch
+
+    tiered = TieredSearch(small_settings, SQLITE)
+    pages, statements = tiered.pages, tiered.statements
+    first = pages.rows_statement("matrix", NO_FILTERS, 65)
+    again = pages.rows_statement("alien", NO_FILTERS, 11)
+    assert (first[0] is again[0], first[1], again[1]) == (True, ("matrix", 65), ("alien", 11))
+    year = Filters(" AND m.year >= ?", (1990,))
+    filtered = pages.rows_statement("matrix", year, 65)
+    assert filtered == (
+        first[0].replace(" ORDER BY", " AND m.year >= ? ORDER BY"),
+        ("matrix", 1990, 65),
+    )
+    exists = statements.exists_statement("matrix", year)
+    assert exists[0] is statements.exists_statement("alien", year)[0]
+    assert exists[1] == ("matrix", 1990)
+    count = statements.count_up_to_statement("matrix", NO_FILTERS, 101)
+    assert count[0] is statements.count_up_to_statement("alien", NO_FILTERS, 7)[0]
+    assert count[1] == ("matrix", 101)

@@ -100,14 +100,11 @@ def sqlite_engine(engine: BlockingSearchEngine) -> SqliteSearchEngine:
 
 @pytest.fixture(scope="module")
 def traced(sample_settings: Settings) -> Iterator[tuple[BlockingSearchEngine, list[str]]]:
-    """An engine with one pooled connection whose every statement is recorded."""
+    """An engine with one pooled connection whose every statement is recorded
+    (``plans_of`` traces the pool's connection before each call)."""
     statements: list[str] = []
     settings = Settings(database_url=sample_settings.database_url, db_read_pool_size=1)
     engine = open_blocking_engine(settings)
-    with sqlite_engine(
-        engine
-    ).pool.connection() as conn:  # the pool's only connection, reused by every call
-        conn.set_trace_callback(statements.append)
     yield engine, statements
     engine.close()
 
@@ -117,6 +114,10 @@ def plans_of(
 ) -> list[tuple[str, list[str]]]:
     """The SELECTs ``run`` made the engine execute, each with its query plan."""
     engine, statements = traced
+    # The pool's only connection, used by the call. Traced anew each time: a
+    # connection on which a slow statement was interrupted is replaced by a fresh one.
+    with sqlite_engine(engine).pool.connection() as conn:
+        conn.set_trace_callback(statements.append)
     statements.clear()
     run(engine)
     selects = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]

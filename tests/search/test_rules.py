@@ -203,3 +203,15 @@ def test_a_broad_search_ranks_titles_with_the_stop_words_first(snapshot: Catalog
     assert match.strict is not None and match.strict == match.preferred[-1]
     assert match.plain not in match.preferred
     assert TextMatch(snapshot, plan(snapshot, "star wars "), FTS5).strict is None
+
+
+def test_an_assessment_carries_its_sort_key() -> None:
+    """The key is made with the assessment: (absent, missing, tier, respaced, typos,
+    within), within being minus the word order for exact titles, whether a typo match
+    has words beyond the query's, and 0 in the other tiers."""
+    from reelsearch.search.matching import Assessment
+
+    assert (0, 1, EXACT, 0, 0, -2) == Assessment(EXACT, 0, 1, 2, 0, 0).sort_key
+    assert (0, 0, WITH_TYPOS, 1, 1, 1) == Assessment(WITH_TYPOS, 0, 0, 0, 1, 2, 1, 3).sort_key
+    assert (0, 0, WITH_TYPOS, 0, 1, 0) == Assessment(WITH_TYPOS, 0, 0, 0, 1, 0, 0, 0).sort_key
+    assert (2, 0, ALL_WORDS, 0, 0, 0) == Assessment(ALL_WORDS, 2, 0, 3, 0, 1, 0, 4).sort_key

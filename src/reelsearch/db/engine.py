@@ -36,6 +36,10 @@ from reelsearch.db.catalog_file import (
 from reelsearch.db.timing import StatementTimes, TimedConnection
 from reelsearch.errors import CatalogError, CatalogFileMissing
 
+# sqlite3's own execute: BEGIN and COMMIT are never timed (they fetch nothing), so
+# they skip a timing connection's Python execute.
+_execute_untimed = sqlite3.Connection.execute
+
 
 def _apply_pragmas(conn: sqlite3.Connection, settings: Settings, *, readonly: bool) -> None:
     # WAL: readers see the last commit while a writer works; set by the writer
@@ -110,6 +114,8 @@ class ReadPool:
         # For the metrics: every statement's time by shape, and the waits for a
         # connection (the engine's own slot gate, see note_wait, and this pool's).
         self.statement_times = StatementTimes()
+        # What a search's reader records its statements into (None: metrics off).
+        self.timed_statements = self.statement_times if settings.metrics_enabled else None
         self._counts_lock = threading.Lock()
         self._checkouts = 0
         self._waits = 0
@@ -194,6 +200,17 @@ class ReadPool:
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """A read connection inside one read transaction (one consistent snapshot)."""
+        conn, pool = self.lend()
+        try:
+            yield conn
+        finally:
+            self.end(conn, pool)
+
+    def lend(self) -> tuple[sqlite3.Connection, ConnectionStack]:
+        """A read connection in a new read transaction, and the stack it goes back to:
+        ``connection()`` without the context manager, for the search path (whose
+        generator and ``__enter__``/``__exit__`` cost more than the list pop).
+        The caller must call ``end(conn, stack)``, also after an exception."""
         if self.problem is not None:
             raise CatalogFileMissing(self.problem)
         pool = self._pool  # the one it came from, even if follow_file() replaces it meanwhile
@@ -204,13 +221,35 @@ class ReadPool:
             conn = self._take(pool)
         self._checkouts += 1  # may run in threads: a rare lost increment is tolerable here
         try:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
-        finally:
+            _execute_untimed(conn, "BEGIN")
+        except BaseException:
             pool.give_back(conn)
+            raise
+        return conn, pool
+
+    def end(
+        self, conn: sqlite3.Connection, pool: ConnectionStack, *, replace: bool = False
+    ) -> None:
+        """Close the read transaction of a ``lend`` and give the connection back; with
+        ``replace``, a fresh connection to the same file in its place (a statement
+        was interrupted on it: sqlite3 re-prepares that statement on every later
+        execute, see ``SqliteReader.interrupted``)."""
+        try:
+            _execute_untimed(conn, "COMMIT")
+        finally:
+            if replace:
+                conn = self._replacement(conn)
+            pool.give_back(conn)
+
+    def _replacement(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """A new connection for ``conn``, which is closed; ``conn`` itself if none can be
+        opened now (the file changed: follow_file() re-opens the whole pool)."""
+        try:
+            fresh = self._connect()
+        except (CatalogError, sqlite3.Error):
+            return conn
+        conn.close()
+        return fresh
 
     def status(self) -> str:
         return f"Pool size: {self.size}  Connections idle: {self._pool.idle()}"
@@ -252,13 +291,14 @@ class ConnectionStack:
     ones close as they come back.
     """
 
-    __slots__ = ("_disposed", "_idle", "_returned", "_timeout")
+    __slots__ = ("_disposed", "_idle", "_returned", "_timeout", "_waiting")
 
     def __init__(self, connections: list[sqlite3.Connection], *, timeout: float) -> None:
         self._idle = list(connections)
         self._returned = threading.Condition(threading.Lock())
         self._timeout = timeout
         self._disposed = False
+        self._waiting = 0  # callers waiting on the condition: give_back notifies only then
 
     def take(self) -> sqlite3.Connection:
         try:
@@ -279,13 +319,18 @@ class ConnectionStack:
                     raise CatalogError(
                         f"no catalog connection came free within {self._timeout:.0f} s"
                     )
-                self._returned.wait(left)
+                self._waiting += 1
+                try:
+                    self._returned.wait(left)
+                finally:
+                    self._waiting -= 1
 
     def give_back(self, conn: sqlite3.Connection) -> None:
         with self._returned:
             if not self._disposed:
                 self._idle.append(conn)
-                self._returned.notify()
+                if self._waiting:  # Condition.notify is Python code: skipped when none waits
+                    self._returned.notify()
                 return
         conn.close()
 

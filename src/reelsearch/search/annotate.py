@@ -37,7 +37,7 @@ async def annotate(db: Reader, query: SearchQuery, page: Page, hits: list[Hit]) 
             known = match.assess(all_titles, typo_match=typo, detail=explain)
         assessed.append((known, all_titles))
     shown = await _alternate_titles_shown(db, page.rows, assessed)
-    prefix = match.words[-1] if match.plan.last_is_prefix and match.words else None
+    prefix = match.highlight_prefix
     fields = query.fields  # every hit has these (row_to_hit)
     wants_title, wants_highlights = "matched_title" in fields, "highlights" in fields
     for hit, row, (assessment, titles), title in zip(hits, page.rows, assessed, shown, strict=True):

@@ -32,6 +32,13 @@ class TextStatements:
         # Fragments for "the text matches" with and without columns of movies.
         self.text = f"{dialect.text_source} WHERE {dialect.text_match}"
         self.ranks = f"{dialect.rank_source} WHERE {dialect.text_match}"
+        # Statement texts by the filters' SQL (or the count of ranks asked), built
+        # once: a search formatted each of them anew, and a new string is hashed
+        # again by every cache it meets (the shape of the metrics, sqlite3's
+        # statements). Filters' SQL is made of fixed parts, so the keys are few.
+        self._exists_sql: dict[str, str] = {}
+        self._count_sql: dict[str, str] = {}
+        self._by_rank_sql: dict[int, str] = {}
 
     def text_from(self, filters: Filters) -> str:
         """FROM ... WHERE text matches: joined to movies only if filters need its columns."""
@@ -43,15 +50,13 @@ class TextStatements:
         """The hit columns of ``ranks``, in that order: ``known`` ones, the rest in one read."""
         missing = [rank for rank in ranks if rank not in known]
         if missing:
-            marks = ",".join("?" * len(missing))
+            sql = self._by_rank_sql.get(len(missing))
+            if sql is None:  # at most one per page size (ranks <= offset + limit)
+                marks = ",".join("?" * len(missing))
+                sql = f"SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank IN ({marks})"
+                self._by_rank_sql[len(missing)] = sql
             known = dict(known)
-            known.update(
-                (row[SEARCH_RANK], row)
-                for row in await db.rows(
-                    f"SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank IN ({marks})",
-                    missing,
-                )
-            )
+            known.update((row[SEARCH_RANK], row) for row in await db.rows(sql, missing))
         return [known[rank] for rank in ranks]
 
     async def exists(self, db: Reader, expression: str, filters: Filters) -> bool:
@@ -61,10 +66,11 @@ class TextStatements:
     def exists_statement(self, expression: str, filters: Filters) -> Statement:
         """Whether any title matches: the statement and its parameters (also the
         PostgreSQL page's key for the answer it found in its one statement)."""
-        return (
-            f"SELECT 1 FROM {self.text_from(filters)}{filters.sql} LIMIT 1",
-            (expression, *filters.params),
-        )
+        sql = self._exists_sql.get(filters.sql)
+        if sql is None:
+            sql = f"SELECT 1 FROM {self.text_from(filters)}{filters.sql} LIMIT 1"
+            self._exists_sql[filters.sql] = sql
+        return sql, (expression, *filters.params)
 
     def count_cap(self, filters: Filters) -> int:
         cap = self.settings.max_exact_total
@@ -91,8 +97,11 @@ class TextStatements:
 
     def count_up_to_statement(self, expression: str, filters: Filters, limit: int) -> Statement:
         """``count_up_to``'s statement and parameters."""
-        return (
-            f"SELECT count(*) FROM (SELECT 1 FROM {self.text_from(filters)}"
-            f"{filters.sql} LIMIT ?) AS matches",
-            (expression, *filters.params, limit),
-        )
+        sql = self._count_sql.get(filters.sql)
+        if sql is None:
+            sql = (
+                f"SELECT count(*) FROM (SELECT 1 FROM {self.text_from(filters)}"
+                f"{filters.sql} LIMIT ?) AS matches"
+            )
+            self._count_sql[filters.sql] = sql
+        return sql, (expression, *filters.params, limit)

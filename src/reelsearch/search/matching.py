@@ -35,7 +35,7 @@ TIER_NAMES = (
 )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Assessment:
     """Why a matching movie ranks where it does: its best title and how well it matches.
 
@@ -49,28 +49,47 @@ class Assessment:
     order: int  # neighbouring query words that are neighbours in the title too
     typos: int  # query words matched only through a typo
     title_index: int  # 0: the primary title, n: the n-th alternate title
-    respaced: int = 0  # words matched only split or joined ("braindead" in Brain Dead)
-    extra: int = 0  # title words beyond the ones matched
+    respaced: int  # words matched only split or joined ("braindead" in Brain Dead)
+    extra: int  # title words beyond the ones matched
+    sort_key: tuple[int, int, int, int, int, int]
 
-    @property
-    def sort_key(self) -> tuple[int, int, int, int, int, int]:
-        """Lower ranks first; popularity breaks the ties.
-
-        A title with every stop word typed before one without ("la pete": La
-        Peste, even through a typo, before Peter Pan); then the tier; then
-        words as typed before words split or joined ("braindead": Braindead,
-        then Brain Dead, both exact titles). Word order counts among exact
-        titles only ("18 5 episode"), and among typo matches a title of just
-        the corrected words goes first ("the barin": The Brain before The
-        Brain That Wouldn't Die); elsewhere popularity decides.
-        """
-        if self.tier == EXACT:
-            within = -self.order
-        elif self.tier == WITH_TYPOS:
-            within = int(self.extra > 0)
+    def __init__(
+        self,
+        tier: int,
+        absent: int,
+        missing: int,
+        order: int,
+        typos: int,
+        title_index: int,
+        respaced: int = 0,
+        extra: int = 0,
+    ) -> None:
+        self.tier = tier
+        self.absent = absent
+        self.missing = missing
+        self.order = order
+        self.typos = typos
+        self.title_index = title_index
+        self.respaced = respaced
+        self.extra = extra
+        # Lower ranks first; popularity breaks the ties. Made here, in the one
+        # call that makes the assessment: a property built the tuple again each
+        # time a sort or the comparison of a movie's titles read it.
+        #
+        # A title with every stop word typed before one without ("la pete": La
+        # Peste, even through a typo, before Peter Pan); then the tier; then
+        # words as typed before words split or joined ("braindead": Braindead,
+        # then Brain Dead, both exact titles). Word order counts among exact
+        # titles only ("18 5 episode"), and among typo matches a title of just
+        # the corrected words goes first ("the barin": The Brain before The
+        # Brain That Wouldn't Die); elsewhere popularity decides.
+        if tier == EXACT:
+            within = -order
+        elif tier == WITH_TYPOS:
+            within = int(extra > 0)
         else:
             within = 0
-        return (self.absent, self.missing, self.tier, self.respaced, self.typos, within)
+        self.sort_key = (absent, missing, tier, respaced, typos, within)
 
 
 def titles_of(norm_title: str, alt_norm_titles: str | None) -> list[str]:
@@ -86,7 +105,10 @@ class TextMatch:
         "_syntax",
         "_slot_terms",
         "_with_typos",
+        "contradicts_itself",
         "excluded",
+        "highlight_prefix",
+        "planned_words",
         "plan",
         "plain",
         "preferred",
@@ -170,6 +192,13 @@ class TextMatch:
         self.preferred = tuple(preferred)
         self._with_typos: str | None | bool = False  # False: not computed yet
         self._ranking = tuple(_SlotTest(slot) for slot in plan.slots)
+        # What every search of this plan asks of it, read once per plan (the
+        # plan's properties compute them anew on each read).
+        self.contradicts_itself = plan.contradicts_itself
+        # The unfinished last word, highlighted only as far as typed.
+        self.highlight_prefix = words[-1] if last_prefix and words else None
+        # How many of the query's words the plan searches for (SearchResult.all_words).
+        self.planned_words = sum(len(slot.words) for slot in plan.slots)
 
     # -- expressions -----------------------------------------------------------
 
@@ -350,15 +379,15 @@ class TextMatch:
             n > 1 and len(last) >= FINISHED_WORD_LENGTH and last in self.vocabulary
         )
 
-        def last_fits(candidate: str) -> bool:
-            return candidate == last if finished else candidate.startswith(last)
-
         if n > 1 and units > 1:
             head = words[:-1]
             for start in range(len(title_words) - n + 1):
-                if title_words[start : start + n - 1] == head and last_fits(
-                    title_words[start + n - 1]
-                ):
+                if title_words[start : start + n - 1] != head:
+                    continue
+                # The last word fits: as itself, or completed while typed. Inline, not
+                # a closure: one made per title ranked cost more than the test.
+                candidate = title_words[start + n - 1]
+                if candidate == last if finished else candidate.startswith(last):
                     return AT_START if start == 0 else ADJACENT
         if finished and last_prefix and last in title_words:
             return WHOLE_LAST_WORD

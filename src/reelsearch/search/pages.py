@@ -16,11 +16,14 @@ from typing import Any
 from reelsearch.search.counting import Statement, TextStatements
 from reelsearch.search.filters import Filters
 from reelsearch.search.matching import Assessment, TextMatch
+from reelsearch.search.normalize import JOINED_TITLES
 from reelsearch.search.plan import QueryPlan
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import Reader, Row
 from reelsearch.search.rows import (
+    ALT_NORM_TITLES,
     COLUMNS,
+    NORM_TITLE,
     NULLABLE_SORTS,
     SEARCH_RANK,
     SORT_SQL,
@@ -58,6 +61,10 @@ class TextPages:
         # match holds the snapshot's vocabulary and typo index).
         self._matches: OrderedDict[int, tuple[QueryPlan, TextMatch]] = OrderedDict()
         self._matches_version: int | None = None
+        # Statement texts, built once per filters' SQL (and count of tiers): see
+        # TextStatements; filters' SQL is made of fixed parts, so the keys are few.
+        self._rows_sql: dict[str, str] = {}
+        self._tiers_sql: dict[tuple[str, int], str] = {}
 
     def match(self, snapshot: CatalogSnapshot, plan: QueryPlan) -> TextMatch:
         """The plan's index expressions, built once per plan while this catalog version lasts.
@@ -214,7 +221,7 @@ class TextPages:
                 found = await self._typo_rows(db, match, filters, fetch)
             is_all = len(found) < fetch
             found = [row for row in found if row[0] not in plain]
-            rows.update((row[0], row[1:]) for row in found)
+            rows.update((row[0], row) for row in found)
             typo_ranks = frozenset(row[0] for row in found)
             # Whether the set is small enough to rank whole depends on the
             # query alone, never on the page, so pages never overlap or skip.
@@ -227,9 +234,8 @@ class TextPages:
                     (row[0], match.assess(titles_of_ranked_row(row), typo_match=True))
                     for row in found
                 )
-                ranks = sorted(
-                    (*ranks, *typo_ranks), key=lambda rank: (assessed[rank].sort_key, rank)
-                )[:need]
+                order = sorted((assessed[rank].sort_key, rank) for rank in (*ranks, *typo_ranks))
+                ranks = [rank for _, rank in order[:need]]
             else:
                 ranks += [row[0] for row in found][: max(need - len(ranks), 0)]
             matched = f"({match.with_typos})"
@@ -239,7 +245,10 @@ class TextPages:
             else:
                 everything, all_exact = await self.statements.count(db, match.with_typos, filters)
                 total, exact = max(everything, total), exact and all_exact
-        page = await self.statements.rows_by_rank(db, ranks[query.offset : need], rows)
+        shown = ranks[query.offset : need]
+        # The rows read so far hold their rank in front: cut it off the page's only.
+        known = {rank: rows[rank][1:] for rank in shown if rank in rows}
+        page = await self.statements.rows_by_rank(db, shown, known)
         return Page(page, total, exact, matched, match, typo_ranks, assessed=assessed)
 
     async def _typo_rows(
@@ -257,11 +266,14 @@ class TextPages:
         The statement builders here are also the keys of the answers the
         PostgreSQL page finds in its one statement (``postgres_page.py``).
         """
-        return (
-            f"SELECT m.search_rank, {COLUMNS} FROM {self.statements.text}"
-            f"{filters.sql} ORDER BY {self.statements.dialect.text_rank} LIMIT ?",
-            (expression, *filters.params, limit),
-        )
+        sql = self._rows_sql.get(filters.sql)
+        if sql is None:
+            sql = (
+                f"SELECT m.search_rank, {COLUMNS} FROM {self.statements.text}"
+                f"{filters.sql} ORDER BY {self.statements.dialect.text_rank} LIMIT ?"
+            )
+            self._rows_sql[filters.sql] = sql
+        return sql, (expression, *filters.params, limit)
 
     def tiers_statement(
         self, match: TextMatch, filters: Filters, need: int, *, from_probe: bool
@@ -272,40 +284,65 @@ class TextPages:
         Tier k's first rows may repeat the k tiers before it, so it reads
         need * (k + 1) rows to be sure of `need` new ones.
         """
-        rank = self.statements.dialect.text_rank
         tiers = [*match.preferred, match.plain]
         plain_limit = tier_plain_limit(match, need)
         asked = tiers[:-1] if from_probe else tiers
+        params: list[Any] = [match.word_key, *filters.params, need]
+        for tier, expression in enumerate(asked, start=1):
+            limit = plain_limit if tier == len(tiers) else need * (tier + 1)
+            params += [expression, *filters.params, limit]
+        key = (filters.sql, len(asked))
+        sql = self._tiers_sql.get(key)
+        if sql is None:  # at most a handful of tiers per filters' SQL
+            sql = self._tiers_sql[key] = self._tiers_sql_text(filters, len(asked))
+        return sql, tuple(params)
+
+    def _tiers_sql_text(self, filters: Filters, asked: int) -> str:
+        """``tiers_statement``'s text: tier 0 (the exact title), then ``asked`` tiers."""
+        rank = self.statements.dialect.text_rank
         source = self.statements.text_from(filters)
         parts = [
             f"SELECT * FROM (SELECT 0 AS tier, m.search_rank, m.norm_title FROM movies AS m "
             f"WHERE m.word_key = ?{filters.sql} ORDER BY m.search_rank LIMIT ?) AS t0"
         ]
-        params: list[Any] = [match.word_key, *filters.params, need]
-        for tier, expression in enumerate(asked, start=1):
-            limit = plain_limit if tier == len(tiers) else need * (tier + 1)
-            parts.append(
-                f"SELECT * FROM (SELECT {tier}, {rank}, NULL FROM {source}"
-                f"{filters.sql} ORDER BY {rank} LIMIT ?) AS t{tier}"
-            )
-            params += [expression, *filters.params, limit]
-        return " UNION ALL ".join(parts), tuple(params)
+        parts += [
+            f"SELECT * FROM (SELECT {tier}, {rank}, NULL FROM {source}"
+            f"{filters.sql} ORDER BY {rank} LIMIT ?) AS t{tier}"
+            for tier in range(1, asked + 1)
+        ]
+        return " UNION ALL ".join(parts)
 
     async def _as_typed(
         self, db: Reader, match: TextMatch, filters: Filters, need: int, *, count: bool
     ) -> tuple[list[int], dict[int, Row], dict[int, Assessment], int, bool]:
-        """Tiers 1-3 as popularity ranks, hit rows already read and their
-        assessments (by rank, when ranked in Python), and how many titles
-        match the words as typed (exactly, or up to the cap)."""
+        """Tiers 1-3 as popularity ranks, hit rows already read (as (rank, *COLUMNS))
+        and their assessments (by rank, when ranked in Python), and how many
+        titles match the words as typed (exactly, or up to the cap)."""
         # Most known-item queries match a handful of titles: read them all in
         # one text query and sort them into tiers here, from their words.
         probe = max(need, PROBE_ROWS)
         found = await db.rows(*self.rows_statement(match.plain, filters, probe + 1))
         if len(found) <= probe:
+            # One pass, no copies: a row keeps its rank in front until it is on
+            # the page (``_page_rows``); the order is (sort key, rank) tuples
+            # sorted, not a key function per rank.
             assess = match.assess
-            assessed = {row[0]: assess(titles_of_ranked_row(row)) for row in found}
-            ranked = sorted(assessed, key=lambda rank: (assessed[rank].sort_key, rank))
-            rows = {row[0]: row[1:] for row in found}
+            assessed: dict[int, Assessment] = {}
+            rows: dict[int, Row] = {}
+            order = []
+            for row in found:
+                rank = row[0]
+                alternates = row[ALT_NORM_TITLES + 1]
+                found_best = assess(
+                    [row[NORM_TITLE + 1], *alternates.split(JOINED_TITLES)]
+                    if alternates
+                    else (row[NORM_TITLE + 1],)
+                )
+                assessed[rank] = found_best
+                rows[rank] = row
+                order.append((found_best.sort_key, rank))
+            order.sort()
+            ranked = [rank for _, rank in order]
             return ranked, rows, assessed, *self.statements.capped(len(found), filters)
         # Broad queries: each tier asks the index for its own best rows.
         tiers = [*match.preferred, match.plain]
@@ -320,7 +357,7 @@ class TextPages:
         if from_probe:
             last = len(tiers)
             found += [(last, row[0], None) for row in probe_rows[:plain_limit]]
-            known = {row[0]: row[1:] for row in probe_rows}
+            known = {row[0]: row for row in probe_rows}  # (rank, *COLUMNS), as the rows above
         # Tier, then (for exact titles) the words in the order typed, then popularity.
         found.sort(
             key=lambda row: (row[0], -match.order_score(row[2].split()) if row[2] else 0, row[1])

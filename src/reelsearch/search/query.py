@@ -12,6 +12,7 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import orjson
 
@@ -91,11 +92,7 @@ class SearchQuery:
         Spellings of one search share it (the raw text and genre case and order
         are left out), so a cached page's cursor serves each of them.
         """
-        page_free = replace(
-            self, limit=DEFAULT_LIMIT, offset=0, fields=(), facets=(), explain=False, text="",
-            genres=tuple(sorted({name.lower() for name in self.genres})),
-        )  # fmt: skip
-        return zlib.crc32(repr(page_free).encode())
+        return _fingerprint(self)
 
     def next_cursor(self, total: int, total_is_exact: bool, hits: int) -> str | None:
         """The cursor of the next page, or None on the last one.
@@ -121,6 +118,18 @@ class SearchQuery:
     def without_last_word(self) -> SearchQuery:
         """The same search less its last word, whose predecessor now counts as finished."""
         return self.first_words(len(self.words) - 1)
+
+
+@lru_cache(maxsize=4096)
+def _fingerprint(query: SearchQuery) -> int:
+    """``SearchQuery.fingerprint``, kept per query: a search with a next page asks
+    for it, and the copy and repr behind it cost more than the rest of the
+    cursor (about as many queries as the route's parser keeps)."""
+    page_free = replace(
+        query, limit=DEFAULT_LIMIT, offset=0, fields=(), facets=(), explain=False, text="",
+        genres=tuple(sorted({name.lower() for name in query.genres})),
+    )  # fmt: skip
+    return zlib.crc32(repr(page_free).encode())
 
 
 def parse_text(text: str) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...],

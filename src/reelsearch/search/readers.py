@@ -23,6 +23,8 @@ from reelsearch.search.deadline import Deadline
 if TYPE_CHECKING:
     import asyncpg
 
+    from reelsearch.db.timing import StatementTimes
+
 T = TypeVar("T")
 Row = Sequence[Any]
 # SQLite calls the progress handler every this many virtual machine steps
@@ -31,6 +33,9 @@ Row = Sequence[Any]
 PROGRESS_STEPS = 20_000
 # What a statement stopped by the progress handler returns, in place of rows.
 _INTERRUPTED = object()
+# sqlite3's own execute, past a timing connection's (db/timing.py): a reader that
+# records its statements' times itself already holds their clock reads.
+_execute_untimed = sqlite3.Connection.execute
 
 
 class Reader(Protocol):
@@ -59,10 +64,17 @@ class SqliteReader:
     the same search, so one slow search costs the event loop at most a slice
     per statement, never its deadline. ``inline_seconds=0`` sends every
     statement to a thread (``search_in_threads``).
+
+    With ``times`` (the pool's ``StatementTimes``, metrics on) the reader
+    records each statement's time by shape itself, from the two clock reads
+    it makes for ``seconds`` anyway, and runs it on sqlite3's own execute:
+    the timing connection's Python execute, cursor subclass and fetch cost
+    more per statement than the record (docs/decisions/0028).
     """
 
     __slots__ = (
         "conn", "deadline", "seconds", "_in_threads", "_inline_seconds", "_stop_at", "_threads",
+        "_times", "interrupted",
     )  # fmt: skip
 
     def __init__(
@@ -72,14 +84,21 @@ class SqliteReader:
         *,
         threads: anyio.CapacityLimiter | None = None,
         inline_seconds: float = math.inf,
+        times: StatementTimes | None = None,
     ) -> None:
         self.conn = conn
         self.deadline = deadline
+        self._times = times
         self._threads = threads
         self._inline_seconds = inline_seconds
         self._in_threads = threads is not None and inline_seconds <= 0
         self._stop_at = math.inf
         self.seconds = 0.0
+        # A statement was stopped mid-way: sqlite3 (3.11) then keeps its cached
+        # statement marked in use for good, and prepares that text afresh on every
+        # later execute on this connection (12 -> 28 µs for the probe). The engine
+        # hands such a connection back to be replaced (ReadPool.end).
+        self.interrupted = False
 
     def watch(self) -> None:
         """Let the deadline interrupt this connection's statements (until ``unwatch``)."""
@@ -95,29 +114,45 @@ class SqliteReader:
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         if self.deadline is None:
             return self.conn.execute(sql, params).fetchall()
-        return await self._run(sql, params, False)  # type: ignore[no-any-return]
+        if not self._in_threads:  # the common case, without a second coroutine per statement
+            found = self._inline(sql, params, False)
+            if found is not _INTERRUPTED:
+                return found  # type: ignore[no-any-return]
+        return await self._in_thread(sql, params, False)  # type: ignore[no-any-return]
 
     async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         if self.deadline is None:
             found: Row | None = self.conn.execute(sql, params).fetchone()
             return found
-        return await self._run(sql, params, True)  # type: ignore[no-any-return]
+        if not self._in_threads:
+            found = self._inline(sql, params, True)
+            if found is not _INTERRUPTED:
+                return found
+        return await self._in_thread(sql, params, True)  # type: ignore[no-any-return]
 
-    async def _run(self, sql: str, params: Sequence[Any], one: bool) -> Any:
+    def _inline(self, sql: str, params: Sequence[Any], one: bool) -> Any:
+        """The statement on the calling thread for up to a slice (to the deadline when it
+        has nowhere to move); ``_INTERRUPTED`` when it must go on in a thread."""
         deadline = self.deadline
         assert deadline is not None
         deadline.check()
-        if not self._in_threads:
-            stop_at = deadline.expires_at
-            if self._threads is not None:  # else nowhere to move it: inline to the deadline
-                stop_at = min(time.monotonic() + self._inline_seconds, stop_at)
-            found = self._execute(sql, params, one, stop_at)
-            if found is not _INTERRUPTED:
-                return found
-            deadline.check()
-            if self._threads is None:
-                raise deadline.timed_out()
-            self._in_threads = True  # slow: the rest of this search leaves the loop
+        stop_at = deadline.expires_at
+        if self._threads is not None:  # else nowhere to move it: inline to the deadline
+            stop_at = min(time.monotonic() + self._inline_seconds, stop_at)
+        found = self._execute(sql, params, one, stop_at)
+        if found is not _INTERRUPTED:
+            return found
+        deadline.check()
+        if self._threads is None:
+            raise deadline.timed_out()
+        self._in_threads = True  # slow: the rest of this search leaves the loop
+        return _INTERRUPTED
+
+    async def _in_thread(self, sql: str, params: Sequence[Any], one: bool) -> Any:
+        """The statement in a thread of ``threads``, to the deadline."""
+        deadline = self.deadline
+        assert deadline is not None
+        deadline.check()
         found = await anyio.to_thread.run_sync(
             self._execute, sql, params, one, deadline.expires_at, limiter=self._threads
         )
@@ -128,17 +163,26 @@ class SqliteReader:
 
     def _execute(self, sql: str, params: Sequence[Any], one: bool, stop_at: float) -> Any:
         self._stop_at = stop_at
+        times = self._times
         started = time.perf_counter()
         try:
-            cursor = self.conn.execute(sql, params)
-            return cursor.fetchone() if one else cursor.fetchall()
+            if times is None:
+                cursor = self.conn.execute(sql, params)
+            else:
+                cursor = _execute_untimed(self.conn, sql, params)
+            found = cursor.fetchone() if one else cursor.fetchall()
         except sqlite3.OperationalError as exc:
             if str(exc) != "interrupted":
                 raise
-            return _INTERRUPTED
+            found = _INTERRUPTED
+            self.interrupted = True
         finally:
             self._stop_at = math.inf
-            self.seconds += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            self.seconds += elapsed
+        if times is not None and found is not _INTERRUPTED:  # as the timing connection did
+            times.record(sql, elapsed)
+        return found
 
 
 class PostgresReader:

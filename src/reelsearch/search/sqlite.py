@@ -127,17 +127,23 @@ class SqliteSearchEngine:
             await slots.acquire()
             self.pool.note_wait(time.perf_counter() - started)  # the pool's wait metrics
         try:
-            with self.pool.connection() as conn:
+            pool = self.pool
+            conn, stack = pool.lend()  # not `with pool.connection()`: a generator per search
+            reader = None
+            try:
                 reader = SqliteReader(
                     conn,
                     deadline or self.deadline(),
                     threads=self._threads,
                     inline_seconds=self._inline_seconds,
+                    times=pool.timed_statements,
                 )
                 reader.watch()
                 try:
                     return await work(reader)
                 finally:
                     reader.unwatch()
+            finally:
+                pool.end(conn, stack, replace=reader is not None and reader.interrupted)
         finally:
             slots.release()

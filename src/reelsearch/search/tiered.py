@@ -29,7 +29,6 @@ from reelsearch.search.counting import TextStatements
 from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.facets import count_facets
 from reelsearch.search.filters import Filters, build_filters, with_year
-from reelsearch.search.matching import TextMatch
 from reelsearch.search.pages import TextPages
 from reelsearch.search.plan import QueryPlan, plan_query
 from reelsearch.search.query import MOVIE_FIELDS, SearchQuery
@@ -132,22 +131,20 @@ class TieredSearch:
             facets = await count_facets(self.statements, db, snapshot, query, filters, page.matched)
             stages.facets = perf_counter() - counting
             facets_database = db.seconds - before
-        hits = [row_to_hit(row, query.fields) for row in page.rows]
-        if page.match is not None and (
-            query.explain or "highlights" in query.fields or "matched_title" in query.fields
+        fields = query.fields
+        hits = [row_to_hit(row, fields) for row in page.rows]
+        match = page.match
+        if match is not None and (
+            query.explain or "highlights" in fields or "matched_title" in fields
         ):
             await annotate(db, query, page, hits)
         result = SearchResult(
-            hits=hits,
-            total=page.total,
-            total_is_exact=page.exact,
-            facets=facets,
-            next_cursor=query.next_cursor(page.total, page.exact, len(page.rows)),
-            all_words=(
-                sum(len(slot.words) for slot in page.match.plan.slots) == len(query.words)
-                if page.match is not None
-                else None
-            ),
+            hits,
+            page.total,
+            page.exact,
+            facets,
+            query.next_cursor(page.total, page.exact, len(page.rows)),
+            match.planned_words == len(query.words) if match is not None else None,
         )
         _report(stages, started, db, facets_database)
         return result
@@ -169,10 +166,9 @@ class TieredSearch:
         """
         planning = perf_counter()
         plan = self.plan(snapshot, query)
-        self.pages.match(snapshot, plan)  # built here, so the plan stage holds it
+        match = self.pages.match(snapshot, plan)  # built here, so the plan stage holds it
         stages.plan = perf_counter() - planning
-        if plan.contradicts_itself:  # "matrix -matrix": no title can match (facets neither)
-            match = TextMatch(snapshot, plan, self.syntax)
+        if match.contradicts_itself:  # "matrix -matrix": no title can match (facets neither)
             return Page([], 0, True, match.plain, match, filters=filters)
         read = (
             self.pages.relevance_page if query.sort == "relevance" else self.pages.sorted_text_page
