@@ -11,6 +11,9 @@ set -euo pipefail
 db=$1 n=${2:-300} warm=${3:-300}
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d)
+# One hash seed for every run: str and bytes hashes decide dict and set layouts (and so
+# resizes and the collector's timing), which otherwise move the counts between runs.
+export PYTHONHASHSEED=0
 count() {  # instructions of one run of miss_path_cpu.py --only $1 with $2 rounds of N
     if ! valgrind --tool=callgrind --callgrind-out-file="$out/cg" python "$here/miss_path_cpu.py" \
         --db "$db" --only "$1" --rounds "$2" --per-round "$n" >/dev/null 2>"$out/log"; then
