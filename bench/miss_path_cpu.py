@@ -53,8 +53,7 @@ def _scope(target: str) -> dict[str, Any]:
 
 
 async def run(db: Path, rounds: int, per_round: int, only: str | None = None) -> None:
-    # --only runs differ in --rounds alone (1 and 3): the same searches and memo for both,
-    # so the difference of their instruction counts is the extra misses and nothing else.
+    # --only runs that differ in --rounds alone (up to 3) search and memo the same queries.
     total = (max(rounds, ONLY_ROUNDS) if only else rounds) * per_round + per_round
     movies = load_movies(db)
     queries = generate(movies, per_kind=total * 2 // 5 + 1, seed=17, min_votes=0)
@@ -71,7 +70,7 @@ async def run(db: Path, rounds: int, per_round: int, only: str | None = None) ->
     on = create_app(replace(base, cache="memory,disk", cache_disk_path=str(disk)))
     off = create_app(replace(base, cache="off"))
     apps = {"on": on, "off": off}
-    if only is not None:  # one app, for instruction counts (bench/miss_path_instructions.sh)
+    if only is not None:  # one app, to run under a profiler
         apps = {only: apps[only]}
         on = off = apps[only]
     sent: list[int] = []
@@ -145,7 +144,7 @@ def main() -> None:
     p.add_argument("--per-round", type=int, default=2000)
     p.add_argument("--only", choices=["on", "off"],
                    help="one app: warm on --per-round searches, then --rounds x --per-round "
-                   "misses, no timing (for instruction counts)")  # fmt: skip
+                   "misses, no timing (to run under a profiler)")  # fmt: skip
     args = p.parse_args()
     asyncio.run(run(args.db, args.rounds, args.per_round, args.only))
 
