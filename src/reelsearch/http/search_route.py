@@ -15,8 +15,10 @@ Nothing a client sees changes: the same parsing and 400s (``parse_search``),
 the same deadline and disconnect watch, the same stage metrics, the same
 caching headers, ETag, 304 and content coding. An error raised before the
 response starts is answered by the app's own exception handlers, exactly as
-for a function endpoint (``answer_error``). With the result cache on, or for
-``explain=true`` (admin), the search goes through the same code as before.
+for a function endpoint (``answer_error``). With the result cache on, the
+responder answers from the cache and a miss this request computed is sent from
+the same lean header block (``send_fresh``, decision 0027); ``explain=true``
+(admin) still builds a ``Request``.
 """
 
 from __future__ import annotations
