@@ -16,7 +16,12 @@ function setup(thread)
   thread_count = thread_count + 1
 end
 
+-- Each distinct path is formatted once; the file's order is kept as indexes into them. A
+-- Zipf stream of 200,000 lines holds ~9,000 distinct searches: one string per line cost
+-- each thread ~30 MB that every request walked through (wrk's own CPU per request rose by
+-- 3-10 us against a short file, on the cores the server under test shares).
 local requests = {}
+local order = {}
 local n = 0
 local i = 0
 
@@ -26,10 +31,17 @@ function init(args)
     error("paths.lua: pass the paths file after --")
   end
   local threads = tonumber(args[2] or "1")
+  local index = {}
   for line in io.lines(file) do
     if line ~= "" then
+      local k = index[line]
+      if k == nil then
+        k = #requests + 1
+        requests[k] = wrk.format("GET", line)  -- headers from -H are merged in here
+        index[line] = k
+      end
       n = n + 1
-      requests[n] = wrk.format("GET", line)  -- headers from -H are merged in here
+      order[n] = k
     end
   end
   if n == 0 then
@@ -43,7 +55,7 @@ function request()
   if i > n then
     i = 1
   end
-  return requests[i]
+  return requests[order[i]]
 end
 
 function done(summary, latency, _requests)

@@ -3,6 +3,7 @@ and it never hides what the folder holds (its own writes, a restart, other proce
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -130,3 +131,42 @@ async def test_a_clear_and_a_broken_folder(tmp_path: Path, make_entry: MakeEntry
     blocker.write_text("not a folder")
     broken = open_level(blocker)
     assert broken.held.keys is None and await broken.get("k") is None
+
+
+async def test_a_key_back_at_its_second_sighting_is_not_written_again(
+    tmp_path: Path, make_entry: MakeEntry
+) -> None:
+    """The second sighting of a key in L1 writes its answer to disk once; after L1's counts
+    are halved (its frequency back to 0), the next second sighting finds the key held and
+    writes nothing (the answer is on disk already)."""
+    from reelsearch.cache.service import ResultCache
+    from reelsearch.config import Settings
+
+    settings = Settings(cache="memory,disk", cache_disk_path=str(tmp_path / "l3"))
+    cache = ResultCache.open(settings)
+    assert cache is not None and cache.memory is not None and cache.disk_level is not None
+    writes: list[str] = []
+    real_set = cache.disk_level.set
+
+    async def counted_set(key: str, entry: CachedResponse) -> None:
+        writes.append(key)
+        await real_set(key, entry)
+
+    cache.disk_level.set = counted_set  # type: ignore[method-assign]
+
+    async def sighting() -> None:
+        if await cache.lookup("k", time.time()) is None:
+            # computed on catalog version 0, no write applied since: storable
+            await cache.store("k", make_entry(b'{"hits":[]}', tags=("v:0",)))
+        await asyncio.gather(*cache._background)
+
+    await sighting()  # first: L1 only
+    await sighting()  # second: written to disk
+    assert writes == ["k"]
+    cache.memory._age()
+    cache.memory._age()
+    assert cache.memory.frequency("k") == 0
+    await sighting()
+    await sighting()  # a second sighting again
+    assert writes == ["k"]
+    await cache.close()

@@ -166,7 +166,17 @@ def test_single_flight_across_two_processes(
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 25
-        while sum(int(s["misses"]) for s in (one.stats(), two.stats())) < 16:  # type: ignore[call-overload]
+        # Released only once the 15 others wait on the one search (in their process, or on
+        # the other's Redis lock): a miss is counted before the lock is asked for, so
+        # waiting for 16 misses could release the table while one process had not yet
+        # asked, and it then took the lock after the first search was done.
+        while (
+            sum(
+                int(s["singleflight_waits"]) + int(s["singleflight_remote_waits"])  # type: ignore[call-overload]
+                for s in (one.stats(), two.stats())
+            )
+            < 15
+        ):
             assert time.monotonic() < deadline, "the requests did not all arrive"
             time.sleep(0.05)
         # every request is now waiting: on the table lock, or on the one search

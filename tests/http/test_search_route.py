@@ -125,6 +125,64 @@ def test_head_of_a_cold_search_has_the_headers_and_no_body(
     )
 
 
+def _headers_but_timing(response: Any) -> list[tuple[str, str]]:
+    """The response's headers in order, less those that differ per request."""
+    varying = ("server-timing", "x-request-id", "date")
+    return [(k, v) for k, v in response.headers.multi_items() if k not in varying]
+
+
+def test_a_cached_miss_is_sent_as_its_later_hits_are(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """With the cache on, the request that computes a search (the lean send of its own
+    miss) gets the bytes and the header block (names, order, values) that the next
+    request, answered from L1 by the fast path, gets; Last-Modified included."""
+    client = make_client(cache="memory")
+    cache = client.app.state.result_cache  # type: ignore[attr-defined]
+    miss = client.get("/v1/search?q=alien&limit=3")
+    hit = client.get("/v1/search?q=alien&limit=3")
+    assert (1, 1) == (cache.counters.misses, cache.counters.fast_path)
+    assert miss.content == hit.content
+    assert _headers_but_timing(hit) == _headers_but_timing(miss)
+    assert "last-modified" in miss.headers
+    assert "server-timing" in miss.headers
+
+
+def test_a_cached_miss_builds_no_header_block_in_its_entry(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """A miss sent in identity to an unconditional request leaves the stored entry's
+    per-coding header blocks unbuilt (most misses are never asked again); the first hit
+    builds the identity one, and HEAD of a miss has the GET's headers and no body."""
+    client = make_client(cache="memory")
+    cache = client.app.state.result_cache  # type: ignore[attr-defined]
+    plain = {"accept-encoding": "identity"}  # what wrk and many API clients send: nothing
+    client.get("/v1/search?q=heat", headers=plain)
+    (entry,) = cache.memory.held_entries()
+    assert {} == entry.wire
+    client.get("/v1/search?q=heat", headers=plain)
+    assert ["identity"] == list(entry.wire)
+    head = client.head("/v1/search?q=alien", headers=plain)
+    got = client.get("/v1/search?q=alien", headers=plain)
+    assert (b"", _headers_but_timing(got)) == (head.content, _headers_but_timing(head))
+
+
+def test_a_cached_miss_answers_validators_and_codings_as_a_hit(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """The request that computes a search still gets a 304 for a matching If-None-Match
+    and the gzip variant when it asks for gzip: only the plain case takes the lean send."""
+    client = make_client(cache="memory")
+    etag = client.get("/v1/search?q=alien&limit=3").headers["etag"]
+    client.app.state.result_cache.memory.drop_all()  # type: ignore[attr-defined]
+    again = client.get("/v1/search?q=alien&limit=3", headers={"if-none-match": etag})
+    client.app.state.result_cache.memory.drop_all()  # type: ignore[attr-defined]
+    packed = client.get("/v1/search?q=the", headers={"accept-encoding": "gzip"})
+    assert 304 == again.status_code
+    assert ("gzip", 2) == (packed.headers["content-encoding"],
+                           client.app.state.result_cache.counters.misses - 1)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("query_string", "status", "code", "param"),
     [

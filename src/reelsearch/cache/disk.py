@@ -240,6 +240,12 @@ class HeldKeys:
         self.catch_up()
         return self.keys is None or key in self.keys
 
+    def knows(self, key: str) -> bool:
+        """Whether ``key`` is in the set (written or caught up here, not yet found gone);
+        False when the set is off. No catch-up: a hint for skipping a rewrite."""
+        keys = self.keys
+        return keys is not None and key in keys
+
     def add(self, key: str) -> None:
         keys = self.keys
         if keys is not None:

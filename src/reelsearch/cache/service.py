@@ -298,12 +298,18 @@ class ResultCache(Invalidating):
 
     def note_memory_hit(self, key: str, entry: CachedResponse) -> None:
         """The second time L1 sees a key, its answer is worth a disk write: do it off the
-        response path (the first sighting, a one-off so far, was not written: ``store``)."""
+        response path (the first sighting, a one-off so far, was not written: ``store``).
+
+        L1's counts are halved now and then (memory.py, ``_age``), so a key asked a few
+        times comes back to the second sighting again and again on a long stream: a key
+        the disk level already holds is not written again (on a Zipf stream of 10,000
+        searches, ~800 rewrites per worker per 600,000 requests, ~0.3 ms each)."""
         disk, memory = self.disk_level, self.memory
         if (
             disk is not None
             and memory is not None
             and memory.frequency(key) == DISK_ADMISSION_COUNT
+            and not disk.held.knows(key)
         ):
             self._spawn(disk.set(key, entry))
 

@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.entry import CachedResponse
@@ -107,27 +105,6 @@ def _canonical(query: SearchQuery) -> SearchQuery:
     return query
 
 
-class EntryResponse(Response):
-    """A route's way of returning a cached entry: sent by the ``EntrySender``.
-
-    Starlette's ``Response.__init__`` (headers, media type, body rendering) is
-    skipped: the sender writes the entry's own header block.
-    """
-
-    def __init__(self, sender: EntrySender, entry: CachedResponse, started: float) -> None:
-        self.status_code = 200
-        self.background = None
-        self.sender = sender
-        self.entry = entry
-        self.started = started
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        server_ms = (time.perf_counter() - self.started) * 1000
-        await self.sender.send(
-            send, self.entry, scope["headers"], server_ms, head=scope["method"] == "HEAD"
-        )
-
-
 class SearchResponder:
     """Answers parsed searches from the cache, computing (once) what it lacks."""
 
@@ -139,29 +116,40 @@ class SearchResponder:
         self.sender = EntrySender(settings, counters)
         self.engine: SearchEngine | None = None
 
-    async def answer(self, request: Request, query: SearchQuery, started: float) -> Response:
+    async def answer(
+        self, scope: Scope, receive: Receive, query: SearchQuery
+    ) -> tuple[CachedResponse, bool]:
+        """The entry answering ``query``, and whether this request computed it (a miss of
+        its own, as opposed to one found in a level or computed by a concurrent request).
+
+        The caller sends it (http/search_route.py): a miss it computed goes out through
+        the same lean header block as a search with the cache off (``send_fresh``).
+        """
         # Set at start-up (start_result_cache): no app-state lookup per search.
-        engine = self.engine or request.app.state.engine
+        engine = self.engine or scope["app"].state.engine
         query = _canonical(query)
         cache = self.cache
         # This request's deadline bounds a search it computes; its client going
         # away cancels it (http/disconnect.py). Only a search watches the client:
         # an answer found in a level costs no watcher task.
         deadline = engine.deadline()
+        computed_here = False
 
         def compute() -> Awaitable[CachedResponse]:
+            nonlocal computed_here
+            computed_here = True
             return unless_disconnected(
-                request.receive, deadline, lambda: self._compute(engine, query, deadline)
+                receive, deadline, lambda: self._compute(engine, query, deadline)
             )
 
         if cache is None:
-            return EntryResponse(self.sender, await compute(), started)
+            return await compute(), True
         snapshot = engine.snapshot
         version = snapshot.version
         if not cache.is_current(version):  # the check inline: no coroutine per request
             await cache.ensure_current(version, snapshot.imported_at)
         key = canonical_key(cache.prefix, query)
-        query_string: bytes = request.scope["query_string"]
+        query_string: bytes = scope["query_string"]
         cache.search_log.record(query_string)
         try:
             entry = await cache.get_or_compute(key, compute)
@@ -172,7 +160,10 @@ class SearchResponder:
             # Ours is still here, so compute it (once more, for whoever waits now).
             entry = await cache.get_or_compute(key, compute)
         cache.remember_alias(query_string, key)
-        return EntryResponse(self.sender, entry, started)
+        # A stale entry's background refresh calls ``compute`` only once this request
+        # has returned (no await in between): the flag is this request's own miss. It
+        # only chooses how the entry is sent; the bytes and headers are the same.
+        return entry, computed_here
 
     async def compute_uncached(
         self, engine: SearchEngine, receive: Receive, query: SearchQuery

@@ -15,8 +15,10 @@ Nothing a client sees changes: the same parsing and 400s (``parse_search``),
 the same deadline and disconnect watch, the same stage metrics, the same
 caching headers, ETag, 304 and content coding. An error raised before the
 response starts is answered by the app's own exception handlers, exactly as
-for a function endpoint (``answer_error``). With the result cache on, or for
-``explain=true`` (admin), the search goes through the same code as before.
+for a function endpoint (``answer_error``). With the result cache on, the
+responder answers from the cache and a miss this request computed is sent from
+the same lean header block (``send_fresh``, decision 0027); ``explain=true``
+(admin) still builds a ``Request``.
 """
 
 from __future__ import annotations
@@ -67,30 +69,35 @@ class SearchHandler:
         try:
             query = self.parse(scope["query_string"])
             clock.lap("parse")
-            computed_here = responder.cache is None and not query.explain  # cold: for this request
-            if computed_here:
+            if query.explain:
+                response = await self._explained(scope, receive, query, started, clock)
+            elif responder.cache is None:  # cold: computed for this request, never stored
                 body = await responder.compute_uncached(self.engine, receive, query)
                 clock.lap("engine")
-            else:
-                response = await self._through_request(scope, receive, query, started, clock)
+            else:  # cached, conditional and compressed (http/search_cache.py)
+                entry, computed_here = await responder.answer(scope, receive, query)
+                clock.lap("engine")  # a stored answer, or one computed now
         except Exception as exc:
             await answer_error(scope, receive, send, exc)
             return
-        if computed_here:
-            head = scope["method"] == "HEAD"
-            await responder.sender.send_computed(send, body, scope["headers"], started, head=head)
-        else:
+        if query.explain:
             await response(scope, receive, send)
+            return
+        head = scope["method"] == "HEAD"
+        sender = responder.sender
+        if responder.cache is None:
+            await sender.send_computed(send, body, scope["headers"], started, head=head)
+        elif computed_here:
+            await sender.send_fresh(send, entry, scope["headers"], started, head=head)
+        else:
+            server_ms = (time.perf_counter() - started) * 1000
+            await sender.send(send, entry, scope["headers"], server_ms, head=head)
 
-    async def _through_request(
+    async def _explained(
         self, scope: Scope, receive: Receive, query: SearchQuery, started: float, clock: StageClock
     ) -> Response:
-        """The searches that need a ``Request``: through the result cache, or explained."""
+        """An explained search (the one kind that needs a ``Request``), never cached."""
         request = Request(scope, receive)
-        if not query.explain:  # cached, conditional and compressed (http/search_cache.py)
-            response = await self.responder.answer(request, query, started)
-            clock.lap("engine")  # through the result cache: a stored answer, or one computed now
-            return response
         # Admin-only: "Authorization: Bearer <REELSEARCH_ADMIN_TOKEN>".
         require_admin(request, "explain")
         engine = self.engine
