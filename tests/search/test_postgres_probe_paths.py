@@ -17,22 +17,22 @@ that the search finds what it finds statement by statement.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import asyncpg
 import orjson
 import pytest
+from one_statement_check import one_statement_and_direct
 
 from reelsearch.config import Settings
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.postgres_estimates import gin_driver, matches_at_least
 from reelsearch.search.postgres_page import start_range
 from reelsearch.search.postgres_prepared import PreparedPage
-from reelsearch.search.postgres_replay import ReplayReader
 from reelsearch.search.query import parse_search
-from reelsearch.search.readers import PostgresReader, Row, numbered
+from reelsearch.search.readers import numbered
 
 pytestmark = pytest.mark.postgres
 
@@ -88,43 +88,13 @@ def low_cap(sample_pg_settings: Settings) -> Iterator[Engine]:
     engine.close()
 
 
-class CheckingReader(ReplayReader):
-    """Answers as the one statement found, after checking each answer against the
-    statement the algorithm asked for, run on the server."""
-
-    def __init__(self, replay: ReplayReader) -> None:
-        super().__init__(replay.inner, replay.answers)
-        self.differing: list[str] = []
-        self.answered = 0
-
-    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        answer = self._answer(sql, params)
-        actual = await self.inner.rows(sql, params)
-        if answer is None:
-            return actual
-        self.answered += 1
-        if sorted(map(tuple, answer)) != sorted(map(tuple, actual)):
-            self.differing.append(f"{sql} {params}: {len(answer)} rows, not {len(actual)}")
-        return answer
-
-    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        found = await self.rows(sql, params)
-        return found[0] if found else None
-
-
 def assert_same_as_statement_by_statement(engine: Engine, params: list[tuple[str, str]]) -> None:
     """Every answer the one statement gives is its own statement's, and the search's
     result equals the one found statement by statement (every read a round trip)."""
-    server, query = engine.engine, parse_search(params)
-
-    async def check() -> tuple[Any, Any, CheckingReader]:
-        direct = PostgresReader(engine.conn)
-        replay = await server.read_page(direct, server.snapshot, query, count=True)
-        checking = CheckingReader(replay)
-        replayed = await server.tiered.search(checking, server.snapshot, query)
-        return replayed, await server.tiered.search(direct, server.snapshot, query), checking
-
-    replayed, expected, checking = engine.run(check())
+    query = parse_search(params)
+    replayed, expected, checking = engine.run(
+        one_statement_and_direct(engine.engine, engine.conn, query)
+    )
     assert [] == checking.differing
     assert checking.answered > 0
     assert expected == replayed

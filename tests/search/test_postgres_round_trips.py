@@ -22,11 +22,11 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+from one_statement_check import one_statement_and_direct
 
 from reelsearch.config import Settings
 from reelsearch.db.timing import query_shape
 from reelsearch.search.postgres import PostgresSearchEngine
-from reelsearch.search.postgres_replay import ReplayReader
 from reelsearch.search.query import SearchQuery, parse_autocomplete, parse_search
 from reelsearch.search.readers import PostgresReader, Row, numbered
 
@@ -168,44 +168,14 @@ def test_the_round_trip_count_sees_every_statement(server: Server) -> None:
     assert 2 == len(server.round_trips(query))
 
 
-class CheckingReader(ReplayReader):
-    """Answers as the one statement found, after checking each answer against the
-    statement the algorithm asked for, run on the server."""
-
-    def __init__(self, replay: ReplayReader) -> None:
-        super().__init__(replay.inner, replay.answers)
-        self.differing: list[str] = []
-        self.answered = 0
-
-    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        answer = self._answer(sql, params)
-        actual = await self.inner.rows(sql, params)
-        if answer is None:
-            return actual
-        self.answered += 1
-        if sorted(map(tuple, answer)) != sorted(map(tuple, actual)):
-            self.differing.append(f"{sql} {params}: {len(answer)} rows, not {len(actual)}")
-        return answer
-
-    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        found = await self.rows(sql, params)
-        return found[0] if found else None
-
-
 @pytest.mark.parametrize("params", list(CHECKED_SEARCHES.values()), ids=list(CHECKED_SEARCHES))
 def test_every_answer_is_the_statements_own(server: Server, params: list[tuple[str, str]]) -> None:
     """Each read the one statement answers gets the rows its own statement returns,
     and the search finds what it finds statement by statement."""
-    engine, snapshot, query = server.engine, server.engine.snapshot, parse_search(params)
-
-    async def check() -> tuple[Any, Any, CheckingReader]:
-        direct = PostgresReader(server.conn)
-        replay = await engine.read_page(direct, snapshot, query, count=True)
-        checking = CheckingReader(replay)
-        replayed = await engine.tiered.search(checking, snapshot, query)
-        return replayed, await engine.tiered.search(direct, snapshot, query), checking
-
-    replayed, expected, checking = server.run(check())
+    query = parse_search(params)
+    replayed, expected, checking = server.run(
+        one_statement_and_direct(server.engine, server.conn, query)
+    )
     assert [] == checking.differing
     assert expected == replayed
     if params in PLAIN_SEARCHES.values() and params[0][1] != "zzzzqqq":
