@@ -33,7 +33,7 @@ from reelsearch.config import Settings
 from reelsearch.errors import SearchTimedOut
 from reelsearch.http.params import query_pairs
 from reelsearch.search.postgres import PostgresSearchEngine
-from reelsearch.search.query import parse_search
+from reelsearch.search.query import SearchQuery, parse_search
 from reelsearch.search.readers import PostgresReader, RecordingReader, Statement, numbered
 
 WAYS = ("statement by statement", "one statement")
@@ -110,6 +110,17 @@ def backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def bench_searches(args: argparse.Namespace) -> list[tuple[Any, str, SearchQuery]]:
+    """The bench's generated queries (``add_query_set_args``), each with the path the
+    HTTP benches send for it and that path parsed as the server parses it."""
+    api = Reelsearch("")
+    found = []
+    for q in query_gen.generate(load_movies(args.db), args.per_kind, args.seed, args.min_votes):
+        path = api.search_path(q.q, q.filters)
+        found.append((q, path, parse_search(query_pairs(path.partition("?")[2].encode()))))
+    return found
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -117,13 +128,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def measure(args: argparse.Namespace) -> str:
     settings = Settings.from_env(database_url=args.pg_url, db_pool_size=1, db_max_overflow=0)
-    qs = query_gen.generate(load_movies(args.db), args.per_kind, args.seed, args.min_votes)
-    api = Reelsearch("")
-    cases = []
-    for q in qs:
-        path = api.search_path(q.q, q.filters)
-        search = parse_search(query_pairs(path.partition("?")[2].encode()))
-        cases.append((q, search))
+    cases = [(q, search) for q, _, search in bench_searches(args)]
     engine = await PostgresSearchEngine.open(settings)
     statements: list[str] = []
     async with engine.pool.connection() as conn:

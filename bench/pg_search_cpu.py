@@ -27,18 +27,13 @@ from typing import Any
 
 import uvloop
 
-import queries as query_gen
-from catalog import load_movies
-from engines import Reelsearch
 from mdtable import emit_report, markdown_table
-from pg_one_trip import backend_cpu, pct
+from pg_one_trip import backend_cpu, bench_searches, pct
 from procs import code_version
 from queries import add_query_set_args
 from reelsearch.config import Settings
 from reelsearch.errors import SearchTimedOut
-from reelsearch.http.params import query_pairs
 from reelsearch.search.postgres import PostgresSearchEngine
-from reelsearch.search.query import parse_search
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,12 +50,7 @@ def parse_args() -> argparse.Namespace:
 
 async def measure(args: argparse.Namespace) -> str:
     settings = Settings.from_env(database_url=args.pg_url, db_pool_size=1, db_max_overflow=0)
-    qs = query_gen.generate(load_movies(args.db), args.per_kind, args.seed, args.min_votes)
-    api = Reelsearch("")
-    cases = []
-    for q in qs:
-        path = api.search_path(q.q, q.filters)
-        cases.append((path, parse_search(query_pairs(path.partition("?")[2].encode()))))
+    cases = [(path, search) for _, path, search in bench_searches(args)]
     engine = await PostgresSearchEngine.open(settings)
     statements: list[str] = []
     async with engine.pool.connection() as conn:

@@ -27,18 +27,13 @@ from typing import Any
 
 import uvloop
 
-import queries as query_gen
-from catalog import load_movies
-from engines import Reelsearch
 from mdtable import emit_report, markdown_table
-from pg_one_trip import pct
+from pg_one_trip import bench_searches, pct
 from procs import code_version
 from queries import add_query_set_args
 from reelsearch.config import Settings
 from reelsearch.errors import SearchTimedOut
-from reelsearch.http.params import query_pairs
 from reelsearch.search.postgres import PostgresSearchEngine
-from reelsearch.search.query import parse_search
 
 # "CTE p" ... "(actual time=0.1..47.3 rows=1001 loops=1)"
 _CTE = re.compile(r"^\s*CTE (\w+)\s*$")
@@ -71,12 +66,7 @@ def cte_times(plan: list[str]) -> str:
 
 async def measure(args: argparse.Namespace) -> str:
     settings = Settings.from_env(database_url=args.pg_url, db_pool_size=1, db_max_overflow=0)
-    qs = query_gen.generate(load_movies(args.db), args.per_kind, args.seed, args.min_votes)
-    api = Reelsearch("")
-    cases = []
-    for q in qs:
-        path = api.search_path(q.q, q.filters)
-        cases.append((path, parse_search(query_pairs(path.partition("?")[2].encode()))))
+    cases = [(path, search) for _, path, search in bench_searches(args)]
     engine = await PostgresSearchEngine.open(settings)
     sent: list[tuple[str, tuple[Any, ...]]] = []
     async with engine.pool.connection() as conn:
