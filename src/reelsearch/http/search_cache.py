@@ -142,8 +142,8 @@ class SearchResponder:
                 receive, deadline, lambda: self._compute(engine, query, deadline)
             )
 
-        if cache is None:
-            return await compute(), True
+        # With the cache off the route computes and sends the search itself (compute_uncached).
+        assert cache is not None
         snapshot = engine.snapshot
         version = snapshot.version
         if not cache.is_current(version):  # the check inline: no coroutine per request
