@@ -20,7 +20,7 @@ from live_server import live_server
 from schemathesis.core.warnings import SchemathesisWarning
 
 from reelsearch.config import Settings
-from reelsearch.http.openapi import ERROR_CODES
+from reelsearch.http.openapi_schemas import ERROR_CODES
 from reelsearch.search.query import HIT_FIELDS, MOVIE_FIELDS
 
 Client = Any  # starlette.testclient.TestClient, imported by conftest

@@ -2,7 +2,8 @@
 
 Built from the definitions the server validates with: the bounds and names
 in ``search/query.py``, the genres and kinds of the catalog being served
-(the engine refuses others), the error codes below. ``tests/http`` runs
+(the engine refuses others), and the body schemas and error codes of
+``http/openapi_schemas.py``. ``tests/http`` runs
 schemathesis against a live server with this document, so a drift between
 the two fails the suite.
 """
@@ -13,13 +14,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from reelsearch import __version__
-from reelsearch.catalog.documents import MAX_ALT_TITLES as MAX_DOC_ALT_TITLES
-from reelsearch.catalog.documents import MAX_GENRE_CHARS, MAX_RUNTIME_MIN, MAX_TITLE_CHARS
-from reelsearch.catalog.documents import MAX_YEAR as DOC_MAX_YEAR
-from reelsearch.catalog.documents import MIN_YEAR as DOC_MIN_YEAR
-from reelsearch.catalog.records import MAX_GENRES
+from reelsearch.catalog.documents import MAX_VOTES
 from reelsearch.config import MIN_ADMIN_TOKEN_CHARS
 from reelsearch.errors import DatabaseUnavailable
+from reelsearch.http.openapi_schemas import (
+    BULK_RESULT,
+    COMPONENT_SCHEMAS,
+    READY,
+    SUGGESTIONS,
+    WRITE_RESULT,
+)
 from reelsearch.search.query import (
     DEFAULT_LIMIT,
     FACETS,
@@ -32,37 +36,8 @@ from reelsearch.search.query import (
     SORTS,
 )
 
-# Every error code a response can carry, with what it means. A test checks
-# that each code the source raises is listed here.
-ERROR_CODES = {
-    "invalid": "a parameter's value is out of its bounds or syntax (`param` names it)",
-    "unknown_parameter": "a parameter this endpoint does not have",
-    "bad_encoding": "the query string is not valid UTF-8 or has a bad %-escape",
-    "too_long": "the query string or q is longer than its limit",
-    "invalid_api_key": "an unknown API key, or a forged, tampered or expired scoped token",
-    "forbidden": "an admin-only feature without the admin token, or outside a key's scope",
-    "unauthorized": "an admin-only route (the documents API) without an Authorization header",
-    "not_found": "no such movie or path",
-    "method_not_allowed": "the path has no such method (the `Allow` header lists them)",
-    "unavailable": "the catalog database is down or busy; retry after `Retry-After` seconds",
-    "deadline_exceeded": "the search ran past REELSEARCH_SEARCH_DEADLINE_MS and was stopped; "
-    "retry after `Retry-After` seconds",
-    "client_closed_request": "the client went away while its search ran (499, never read)",
-    "not_ready": "the catalog can't be read (readiness probe)",
-    "rate_limited": "the client's rate limit is spent; retry after `Retry-After` seconds",
-    "http_error": "another HTTP-level refusal",
-    "cors_refused": "a CORS preflight from an origin, method or header not allowed",
-    "bad_json": "a request body (a session write, a movie document) that is not valid JSON",
-    "too_large": "a session would grow past its size cap (the page's watchlist and history), "
-    "or a documents request passes its size or line limit",
-    "invalid_document": "a movie document or bulk line is refused: `param` names the field "
-    "(and `line` the line; `errors` lists every bad line found)",
-    "conflict": "the catalog can't take this write as it stands (e.g. a 64th genre)",
-    "internal": "a bug; it has been logged",
-}
 # The largest movie id the route reads (18 digits fit a signed 64-bit integer).
 MAX_MOVIE_ID = 10**18 - 1
-MAX_VOTES = 2**31 - 1
 # q: any text but control characters (a tab is allowed).
 _Q_PATTERN = "^[^\\u0000-\\u0008\\u000a-\\u001f]*$"
 _ASCII_DIGITS = "ASCII digits only (no sign, `_`, spaces or other scripts' digits)."
@@ -180,123 +155,6 @@ def _limit_param(description: str) -> dict[str, Any]:
     return _param("limit", schema, f"{description} {_ASCII_DIGITS}")
 
 
-_SPANS = {
-    "type": "array",
-    "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
-    "description": "[start, end) offsets in Unicode code points of the matched words.",
-}
-_MOVIE_PROPERTIES: dict[str, Any] = {
-    "id": {"type": "integer"},
-    "title": {"type": "string"},
-    "year": {"type": ["integer", "null"]},
-    "rating": {"type": ["number", "null"]},
-    "votes": {"type": "integer"},
-    "genres": {"type": "array", "items": {"type": "string"}},
-    "runtime_min": {"type": ["integer", "null"]},
-    "kind": {"type": "string"},
-    "source": {"type": "string", "description": "Where it came from: imdb, movielens..."},
-    "source_id": {"type": "string", "description": "Its id there: tt0133093, 2571..."},
-}
-_HIT = {
-    "type": "object",
-    "description": "A movie as a search hit; only the `fields` asked for.",
-    "additionalProperties": False,
-    "properties": {
-        **_MOVIE_PROPERTIES,
-        "matched_title": {
-            "type": ["string", "null"],
-            "description": "The alternate title that matched best; null when it is `title`.",
-        },
-        "highlights": {
-            "type": ["object", "null"],
-            "additionalProperties": False,
-            "properties": {"title": _SPANS, "matched_title": _SPANS},
-        },
-        "explain": {"type": "object", "description": "Only with explain=true."},
-    },
-}
-_MOVIE = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": [*_MOVIE_PROPERTIES, "original_title", "updated_at", "alt_titles"],
-    "properties": {
-        **_MOVIE_PROPERTIES,
-        "original_title": {"type": ["string", "null"]},
-        "updated_at": {
-            "type": "string",
-            "description": "When the catalog last changed it (ISO 8601).",
-        },  # fmt: skip
-        "alt_titles": {"type": "array", "items": {"type": "string"}},
-    },
-}
-_NULLABLE_INT = ["integer", "null"]
-_MOVIE_DOCUMENT = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["title"],
-    "description": "A movie to add or replace (catalog/documents.py). Strings are trimmed; "
-    "the alternate titles replace the movie's.",
-    "properties": {
-        "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE_CHARS},
-        "original_title": {"type": ["string", "null"], "maxLength": MAX_TITLE_CHARS},
-        "year": {"type": _NULLABLE_INT, "minimum": DOC_MIN_YEAR, "maximum": DOC_MAX_YEAR},
-        "runtime_min": {"type": _NULLABLE_INT, "minimum": 0, "maximum": MAX_RUNTIME_MIN},
-        "rating": {"type": ["number", "null"], "minimum": 0, "maximum": 10},
-        "votes": {"type": "integer", "minimum": 0, "maximum": MAX_VOTES, "default": 0},
-        "genres": {
-            "type": "array",
-            "items": {"type": "string", "minLength": 1, "maxLength": MAX_GENRE_CHARS},
-            "maxItems": MAX_GENRES,
-        },  # fmt: skip
-        "kind": {
-            "type": "string",
-            "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,31}$",
-            "default": "movie",
-        },  # fmt: skip
-        "alt_titles": {
-            "type": "array",
-            "items": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE_CHARS},
-            "maxItems": MAX_DOC_ALT_TITLES,
-        },  # fmt: skip
-    },
-}
-_WRITE_RESULT = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["source", "source_id", "id", "result", "catalog_version"],
-    "properties": {
-        "source": {"type": "string"},
-        "source_id": {"type": "string"},
-        "id": {"type": _NULLABLE_INT, "description": "The movie's catalog id."},
-        "result": {"enum": ["created", "updated", "unchanged", "deleted", "not_found"]},
-        "line": {"type": "integer", "description": "Bulk only: the line it answers."},
-        "catalog_version": {
-            "type": _NULLABLE_INT,
-            "description": "The version this write committed; null when nothing changed.",
-        },
-    },
-}
-_BULK_RESULT = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["catalog_version", "changed", "results"],
-    "properties": {
-        "catalog_version": {"type": _NULLABLE_INT},
-        "changed": {"type": "integer", "minimum": 0},
-        "results": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["line", "source", "source_id", "id", "result"],
-                "properties": {
-                    k: v
-                    for k, v in _WRITE_RESULT["properties"].items()  # type: ignore[attr-defined]
-                    if k != "catalog_version"
-                },  # fmt: skip
-            },
-        },
-    },
-}
 _SOURCE_KEY_PARAM = {
     "name": "movie_id",
     "in": "path",
@@ -304,104 +162,6 @@ _SOURCE_KEY_PARAM = {
     "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,31}:[^\\s/?#]{1,150}$"},
     "description": "SOURCE:SOURCE_ID (imdb:tt0133093): the source is lowercase letters, "
     "digits, `_`, `.`, `-`; the id has no spaces, `/`, `?` or `#`.",
-}
-_SEARCH_RESULT = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["hits", "total", "total_is_exact", "next_cursor"],
-    "properties": {
-        "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
-        "total": {"type": "integer", "minimum": 0},
-        "total_is_exact": {"type": "boolean", "description": "false: `total` is a floor."},
-        "facets": {
-            "type": "object",
-            "description": "Only with `facets`: value -> count over all matches.",
-            "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}},
-        },
-        "next_cursor": {"type": ["string", "null"], "description": "null on the last page."},
-    },
-}
-_SUGGESTIONS = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["suggestions"],
-    "properties": {
-        "suggestions": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["id", "title", "year"],
-                "properties": {
-                    "id": {"type": "integer"},
-                    "title": {"type": "string"},
-                    "year": {"type": ["integer", "null"]},
-                },
-            },
-        }
-    },
-}
-_READY = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["status"],
-    "properties": {
-        "status": {"const": "ready"},
-        "catalog_version": {"type": "integer", "description": "Admin token or allowed address."},
-        "movies": {"type": "integer", "description": "Admin token or allowed address."},
-        "dependencies": {
-            "type": "object",
-            "description": "Admin token or allowed address: catalog, migrations, redis "
-            "(when configured), each with its state, whether it is required, and why.",
-            "additionalProperties": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["state", "required", "reason"],
-                "properties": {
-                    "state": {"enum": ["up", "down"]},
-                    "required": {"type": "boolean"},
-                    "reason": {"type": "string"},
-                },
-            },
-        },
-    },
-}
-_ERROR_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["code", "message", "param"],
-            "properties": {
-                "code": {
-                    "type": "string",
-                    "enum": list(ERROR_CODES),
-                    "description": "; ".join(f"`{k}`: {v}" for k, v in ERROR_CODES.items()),
-                },
-                "message": {"type": "string"},
-                "param": {"type": ["string", "null"], "description": "The parameter at fault."},
-                "line": {
-                    "type": ["integer", "null"],
-                    "description": "POST /v1/movies/bulk: the first bad line (1-based).",
-                },
-                "errors": {
-                    "type": "array",
-                    "description": "POST /v1/movies/bulk: every bad line found (at most 20).",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "line": {"type": ["integer", "null"]},
-                            "param": {"type": ["string", "null"]},
-                            "message": {"type": "string"},
-                        },
-                    },
-                },
-            },
-        }
-    },
 }
 
 
@@ -445,7 +205,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                     "summary": "Title suggestions for a partly typed query.",
                     "parameters": [_q_param(), _limit_param("Suggestions.")],
                     "responses": {
-                        "200": _ok("Suggestions, best first.", _SUGGESTIONS),
+                        "200": _ok("Suggestions, best first.", SUGGESTIONS),
                         "400": _BAD,
                         "401": _NO_KEY,
                         "429": _LIMITED,
@@ -494,8 +254,8 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                         },  # fmt: skip
                     },
                     "responses": {
-                        "200": _ok("Replaced, or unchanged (no new version).", _WRITE_RESULT),
-                        "201": _ok("Added.", _WRITE_RESULT),
+                        "200": _ok("Replaced, or unchanged (no new version).", WRITE_RESULT),
+                        "201": _ok("Added.", WRITE_RESULT),
                         "400": _error("The document is refused; `error.param` names the field."),
                         "403": _error("A wrong admin token, or none configured on the server."),
                         "401": _NO_ADMIN,
@@ -511,7 +271,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                     "summary": "Delete one movie by its source id.",
                     "parameters": [_SOURCE_KEY_PARAM],
                     "responses": {
-                        "200": _ok("Deleted.", _WRITE_RESULT),
+                        "200": _ok("Deleted.", WRITE_RESULT),
                         "400": _BAD,
                         "403": _error("A wrong admin token, or none configured on the server."),
                         "404": _error("No movie has this source id."),
@@ -535,7 +295,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                         "most REELSEARCH_DOCUMENTS_BULK_MAX_LINES lines.",
                     },
                     "responses": {
-                        "200": _ok("What each line did, in order.", _BULK_RESULT),
+                        "200": _ok("What each line did, in order.", BULK_RESULT),
                         "400": _error(
                             "Bad lines: `error.line` and `error.errors` name them; "
                             "nothing was written."
@@ -572,20 +332,14 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
                     "summary": "The catalog can be read; details for the admin token.",
                     "security": anyone_or_admin,
                     "responses": {
-                        "200": _ok("Ready.", _READY),
+                        "200": _ok("Ready.", READY),
                         "503": _error("Not ready: the catalog can't be read.", retry_after=True),
                     },
                 }
             },
         },
         "components": {
-            "schemas": {
-                "Hit": _HIT,
-                "Movie": _MOVIE,
-                "SearchResult": _SEARCH_RESULT,
-                "MovieDocument": _MOVIE_DOCUMENT,
-                "Error": _ERROR_SCHEMA,
-            },
+            "schemas": COMPONENT_SCHEMAS,
             "headers": {
                 "Retry-After": {
                     "description": "Seconds to wait before retrying.",
