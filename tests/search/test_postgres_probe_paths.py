@@ -37,7 +37,7 @@ from reelsearch.search.readers import numbered
 pytestmark = pytest.mark.postgres
 
 # A count cap low enough that words of the 58,788-title sample pass it twice over
-# (the floor the vocabulary must show, postgres.CAP_MARGIN): "love" and the typo
+# (the floor the vocabulary must show, postgres_prepared.CAP_MARGIN): "love" and the typo
 # "nigth " (finished, so its typos are read: "night", 432 titles) then count from
 # the vocabulary.
 LOW_CAP = 100
@@ -64,7 +64,9 @@ class Engine:
         return self.loop.run_until_complete(coroutine)
 
     def prepared(self, q: str) -> PreparedPage:
-        page = self.engine.prepare_page(self.engine.snapshot, parse_search([("q", q)]), count=True)
+        page = self.engine.preparer.prepare_page(
+            self.engine.snapshot, parse_search([("q", q)]), count=True
+        )
         assert page is not None
         return page
 
@@ -165,7 +167,10 @@ def test_a_rare_word_drives_the_gin_read_of_a_short_prefix(engine: Engine, q: st
     """A rare word beside a one-letter prefix, read through GIN: GIN reads the rare
     word's slot alone (the statement's first parameter), the whole match second."""
     page = engine.prepared(q)
-    words, movies = engine.engine.counts(engine.engine.snapshot), engine.engine.snapshot.movie_count
+    words, movies = (
+        engine.engine.preparer.counts(engine.engine.snapshot),
+        engine.engine.snapshot.movie_count,
+    )
     driver = gin_driver(page.match, words, movies, typos=False)
     assert driver is not None and driver.startswith(f"('{q.split()[0]}' | ")
     assert [driver, page.match.plain] == list(page.statement.params[:2])
@@ -174,7 +179,7 @@ def test_a_rare_word_drives_the_gin_read_of_a_short_prefix(engine: Engine, q: st
 def test_common_slots_alike_read_the_whole_match(engine: Engine) -> None:
     """Two words of alike counts (or one word): no slot drives, GIN reads it all."""
     snapshot = engine.engine.snapshot
-    words, movies = engine.engine.counts(snapshot), snapshot.movie_count
+    words, movies = engine.engine.preparer.counts(snapshot), snapshot.movie_count
     for q in ("star t", "love", "the matrix"):
         assert gin_driver(engine.prepared(q).match, words, movies, typos=False) is None
 
@@ -192,7 +197,7 @@ def test_the_floor_is_the_most_used_one_word_alternative(engine: Engine) -> None
     """One required slot: its most used one-word alternative's exact title count, with
     typos its typo candidates' too ("nigth": "night"); several slots: 0."""
     snapshot = engine.engine.snapshot
-    words = engine.engine.counts(snapshot)
+    words = engine.engine.preparer.counts(snapshot)
     love = engine.prepared("love").match
     assert words.doc_count("love") == matches_at_least(love, words, typos=False)
     nigth = engine.prepared("nigth ").match

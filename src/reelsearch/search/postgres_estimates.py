@@ -134,7 +134,7 @@ def gin_driver(
     GIN reads every word of a tsquery, and a prefix of one or two letters
     ('n':*) by merging the titles of every word it begins. When one required
     slot is far rarer than another, reading that slot alone and testing each
-    of its titles against the whole match costs less (``postgres_page._read_by``).
+    of its titles against the whole match costs less (``postgres_reads.read_by``).
     """
     required = match.plan.required
     if len(required) < 2 or movie_count == 0:
