@@ -28,9 +28,10 @@ from one_statement_check import one_statement_and_direct
 
 from reelsearch.config import Settings
 from reelsearch.search.postgres import PostgresSearchEngine
+from reelsearch.search.postgres_answers import COUNT, TYPO_COUNT
 from reelsearch.search.postgres_estimates import gin_driver, matches_at_least
-from reelsearch.search.postgres_page import start_range
 from reelsearch.search.postgres_prepared import PreparedPage
+from reelsearch.search.postgres_reads import start_range
 from reelsearch.search.query import parse_search
 from reelsearch.search.readers import numbered
 
@@ -50,6 +51,7 @@ START_TIER_ANSWERS = [*START_TIER, "of i", "star t", "a my lo", "the ma"]
 DRIVEN = ["casablanca s", "lives n"]  # a rare word and a one-letter prefix, via GIN
 BEYOND_CAP = ["the", "love"]  # one word, far more titles than the cap
 TYPOS_BEYOND_CAP = ["nigth "]  # a typo of a word far past the cap
+TYPOS_COUNTED = ["nigth ", "godzila", "matrx"]  # typos counted under the default cap
 
 
 class Engine:
@@ -228,7 +230,33 @@ def test_a_typo_past_the_cap_is_not_counted(low_cap: Engine) -> None:
     the typo matches."""
     statement = low_cap.prepared(TYPOS_BEYOND_CAP[0]).statement
     assert statement.typos_beyond_cap
-    assert "typo_matches" not in statement.sql
+    assert "fr AS MATERIALIZED" not in statement.sql
+    assert f"SELECT {COUNT}, {TYPO_COUNT}," not in statement.sql
+
+
+# -- the typo matches read once for the page and their count --------------------------
+
+
+@pytest.mark.parametrize("q", TYPOS_COUNTED)
+def test_typo_matches_are_read_once_for_the_page_and_the_count(engine: Engine, q: str) -> None:
+    """A typo search whose typo matches are counted: one read of them (``fr``, their
+    ranks up to the cap + 1) serves both the page's rows and the capped count, so the
+    typo expression is a parameter once, where it was twice (the page, the count)."""
+    page = engine.prepared(q)
+    statement = page.statement
+    typos = page.match.with_typos
+    assert typos is not None and not statement.typos_beyond_cap
+    assert "fr AS MATERIALIZED" in statement.sql
+    assert f"SELECT {COUNT}, {TYPO_COUNT}," in statement.sql
+    assert 1 == statement.params.count(typos)
+
+
+@pytest.mark.parametrize("q", TYPOS_COUNTED)
+def test_typo_matches_read_once_answer_as_the_statements_own(engine: Engine, q: str) -> None:
+    """The page's typo rows and the capped typo count from the one read are the
+    algorithm's own statements' answers, and the result is the statement-by-statement
+    search's."""
+    assert_same_as_statement_by_statement(engine, [("q", q)])
 
 
 def test_with_the_default_cap_the_sample_counts_as_before(engine: Engine) -> None:

@@ -259,11 +259,25 @@ class PageStatement(PageAnswers):
             wanted = f"(SELECT n FROM n) < {TYPO_THRESHOLD}"
             if strict is not None:
                 wanted = f"({wanted} OR (SELECT c FROM s) < {TYPO_THRESHOLD})"
-            ctes.append(
-                f"f AS MATERIALIZED (SELECT {COLUMNS} {typo_rows}{fsql} "
-                f"AND {wanted} ORDER BY {typo_order} LIMIT (SELECT wanted FROM k))"
-            )
-            params += [*match_params(typos, typo_driver), *fp]
+            if count and not typos_counted:
+                # The typo matches are read once for the page and their capped count:
+                # their ranks up to the count (fr), then the page's columns by rank.
+                # Reading them twice cost a second GIN read (docs/decisions/0032).
+                ctes.append(
+                    f"fr AS MATERIALIZED (SELECT m.search_rank AS r {typo_rows}{fsql} "
+                    f"AND {wanted} ORDER BY {typo_order} LIMIT greatest(?, (SELECT wanted FROM k)))"
+                )
+                params += [*match_params(typos, typo_driver), *fp, cap + 1]
+                ctes.append(
+                    f"f AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank "
+                    "IN (SELECT r FROM fr ORDER BY r LIMIT (SELECT wanted FROM k)))"
+                )
+            else:
+                ctes.append(
+                    f"f AS MATERIALIZED (SELECT {COLUMNS} {typo_rows}{fsql} "
+                    f"AND {wanted} ORDER BY {typo_order} LIMIT (SELECT wanted FROM k))"
+                )
+                params += [*match_params(typos, typo_driver), *fp]
         # The hits that may be shown and have alternate titles: read once, by the last part.
         sources = ["SELECT id, alt_norm_titles FROM q"]
         if typos is not None:
@@ -303,11 +317,9 @@ class PageStatement(PageAnswers):
                 filled = "(SELECT count(*) FROM f) >= (SELECT wanted FROM k)"
                 parts.append(
                     f"SELECT {COUNT}, {TYPO_COUNT}, NULL, c, {_NULL_COLUMNS} FROM "
-                    f"(SELECT count(*) AS c FROM (SELECT 1 {typo_rows}"
-                    f"{fsql} AND {filled} ORDER BY {typo_order} LIMIT ?) AS typo_matches) AS tc "
-                    f"WHERE {filled}"
+                    f"(SELECT least(count(*), ?) AS c FROM fr) AS tc WHERE {filled}"
                 )
-                params += [*match_params(typos, typo_driver), *fp, cap + 1]
+                params.append(cap + 1)
         # The displayed alternate titles annotate may ask for: of every hit that may
         # be on the page and has some (``ht``, before the parts), if there are few.
         parts.append(
