@@ -49,6 +49,13 @@ LOW_CAP = 100
 START_TIER = ["of the", "and t"]
 START_TIER_ANSWERS = [*START_TIER, "of i", "star t", "a my lo", "the ma"]
 DRIVEN = ["casablanca s", "lives n"]  # a rare word and a one-letter prefix, via GIN
+# One slot (the words typed apart or joined) whose split form ends in a short prefix,
+# via GIN, and the driver that reads the rest of it: each alternative's other word.
+ONE_SLOT_DRIVEN = {
+    "spider m": "('spider' | 'spiderm':*)",
+    "casa b": "('casa' | 'casab':*)",
+    "star t": "('star' | 'start':*)",
+}
 BEYOND_CAP = ["the", "love"]  # one word, far more titles than the cap
 TYPOS_BEYOND_CAP = ["nigth "]  # a typo of a word far past the cap
 TYPOS_COUNTED = ["nigth ", "godzila", "matrx"]  # typos counted under the default cap
@@ -179,14 +186,29 @@ def test_a_rare_word_drives_the_gin_read_of_a_short_prefix(engine: Engine, q: st
 
 
 def test_common_slots_alike_read_the_whole_match(engine: Engine) -> None:
-    """Two words of alike counts (or one word): no slot drives, GIN reads it all."""
+    """Two words of alike counts (or one word), no short prefix: no slot drives, GIN
+    reads it all."""
     snapshot = engine.engine.snapshot
     words, movies = engine.engine.preparer.counts(snapshot), snapshot.movie_count
-    for q in ("star t", "love", "the matrix"):
+    for q in ("star wars", "love", "the matrix"):
         assert gin_driver(engine.prepared(q).match, words, movies, typos=False) is None
 
 
-@pytest.mark.parametrize("q", DRIVEN)
+@pytest.mark.parametrize("q", sorted(ONE_SLOT_DRIVEN))
+def test_one_slot_with_a_short_prefix_is_driven_by_its_other_words(engine: Engine, q: str) -> None:
+    """One slot ("spider m": 'spider' & 'm':*, or the joined 'spiderman'), read through
+    GIN: GIN would merge every word starting with "m"; it reads each alternative's other
+    word instead (the joined one as a prefix), the whole match tested second."""
+    page = engine.prepared(q)
+    snapshot = engine.engine.snapshot
+    words, movies = engine.engine.preparer.counts(snapshot), snapshot.movie_count
+    assert 1 == len(page.match.plan.required)
+    driver = gin_driver(page.match, words, movies, typos=False)
+    assert ONE_SLOT_DRIVEN[q] == driver
+    assert [driver, page.match.plain] == list(page.statement.params[:2])
+
+
+@pytest.mark.parametrize("q", [*DRIVEN, *sorted(ONE_SLOT_DRIVEN)])
 def test_a_driven_read_answers_as_the_statements_own(engine: Engine, q: str) -> None:
     """The driven read finds the titles the whole match finds through GIN."""
     assert_same_as_statement_by_statement(engine, [("q", q)])
