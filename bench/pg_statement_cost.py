@@ -13,6 +13,16 @@ alternating). Capture once per code version (the one before a change via
         --db catalog.db --capture after.json [--per-kind 100]
     python bench/pg_statement_cost.py --pg-url ... --replay before.json after.json \
         [--seconds 8] [--rounds 2] [--filtered]
+
+``--compare before.json after.json`` pairs the two captures statement by statement (the
+same searches in the same order) and, for each pair whose text or parameters differ,
+checks that both return the same rows, and reads the shared buffers each touches (hit +
+read: what it reads, whatever else the machine does) and its execution time (the fastest
+of ``--repeats``, the two alternating); then percentiles over every statement and the
+``--top`` slowest before.
+
+    python bench/pg_statement_cost.py --pg-url ... --compare before.json after.json \
+        [--repeats 3] [--top 25]
 """
 
 from __future__ import annotations
@@ -57,6 +67,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--filtered", action="store_true", help="only statements with such filters")
+    p.add_argument("--compare", type=Path, nargs=2, help="two captures: rows, buffers, time")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--top", type=int, default=25)
     return p.parse_args()
 
 
@@ -141,12 +154,76 @@ async def replay(args: argparse.Namespace) -> None:
               f"{statistics.median(runs):.0f} µs per statement")  # fmt: skip
 
 
+async def buffers_and_ms(
+    conn: asyncpg.Connection, sql: str, params: Sequence[Any]
+) -> tuple[int, float]:
+    """Shared buffers the statement touched (hit + read) and its execution time (ms)."""
+    found = await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, *params)
+    plan = json.loads(found)[0]
+    top = plan["Plan"]
+    return top["Shared Hit Blocks"] + top["Shared Read Blocks"], plan["Execution Time"]
+
+
+async def compare(args: argparse.Namespace) -> None:
+    """Each pair of statements of two captures: same rows?, buffers, fastest time."""
+    before, after = (load(path, False) for path in args.compare)
+    if len(before) != len(after):
+        print(f"captures differ in length ({len(before)}, {len(after)}): pairing the first")
+    conn = await asyncpg.connect(
+        libpq_dsn(args.pg_url),
+        statement_cache_size=0,
+        server_settings={"jit": "off", "plan_cache_mode": "force_generic_plan"},
+    )
+    pairs: list[tuple[int, int, float, float, str]] = []
+    differing = other_rows = 0
+    try:
+        for (sql_a, params_a), (sql_b, params_b) in zip(before, after, strict=False):
+            blocks_a, _ = await buffers_and_ms(conn, sql_a, params_a)
+            blocks_b, times = blocks_a, ([], [])
+            same = (sql_a, params_a) == (sql_b, params_b)
+            if not same:
+                differing += 1
+                blocks_b, _ = await buffers_and_ms(conn, sql_b, params_b)
+            found: list[list[tuple[str, ...]]] = [[], []]
+            for _ in range(args.repeats):
+                for side, (sql, params) in enumerate(((sql_a, params_a), (sql_b, params_b))):
+                    started = time.perf_counter()
+                    rows = await conn.fetch(sql, *params)
+                    times[side].append((time.perf_counter() - started) * 1000)
+                    found[side] = sorted(tuple(map(str, row)) for row in rows)
+            other_rows += found[0] != found[1]
+            pairs.append((blocks_a, blocks_b, min(times[0]), min(times[1]), str(params_a[:2])))
+    finally:
+        await conn.close()
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    print(f"{len(pairs)} statements, {differing} differ in text or parameters; "
+          f"{other_rows} pairs returned other rows")  # fmt: skip
+    for side, name in enumerate(path.name for path in args.compare):
+        blocks = [float(pair[side]) for pair in pairs]
+        ms = [pair[2 + side] for pair in pairs]
+        print(
+            f"{name}: shared buffers p50 {pct(blocks, 0.5):.0f} p90 {pct(blocks, 0.9):.0f} "
+            f"p99 {pct(blocks, 0.99):.0f} max {max(blocks):.0f} sum {sum(blocks):.0f}; "
+            f"ms p50 {pct(ms, 0.5):.2f} p90 {pct(ms, 0.9):.2f} p99 {pct(ms, 0.99):.2f} "
+            f"max {max(ms):.1f} sum {sum(ms):.0f}"
+        )
+    print("buffers before, after; ms before, after; the first parameters")
+    for pair in sorted(pairs, key=lambda pair: -pair[2])[: args.top]:
+        print(f"{pair[0]:7d} {pair[1]:7d} {pair[2]:8.2f} {pair[3]:8.2f}  {pair[4][:90]}")
+
+
 def main() -> None:
     args = parse_args()
     if args.capture:
         uvloop.run(capture(args))
     if args.replay:
         uvloop.run(replay(args))
+    if args.compare:
+        uvloop.run(compare(args))
 
 
 if __name__ == "__main__":

@@ -28,16 +28,17 @@ from one_statement_check import one_statement_and_direct
 
 from reelsearch.config import Settings
 from reelsearch.search.postgres import PostgresSearchEngine
+from reelsearch.search.postgres_answers import COUNT, TYPO_COUNT
 from reelsearch.search.postgres_estimates import gin_driver, matches_at_least
-from reelsearch.search.postgres_page import start_range
 from reelsearch.search.postgres_prepared import PreparedPage
+from reelsearch.search.postgres_reads import start_range
 from reelsearch.search.query import parse_search
 from reelsearch.search.readers import numbered
 
 pytestmark = pytest.mark.postgres
 
 # A count cap low enough that words of the 58,788-title sample pass it twice over
-# (the floor the vocabulary must show, postgres.CAP_MARGIN): "love" and the typo
+# (the floor the vocabulary must show, postgres_prepared.CAP_MARGIN): "love" and the typo
 # "nigth " (finished, so its typos are read: "night", 432 titles) then count from
 # the vocabulary.
 LOW_CAP = 100
@@ -48,8 +49,16 @@ LOW_CAP = 100
 START_TIER = ["of the", "and t"]
 START_TIER_ANSWERS = [*START_TIER, "of i", "star t", "a my lo", "the ma"]
 DRIVEN = ["casablanca s", "lives n"]  # a rare word and a one-letter prefix, via GIN
+# One slot (the words typed apart or joined) whose split form ends in a short prefix,
+# via GIN, and the driver that reads the rest of it: each alternative's other word.
+ONE_SLOT_DRIVEN = {
+    "spider m": "('spider' | 'spiderm':*)",
+    "casa b": "('casa' | 'casab':*)",
+    "star t": "('star' | 'start':*)",
+}
 BEYOND_CAP = ["the", "love"]  # one word, far more titles than the cap
 TYPOS_BEYOND_CAP = ["nigth "]  # a typo of a word far past the cap
+TYPOS_COUNTED = ["nigth ", "godzila", "matrx"]  # typos counted under the default cap
 
 
 class Engine:
@@ -64,7 +73,9 @@ class Engine:
         return self.loop.run_until_complete(coroutine)
 
     def prepared(self, q: str) -> PreparedPage:
-        page = self.engine.prepare_page(self.engine.snapshot, parse_search([("q", q)]), count=True)
+        page = self.engine.preparer.prepare_page(
+            self.engine.snapshot, parse_search([("q", q)]), count=True
+        )
         assert page is not None
         return page
 
@@ -165,21 +176,39 @@ def test_a_rare_word_drives_the_gin_read_of_a_short_prefix(engine: Engine, q: st
     """A rare word beside a one-letter prefix, read through GIN: GIN reads the rare
     word's slot alone (the statement's first parameter), the whole match second."""
     page = engine.prepared(q)
-    words, movies = engine.engine.counts(engine.engine.snapshot), engine.engine.snapshot.movie_count
+    words, movies = (
+        engine.engine.preparer.counts(engine.engine.snapshot),
+        engine.engine.snapshot.movie_count,
+    )
     driver = gin_driver(page.match, words, movies, typos=False)
     assert driver is not None and driver.startswith(f"('{q.split()[0]}' | ")
     assert [driver, page.match.plain] == list(page.statement.params[:2])
 
 
 def test_common_slots_alike_read_the_whole_match(engine: Engine) -> None:
-    """Two words of alike counts (or one word): no slot drives, GIN reads it all."""
+    """Two words of alike counts (or one word), no short prefix: no slot drives, GIN
+    reads it all."""
     snapshot = engine.engine.snapshot
-    words, movies = engine.engine.counts(snapshot), snapshot.movie_count
-    for q in ("star t", "love", "the matrix"):
+    words, movies = engine.engine.preparer.counts(snapshot), snapshot.movie_count
+    for q in ("star wars", "love", "the matrix"):
         assert gin_driver(engine.prepared(q).match, words, movies, typos=False) is None
 
 
-@pytest.mark.parametrize("q", DRIVEN)
+@pytest.mark.parametrize("q", sorted(ONE_SLOT_DRIVEN))
+def test_one_slot_with_a_short_prefix_is_driven_by_its_other_words(engine: Engine, q: str) -> None:
+    """One slot ("spider m": 'spider' & 'm':*, or the joined 'spiderman'), read through
+    GIN: GIN would merge every word starting with "m"; it reads each alternative's other
+    word instead (the joined one as a prefix), the whole match tested second."""
+    page = engine.prepared(q)
+    snapshot = engine.engine.snapshot
+    words, movies = engine.engine.preparer.counts(snapshot), snapshot.movie_count
+    assert 1 == len(page.match.plan.required)
+    driver = gin_driver(page.match, words, movies, typos=False)
+    assert ONE_SLOT_DRIVEN[q] == driver
+    assert [driver, page.match.plain] == list(page.statement.params[:2])
+
+
+@pytest.mark.parametrize("q", [*DRIVEN, *sorted(ONE_SLOT_DRIVEN)])
 def test_a_driven_read_answers_as_the_statements_own(engine: Engine, q: str) -> None:
     """The driven read finds the titles the whole match finds through GIN."""
     assert_same_as_statement_by_statement(engine, [("q", q)])
@@ -192,7 +221,7 @@ def test_the_floor_is_the_most_used_one_word_alternative(engine: Engine) -> None
     """One required slot: its most used one-word alternative's exact title count, with
     typos its typo candidates' too ("nigth": "night"); several slots: 0."""
     snapshot = engine.engine.snapshot
-    words = engine.engine.counts(snapshot)
+    words = engine.engine.preparer.counts(snapshot)
     love = engine.prepared("love").match
     assert words.doc_count("love") == matches_at_least(love, words, typos=False)
     nigth = engine.prepared("nigth ").match
@@ -223,7 +252,33 @@ def test_a_typo_past_the_cap_is_not_counted(low_cap: Engine) -> None:
     the typo matches."""
     statement = low_cap.prepared(TYPOS_BEYOND_CAP[0]).statement
     assert statement.typos_beyond_cap
-    assert "typo_matches" not in statement.sql
+    assert "fr AS MATERIALIZED" not in statement.sql
+    assert f"SELECT {COUNT}, {TYPO_COUNT}," not in statement.sql
+
+
+# -- the typo matches read once for the page and their count --------------------------
+
+
+@pytest.mark.parametrize("q", TYPOS_COUNTED)
+def test_typo_matches_are_read_once_for_the_page_and_the_count(engine: Engine, q: str) -> None:
+    """A typo search whose typo matches are counted: one read of them (``fr``, their
+    ranks up to the cap + 1) serves both the page's rows and the capped count, so the
+    typo expression is a parameter once, where it was twice (the page, the count)."""
+    page = engine.prepared(q)
+    statement = page.statement
+    typos = page.match.with_typos
+    assert typos is not None and not statement.typos_beyond_cap
+    assert "fr AS MATERIALIZED" in statement.sql
+    assert f"SELECT {COUNT}, {TYPO_COUNT}," in statement.sql
+    assert 1 == statement.params.count(typos)
+
+
+@pytest.mark.parametrize("q", TYPOS_COUNTED)
+def test_typo_matches_read_once_answer_as_the_statements_own(engine: Engine, q: str) -> None:
+    """The page's typo rows and the capped typo count from the one read are the
+    algorithm's own statements' answers, and the result is the statement-by-statement
+    search's."""
+    assert_same_as_statement_by_statement(engine, [("q", q)])
 
 
 def test_with_the_default_cap_the_sample_counts_as_before(engine: Engine) -> None:

@@ -293,7 +293,7 @@ def test_a_recurring_search_sends_the_statement_prepared_the_first_time(server: 
     search asked again sends that same statement (one round trip, or two when it drops
     a word) and returns the same result; a new snapshot or rules version starts afresh."""
     engine = server.engine
-    prepared = engine._prepared
+    prepared = engine.preparer.pages
     rules = engine.tiered.rules.current()
     for q in ("the matrix", "star wras", "love"):
         query = parse_search([("q", q), ("genres", "Drama")])

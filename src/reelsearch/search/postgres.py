@@ -35,21 +35,10 @@ from reelsearch.db.postgres import PostgresPool
 from reelsearch.errors import ConnectionLost
 from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import Hit, SearchResult
-from reelsearch.search.filters import Filters, build_filters, with_year
 from reelsearch.search.matching import TextMatch
-from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
-from reelsearch.search.plan import QueryPlan
-from reelsearch.search.postgres_estimates import (
-    TitleCounts,
-    estimated_matches,
-    filtered_share,
-    gin_driver,
-    is_common,
-    matches_at_least,
-    matches_at_most,
-)
-from reelsearch.search.postgres_page import Cut, PageStatement
-from reelsearch.search.postgres_prepared import PageSql, PreparedPage, PreparedPages
+from reelsearch.search.postgres_page import PageStatement
+from reelsearch.search.postgres_prepared import PagePreparer, PageSql
+from reelsearch.search.postgres_reads import Cut
 from reelsearch.search.postgres_replay import Answers, ReplayReader
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import PostgresReader, Reader
@@ -60,14 +49,6 @@ from reelsearch.search.tiered import TieredSearch
 
 T = TypeVar("T")
 logger = logging.getLogger("reelsearch.search")
-
-# Up to this many words, the checks of every first-words cut the bisection may try
-# ride along (at most 4 plans); a longer query's bisection asks the server.
-MAX_CUT_WORDS = 6
-
-# The count is taken as known past the cap when the vocabulary's floor is this many
-# times the cap: single-movie writes between imports move a word's count by a few.
-CAP_MARGIN = 2
 
 # An import swaps in new tables; statements asyncpg prepared against the old
 # ones fail once with these, and succeed when prepared again.
@@ -83,8 +64,7 @@ class PostgresSearchEngine:
         self.snapshot = snapshot
         self.tiered = TieredSearch(settings, POSTGRESQL)
         self.page_statement = PageStatement(self.tiered.pages)
-        self._counts = TitleCounts(snapshot.vocabulary)
-        self._prepared = PreparedPages()
+        self.preparer = PagePreparer(self.tiered, self.page_statement, snapshot)
         self._refresh_lock = asyncio.Lock()
 
     @classmethod
@@ -134,18 +114,14 @@ class PostgresSearchEngine:
     ) -> ReplayReader:
         """A reader holding the answers to a relevance page's reads, found in one statement.
 
-        What to send is worked out once per query (``prepare_page``, kept in an
+        What to send is worked out once per query (``PagePreparer``, kept in an
         LRU); other searches (no words, sorted by a column) get an empty
         reader: every read goes to the server.
         """
         replay = ReplayReader(db)
         if not query.words or query.sort != "relevance":
             return replay
-        rules = self.tiered.rules.current()
-        found, prepared = self._prepared.get(snapshot, rules, query, count)
-        if not found:
-            prepared = self.prepare_page(snapshot, query, count=count)
-            self._prepared.put(query, count, prepared)
+        prepared = self.preparer.prepared(snapshot, query, count=count)
         if prepared is None:
             return replay
         match, filters, need = prepared.match, prepared.filters, prepared.need
@@ -174,151 +150,18 @@ class PostgresSearchEngine:
                 if not (params and sql.startswith(PageStatement.PROBE_START)):
                     return None
                 if not floor:
-                    floor.append(self._cut(snapshot, query, plan, self._floor_words(query)))
+                    floor.append(preparer.cut(snapshot, query, plan, preparer.floor_words(query)))
                 for cut in (*tried, *floor):
                     if cut.plain == params[0]:
                         replay.more = None  # the algorithm falls back once
-                        statement = self._page_sql(snapshot, cut, filters, need, share, count)
+                        statement = preparer.page_sql(snapshot, cut, filters, need, share, count)
                         return await page(cut, statement)
                 return None
 
-            plan = match.plan
+            plan, preparer = match.plan, self.preparer
             replay.more = more
         replay.answers = await page(match, prepared.statement, prepared.cuts)
         return replay
-
-    def prepare_page(
-        self, snapshot: CatalogSnapshot, query: SearchQuery, *, count: bool
-    ) -> PreparedPage | None:
-        """What a relevance page sends first, or None if it sends nothing (a plan that
-        contradicts itself).
-
-        The page's words, filters and size are worked out here as the algorithm
-        will (``TieredSearch.search`` and ``_text_page``, for the year typed
-        among the words too): the plan and its match come from the same LRUs,
-        so the algorithm then finds them built.
-        """
-        filters = build_filters(snapshot, query, text=True) if count else Filters("", ())
-        plan = self.tiered.plan(snapshot, query)
-        if plan.contradicts_itself:
-            return None
-        if plan.year is not None:
-            filters = with_year(filters, plan.year)
-        match = self.tiered.pages.match(snapshot, plan)
-        share = filtered_share(snapshot, query, year=plan.year) if count else 1.0
-        need = query.offset + query.limit
-        tried: list[TextMatch] = []
-        cuts: list[Cut] = []
-        # If no title has every word, the algorithm looks for the longest first
-        # words that match (TextPages._resolve_words). When that is likely and the
-        # words are few, its checks come along; the page of the words it keeps is
-        # one more statement, asked when it reads it (``read_page``'s ``more``).
-        if (
-            1 < len(query.words) <= MAX_CUT_WORDS
-            and matches_at_most(plan, self.counts(snapshot), TYPO_THRESHOLD) < TYPO_THRESHOLD
-        ):
-            tried = self._cuts(snapshot, query, plan)
-            cuts = [Cut(cut, self._walks(snapshot, cut, 1, share)) for cut in tried]
-        statement = self._page_sql(snapshot, match, filters, need, share, count, cuts)
-        return PreparedPage(match, filters, need, share, tuple(tried), tuple(cuts), statement)
-
-    def _page_sql(
-        self,
-        snapshot: CatalogSnapshot,
-        match: TextMatch,
-        filters: Filters,
-        need: int,
-        share: float,
-        count: bool,
-        cuts: Sequence[Cut] = (),
-    ) -> PageSql:
-        """The one statement for the page of ``match``."""
-        statement = self.page_statement
-        bound = matches_at_most(match.plan, self.counts(snapshot), max(need, PROBE_ROWS) + 1)
-        broad = bound > max(need, PROBE_ROWS)
-        # The rank-ordered probe: common words walk the popularity index, rare
-        # ones are read through GIN; the vocabulary's counts decide, not the planner.
-        beyond_cap = count and self._beyond_cap(snapshot, match, filters, typos=False)
-        typos_beyond_cap = (
-            count
-            and match.with_typos is not None
-            and self._beyond_cap(snapshot, match, filters, typos=True)
-        )
-        counted = beyond_cap or not count
-        limit = statement.probe_limit(match, need, filters, broad=broad, counted=counted)
-        walk = self._walks(snapshot, match, limit, share)
-        words, movies = self.counts(snapshot), snapshot.movie_count
-        drivers = (
-            gin_driver(match, words, movies, typos=False),
-            gin_driver(match, words, movies, typos=True) if match.with_typos else None,
-        )
-        sql, params, limit = statement.build(
-            match,
-            filters,
-            need,
-            broad=broad,
-            count=count,
-            cuts=cuts,
-            walk=walk,
-            counted=counted,
-            drivers=drivers,
-            typos_counted=typos_beyond_cap,
-        )
-        return PageSql(
-            self._prepared.text(sql), tuple(params), limit, broad, beyond_cap, typos_beyond_cap
-        )
-
-    def _beyond_cap(
-        self, snapshot: CatalogSnapshot, match: TextMatch, filters: Filters, *, typos: bool
-    ) -> bool:
-        """Whether the vocabulary says the words (with ``typos``, or a typo candidate),
-        unfiltered, match more than the count cap: then the count is known without
-        reading that many matches. With a margin of as many again, for the word
-        overlay's counts between imports."""
-        if filters.sql:
-            return False
-        cap = self.page_statement.statements.count_cap(filters)
-        floor = matches_at_least(match, self.counts(snapshot), typos=typos)
-        return floor > CAP_MARGIN * (cap + 1)
-
-    def counts(self, snapshot: CatalogSnapshot) -> TitleCounts:
-        """The snapshot's title counts, remembered per word (a new snapshot starts afresh)."""
-        if self._counts.vocabulary is not snapshot.vocabulary:
-            self._counts = TitleCounts(snapshot.vocabulary)
-        return self._counts
-
-    def _walks(
-        self, snapshot: CatalogSnapshot, match: TextMatch, limit: int, share: float
-    ) -> tuple[bool, bool]:
-        """Whether to walk the rank index for the match as typed, and with typos."""
-        words, movies = self.counts(snapshot), snapshot.movie_count
-        return (
-            is_common(estimated_matches(match, words, movies, typos=False), share, limit, movies),
-            is_common(estimated_matches(match, words, movies, typos=True), share, limit, movies),
-        )
-
-    def _cuts(
-        self, snapshot: CatalogSnapshot, query: SearchQuery, plan: QueryPlan
-    ) -> list[TextMatch]:
-        """The matches of the first k words the bisection of ``_resolve_words`` may
-        try: every k between its floor and all the words."""
-        shortest = self._floor_words(query)
-        return [self._cut(snapshot, query, plan, k) for k in range(shortest + 1, len(query.words))]
-
-    @staticmethod
-    def _floor_words(query: SearchQuery) -> int:
-        """How many first words ``_resolve_words`` never drops (a quoted phrase's end)."""
-        ends_of_quotes = [end for _, end in query.quoted]
-        return max(1, *ends_of_quotes) if ends_of_quotes else 1
-
-    def _cut(
-        self, snapshot: CatalogSnapshot, query: SearchQuery, plan: QueryPlan, k: int
-    ) -> TextMatch:
-        """The match of the first k words, as ``_resolve_words`` builds it."""
-        cut = self.tiered.plan(snapshot, query.first_words(k))
-        return self.tiered.pages.match(
-            snapshot, cut if plan.year is not None else cut.without_year()
-        )
 
     async def get_movie(self, movie_id: int | str) -> Hit | None:
         return await self._read(lambda db: self.tiered.get_movie(db, movie_id))

@@ -8,13 +8,15 @@ snapshot's vocabulary and the whole-catalog facets (docs/decisions/0018).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.plan import Alternative, QueryPlan
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.snapshot import CatalogSnapshot
-from reelsearch.search.vocabulary import Vocabulary
+from reelsearch.search.syntax import TSQUERY
+from reelsearch.search.vocabulary import INDEXED_PREFIX_LENGTH, Vocabulary
 
 # Reading a match through GIN costs about this many times a title read walking the
 # popularity index (a heap fetch and recheck against a test of an in-page row).
@@ -87,6 +89,25 @@ def alternative_titles(alternative: Alternative, vocabulary: Counts, up_to: int)
     )
 
 
+def alternative_estimate(
+    alternative: Alternative, vocabulary: Counts, movie_count: int, up_to: int
+) -> float:
+    """About how many titles hold an alternative of a slot: its words' counts (the last
+    as a prefix when the alternative is one), as if they were independent.
+
+    "#2.6" is the alternative '2' & '6':*: 23,153 and 30,000 titles at 1 M, but about
+    700 hold both. Its rarest word's count (``alternative_titles``, an upper bound) made
+    a walk of the rank index look 30 times shorter than it was (docs/decisions/0032).
+    """
+    tokens = alternative.tokens
+    last = len(tokens) - 1
+    estimate = float(movie_count)
+    for i, token in enumerate(tokens):
+        titles = vocabulary.titles_with(token, prefix=alternative.prefix and i == last, up_to=up_to)
+        estimate *= min(titles, movie_count) / movie_count
+    return estimate
+
+
 def matches_at_most(plan: QueryPlan, vocabulary: Counts, up_to: int) -> int:
     """An upper bound of the titles holding every required word, counted to ``up_to``.
 
@@ -131,25 +152,83 @@ def gin_driver(
 ) -> str | None:
     """The part of a match GIN should read alone, or None to read it whole.
 
-    GIN reads every word of a tsquery, and a prefix of one or two letters
-    ('n':*) by merging the titles of every word it begins. When one required
-    slot is far rarer than another, reading that slot alone and testing each
-    of its titles against the whole match costs less (``postgres_page._read_by``).
+    GIN reads every word of a tsquery, and a prefix of up to four letters
+    ('n':*, 'to':*) by merging the titles of every word it begins. When one
+    required slot costs GIN far less than another (``DRIVER_RATIO``), reading
+    that slot alone and testing each of its titles against the whole match
+    costs less (``postgres_reads.read_by``). A slot whose words include such a
+    prefix is read as its other words ("cusi r": 'cusi', "conato" beside its
+    respacing "cona to": 'conato' | 'cona'), a superset of its titles: so a
+    one-slot match has a driver too (docs/decisions/0032).
     """
     required = match.plan.required
-    if len(required) < 2 or movie_count == 0:
+    if not required or movie_count == 0:
         return None
     up_to = max(movie_count // 4, 1)
-    titles = []
+    reads: list[int] = []  # what GIN reads for each slot as it is
+    drivers: list[tuple[int, str | None]] = []  # its titles as a driver, and its text
     for slot in required:
-        count = sum(alternative_titles(a, vocabulary, up_to) for a in slot.alternatives)
+        titles = sum(alternative_titles(a, vocabulary, up_to) for a in slot.alternatives)
+        merged = sum(_prefix_merge(a, vocabulary, up_to) for a in slot.alternatives)
+        candidates: tuple[str, ...] = ()
         if typos and slot.typos:
-            count += sum(map(vocabulary.doc_count, match.typos.candidates(slot.words[0])))
-        titles.append(count)
-    rarest = min(range(len(titles)), key=titles.__getitem__)
-    if titles[rarest] > DRIVER_TITLES or max(titles) < DRIVER_RATIO * titles[rarest]:
+            candidates = match.typos.candidates(slot.words[0])
+            titles += sum(map(vocabulary.doc_count, candidates))
+        reads.append(titles + merged)
+        if not merged:
+            drivers.append((titles, None))
+            continue
+        reduced = _without_short_prefixes(slot.alternatives, vocabulary, up_to)
+        if reduced is None:
+            drivers.append((titles + merged, None))
+            continue
+        terms, count = reduced
+        terms += [TSQUERY.quote(word) for word in candidates]
+        count += sum(map(vocabulary.doc_count, candidates))
+        drivers.append((count, "(" + TSQUERY.or_.join(terms) + ")"))
+    rarest = min(range(len(drivers)), key=lambda i: drivers[i][0])
+    titles, text = drivers[rarest]
+    if titles > DRIVER_TITLES or max(reads) < DRIVER_RATIO * titles:
         return None
+    if text is not None:
+        return text
+    if len(required) < 2:
+        return None  # the slot is the whole match
     return match.slot_group(required[rarest], typos=typos)
+
+
+def _prefix_merge(alternative: Alternative, vocabulary: Counts, up_to: int) -> int:
+    """The titles GIN merges for an alternative's last word typed as a short prefix
+    (the index's own prefix lookup, ``INDEXED_PREFIX_LENGTH``), else 0."""
+    word = alternative.tokens[-1]
+    if not alternative.prefix or len(word) > INDEXED_PREFIX_LENGTH:
+        return 0
+    return vocabulary.titles_with(word, prefix=True, up_to=up_to)
+
+
+def _without_short_prefixes(
+    alternatives: Sequence[Alternative], vocabulary: Counts, up_to: int
+) -> tuple[list[str], int] | None:
+    """Each alternative as its rarest word that is not a short prefix (a longer last
+    word as a prefix: every completion begins with it), and their titles; None if an
+    alternative is nothing but a short prefix."""
+    terms: list[str] = []
+    total = 0
+    for alternative in alternatives:
+        tokens, last = alternative.tokens, len(alternative.tokens) - 1
+        options = []
+        for i, token in enumerate(tokens):
+            prefix = alternative.prefix and i == last
+            if prefix and len(token) <= INDEXED_PREFIX_LENGTH:
+                continue
+            titles = vocabulary.titles_with(token, prefix=prefix, up_to=up_to)
+            options.append((titles, i, token, prefix))
+        if not options:
+            return None
+        titles, _, token, prefix = min(options)
+        terms.append(TSQUERY.quote(token) + (TSQUERY.prefix if prefix else ""))
+        total += titles
+    return terms, total
 
 
 def is_common(estimate: float, share: float, limit: int, movie_count: int) -> bool:
@@ -174,9 +253,9 @@ def estimated_matches(
     up_to = max(movie_count // 4, 1)
     estimate = float(movie_count)
     for slot in match.plan.required:
-        titles = 0
+        titles = 0.0
         for alternative in slot.alternatives:
-            titles += alternative_titles(alternative, vocabulary, up_to)
+            titles += alternative_estimate(alternative, vocabulary, movie_count, up_to)
         if typos and slot.typos:
             titles += sum(map(vocabulary.doc_count, match.typos.candidates(slot.words[0])))
         estimate *= min(titles, movie_count) / movie_count

@@ -35,70 +35,52 @@ statement's own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from reelsearch.search.filters import Filters
 from reelsearch.search.matching import TextMatch
-from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD, TextPages, tier_plain_limit
-from reelsearch.search.postgres_replay import Answers, Statement
-from reelsearch.search.readers import Row
-from reelsearch.search.rows import ALT_NORM_TITLES, COLUMNS, SEARCH_RANK
-
-# The most hits with alternate titles whose titles the statement reads for annotate.
-TITLED_HITS = 24
+from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD, tier_plain_limit
+from reelsearch.search.postgres_answers import (
+    ALTERNATE,
+    BEYOND_COUNT,
+    COUNT,
+    EXISTS,
+    PAGE,
+    PLAIN_COUNT,
+    STRICT_COUNT,
+    TIER,
+    TITLED_HITS,
+    TYPO,
+    TYPO_COUNT,
+    PageAnswers,
+)
+from reelsearch.search.postgres_reads import (
+    START_KEY,
+    WALK_MATCH,
+    Cut,
+    any_of,
+    cut_expressions,
+    match_params,
+    read_by,
+    reads_beyond,
+    start_range,
+)
+from reelsearch.search.rows import COLUMNS
 
 # Ranks past the probe that a short phrase tier walks before asking GIN: at most this
 # many titles read (a few milliseconds).
 WINDOW = 20_000
 
-# The title-start index's key (migration 0006): norm_title in byte order.
-START_KEY = '(m.norm_title COLLATE "C")'
-
 # The hit columns by name, as they come out of the CTE ``p`` (COLUMNS less "m.").
 _PLAIN_COLUMNS = ", ".join(column.strip()[2:] for column in COLUMNS.split(","))
 _NULL_COLUMNS = ", ".join(["NULL"] * len(COLUMNS.split(",")))
-# Result parts: the rows of one statement say which read they answer.
-PROBE, TIER, PAGE, COUNT, TYPO, EXISTS, ALTERNATE = range(7)
-# Counts, by the ``tier`` column of a COUNT row.
-PLAIN_COUNT, STRICT_COUNT, TYPO_COUNT, BEYOND_COUNT = range(4)
 
 
-@dataclass(frozen=True, slots=True)
-class Cut:
-    """The first words of a query, as the algorithm may try them, and how to read them."""
-
-    match: TextMatch
-    walk: tuple[bool, bool]  # as typed, with typos: walk the rank index (else GIN)
-
-
-class PageStatement:
-    """Builds the one statement for a relevance page and turns its rows into answers."""
+class PageStatement(PageAnswers):
+    """Builds the one statement for a relevance page; its rows as answers: ``PageAnswers``."""
 
     # How the probe (and the typo fetch) statements begin.
     PROBE_START = f"SELECT m.search_rank, {COLUMNS} FROM "
-
-    def __init__(self, pages: TextPages) -> None:
-        self.pages = pages
-        self.statements = pages.statements
-
-    # -- the algorithm's own statements, from its own builders: the answers' keys ----
-
-    def probe(self, expression: str, filters: Filters, limit: int) -> Statement:
-        return self.pages.rows_statement(expression, filters, limit)
-
-    def count_up_to(self, expression: str, filters: Filters, limit: int) -> Statement:
-        return self.statements.count_up_to_statement(expression, filters, limit)
-
-    def exists(self, expression: str, filters: Filters) -> Statement:
-        return self.statements.exists_statement(expression, filters)
-
-    def tiers(
-        self, match: TextMatch, filters: Filters, need: int, *, from_probe: bool
-    ) -> Statement:
-        return self.pages.tiers_statement(match, filters, need, from_probe=from_probe)
-
-    # -- the one statement ----------------------------------------------------------
 
     def probe_limit(
         self, match: TextMatch, need: int, filters: Filters, *, broad: bool, counted: bool = False
@@ -143,7 +125,7 @@ class PageStatement:
         ``counted``: the vocabulary says the words match more than the count cap
         (``probe_limit``). ``drivers``: for a match read through GIN (as typed, with
         typos), the part of it that GIN reads alone, each title it finds then tested
-        against the whole match (``_read_by``); None: GIN reads the whole match.
+        against the whole match (``read_by``); None: GIN reads the whole match.
         ``typos_counted``: the vocabulary says the words with typos match more than
         the count cap, so no part counts them.
         Text and parameters are written side by side, in the order of the ``?``.
@@ -158,10 +140,10 @@ class PageStatement:
         on_p = "tsv @@ CAST(? AS tsquery)"
         plain_driver = None if walk[0] else drivers[0]
         typo_driver = None if walk[1] else drivers[1]
-        plain_rows, plain_order = _read_by(walk[0], plain_driver)
-        typo_rows, typo_order = _read_by(walk[1], typo_driver)
-        gin_rows, gin_order = _read_by(False)
-        params: list[Any] = [*_match_params(match.plain, plain_driver), *fp, limit]
+        plain_rows, plain_order = read_by(walk[0], plain_driver)
+        typo_rows, typo_order = read_by(walk[1], typo_driver)
+        gin_rows, gin_order = read_by(False)
+        params: list[Any] = [*match_params(match.plain, plain_driver), *fp, limit]
         if broad:
             # p holds up to L matches: only what the tiers test; q the probe's columns.
             ctes = [
@@ -233,11 +215,11 @@ class PageStatement:
                 ctes.append(
                     "uw AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
                     f"WHERE m.search_rank > {maxp} AND m.search_rank <= {maxp} + {WINDOW} "
-                    f"AND {_WALK_MATCH}{fsql} AND {cut_short} AND ("
+                    f"AND {WALK_MATCH}{fsql} AND {cut_short} AND ("
                     + " OR ".join(f"{in_p} < ?" for _ in beyond)
                     + "))"
                 )
-                params += [_any_of(beyond), *fp, limit]
+                params += [any_of(beyond), *fp, limit]
                 for tier, expression in enumerate(beyond, start=1 + len(preferred) - len(beyond)):
                     params += [expression, need * (tier + 1), need * (tier + 1)]
                 ctes.append(
@@ -247,7 +229,7 @@ class PageStatement:
                     + " OR ".join(f"{in_p} + {in_w} < ?" for _ in beyond)
                     + f") ORDER BY {gin_order} LIMIT ?)"
                 )
-                params += [_any_of(beyond), *fp, limit]
+                params += [any_of(beyond), *fp, limit]
                 for tier, expression in enumerate(beyond, start=1 + len(preferred) - len(beyond)):
                     k = need * (tier + 1)
                     params += [expression, k, expression, k, k]
@@ -277,11 +259,25 @@ class PageStatement:
             wanted = f"(SELECT n FROM n) < {TYPO_THRESHOLD}"
             if strict is not None:
                 wanted = f"({wanted} OR (SELECT c FROM s) < {TYPO_THRESHOLD})"
-            ctes.append(
-                f"f AS MATERIALIZED (SELECT {COLUMNS} {typo_rows}{fsql} "
-                f"AND {wanted} ORDER BY {typo_order} LIMIT (SELECT wanted FROM k))"
-            )
-            params += [*_match_params(typos, typo_driver), *fp]
+            if count and not typos_counted:
+                # The typo matches are read once for the page and their capped count:
+                # their ranks up to the count (fr), then the page's columns by rank.
+                # Reading them twice cost a second GIN read (docs/decisions/0032).
+                ctes.append(
+                    f"fr AS MATERIALIZED (SELECT m.search_rank AS r {typo_rows}{fsql} "
+                    f"AND {wanted} ORDER BY {typo_order} LIMIT greatest(?, (SELECT wanted FROM k)))"
+                )
+                params += [*match_params(typos, typo_driver), *fp, cap + 1]
+                ctes.append(
+                    f"f AS MATERIALIZED (SELECT {COLUMNS} FROM movies AS m WHERE m.search_rank "
+                    "IN (SELECT r FROM fr ORDER BY r LIMIT (SELECT wanted FROM k)))"
+                )
+            else:
+                ctes.append(
+                    f"f AS MATERIALIZED (SELECT {COLUMNS} {typo_rows}{fsql} "
+                    f"AND {wanted} ORDER BY {typo_order} LIMIT (SELECT wanted FROM k))"
+                )
+                params += [*match_params(typos, typo_driver), *fp]
         # The hits that may be shown and have alternate titles: read once, by the last part.
         sources = ["SELECT id, alt_norm_titles FROM q"]
         if typos is not None:
@@ -310,7 +306,7 @@ class PageStatement:
             )
             params.append(need)
         parts.append(f"SELECT {COUNT}, {PLAIN_COUNT}, NULL, n, {_NULL_COLUMNS} FROM n")
-        if broad and _beyond(match):
+        if broad and reads_beyond(match):
             parts.append(f"SELECT {COUNT}, {BEYOND_COUNT}, NULL, count(*), {_NULL_COLUMNS} FROM ug")
         if strict is not None:
             parts.append(f"SELECT {COUNT}, {STRICT_COUNT}, NULL, c, {_NULL_COLUMNS} FROM s")
@@ -321,11 +317,9 @@ class PageStatement:
                 filled = "(SELECT count(*) FROM f) >= (SELECT wanted FROM k)"
                 parts.append(
                     f"SELECT {COUNT}, {TYPO_COUNT}, NULL, c, {_NULL_COLUMNS} FROM "
-                    f"(SELECT count(*) AS c FROM (SELECT 1 {typo_rows}"
-                    f"{fsql} AND {filled} ORDER BY {typo_order} LIMIT ?) AS typo_matches) AS tc "
-                    f"WHERE {filled}"
+                    f"(SELECT least(count(*), ?) AS c FROM fr) AS tc WHERE {filled}"
                 )
-                params += [*_match_params(typos, typo_driver), *fp, cap + 1]
+                params.append(cap + 1)
         # The displayed alternate titles annotate may ask for: of every hit that may
         # be on the page and has some (``ht``, before the parts), if there are few.
         parts.append(
@@ -335,9 +329,9 @@ class PageStatement:
             "AND original_title IS NOT NULL ORDER BY 1, 2) AS a "
             f"WHERE (SELECT count(*) FROM ht) <= {TITLED_HITS}"
         )
-        for index, (expression, walks) in enumerate(_cut_expressions(cuts)):
+        for index, (expression, walks) in enumerate(cut_expressions(cuts)):
             # A common cut walks to its first match; a rare one asks GIN.
-            cut_rows, cut_order = _read_by(walks)
+            cut_rows, cut_order = read_by(walks)
             parts.append(
                 f"SELECT {EXISTS}, {index}, NULL, (SELECT count(*) FROM (SELECT 1 {cut_rows}"
                 f"{fsql} ORDER BY {cut_order} LIMIT 1) AS e), {_NULL_COLUMNS} "
@@ -345,191 +339,3 @@ class PageStatement:
             )
             params += [expression, *fp]
         return "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(parts), params, limit
-
-    def answers(
-        self,
-        match: TextMatch,
-        filters: Filters,
-        need: int,
-        limit: int,
-        found: Sequence[Row],
-        *,
-        broad: bool,
-        cuts: Sequence[Cut] = (),
-        beyond_cap: bool = False,
-        typos_beyond_cap: bool = False,
-    ) -> Answers:
-        """The statement's rows as the answers to the reads the algorithm will make.
-
-        ``beyond_cap``: the vocabulary says the words match more than the count
-        cap, so the capped count is known without p reading that far;
-        ``typos_beyond_cap``, the same of the words with typos.
-        """
-        probe = max(need, PROBE_ROWS)
-        parts: list[list[Row]] = [[] for _ in range(TYPO + 1)]
-        counts: dict[int, int] = {}
-        exists: dict[int, bool] = {}
-        answers_titles: list[Row] = []
-        for row in found:
-            part = row[0]
-            if part == COUNT:
-                counts[row[1]] = int(row[3])
-            elif part == EXISTS:
-                exists[row[1]] = bool(row[3])
-            elif part == ALTERNATE:
-                answers_titles.append((row[3], row[2]))
-            else:
-                parts[part].append(row)
-        answers = Answers()
-        known = answers.by_statement
-        n = counts[PLAIN_COUNT]  # min(matches, limit)
-        # In popularity order, as the statements return them (the parts are sets).
-        probe_rows: list[Row] = sorted(
-            ((row[4 + SEARCH_RANK], *row[4:]) for row in parts[PROBE]), key=_first
-        )
-        known[self.probe(match.plain, filters, probe + 1)] = probe_rows
-        known[self.exists(match.plain, filters)] = [(1,)] if n else []
-        if broad and n > probe:
-            tiers = [*match.preferred, match.plain]
-            plain_limit = tier_plain_limit(match, need)
-            # As the algorithm decides: the probe read probe + 1 rows (n > probe), and
-            # when they hold the last tier, the tiers statement leaves it out.
-            from_probe = plain_limit <= probe + 1
-            asked = len(tiers) - 1 if from_probe else len(tiers)
-            by_tier: dict[int, list[Row]] = {}
-            for row in parts[TIER]:
-                if row[1] <= asked:
-                    by_tier.setdefault(row[1], []).append((row[1], row[3], row[2]))
-            tier_rows: list[Row] = []
-            whole = True
-            # us reads every title opening with the words past p, up to k: never cut.
-            from_start = start_range(match) is not None
-            for tier, rows in sorted(by_tier.items()):
-                k = need if tier == 0 else plain_limit if tier == len(tiers) else need * (tier + 1)
-                tier_rows += sorted(rows, key=lambda row: row[1])[:k]
-                # A tier short of k rows in p and in u is all there is, unless u was cut.
-                whole = whole and (
-                    len(rows) >= k
-                    or (from_start and tier == 1)
-                    or counts.get(BEYOND_COUNT, 0) < limit
-                )
-            if whole:
-                known[self.tiers(match, filters, need, from_probe=from_probe)] = tier_rows
-            answers.rows_by_rank = {row[4 + SEARCH_RANK]: tuple(row[4:]) for row in parts[PAGE]}
-            cap = self.statements.count_cap(filters)
-            if limit > cap:  # p read past the cap: its size is the capped count
-                known[self.count_up_to(match.plain, filters, cap + 1)] = [(min(n, cap + 1),)]
-            elif beyond_cap:
-                known[self.count_up_to(match.plain, filters, cap + 1)] = [(cap + 1,)]
-        strict_count = counts.get(STRICT_COUNT)
-        if match.strict is not None and strict_count is not None:
-            known[self.count_up_to(match.strict, filters, TYPO_THRESHOLD)] = [(strict_count,)]
-        typos = match.with_typos
-        if typos is not None and (
-            n < TYPO_THRESHOLD or (strict_count is not None and strict_count < TYPO_THRESHOLD)
-        ):
-            typo_rows: list[Row] = sorted(
-                ((row[4 + SEARCH_RANK], *row[4:]) for row in parts[TYPO]), key=_first
-            )
-            fetch = max(max(need - n, 1), PROBE_ROWS) + n + 1
-            known[self.probe(typos, filters, fetch)] = typo_rows
-            if n == 0:  # the one check of "with typos" the words take before typo matches
-                known[self.exists(typos, filters)] = [(1,)] if typo_rows else []
-            cap = self.statements.count_cap(filters)
-            if TYPO_COUNT in counts:
-                known[self.count_up_to(typos, filters, cap + 1)] = [(counts[TYPO_COUNT],)]
-            elif typos_beyond_cap:
-                known[self.count_up_to(typos, filters, cap + 1)] = [(cap + 1,)]
-        for index, (expression, _) in enumerate(_cut_expressions(cuts)):
-            if index in exists:
-                known[self.exists(expression, filters)] = [(1,)] if exists[index] else []
-        # As the statement chose them: the hits that may be shown, with alternate titles.
-        hits = [*parts[PROBE][: probe + 1], *parts[TYPO], *parts[PAGE]]
-        titled = frozenset(row[4] for row in hits if row[4 + ALT_NORM_TITLES] is not None)
-        if len(titled) <= TITLED_HITS:
-            answers.titles, answers.titled = answers_titles, titled
-        return answers
-
-
-def start_range(match: TextMatch) -> tuple[str, str] | None:
-    """The range of ``START_KEY`` that holds every title opening with the words typed
-    (the first preferred tier, ``'^' <-> w1 <-> ... <-> wn``, the last maybe a
-    prefix or one of its completions), or None when the match has no such tier.
-
-    ``norm_title``'s words are the tsvector's from position 2, one space apart
-    (``normalize``), and C collation orders by code point, so the titles
-    beginning with "w1 ... wn" lie between that text and that text followed by
-    U+10FFFF (which ``normalize`` never leaves in a title).
-    """
-    if len(match.words) < 2:
-        return None
-    opening = " ".join(match.words)
-    return opening, opening + "\U0010ffff"
-
-
-def _beyond(match: TextMatch) -> bool:
-    """Whether some preferred tier reads past p through the window and GIN (u)."""
-    preferred = len(match.preferred)
-    return preferred > (1 if start_range(match) else 0)
-
-
-def _first(row: Row) -> Any:
-    return row[0]
-
-
-def _read_by(walk: bool, driver: str | None = None) -> tuple[str, str]:
-    """The matching rows (``FROM ... WHERE <match>``, the filters to follow) and their
-    order, written to leave PostgreSQL one way to read them.
-
-    With a ``driver`` (GIN only), GIN reads the driver's titles and each is tested
-    against the whole match by a function no index serves: exact whatever the
-    driver, as the driver matches every title the whole match does. GIN cannot
-    skip through a prefix of one or two letters ('n':* reads every word starting
-    with "n", 20-50 ms at 1 M titles), so "lives n" is cheaper read as the few
-    titles with "lives", each tested for 'n':*. Parameters: ``_match_params``.
-
-    The tsquery is hidden from the planner either way: estimating it against
-    the title column's 1,000 most common words took 1-2 ms per statement,
-    more than running it. Walking: a function call no index serves, in
-    popularity order (the rank index, stopping at the LIMIT). Through GIN: the
-    operator, sorted by an expression no index has (so never by walking), in a
-    subquery the filters cannot reach (``OFFSET 0``): else the generic plan
-    (0022), which guesses a year range or a kind keeps 0.5% of the catalog,
-    ANDs GIN's bitmap with one read from the filter's own index, which holds
-    thousands of titles where GIN's matches are few (docs/decisions/0026).
-    """
-    if walk:
-        return f"FROM movies AS m WHERE {_WALK_MATCH}", "m.search_rank"
-    if driver is not None:
-        return f"{_GIN_ROWS} AND {_WALK_MATCH}", "m.search_rank + 0"
-    return _GIN_ROWS, "m.search_rank + 0"
-
-
-# The walking match, and the rows matching through GIN alone (filters apply to them after;
-# with a driver, GIN reads the driver's titles and the whole match is tested on them).
-_WALK_MATCH = "ts_match_vq(m.title_tsv, CAST(? AS tsquery))"
-_GIN_ROWS = (
-    "FROM (SELECT * FROM movies AS m WHERE m.title_tsv @@ (SELECT CAST(? AS tsquery)) "
-    "OFFSET 0) AS m WHERE TRUE"
-)
-
-
-def _match_params(expression: str, driver: str | None) -> list[str]:
-    """The parameters of ``_read_by``'s condition, in the order of its ``?``."""
-    return [expression] if driver is None else [driver, expression]
-
-
-def _any_of(expressions: Sequence[str]) -> str:
-    """tsquery: titles matching any of the expressions."""
-    return "(" + ") | (".join(expressions) + ")"
-
-
-def _cut_expressions(cuts: Sequence[Cut]) -> list[tuple[str, bool]]:
-    """Each cut's expressions, as typed and with typos, in the statement's order,
-    with whether to walk the rank index for it."""
-    expressions: list[tuple[str, bool]] = []
-    for cut in cuts:
-        expressions.append((cut.match.plain, cut.walk[0]))
-        if cut.match.with_typos is not None:
-            expressions.append((cut.match.with_typos, cut.walk[1]))
-    return expressions
