@@ -15,8 +15,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from starlette.testclient import TestClient
 
 from reelsearch.config import Settings
+from reelsearch.http import create_app
 from reelsearch.observability import linewriter
 from reelsearch.observability.linewriter import BatchedStreamHandler, has_descriptor
 from reelsearch.observability.logging import AccessLineWriter, JsonFormatter, configure_logging
@@ -143,3 +145,23 @@ def test_a_forked_child_starts_empty_and_writes_its_own_lines(tmp_path: Path) ->
         handler.close()
         both = path.read_bytes()
     assert (child_wrote, both) == (b"child\n", b"child\nparent\n")
+
+
+def test_the_app_writes_its_queued_lines_when_it_stops(
+    small_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's last lines are written at its shutdown (granian ends a worker by
+    ``os._exit``, skipping logging's flush): with the writer waiting 30 s, the access
+    line of the last request is in the file as soon as the app has stopped."""
+    monkeypatch.setattr(linewriter, "FLUSH_SECONDS", 30.0)
+    path = tmp_path / "stderr"
+    with open(path, "w") as stream:
+        monkeypatch.setattr("sys.stderr", stream)
+        settings = replace(small_settings, log_format="json", access_log=True)
+        with TestClient(create_app(settings)) as client:
+            client.get("/health", headers={"X-Request-ID": "last-one"})
+            queued = path.read_bytes()
+        written = path.read_bytes()
+        configure_logging(settings, io.StringIO())  # later tests' apps replace it anyway
+    ids = [orjson.loads(line).get("request_id") for line in written.splitlines()]
+    assert (queued, [i for i in ids if i is not None]) == (b"", ["last-one"])

@@ -47,9 +47,9 @@ _handlers: weakref.WeakSet[BatchedStreamHandler] = weakref.WeakSet()
 class BatchedStreamHandler(logging.StreamHandler[TextIO]):
     """A ``StreamHandler`` whose lines a writer thread writes, a batch per system call."""
 
-    def __init__(self, stream: TextIO, flush_seconds: float = FLUSH_SECONDS) -> None:
+    def __init__(self, stream: TextIO, flush_seconds: float | None = None) -> None:
         super().__init__(stream)
-        self.flush_seconds = flush_seconds
+        self.flush_seconds = FLUSH_SECONDS if flush_seconds is None else flush_seconds
         self._reset()
         _handlers.add(self)
 
