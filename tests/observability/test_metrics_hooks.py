@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from reelsearch.observability.metrics import Deltas, Metrics
+from reelsearch.observability.metrics import Metrics
+from reelsearch.observability.tally import Deltas
 
 
 def scraped(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from reelsearch.observability.metrics import Metrics, mark_dead_workers
-from reelsearch.observability.sampler import pid_exists
+from reelsearch.observability.metrics import Metrics
+from reelsearch.observability.sampler import mark_dead_workers, pid_exists
 
 WORKER = """
 import sys, time

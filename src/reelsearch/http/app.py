@@ -74,6 +74,7 @@ def create_app(settings: Settings) -> Starlette:
         await engine.close()
         if limiter is not None:
             await limiter.close()
+        instrumentation.flush_logs()
 
     app = Starlette(
         routes=[

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from reelsearch.config import Settings
+from reelsearch.observability.linewriter import BatchedStreamHandler
 from reelsearch.observability.logging import configure_logging
 from reelsearch.observability.metrics import Metrics
 from reelsearch.observability.profiling import ProfiledRequests
@@ -41,7 +42,7 @@ DEPENDENCY_CHECK_SECONDS = 5.0
 
 class Instrumentation:
     def __init__(self, settings: Settings) -> None:
-        configure_logging(settings)
+        self.log_handler = configure_logging(settings)
         self.settings = settings
         self.metrics = Metrics.from_environment() if settings.metrics_enabled else None
         self.slow_log = SlowRequestLog(settings.slow_request_ms)
@@ -122,6 +123,13 @@ class Instrumentation:
                 # This worker's live gauges leave with it; its totals stay.
                 path = self.metrics.multiprocess_dir
                 multiprocess.mark_process_dead(os.getpid(), path)  # type: ignore[no-untyped-call]
+
+    def flush_logs(self) -> None:
+        """Write the log lines still queued (the app's shutdown: a worker may end by
+        ``os._exit``, which skips logging's own flush at exit). A plain stream handler
+        (a test's in-memory stream) has written each line already."""
+        if isinstance(self.log_handler, BatchedStreamHandler):
+            self.log_handler.flush()
 
     async def _watch_dependencies(self) -> None:
         while True:

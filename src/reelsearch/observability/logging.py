@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import orjson
 
 from reelsearch.config import Settings
+from reelsearch.observability.linewriter import BatchedStreamHandler, has_descriptor
 
 ROOT = "reelsearch"
 _MAX_PIECES = 1024
@@ -162,6 +163,9 @@ class AccessLineWriter:
             f'{round(ms, 3)!r},"request_id":"{request_id}"'
             + (f',"cache":"{cache}"}}\n' if cache is not None else "}\n")
         )
+        if isinstance(handler, BatchedStreamHandler):
+            handler.enqueue(text)  # written by the handler's thread (observability/linewriter.py)
+            return
         handler.acquire()
         try:
             handler.stream.write(text)
@@ -257,18 +261,23 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
     """Send ``reelsearch.*`` records at ``settings.log_level`` and above to ``stream``.
 
     Replaces the handler a previous call installed (tests build many apps in
-    one process) and leaves other libraries' loggers alone.
+    one process) and leaves other libraries' loggers alone. A stream with a
+    file descriptor (the server's stderr) is written in batches by a thread
+    (observability/linewriter.py), so the event loop never waits on it.
     """
     stream = stream if stream is not None else sys.stderr
     form = settings.log_format
     if form == "auto":
         form = "console" if stream.isatty() else "json"
-    handler = logging.StreamHandler(stream)
+    handler: logging.StreamHandler[TextIO] = (
+        BatchedStreamHandler(stream) if has_descriptor(stream) else logging.StreamHandler(stream)
+    )
     handler.setFormatter(JsonFormatter() if form == "json" else ConsoleFormatter())
     handler.set_name("reelsearch")
     logger = logging.getLogger(ROOT)
     for old in [h for h in logger.handlers if h.get_name() == "reelsearch"]:
         logger.removeHandler(old)
+        old.close()  # a batched handler writes what it holds and stops its thread
     logger.addHandler(handler)
     logger.setLevel(settings.log_level.upper())
     # Lines are written once, here; a root handler (a test's, granian's) would repeat them.

@@ -9,26 +9,25 @@ Counters and histograms of a worker that died stay in its files, so a
 restarted worker (new pid, new files) neither resets nor doubles a total.
 Gauges say how to combine workers (``multiprocess_mode``); the ``live*``
 modes leave out dead workers once ``mark_dead_workers`` has removed their
-files, which every worker does as it samples.
+files, which every worker does as it samples (observability/sampler.py).
 
 Without that directory (tests, one in-process app), the instruments belong
 to one registry per ``Metrics`` object: no module-level state.
 
 The hot path only counts: requests, errors, latency and stage buckets go
-into plain dicts and lists in the worker, and ``flush`` adds them to the
-shared instruments every sampler tick and before each scrape (a scrape sees
-its own worker exactly and the others as of their last tick). Everything
+into plain dicts and lists in the worker (observability/tally.py), and
+``flush`` adds them to the shared instruments every sampler tick and before
+each scrape (a scrape sees its own worker exactly and the others as of their
+last tick). Everything
 read rather than counted (process, pool, catalog, requests in flight) is
 sampled by ``observability/sampler.py``.
 """
 
 from __future__ import annotations
 
-import bisect
-import glob
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -45,6 +44,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from reelsearch.db.timing import QUERY_BUCKETS, ShapeTimes
+from reelsearch.observability.tally import Buckets, Deltas, Tally
 
 # The variable prometheus-client itself reads (at import) to choose
 # multiprocess mode: part of the library's contract, not a reelsearch setting.
@@ -60,7 +60,6 @@ LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 UNMATCHED = "<unmatched>"
 # An error code becomes a label only if it looks like one of ours.
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}")
-_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
 
 
 class Metrics:
@@ -222,7 +221,7 @@ class Metrics:
         )
         self._own = own
         self._cache_tracked = False
-        self._tally = _Tally()
+        self._tally = Tally()
         self.active = 0  # requests in flight in this worker (the middleware counts them)
         self.imported_at: float | None = None  # this worker's catalog, for the scrape
 
@@ -245,7 +244,7 @@ class Metrics:
         tally.requests[key] = tally.requests.get(key, 0) + 1
         buckets = tally.latency.get(route)
         if buckets is None:
-            buckets = tally.latency[route] = _Buckets(LATENCY_BUCKETS)
+            buckets = tally.latency[route] = Buckets(LATENCY_BUCKETS)
         buckets.observe(seconds)
 
     def count_error(self, route: str, status: int, code: str) -> None:
@@ -258,7 +257,7 @@ class Metrics:
         key = (route, stage)
         buckets = self._tally.stages.get(key)
         if buckets is None:
-            buckets = self._tally.stages[key] = _Buckets(STAGE_BUCKETS)
+            buckets = self._tally.stages[key] = Buckets(STAGE_BUCKETS)
         buckets.observe(seconds)
 
     def flush(self) -> None:
@@ -269,7 +268,7 @@ class Metrics:
         a memory-mapped counter or histogram update costs 1.5-3.5 µs each, and a
         search makes five of them (bench/RESULTS.md, "Observability").
         """
-        tally, self._tally = self._tally, _Tally()
+        tally, self._tally = self._tally, Tally()
         for (route, method, status), count in tally.requests.items():
             self.requests.labels(route, method, str(status)).inc(count)
         for error, count in tally.errors.items():
@@ -377,61 +376,6 @@ class Metrics:
                 self.cache_shared_size.labels(level, unit).set(stats.get(unit, 0))
 
 
-class _Buckets:
-    """One histogram's observations since the last flush: counts per bucket and their sum."""
-
-    __slots__ = ("bounds", "counts", "total")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
-        self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        # The first bucket whose upper bound is >= value, as prometheus-client counts.
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
-
-    def add_to(self, child: Any) -> None:
-        """Add to a histogram child what ``observe`` would have, one call per bucket.
-
-        prometheus-client has no public call to add n observations at once; its
-        children keep per-bucket (non-cumulative) values in ``_buckets`` and the
-        sum in ``_sum``, as ``Histogram.observe`` updates them. The worker test
-        checks the exposition against requests made, so a change here shows.
-        """
-        child._sum.inc(self.total)
-        for index, count in enumerate(self.counts):
-            if count:
-                child._buckets[index].inc(count)
-
-
-class _Tally:
-    """What requests counted since the last flush, in plain dicts."""
-
-    __slots__ = ("errors", "latency", "requests", "stages")
-
-    def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, int], int] = {}
-        self.errors: dict[tuple[str, str, str], int] = {}
-        self.latency: dict[str, _Buckets] = {}
-        self.stages: dict[tuple[str, str], _Buckets] = {}
-
-
-class Deltas:
-    """Turns cumulative totals read from elsewhere into increments since the last read."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
-
-    def growth(self, totals: Iterable[tuple[str, float]]) -> Iterator[tuple[str, float]]:
-        for name, total in totals:
-            grown = total - self._last.get(name, 0)
-            self._last[name] = total
-            if grown > 0:  # a total that went down was reset: count from there
-                yield name, grown
-
-
 class _SinceImport(Collector):
     """Seconds since the served catalog was imported, computed at scrape time."""
 
@@ -446,20 +390,3 @@ class _SinceImport(Collector):
                 "Seconds since the served catalog was imported (per the scraped worker).",
                 value=max(0.0, self.now - self.imported_at),
             )
-
-
-def mark_dead_workers(path: str, is_alive: Callable[[int], bool]) -> list[int]:
-    """Drop the live gauges of worker processes that are gone; their totals stay.
-
-    Granian respawns a dead worker without telling the app, so each worker
-    looks for files of pids no longer running (gunicorn's child_exit hook
-    would do this in the master).
-    """
-    dead = set()
-    for name in glob.glob(os.path.join(path, "gauge_live*_*.db")):
-        found = _LIVE_GAUGE_FILE.search(name)
-        if found and not is_alive(int(found[1])):
-            dead.add(int(found[1]))
-    for pid in dead:
-        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
-    return sorted(dead)

@@ -22,23 +22,28 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import glob
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import anyio
+from prometheus_client import multiprocess
 
-from reelsearch.observability.metrics import Deltas, Metrics, mark_dead_workers
+from reelsearch.observability.metrics import Metrics
 from reelsearch.observability.readiness import CatalogDatabase
+from reelsearch.observability.tally import Deltas
 
 logger = logging.getLogger("reelsearch.metrics")
 
 # Figures that cost a scan (Redis's namespace) are read every this many ticks
 # (10 s by default), by each worker: enough for a dashboard, and a bounded cost.
 SHARED_EVERY_TICKS = 10
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
 
 
 class GcPauses:
@@ -227,3 +232,20 @@ def pid_exists(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def mark_dead_workers(path: str, is_alive: Callable[[int], bool]) -> list[int]:
+    """Drop the live gauges of worker processes that are gone; their totals stay.
+
+    Granian respawns a dead worker without telling the app, so each worker
+    looks for files of pids no longer running (gunicorn's child_exit hook
+    would do this in the master).
+    """
+    dead = set()
+    for name in glob.glob(os.path.join(path, "gauge_live*_*.db")):
+        found = _LIVE_GAUGE_FILE.search(name)
+        if found and not is_alive(int(found[1])):
+            dead.add(int(found[1]))
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
+    return sorted(dead)
