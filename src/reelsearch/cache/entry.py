@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from reelsearch.cache.compression import COMPRESSORS
+
+if TYPE_CHECKING:
+    from reelsearch.cache.keys import KeyContext
 
 # Fixed cost of an entry beyond its bytes (object, dict slots, key): counted
 # against the byte bound so a level full of tiny entries still stays bounded.
@@ -206,3 +209,28 @@ class CachedResponse:
             )
         except (struct.error, KeyError, TypeError, orjson.JSONDecodeError) as exc:
             raise ValueError(f"damaged cache entry: {exc}") from None
+
+
+def new_entry(
+    body: bytes,
+    tags: tuple[str, ...] | TagSource,
+    context: KeyContext | None,
+    now: float,
+    fresh_seconds: float,
+    stale_seconds: float,
+    *,
+    computed_on: int | None = None,
+) -> CachedResponse:
+    """An entry for ``body``; ``tags`` made now or by a function when first needed."""
+    made, source = (tags, None) if isinstance(tags, tuple) else ((), tags)
+    return CachedResponse(
+        body,
+        strong_etag(body),
+        context.last_modified if context is not None else "",
+        now,
+        now + fresh_seconds,
+        now + fresh_seconds + stale_seconds,
+        made,
+        tag_source=source,
+        computed_on=computed_on,
+    )

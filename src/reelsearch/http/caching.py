@@ -20,8 +20,7 @@ from typing import Any
 
 from reelsearch.cache.compression import ENCODINGS
 from reelsearch.cache.counters import CacheCounters
-from reelsearch.cache.entry import CachedResponse, strong_etag
-from reelsearch.cache.service import new_entry
+from reelsearch.cache.entry import CachedResponse, new_entry, strong_etag
 from reelsearch.config import Settings
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]

@@ -19,9 +19,9 @@ import orjson
 from starlette.types import Receive, Scope
 
 from reelsearch.cache.counters import CacheCounters
-from reelsearch.cache.entry import CachedResponse
+from reelsearch.cache.entry import CachedResponse, new_entry
 from reelsearch.cache.keys import canonical_key, canonical_query
-from reelsearch.cache.service import ResultCache, new_entry
+from reelsearch.cache.service import ResultCache
 from reelsearch.cache.tags import search_tags as tags_for
 from reelsearch.cache.writes import ChangeSource
 from reelsearch.catalog.changes import MovieChange
