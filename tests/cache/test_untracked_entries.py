@@ -13,6 +13,7 @@ import tracemalloc
 from collections.abc import Callable
 from dataclasses import replace
 
+from conftest import TestClient
 from reelsearch.cache.entry import CachedResponse
 from reelsearch.cache.heap import untrack
 from reelsearch.cache.memory import MemoryLevel
@@ -72,8 +73,6 @@ def test_a_held_answer_leaves_nothing_tracked_after_its_first_hit(
     """Through the app: after a miss and a hit, the entry, its tag source and the source's
     arguments, its header blocks' dict, the blocks and every line in them are untracked,
     and the hit sent the entry's ETag."""
-    from conftest import TestClient
-
     app = create_app(replace(small_copy, cache="memory", cache_warm_top=0))
     with TestClient(app) as client:
         plain = {"accept-encoding": "identity"}
