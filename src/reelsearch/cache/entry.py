@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -31,6 +32,10 @@ VARIANT_RESERVE_FROM = 256
 # words makes 100-250).
 PENDING_TAG_BYTES = 200
 TagSource = Callable[[], tuple[str, ...]]
+# What an entry holds until it makes its first compressed variant or header block: one
+# shared empty mapping, not two dicts per entry (each container a held answer keeps
+# counts towards the collector's generation-0 threshold; decision 0029).
+_NOTHING_YET: Mapping[str, Any] = MappingProxyType({})
 
 
 def tags_of(blob: bytes) -> tuple[str, ...]:
@@ -96,10 +101,10 @@ class CachedResponse:
         self.fresh_until = fresh_until
         self.stale_until = stale_until
         self.media_type = media_type
-        # coding -> compressed body; filled lazily, once per coding.
-        self.variants: dict[str, bytes] = variants if variants is not None else {}
+        # coding -> compressed body; made lazily, once per coding (a new dict each time).
+        self.variants: Mapping[str, bytes] = variants if variants is not None else _NOTHING_YET
         # Per-process only (never stored): the header blocks per coding, built on first send.
-        self.wire: dict[str, Any] = {}
+        self.wire: Mapping[str, Any] = _NOTHING_YET
         self.computed_on = computed_on
         self._tags: tuple[str, ...] | None = None if tag_source is not None else tags
         self._tag_source = tag_source
@@ -157,7 +162,10 @@ class CachedResponse:
             return self.body
         found = self.variants.get(encoding)
         if found is None:
-            found = self.variants[encoding] = COMPRESSORS[encoding](self.body)
+            found = COMPRESSORS[encoding](self.body)
+            # Replaced, not changed in place: a reader in another thread (a disk write's
+            # to_bytes) sees the old mapping or the new one, never one being changed.
+            self.variants = {**self.variants, encoding: found}
         return found
 
     def to_bytes(self) -> bytes:

@@ -278,7 +278,8 @@ class EntrySender:
             return
         wire = entry.wire.get(encoding)
         if wire is None:
-            wire = entry.wire[encoding] = self._headers(entry, encoding)
+            wire = self._headers(entry, encoding)
+            entry.wire = {**entry.wire, encoding: wire}
             # A dict of tuples of bytes, held by its entry alone: out of the collector's
             # view at once, as the entry is in L1. The collector would untrack the tuples
             # itself, but one nesting level per pass of their generation: the outer ones

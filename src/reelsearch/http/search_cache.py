@@ -73,9 +73,9 @@ def tag_source(
     the ``SearchQuery``), the movie ids (not the page) and the rules the answer was
     computed with; a ``partial`` out of the garbage collector's view with its arguments,
     so a held answer's source costs no full collection anything (decision 0029)."""
-    movies = tuple(hit["id"] for hit in result.hits if "id" in hit)
-    source = partial(_page_tags, query.words, query.last_is_prefix, query.quoted, movies,
-                     catalog_version, _rules_of(engine), result.all_words)  # fmt: skip
+    movies = [hit["id"] for hit in result.hits if "id" in hit]  # in the arguments: no tuple
+    source = partial(_page_tags, query.words, query.last_is_prefix, query.quoted,
+                     catalog_version, _rules_of(engine), result.all_words, *movies)  # fmt: skip
     # The arguments are tuples of strings and ints, numbers and the rules, which
     # reference nothing back: the source is freed by reference count with its entry.
     untrack(source, source.args)
@@ -86,10 +86,10 @@ def _page_tags(
     words: tuple[str, ...],
     last_is_prefix: bool,
     quoted: tuple[tuple[int, int], ...],
-    movies: tuple[int, ...],
     catalog_version: int,
     rules: Rules | None,
     all_words: bool | None,
+    *movies: int,
 ) -> tuple[str, ...]:
     # The tags read only these three fields of the query (cache/tags.py).
     query = SearchQuery(words=words, last_is_prefix=last_is_prefix, quoted=quoted)
