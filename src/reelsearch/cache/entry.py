@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from reelsearch.cache.compression import COMPRESSORS
+
+if TYPE_CHECKING:
+    from reelsearch.cache.keys import KeyContext
 
 # Fixed cost of an entry beyond its bytes (object, dict slots, key): counted
 # against the byte bound so a level full of tiny entries still stays bounded.
@@ -28,6 +32,10 @@ VARIANT_RESERVE_FROM = 256
 # words makes 100-250).
 PENDING_TAG_BYTES = 200
 TagSource = Callable[[], tuple[str, ...]]
+# What an entry holds until it makes its first compressed variant or header block: one
+# shared empty mapping, not two dicts per entry (each container a held answer keeps
+# counts towards the collector's generation-0 threshold; decision 0029).
+_NOTHING_YET: Mapping[str, Any] = MappingProxyType({})
 
 
 def tags_of(blob: bytes) -> tuple[str, ...]:
@@ -93,10 +101,10 @@ class CachedResponse:
         self.fresh_until = fresh_until
         self.stale_until = stale_until
         self.media_type = media_type
-        # coding -> compressed body; filled lazily, once per coding.
-        self.variants: dict[str, bytes] = variants if variants is not None else {}
+        # coding -> compressed body; made lazily, once per coding (a new dict each time).
+        self.variants: Mapping[str, bytes] = variants if variants is not None else _NOTHING_YET
         # Per-process only (never stored): the header blocks per coding, built on first send.
-        self.wire: dict[str, Any] = {}
+        self.wire: Mapping[str, Any] = _NOTHING_YET
         self.computed_on = computed_on
         self._tags: tuple[str, ...] | None = None if tag_source is not None else tags
         self._tag_source = tag_source
@@ -154,7 +162,10 @@ class CachedResponse:
             return self.body
         found = self.variants.get(encoding)
         if found is None:
-            found = self.variants[encoding] = COMPRESSORS[encoding](self.body)
+            found = COMPRESSORS[encoding](self.body)
+            # Replaced, not changed in place: a reader in another thread (a disk write's
+            # to_bytes) sees the old mapping or the new one, never one being changed.
+            self.variants = {**self.variants, encoding: found}
         return found
 
     def to_bytes(self) -> bytes:
@@ -206,3 +217,28 @@ class CachedResponse:
             )
         except (struct.error, KeyError, TypeError, orjson.JSONDecodeError) as exc:
             raise ValueError(f"damaged cache entry: {exc}") from None
+
+
+def new_entry(
+    body: bytes,
+    tags: tuple[str, ...] | TagSource,
+    context: KeyContext | None,
+    now: float,
+    fresh_seconds: float,
+    stale_seconds: float,
+    *,
+    computed_on: int | None = None,
+) -> CachedResponse:
+    """An entry for ``body``; ``tags`` made now or by a function when first needed."""
+    made, source = (tags, None) if isinstance(tags, tuple) else ((), tags)
+    return CachedResponse(
+        body,
+        strong_etag(body),
+        context.last_modified if context is not None else "",
+        now,
+        now + fresh_seconds,
+        now + fresh_seconds + stale_seconds,
+        made,
+        tag_source=source,
+        computed_on=computed_on,
+    )

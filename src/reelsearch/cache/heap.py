@@ -1,4 +1,7 @@
-"""Keeping the garbage collector off the catalog: freeze what is loaded, re-freeze on reload.
+"""Keeping the garbage collector off the catalog and the held answers.
+
+Two means: freezing what is loaded at start-up (re-frozen on reload), and taking
+each held answer out of the collector's view when L1 stores it (``untrack``).
 
 CPython's full (generation 2) collection walks every tracked object, and one
 runs each time the objects that survived into the old generation since the
@@ -15,10 +18,21 @@ replaces (an import, a write's new snapshot) may hold reference cycles that
 only a collection frees, so after the engine's catalog version changes the
 heap is unfrozen, collected once and frozen again: at most once per
 ``REFREEZE_EVERY`` seconds, a pause of one full collection.
+
+A held answer (an L1 entry and what it keeps: its tag source, its header
+blocks) is a survivor too, made after the freeze: each full collection walked
+the whole L1, ~0.1 s a collection on a filled worker (decision 0029). ``untrack``
+takes such objects out of the collector's lists with CPython's
+``PyObject_GC_UnTrack``, as the interpreter itself does for a tuple or a dict
+holding only atomic values. They still die by reference count the moment the
+last reference goes; the collector is only needed to free reference cycles, so
+an untracked object must never be part of one: an entry, the values in its
+slots and its tag source's arguments reference nothing that leads back to them.
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import time
@@ -27,6 +41,9 @@ from typing import Protocol
 log = logging.getLogger("reelsearch.cache")
 # At most one re-freeze (a full collection, ~0.1 s on the sample) per this many seconds.
 REFREEZE_EVERY = 30.0
+_GC_UNTRACK = ctypes.pythonapi.PyObject_GC_UnTrack
+_GC_UNTRACK.argtypes = (ctypes.py_object,)
+_GC_UNTRACK.restype = None
 
 
 class _Snapshot(Protocol):
@@ -37,6 +54,14 @@ class _Snapshot(Protocol):
 class _Engine(Protocol):
     @property
     def snapshot(self) -> _Snapshot: ...
+
+
+def untrack(*objects: object) -> None:
+    """Take ``objects`` out of the collector's view; each must be part of no reference
+    cycle (it is then freed by reference count alone, as an untracked tuple is)."""
+    for obj in objects:
+        if gc.is_tracked(obj):
+            _GC_UNTRACK(obj)
 
 
 def freeze_heap() -> int:

@@ -9,6 +9,10 @@ stream; docs/decisions/0011-result-cache.md has the figures.
 
 The hot path (``lookup``) is synchronous: the fast-path middleware answers
 from it without an await.
+
+What L1 holds is out of the garbage collector's view (``cache/heap.py``,
+``untrack``): each entry is a long-lived survivor, and a full collection walked
+every one of them (decision 0029).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections import OrderedDict
 from reelsearch.cache.base import LevelStats, storage_seconds
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.entry import CachedResponse
+from reelsearch.cache.heap import untrack
 from reelsearch.cache.invalidation import WORD_KINDS
 
 # Frequencies are counted for this many times as many keys as the cache could
@@ -103,7 +108,10 @@ class MemoryLevel:
         if not self._make_room(key, size):
             self.counters.rejected += 1
             return False
-        self._entries[key] = (entry, now + keep, size)
+        held = self._entries[key] = (entry, now + keep, size)
+        # Neither the entry nor this tuple is part of a reference cycle: both die by
+        # reference count when dropped, and no full collection walks them meanwhile.
+        untrack(held, entry)
         self._bytes += size
         return True
 

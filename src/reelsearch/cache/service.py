@@ -16,7 +16,6 @@ process's L1 through Redis pub/sub.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -31,12 +30,13 @@ from typing import Any
 from reelsearch.cache.base import CacheLevel
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.disk import DiskLevel
-from reelsearch.cache.entry import CachedResponse, TagSource, strong_etag
+from reelsearch.cache.entry import CachedResponse, TagSource, new_entry
 from reelsearch.cache.invalidating import Invalidating
 from reelsearch.cache.invalidation import DocCount
 from reelsearch.cache.keys import KeyContext, RulesVersion, read_imported_at
 from reelsearch.cache.memory import MemoryLevel
 from reelsearch.cache.redis import RedisGuard, RedisLevel, open_redis
+from reelsearch.cache.reporting import Reporting
 from reelsearch.cache.singleflight import SingleFlight
 from reelsearch.cache.warming import SearchLog
 from reelsearch.cache.writes import (
@@ -64,7 +64,7 @@ def disk_path(settings: Settings) -> Path:
     return Path(tempfile.gettempdir()) / f"reelsearch-cache-{digest}"
 
 
-class ResultCache(Invalidating):
+class ResultCache(Invalidating, Reporting):
     """The configured levels and the rules for using them, one per worker process."""
 
     def __init__(
@@ -136,28 +136,6 @@ class ResultCache(Invalidating):
                                         counters))  # fmt: skip
                 log_path = path / "searchlog.json"
         return cls(settings, levels, guard=guard, counters=counters, log_path=log_path)
-
-    def level_sizes(self) -> dict[str, dict[str, int]]:
-        """Per level: evictions (a total) and, for L1, entries and bytes; read without a
-        call to Redis or the disk, for the metrics sampler (their sizes are in ``stats``)."""
-        sizes = {name: {"evictions": n} for name, n in self.counters.evictions.items()}
-        if self.memory is not None:
-            sizes.setdefault(self.memory.name, {}).update(
-                entries=len(self.memory), bytes=self.memory.bytes_used
-            )
-        return sizes
-
-    async def shared_level_sizes(self) -> dict[str, dict[str, int]]:
-        """Entries and bytes of the levels shared by the processes (Redis, disk), for the
-        metrics sampler every few ticks: a scan of Redis's namespace, diskcache's counts."""
-        sizes: dict[str, dict[str, int]] = {}
-        redis_size = await self.redis_level.size() if self.redis_level is not None else None
-        if redis_size is not None:  # None while Redis is down: the last reading stands
-            sizes["redis"] = {"entries": redis_size[0], "bytes": redis_size[1]}
-        if self.disk_level is not None:
-            entries, size = await asyncio.to_thread(self.disk_level.size)
-            sizes[self.disk_level.name] = {"entries": entries, "bytes": size}
-        return sizes
 
     # -- versions ------------------------------------------------------------
 
@@ -382,67 +360,3 @@ class ResultCache(Invalidating):
         while True:
             await asyncio.sleep(every)
             await self.search_log.flush()
-
-    # -- reporting and shutdown ----------------------------------------------
-
-    async def stats(self) -> dict[str, Any]:
-        levels = [await level.stats() for level in self.levels]
-        counters = self.counters.as_dict()
-        hits = sum(self.counters.hits.values())
-        asked = hits + self.counters.misses + self.counters.stale_served
-        return {
-            "levels": [
-                {
-                    "name": s.name,
-                    "entries": s.entries,
-                    "bytes": s.bytes,
-                    "limit_bytes": s.limit_bytes,
-                    "evictions": s.evictions,
-                    "errors": s.errors,
-                }
-                for s in levels
-            ],  # fmt: skip
-            "process": self.process_id,
-            "hit_rate": round(hits / asked, 4) if asked else None,
-            # The version answered from (writes included) and the one the keys name.
-            "catalog_version": self.engine_version,
-            "keys_version": self.context.catalog_version if self.context else None,
-            "writes_applied": self.writes.applied,
-            **counters,
-        }
-
-    async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        with contextlib.suppress(Exception):
-            await self.search_log.flush()
-        for level in self.levels:
-            await level.close()
-        if self.guard is not None:
-            with contextlib.suppress(Exception):
-                await self.guard.client.aclose(close_connection_pool=True)
-
-
-def new_entry(
-    body: bytes,
-    tags: tuple[str, ...] | TagSource,
-    context: KeyContext | None,
-    now: float,
-    fresh_seconds: float,
-    stale_seconds: float,
-    *,
-    computed_on: int | None = None,
-) -> CachedResponse:
-    """An entry for ``body``; ``tags`` made now or by a function when first needed."""
-    made, source = (tags, None) if isinstance(tags, tuple) else ((), tags)
-    return CachedResponse(
-        body,
-        strong_etag(body),
-        context.last_modified if context is not None else "",
-        now,
-        now + fresh_seconds,
-        now + fresh_seconds + stale_seconds,
-        made,
-        tag_source=source,
-        computed_on=computed_on,
-    )

@@ -20,12 +20,13 @@ from typing import Any
 
 from reelsearch.cache.compression import ENCODINGS
 from reelsearch.cache.counters import CacheCounters
-from reelsearch.cache.entry import CachedResponse, strong_etag
-from reelsearch.cache.service import new_entry
+from reelsearch.cache.entry import CachedResponse, new_entry, strong_etag
+from reelsearch.cache.heap import untrack
 from reelsearch.config import Settings
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
+# A header block kept in an entry: ASGI servers take any sequence of pairs.
+Block = tuple[tuple[bytes, bytes], ...]
 _MAX_REMEMBERED_HEADERS = 256
 # Header lines every JSON answer sends as they are (one tuple, not one per response).
 _JSON_TYPE = (b"content-type", b"application/json")
@@ -129,6 +130,9 @@ class EntrySender:
             cache_control += f", stale-while-revalidate={settings.http_stale_while_revalidate}"
         self.cache_control = cache_control.encode()
         self._cache_control_header = (b"cache-control", self.cache_control)
+        # Header lines every entry's block shares, out of the collector's view as the
+        # blocks are (``send``): frozen with the heap at start-up, they would stay tracked.
+        untrack(_JSON_TYPE, _VARY, self._cache_control_header)
         self._choices: dict[tuple[bytes, bool], str | None] = {}
         # One Last-Modified header line per value (a process sees one per import or
         # write), shared by every entry's header block instead of one copy in each.
@@ -233,26 +237,29 @@ class EntrySender:
             if len(self._last_modified) >= _MAX_REMEMBERED_HEADERS:
                 self._last_modified.clear()
             found = self._last_modified[value] = (b"last-modified", value.encode())
+            untrack(found)  # shared by blocks, as the lines in __init__ are
         return found
 
-    def _headers(self, entry: CachedResponse, encoding: str) -> tuple[Headers, Headers]:
+    def _headers(self, entry: CachedResponse, encoding: str) -> tuple[Block, Block]:
         etag = entry.etag if encoding == "identity" else f'{entry.etag[:-1]}-{encoding}"'
-        common: Headers = [(b"etag", etag.encode()), self._cache_control_header, _VARY]
+        common: Block = ((b"etag", etag.encode()), self._cache_control_header, _VARY)
         body = entry.variant(encoding)
         # The header lines every entry shares are shared objects: an entry's block holds
         # only its own ETag and length (fewer objects per entry, fewer cache lines per hit).
+        # Tuples of bytes, not lists: the collector stops tracking them at its next pass,
+        # so a held answer's blocks cost later full collections nothing (decision 0029).
         media_type = entry.media_type
-        full = [
+        full: Block = (
             _JSON_TYPE
             if media_type == "application/json"
             else (b"content-type", media_type.encode()),
             (b"content-length", b"%d" % len(body)),
             *common,
-        ]
+        )
         if entry.last_modified:
-            full.append(self._last_modified_line(entry.last_modified))
+            full += (self._last_modified_line(entry.last_modified),)
         if encoding != "identity":
-            full.append((b"content-encoding", encoding.encode()))
+            full += ((b"content-encoding", encoding.encode()),)
         return full, common
 
     async def send(
@@ -271,7 +278,14 @@ class EntrySender:
             return
         wire = entry.wire.get(encoding)
         if wire is None:
-            wire = entry.wire[encoding] = self._headers(entry, encoding)
+            wire = self._headers(entry, encoding)
+            entry.wire = {**entry.wire, encoding: wire}
+            # A dict of tuples of bytes, held by its entry alone: out of the collector's
+            # view at once, as the entry is in L1. The collector would untrack the tuples
+            # itself, but one nesting level per pass of their generation: the outer ones
+            # would reach the old generation and wait there for a full collection.
+            full, common = wire
+            untrack(entry.wire, wire, full, common, *full, *common)
         full, common = wire
         if (
             if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), entry.etag)

@@ -19,9 +19,10 @@ import orjson
 from starlette.types import Receive, Scope
 
 from reelsearch.cache.counters import CacheCounters
-from reelsearch.cache.entry import CachedResponse
+from reelsearch.cache.entry import CachedResponse, new_entry
+from reelsearch.cache.heap import untrack
 from reelsearch.cache.keys import canonical_key, canonical_query
-from reelsearch.cache.service import ResultCache, new_entry
+from reelsearch.cache.service import ResultCache
 from reelsearch.cache.tags import search_tags as tags_for
 from reelsearch.cache.writes import ChangeSource
 from reelsearch.catalog.changes import MovieChange
@@ -68,21 +69,30 @@ def tag_source(
     query: SearchQuery, result: SearchResult, catalog_version: int, engine: SearchEngine | None
 ) -> Callable[[], tuple[str, ...]]:
     """``search_tags`` made later, when first needed (decision 0019): most answers are
-    never looked at by a write. Keeps the movie ids, not the page, and the rules the
-    answer was computed with; a ``partial`` over a tuple of ints, so each held answer
-    adds two objects for the garbage collector to track, not a closure's nine."""
-    movies = tuple(hit["id"] for hit in result.hits if "id" in hit)
-    return partial(_page_tags, query, movies, catalog_version, _rules_of(engine),
-                   result.all_words)  # fmt: skip
+    never looked at by a write. Keeps what the tags are made of: the words searched (not
+    the ``SearchQuery``), the movie ids (not the page) and the rules the answer was
+    computed with; a ``partial`` out of the garbage collector's view with its arguments,
+    so a held answer's source costs no full collection anything (decision 0029)."""
+    movies = [hit["id"] for hit in result.hits if "id" in hit]  # in the arguments: no tuple
+    source = partial(_page_tags, query.words, query.last_is_prefix, query.quoted,
+                     catalog_version, _rules_of(engine), result.all_words, *movies)  # fmt: skip
+    # The arguments are tuples of strings and ints, numbers and the rules, which
+    # reference nothing back: the source is freed by reference count with its entry.
+    untrack(source, source.args)
+    return source
 
 
 def _page_tags(
-    query: SearchQuery,
-    movies: tuple[int, ...],
+    words: tuple[str, ...],
+    last_is_prefix: bool,
+    quoted: tuple[tuple[int, int], ...],
     catalog_version: int,
     rules: Rules | None,
     all_words: bool | None,
+    *movies: int,
 ) -> tuple[str, ...]:
+    # The tags read only these three fields of the query (cache/tags.py).
+    query = SearchQuery(words=words, last_is_prefix=last_is_prefix, quoted=quoted)
     return tags_for(query, [{"id": movie} for movie in movies], catalog_version, rules,
                     all_words=all_words)  # fmt: skip
 
