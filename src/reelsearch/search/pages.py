@@ -3,8 +3,8 @@
 Relevance reads a small match set whole and ranks it in Python
 (``TextMatch.assess``); a broad one asks the index for each tier's best
 rows. Both drop trailing words nothing matches, and let typo matches join
-when the words as typed match too few titles. A search without words
-(filters only) is ``browse``.
+when the words as typed match too few titles. Pages in a column's order,
+and searches without words, are ``sorted_pages.py``'s.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from reelsearch.search.assessment import Assessment
 from reelsearch.search.counting import Statement, TextStatements
 from reelsearch.search.filters import Filters
-from reelsearch.search.matching import Assessment, TextMatch
+from reelsearch.search.matching import TextMatch
 from reelsearch.search.normalize import JOINED_TITLES
 from reelsearch.search.plan import QueryPlan
 from reelsearch.search.query import SearchQuery
@@ -24,9 +25,6 @@ from reelsearch.search.rows import (
     ALT_NORM_TITLES,
     COLUMNS,
     NORM_TITLE,
-    NULLABLE_SORTS,
-    SEARCH_RANK,
-    SORT_SQL,
     Page,
     titles_of_ranked_row,
 )
@@ -90,7 +88,7 @@ class TextPages:
             del matches[next(iter(matches))]
         return found
 
-    async def _resolve_words(
+    async def resolve_words(
         self,
         db: Reader,
         snapshot: CatalogSnapshot,
@@ -140,7 +138,7 @@ class TextPages:
             best = self.match(snapshot, cut if reads_year else cut.without_year())
         return best
 
-    async def _typos_join(
+    async def typos_join(
         self, db: Reader, match: TextMatch, filters: Filters, plain_total: int, exact: bool
     ) -> bool:
         """Typo matches join the result set when the words as typed match too few titles.
@@ -190,7 +188,7 @@ class TextPages:
                 typo_rows = await self._typo_rows(db, match, filters, max(need, PROBE_ROWS) + 1)
             if not typo_rows:
                 typo_rows = None
-                resolved = await self._resolve_words(
+                resolved = await self.resolve_words(
                     db, snapshot, query, filters, plan, whole_query_fails=True
                 )
                 if resolved is not match:
@@ -200,7 +198,7 @@ class TextPages:
                     )
         typo_ranks: frozenset[int] = frozenset()
         total, matched = plain_total, match.plain
-        if await self._typos_join(db, match, filters, plain_total, exact):
+        if await self.typos_join(db, match, filters, plain_total, exact):
             assert match.with_typos is not None
             # Every match as typed is in `ranks` here (there are at most
             # PROBE_ROWS, all read and ranked), so typo matches are "with typos"
@@ -377,88 +375,3 @@ class TextPages:
             return ranks, known, {}, plain_rows, False
         total, exact = await self.statements.count(db, match.plain, filters)
         return ranks, known, {}, total, exact
-
-    async def sorted_text_page(
-        self,
-        db: Reader,
-        snapshot: CatalogSnapshot,
-        query: SearchQuery,
-        filters: Filters,
-        plan: QueryPlan,
-        *,
-        count: bool = True,
-    ) -> Page:
-        """The same result set as relevance order, sorted by a column instead."""
-        match = await self._resolve_words(db, snapshot, query, filters, plan)
-        expression = match.plain
-        total, exact = await self.statements.count(db, expression, filters)
-        if await self._typos_join(db, match, filters, total, exact):
-            assert match.with_typos is not None
-            expression = match.with_typos
-            total, exact = await self.statements.count(db, expression, filters)
-        rows = await db.rows(
-            f"SELECT {COLUMNS} FROM {self.statements.text}{filters.sql} "
-            f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
-            (expression, *filters.params, query.limit, query.offset),
-        )
-        typo_ranks: frozenset[int] = frozenset()
-        if expression is not match.plain:
-            typo_ranks = frozenset(await self._typo_only_ranks(db, match.plain, rows))
-        return Page(rows, total, exact, expression, match, typo_ranks)
-
-    async def _typo_only_ranks(self, db: Reader, expression: str, rows: list[Row]) -> set[int]:
-        """The ranks of ``rows`` that do NOT match ``expression`` (found through typos)."""
-        ranks = [row[SEARCH_RANK] for row in rows]
-        if not ranks:
-            return set()
-        marks = ",".join("?" * len(ranks))
-        found = await db.rows(
-            f"SELECT {self.statements.dialect.text_rank} FROM {self.statements.text} "
-            f"AND m.search_rank IN ({marks})",
-            (expression, *ranks),
-        )
-        return set(ranks) - {row[0] for row in found}
-
-    async def browse(
-        self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery, filters: Filters
-    ) -> tuple[list[Row], int, bool]:
-        """No words: filters only, in the requested order, read through an index."""
-        where = f"WHERE TRUE{filters.sql}"
-        if filters.sql:
-            cap = self.statements.settings.max_exact_total
-            found = await db.row(
-                f"SELECT count(*) FROM (SELECT 1 FROM movies AS m {where} LIMIT ?) AS matches",
-                (*filters.params, cap + 1),
-            )
-            assert found is not None
-            total, exact = min(int(found[0]), cap), found[0] <= cap
-        else:
-            total, exact = snapshot.movie_count, True
-        column = NULLABLE_SORTS.get(query.sort)
-        if column is None:
-            rows = await db.rows(
-                f"SELECT {COLUMNS} FROM movies AS m {where} "
-                f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
-                (*filters.params, query.limit, query.offset),
-            )
-            return rows, total, exact
-        # Titles without the sort value come last. Two index walks, because
-        # "ORDER BY year IS NULL, year" can't be read from the (year, rank) index.
-        direction = "DESC" if query.sort.startswith("-") else ""
-        rows = await db.rows(
-            f"SELECT {COLUMNS} FROM movies AS m {where} AND m.{column} IS NOT NULL "
-            f"ORDER BY m.{column} {direction}, m.search_rank LIMIT ? OFFSET ?",
-            (*filters.params, query.limit, query.offset),
-        )
-        if len(rows) < query.limit:
-            valued = await db.row(
-                f"SELECT count(*) FROM movies AS m {where} AND m.{column} IS NOT NULL",
-                filters.params,
-            )
-            assert valued is not None
-            rows += await db.rows(
-                f"SELECT {COLUMNS} FROM movies AS m {where} AND m.{column} IS NULL "
-                "ORDER BY m.search_rank LIMIT ? OFFSET ?",
-                (*filters.params, query.limit - len(rows), max(query.offset - valued[0], 0)),
-            )
-        return rows, total, exact
