@@ -20,6 +20,7 @@ from reelsearch.search.matching import TextMatch
 from reelsearch.search.normalize import JOINED_TITLES
 from reelsearch.search.plan import QueryPlan
 from reelsearch.search.query import SearchQuery
+from reelsearch.search.rank_sets import RankSets
 from reelsearch.search.readers import Reader, Row
 from reelsearch.search.rows import (
     ALT_NORM_TITLES,
@@ -126,10 +127,7 @@ class TextPages:
             else:
                 cut = self.plan(snapshot, query.first_words(middle))
                 candidate = self.match(snapshot, cut if reads_year else cut.without_year())
-            if await self.statements.exists(db, candidate.plain, filters) or (
-                candidate.with_typos is not None
-                and await self.statements.exists(db, candidate.with_typos, filters)
-            ):
+            if await self._matches_any(db, snapshot, candidate, filters):
                 shortest, best = middle, candidate
             else:
                 longest = middle - 1
@@ -138,8 +136,37 @@ class TextPages:
             best = self.match(snapshot, cut if reads_year else cut.without_year())
         return best
 
+    async def _matches_any(
+        self, db: Reader, snapshot: CatalogSnapshot, match: TextMatch, filters: Filters
+    ) -> bool:
+        """Whether any title matches ``match``'s words, as typed or with typos."""
+        sets = self.rank_sets(snapshot, match, filters)
+        if sets is not None:
+            return bool(len(sets.plain)) or (
+                match.with_typos is not None and bool(len(sets.with_typos))
+            )
+        return await self.statements.exists(db, match.plain, filters) or (
+            match.with_typos is not None
+            and await self.statements.exists(db, match.with_typos, filters)
+        )
+
+    @staticmethod
+    def rank_sets(snapshot: CatalogSnapshot, match: TextMatch, filters: Filters) -> RankSets | None:
+        """The match sets from the catalog's postings, when they can answer for FTS5:
+        there are postings, no filter needs the movies' columns, and no part of
+        the expression is too broad (``rank_sets.py``)."""
+        if filters.sql or snapshot.postings is None:
+            return None
+        return RankSets.of(snapshot.postings, match)
+
     async def typos_join(
-        self, db: Reader, match: TextMatch, filters: Filters, plain_total: int, exact: bool
+        self,
+        db: Reader,
+        match: TextMatch,
+        filters: Filters,
+        plain_total: int,
+        exact: bool,
+        sets: RankSets | None = None,
     ) -> bool:
         """Typo matches join the result set when the words as typed match too few titles.
 
@@ -156,6 +183,9 @@ class TextPages:
             return True
         if match.strict is None or not exact or plain_total > PROBE_ROWS:
             return False
+        strict = sets.strict if sets is not None else None
+        if strict is not None:
+            return len(strict) < TYPO_THRESHOLD
         return (
             await self.statements.count_up_to(db, match.strict, filters, TYPO_THRESHOLD)
             < TYPO_THRESHOLD
@@ -174,8 +204,9 @@ class TextPages:
         """The page, the total, whether it is exact, and the expression of the result set."""
         match = self.match(snapshot, plan)
         need = query.offset + query.limit
+        sets = self.rank_sets(snapshot, match, filters)
         ranks, rows, assessed, plain_total, exact = await self._as_typed(
-            db, match, filters, need, count=count
+            db, match, filters, need, count=count, sets=sets
         )
         # Typo matches of `match` read already, in popularity order (None: not read).
         typo_rows: list[Row] | None = None
@@ -185,7 +216,9 @@ class TextPages:
             # tier makes anyway); only if there are none, drop unmatched
             # trailing words.
             if match.with_typos is not None:
-                typo_rows = await self._typo_rows(db, match, filters, max(need, PROBE_ROWS) + 1)
+                typo_rows = await self._typo_rows(
+                    db, match, filters, max(need, PROBE_ROWS) + 1, sets
+                )
             if not typo_rows:
                 typo_rows = None
                 resolved = await self.resolve_words(
@@ -193,12 +226,13 @@ class TextPages:
                 )
                 if resolved is not match:
                     match = resolved
+                    sets = self.rank_sets(snapshot, match, filters)
                     ranks, rows, assessed, plain_total, exact = await self._as_typed(
-                        db, match, filters, need, count=count
+                        db, match, filters, need, count=count, sets=sets
                     )
         typo_ranks: frozenset[int] = frozenset()
         total, matched = plain_total, match.plain
-        if await self.typos_join(db, match, filters, plain_total, exact):
+        if await self.typos_join(db, match, filters, plain_total, exact, sets):
             assert match.with_typos is not None
             # Every match as typed is in `ranks` here (there are at most
             # PROBE_ROWS, all read and ranked), so typo matches are "with typos"
@@ -216,10 +250,12 @@ class TextPages:
             if typo_rows is not None and not plain:  # read above, with this very limit
                 found = typo_rows
             else:
-                found = await self._typo_rows(db, match, filters, fetch)
+                found = await self._typo_rows(db, match, filters, fetch, sets)
             is_all = len(found) < fetch
             found = [row for row in found if row[0] not in plain]
-            rows.update((row[0], row) for row in found)
+            if sets is None:  # full rows: the page's are known
+                rows.update((row[0], row) for row in found)
+            titles = titles_of_ranked_row if sets is None else sets.titles_of_row
             typo_ranks = frozenset(row[0] for row in found)
             # Whether the set is small enough to rank whole depends on the
             # query alone, never on the page, so pages never overlap or skip.
@@ -229,8 +265,7 @@ class TextPages:
             # "ngiht" would cost more than the whole search.
             if is_all and len(found) <= PROBE_ROWS:
                 assessed.update(
-                    (row[0], match.assess(titles_of_ranked_row(row), typo_match=True))
-                    for row in found
+                    (row[0], match.assess(titles(row), typo_match=True)) for row in found
                 )
                 order = sorted((assessed[rank].sort_key, rank) for rank in (*ranks, *typo_ranks))
                 ranks = [rank for _, rank in order[:need]]
@@ -240,6 +275,9 @@ class TextPages:
             if is_all or not count:
                 total, exact = self.statements.capped(total + len(found), filters)
                 exact = exact and is_all
+            elif sets is not None:
+                everything, all_exact = self.statements.capped(len(sets.with_typos), filters)
+                total, exact = max(everything, total), exact and all_exact
             else:
                 everything, all_exact = await self.statements.count(db, match.with_typos, filters)
                 total, exact = max(everything, total), exact and all_exact
@@ -250,11 +288,13 @@ class TextPages:
         return Page(page, total, exact, matched, match, typo_ranks, assessed=assessed)
 
     async def _typo_rows(
-        self, db: Reader, match: TextMatch, filters: Filters, limit: int
+        self, db: Reader, match: TextMatch, filters: Filters, limit: int, sets: RankSets | None
     ) -> list[Row]:
         """The first ``limit`` titles matching with typos, in popularity order,
-        as (rank, *COLUMNS) rows."""
+        as (rank, *COLUMNS) rows; as (rank,) from ``sets``."""
         assert match.with_typos is not None
+        if sets is not None:
+            return [(rank,) for rank in sets.with_typos[:limit].tolist()]
         return await db.rows(*self.rows_statement(match.with_typos, filters, limit))
 
     def rows_statement(self, expression: str, filters: Filters, limit: int) -> Statement:
@@ -311,15 +351,28 @@ class TextPages:
         return " UNION ALL ".join(parts)
 
     async def _as_typed(
-        self, db: Reader, match: TextMatch, filters: Filters, need: int, *, count: bool
+        self,
+        db: Reader,
+        match: TextMatch,
+        filters: Filters,
+        need: int,
+        *,
+        count: bool,
+        sets: RankSets | None = None,
     ) -> tuple[list[int], dict[int, Row], dict[int, Assessment], int, bool]:
         """Tiers 1-3 as popularity ranks, hit rows already read (as (rank, *COLUMNS))
         and their assessments (by rank, when ranked in Python), and how many
-        titles match the words as typed (exactly, or up to the cap)."""
+        titles match the words as typed (exactly, or up to the cap). With
+        ``sets``, the matches come from them and no row is read."""
         # Most known-item queries match a handful of titles: read them all in
         # one text query and sort them into tiers here, from their words.
         probe = max(need, PROBE_ROWS)
-        found = await db.rows(*self.rows_statement(match.plain, filters, probe + 1))
+        if sets is not None:
+            if len(sets.plain) <= probe:
+                return self._ranked_in_memory(match, sets, filters)
+            found: list[Row] = [(rank,) for rank in sets.plain[: probe + 1].tolist()]
+        else:
+            found = await db.rows(*self.rows_statement(match.plain, filters, probe + 1))
         if len(found) <= probe:
             # One pass, no copies: a row keeps its rank in front until it is on
             # the page (``_page_rows``); the order is (sort key, rank) tuples
@@ -355,7 +408,8 @@ class TextPages:
         if from_probe:
             last = len(tiers)
             found += [(last, row[0], None) for row in probe_rows[:plain_limit]]
-            known = {row[0]: row for row in probe_rows}  # (rank, *COLUMNS), as the rows above
+            if sets is None:
+                known = {row[0]: row for row in probe_rows}  # (rank, *COLUMNS), as above
         # Tier, then (for exact titles) the words in the order typed, then popularity.
         found.sort(
             key=lambda row: (row[0], -match.order_score(row[2].split()) if row[2] else 0, row[1])
@@ -373,5 +427,24 @@ class TextPages:
             return ranks, known, {}, *self.statements.capped(plain_rows, filters)
         if not count:
             return ranks, known, {}, plain_rows, False
+        if sets is not None:
+            return ranks, known, {}, *self.statements.capped(len(sets.plain), filters)
         total, exact = await self.statements.count(db, match.plain, filters)
         return ranks, known, {}, total, exact
+
+    def _ranked_in_memory(
+        self, match: TextMatch, sets: RankSets, filters: Filters
+    ) -> tuple[list[int], dict[int, Row], dict[int, Assessment], int, bool]:
+        """``_as_typed`` for a small set from ``sets``: ranked from the titles in
+        memory, as the probe's rows are; no row read (the page's are, later)."""
+        assess = match.assess
+        titles = sets.titles
+        assessed: dict[int, Assessment] = {}
+        order = []
+        for rank in sets.plain.tolist():
+            found_best = assess(titles(rank))
+            assessed[rank] = found_best
+            order.append((found_best.sort_key, rank))
+        order.sort()
+        ranked = [rank for _, rank in order]
+        return ranked, {}, assessed, *self.statements.capped(len(sets.plain), filters)
