@@ -21,12 +21,10 @@ search to FTS5 (``RankSets.of`` answers None).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 
 import numpy as np
 
 from reelsearch.search.matching import TextMatch
-from reelsearch.search.normalize import JOINED_TITLES
 from reelsearch.search.plan import Alternative, Slot
 from reelsearch.search.postings import EMPTY, Ranks, TitlePostings, sorted_unique
 
@@ -62,7 +60,6 @@ def union(sets: Sequence[Ranks]) -> Ranks:
     if len(present) == 1:
         return present[0]
     return sorted_unique(np.concatenate(present))
-
 
 
 def without(ranks: Ranks, excluded: Ranks) -> Ranks:
@@ -174,27 +171,30 @@ class RankSets:
             return candidates
         if len(candidates) > MAX_PHRASE_CANDIDATES:
             raise _TooBroad(" ".join(tokens))
-        head = list(tokens[:-1])
-        fits: Callable[[str], bool]
-        if completions is None and alternative.prefix:
-            fits = partial(_starts_with, last)
-        else:
-            fits = frozenset(completions or (last,) if alternative.prefix else (last,)).__contains__
+        # The document's words are single-spaced and its titles apart by " \ue000 "
+        # (a token no phrase holds), so words side by side are a substring of the
+        # document in spaces: one C search, not a scan of its words.
+        head = " " + " ".join(tokens[:-1]) + " "
         document = self._postings.document
-        kept = [rank for rank in candidates.tolist() if _holds_phrase(document(rank), head, fits)]
+        ranks = candidates.tolist()
+        if not alternative.prefix or completions is None:  # the last word whole, or begun
+            phrase = head + last + (" " if not alternative.prefix else "")
+            kept = [rank for rank in ranks if phrase in " " + document(rank) + " "]
+        else:
+            fits = frozenset(completions or (last,)).__contains__
+            kept = [rank for rank in ranks if _holds_phrase(document(rank), head, fits)]
         return np.array(kept, dtype=np.int32)
 
 
-def _starts_with(prefix: str, word: str) -> bool:
-    return word.startswith(prefix)
-
-
-def _holds_phrase(document: str, head: list[str], fits: Callable[[str], bool]) -> bool:
-    """Whether a title of ``document`` holds ``head`` side by side, then a word that ``fits``."""
-    n = len(head)
-    for title in document.split(JOINED_TITLES):
-        words = title.split()
-        for start in range(len(words) - n):
-            if words[start : start + n] == head and fits(words[start + n]):
-                return True
+def _holds_phrase(document: str, head: str, fits: Callable[[str], bool]) -> bool:
+    """Whether ``document`` holds the words of ``head`` (" w1 w2 ") side by side, then a
+    word that ``fits``."""
+    padded = " " + document + " "
+    start = padded.find(head)
+    while start >= 0:
+        after = start + len(head)
+        end = padded.find(" ", after)  # -1: the head ends the document
+        if end > after and fits(padded[after:end]):
+            return True
+        start = padded.find(head, start + 1)
     return False
