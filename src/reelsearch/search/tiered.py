@@ -11,7 +11,8 @@ Relevance is a short list of tiers, each filled in popularity order:
 
 The parts, one module each: ``plan.py`` (words -> slots), ``matching.py``
 (slots -> index expressions, and a title back to its tier: ``assessment.py``),
-``filters.py``, ``pages.py`` (relevance pages), ``sorted_pages.py`` (pages in a
+``filters.py``, ``pages.py`` (relevance pages: ``as_typed.py`` the tiers as typed,
+``rank_sets.py`` their sets from ``postings.py``), ``sorted_pages.py`` (pages in a
 column's order, and browsing), ``counting.py`` (the text-match
 statements), ``facets.py``, ``annotate.py`` (highlights, explain) and
 ``sql.py`` (what differs between SQLite's FTS5 and PostgreSQL's tsvector).
