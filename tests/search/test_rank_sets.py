@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from reelsearch.config import Settings
+from reelsearch.search import rank_sets
 from reelsearch.search.filters import Filters
 from reelsearch.search.postings import TITLES_SQL, TitlePostings
 from reelsearch.search.query import parse_search
@@ -131,3 +132,20 @@ def test_set_operations() -> None:
     assert [1, 3, 4, 5, 7, 9] == union([a, b, empty]).tolist()
     assert [1, 7] == without(a, b).tolist()
     assert [1, 3, 5, 7] == without(a, empty).tolist()
+
+
+def test_phrase_work_is_bounded_per_search(
+    loaded: tuple[sqlite3.Connection, CatalogSnapshot],
+    sample_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The titles tested for phrases, all of a search's phrases together, are capped
+    (no deadline check runs in the sets): past the cap the search is FTS5's."""
+    _, snapshot = loaded
+    tiered = TieredSearch(sample_settings, SQLITE)
+    plan = tiered.plan(snapshot, parse_search([("q", "spiderman")]))  # also "spider man"
+    match = tiered.pages.match(snapshot, plan)
+    sets = tiered.pages.rank_sets(snapshot, match, Filters("", ()))
+    assert sets is not None and len(sets.plain) > 0
+    monkeypatch.setattr(rank_sets, "MAX_PHRASE_CANDIDATES", 1)
+    assert None is tiered.pages.rank_sets(snapshot, match, Filters("", ()))
