@@ -11,7 +11,8 @@ small set is ranked from the titles here without reading its rows.
 Built at load, once per catalog version, from the catalog's own titles (the
 documents ``catalog/writer.py`` indexes), and only for catalogs up to
 ``POSTINGS_MAX_MOVIES`` titles: the arrays and titles are private to each
-worker (about 5 MB at 58,788 titles). A larger catalog, or one whose words
+worker (2.4 MB of arrays and text at 58,788 titles; a 2-worker server's PSS
+grew by 22 MiB, bench/RESULTS.md). A larger catalog, or one whose words
 do not split as FTS5 split them, has none and searches through FTS5 alone.
 Catalog writes are covered because the snapshot, and these with it, is
 loaded again for the new version (built from the titles of that version).
@@ -35,8 +36,8 @@ from reelsearch.search.word_arrays import WordLookup
 
 log = logging.getLogger(__name__)
 
-# Catalogs up to this many titles get postings. At 58,788 titles they cost about
-# 5 MB per worker and 0.2 s at load; a 1 M catalog would cost ~100 MB per worker
+# Catalogs up to this many titles get postings. At 58,788 titles they cost 2.4 MB
+# per worker and 0.25 s of CPU at load; a 1 M catalog would cost ~100 MB per worker
 # and seconds of each worker's start, past the memory and start-time budgets.
 POSTINGS_MAX_MOVIES = 250_000
 # A short prefix ("mat*": every word it begins) whose words have more postings
