@@ -165,6 +165,31 @@ def test_a_put_is_found_by_search_typo_and_autocomplete(
     )  # fmt: skip
 
 
+def test_postings_follow_writes(
+    engine: BlockingSearchEngine, writable: Settings, backend: str
+) -> None:
+    """On SQLite each catalog version's snapshot has title postings built from that
+    version's titles: a put's words list its rank, and after its delete they list none
+    (so searches answered from the postings see writes as FTS5 does)."""
+    if backend != "sqlite":
+        pytest.skip("title postings are the SQLite engine's")
+    assert engine.snapshot.postings is not None
+    assert [] == engine.snapshot.postings.word("zorblax").tolist()
+    _write(engine, writable, PutMovie(NEW))
+    assert engine.refresh_if_changed()
+    postings = engine.snapshot.postings
+    assert postings is not None
+    [rank] = postings.word("zorblax").tolist()
+    assert [rank] == postings.word("flurbo").tolist()  # the alternate title's word
+    assert ["zorblax quintessence", "flurbo quint"] == postings.titles(rank)
+    _write(engine, writable, DeleteMovie("doc:1"))
+    assert engine.refresh_if_changed()
+    postings = engine.snapshot.postings
+    assert postings is not None
+    assert ([], []) == (postings.word("zorblax").tolist(), postings.word("flurbo").tolist())
+    assert [] == _titles(engine, "zorblax")
+
+
 def test_the_same_put_twice_is_one_change(engine: BlockingSearchEngine, writable: Settings) -> None:
     """A second identical put answers "unchanged" and commits no version; a changed field is
     "updated" with a new version, and the alternate titles are replaced, not merged."""

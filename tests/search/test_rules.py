@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from reelsearch.search.assessment import ALL_WORDS, EXACT, WITH_TYPOS
 from reelsearch.search.highlight import spans
-from reelsearch.search.matching import ALL_WORDS, EXACT, WITH_TYPOS, TextMatch
+from reelsearch.search.matching import TextMatch
 from reelsearch.search.plan import MAX_TYPO_WORD_LENGTH, Alternative, plan_query
 from reelsearch.search.query import parse_search
 from reelsearch.search.rulebook import RuleFiles, build_rules, parse_synonyms
@@ -209,7 +210,7 @@ def test_an_assessment_carries_its_sort_key() -> None:
     """The key is made with the assessment: (absent, missing, tier, respaced, typos,
     within), within being minus the word order for exact titles, whether a typo match
     has words beyond the query's, and 0 in the other tiers."""
-    from reelsearch.search.matching import Assessment
+    from reelsearch.search.assessment import Assessment
 
     assert (0, 1, EXACT, 0, 0, -2) == Assessment(EXACT, 0, 1, 2, 0, 0).sort_key
     assert (0, 0, WITH_TYPOS, 1, 1, 1) == Assessment(WITH_TYPOS, 0, 0, 0, 1, 2, 1, 3).sort_key

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from reelsearch.search.assessment import TIER_NAMES, Assessment
 from reelsearch.search.engine import Hit
 from reelsearch.search.highlight import spans
-from reelsearch.search.matching import TIER_NAMES, Assessment
 from reelsearch.search.normalize import normalize
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import Reader, Row

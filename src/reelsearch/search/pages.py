@@ -1,10 +1,12 @@
-"""The pages of a text search: in relevance order (the tiers), or sorted by a column.
+"""The pages of a text search in relevance order (the tiers).
 
 Relevance reads a small match set whole and ranks it in Python
 (``TextMatch.assess``); a broad one asks the index for each tier's best
-rows. Both drop trailing words nothing matches, and let typo matches join
-when the words as typed match too few titles. A search without words
-(filters only) is ``browse``.
+rows (both in ``as_typed.py``). Here: the typo matches join when the words
+as typed match too few titles, and trailing words nothing matches are
+dropped (also for sorted pages). The sets come from the catalog's postings
+when they can answer (``rank_sets.py``), else from the index's statements.
+Pages in a column's order, and searches without words, are ``sorted_pages.py``'s.
 """
 
 from __future__ import annotations
@@ -13,41 +15,28 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from reelsearch.search.as_typed import PROBE_ROWS as PROBE_ROWS
+from reelsearch.search.as_typed import TYPO_THRESHOLD as TYPO_THRESHOLD
+from reelsearch.search.as_typed import as_typed
+from reelsearch.search.as_typed import tier_plain_limit as tier_plain_limit
 from reelsearch.search.counting import Statement, TextStatements
 from reelsearch.search.filters import Filters
-from reelsearch.search.matching import Assessment, TextMatch
-from reelsearch.search.normalize import JOINED_TITLES
+from reelsearch.search.matching import TextMatch
 from reelsearch.search.plan import QueryPlan
 from reelsearch.search.query import SearchQuery
+from reelsearch.search.rank_sets import RankSets
 from reelsearch.search.readers import Reader, Row
 from reelsearch.search.rows import (
-    ALT_NORM_TITLES,
     COLUMNS,
-    NORM_TITLE,
-    NULLABLE_SORTS,
-    SEARCH_RANK,
-    SORT_SQL,
     Page,
     titles_of_ranked_row,
 )
 from reelsearch.search.snapshot import CatalogSnapshot
 
-# Up to this many titles matching every word are ranked in Python in one read;
-# more, and each tier is asked of the index separately.
-PROBE_ROWS = 64
-# Typo matches join the results when the words as typed match fewer titles than this.
-TYPO_THRESHOLD = 10
-
 # Compiled matches kept: as many as the plans tiered.py keeps.
 MATCH_CACHE_SIZE = 4096
 
 Planner = Callable[[CatalogSnapshot, SearchQuery], QueryPlan]
-
-
-def tier_plain_limit(match: TextMatch, need: int) -> int:
-    """The rows the last tier (every word) reads: need * (tiers + 1), at least
-    TYPO_THRESHOLD, so a short last tier says its count is exact."""
-    return max(need * (len(match.preferred) + 2), TYPO_THRESHOLD)
 
 
 class TextPages:
@@ -90,7 +79,7 @@ class TextPages:
             del matches[next(iter(matches))]
         return found
 
-    async def _resolve_words(
+    async def resolve_words(
         self,
         db: Reader,
         snapshot: CatalogSnapshot,
@@ -128,10 +117,7 @@ class TextPages:
             else:
                 cut = self.plan(snapshot, query.first_words(middle))
                 candidate = self.match(snapshot, cut if reads_year else cut.without_year())
-            if await self.statements.exists(db, candidate.plain, filters) or (
-                candidate.with_typos is not None
-                and await self.statements.exists(db, candidate.with_typos, filters)
-            ):
+            if await self._matches_any(db, snapshot, candidate, filters):
                 shortest, best = middle, candidate
             else:
                 longest = middle - 1
@@ -140,8 +126,37 @@ class TextPages:
             best = self.match(snapshot, cut if reads_year else cut.without_year())
         return best
 
-    async def _typos_join(
-        self, db: Reader, match: TextMatch, filters: Filters, plain_total: int, exact: bool
+    async def _matches_any(
+        self, db: Reader, snapshot: CatalogSnapshot, match: TextMatch, filters: Filters
+    ) -> bool:
+        """Whether any title matches ``match``'s words, as typed or with typos."""
+        sets = self.rank_sets(snapshot, match, filters)
+        if sets is not None:
+            return bool(len(sets.plain)) or (
+                match.with_typos is not None and bool(len(sets.with_typos))
+            )
+        return await self.statements.exists(db, match.plain, filters) or (
+            match.with_typos is not None
+            and await self.statements.exists(db, match.with_typos, filters)
+        )
+
+    @staticmethod
+    def rank_sets(snapshot: CatalogSnapshot, match: TextMatch, filters: Filters) -> RankSets | None:
+        """The match sets from the catalog's postings, when they can answer for FTS5:
+        there are postings, no filter needs the movies' columns, and no part of
+        the expression is too broad (``rank_sets.py``)."""
+        if filters.sql or snapshot.postings is None:
+            return None
+        return RankSets.of(snapshot.postings, match)
+
+    async def typos_join(
+        self,
+        db: Reader,
+        match: TextMatch,
+        filters: Filters,
+        plain_total: int,
+        exact: bool,
+        sets: RankSets | None = None,
     ) -> bool:
         """Typo matches join the result set when the words as typed match too few titles.
 
@@ -158,6 +173,9 @@ class TextPages:
             return True
         if match.strict is None or not exact or plain_total > PROBE_ROWS:
             return False
+        strict = sets.strict if sets is not None else None
+        if strict is not None:
+            return len(strict) < TYPO_THRESHOLD
         return (
             await self.statements.count_up_to(db, match.strict, filters, TYPO_THRESHOLD)
             < TYPO_THRESHOLD
@@ -176,8 +194,9 @@ class TextPages:
         """The page, the total, whether it is exact, and the expression of the result set."""
         match = self.match(snapshot, plan)
         need = query.offset + query.limit
-        ranks, rows, assessed, plain_total, exact = await self._as_typed(
-            db, match, filters, need, count=count
+        sets = self.rank_sets(snapshot, match, filters)
+        ranks, rows, assessed, plain_total, exact = await as_typed(
+            self, db, match, filters, need, count=count, sets=sets
         )
         # Typo matches of `match` read already, in popularity order (None: not read).
         typo_rows: list[Row] | None = None
@@ -187,20 +206,23 @@ class TextPages:
             # tier makes anyway); only if there are none, drop unmatched
             # trailing words.
             if match.with_typos is not None:
-                typo_rows = await self._typo_rows(db, match, filters, max(need, PROBE_ROWS) + 1)
+                typo_rows = await self._typo_rows(
+                    db, match, filters, max(need, PROBE_ROWS) + 1, sets
+                )
             if not typo_rows:
                 typo_rows = None
-                resolved = await self._resolve_words(
+                resolved = await self.resolve_words(
                     db, snapshot, query, filters, plan, whole_query_fails=True
                 )
                 if resolved is not match:
                     match = resolved
-                    ranks, rows, assessed, plain_total, exact = await self._as_typed(
-                        db, match, filters, need, count=count
+                    sets = self.rank_sets(snapshot, match, filters)
+                    ranks, rows, assessed, plain_total, exact = await as_typed(
+                        self, db, match, filters, need, count=count, sets=sets
                     )
         typo_ranks: frozenset[int] = frozenset()
         total, matched = plain_total, match.plain
-        if await self._typos_join(db, match, filters, plain_total, exact):
+        if await self.typos_join(db, match, filters, plain_total, exact, sets):
             assert match.with_typos is not None
             # Every match as typed is in `ranks` here (there are at most
             # PROBE_ROWS, all read and ranked), so typo matches are "with typos"
@@ -218,10 +240,12 @@ class TextPages:
             if typo_rows is not None and not plain:  # read above, with this very limit
                 found = typo_rows
             else:
-                found = await self._typo_rows(db, match, filters, fetch)
+                found = await self._typo_rows(db, match, filters, fetch, sets)
             is_all = len(found) < fetch
             found = [row for row in found if row[0] not in plain]
-            rows.update((row[0], row) for row in found)
+            if sets is None:  # full rows: the page's are known
+                rows.update((row[0], row) for row in found)
+            titles = titles_of_ranked_row if sets is None else sets.titles_of_row
             typo_ranks = frozenset(row[0] for row in found)
             # Whether the set is small enough to rank whole depends on the
             # query alone, never on the page, so pages never overlap or skip.
@@ -231,8 +255,7 @@ class TextPages:
             # "ngiht" would cost more than the whole search.
             if is_all and len(found) <= PROBE_ROWS:
                 assessed.update(
-                    (row[0], match.assess(titles_of_ranked_row(row), typo_match=True))
-                    for row in found
+                    (row[0], match.assess(titles(row), typo_match=True)) for row in found
                 )
                 order = sorted((assessed[rank].sort_key, rank) for rank in (*ranks, *typo_ranks))
                 ranks = [rank for _, rank in order[:need]]
@@ -242,6 +265,9 @@ class TextPages:
             if is_all or not count:
                 total, exact = self.statements.capped(total + len(found), filters)
                 exact = exact and is_all
+            elif sets is not None:
+                everything, all_exact = self.statements.capped(len(sets.with_typos), filters)
+                total, exact = max(everything, total), exact and all_exact
             else:
                 everything, all_exact = await self.statements.count(db, match.with_typos, filters)
                 total, exact = max(everything, total), exact and all_exact
@@ -252,11 +278,13 @@ class TextPages:
         return Page(page, total, exact, matched, match, typo_ranks, assessed=assessed)
 
     async def _typo_rows(
-        self, db: Reader, match: TextMatch, filters: Filters, limit: int
+        self, db: Reader, match: TextMatch, filters: Filters, limit: int, sets: RankSets | None
     ) -> list[Row]:
         """The first ``limit`` titles matching with typos, in popularity order,
-        as (rank, *COLUMNS) rows."""
+        as (rank, *COLUMNS) rows; as (rank,) from ``sets``."""
         assert match.with_typos is not None
+        if sets is not None:
+            return [(rank,) for rank in sets.with_typos[:limit].tolist()]
         return await db.rows(*self.rows_statement(match.with_typos, filters, limit))
 
     def rows_statement(self, expression: str, filters: Filters, limit: int) -> Statement:
@@ -311,154 +339,3 @@ class TextPages:
             for tier in range(1, asked + 1)
         ]
         return " UNION ALL ".join(parts)
-
-    async def _as_typed(
-        self, db: Reader, match: TextMatch, filters: Filters, need: int, *, count: bool
-    ) -> tuple[list[int], dict[int, Row], dict[int, Assessment], int, bool]:
-        """Tiers 1-3 as popularity ranks, hit rows already read (as (rank, *COLUMNS))
-        and their assessments (by rank, when ranked in Python), and how many
-        titles match the words as typed (exactly, or up to the cap)."""
-        # Most known-item queries match a handful of titles: read them all in
-        # one text query and sort them into tiers here, from their words.
-        probe = max(need, PROBE_ROWS)
-        found = await db.rows(*self.rows_statement(match.plain, filters, probe + 1))
-        if len(found) <= probe:
-            # One pass, no copies: a row keeps its rank in front until it is on
-            # the page (``_page_rows``); the order is (sort key, rank) tuples
-            # sorted, not a key function per rank.
-            assess = match.assess
-            assessed: dict[int, Assessment] = {}
-            rows: dict[int, Row] = {}
-            order = []
-            for row in found:
-                rank = row[0]
-                alternates = row[ALT_NORM_TITLES + 1]
-                found_best = assess(
-                    [row[NORM_TITLE + 1], *alternates.split(JOINED_TITLES)]
-                    if alternates
-                    else (row[NORM_TITLE + 1],)
-                )
-                assessed[rank] = found_best
-                rows[rank] = row
-                order.append((found_best.sort_key, rank))
-            order.sort()
-            ranked = [rank for _, rank in order]
-            return ranked, rows, assessed, *self.statements.capped(len(found), filters)
-        # Broad queries: each tier asks the index for its own best rows.
-        tiers = [*match.preferred, match.plain]
-        plain_limit = tier_plain_limit(match, need)
-        # The last tier (every word) is the probe's rows when it read enough of
-        # them: no second evaluation of the broadest expression, and those
-        # rows' columns are known for the page.
-        from_probe = plain_limit <= len(found)
-        probe_rows = found
-        found = await db.rows(*self.tiers_statement(match, filters, need, from_probe=from_probe))
-        known: dict[int, Row] = {}
-        if from_probe:
-            last = len(tiers)
-            found += [(last, row[0], None) for row in probe_rows[:plain_limit]]
-            known = {row[0]: row for row in probe_rows}  # (rank, *COLUMNS), as the rows above
-        # Tier, then (for exact titles) the words in the order typed, then popularity.
-        found.sort(
-            key=lambda row: (row[0], -match.order_score(row[2].split()) if row[2] else 0, row[1])
-        )
-        ranks: list[int] = []
-        seen: set[int] = set()
-        plain_rows = 0
-        for tier, rank_of_row, _ in found:
-            if tier == len(tiers):
-                plain_rows += 1
-            if rank_of_row not in seen:
-                seen.add(rank_of_row)
-                ranks.append(rank_of_row)
-        if plain_rows < plain_limit:  # every match is here: the count is exact
-            return ranks, known, {}, *self.statements.capped(plain_rows, filters)
-        if not count:
-            return ranks, known, {}, plain_rows, False
-        total, exact = await self.statements.count(db, match.plain, filters)
-        return ranks, known, {}, total, exact
-
-    async def sorted_text_page(
-        self,
-        db: Reader,
-        snapshot: CatalogSnapshot,
-        query: SearchQuery,
-        filters: Filters,
-        plan: QueryPlan,
-        *,
-        count: bool = True,
-    ) -> Page:
-        """The same result set as relevance order, sorted by a column instead."""
-        match = await self._resolve_words(db, snapshot, query, filters, plan)
-        expression = match.plain
-        total, exact = await self.statements.count(db, expression, filters)
-        if await self._typos_join(db, match, filters, total, exact):
-            assert match.with_typos is not None
-            expression = match.with_typos
-            total, exact = await self.statements.count(db, expression, filters)
-        rows = await db.rows(
-            f"SELECT {COLUMNS} FROM {self.statements.text}{filters.sql} "
-            f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
-            (expression, *filters.params, query.limit, query.offset),
-        )
-        typo_ranks: frozenset[int] = frozenset()
-        if expression is not match.plain:
-            typo_ranks = frozenset(await self._typo_only_ranks(db, match.plain, rows))
-        return Page(rows, total, exact, expression, match, typo_ranks)
-
-    async def _typo_only_ranks(self, db: Reader, expression: str, rows: list[Row]) -> set[int]:
-        """The ranks of ``rows`` that do NOT match ``expression`` (found through typos)."""
-        ranks = [row[SEARCH_RANK] for row in rows]
-        if not ranks:
-            return set()
-        marks = ",".join("?" * len(ranks))
-        found = await db.rows(
-            f"SELECT {self.statements.dialect.text_rank} FROM {self.statements.text} "
-            f"AND m.search_rank IN ({marks})",
-            (expression, *ranks),
-        )
-        return set(ranks) - {row[0] for row in found}
-
-    async def browse(
-        self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery, filters: Filters
-    ) -> tuple[list[Row], int, bool]:
-        """No words: filters only, in the requested order, read through an index."""
-        where = f"WHERE TRUE{filters.sql}"
-        if filters.sql:
-            cap = self.statements.settings.max_exact_total
-            found = await db.row(
-                f"SELECT count(*) FROM (SELECT 1 FROM movies AS m {where} LIMIT ?) AS matches",
-                (*filters.params, cap + 1),
-            )
-            assert found is not None
-            total, exact = min(int(found[0]), cap), found[0] <= cap
-        else:
-            total, exact = snapshot.movie_count, True
-        column = NULLABLE_SORTS.get(query.sort)
-        if column is None:
-            rows = await db.rows(
-                f"SELECT {COLUMNS} FROM movies AS m {where} "
-                f"ORDER BY {SORT_SQL[query.sort]} LIMIT ? OFFSET ?",
-                (*filters.params, query.limit, query.offset),
-            )
-            return rows, total, exact
-        # Titles without the sort value come last. Two index walks, because
-        # "ORDER BY year IS NULL, year" can't be read from the (year, rank) index.
-        direction = "DESC" if query.sort.startswith("-") else ""
-        rows = await db.rows(
-            f"SELECT {COLUMNS} FROM movies AS m {where} AND m.{column} IS NOT NULL "
-            f"ORDER BY m.{column} {direction}, m.search_rank LIMIT ? OFFSET ?",
-            (*filters.params, query.limit, query.offset),
-        )
-        if len(rows) < query.limit:
-            valued = await db.row(
-                f"SELECT count(*) FROM movies AS m {where} AND m.{column} IS NOT NULL",
-                filters.params,
-            )
-            assert valued is not None
-            rows += await db.rows(
-                f"SELECT {COLUMNS} FROM movies AS m {where} AND m.{column} IS NULL "
-                "ORDER BY m.search_rank LIMIT ? OFFSET ?",
-                (*filters.params, query.limit - len(rows), max(query.offset - valued[0], 0)),
-            )
-        return rows, total, exact

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from reelsearch.search.assessment import Assessment, titles_of
 from reelsearch.search.engine import Hit
-from reelsearch.search.matching import Assessment, TextMatch, titles_of
+from reelsearch.search.matching import TextMatch
 from reelsearch.search.query import HIT_FIELDS
 from reelsearch.search.readers import Row
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reelsearch.search.postings import POSTINGS_MAX_MOVIES, TITLES_SQL, TitlePostings
 from reelsearch.search.stored_words import WORD_INDEX_SQL, SqliteWordFile, StoredWords
 from reelsearch.search.typos import TypoIndex
 from reelsearch.search.vocabulary import MAX_INITIALS, Vocabulary
@@ -236,6 +237,8 @@ class CatalogSnapshot:
     # The stored word index it maps ("<file> <checksum>"; None: built in memory).
     stored_index: str | None = None
     imported_at: str = ""  # the import it comes from (catalog_meta, ISO 8601)
+    # Each word's titles as rank arrays, and the titles (None: FTS5 answers alone).
+    postings: TitlePostings | None = None
 
     @classmethod
     def build(cls, facts: CatalogFacts) -> CatalogSnapshot:
@@ -274,6 +277,11 @@ class CatalogSnapshot:
         snapshot = cls.build(facts)
         if stored is not None and facts.words is None:
             stored.restore(snapshot.vocabulary.arrays)
+        if facts.movie_count <= POSTINGS_MAX_MOVIES:  # in the same read transaction
+            postings = TitlePostings.build(
+                conn.execute(TITLES_SQL), snapshot.vocabulary, facts.overlay
+            )
+            snapshot = replace(snapshot, postings=postings)
         return snapshot
 
     def with_added_words(
@@ -288,6 +296,7 @@ class CatalogSnapshot:
             self,
             vocabulary=self.vocabulary.with_added(words, initialisms),
             typos=self.typos.with_added(words),
+            postings=None,  # words without their titles: only FTS5 knows where they are
         )
 
 

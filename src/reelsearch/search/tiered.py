@@ -10,8 +10,10 @@ Relevance is a short list of tiers, each filled in popularity order:
    titles match as typed; titles with no words beyond the query's first.
 
 The parts, one module each: ``plan.py`` (words -> slots), ``matching.py``
-(slots -> index expressions, and a title back to its tier), ``filters.py``,
-``pages.py`` (relevance and sorted pages), ``counting.py`` (the text-match
+(slots -> index expressions, and a title back to its tier: ``assessment.py``),
+``filters.py``, ``pages.py`` (relevance pages: ``as_typed.py`` the tiers as typed,
+``rank_sets.py`` their sets from ``postings.py``), ``sorted_pages.py`` (pages in a
+column's order, and browsing), ``counting.py`` (the text-match
 statements), ``facets.py``, ``annotate.py`` (highlights, explain) and
 ``sql.py`` (what differs between SQLite's FTS5 and PostgreSQL's tsvector).
 The engines (``sqlite.py``, ``postgres.py``) only open connections and hold
@@ -21,6 +23,7 @@ the catalog snapshot.
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import partial
 from time import perf_counter
 
 from reelsearch.config import Settings
@@ -36,6 +39,7 @@ from reelsearch.search.readers import Reader
 from reelsearch.search.rows import COLUMNS, SOURCE_KEY, Page, row_to_hit
 from reelsearch.search.rulebook import RuleFiles
 from reelsearch.search.snapshot import CatalogSnapshot
+from reelsearch.search.sorted_pages import browse, sorted_text_page
 from reelsearch.search.sql import Dialect
 from reelsearch.search.timing import SearchStages, stage_sink
 
@@ -120,7 +124,7 @@ class TieredSearch:
         started, stages = perf_counter(), SearchStages()
         filters = build_filters(snapshot, query, text=bool(query.words))
         if not query.words:
-            page = Page(*await self.pages.browse(db, snapshot, query, filters))
+            page = Page(*await browse(self.statements, db, snapshot, query, filters))
         else:
             page = await self._text_page(db, snapshot, query, filters, stages)
             filters = page.filters or filters
@@ -170,8 +174,9 @@ class TieredSearch:
         stages.plan = perf_counter() - planning
         if match.contradicts_itself:  # "matrix -matrix": no title can match (facets neither)
             return Page([], 0, True, match.plain, match, filters=filters)
+        pages = self.pages
         read = (
-            self.pages.relevance_page if query.sort == "relevance" else self.pages.sorted_text_page
+            pages.relevance_page if query.sort == "relevance" else partial(sorted_text_page, pages)
         )
         if plan.year is not None:
             narrowed = with_year(filters, plan.year)

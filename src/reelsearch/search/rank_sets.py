@@ -1,0 +1,205 @@
+"""A search's match sets from the title postings: what FTS5 would answer to
+``TextMatch``'s expressions, as sorted rank arrays.
+
+``TextMatch`` writes each required slot as the OR of its alternatives'
+phrases, ANDs the slots and takes the excluded words away (``plain``); the
+typo expression adds each slot's typo candidates (``with_typos``); ``strict``
+also requires the stop words. ``RankSets`` builds the same sets from the same
+plan: a word is its postings, a prefix the union of its completions'
+postings (or, for a short one, of every word it begins, as FTS5's prefix
+index), words typed apart an intersection, and a phrase the intersection of
+its words' titles kept where a title holds them side by side (read from the
+titles in memory, each title on its own: FTS5's separator token keeps a
+phrase from running from one title into the next).
+
+Made per search, never kept: the sets are the search's own work, as FTS5's
+evaluation was. Any part too broad to merge here cheaply (``None`` from
+``TitlePostings.prefix``, a phrase over too many titles) leaves the whole
+search to FTS5 (``RankSets.of`` answers None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from reelsearch.search.matching import TextMatch
+from reelsearch.search.plan import Alternative, Slot
+from reelsearch.search.postings import EMPTY, Ranks, TitlePostings, sorted_unique
+
+# Phrases whose words share more titles than this, all phrases of a search
+# together, leave the search to FTS5: each title is tested in Python (about
+# 0.5 µs), where FTS5 reads the positions in C. This bounds a search's work
+# here (no deadline check runs in it) at about a millisecond.
+MAX_PHRASE_CANDIDATES = 2_000
+
+
+class _TooBroad(Exception):
+    """A part of the expression is cheaper for FTS5 than for the arrays."""
+
+
+def intersect(sets: Sequence[Ranks]) -> Ranks:
+    """The ranks in every one of ``sets`` (each sorted, no repeats), ascending."""
+    ordered = sorted(sets, key=len)
+    result = ordered[0]
+    for other in ordered[1:]:
+        if not len(result):
+            break
+        if not len(other):
+            return EMPTY
+        at = np.searchsorted(other, result)
+        at[at == len(other)] = 0
+        result = result[other[at] == result]
+    return result
+
+
+def union(sets: Sequence[Ranks]) -> Ranks:
+    """The ranks in any one of ``sets``, ascending, no repeats."""
+    present = [ranks for ranks in sets if len(ranks)]
+    if not present:
+        return EMPTY
+    if len(present) == 1:
+        return present[0]
+    return sorted_unique(np.concatenate(present))
+
+
+def without(ranks: Ranks, excluded: Ranks) -> Ranks:
+    """``ranks`` less those in ``excluded`` (both sorted)."""
+    if not len(ranks) or not len(excluded):
+        return ranks
+    at = np.searchsorted(excluded, ranks)
+    at[at == len(excluded)] = 0
+    kept: Ranks = ranks[excluded[at] != ranks]
+    return kept
+
+
+class RankSets:
+    """The rank sets of one ``TextMatch`` over the catalog's postings."""
+
+    __slots__ = (
+        "_budget", "_excluded", "_match", "_postings", "_slots", "_strict", "_with_typos",
+        "plain", "titles",
+    )  # fmt: skip
+
+    def __init__(self, postings: TitlePostings, match: TextMatch) -> None:
+        self._postings = postings
+        self.titles = postings.titles  # a rank's normalized titles, primary first
+        self._match = match
+        self._slots: dict[int, Ranks] = {}
+        self._budget = MAX_PHRASE_CANDIDATES  # phrase candidates left to test
+        self._with_typos: Ranks | None = None
+        self._strict: Ranks | None | bool = False  # False: not computed yet
+        plan = match.plan
+        self._excluded = (
+            union([self._alternative(Alternative(words)) for words in plan.excluded])
+            if plan.excluded
+            else EMPTY
+        )
+        required = [self._slot(slot) for slot in plan.required]
+        self.plain = without(intersect(required), self._excluded)
+
+    @classmethod
+    def of(cls, postings: TitlePostings | None, match: TextMatch) -> RankSets | None:
+        """The sets of ``match``, or None when the postings cannot answer it cheaply
+        (or the catalog has none)."""
+        if postings is None or not match.plan.required:
+            return None
+        try:
+            return cls(postings, match)
+        except _TooBroad:
+            return None
+
+    def titles_of_row(self, row: Sequence[int]) -> list[str]:
+        """The titles of a (rank,) row, as ``pages`` holds matches read from here."""
+        return self._postings.titles(row[0])
+
+    @property
+    def with_typos(self) -> Ranks:
+        """``TextMatch.with_typos``'s titles (ask only when that is not None)."""
+        if self._with_typos is None:
+            typos = self._match.typos
+            word = self._postings.word
+            groups = [
+                union([self._slot(slot), *(word(c) for c in typos.candidates(slot.words[0]))])
+                if slot.typos
+                else self._slot(slot)
+                for slot in self._match.plan.required
+            ]
+            self._with_typos = without(intersect(groups), self._excluded)
+        return self._with_typos
+
+    @property
+    def strict(self) -> Ranks | None:
+        """``TextMatch.strict``'s titles (ask only when that is not None); None when
+        its stop words are too broad to merge here."""
+        if self._strict is False:
+            plan = self._match.plan
+            try:
+                optional = [
+                    self._slot(slot) for slot in plan.slots if slot.optional and not slot.is_year
+                ]
+                self._strict = without(intersect([self.plain, *optional]), self._excluded)
+            except _TooBroad:
+                self._strict = None
+        return self._strict  # type: ignore[return-value]
+
+    def _slot(self, slot: Slot) -> Ranks:
+        found = self._slots.get(id(slot))
+        if found is None:
+            found = union([self._alternative(alt) for alt in slot.alternatives])
+            self._slots[id(slot)] = found
+        return found
+
+    def _alternative(self, alternative: Alternative) -> Ranks:
+        """The titles holding one alternative, as ``TextMatch._phrases`` writes it."""
+        tokens = alternative.tokens
+        word = self._postings.word
+        last = tokens[-1]
+        completions: tuple[str, ...] | None = None
+        if alternative.prefix:
+            completions = self._match.vocabulary.completions(last)
+            if completions is None:  # FTS5's "last"*
+                found = self._postings.prefix(last)
+                if found is None:
+                    raise _TooBroad(last)
+                lasts = found
+            else:
+                lasts = union([word(c) for c in completions or (last,)])
+        else:
+            lasts = word(last)
+        if len(tokens) == 1:
+            return lasts
+        candidates = intersect([*(word(t) for t in tokens[:-1]), lasts])
+        if not alternative.adjacent or not len(candidates):
+            return candidates
+        self._budget -= len(candidates)
+        if self._budget < 0:
+            raise _TooBroad(" ".join(tokens))
+        # The document's words are single-spaced and its titles apart by " \ue000 "
+        # (a token no phrase holds), so words side by side are a substring of the
+        # document in spaces: one C search, not a scan of its words.
+        head = " " + " ".join(tokens[:-1]) + " "
+        document = self._postings.document
+        ranks = candidates.tolist()
+        if not alternative.prefix or completions is None:  # the last word whole, or begun
+            phrase = head + last + (" " if not alternative.prefix else "")
+            kept = [rank for rank in ranks if phrase in " " + document(rank) + " "]
+        else:
+            fits = frozenset(completions or (last,)).__contains__
+            kept = [rank for rank in ranks if _holds_phrase(document(rank), head, fits)]
+        return np.array(kept, dtype=np.int32)
+
+
+def _holds_phrase(document: str, head: str, fits: Callable[[str], bool]) -> bool:
+    """Whether ``document`` holds the words of ``head`` (" w1 w2 ") side by side, then a
+    word that ``fits``."""
+    padded = " " + document + " "
+    start = padded.find(head)
+    while start >= 0:
+        after = start + len(head)
+        end = padded.find(" ", after)  # -1: the head ends the document
+        if end > after and fits(padded[after:end]):
+            return True
+        start = padded.find(head, start + 1)
+    return False

@@ -1,0 +1,151 @@
+"""The title postings and the match sets built from them (search/postings.py,
+search/rank_sets.py) answer exactly what FTS5 answers to the same expressions."""
+
+# Asserts read `expected == actual` (STYLE.md); SIM300 would flip the literal ones.
+# ruff: noqa: SIM300
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reelsearch.config import Settings
+from reelsearch.search import rank_sets
+from reelsearch.search.filters import Filters
+from reelsearch.search.postings import TITLES_SQL, TitlePostings
+from reelsearch.search.query import parse_search
+from reelsearch.search.rank_sets import intersect, union, without
+from reelsearch.search.snapshot import CatalogSnapshot
+from reelsearch.search.sql import SQLITE
+from reelsearch.search.tiered import TieredSearch
+
+# Phrases, prefixes short and long, split and joined words, synonyms, stop words,
+# exclusions, typos, initialisms, digits, accents, words no title holds.
+QUERIES = [
+    "the matrix", "star wars", "braindead", "brain dead", "mi", "spider man", "spiderman",
+    "night p", "lord of the ri", "the mat", "matrix -reloaded", "la pete", "gladiatr",
+    "swat", "s w a t", "dr strangelove", "18 5 episode", "amelie", "a mar", "the barin",
+    "ngiht", "godfather part", "the", "love", "star -wars -trek", "\"the lord\"", "x",
+    "almost angel", "casablanca", "zzzzqx", "2001 a space", "monty python", "the good the bad",
+    "harry potter and the", "alien", "aliens", "jaws 2", "toy story", "back to the fut",
+]  # fmt: skip
+
+
+def _fts5(conn: sqlite3.Connection, expression: str) -> list[int]:
+    rows = conn.execute(
+        "SELECT rowid FROM title_fts WHERE title_fts MATCH ? ORDER BY rowid", (expression,)
+    )
+    return [rank for (rank,) in rows]
+
+
+@pytest.fixture(scope="module")
+def loaded(sample_db: Path) -> tuple[sqlite3.Connection, CatalogSnapshot]:
+    conn = sqlite3.connect(f"file:{sample_db}?mode=ro", uri=True)
+    return conn, CatalogSnapshot.load(conn)
+
+
+def test_each_word_and_prefix_lists_the_titles_fts5_finds(
+    loaded: tuple[sqlite3.Connection, CatalogSnapshot],
+) -> None:
+    """A word's ranks (every 40th word of the catalog, in order) and a short prefix's
+    (FTS5's "p"*) are FTS5's rowids for it, ascending."""
+    conn, snapshot = loaded
+    postings = snapshot.postings
+    assert postings is not None
+    vocabulary = conn.execute("SELECT term FROM title_vocab WHERE term != char(57344)")
+    words = [word for (word,) in vocabulary]
+    for word in words[::40]:
+        assert _fts5(conn, '"' + word + '"') == postings.word(word).tolist(), word
+    for prefix in ["a", "t", "ma", "mat", "star", "zz", "ö"]:
+        found = postings.prefix(prefix)
+        assert found is None or _fts5(conn, f'"{prefix}"*') == found.tolist(), prefix
+    assert postings.prefix("mat") is not None
+    assert postings.prefix("t") is None  # more postings than MAX_PREFIX_POSTINGS
+    assert [] == postings.word("zzzzqx").tolist()
+
+
+def test_match_sets_equal_fts5_answers(
+    loaded: tuple[sqlite3.Connection, CatalogSnapshot], sample_settings: Settings
+) -> None:
+    """For every query's plan (and the plan of each of its first words), the plain,
+    with-typos and strict sets are FTS5's rowids for the same expressions; only a
+    very broad part ("t"* in "s w a t") leaves a search to FTS5."""
+    conn, snapshot = loaded
+    tiered = TieredSearch(sample_settings, SQLITE)
+    left_to_fts5 = []
+    checked = 0
+    for text in QUERIES:
+        query = parse_search([("q", text)])
+        for n in range(1, len(query.words) + 1):
+            match = tiered.pages.match(snapshot, tiered.plan(snapshot, query.first_words(n)))
+            sets = tiered.pages.rank_sets(snapshot, match, Filters("", ()))
+            if sets is None:
+                left_to_fts5.append(" ".join(query.words[:n]))
+                continue
+            checked += 1
+            assert _fts5(conn, match.plain) == sets.plain.tolist(), text
+            if match.with_typos is not None:
+                assert _fts5(conn, match.with_typos) == sets.with_typos.tolist(), text
+            if match.strict is not None and sets.strict is not None:
+                assert _fts5(conn, match.strict) == sets.strict.tolist(), text
+    assert ["s w a t"] == left_to_fts5  # "t"*: too many postings to merge
+    assert checked > 60
+
+
+def test_filters_leave_the_search_to_fts5(
+    loaded: tuple[sqlite3.Connection, CatalogSnapshot], sample_settings: Settings
+) -> None:
+    """A filter reads the movies' columns: no sets, the statements answer."""
+    _, snapshot = loaded
+    tiered = TieredSearch(sample_settings, SQLITE)
+    match = tiered.pages.match(snapshot, tiered.plan(snapshot, parse_search([("q", "matrix")])))
+    year = Filters(" AND m.year = ?", (1999,))
+    assert None is tiered.pages.rank_sets(snapshot, match, year)
+    assert None is not tiered.pages.rank_sets(snapshot, match, Filters("", ()))
+
+
+def test_postings_refused_when_counts_differ_from_the_title_index(
+    loaded: tuple[sqlite3.Connection, CatalogSnapshot],
+) -> None:
+    """Titles that split into other words than FTS5's (here: one title's text changed
+    under it) give no postings, so FTS5 alone answers; the same rows as stored give
+    postings whose every word count is the index's."""
+    conn, snapshot = loaded
+    rows = conn.execute(TITLES_SQL).fetchall()
+    assert TitlePostings.build(rows, snapshot.vocabulary, {}) is not None
+    changed = [(rows[0][0], rows[0][1] + " zorblaxian", rows[0][2]), *rows[1:]]
+    assert None is TitlePostings.build(changed, snapshot.vocabulary, {})
+    # Written since the import and counted in the overlay: accepted.
+    assert None is not TitlePostings.build(changed, snapshot.vocabulary, {"zorblaxian": 1})
+
+
+def test_set_operations() -> None:
+    """Intersection, union and difference of sorted rank arrays, empty ones included."""
+    a = np.array([1, 3, 5, 7], dtype=np.int32)
+    b = np.array([3, 4, 5, 9], dtype=np.int32)
+    empty = np.zeros(0, dtype=np.int32)
+    assert [3, 5] == intersect([a, b]).tolist()
+    assert [] == intersect([a, empty]).tolist()
+    assert [1, 3, 4, 5, 7, 9] == union([a, b, empty]).tolist()
+    assert [1, 7] == without(a, b).tolist()
+    assert [1, 3, 5, 7] == without(a, empty).tolist()
+
+
+def test_phrase_work_is_bounded_per_search(
+    loaded: tuple[sqlite3.Connection, CatalogSnapshot],
+    sample_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The titles tested for phrases, all of a search's phrases together, are capped
+    (no deadline check runs in the sets): past the cap the search is FTS5's."""
+    _, snapshot = loaded
+    tiered = TieredSearch(sample_settings, SQLITE)
+    plan = tiered.plan(snapshot, parse_search([("q", "spiderman")]))  # also "spider man"
+    match = tiered.pages.match(snapshot, plan)
+    sets = tiered.pages.rank_sets(snapshot, match, Filters("", ()))
+    assert sets is not None and len(sets.plain) > 0
+    monkeypatch.setattr(rank_sets, "MAX_PHRASE_CANDIDATES", 1)
+    assert None is tiered.pages.rank_sets(snapshot, match, Filters("", ()))
