@@ -170,3 +170,20 @@ async def test_a_key_back_at_its_second_sighting_is_not_written_again(
     await sighting()  # a second sighting again
     assert writes == ["k"]
     await cache.close()
+
+
+async def test_the_level_never_waits_for_the_disk_to_sync(
+    tmp_path: Path, make_entry: MakeEntry
+) -> None:
+    """The disk level's SQLite index runs with ``synchronous=OFF``: a write on the event
+    loop hands its pages to the OS and goes on, with no fsync at commit or checkpoint,
+    and a restarted level still reads what was written."""
+    level = open_level(tmp_path / "l3")
+    assert level._cache is not None
+    assert level._cache._con.execute("PRAGMA synchronous").fetchone() == (0,)
+    await level.set("k", make_entry(b"synced-or-not"))
+    await level.close()
+    again = open_level(tmp_path / "l3")
+    found = await again.get("k")
+    assert found is not None and found.body == b"synced-or-not"
+    await again.close()
