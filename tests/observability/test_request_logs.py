@@ -170,3 +170,33 @@ def test_profile_without_the_token_is_refused_and_logged(
     ) == (403, "forbidden", "profile")
     [line] = logged(capsys, "reelsearch.admin")
     assert "refused admin call" in line["message"]
+
+
+async def test_a_plan_still_being_read_is_stopped_before_the_engine_closes() -> None:
+    """``SlowRequestLog.finish`` (the app's shutdown, before the engine closes) cancels a
+    plan read still under way and waits for it, so the block holding a pool connection
+    runs its exit (the connection goes back) instead of being left pending with the loop;
+    with nothing under way it returns at once."""
+    import asyncio
+
+    from reelsearch.observability.slowlog import SlowRequestLog
+
+    slow_log = SlowRequestLog(threshold_ms=1)
+    exits: list[str] = []
+
+    async def replay() -> list[dict[str, Any]]:
+        try:
+            await asyncio.Event().wait()  # an EXPLAIN that has not answered yet
+        finally:
+            exits.append("connection given back")
+        return []
+
+    scope = {"method": "GET", "query_string": b"q=x"}
+    slow_log._replay_for = lambda route, scope: replay  # type: ignore[method-assign]
+    slow_log.record(scope, "/v1/search", 200, 1.0, {}, "rid")  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # the plan read has started
+    assert exits == []
+    await slow_log.finish()
+    assert exits == ["connection given back"]
+    await slow_log.finish()  # nothing under way: a no-op
+    assert exits == ["connection given back"]

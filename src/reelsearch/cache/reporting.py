@@ -85,8 +85,12 @@ class Reporting:
         }
 
     async def close(self) -> None:
-        for task in list(self._background):
+        background = list(self._background)
+        for task in background:
             task.cancel()
+        # Waited for: a refresh holding a pool connection gives it back before the
+        # engine closes, not when the collector finds it after the loop has stopped.
+        await asyncio.gather(*background, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.search_log.flush()
         for level in self.levels:

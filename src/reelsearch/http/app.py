@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> Starlette:
             finally:
                 tasks.cancel_scope.cancel()
         thaw_heap()
+        await instrumentation.slow_log.finish()
         await stop_result_cache(app)
         await engine.close()
         if limiter is not None:

@@ -18,6 +18,7 @@ beyond what the replay reads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -55,6 +56,17 @@ class SlowRequestLog:
         self.threshold = threshold_ms / 1000 if threshold_ms > 0 else float("inf")
         self.engine: Any = None  # set when the engine is open (the app's lifespan)
         self._planning: asyncio.Task[None] | None = None
+
+    async def finish(self) -> None:
+        """Stop a plan being read, before the engine closes: its task holds one of the
+        pool's connections, which a task left pending at shutdown would never give back
+        (the collector would find it checked out)."""
+        planning, self._planning = self._planning, None
+        if planning is None or planning.done():
+            return
+        planning.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await planning
 
     def is_slow(self, seconds: float) -> bool:
         return seconds >= self.threshold
