@@ -83,6 +83,13 @@ class Settings:
     # GIL for most of its time anyway. Inline measured 1.35x the throughput
     # with a lower p99 (docs/decisions/0003-catalog-reads-inline.md).
     search_in_threads: bool = False
+    # SQLite: hold each word's titles in memory, per worker, for catalogs of at most
+    # this many titles (0: never), and answer the common match from them instead of
+    # FTS5 (search/postings.py, decision 0031). Off: on the sample it cut 29 % of a
+    # warm search's instructions but no throughput over HTTP was measurable, and each
+    # worker held ~30 MiB more (a 2-worker server 142 -> 204-215 MiB PSS, past 1.5x
+    # Typesense's; bench/RESULTS.md). 250000 turns it on for catalogs the size of the sample.
+    title_postings_max_movies: int = 0
 
     # HTTP serving.
     host: str = "127.0.0.1"
@@ -264,6 +271,8 @@ class Settings:
         _require(self.max_query_chars >= 16, "max_query_chars", "must be at least 16")
         _require(self.max_query_words >= 4, "max_query_words", "must be at least 4")
         _require(self.search_deadline_ms >= 10, "search_deadline_ms", "must be at least 10")
+        _require(self.title_postings_max_movies >= 0, "title_postings_max_movies",
+                 "must not be negative (0: never)")  # fmt: skip
         _require(self.max_exact_total >= 100, "max_exact_total", "must be at least 100")
         _require(self.import_batch_size >= 1, "import_batch_size", "must be at least 1")
         _require(0 <= self.import_max_shrink <= 1, "import_max_shrink", "must be between 0 and 1")

@@ -37,6 +37,7 @@ from reelsearch.config import Settings
 from reelsearch.errors import DatabaseUnavailable, ImportFailed
 from reelsearch.search.backends import open_blocking_engine
 from reelsearch.search.engine import BlockingSearchEngine
+from reelsearch.search.postings import POSTINGS_MAX_MOVIES
 from reelsearch.search.query import parse_autocomplete, parse_search
 
 _names = itertools.count()
@@ -47,7 +48,10 @@ def writable(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Se
     """A private catalog of the small titles on each backend, imported (so its word index is
     stored beside it and writes are merged over it, as in production)."""
     if backend == "sqlite":
-        settings = settings_for(tmp_path / "catalog.db")
+        # With title postings (off by default): writes must reach them too.
+        settings = settings_for(
+            tmp_path / "catalog.db", title_postings_max_movies=POSTINGS_MAX_MOVIES
+        )
     else:
         create: Callable[[str], str] = request.getfixturevalue("postgres_databases")
         settings = Settings(database_url=create(f"docs{next(_names)}"), search_deadline_ms=10_000)

@@ -15,7 +15,7 @@ import pytest
 from reelsearch.config import Settings
 from reelsearch.search import rank_sets
 from reelsearch.search.filters import Filters
-from reelsearch.search.postings import TITLES_SQL, TitlePostings
+from reelsearch.search.postings import POSTINGS_MAX_MOVIES, TITLES_SQL, TitlePostings
 from reelsearch.search.query import parse_search
 from reelsearch.search.rank_sets import intersect, union, without
 from reelsearch.search.snapshot import CatalogSnapshot
@@ -44,7 +44,7 @@ def _fts5(conn: sqlite3.Connection, expression: str) -> list[int]:
 @pytest.fixture(scope="module")
 def loaded(sample_db: Path) -> tuple[sqlite3.Connection, CatalogSnapshot]:
     conn = sqlite3.connect(f"file:{sample_db}?mode=ro", uri=True)
-    return conn, CatalogSnapshot.load(conn)
+    return conn, CatalogSnapshot.load(conn, postings_max_movies=POSTINGS_MAX_MOVIES)
 
 
 def test_each_word_and_prefix_lists_the_titles_fts5_finds(

@@ -9,10 +9,12 @@ same sets are a few numpy intersections and unions (``rank_sets.py``), and a
 small set is ranked from the titles here without reading its rows.
 
 Built at load, once per catalog version, from the catalog's own titles (the
-documents ``catalog/writer.py`` indexes), and only for catalogs up to
-``POSTINGS_MAX_MOVIES`` titles: the arrays and titles are private to each
-worker (2.4 MB of arrays and text at 58,788 titles; a 2-worker server's PSS
-grew by 22 MiB, bench/RESULTS.md). A larger catalog, or one whose words
+documents ``catalog/writer.py`` indexes), and only when the setting
+``title_postings_max_movies`` (off by default) admits the catalog's size: the
+arrays and titles are private to each worker (2.4 MB of arrays and text at
+58,788 titles, but the build leaves each worker's heap ~30 MiB larger: a
+2-worker server's PSS 142 -> 204-215 MiB, bench/RESULTS.md; storing them
+with the catalog, mapped and shared, is the way on). A larger catalog, or one whose words
 do not split as FTS5 split them, has none and searches through FTS5 alone.
 Catalog writes are covered because the snapshot, and these with it, is
 loaded again for the new version (built from the titles of that version).
@@ -36,8 +38,8 @@ from reelsearch.search.word_arrays import WordLookup
 
 log = logging.getLogger(__name__)
 
-# Catalogs up to this many titles get postings. At 58,788 titles they cost 2.4 MB
-# per worker and 0.25 s of CPU at load; a 1 M catalog would cost ~100 MB per worker
+# The largest catalog worth postings (the value that turns them on). At 58,788
+# titles they cost 0.25 s of CPU at load; a 1 M catalog would cost ~100 MB per worker
 # and seconds of each worker's start, past the memory and start-time budgets.
 POSTINGS_MAX_MOVIES = 250_000
 # A short prefix ("mat*": every word it begins) whose words have more postings

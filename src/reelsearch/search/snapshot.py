@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reelsearch.search.postings import POSTINGS_MAX_MOVIES, TITLES_SQL, TitlePostings
+from reelsearch.search.postings import TITLES_SQL, TitlePostings
 from reelsearch.search.stored_words import WORD_INDEX_SQL, SqliteWordFile, StoredWords
 from reelsearch.search.typos import TypoIndex
 from reelsearch.search.vocabulary import MAX_INITIALS, Vocabulary
@@ -265,10 +265,15 @@ class CatalogSnapshot:
 
     @classmethod
     def load(
-        cls, conn: sqlite3.Connection, previous: CatalogSnapshot | None = None
+        cls,
+        conn: sqlite3.Connection,
+        previous: CatalogSnapshot | None = None,
+        *,
+        postings_max_movies: int = 0,
     ) -> CatalogSnapshot:
         """Read the snapshot of a SQLite catalog, mapping the word index stored beside it
-        (or keeping ``previous``'s when only writes came since)."""
+        (or keeping ``previous``'s when only writes came since); with title postings
+        (search/postings.py) if it holds at most ``postings_max_movies`` titles."""
         from reelsearch.search.sql import SQLITE, SqliteReader, run_inline
 
         catalog = catalog_file(conn)
@@ -277,7 +282,7 @@ class CatalogSnapshot:
         snapshot = cls.build(facts)
         if stored is not None and facts.words is None:
             stored.restore(snapshot.vocabulary.arrays)
-        if facts.movie_count <= POSTINGS_MAX_MOVIES:  # in the same read transaction
+        if facts.movie_count <= postings_max_movies:  # in the same read transaction
             postings = TitlePostings.build(
                 conn.execute(TITLES_SQL), snapshot.vocabulary, facts.overlay
             )

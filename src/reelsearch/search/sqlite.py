@@ -57,7 +57,9 @@ class SqliteSearchEngine:
             pool = ReadPool(settings)
             try:
                 with pool.connection() as conn:
-                    return pool, CatalogSnapshot.load(conn)
+                    return pool, CatalogSnapshot.load(
+                        conn, postings_max_movies=settings.title_postings_max_movies
+                    )
             except BaseException:
                 pool.dispose()
                 raise
@@ -101,7 +103,11 @@ class SqliteSearchEngine:
                 return False
             # One assignment: readers never see half. After writes only, the new one
             # keeps the mapped word index and moves the facets (another file: reread all).
-            self.snapshot = CatalogSnapshot.load(conn, None if other else self.snapshot)
+            self.snapshot = CatalogSnapshot.load(
+                conn,
+                None if other else self.snapshot,
+                postings_max_movies=self.settings.title_postings_max_movies,
+            )
             return True
 
     async def ping(self) -> None:
