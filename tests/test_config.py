@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reelsearch.config import ENV_PREFIX, Settings
+from reelsearch.config import Settings
+from reelsearch.config_checks import ENV_PREFIX
 from reelsearch.errors import ConfigError
 from reelsearch.search.backends import open_blocking_engine
 

@@ -20,7 +20,8 @@ import orjson
 from reelsearch import __version__
 from reelsearch.catalog.guards import ImportRefused
 from reelsearch.catalog.progress import Progress, progress_for
-from reelsearch.config import ENV_PREFIX, Settings, check_env_names
+from reelsearch.config import Settings, check_env_names
+from reelsearch.config_checks import ENV_PREFIX
 from reelsearch.errors import ConfigError, ImportFailed, ReelsearchError
 
 

@@ -18,7 +18,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 
 from reelsearch.catalog.records import ImportReport
-from reelsearch.config import ENV_PREFIX
+from reelsearch.config_checks import ENV_PREFIX
 from reelsearch.errors import ImportFailed
 
 

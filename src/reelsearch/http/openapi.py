@@ -15,7 +15,7 @@ from typing import Any
 
 from reelsearch import __version__
 from reelsearch.catalog.documents import MAX_VOTES
-from reelsearch.config import MIN_ADMIN_TOKEN_CHARS
+from reelsearch.config_checks import MIN_ADMIN_TOKEN_CHARS
 from reelsearch.errors import DatabaseUnavailable
 from reelsearch.http.openapi_schemas import (
     BULK_RESULT,
