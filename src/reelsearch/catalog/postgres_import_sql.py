@@ -1,4 +1,5 @@
-"""The SQL of the PostgreSQL import (``catalog/postgres_writer.py``), in the order it runs.
+"""The SQL of the PostgreSQL import (``catalog/postgres_writer.py`` streams the rows in,
+``catalog/postgres_finish.py`` builds the catalog from them), in the order it runs.
 
 COPY streams the importer's rows into temporary tables; the statements below
 turn them into the staging copies of the catalog tables (ids kept by source
@@ -181,7 +182,7 @@ FROM import_ranked AS k JOIN mask_bits AS b USING (genre_mask)
 """
 # Every title-index document, for title_words: every word with the number of
 # titles holding it (fts5vocab's "doc" on SQLite). Counted in Python
-# (``postgres_writer._title_words``) while the server builds indexes: ts_stat() over the
+# (``postgres_finish._title_words``) while the server builds indexes: ts_stat() over the
 # tsvectors took 3.4 s of the server's time at 1 M titles (unnest + GROUP BY, 2 s).
 DOCUMENTS = "SELECT norm_title, alt_norm_titles FROM movies_staging"
 COPY_TITLE_WORDS = "COPY title_words_staging (word, docs) FROM STDIN (FORMAT BINARY)"
