@@ -184,17 +184,31 @@ def test_sigterm_lets_requests_in_flight_finish_within_the_timeout(
 
 def test_sighup_replaces_workers_without_failing_requests(small_db: Path, tmp_path: Path) -> None:
     """SIGHUP reloads: a new worker starts before the old one stops gracefully, and every
-    request sent meanwhile on a new connection is answered. (On a kept-alive connection
-    a request can cross the old worker's close: clients retry those, as for any server.)"""
+    request sent meanwhile on a new connection is answered 200, but for at most one that
+    the old worker's close cuts off (no status at all), whose retry is answered. (A new
+    connection the kernel queued on the old worker's listening socket as it closed is
+    reset: about 1 reload in 10 here. On a kept-alive connection a request can cross the
+    old worker's close too: clients retry those, as for any server.)"""
     with live_server(f"sqlite:///{small_db}", tmp_path / "serve.log", workers=1) as server:
         old = server.worker_pids()[1]
         server.proc.send_signal(signal.SIGHUP)
-        statuses = []
+        statuses: list[int] = []
+        cut_off = 0
         with httpx.Client(timeout=5.0) as client:
+
+            def ask() -> None:
+                nonlocal cut_off
+                try:
+                    statuses.append(client.get(server.url + "/health", headers=CLOSE).status_code)
+                except (httpx.RemoteProtocolError, httpx.ReadError):  # reset, no status
+                    cut_off += 1
+                    statuses.append(client.get(server.url + "/health", headers=CLOSE).status_code)
+
             ends = time.monotonic() + 8.0
             while time.monotonic() < ends and "Stopped old worker-1" not in server.log():
-                statuses.append(client.get(server.url + "/health", headers=CLOSE).status_code)
-            statuses.append(client.get(server.url + "/health", headers=CLOSE).status_code)
+                ask()
+            ask()
         assert "Stopped old worker-1" in server.log()
         assert len(statuses) > 10 and {200} == set(statuses)
+        assert cut_off <= 1, cut_off
         assert old != server.worker_pids()[1] and not _is_alive(old)
