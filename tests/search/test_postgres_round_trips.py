@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -28,7 +28,7 @@ from reelsearch.config import Settings
 from reelsearch.db.timing import query_shape
 from reelsearch.search.postgres import PostgresSearchEngine
 from reelsearch.search.query import SearchQuery, parse_autocomplete, parse_search
-from reelsearch.search.readers import PostgresReader, Row, numbered
+from reelsearch.search.readers import PostgresReader, RecordingReader, Statement, numbered
 
 pytestmark = pytest.mark.postgres
 
@@ -187,17 +187,16 @@ def test_the_one_statement_never_seq_scans_movies(
     server: Server, params: list[tuple[str, str]]
 ) -> None:
     """The one statement reads movies through its indexes, whichever way it walks."""
-    captured: list[tuple[str, Sequence[Any]]] = []
-
-    class Capture(PostgresReader):
-        async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-            captured.append((sql, params))
-            return await super().rows(sql, params)
-
+    captured: list[Statement] = []
     engine, query = server.engine, parse_search(params)
 
     async def explain() -> list[Any]:
-        await engine.read_page(Capture(server.conn), engine.snapshot, query, count=True)
+        await engine.read_page(
+            RecordingReader(PostgresReader(server.conn), captured),
+            engine.snapshot,
+            query,
+            count=True,
+        )
         if not captured:
             return []
         await server.conn.execute("SET enable_seqscan = off")
@@ -231,17 +230,16 @@ def test_the_generic_plan_reads_gin_alone_under_filters(
     """In the one statement's generic plan (0022) a match read through GIN is not ANDed
     with a filter's own index (which holds thousands of titles where GIN finds a few):
     GIN's bitmap alone, the filters tested on its rows (0026)."""
-    captured: list[tuple[str, Sequence[Any]]] = []
-
-    class Capture(PostgresReader):
-        async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-            captured.append((sql, params))
-            return await super().rows(sql, params)
-
+    captured: list[Statement] = []
     engine, query = server.engine, parse_search(params)
 
     async def explain_generic() -> list[Any]:
-        await engine.read_page(Capture(server.conn), engine.snapshot, query, count=True)
+        await engine.read_page(
+            RecordingReader(PostgresReader(server.conn), captured),
+            engine.snapshot,
+            query,
+            count=True,
+        )
         sql, values = captured[0]
         conn = server.conn
         await conn.execute("SET plan_cache_mode = force_generic_plan")
