@@ -20,6 +20,8 @@ from types import TracebackType
 
 import httpx
 
+from reelsearch import compiled
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a TCP port on ``host`` that was free a moment ago."""
@@ -162,7 +164,8 @@ def reelsearch_server(
 
 
 def code_version() -> str:
-    """The commit the servers run, and whether ``src/`` had uncommitted changes then."""
+    """The commit the servers run, whether ``src/`` had uncommitted changes then, and whether
+    the search modules run compiled (in this environment, the servers' as the bench starts them)."""
     repo = Path(__file__).resolve().parent.parent
 
     def git(*argv: str) -> str:
@@ -171,4 +174,7 @@ def code_version() -> str:
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     changed = [line for line in git("status", "--porcelain", "--", "src").splitlines() if line]
-    return f"commit {commit}" + (f" + {len(changed)} uncommitted files in src/" if changed else "")
+    version = f"commit {commit}" + (
+        f" + {len(changed)} uncommitted files in src/" if changed else ""
+    )
+    return f"{version}; {compiled.describe()}"

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from reelsearch import __version__
+from reelsearch import __version__, compiled
 from reelsearch.catalog.guards import ImportRefused
 from reelsearch.catalog.progress import Progress, progress_for
 from reelsearch.config import Settings, check_env_names
@@ -221,7 +221,7 @@ def _serve(args: argparse.Namespace) -> None:
     os.environ[ENV_PREFIX + "DATABASE_URL"] = settings.database_url
     where = f"http://{settings.host}:{settings.port}"
     print(f"reelsearch: serving {_shown(settings.database_url)} on {where}"
-          f" with {settings.workers} workers", file=sys.stderr)  # fmt: skip
+          f" with {settings.workers} workers; {compiled.describe()}", file=sys.stderr)  # fmt: skip
     serve(settings)
 
 
