@@ -125,4 +125,3 @@ def _checked(
 
 def _refuse(reason: str) -> None:
     log.warning("title postings not used, searches read FTS5 only: %s", reason)
-

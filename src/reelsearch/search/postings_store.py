@@ -86,7 +86,7 @@ def build_postings(
     numbers = {word: n for n, word in enumerate(lookup.words_at(range(lookup.count)))}
     numbers[TITLE_SEPARATOR] = -1  # in every document with alternates, in no posting
     word_numbers = array("q")
-    word_ranks = array("q")
+    words_per_title = array("q")
     documents: list[bytes] = []
     ranks = array("q")
     try:
@@ -96,7 +96,7 @@ def build_postings(
             )
             distinct = set(document.split())
             word_numbers.extend(map(numbers.__getitem__, distinct))
-            word_ranks.extend([rank] * len(distinct))
+            words_per_title.append(len(distinct))
             documents.append(document.encode())
             ranks.append(rank)
     except KeyError as exc:
@@ -104,16 +104,17 @@ def build_postings(
         return None
     del numbers
     numbered = np.frombuffer(word_numbers, dtype=np.int64)
+    rank_of = np.frombuffer(ranks, dtype=np.int64)
+    word_ranks = np.repeat(rank_of, np.frombuffer(words_per_title, dtype=np.int64))
     keep = numbered >= 0
     # One sort of (word, rank) pairs: each word's ranks ascending, in any row order.
-    pairs = np.sort((numbered[keep] << 32) | np.frombuffer(word_ranks, dtype=np.int64)[keep])
+    pairs = np.sort((numbered[keep] << 32) | word_ranks[keep])
     counts = np.bincount(pairs >> 32, minlength=lookup.count)
     if not np.array_equal(counts, words.sections["doc_counts"]):
         _refuse("a word's title count differs from the title index's")
         return None
     offsets = np.zeros(lookup.count + 1, dtype="<i8")
     np.cumsum(counts, out=offsets[1:])
-    rank_of = np.frombuffer(ranks, dtype=np.int64)
     order = np.argsort(rank_of, kind="stable")
     top = int(rank_of.max(initial=0))
     lengths = np.zeros(top + 2, dtype="<i8")
@@ -138,9 +139,7 @@ def encode_postings(postings: PostingArrays, catalog_version: int) -> list[bytes
     return encode_sections(MAGIC, fields, postings.sections, SECTION_TYPES)
 
 
-def map_postings_file(
-    path: Path, *, catalog_version: int, expected_checksum: str
-) -> PostingArrays:
+def map_postings_file(path: Path, *, catalog_version: int, expected_checksum: str) -> PostingArrays:
     """The postings of a stored file, mapped read-only; WordFileError if it must not be used."""
     mapped = map_checked(path, expected_checksum)
     header, sections = parse_sections(mapped, path, MAGIC)

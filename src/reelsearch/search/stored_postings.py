@@ -79,7 +79,9 @@ def open_sqlite_postings(
     else:
         path = catalog.parent / Path(name).name  # never outside the catalog's directory
         words_digest = words_index.partition(" ")[2]
-        arrays = _mapped_or_rebuilt(conn, path, (int(built), digest, version), vocabulary, words_digest)
+        arrays = _mapped_or_rebuilt(
+            conn, path, (int(built), digest, version), vocabulary, words_digest
+        )
         if arrays is None:
             return None
         if arrays.words_checksum != words_digest:
