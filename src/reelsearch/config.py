@@ -85,9 +85,10 @@ class Settings:
     # the catalog (each word's titles as rank arrays, mapped read-only and shared by the
     # workers; search/postings.py, decisions 0031 and 0033) for catalogs of at most this
     # many titles (0: never; FTS5 alone). On the sample: 24 % fewer instructions per warm
-    # search, and a 2-worker server's PSS unchanged (the pages are the page cache's).
-    # At 1 M titles they neither helped nor hurt measurably: off above 250,000.
-    title_postings_max_movies: int = 250_000
+    # search, and a 2-worker server's PSS unchanged (the pages are the page cache's);
+    # at 1 M titles -30 % and server CPU per cold request -28 % over HTTP. Larger
+    # catalogs were not measured: FTS5 alone above 1,000,000.
+    title_postings_max_movies: int = 1_000_000
 
     # HTTP serving.
     host: str = "127.0.0.1"

@@ -199,3 +199,8 @@ def test_postings_off_by_setting(catalog: Path) -> None:
         assert None is opened.snapshot.postings
     finally:
         opened.close()
+
+
+def test_postings_on_by_default_up_to_the_measured_size() -> None:
+    """The setting's default is the largest catalog measured with postings (decision 0033)."""
+    assert POSTINGS_MAX_MOVIES == Settings().title_postings_max_movies == 1_000_000
