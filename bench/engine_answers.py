@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from reelsearch.config import Settings
@@ -51,9 +52,16 @@ def main() -> None:
     parser.add_argument("--url", help="or any catalog's database URL (PostgreSQL)")
     parser.add_argument("--queries", type=Path, required=True, help="from bench/queries.py")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--postings-max-movies",
+        type=int,
+        help="title_postings_max_movies (default: the tree's own default)",
+    )
     args = parser.parse_args()
     url = args.url or f"sqlite:///{args.db.resolve()}"
     settings = Settings(database_url=url, search_deadline_ms=60_000)
+    if args.postings_max_movies is not None:
+        settings = replace(settings, title_postings_max_movies=args.postings_max_movies)
     cases: list[list[tuple[str, str]]] = []
     for line in args.queries.read_text(encoding="utf-8").splitlines():
         q = json.loads(line)

@@ -17,6 +17,7 @@ import json
 import statistics
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 from reelsearch.config import Settings
@@ -55,10 +56,17 @@ async def _main() -> None:
         "(cache/heap.py): full collections then skip the catalog snapshot, whose "
         "walks otherwise land on a few searches and move counts by a few per cent",
     )
+    parser.add_argument(
+        "--postings-max-movies",
+        type=int,
+        help="title_postings_max_movies (default: the tree's own default)",
+    )
     args = parser.parse_args()
     # On an event loop in this thread, as a server worker runs it (no hand-off to time).
     # A generous deadline: a loaded machine must not turn a slow search into an error here.
     settings = Settings(database_url=f"sqlite:///{args.db.resolve()}", search_deadline_ms=10_000)
+    if args.postings_max_movies is not None:
+        settings = replace(settings, title_postings_max_movies=args.postings_max_movies)
     engine = await open_search_engine(settings)
     cases = []
     for line in args.queries.read_text(encoding="utf-8").splitlines():

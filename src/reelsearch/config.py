@@ -81,13 +81,14 @@ class Settings:
     # GIL for most of its time anyway. Inline measured 1.35x the throughput
     # with a lower p99 (docs/decisions/0003-catalog-reads-inline.md).
     search_in_threads: bool = False
-    # SQLite: hold each word's titles in memory, per worker, for catalogs of at most
-    # this many titles (0: never), and answer the common match from them instead of
-    # FTS5 (search/postings.py, decision 0031). Off: on the sample it cut 29 % of a
-    # warm search's instructions but no throughput over HTTP was measurable, and each
-    # worker held ~30 MiB more (a 2-worker server 142 -> 204-215 MiB PSS, past 1.5x
-    # Typesense's; bench/RESULTS.md). 250000 turns it on for catalogs the size of the sample.
-    title_postings_max_movies: int = 0
+    # SQLite: answer the common match from the title postings the import stored beside
+    # the catalog (each word's titles as rank arrays, mapped read-only and shared by the
+    # workers; search/postings.py, decisions 0031 and 0033) for catalogs of at most this
+    # many titles (0: never; FTS5 alone). On the sample: 24 % fewer instructions per warm
+    # search, and a 2-worker server's PSS unchanged (the pages are the page cache's);
+    # at 1 M titles -30 % and server CPU per cold request -28 % over HTTP. Larger
+    # catalogs were not measured: FTS5 alone above 1,000,000.
+    title_postings_max_movies: int = 1_000_000
 
     # HTTP serving.
     host: str = "127.0.0.1"

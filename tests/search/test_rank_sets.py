@@ -15,12 +15,14 @@ import pytest
 from reelsearch.config import Settings
 from reelsearch.search import rank_sets
 from reelsearch.search.filters import Filters
-from reelsearch.search.postings import POSTINGS_MAX_MOVIES, TITLES_SQL, TitlePostings
+from reelsearch.search.postings import POSTINGS_MAX_MOVIES
+from reelsearch.search.postings_store import TITLES_SQL, build_postings, encode_postings
 from reelsearch.search.query import parse_search
 from reelsearch.search.rank_sets import intersect, union, without
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.sql import SQLITE
 from reelsearch.search.tiered import TieredSearch
+from reelsearch.search.word_store import checksum
 
 # Phrases, prefixes short and long, split and joined words, synonyms, stop words,
 # exclusions, typos, initialisms, digits, accents, words no title holds.
@@ -111,15 +113,22 @@ def test_postings_refused_when_counts_differ_from_the_title_index(
     loaded: tuple[sqlite3.Connection, CatalogSnapshot],
 ) -> None:
     """Titles that split into other words than FTS5's (here: one title's text changed
-    under it) give no postings, so FTS5 alone answers; the same rows as stored give
-    postings whose every word count is the index's."""
+    under it: a word the index lacks, or one word fewer) give no postings, so FTS5
+    alone answers; the rows as stored rebuild the stored file byte for byte."""
     conn, snapshot = loaded
+    words = snapshot.vocabulary.arrays
+    digest = str(snapshot.stored_index).partition(" ")[2]
     rows = conn.execute(TITLES_SQL).fetchall()
-    assert TitlePostings.build(rows, snapshot.vocabulary, {}) is not None
-    changed = [(rows[0][0], rows[0][1] + " zorblaxian", rows[0][2]), *rows[1:]]
-    assert None is TitlePostings.build(changed, snapshot.vocabulary, {})
-    # Written since the import and counted in the overlay: accepted.
-    assert None is not TitlePostings.build(changed, snapshot.vocabulary, {"zorblaxian": 1})
+    rebuilt = build_postings(rows, words, digest)
+    assert rebuilt is not None
+    assert str(snapshot.stored_postings).partition(" ")[2] == checksum(
+        encode_postings(rebuilt, snapshot.version)
+    )
+    added = [(rows[0][0], rows[0][1] + " zorblaxian", rows[0][2]), *rows[1:]]
+    assert None is build_postings(added, words, digest)
+    at = next(i for i, row in enumerate(rows) if len(set(row[1].split())) > 1 and not row[2])
+    fewer = [*rows[:at], (rows[at][0], rows[at][1].split()[0], None), *rows[at + 1 :]]
+    assert None is build_postings(fewer, words, digest)
 
 
 def test_set_operations() -> None:

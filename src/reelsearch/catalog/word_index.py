@@ -21,8 +21,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reelsearch.catalog.postings_index import store_sqlite_postings
 from reelsearch.search.snapshot import INITIALISM_TITLES_SQL, catalog_file, initialisms_of
 from reelsearch.search.sql import SQLITE
+from reelsearch.search.stored_postings import POSTINGS_KEY, postings_sidecar_name
 from reelsearch.search.stored_words import WORD_INDEX_KEY, sidecar_name
 from reelsearch.search.word_arrays import WordArrays
 from reelsearch.search.word_store import build_word_arrays, checksum, encode, write_atomically
@@ -42,9 +44,10 @@ _UPSERT_META = (
 
 
 def store_sqlite_word_index(conn: sqlite3.Connection, version: int) -> int:
-    """Build the index of the catalog ``conn`` is writing and store it as ``version``'s file.
+    """Build the index of the catalog ``conn`` is writing and store it as ``version``'s file,
+    with the title postings numbered by it (``catalog/postings_index.py``).
 
-    Returns the file's size in bytes (0 for a catalog in memory: nowhere to put it).
+    Returns the files' size in bytes (0 for a catalog in memory: nowhere to put it).
     """
     catalog = catalog_file(conn)
     if catalog is None:
@@ -55,14 +58,21 @@ def store_sqlite_word_index(conn: sqlite3.Connection, version: int) -> int:
     )
     parts = encode(arrays, version)
     name = sidecar_name(catalog, version)
+    digest = checksum(parts)
     write_atomically(catalog.parent / name, parts)
-    # The index workers may still be mapping: the one named now, whatever version made it
+    # The files workers may still be mapping: those named now, whatever version made them
     # (writes since an import bump the catalog version, not the index's: 0014).
-    previous = conn.execute("SELECT value FROM catalog_meta WHERE key = ?", (WORD_INDEX_KEY,))
+    previous = conn.execute(
+        "SELECT value FROM catalog_meta WHERE key IN (?, ?)", (WORD_INDEX_KEY, POSTINGS_KEY)
+    )
     kept = {name, *(str(row[0]).partition(" ")[0] for row in previous)}
-    conn.execute(_UPSERT_META.format("?"), (WORD_INDEX_KEY, f"{name} {checksum(parts)}"))
-    _remove_older_files(catalog, version, kept)
-    return sum(len(part) for part in parts)
+    conn.execute(_UPSERT_META.format("?"), (WORD_INDEX_KEY, f"{name} {digest}"))
+    # The title postings are numbered by this index's words: stored with it (0033).
+    postings_size = store_sqlite_postings(conn, catalog, version, arrays, digest)
+    kept.add(postings_sidecar_name(catalog, version))
+    _remove_older_files(catalog, version, kept, f"{catalog.name}.words-")
+    _remove_older_files(catalog, version, kept, f"{catalog.name}.postings-")
+    return sum(len(part) for part in parts) + postings_size
 
 
 def store_postgres_word_index(
@@ -120,14 +130,14 @@ def postgres_word_arrays(
     )
 
 
-def _remove_older_files(catalog: Path, version: int, kept: set[str]) -> None:
-    """Files of versions before ``version - 1`` but those in ``kept``: no reader can be
-    about to open them."""
-    prefix = f"{catalog.name}.words-"  # as sidecar_name() writes it
+def _remove_older_files(catalog: Path, version: int, kept: set[str], prefix: str) -> None:
+    """Files ``prefix``<version> (as ``sidecar_name()`` and ``postings_sidecar_name()``
+    write them) of versions before ``version - 1`` but those in ``kept``: no reader can
+    be about to open them."""
     for path in catalog.parent.glob(f"{prefix}*"):
         number = path.name.removeprefix(prefix)
         if number.isdigit() and int(number) < version - 1 and path.name not in kept:
             try:
                 path.unlink()
             except OSError as exc:
-                log.warning("cannot remove old word index %s: %s", path, exc)
+                log.warning("cannot remove old index file %s: %s", path, exc)

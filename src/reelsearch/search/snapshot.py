@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reelsearch.search.postings import TITLES_SQL, TitlePostings
+from reelsearch.search.postings import TitlePostings
+from reelsearch.search.stored_postings import open_sqlite_postings
 from reelsearch.search.stored_words import WORD_INDEX_SQL, SqliteWordFile, StoredWords
 from reelsearch.search.typos import TypoIndex
 from reelsearch.search.vocabulary import MAX_INITIALS, Vocabulary
@@ -237,8 +238,10 @@ class CatalogSnapshot:
     # The stored word index it maps ("<file> <checksum>"; None: built in memory).
     stored_index: str | None = None
     imported_at: str = ""  # the import it comes from (catalog_meta, ISO 8601)
-    # Each word's titles as rank arrays, and the titles (None: FTS5 answers alone).
+    # Each word's titles as rank arrays, and the titles (None: FTS5 answers alone),
+    # mapped from the stored file catalog_meta names as ``stored_postings``.
     postings: TitlePostings | None = None
+    stored_postings: str | None = None
 
     @classmethod
     def build(cls, facts: CatalogFacts) -> CatalogSnapshot:
@@ -272,8 +275,9 @@ class CatalogSnapshot:
         postings_max_movies: int = 0,
     ) -> CatalogSnapshot:
         """Read the snapshot of a SQLite catalog, mapping the word index stored beside it
-        (or keeping ``previous``'s when only writes came since); with title postings
-        (search/postings.py) if it holds at most ``postings_max_movies`` titles."""
+        (or keeping ``previous``'s when only writes came since); with the title postings
+        stored beside it too (search/stored_postings.py) if it holds at most
+        ``postings_max_movies`` titles."""
         from reelsearch.search.sql import SQLITE, SqliteReader, run_inline
 
         catalog = catalog_file(conn)
@@ -282,12 +286,26 @@ class CatalogSnapshot:
         snapshot = cls.build(facts)
         if stored is not None and facts.words is None:
             stored.restore(snapshot.vocabulary.arrays)
-        if facts.movie_count <= postings_max_movies:  # in the same read transaction
-            postings = TitlePostings.build(
-                conn.execute(TITLES_SQL), snapshot.vocabulary, facts.overlay
+        if catalog is not None and facts.movie_count <= postings_max_movies:
+            # In the same read transaction as the facts.
+            found = open_sqlite_postings(
+                conn,
+                catalog,
+                version=facts.version,
+                words_index=facts.stored_index,
+                vocabulary=snapshot.vocabulary,
+                overlay=facts.overlay,
+                previous=previous.stored_postings_pair() if previous is not None else None,
             )
-            snapshot = replace(snapshot, postings=postings)
+            if found is not None:
+                snapshot = replace(snapshot, stored_postings=found[0], postings=found[1])
         return snapshot
+
+    def stored_postings_pair(self) -> tuple[str, TitlePostings] | None:
+        """``(reference, postings)`` of the stored postings this snapshot maps, if any."""
+        if self.stored_postings is None or self.postings is None:
+            return None
+        return self.stored_postings, self.postings
 
     def with_added_words(
         self, words: Mapping[str, int], initialisms: Iterable[str] = ()
@@ -302,6 +320,7 @@ class CatalogSnapshot:
             vocabulary=self.vocabulary.with_added(words, initialisms),
             typos=self.typos.with_added(words),
             postings=None,  # words without their titles: only FTS5 knows where they are
+            stored_postings=None,
         )
 
 

@@ -84,6 +84,11 @@ class Vocabulary:
         extra = (self.initialisms - self.arrays.initialisms()) | frozenset(initialisms)
         return Vocabulary(initialisms=extra, arrays=self.arrays, added=merged)
 
+    @property
+    def lookup(self) -> WordLookup:
+        """The stored words' numbers (shared with the title postings, numbered alike)."""
+        return self._words
+
     def __contains__(self, word: object) -> bool:
         if not isinstance(word, str):
             return False

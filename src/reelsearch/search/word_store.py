@@ -25,11 +25,12 @@ import mmap
 import os
 import struct
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from xxhash import xxh3_128
 
 from reelsearch.search.typos import typo_keys
@@ -58,30 +59,38 @@ def build_word_arrays(words: Iterable[tuple[str, int]], initialisms: Iterable[st
 
 def encode(arrays: WordArrays, catalog_version: int) -> list[bytes]:
     """The file image of ``arrays`` for ``catalog_version``, as parts to write in order."""
+    fields = {
+        "format": FORMAT,
+        "catalog_version": catalog_version,
+        "typo_word_count": arrays.typo_word_count,
+    }
+    return encode_sections(MAGIC, fields, arrays.sections, SECTION_TYPES)
+
+
+def encode_sections(
+    magic: bytes,
+    fields: Mapping[str, Any],
+    sections: Mapping[str, npt.NDArray[Any]],
+    types: Mapping[str, str],
+) -> list[bytes]:
+    """A sectioned file's image: ``magic``, the JSON header (``fields`` and where each
+    section lies), then each of ``types``' sections, 64-byte aligned, as parts."""
     layout: dict[str, list[Any]] = {}
     # Offsets depend on the header's length, which depends on the offsets: the
     # header gets a fixed reserved size, the sections follow it.
-    position = _aligned(len(MAGIC) + 8 + _HEADER_SPACE)
-    for name, dtype in SECTION_TYPES.items():
-        array = arrays.sections[name]
+    position = _aligned(len(magic) + 8 + _HEADER_SPACE)
+    for name, dtype in types.items():
+        array = sections[name]
         layout[name] = [position, dtype, len(array)]
-        position = _aligned(position + array.nbytes)
-    header = json.dumps(
-        {
-            "format": FORMAT,
-            "catalog_version": catalog_version,
-            "typo_word_count": arrays.typo_word_count,
-            "sections": layout,
-        },
-        sort_keys=True,
-    ).encode()
+        position = _aligned(position + len(array) * np.dtype(dtype).itemsize)
+    header = json.dumps({**fields, "sections": layout}, sort_keys=True).encode()
     assert len(header) <= _HEADER_SPACE, "the header outgrew its reserved space"
-    parts = [MAGIC, struct.pack("<Q", len(header)), header]
-    written = len(MAGIC) + 8 + len(header)
-    for name, dtype in SECTION_TYPES.items():
+    parts = [magic, struct.pack("<Q", len(header)), header]
+    written = len(magic) + 8 + len(header)
+    for name, dtype in types.items():
         start = layout[name][0]
         parts.append(bytes(start - written))
-        data = np.ascontiguousarray(arrays.sections[name], dtype=dtype).tobytes()
+        data = np.ascontiguousarray(sections[name], dtype=dtype).tobytes()
         parts.append(data)
         written = start + len(data)
     return parts
@@ -122,6 +131,11 @@ def write_atomically(path: Path, parts: Iterable[bytes]) -> None:
 
 def map_word_file(path: Path, *, catalog_version: int, expected_checksum: str) -> WordArrays:
     """The arrays of a stored word index, mapped read-only; WordFileError if it must not be used."""
+    return _parse(map_checked(path, expected_checksum), path, catalog_version)
+
+
+def map_checked(path: Path, expected_checksum: str) -> mmap.mmap:
+    """``path`` mapped read-only if its checksum is ``expected_checksum``; else WordFileError."""
     try:
         actual = file_checksum(path)
     except OSError as exc:
@@ -129,26 +143,34 @@ def map_word_file(path: Path, *, catalog_version: int, expected_checksum: str) -
     if actual != expected_checksum:
         raise WordFileError(f"{path} has checksum {actual}, the catalog names {expected_checksum}")
     with path.open("rb") as handle:
-        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    return _parse(mapped, path, catalog_version)
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def _parse(mapped: mmap.mmap, path: Path, catalog_version: int) -> WordArrays:
-    if mapped[: len(MAGIC)] != MAGIC:
-        raise WordFileError(f"{path} is not a word index file")
-    (header_length,) = struct.unpack("<Q", mapped[len(MAGIC) : len(MAGIC) + 8])
-    header = json.loads(mapped[len(MAGIC) + 8 : len(MAGIC) + 8 + header_length])
+    header, sections = parse_sections(mapped, path, MAGIC)
     if header.get("format") != FORMAT or header.get("catalog_version") != catalog_version:
         raise WordFileError(
             f"{path} holds format {header.get('format')} of catalog version "
             f"{header.get('catalog_version')}, not format {FORMAT} of version {catalog_version}"
         )
+    blob_offset = header["sections"]["word_bytes"][0]
+    return WordArrays(sections, mapped, blob_offset, int(header["typo_word_count"]))
+
+
+def parse_sections(
+    mapped: mmap.mmap, path: Path, magic: bytes
+) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
+    """The header and the sections (arrays over the mapping, no copy) of a file
+    ``encode_sections`` wrote; WordFileError if it does not begin with ``magic``."""
+    if mapped[: len(magic)] != magic:
+        raise WordFileError(f"{path} is not a {magic.decode()} file")
+    (header_length,) = struct.unpack("<Q", mapped[len(magic) : len(magic) + 8])
+    header = json.loads(mapped[len(magic) + 8 : len(magic) + 8 + header_length])
     sections = {
         name: np.frombuffer(mapped, dtype=dtype, count=count, offset=offset)
         for name, (offset, dtype, count) in header["sections"].items()
     }
-    blob_offset = header["sections"]["word_bytes"][0]
-    return WordArrays(sections, mapped, blob_offset, int(header["typo_word_count"]))
+    return header, sections
 
 
 def _aligned(position: int) -> int:
