@@ -346,9 +346,7 @@ class PostgresCatalogImport(ImportFinish):
 
         Index-only scans need the visibility map; autovacuum would get there
         eventually (or never, where it is off). The new catalog is already
-        committed, so a failure here is logged, not raised; so is Ctrl-C or
-        SIGTERM (psycopg cancels the VACUUM): the import is done, and raising
-        would have the command say it was rolled back.
+        committed, so a failure here is logged, not raised.
         """
         conn = self.conn
         try:
@@ -360,8 +358,6 @@ class PostgresCatalogImport(ImportFinish):
             )
         except psycopg.Error:
             log.warning("VACUUM after the import failed", exc_info=True)
-        except KeyboardInterrupt:
-            log.warning("VACUUM after the import was interrupted; the new catalog is committed")
         self._phase("vacuum")
 
     def _phase(self, name: str) -> None:
