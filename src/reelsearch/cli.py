@@ -68,7 +68,7 @@ def _run(args: argparse.Namespace) -> None:
     except KeyboardInterrupt as exc:
         progress.close()
         number = exc.signal if isinstance(exc, Terminated) else signal.SIGINT
-        committed = getattr(args, "committed_version", None)
+        committed = progress.committed_version
         done = (f"the import had committed catalog version {committed}" if committed else
                 "an import in progress was rolled back: the catalog is unchanged")  # fmt: skip
         print(f"reelsearch: interrupted ({signal.Signals(number).name}); {done}", file=sys.stderr)
@@ -292,14 +292,13 @@ def _check_catalog(settings: Settings) -> None:
 def _import_sample(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.importers.sample import import_sample
 
-    _imported(args, progress, import_sample(_settings(args), progress=progress))
+    _print_report(progress, import_sample(_settings(args), progress=progress))
 
 
 def _import_imdb(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.importers.imdb import import_imdb
 
-    _imported(
-        args,
+    _print_report(
         progress,
         import_imdb(_settings(args), args.files, kinds=args.kinds, progress=progress),
     )
@@ -308,18 +307,16 @@ def _import_imdb(args: argparse.Namespace, progress: Progress) -> None:
 def _import_movielens(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.importers.movielens import import_movielens
 
-    _imported(args, progress, import_movielens(_settings(args), args.file, progress=progress))
+    _print_report(progress, import_movielens(_settings(args), args.file, progress=progress))
 
 
 def _import_jsonl(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.importers.jsonl import import_jsonl
 
-    _imported(args, progress, import_jsonl(_settings(args), args.file, progress=progress))
+    _print_report(progress, import_jsonl(_settings(args), args.file, progress=progress))
 
 
-def _imported(args: argparse.Namespace, progress: Progress, report: ImportReport) -> None:
-    """The import committed: say so, and remember it for an interruption from now on."""
-    args.committed_version = report.catalog_version
+def _print_report(progress: Progress, report: ImportReport) -> None:
     progress.close()
     print(report.render())
 

@@ -331,6 +331,28 @@ def test_postgres_reimport_stopped_at_the_swap_leaves_the_old_catalog(
 
 
 @pytest.mark.postgres
+def test_postgres_import_terminated_after_its_commit_says_it_committed(
+    postgres_databases: Databases, imdb_writer: Callable[..., dict[str, Path]]
+) -> None:
+    """SIGTERM once the swap committed (during the VACUUM that follows) does not claim a
+    rollback: the message names the version committed, and that version is served."""
+    settings = pg_settings(postgres_databases, "after_commit")
+    import_imdb(settings, list(imdb_writer().values()))
+    with held_import(settings.database_url) as job:
+        job.wait_for("swap done")
+        job.hold()  # it blocks at "vacuum done"
+        assert 128 + 15 == job.stop(signal.SIGTERM)
+    assert (
+        "reelsearch: interrupted (SIGTERM); the import had committed catalog version 2"
+    ) in job.text()
+    engine = open_blocking_engine(settings)
+    try:
+        assert (2, SAMPLE_MOVIES) == (engine.snapshot.version, engine.snapshot.movie_count)
+    finally:
+        engine.close()
+
+
+@pytest.mark.postgres
 def test_postgres_first_import_killed_leaves_no_catalog(postgres_databases: Databases) -> None:
     """A first PostgreSQL import killed mid-way: opening the database says it holds no
     catalog, with the reason, not 0 hits."""

@@ -157,7 +157,13 @@ class CatalogImport:
                     if isinstance(failure, ImportFailed):
                         failure.report = self.report
                     raise
-                self.conn.execute("COMMIT")
+                try:
+                    self.conn.execute("COMMIT")
+                finally:
+                    # Ctrl-C or SIGTERM during the COMMIT is raised once it returns: say
+                    # whether it went through, whatever comes next.
+                    if not self.conn.in_transaction:
+                        self.progress.committed(self.import_id)
                 self.report.catalog_version = self.import_id
             else:
                 self._roll_back()
