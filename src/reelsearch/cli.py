@@ -7,6 +7,7 @@ import atexit
 import os
 import shlex
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -20,14 +21,27 @@ import orjson
 from reelsearch import __version__, compiled
 from reelsearch.catalog.guards import ImportRefused
 from reelsearch.catalog.progress import Progress, progress_for
+from reelsearch.catalog.records import ImportReport
+from reelsearch.cli_interruptions import Terminated, interrupted_by_sigterm, quiet_when_unread
 from reelsearch.config import Settings, check_env_names
 from reelsearch.config_checks import ENV_PREFIX
-from reelsearch.errors import ConfigError, ImportFailed, ReelsearchError
+from reelsearch.errors import CatalogNotImported, ConfigError, ImportFailed, ReelsearchError
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
+    # Output nobody reads any more (`| head`) is dropped, not raised mid-import.
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = quiet_when_unread(sys.stdout), quiet_when_unread(sys.stderr)
+    try:
+        with interrupted_by_sigterm(args.run in _WITH_PROGRESS):
+            _run(args)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _run(args: argparse.Namespace) -> None:
     progress = progress_for(sys.stderr, quiet=getattr(args, "quiet", False))
     try:
         check_env_names(os.environ)
@@ -51,10 +65,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         progress.close()
         print(f"reelsearch: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         progress.close()
-        print("reelsearch: interrupted; an import in progress was rolled back", file=sys.stderr)
-        raise SystemExit(130) from None
+        number = exc.signal if isinstance(exc, Terminated) else signal.SIGINT
+        committed = progress.committed_version
+        done = (f"the import had committed catalog version {committed}" if committed else
+                "an import in progress was rolled back: the catalog is unchanged")  # fmt: skip
+        print(f"reelsearch: interrupted ({signal.Signals(number).name}); {done}", file=sys.stderr)
+        raise SystemExit(128 + number) from None
     progress.close()
 
 
@@ -241,60 +259,64 @@ def _shown(url: str) -> str:
 def _check_catalog(settings: Settings) -> None:
     """Fail here, once, with a clear message, rather than in every worker."""
     from reelsearch.errors import CatalogError
-    from reelsearch.search.snapshot import VERSION_SQL
+    from reelsearch.search.snapshot import NOT_IMPORTED, VERSION_SQL
 
     if settings.backend == "postgresql":
         import psycopg
 
         try:
             with psycopg.connect(settings.postgres_dsn, connect_timeout=10) as conn:
-                conn.execute(VERSION_SQL).fetchone()
+                version: tuple[Any, ...] | None = conn.execute(VERSION_SQL).fetchone()
         except psycopg.Error as exc:
             raise CatalogError(
                 f"the PostgreSQL catalog can't be read: {str(exc).strip()}. "
                 "Run `reelsearch import sample` with the same REELSEARCH_DATABASE_URL first."
             ) from None
-        return
-    from reelsearch.db import ReadPool
+    else:
+        from reelsearch.db import ReadPool
 
-    pool = ReadPool(settings)
-    try:
-        with pool.connection() as conn:
-            conn.execute(VERSION_SQL).fetchone()
-    except sqlite3.Error as exc:
-        raise CatalogError(f"{settings.sqlite_path} is not a reelsearch catalog: {exc}") from None
-    finally:
-        pool.dispose()
+        pool = ReadPool(settings)
+        try:
+            with pool.connection() as conn:
+                version = conn.execute(VERSION_SQL).fetchone()
+        except sqlite3.Error as exc:
+            raise CatalogError(
+                f"{settings.sqlite_path} is not a reelsearch catalog: {exc}"
+            ) from None
+        finally:
+            pool.dispose()
+    if version is not None and int(version[0]) == NOT_IMPORTED:
+        raise CatalogNotImported(_shown(settings.database_url))
 
 
 def _import_sample(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.importers.sample import import_sample
 
-    report = import_sample(_settings(args), progress=progress)
-    progress.close()
-    print(report.render())
+    _print_report(progress, import_sample(_settings(args), progress=progress))
 
 
 def _import_imdb(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.importers.imdb import import_imdb
 
-    report = import_imdb(_settings(args), args.files, kinds=args.kinds, progress=progress)
-    progress.close()
-    print(report.render())
+    _print_report(
+        progress,
+        import_imdb(_settings(args), args.files, kinds=args.kinds, progress=progress),
+    )
 
 
 def _import_movielens(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.importers.movielens import import_movielens
 
-    report = import_movielens(_settings(args), args.file, progress=progress)
-    progress.close()
-    print(report.render())
+    _print_report(progress, import_movielens(_settings(args), args.file, progress=progress))
 
 
 def _import_jsonl(args: argparse.Namespace, progress: Progress) -> None:
     from reelsearch.catalog.importers.jsonl import import_jsonl
 
-    report = import_jsonl(_settings(args), args.file, progress=progress)
+    _print_report(progress, import_jsonl(_settings(args), args.file, progress=progress))
+
+
+def _print_report(progress: Progress, report: ImportReport) -> None:
     progress.close()
     print(report.render())
 
@@ -321,7 +343,11 @@ def _search(args: argparse.Namespace) -> None:
     from reelsearch.search.backends import open_blocking_engine
     from reelsearch.search.query import parse_search
 
-    engine = open_blocking_engine(_settings(args))
+    settings = _settings(args)
+    try:
+        engine = open_blocking_engine(settings)
+    except CatalogNotImported:  # the same, naming the database
+        raise CatalogNotImported(_shown(settings.database_url)) from None
     try:
         started = time.perf_counter()
         query = parse_search([("q", " ".join(args.query)), ("limit", str(args.limit))])

@@ -7,7 +7,8 @@ ReelsearchError
 │   │   └── BadFileFormat the file is not what the importer reads
 │   └── DatabaseUnavailable the database server can't be reached now (-> 503)
 │       ├── ConnectionLost    a pooled connection died under a read (retried once)
-│       └── CatalogFileMissing the SQLite catalog file was deleted under the server
+│       ├── CatalogFileMissing the SQLite catalog file was deleted under the server
+│       └── CatalogNotImported the tables exist but no import (or write) ever committed
 ├── SearchStopped         a search ended before its answer
 │   ├── SearchTimedOut    it ran past the search deadline (-> 503 with Retry-After)
 │   └── SearchCancelled   the client went away while it ran
@@ -62,6 +63,23 @@ class ConnectionLost(DatabaseUnavailable):
 
 class CatalogFileMissing(DatabaseUnavailable):
     """The SQLite catalog file was deleted under a running server; reads wait for a new one."""
+
+
+class CatalogNotImported(DatabaseUnavailable):
+    """The catalog's tables exist but nothing was ever committed into them.
+
+    Version 0: the schema an import creates before its own transaction, left
+    alone when that first import was interrupted or refused. Served, it would
+    answer every search with 0 hits; refused, it says what to do. A 503 like
+    a missing file: the server serves once an import completes.
+    """
+
+    def __init__(self, where: str = "the catalog database") -> None:
+        super().__init__(
+            f"{where} holds no catalog: no import has completed into it (none ran, or the "
+            "first one was interrupted or refused). Run `reelsearch import ...` with the "
+            "same database URL."
+        )
 
 
 class SearchStopped(ReelsearchError):

@@ -42,6 +42,7 @@ from reelsearch.catalog.postgres_swap import (
     sequence_of,
     swap_in,
 )
+from reelsearch.catalog.progress import Progress
 from reelsearch.catalog.records import ImportReport
 from reelsearch.catalog.titles import split_alt_titles
 from reelsearch.catalog.tsvector import indexed_words
@@ -70,6 +71,7 @@ class ImportFinish:
     # Set by PostgresCatalogImport.
     settings: Settings
     report: ImportReport
+    progress: Progress
     replace: bool
     import_id: int
     swap_lock_timeout: float
@@ -209,7 +211,13 @@ class ImportFinish:
             ],
         )
         self._phase("analyze")
-        swap_in(conn, renames, lock_timeout=self.swap_lock_timeout, patience=self.swap_patience)
+        try:
+            swap_in(conn, renames, lock_timeout=self.swap_lock_timeout, patience=self.swap_patience)
+        finally:
+            # Ctrl-C or SIGTERM during the COMMIT: psycopg waits for its answer, then
+            # raises. Idle means committed (a failed swap leaves the transaction open).
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                self.progress.committed(self.import_id)
         self._phase("swap")
 
     def _check_size(self) -> None:

@@ -70,6 +70,8 @@ IMPORT_MAINTENANCE_WORK_MEM = "1GB"
 IMPORT_INDEX_WORKERS = 2
 # Temporary tables hold the streamed rows; local buffers keep them off disk.
 IMPORT_TEMP_BUFFERS = "512MB"
+# How often the server checks that the import's client is still there (PostgreSQL 14+).
+CLIENT_CHECK_INTERVAL = "1s"
 # Alternate titles Python reads and holds while the server ranks the movies
 # (about 250 bytes each): more than a 1 M-title catalog has, and a bound on
 # memory for larger dumps, whose remaining rows stream in once the ranking is done.
@@ -149,6 +151,11 @@ class PostgresCatalogImport(ImportFinish):
         conn.execute(f"SET LOCAL maintenance_work_mem = '{IMPORT_MAINTENANCE_WORK_MEM}'")
         conn.execute(f"SET LOCAL max_parallel_maintenance_workers = {IMPORT_INDEX_WORKERS}")
         conn.execute(f"SET LOCAL temp_buffers = '{IMPORT_TEMP_BUFFERS}'")
+        # An import killed mid-statement (SIGKILL, a lost host): the server notices the
+        # closed socket at this interval and rolls back, instead of finishing the
+        # statement (an index build: many seconds at 1 M titles) holding the import lock.
+        if conn.info.server_version >= 140000:  # where the setting exists
+            conn.execute(f"SET LOCAL client_connection_check_interval = '{CLIENT_CHECK_INTERVAL}'")
         conn.execute(f"SET LOCAL lock_timeout = '{int(self.import_lock_timeout * 1000)}ms'")
         try:
             # The version row is the import lock: a second import waits here.
@@ -278,11 +285,11 @@ class PostgresCatalogImport(ImportFinish):
         ranking = Overlap(self.conn, self._rank) if early else None
         try:
             staged = list(islice(alt_rows, ALT_TITLES_WHILE_RANKING))
-        except BaseException:
+            self._phase("alternate titles")
+        except BaseException:  # Ctrl-C or SIGTERM too: the rollback needs the connection
             if ranking is not None:
                 ranking.cancel()
             raise
-        self._phase("alternate titles")
         if ranking is not None:
             ranking.join()
             self._ranked = True

@@ -12,7 +12,8 @@ One small interface, three ways to show it, chosen once by the command line:
 Readers call ``begin``/``update_to``/``end`` around a file (in bytes of the
 file as stored, so a gzipped dump's ETA is right), writers call ``step_done``
 at the end of each finishing step (ranking, indexes...), which have no rows to
-count but can take seconds at a million titles.
+count but can take seconds at a million titles, and ``committed`` right after
+their COMMIT (steps may follow it: PostgreSQL's VACUUM).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ _WITHOUT_TOTAL = "{desc}: {n_fmt} [{elapsed}, {rate_fmt}{postfix}]"
 class Progress:
     """Progress that shows nothing: the base of the others and the ``--quiet`` choice."""
 
+    # The catalog version the import committed (None: not yet, or rolled back): what a
+    # command interrupted from then on reports, instead of a rollback that did not happen.
+    committed_version: int | None = None
+
     def begin(self, task: str, *, total: float | None = None, unit: str = "rows") -> None:
         """A task starts: ``total`` units to do (None if unknown)."""
 
@@ -47,6 +52,10 @@ class Progress:
 
     def step_done(self, name: str, seconds: float) -> None:
         """A step without units (ranking, an index build) took ``seconds``."""
+
+    def committed(self, version: int) -> None:
+        """The import's transaction committed catalog ``version``: it stands from here on."""
+        self.committed_version = version
 
     def close(self) -> None:
         """The command is over: release the terminal."""

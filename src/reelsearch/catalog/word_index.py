@@ -75,6 +75,69 @@ def store_sqlite_word_index(conn: sqlite3.Connection, version: int) -> int:
     return sum(len(part) for part in parts) + postings_size
 
 
+def remove_unfinished_word_files(conn: sqlite3.Connection) -> list[Path]:
+    """Remove the word index and title postings files of imports that never committed;
+    return their paths.
+
+    An import writes its files (``<db>.words-N`` and ``<db>.postings-N``, each through
+    a ``.<name>.*.tmp`` temporary) before its COMMIT; killed in between, they stay,
+    named by nothing: up to 150 MB at 1 M titles. Any file numbered past the index the
+    catalog names is such a one (an import that committed would be named).
+    Called by an import holding the write lock: no other import is writing one.
+    A worker putting back the named file (``SqliteWordFile.restore``) writes
+    that number, which is kept.
+    """
+    catalog = catalog_file(conn)
+    if catalog is None:
+        return []
+    named = conn.execute("SELECT value FROM catalog_meta WHERE key = ?", (WORD_INDEX_KEY,))
+    row = named.fetchone()
+    last = _file_number(catalog, str(row[0]).partition(" ")[0]) if row else None
+    if last is None:  # no index named (nothing imported yet, or an older release's)
+        last = int(
+            conn.execute("SELECT value FROM catalog_meta WHERE key = 'version'").fetchone()[0]
+        )
+    removed = []
+    for path in catalog.parent.iterdir():
+        number = _file_number(catalog, path.name)
+        if number is not None and number > last:
+            try:
+                path.unlink()
+            except OSError as exc:
+                log.warning("cannot remove unfinished word index %s: %s", path, exc)
+            else:
+                removed.append(path)
+    return removed
+
+
+def discard_word_file(conn: sqlite3.Connection, version: int) -> None:
+    """Remove ``version``'s word index and title postings files, written by an import
+    that is rolling back."""
+    catalog = catalog_file(conn)
+    if catalog is None:
+        return
+    for name in (sidecar_name(catalog, version), postings_sidecar_name(catalog, version)):
+        try:
+            (catalog.parent / name).unlink(missing_ok=True)
+        except OSError as exc:  # the next import removes it (remove_unfinished_word_files)
+            log.warning("cannot remove the rolled back import's %s: %s", name, exc)
+
+
+def _file_number(catalog: Path, name: str) -> int | None:
+    """N of ``<db>.words-N`` or ``<db>.postings-N``, or of its temporary
+    ``.<that name>.<random>.tmp``; else None."""
+    for prefix in (
+        sidecar_name(catalog, 0).removesuffix("0"),
+        postings_sidecar_name(catalog, 0).removesuffix("0"),
+    ):
+        if name.startswith("." + prefix) and name.endswith(".tmp"):
+            name = name[1:].partition(".tmp")[0].rpartition(".")[0]
+        number = name.removeprefix(prefix)
+        if name.startswith(prefix) and number.isdigit():
+            return int(number)
+    return None
+
+
 def store_postgres_word_index(
     conn: psycopg.Connection[Any], version: int, arrays: WordArrays | None = None
 ) -> int:

@@ -26,7 +26,11 @@ from reelsearch.catalog.records import GenreBits, ImportReport, MovieRecord
 from reelsearch.catalog.schema import upgrade_schema
 from reelsearch.catalog.statistics import refresh_sqlite_statistics
 from reelsearch.catalog.titles import joined_alt_titles, other_titles
-from reelsearch.catalog.word_index import store_sqlite_word_index
+from reelsearch.catalog.word_index import (
+    discard_word_file,
+    remove_unfinished_word_files,
+    store_sqlite_word_index,
+)
 from reelsearch.config import Settings
 from reelsearch.db import connect_writer
 from reelsearch.errors import ImportFailed
@@ -114,6 +118,8 @@ class CatalogImport:
         # IMMEDIATE takes the write lock now: a second import waits or fails
         # up front instead of after reading a whole file.
         self.conn.execute("BEGIN IMMEDIATE")
+        # Left by an import killed between writing its word index and its COMMIT.
+        remove_unfinished_word_files(self.conn)
         # Building an index once from sorted data is several times faster than
         # updating it row by row; DDL is transactional, so readers keep theirs.
         self._secondary_indexes = [
@@ -146,20 +152,33 @@ class CatalogImport:
             if exc_type is None:
                 try:
                     self._finish()
-                except ImportFailed as failure:  # a guard refused it: nothing is kept
-                    self.conn.execute("ROLLBACK")
-                    failure.report = self.report
+                except BaseException as failure:  # a guard refused it, or Ctrl-C: nothing kept
+                    self._roll_back()
+                    if isinstance(failure, ImportFailed):
+                        failure.report = self.report
                     raise
-                self.conn.execute("COMMIT")
+                try:
+                    self.conn.execute("COMMIT")
+                finally:
+                    # Ctrl-C or SIGTERM during the COMMIT is raised once it returns: say
+                    # whether it went through, whatever comes next.
+                    if not self.conn.in_transaction:
+                        self.progress.committed(self.import_id)
                 self.report.catalog_version = self.import_id
             else:
-                self.conn.execute("ROLLBACK")
+                self._roll_back()
                 if isinstance(exc, ImportFailed):
                     exc.report = self.report
         finally:
             self.conn.close()
             self._conn = None
             self.report.seconds = time.perf_counter() - self._started
+
+    def _roll_back(self) -> None:
+        # The word index file written for this version names a catalog that will not be;
+        # removed while the write lock still keeps other imports from writing theirs.
+        discard_word_file(self.conn, self.import_id)
+        self.conn.execute("ROLLBACK")
 
     def stage_ratings(self, rows: Iterable[tuple[str, float | None, int]]) -> None:
         """Hold ``(source_key, rating, votes)`` for the movies added next.

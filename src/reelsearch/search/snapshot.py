@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reelsearch.errors import CatalogNotImported
 from reelsearch.search.postings import TitlePostings
 from reelsearch.search.stored_postings import open_sqlite_postings
 from reelsearch.search.stored_words import WORD_INDEX_SQL, SqliteWordFile, StoredWords
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from reelsearch.search.sql import Dialect, Reader
 
 VERSION_SQL = "SELECT value FROM catalog_meta WHERE key = 'version'"
+# The version the migration writes with the tables: no import or write committed since.
+NOT_IMPORTED = 0
 IMPORTED_AT_SQL = "SELECT value FROM catalog_meta WHERE key = 'imported_at'"
 WORD_OVERLAY_SQL = "SELECT word, docs FROM word_overlay WHERE docs <> 0"
 CHANGED_TITLES_SQL = (
@@ -217,9 +220,14 @@ def initialisms_of(titles: Iterable[str]) -> list[str]:
 
 
 async def read_version(reader: Reader) -> int:
+    """The catalog's version; CatalogNotImported for version 0, where nothing was committed
+    (an interrupted first import leaves the schema alone: 0 hits for every search)."""
     found = await reader.row(VERSION_SQL)
     assert found is not None, "catalog_meta has no version: the schema was not created"
-    return int(found[0])
+    version = int(found[0])
+    if version == NOT_IMPORTED:
+        raise CatalogNotImported()
+    return version
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import anyio.to_thread
 
 from reelsearch.config import Settings
 from reelsearch.db import ReadPool
+from reelsearch.errors import CatalogNotImported
 from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.query import SearchQuery
@@ -50,6 +51,8 @@ class SqliteSearchEngine:
         self._threads = anyio.CapacityLimiter(pool.size)
         self._inline_seconds = 0.0 if settings.search_in_threads else INLINE_SLICE_SECONDS
         self._refresh_lock = threading.Lock()
+        # Another file came to the path and its snapshot is not loaded yet.
+        self._other_file = False
 
     @classmethod
     async def open(cls, settings: Settings) -> SqliteSearchEngine:
@@ -92,10 +95,19 @@ class SqliteSearchEngine:
         poller's job, never a request's."""
         await anyio.to_thread.run_sync(self.tiered.rules.reload_if_changed)
         # Another file at the path: reload it, whatever its version (db/catalog_file.py).
-        other = await anyio.to_thread.run_sync(self.pool.follow_file)
-        if await self._version() == self.snapshot.version and not other:
-            return False
-        return await anyio.to_thread.run_sync(self._reload, other)
+        if await anyio.to_thread.run_sync(self.pool.follow_file):
+            self._other_file = True
+        try:
+            if await self._version() == self.snapshot.version and not self._other_file:
+                return False
+            changed = await anyio.to_thread.run_sync(self._reload, self._other_file)
+        except CatalogNotImported:
+            # The new file holds no catalog yet (its first import running, or killed):
+            # reads refuse with the reason (503s) rather than find 0 hits in it.
+            self.pool.problem = str(CatalogNotImported(self.settings.sqlite_path))
+            raise
+        self._other_file = False
+        return changed
 
     def _reload(self, other: bool) -> bool:
         with self._refresh_lock, self.pool.connection() as conn:
