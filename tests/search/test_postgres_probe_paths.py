@@ -59,6 +59,11 @@ ONE_SLOT_DRIVEN = {
 BEYOND_CAP = ["the", "love"]  # one word, far more titles than the cap
 TYPOS_BEYOND_CAP = ["nigth "]  # a typo of a word far past the cap
 TYPOS_COUNTED = ["nigth ", "godzila", "matrx"]  # typos counted under the default cap
+# Under LOW_CAP the probe reads 101 matches and these phrase tiers past it are short. The
+# probe holds few of a short tier's titles, so the window would not fill it: GIN reads it.
+WINDOW_SKIPPED = ["of love", "in love", "man of"]
+# The probe holds enough of them for the window to fill the tier: the window is walked.
+WINDOW_WALKED = ["the man", "the girl"]
 
 
 class Engine:
@@ -122,6 +127,18 @@ def explain_analyze(engine: Engine, q: str) -> list[dict[str, Any]]:
     return list(_nodes(orjson.loads(raw)))
 
 
+def window_reads(engine: Engine, q: str) -> tuple[int, int]:
+    """(titles the window past the probe walked, titles GIN returned past the probe),
+    from the plan as run: the rank-index scan of ``uw`` and the rows of ``ug``."""
+    ctes = {node.get("Subplan Name"): node for node in explain_analyze(engine, q)}
+    walked = sum(
+        node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        for node in _nodes(ctes["CTE uw"])
+        if node.get("Index Name") == "ix_movies_search_rank"
+    )
+    return walked, ctes["CTE ug"]["Actual Rows"]
+
+
 def _nodes(plan: Any) -> Iterator[dict[str, Any]]:
     if isinstance(plan, list):
         for item in plan:
@@ -166,6 +183,37 @@ def test_the_start_tier_answers_as_the_statements_own(engine: Engine, q: str) ->
     """Tiers read through the title-start index are the tiers the algorithm's own
     statement finds through GIN, and so is the page."""
     assert_same_as_statement_by_statement(engine, [("q", q)])
+
+
+# -- the window past the probe, walked only when it would fill a short tier (0035) --
+
+
+@pytest.mark.parametrize("q", WINDOW_SKIPPED)
+def test_a_tier_the_probe_rarely_holds_is_read_through_gin_without_the_window(
+    low_cap: Engine, q: str
+) -> None:
+    """The probe's density of the short phrase tier says the next WINDOW ranks would
+    not fill it: no title of the window is walked, and GIN reads the tier from the
+    probe's end (fails before: the window walked 19,000+ titles first)."""
+    walked, from_gin = window_reads(low_cap, q)
+    assert 0 == walked
+    assert from_gin > 0
+
+
+@pytest.mark.parametrize("q", WINDOW_WALKED)
+def test_a_tier_the_probe_often_holds_is_read_from_the_window(low_cap: Engine, q: str) -> None:
+    """The probe holds enough of the short tier that the window fills it: the window
+    is walked (the ranks past the probe, up to WINDOW) and GIN is not asked."""
+    walked, from_gin = window_reads(low_cap, q)
+    assert walked > 10_000
+    assert 0 == from_gin
+
+
+@pytest.mark.parametrize("q", [*WINDOW_SKIPPED, *WINDOW_WALKED])
+def test_the_tiers_past_the_probe_answer_as_the_statements_own(low_cap: Engine, q: str) -> None:
+    """Whether the window is walked or GIN reads from the probe's end, each tier is
+    the one the algorithm's own statement finds, and so is the page."""
+    assert_same_as_statement_by_statement(low_cap, [("q", q)])
 
 
 # -- a GIN read driven by its rarest slot ----------------------------------------------
