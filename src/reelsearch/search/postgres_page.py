@@ -237,7 +237,9 @@ class PageStatement(PageAnswers):
                 # reads that tier anyway, and the walk was 10-30 ms for nothing at
                 # 1 M titles ("of mi", "and: hi"); GIN then reads from p's end.
                 first = 1 + len(preferred) - len(beyond)
-                fills = f"{in_p} < ? AND {in_p} * ({maxp} + {WINDOW}) >= ? * {maxp}"
+                # k x maxp in bigint: a deep page's k (offset 10,000) times 1 M ranks
+                # passes an integer's range.
+                fills = f"{in_p} < ? AND {in_p} * ({maxp} + {WINDOW}) >= CAST(? AS bigint) * {maxp}"
                 ctes.append(
                     f"wd AS (SELECT CASE WHEN {cut_short} AND ("
                     + " OR ".join(f"({fills})" for _ in beyond)
