@@ -69,3 +69,15 @@ def test_an_alternative_of_several_words_is_estimated_as_independent_words() -> 
     assert 100 == alternative_titles(split, counts, 1000)  # the upper bound: '6':*
     assert 200 * 100 / 10_000 == alternative_estimate(split, counts, 10_000, 1000)
     assert 10 == alternative_estimate(Alternative(("26",)), counts, 10_000, 1000)
+
+
+def test_a_prefixs_most_used_word_is_a_floor_of_its_titles() -> None:
+    """The most titles one word the prefix begins is in, remembered as the vocabulary
+    answers it; with words added since the import, their merged counts; none: 0."""
+    vocabulary = Vocabulary(WORDS)
+    counts = TitleCounts(vocabulary)
+    assert [400, 30, 30, 0] == [
+        counts.most_titles_with_prefix(p) for p in ("a", "alien", "alien", "zz")
+    ]
+    added = vocabulary.with_added({"alienz": 45, "all": -390})
+    assert [45, 45, 0] == [added.most_titles_with_prefix(p) for p in ("alien", "al", "zz")]

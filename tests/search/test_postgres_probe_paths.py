@@ -57,6 +57,8 @@ ONE_SLOT_DRIVEN = {
     "star t": "('star' | 'start':*)",
 }
 BEYOND_CAP = ["the", "love"]  # one word, far more titles than the cap
+# A prefix whose most used word has far more titles than the cap ("love", "night").
+PREFIX_BEYOND_CAP = ["lov", "nigh"]
 TYPOS_BEYOND_CAP = ["nigth "]  # a typo of a word far past the cap
 TYPOS_COUNTED = ["nigth ", "godzila", "matrx"]  # typos counted under the default cap
 
@@ -230,7 +232,16 @@ def test_the_floor_is_the_most_used_one_word_alternative(engine: Engine) -> None
     assert 0 == matches_at_least(engine.prepared("star wars").match, words, typos=False)
 
 
-@pytest.mark.parametrize("q", BEYOND_CAP)
+def test_a_prefix_floor_is_its_most_used_word(engine: Engine) -> None:
+    """A prefix matches every word it begins: its floor is the most used one's count
+    ("nigh": "night", 432 titles), not the prefix's own as a word (fails before: 0)."""
+    words = engine.engine.preparer.counts(engine.engine.snapshot)
+    nigh = engine.prepared("nigh").match
+    assert 0 == words.doc_count("nigh")
+    assert 432 == matches_at_least(nigh, words, typos=False)
+
+
+@pytest.mark.parametrize("q", [*BEYOND_CAP, *PREFIX_BEYOND_CAP])
 def test_a_word_past_the_cap_probes_only_its_page(low_cap: Engine, q: str) -> None:
     """A word with more than twice the cap's titles: the probe reads the page's rows
     (the probe's 65), not the cap + 1, and the count comes from the vocabulary."""

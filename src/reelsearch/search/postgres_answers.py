@@ -17,7 +17,7 @@ from typing import Any
 from reelsearch.search.filters import Filters
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD, TextPages, tier_plain_limit
-from reelsearch.search.postgres_reads import Cut, cut_expressions, start_range
+from reelsearch.search.postgres_reads import Cut, beyond_rows, cut_expressions, start_range
 from reelsearch.search.postgres_replay import Answers, Statement
 from reelsearch.search.readers import Row
 from reelsearch.search.rows import ALT_NORM_TITLES, SEARCH_RANK
@@ -117,7 +117,7 @@ class PageAnswers:
                 whole = whole and (
                     len(rows) >= k
                     or (from_start and tier == 1)
-                    or counts.get(BEYOND_COUNT, 0) < limit
+                    or counts.get(BEYOND_COUNT, 0) < beyond_rows(limit)
                 )
             if whole:
                 known[self.tiers(match, filters, need, from_probe=from_probe)] = tier_rows

@@ -39,6 +39,8 @@ class Counts(Protocol):
 
     def titles_with(self, word: str, *, prefix: bool, up_to: int) -> int: ...
 
+    def most_titles_with_prefix(self, prefix: str) -> int: ...
+
 
 class TitleCounts:
     """A vocabulary's title counts, each worked out once per word.
@@ -50,12 +52,13 @@ class TitleCounts:
     snapshot: a new catalog brings a new vocabulary.
     """
 
-    __slots__ = ("vocabulary", "_docs", "_titles")
+    __slots__ = ("vocabulary", "_docs", "_titles", "_most")
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
         self._docs: dict[str, int] = {}
         self._titles: dict[tuple[str, bool, int], int] = {}
+        self._most: dict[str, int] = {}
 
     def doc_count(self, word: str) -> int:
         found = self._docs.get(word)
@@ -75,6 +78,14 @@ class TitleCounts:
                 self._titles.clear()
             found = self.vocabulary.titles_with(word, prefix=True, up_to=up_to)
             self._titles[key] = found
+        return found
+
+    def most_titles_with_prefix(self, prefix: str) -> int:
+        found = self._most.get(prefix)
+        if found is None:
+            if len(self._most) >= REMEMBERED_COUNTS:
+                self._most.clear()
+            found = self._most[prefix] = self.vocabulary.most_titles_with_prefix(prefix)
         return found
 
 
@@ -133,18 +144,26 @@ def matches_at_least(match: TextMatch, vocabulary: Counts, *, typos: bool) -> in
 
     One required slot (stop words are optional, so "of i" has one): a title
     holding any of its one-word alternatives (or typo candidates) matches, so
-    the most used one's exact title count is a floor (a prefix alternative
-    matches its own word too). Several slots, or words excluded: 0, nothing is
-    certain.
+    the most used one's exact title count is a floor; a prefix alternative
+    matches every word it begins, so its most used such word's count is
+    ("dea": "dead"; before 0035 only the prefix as a word, and "dea" read 1,001
+    matches at 1 M titles only to count them). Several slots, or words excluded:
+    0, nothing is certain.
     """
     plan = match.plan
     if plan.excluded or len(plan.required) != 1:
         return 0
     slot = plan.required[0]
-    words = [a.tokens[0] for a in slot.alternatives if len(a.tokens) == 1]
+    floors = [
+        vocabulary.most_titles_with_prefix(a.tokens[0])
+        if a.prefix
+        else vocabulary.doc_count(a.tokens[0])
+        for a in slot.alternatives
+        if len(a.tokens) == 1
+    ]
     if typos and slot.typos:
-        words += match.typos.candidates(slot.words[0])
-    return max(map(vocabulary.doc_count, words), default=0)
+        floors += map(vocabulary.doc_count, match.typos.candidates(slot.words[0]))
+    return max(floors, default=0)
 
 
 def gin_driver(

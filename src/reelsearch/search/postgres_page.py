@@ -59,6 +59,7 @@ from reelsearch.search.postgres_reads import (
     WALK_MATCH,
     Cut,
     any_of,
+    beyond_rows,
     cut_expressions,
     match_params,
     read_by,
@@ -70,6 +71,12 @@ from reelsearch.search.rows import COLUMNS
 # Ranks past the probe that a short phrase tier walks before asking GIN: at most this
 # many titles read (a few milliseconds).
 WINDOW = 20_000
+
+# When the count is known, a walking p with preferred tiers reads this share of the cap + 1
+# ("Episode #1.2" at 1 M: 250 matches walked instead of 1,001; the tiers' rows past them
+# come from the window or GIN). A quarter, measured: p reading only the page's probe
+# left the tiers so short that GIN read them at a larger cost ("Episode #1.1").
+COUNTED_PROBE_SHARE = 4
 
 # The hit columns by name, as they come out of the CTE ``p`` (COLUMNS less "m.").
 _PLAIN_COLUMNS = ", ".join(column.strip()[2:] for column in COLUMNS.split(","))
@@ -83,14 +90,25 @@ class PageStatement(PageAnswers):
     PROBE_START = f"SELECT m.search_rank, {COLUMNS} FROM "
 
     def probe_limit(
-        self, match: TextMatch, need: int, filters: Filters, *, broad: bool, counted: bool = False
+        self,
+        match: TextMatch,
+        need: int,
+        filters: Filters,
+        *,
+        broad: bool,
+        counted: bool = False,
+        walks: bool = False,
     ) -> int:
         """``L``: the probe's rows, or (broad) enough for every tier and the capped count.
 
         ``counted``: the count needs no rows of p (the vocabulary says the words
-        match more than the cap, or the page is not counted) and the match has
-        no preferred tiers, whose rows p would also hold; then p reads only what
-        the last tier needs.
+        match more than the cap, or the page is not counted). Then, with no
+        preferred tiers, p reads only what the last tier needs; with some, whose
+        rows p also holds, and p ``walks`` the rank index, it reads a
+        ``COUNTED_PROBE_SHARE`` of the cap + 1: the tiers' rows past it come from
+        the title-start index, the window or GIN, as when p is cut short anyway.
+        A p read through GIN fetches every match whatever L is: it reads for the
+        cap, and the tiers find their rows in it (docs/decisions/0035).
         """
         probe = max(need, PROBE_ROWS)
         if not broad:
@@ -98,7 +116,10 @@ class PageStatement(PageAnswers):
         plain_limit = tier_plain_limit(match, need)
         if counted and not match.preferred:
             return max(probe + 1, plain_limit)
-        return max(probe + 1, plain_limit, self.statements.count_cap(filters) + 1)
+        for_count = self.statements.count_cap(filters) + 1
+        if counted and walks:
+            return max(probe + 1, plain_limit, for_count // COUNTED_PROBE_SHARE)
+        return max(probe + 1, plain_limit, for_count)
 
     def build(
         self,
@@ -134,7 +155,7 @@ class PageStatement(PageAnswers):
         tiers = [*match.preferred, match.plain]
         plain_limit = tier_plain_limit(match, need)
         cap = self.statements.count_cap(filters)
-        limit = self.probe_limit(match, need, filters, broad=broad, counted=counted)
+        limit = self.probe_limit(match, need, filters, broad=broad, counted=counted, walks=walk[0])
         typos, strict = match.with_typos, match.strict
         fsql, fp = filters.sql, filters.params
         on_p = "tsv @@ CAST(? AS tsquery)"
@@ -211,29 +232,43 @@ class PageStatement(PageAnswers):
                 # first by walking the next WINDOW ranks (a phrase one title in a
                 # hundred among common words is found there), then, if some tier
                 # is still short, through GIN ("+ 0": never by walking on).
+                # The window is walked only when p's own density of a short tier says
+                # the window fills it (wd: its width, 0 when not walked): else GIN
+                # reads that tier anyway, and the walk was 10-30 ms for nothing at
+                # 1 M titles ("of mi", "and: hi"); GIN then reads from p's end.
+                first = 1 + len(preferred) - len(beyond)
+                # k x maxp in bigint: a deep page's k (offset 10,000) times 1 M ranks
+                # passes an integer's range.
+                fills = f"{in_p} < ? AND {in_p} * ({maxp} + {WINDOW}) >= CAST(? AS bigint) * {maxp}"
+                ctes.append(
+                    f"wd AS (SELECT CASE WHEN {cut_short} AND ("
+                    + " OR ".join(f"({fills})" for _ in beyond)
+                    + f") THEN {WINDOW} ELSE 0 END AS w)"
+                )
+                params.append(limit)
+                for tier, expression in enumerate(beyond, start=first):
+                    k = need * (tier + 1)
+                    params += [expression, k, k, expression, k, k]
+                window = "(SELECT w FROM wd)"
                 in_w = f"(SELECT count(*) FROM (SELECT 1 FROM uw WHERE {on_p} LIMIT ?) AS c)"
                 ctes.append(
                     "uw AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv FROM movies AS m "
-                    f"WHERE m.search_rank > {maxp} AND m.search_rank <= {maxp} + {WINDOW} "
-                    f"AND {WALK_MATCH}{fsql} AND {cut_short} AND ("
-                    + " OR ".join(f"{in_p} < ?" for _ in beyond)
-                    + "))"
+                    f"WHERE m.search_rank > {maxp} AND m.search_rank <= {maxp} + {window} "
+                    f"AND {WALK_MATCH}{fsql})"
                 )
-                params += [any_of(beyond), *fp, limit]
-                for tier, expression in enumerate(beyond, start=1 + len(preferred) - len(beyond)):
-                    params += [expression, need * (tier + 1), need * (tier + 1)]
+                params += [any_of(beyond), *fp]
                 ctes.append(
                     "ug AS MATERIALIZED (SELECT m.search_rank, m.title_tsv AS tsv "
-                    f"{gin_rows}{fsql} AND m.search_rank + 0 > {maxp} + {WINDOW} "
+                    f"{gin_rows}{fsql} AND m.search_rank + 0 > {maxp} + {window} "
                     f"AND {cut_short} AND ("
                     + " OR ".join(f"{in_p} + {in_w} < ?" for _ in beyond)
                     + f") ORDER BY {gin_order} LIMIT ?)"
                 )
                 params += [any_of(beyond), *fp, limit]
-                for tier, expression in enumerate(beyond, start=1 + len(preferred) - len(beyond)):
+                for tier, expression in enumerate(beyond, start=first):
                     k = need * (tier + 1)
                     params += [expression, k, expression, k, k]
-                params.append(limit)
+                params.append(beyond_rows(limit))
                 ctes.append("u AS (SELECT * FROM uw UNION ALL SELECT * FROM ug)")
             # The last tier is every word: p itself (its limit is within L).
             last = len(tiers)

@@ -201,6 +201,7 @@ class PagePreparer:
         )
         counted = beyond_cap or not count
         limit = statement.probe_limit(match, need, filters, broad=broad, counted=counted)
+        # Walked to the full L, the match walks to a shorter one too (build's L).
         walk = self._walks(snapshot, match, limit, share)
         words, movies = self.counts(snapshot), snapshot.movie_count
         drivers = (

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 from reelsearch.search.matching import TextMatch
 
+# The least ``beyond_rows``: L for the default count cap (1,000) + 1.
+BEYOND_ROWS = 1001
+
 # The title-start index's key (migration 0006): norm_title in byte order.
 START_KEY = '(m.norm_title COLLATE "C")'
 
@@ -48,6 +51,20 @@ def reads_beyond(match: TextMatch) -> bool:
     """Whether some preferred tier reads past p through the window and GIN (u)."""
     preferred = len(match.preferred)
     return preferred > (1 if start_range(match) else 0)
+
+
+def beyond_rows(limit: int) -> int:
+    """The rows ``ug`` (GIN past the window) keeps in rank order: at least
+    ``BEYOND_ROWS`` whatever ``L`` is.
+
+    A tier short of its rows in p and u is all there is only when ug was not cut
+    (``PageAnswers.answers``); else the algorithm reads the tiers again from the
+    server. GIN has fetched every title by then, so keeping up to the unfiltered
+    cap's L of them in the sort costs little, where an L of a few hundred (a
+    filter's cap, a counted p: ``PageStatement.probe_limit``) would cut ug and
+    cost a second statement.
+    """
+    return max(limit, BEYOND_ROWS)
 
 
 def read_by(walk: bool, driver: str | None = None) -> tuple[str, str]:

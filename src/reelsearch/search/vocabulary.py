@@ -122,6 +122,24 @@ class Vocabulary:
             total += self._counts[index]
         return total
 
+    def most_titles_with_prefix(self, prefix: str) -> int:
+        """The most titles one word beginning with ``prefix`` is in (0 if none): a floor
+        of the titles the prefix matches, where ``titles_with`` is a ceiling. The base's
+        most used word in the range (one pass over its counts, no sort) and every word
+        added since the import, each with its merged count."""
+        key = prefix.encode()
+        low = self._words.bisect(key)
+        high = self._words.bisect(key + _PAST_PREFIX, low)
+        best = 0
+        if high > low:
+            top = low + int(np.argmax(self._counts[low:high]))
+            best = self.doc_count(self._words.words_at((top,))[0])
+        for word in self._added_sorted[bisect_left(self._added_sorted, prefix) :]:
+            if not word.startswith(prefix):
+                break
+            best = max(best, self.doc_count(word))
+        return best
+
     def _titles_with_added(self, prefix: str, start: int, up_to: int) -> int:
         """``titles_with`` over base and overlay merged in word order, as one index would."""
         words = self._words
