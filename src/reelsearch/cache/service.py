@@ -16,21 +16,22 @@ process's L1 through Redis pub/sub.
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
 import logging
 import os
 import random
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 from reelsearch.cache.base import CacheLevel
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.disk import DiskLevel
-from reelsearch.cache.entry import CachedResponse, TagSource, new_entry
+from reelsearch.cache.entry import CachedResponse, TagSource, strong_etag
 from reelsearch.cache.invalidating import Invalidating
 from reelsearch.cache.invalidation import DocCount
 from reelsearch.cache.keys import KeyContext, RulesVersion, read_imported_at
@@ -51,6 +52,13 @@ Compute = Callable[[], Awaitable[CachedResponse]]
 MAX_ALIASES = 100_000
 # Times L1 must have seen a key before its answer is written to disk.
 DISK_ADMISSION_COUNT = 2
+
+
+class _Lookup(enum.Enum):
+    AWAIT = "await"  # the lookup must read a level (Redis, or the disk): ``_lookup_now``
+
+
+_AWAIT: Final = _Lookup.AWAIT
 
 
 def disk_path(settings: Settings) -> Path:
@@ -81,6 +89,10 @@ class ResultCache(Invalidating, Reporting):
         self.memory = next((lv for lv in levels if isinstance(lv, MemoryLevel)), None)
         self.redis_level = next((lv for lv in levels if isinstance(lv, RedisLevel)), None)
         self.disk_level = next((lv for lv in levels if isinstance(lv, DiskLevel)), None)
+        # Read on every lookup and store: L1 comes first (the settings' order), and what
+        # comes after it.
+        self._memory_first = self.memory is not None and levels[0] is self.memory
+        self._below_memory = tuple(levels[1:] if self._memory_first else levels)
         self.guard = guard
         self.counters = counters
         self.namespace = settings.cache_namespace
@@ -144,7 +156,7 @@ class ResultCache(Invalidating, Reporting):
         return (
             context is not None
             and self.engine_version == catalog_version
-            and context.rules_version == self.rules.current()
+            and context.rules_version == self.rules.read()  # (current(), one frame less)
         )
 
     async def ensure_current(
@@ -191,12 +203,43 @@ class ResultCache(Invalidating, Reporting):
 
     async def lookup(self, key: str, now: float) -> CachedResponse | None:
         """The entry from the fastest level holding it, copied into the faster ones."""
+        found = self._lookup_now(key, now)
+        if found is _AWAIT:
+            return await self._lookup_below_memory(key, now)
+        return found
+
+    def _lookup_now(self, key: str, now: float) -> CachedResponse | None | Literal[_Lookup.AWAIT]:
+        """``lookup`` as far as it goes without awaiting: L1, and the levels below it that
+        cannot hold ``key`` (the disk's held keys); ``_AWAIT`` when a level must be read.
+
+        The embedded default's miss (L1 and the disk's set both say no) is answered
+        here, synchronously: no coroutine per level or per lookup."""
+        memory = self.memory
+        if self._memory_first:
+            entry = memory.lookup(key, now)  # type: ignore[union-attr]
+            if entry is not None:
+                self.note_memory_hit(key, entry)
+                if now < entry.fresh_until:
+                    self.counters.hits["memory"] += 1
+                return entry
         disk = self.disk_level
-        for index, level in enumerate(self.levels):
+        for level in self._below_memory:
+            if level is not disk or disk.held.may_hold(key):
+                return _AWAIT
+            # else never written here: no coroutine, no SQLite (most misses)
+        return None
+
+    async def _lookup_below_memory(self, key: str, now: float) -> CachedResponse | None:
+        """The rest of ``lookup`` after ``_lookup_now`` answered ``_AWAIT``: the levels
+        after L1 when it comes first (it was read), else all of them."""
+        disk = self.disk_level
+        start = 1 if self._memory_first else 0
+        for index in range(start, len(self.levels)):
+            level = self.levels[index]
             if level is self.memory:
-                entry = self.memory.lookup(key, now)
+                entry = level.lookup(key, now)
             elif level is disk and not disk.held.may_hold(key):
-                continue  # never written here: no coroutine, no SQLite (most misses)
+                continue
             else:
                 entry = await level.get(key)
             if entry is None:
@@ -217,7 +260,9 @@ class ResultCache(Invalidating, Reporting):
 
     async def get_or_compute(self, key: str, compute: Compute) -> CachedResponse:
         now = time.time()
-        entry = await self.lookup(key, now)
+        entry = self._lookup_now(key, now)
+        if entry is _AWAIT:
+            entry = await self._lookup_below_memory(key, now)
         if entry is not None:
             if now < entry.fresh_until:
                 return entry
@@ -229,27 +274,55 @@ class ResultCache(Invalidating, Reporting):
         return await self._compute_once(key, compute)
 
     async def _compute_once(self, key: str, compute: Compute) -> CachedResponse:
+        # Per catalog write applied: a request arriving after a write is never handed
+        # the answer of a search that started before it.
+        flight = f"{key}@{self.writes.applied}" if self.writes.applied else key
+        shared = self.redis_level
+        if shared is not None:
+            return await self._compute_shared(shared, flight, key, compute)
+        # In this process alone: the single-flight inline, no coroutine of its own.
+        singleflight = self.singleflight
+        running = singleflight.claim(flight)
+        if running is not None:
+            return await asyncio.shield(running)
+        try:
+            entry = await compute()
+            self.counters.computed += 1
+            below = self._store_now(key, entry, everywhere=False)
+            for level in below:
+                await level.set(key, entry)
+        except BaseException as exc:
+            singleflight.fail(flight, exc)
+            raise
+        singleflight.settle(flight, entry)
+        return entry
+
+    async def _compute_shared(
+        self, shared: CacheLevel, flight: str, key: str, compute: Compute
+    ) -> CachedResponse:
+        """``_compute_once`` with Redis: one computation per key across processes."""
+
         async def compute_and_store() -> CachedResponse:
             entry = await compute()
             self.counters.computed += 1
             await self.store(key, entry)
             return entry
 
-        shared = self.redis_level
-        fetch = None
-        if shared is not None:
+        async def fetch() -> CachedResponse | None:
+            found = await shared.get(key)
+            return None if found is None or self._reached_by_writes(found) else found
 
-            async def fetch() -> CachedResponse | None:
-                found = await shared.get(key)
-                return None if found is None or self._reached_by_writes(found) else found
-
-        # Per catalog write applied: a request arriving after a write is never handed
-        # the answer of a search that started before it.
-        flight = f"{key}@{self.writes.applied}" if self.writes.applied else key
         return await self.singleflight.run(flight, compute_and_store, fetch)
 
     async def store(self, key: str, entry: CachedResponse, *, everywhere: bool = False) -> None:
-        """Store in every level; the disk only for searches asked before (or ``everywhere``).
+        """Store in every level; the disk only for searches asked before (or ``everywhere``)."""
+        for level in self._store_now(key, entry, everywhere=everywhere):
+            await level.set(key, entry)
+
+    def _store_now(
+        self, key: str, entry: CachedResponse, *, everywhere: bool
+    ) -> Sequence[CacheLevel]:
+        """Store in L1 now (synchronous); the other levels to write, in order.
 
         A disk write costs more CPU than the search it saves on the sample catalog
         (diskcache: ~0.3 ms), and most misses on a Zipf stream are asked once: so only
@@ -259,20 +332,26 @@ class ResultCache(Invalidating, Reporting):
             # Computed before a write this process has applied, which may change it:
             # the requester gets it (it is what the engine said), no level keeps it.
             self.counters.invalidated_entries["write_on_store"] += 1
-            return
+            return ()
         memory = self.memory
-        for level in self.levels:
-            if level is memory:
-                memory.put(key, entry, time.time())  # synchronous: no coroutine per store
-            elif (
-                level.name == "disk"
+        if memory is not None:
+            memory.put(key, entry, time.time())  # synchronous: no coroutine per store
+        below: list[CacheLevel] | tuple[()] = ()  # no list made for the usual miss
+        for level in self._below_memory:
+            if level is memory:  # not first (levels given out of the usual order)
+                continue
+            if (
+                level is self.disk_level
                 and not everywhere
                 and memory is not None
                 and memory.frequency(key) < DISK_ADMISSION_COUNT
             ):
                 continue
+            if below:
+                below.append(level)
             else:
-                await level.set(key, entry)
+                below = [level]
+        return below
 
     def note_memory_hit(self, key: str, entry: CachedResponse) -> None:
         """The second time L1 sees a key, its answer is worth a disk write: do it off the
@@ -329,9 +408,14 @@ class ResultCache(Invalidating, Reporting):
         """
         settings = self.settings
         jitter = settings.cache_ttl_jitter
-        fresh = settings.cache_ttl * (1 + random.uniform(-jitter, jitter))
-        entry = new_entry(body, tags, self.context, now, fresh, settings.cache_stale_seconds,
-                          computed_on=computed_on)  # fmt: skip
+        fresh = settings.cache_ttl * (1 + jitter * (2 * random.random() - 1))
+        context = self.context
+        made, source = ((), tags) if callable(tags) else (tags, None)  # as new_entry, inline
+        entry = CachedResponse(
+            body, strong_etag(body), context.last_modified if context is not None else "",
+            now, now + fresh, now + fresh + settings.cache_stale_seconds, made,
+            tag_source=source, computed_on=computed_on,
+        )  # fmt: skip
         if self.writes.applied != self.writes.floor:
             # Written to since the import: the import time no longer bounds when this
             # answer last changed (If-Modified-Since must not 304 past a write), its
