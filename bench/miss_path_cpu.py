@@ -11,7 +11,13 @@ Per round, a fresh slice of never-asked searches goes through both apps in chunk
 alternating which goes first; CPU time (``time.process_time``) per request per app,
 and the median over rounds of on - off.
 
-    python bench/miss_path_cpu.py --db ./reelsearch.db [--rounds 5 --per-round 2000]
+The garbage collector's passes are global: one triggered by either app lands in
+whichever app's chunk allocates at that moment, a ~20-90 ms lump that moves a round's
+difference by tens of µs. ``--no-gc`` turns automatic collection off for the timed
+rounds (a full collection between rounds, untimed): what is left is the Python of
+each path. The collector's own share per miss is bench/cache_overhead.py ``--one``'s.
+
+    python bench/miss_path_cpu.py --db ./reelsearch.db [--rounds 5 --per-round 2000] [--no-gc]
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from engines import Reelsearch
 from queries import generate
 from reelsearch.cache.keys import canonical_query, query_material
 from reelsearch.config import Settings
+from reelsearch.http import search_cache
 from reelsearch.http.app import create_app
 from reelsearch.http.params import query_pairs
 from reelsearch.search.query import parse_search
@@ -52,7 +59,20 @@ def _scope(target: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def run(db: Path, rounds: int, per_round: int, only: str | None = None) -> None:
+async def _handshake(folder: Path | None, say: str, wait_for: str) -> None:
+    """With ``--handshake``: tell a driver (bench/miss_path_instructions.sh) we reached a
+    point, and wait until it answers (it turns callgrind's instrumentation on or off)."""
+    if folder is None:
+        return
+    (folder / say).touch()
+    while not (folder / wait_for).exists():
+        await asyncio.sleep(0.05)
+
+
+async def run(
+    db: Path, rounds: int, per_round: int, only: str | None = None, no_gc: bool = False,
+    handshake: Path | None = None,
+) -> None:  # fmt: skip
     # --only runs that differ in --rounds alone (up to 3) search and memo the same queries.
     total = (max(rounds, ONLY_ROUNDS) if only else rounds) * per_round + per_round
     movies = load_movies(db)
@@ -67,6 +87,12 @@ async def run(db: Path, rounds: int, per_round: int, only: str | None = None) ->
         database_url=f"sqlite:///{db.resolve()}", cache_warm_top=0, access_log=False,
         metrics_enabled=False, search_deadline_ms=10_000,
     )  # fmt: skip
+    if handshake is not None:
+        # Counted in instructions (bench/miss_path_instructions.sh) the requests run many
+        # times slower than natively, so the cache's timed housekeeping would land in
+        # them many times more often than in a server: the search log's flush (every
+        # 10 s, 5-27 ms; decision 0019) is left out.
+        search_cache.SEARCH_LOG_FLUSH_SECONDS = 1e9
     on = create_app(replace(base, cache="memory,disk", cache_disk_path=str(disk)))
     off = create_app(replace(base, cache="off"))
     apps = {"on": on, "off": off}
@@ -107,8 +133,11 @@ async def run(db: Path, rounds: int, per_round: int, only: str | None = None) ->
             for app in apps.values():
                 await app(_scope(target), receive, send)
         if only is not None:
-            for _ in range(rounds * per_round):
-                await on(_scope(next(fresh)), receive, send)
+            scopes = [_scope(next(fresh)) for _ in range(rounds * per_round)]
+            await _handshake(handshake, "ready", "go")
+            for scope in scopes:
+                await on(scope, receive, send)
+            await _handshake(handshake, "done", "end")
             assert set(sent) == {200}, set(sent)
             return
         print("| round | cache off µs/miss | cache on µs/miss | on - off |")
@@ -116,6 +145,9 @@ async def run(db: Path, rounds: int, per_round: int, only: str | None = None) ->
         diffs = []
         for round_ in range(rounds):
             batch = [next(fresh) for _ in range(per_round)]
+            if no_gc:
+                gc.collect()
+                gc.disable()
             spent = {"on": 0.0, "off": 0.0}
             for start in range(0, per_round, CHUNK):
                 chunk = batch[start : start + CHUNK]
@@ -127,6 +159,7 @@ async def run(db: Path, rounds: int, per_round: int, only: str | None = None) ->
                     for scope in scopes:
                         await app(scope, receive, send)
                     spent[name] += time.process_time() - began
+            gc.enable()
             a, b = (spent[k] / per_round * 1e6 for k in ("off", "on"))
             diffs.append(b - a)
             print(f"| {round_ + 1} | {a:.1f} | {b:.1f} | {b - a:+.1f} |")
@@ -145,8 +178,12 @@ def main() -> None:
     p.add_argument("--only", choices=["on", "off"],
                    help="one app: warm on --per-round searches, then --rounds x --per-round "
                    "misses, no timing (to run under a profiler)")  # fmt: skip
+    p.add_argument("--no-gc", action="store_true",
+                   help="no automatic garbage collection during the timed rounds")  # fmt: skip
+    p.add_argument("--handshake", type=Path,
+                   help="with --only: a folder to signal in around the timed requests")  # fmt: skip
     args = p.parse_args()
-    asyncio.run(run(args.db, args.rounds, args.per_round, args.only))
+    asyncio.run(run(args.db, args.rounds, args.per_round, args.only, args.no_gc, args.handshake))
 
 
 if __name__ == "__main__":

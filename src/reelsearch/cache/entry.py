@@ -146,12 +146,15 @@ class CachedResponse:
         """Bytes this entry holds, as the byte bounds count them."""
         # Variants are made on demand after the entry is counted; JSON compresses to
         # well under a third, so the body's size again covers all three codings.
-        variants = sum(len(v) for v in self.variants.values())
-        reserve = len(self.body) if len(self.body) >= VARIANT_RESERVE_FROM else 0
+        # (Read on every store: C-level sums, no generator, no max().)
+        body = len(self.body)
+        variants = self.variants
+        compressed = sum(map(len, variants.values())) if variants else 0
+        reserve = body if body >= VARIANT_RESERVE_FROM else 0
         tags = self._tags
         return (
-            len(self.body)
-            + max(variants, reserve)
+            body
+            + (compressed if compressed > reserve else reserve)
             + (sum(map(len, tags)) if tags is not None else PENDING_TAG_BYTES)
             + ENTRY_OVERHEAD_BYTES
         )
@@ -230,7 +233,8 @@ def new_entry(
     computed_on: int | None = None,
 ) -> CachedResponse:
     """An entry for ``body``; ``tags`` made now or by a function when first needed."""
-    made, source = (tags, None) if isinstance(tags, tuple) else ((), tags)
+    # Asked "callable?", not "a tuple?": a source may be a tuple itself (cache/tags.py).
+    made, source = ((), tags) if callable(tags) else (tags, None)
     return CachedResponse(
         body,
         strong_etag(body),

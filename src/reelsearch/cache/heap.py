@@ -36,6 +36,7 @@ import ctypes
 import gc
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 log = logging.getLogger("reelsearch.cache")
@@ -62,6 +63,11 @@ def untrack(*objects: object) -> None:
     for obj in objects:
         if gc.is_tracked(obj):
             _GC_UNTRACK(obj)
+
+
+# ``untrack`` of one object just made (so tracked), on the miss path: the C call alone,
+# no Python frame, no check (``PyObject_GC_UnTrack`` leaves an untracked object as it is).
+untrack_new: Callable[[object], None] = _GC_UNTRACK
 
 
 def freeze_heap() -> int:

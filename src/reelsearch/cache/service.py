@@ -30,7 +30,7 @@ from typing import Any
 from reelsearch.cache.base import CacheLevel
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.disk import DiskLevel
-from reelsearch.cache.entry import CachedResponse, TagSource, new_entry
+from reelsearch.cache.entry import CachedResponse, TagSource, strong_etag
 from reelsearch.cache.invalidating import Invalidating
 from reelsearch.cache.invalidation import DocCount
 from reelsearch.cache.keys import KeyContext, RulesVersion, read_imported_at
@@ -38,6 +38,7 @@ from reelsearch.cache.memory import MemoryLevel
 from reelsearch.cache.redis import RedisGuard, RedisLevel, open_redis
 from reelsearch.cache.reporting import Reporting
 from reelsearch.cache.singleflight import SingleFlight
+from reelsearch.cache.tiers import MUST_AWAIT, Tiers
 from reelsearch.cache.warming import SearchLog
 from reelsearch.cache.writes import (
     ChangeSource,
@@ -49,8 +50,6 @@ log = logging.getLogger("reelsearch.cache")
 Compute = Callable[[], Awaitable[CachedResponse]]
 # The fast path's map from a raw query string to its key is dropped when it grows past this.
 MAX_ALIASES = 100_000
-# Times L1 must have seen a key before its answer is written to disk.
-DISK_ADMISSION_COUNT = 2
 
 
 def disk_path(settings: Settings) -> Path:
@@ -64,7 +63,7 @@ def disk_path(settings: Settings) -> Path:
     return Path(tempfile.gettempdir()) / f"reelsearch-cache-{digest}"
 
 
-class ResultCache(Invalidating, Reporting):
+class ResultCache(Tiers, Invalidating, Reporting):
     """The configured levels and the rules for using them, one per worker process."""
 
     def __init__(
@@ -81,6 +80,10 @@ class ResultCache(Invalidating, Reporting):
         self.memory = next((lv for lv in levels if isinstance(lv, MemoryLevel)), None)
         self.redis_level = next((lv for lv in levels if isinstance(lv, RedisLevel)), None)
         self.disk_level = next((lv for lv in levels if isinstance(lv, DiskLevel)), None)
+        # Read on every lookup and store: L1 comes first (the settings' order), and what
+        # comes after it.
+        self._memory_first = self.memory is not None and levels[0] is self.memory
+        self._below_memory = tuple(levels[1:] if self._memory_first else levels)
         self.guard = guard
         self.counters = counters
         self.namespace = settings.cache_namespace
@@ -144,7 +147,7 @@ class ResultCache(Invalidating, Reporting):
         return (
             context is not None
             and self.engine_version == catalog_version
-            and context.rules_version == self.rules.current()
+            and context.rules_version == self.rules.read()  # (current(), one frame less)
         )
 
     async def ensure_current(
@@ -189,35 +192,11 @@ class ResultCache(Invalidating, Reporting):
             aliases.clear()
         aliases[query_string] = key
 
-    async def lookup(self, key: str, now: float) -> CachedResponse | None:
-        """The entry from the fastest level holding it, copied into the faster ones."""
-        disk = self.disk_level
-        for index, level in enumerate(self.levels):
-            if level is self.memory:
-                entry = self.memory.lookup(key, now)
-            elif level is disk and not disk.held.may_hold(key):
-                continue  # never written here: no coroutine, no SQLite (most misses)
-            else:
-                entry = await level.get(key)
-            if entry is None:
-                continue
-            if level is not self.memory and self._reached_by_writes(entry):
-                # Stored by a process that had not yet followed a write this one has.
-                self.counters.invalidated_entries["write_on_read"] += 1
-                await level.delete(key)
-                continue
-            if index == 0 and level is self.memory:
-                self.note_memory_hit(key, entry)
-            if now < entry.fresh_until:
-                self.counters.hits[level.name] += 1
-            for faster in self.levels[:index]:
-                await faster.set(key, entry)
-            return entry
-        return None
-
     async def get_or_compute(self, key: str, compute: Compute) -> CachedResponse:
         now = time.time()
-        entry = await self.lookup(key, now)
+        entry = self._lookup_now(key, now)
+        if entry is MUST_AWAIT:
+            entry = await self._lookup_below_memory(key, now)
         if entry is not None:
             if now < entry.fresh_until:
                 return entry
@@ -229,67 +208,45 @@ class ResultCache(Invalidating, Reporting):
         return await self._compute_once(key, compute)
 
     async def _compute_once(self, key: str, compute: Compute) -> CachedResponse:
+        # Per catalog write applied: a request arriving after a write is never handed
+        # the answer of a search that started before it.
+        flight = f"{key}@{self.writes.applied}" if self.writes.applied else key
+        shared = self.redis_level
+        if shared is not None:
+            return await self._compute_shared(shared, flight, key, compute)
+        # In this process alone: the single-flight inline, no coroutine of its own.
+        singleflight = self.singleflight
+        running = singleflight.claim(flight)
+        if running is not None:
+            return await asyncio.shield(running)
+        try:
+            entry = await compute()
+            self.counters.computed += 1
+            below = self._store_now(key, entry, everywhere=False)
+            for level in below:
+                await level.set(key, entry)
+        except BaseException as exc:
+            singleflight.fail(flight, exc)
+            raise
+        singleflight.settle(flight, entry)
+        return entry
+
+    async def _compute_shared(
+        self, shared: CacheLevel, flight: str, key: str, compute: Compute
+    ) -> CachedResponse:
+        """``_compute_once`` with Redis: one computation per key across processes."""
+
         async def compute_and_store() -> CachedResponse:
             entry = await compute()
             self.counters.computed += 1
             await self.store(key, entry)
             return entry
 
-        shared = self.redis_level
-        fetch = None
-        if shared is not None:
+        async def fetch() -> CachedResponse | None:
+            found = await shared.get(key)
+            return None if found is None or self._reached_by_writes(found) else found
 
-            async def fetch() -> CachedResponse | None:
-                found = await shared.get(key)
-                return None if found is None or self._reached_by_writes(found) else found
-
-        # Per catalog write applied: a request arriving after a write is never handed
-        # the answer of a search that started before it.
-        flight = f"{key}@{self.writes.applied}" if self.writes.applied else key
         return await self.singleflight.run(flight, compute_and_store, fetch)
-
-    async def store(self, key: str, entry: CachedResponse, *, everywhere: bool = False) -> None:
-        """Store in every level; the disk only for searches asked before (or ``everywhere``).
-
-        A disk write costs more CPU than the search it saves on the sample catalog
-        (diskcache: ~0.3 ms), and most misses on a Zipf stream are asked once: so only
-        answers L1 has counted at least twice go to disk (bench/RESULTS.md).
-        """
-        if self._reached_by_writes(entry):
-            # Computed before a write this process has applied, which may change it:
-            # the requester gets it (it is what the engine said), no level keeps it.
-            self.counters.invalidated_entries["write_on_store"] += 1
-            return
-        memory = self.memory
-        for level in self.levels:
-            if level is memory:
-                memory.put(key, entry, time.time())  # synchronous: no coroutine per store
-            elif (
-                level.name == "disk"
-                and not everywhere
-                and memory is not None
-                and memory.frequency(key) < DISK_ADMISSION_COUNT
-            ):
-                continue
-            else:
-                await level.set(key, entry)
-
-    def note_memory_hit(self, key: str, entry: CachedResponse) -> None:
-        """The second time L1 sees a key, its answer is worth a disk write: do it off the
-        response path (the first sighting, a one-off so far, was not written: ``store``).
-
-        L1's counts are halved now and then (memory.py, ``_age``), so a key asked a few
-        times comes back to the second sighting again and again on a long stream: a key
-        the disk level already holds is not written again (on a Zipf stream of 10,000
-        searches, ~800 rewrites per worker per 600,000 requests, ~0.3 ms each)."""
-        disk, memory = self.disk_level, self.memory
-        if (
-            disk is not None
-            and memory is not None
-            and memory.frequency(key) == DISK_ADMISSION_COUNT
-            and not disk.held.knows(key)
-        ):
-            self._spawn(disk.set(key, entry))
 
     def _refresh_later(self, key: str, compute: Compute) -> None:
         """Recompute a stale entry once in the background; later stale hits do not wait."""
@@ -329,9 +286,14 @@ class ResultCache(Invalidating, Reporting):
         """
         settings = self.settings
         jitter = settings.cache_ttl_jitter
-        fresh = settings.cache_ttl * (1 + random.uniform(-jitter, jitter))
-        entry = new_entry(body, tags, self.context, now, fresh, settings.cache_stale_seconds,
-                          computed_on=computed_on)  # fmt: skip
+        fresh = settings.cache_ttl * (1 + jitter * (2 * random.random() - 1))
+        context = self.context
+        made, source = ((), tags) if callable(tags) else (tags, None)  # as new_entry, inline
+        entry = CachedResponse(
+            body, strong_etag(body), context.last_modified if context is not None else "",
+            now, now + fresh, now + fresh + settings.cache_stale_seconds, made,
+            tag_source=source, computed_on=computed_on,
+        )  # fmt: skip
         if self.writes.applied != self.writes.floor:
             # Written to since the import: the import time no longer bounds when this
             # answer last changed (If-Modified-Since must not 304 past a write), its

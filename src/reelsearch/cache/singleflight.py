@@ -47,28 +47,54 @@ class SingleFlight:
         self.lock_seconds = lock_seconds
         self.redis = redis
         self.namespace = namespace
-        self._inflight: dict[str, asyncio.Future[CachedResponse]] = {}
+        # key -> the future its waiters await; None while nobody waits (most misses):
+        # the future is made by the first waiter, not by every computation.
+        self._inflight: dict[str, asyncio.Future[CachedResponse] | None] = {}
 
     async def run(self, key: str, compute: Compute, fetch_shared: Fetch | None) -> CachedResponse:
-        running = self._inflight.get(key)
+        running = self.claim(key)
         if running is not None:
-            self.counters.singleflight_waits += 1
             return await asyncio.shield(running)
-        future: asyncio.Future[CachedResponse] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
         try:
             if self.redis is None or fetch_shared is None:
                 entry = await compute()  # in this process only: one coroutine less per miss
             else:
                 entry = await self._across_processes(key, compute, fetch_shared)
         except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody waited
+            self.fail(key, exc)
             raise
-        finally:
-            del self._inflight[key]
-        future.set_result(entry)
+        self.settle(key, entry)
         return entry
+
+    def claim(self, key: str) -> asyncio.Future[CachedResponse] | None:
+        """None: ``key`` is now the caller's to compute, and it must ``settle`` or ``fail``
+        it; else the future of the computation already running, to await (shielded).
+
+        Synchronous, so a caller computing in this process alone (``ResultCache``
+        without Redis) runs the single-flight without a coroutine of its own.
+        """
+        inflight = self._inflight
+        if key not in inflight:
+            inflight[key] = None
+            return None
+        running = inflight[key]
+        if running is None:
+            running = inflight[key] = asyncio.get_running_loop().create_future()
+        self.counters.singleflight_waits += 1
+        return running
+
+    def settle(self, key: str, entry: CachedResponse) -> None:
+        """The caller that claimed ``key`` computed ``entry``: hand it to the waiters."""
+        running = self._inflight.pop(key)
+        if running is not None:
+            running.set_result(entry)
+
+    def fail(self, key: str, exc: BaseException) -> None:
+        """The caller that claimed ``key`` failed with ``exc``: the waiters get it too."""
+        running = self._inflight.pop(key)
+        if running is not None:
+            running.set_exception(exc)
+            running.exception()  # retrieved: no "never retrieved" warning
 
     async def _across_processes(
         self, key: str, compute: Compute, fetch_shared: Fetch | None

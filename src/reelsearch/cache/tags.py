@@ -51,6 +51,25 @@ def search_tags(
     return (version, *sorted(word_tags_of(query, rules, all_words=all_words is True)), *movies)
 
 
+class PageTags(tuple[Any, ...]):
+    """A computed answer's tags, made when first called: ``(words, last_is_prefix,
+    quoted, catalog_version, rules, all_words, *movie_ids)``.
+
+    A tuple subclass so that one object, built in C, holds everything (a ``partial``
+    was two: itself and its arguments' tuple), and one untrack takes it out of the
+    collector's view (http/search_cache.py, ``tag_source``).
+    """
+
+    __slots__ = ()
+
+    def __call__(self) -> tuple[str, ...]:
+        words, last_is_prefix, quoted, catalog_version, rules, all_words = self[:6]
+        # The tags read only these three fields of the query.
+        query = SearchQuery(words=words, last_is_prefix=last_is_prefix, quoted=quoted)
+        return search_tags(query, [{"id": movie} for movie in self[6:]], catalog_version,
+                           rules, all_words=all_words)  # fmt: skip
+
+
 def word_tags_of(query: SearchQuery, rules: Rules, *, all_words: bool = False) -> set[str]:
     words = query.words
     last = len(words) - 1

@@ -48,7 +48,9 @@ class SearchLog:
 
     def record(self, query_string: bytes) -> None:
         counts = self._counts
-        counts[query_string] += 1
+        # get + 1, not ``+= 1``: a new search (every miss) would call Counter's
+        # ``__missing__``, a Python frame.
+        counts[query_string] = counts.get(query_string, 0) + 1
         if len(counts) > MAX_LOGGED:
             self._counts = Counter(dict(counts.most_common(MAX_LOGGED // 2)))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -20,9 +20,10 @@ from starlette.types import Receive, Scope
 
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.entry import CachedResponse, new_entry
-from reelsearch.cache.heap import untrack
+from reelsearch.cache.heap import untrack_new
 from reelsearch.cache.keys import canonical_key, canonical_query
 from reelsearch.cache.service import ResultCache
+from reelsearch.cache.tags import PageTags
 from reelsearch.cache.tags import search_tags as tags_for
 from reelsearch.cache.writes import ChangeSource
 from reelsearch.catalog.changes import MovieChange
@@ -71,36 +72,42 @@ def tag_source(
     """``search_tags`` made later, when first needed (decision 0019): most answers are
     never looked at by a write. Keeps what the tags are made of: the words searched (not
     the ``SearchQuery``), the movie ids (not the page) and the rules the answer was
-    computed with; a ``partial`` out of the garbage collector's view with its arguments,
-    so a held answer's source costs no full collection anything (decision 0029)."""
-    movies = [hit["id"] for hit in result.hits if "id" in hit]  # in the arguments: no tuple
-    source = partial(_page_tags, query.words, query.last_is_prefix, query.quoted,
-                     catalog_version, _rules_of(engine), result.all_words, *movies)  # fmt: skip
-    # The arguments are tuples of strings and ints, numbers and the rules, which
-    # reference nothing back: the source is freed by reference count with its entry.
-    untrack(source, source.args)
+    computed with, in one object (``PageTags``, a tuple built in C) out of the garbage
+    collector's view, so a held answer's source costs no full collection anything
+    (decision 0029) and one untrack per miss (decision 0034)."""
+    return page_tags(query, result, catalog_version, _rules_of(engine))
+
+
+def page_tags(
+    query: SearchQuery, result: SearchResult, catalog_version: int, rules: Rules | None
+) -> PageTags:
+    """``tag_source`` given the rules the answer was computed with."""
+    hits = result.hits
+    try:  # every hit has an id unless the page was asked without (``fields``)
+        source = PageTags((query.words, query.last_is_prefix, query.quoted, catalog_version,
+                           rules, result.all_words, *map(_MOVIE_ID, hits)))  # fmt: skip
+    except KeyError:
+        source = PageTags((query.words, query.last_is_prefix, query.quoted, catalog_version,
+                           rules, result.all_words,
+                           *[hit["id"] for hit in hits if "id" in hit]))  # fmt: skip
+    # Tuples of strings and ints, numbers and the rules, which reference nothing back:
+    # the source is freed by reference count with its entry.
+    untrack_new(source)
     return source
-
-
-def _page_tags(
-    words: tuple[str, ...],
-    last_is_prefix: bool,
-    quoted: tuple[tuple[int, int], ...],
-    catalog_version: int,
-    rules: Rules | None,
-    all_words: bool | None,
-    *movies: int,
-) -> tuple[str, ...]:
-    # The tags read only these three fields of the query (cache/tags.py).
-    query = SearchQuery(words=words, last_is_prefix=last_is_prefix, quoted=quoted)
-    return tags_for(query, [{"id": movie} for movie in movies], catalog_version, rules,
-                    all_words=all_words)  # fmt: skip
 
 
 def _rules_of(engine: SearchEngine | None) -> Rules | None:
     """The relevance rules the engine searches with now (None if it does not say)."""
-    files = getattr(getattr(engine, "tiered", None), "rules", None)
+    files = _rule_files(engine)
     return files.current() if files is not None else None
+
+
+def _rule_files(engine: SearchEngine | None) -> Any:
+    """The engine's rule files (``RuleFiles``), or None if it has none."""
+    return getattr(getattr(engine, "tiered", None), "rules", None)
+
+
+_MOVIE_ID = itemgetter("id")
 
 
 def _canonical(query: SearchQuery) -> SearchQuery:
@@ -125,6 +132,8 @@ class SearchResponder:
         self.cache = cache
         self.sender = EntrySender(settings, counters)
         self.engine: SearchEngine | None = None
+        # The rule files of the engine last computed with, looked up once, not per miss.
+        self._files_of: tuple[SearchEngine | None, Any] = (None, None)
 
     async def answer(
         self, scope: Scope, receive: Receive, query: SearchQuery
@@ -196,8 +205,13 @@ class SearchResponder:
         now = time.time()
         if self.cache is None:  # sent once, never stored: nothing to tag
             return new_entry(body, (), None, now, 0.0, 0.0)
+        files_of, files = self._files_of
+        if files_of is not engine:
+            files = _rule_files(engine)
+            self._files_of = (engine, files)
+        rules = files.current() if files is not None else None
         return self.cache.make_entry(
-            body, tag_source(query, result, version, engine), now, computed_on=version
+            body, page_tags(query, result, version, rules), now, computed_on=version
         )
 
     async def warm_one(self, query_string: bytes) -> bool:
