@@ -323,6 +323,15 @@ def _names(values: dict[str, str], name: str) -> tuple[str, ...]:
 
 
 def _subset(values: dict[str, str], name: str, allowed: Sequence[str]) -> tuple[str, ...]:
+    raw = values.get(name, "")
+    # Each entry is one of ``allowed`` (the spec's enum): an empty one ("fields=,",
+    # "fields=title,,year") is refused, not read as "every field" or dropped.
+    if raw and any(not part.strip() for part in raw.split(",")):
+        raise InvalidRequest(
+            f"{name} has an empty entry; give names separated by single commas, "
+            f"from {', '.join(allowed)}",
+            param=name,
+        )
     chosen = _names(values, name)
     unknown = [part for part in chosen if part not in allowed]
     if unknown:
