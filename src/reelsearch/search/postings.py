@@ -154,13 +154,17 @@ class TitlePostings:
         return TitlePostings(self.arrays, self._lookup, delta)
 
     def _drop_stale(self, ranks: Ranks) -> Ranks:
-        stale = self._stale
-        if not len(stale) or not len(ranks):
-            return ranks
-        at = np.searchsorted(stale, ranks)
-        at[at == len(stale)] = 0
-        kept: Ranks = ranks[stale[at] != ranks]
-        return kept
+        return without(ranks, self._stale)
+
+
+def without(ranks: Ranks, excluded: Ranks) -> Ranks:
+    """``ranks`` less those in ``excluded`` (both sorted)."""
+    if not len(ranks) or not len(excluded):
+        return ranks
+    at = np.searchsorted(excluded, ranks)
+    at[at == len(excluded)] = 0
+    kept: Ranks = ranks[excluded[at] != ranks]
+    return kept
 
 
 def sorted_unique(ranks: Ranks) -> Ranks:

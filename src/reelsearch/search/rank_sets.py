@@ -26,7 +26,7 @@ import numpy as np
 
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.plan import Alternative, Slot
-from reelsearch.search.postings import EMPTY, Ranks, TitlePostings, sorted_unique
+from reelsearch.search.postings import EMPTY, Ranks, TitlePostings, sorted_unique, without
 
 # Phrases whose words share more titles than this, all phrases of a search
 # together, leave the search to FTS5: each title is tested in Python (about
@@ -62,16 +62,6 @@ def union(sets: Sequence[Ranks]) -> Ranks:
     if len(present) == 1:
         return present[0]
     return sorted_unique(np.concatenate(present))
-
-
-def without(ranks: Ranks, excluded: Ranks) -> Ranks:
-    """``ranks`` less those in ``excluded`` (both sorted)."""
-    if not len(ranks) or not len(excluded):
-        return ranks
-    at = np.searchsorted(excluded, ranks)
-    at[at == len(excluded)] = 0
-    kept: Ranks = ranks[excluded[at] != ranks]
-    return kept
 
 
 class RankSets:
