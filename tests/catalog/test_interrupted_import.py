@@ -176,8 +176,8 @@ def test_a_reimport_stopped_before_commit_leaves_the_old_catalog_answering(
 ) -> None:
     """Killed (SIGKILL) or terminated (SIGTERM) once its word index file is written, a
     re-import leaves the catalog at version 1 and a running engine's answers unchanged;
-    SIGTERM rolls back, says so and removes the files (word index and title postings),
-    SIGKILL's files are removed by the next import."""
+    SIGTERM rolls back, says so and removes the files (word index and title postings);
+    SIGKILL leaves them (the next import removes them: the test below)."""
     settings = settings_for(sample_copy)
     engine = open_blocking_engine(settings)
     try:
@@ -247,17 +247,22 @@ def test_a_first_import_killed_leaves_no_catalog_and_says_so(tmp_path: Path) -> 
     """A first import killed mid-way leaves the schema at version 0: opening it, ``reelsearch
     search`` and ``reelsearch serve`` refuse it naming the database, not 0 hits."""
     settings = settings_for(tmp_path / "first.db")
-    with held_import(settings.database_url) as job:
-        job.wait_for("movies done")
-        job.hold()
-        assert -signal.SIGKILL == job.stop(signal.SIGKILL)
-
-    with pytest.raises(CatalogNotImported, match=re.escape(f"the catalog database {NO_CATALOG}")):
-        open_blocking_engine(settings)
+    kill_first_import_then_open(settings)
     for command in (["search", "matrix"], ["serve", "--port", str(free_port())]):
         assert (1, "", f"reelsearch: {settings.database_url} {NO_CATALOG}\n") == reelsearch(
             settings.database_url, *command
         )
+
+
+def kill_first_import_then_open(settings: Settings) -> None:
+    """A first import into ``settings``' database, killed (SIGKILL) once its movies are
+    read; opening the database then refuses it as holding no catalog."""
+    with held_import(settings.database_url) as job:
+        job.wait_for("movies done")
+        job.hold()
+        assert -signal.SIGKILL == job.stop(signal.SIGKILL)
+    with pytest.raises(CatalogNotImported, match=re.escape(f"the catalog database {NO_CATALOG}")):
+        open_blocking_engine(settings)
 
 
 def reelsearch(url: str, *command: str) -> tuple[int, str, str]:
@@ -375,13 +380,7 @@ def test_postgres_first_import_killed_leaves_no_catalog(postgres_databases: Data
     """A first PostgreSQL import killed mid-way: opening the database says it holds no
     catalog, with the reason, not 0 hits."""
     settings = pg_settings(postgres_databases, "first_killed")
-    with held_import(settings.database_url) as job:
-        job.wait_for("movies done")
-        job.hold()
-        assert -signal.SIGKILL == job.stop(signal.SIGKILL)
-
-    with pytest.raises(CatalogNotImported, match=re.escape(f"the catalog database {NO_CATALOG}")):
-        open_blocking_engine(settings)
+    kill_first_import_then_open(settings)
     assert (1, "", f"reelsearch: {settings.database_url} {NO_CATALOG}\n") == reelsearch(
         settings.database_url, "search", "matrix"
     )
