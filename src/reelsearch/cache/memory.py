@@ -113,7 +113,7 @@ class MemoryLevel:
         entries = self._entries
         if key in entries:
             self._remove(key)
-        if self._bytes + size > self.max_bytes and not self._make_room(key, size):
+        if not self._make_room(key, size):  # True at once when it fits
             self.counters.rejected += 1
             return False
         entries[key] = entry

@@ -97,8 +97,6 @@ class Tiers:
                 self.counters.invalidated_entries["write_on_read"] += 1
                 await level.delete(key)
                 continue
-            if index == 0 and level is self.memory:
-                self.note_memory_hit(key, entry)
             if now < entry.fresh_until:
                 self.counters.hits[level.name] += 1
             for faster in self.levels[:index]:
