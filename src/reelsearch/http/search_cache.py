@@ -83,13 +83,13 @@ def page_tags(
 ) -> PageTags:
     """``tag_source`` given the rules the answer was computed with."""
     hits = result.hits
+    head = (query.words, query.last_is_prefix, query.quoted, catalog_version, rules,
+            result.all_words)  # fmt: skip
     try:  # every hit has an id unless the page was asked without (``fields``)
-        source = PageTags((query.words, query.last_is_prefix, query.quoted, catalog_version,
-                           rules, result.all_words, *map(_MOVIE_ID, hits)))  # fmt: skip
+        ids = tuple(map(_MOVIE_ID, hits))
     except KeyError:
-        source = PageTags((query.words, query.last_is_prefix, query.quoted, catalog_version,
-                           rules, result.all_words,
-                           *[hit["id"] for hit in hits if "id" in hit]))  # fmt: skip
+        ids = tuple(hit["id"] for hit in hits if "id" in hit)
+    source = PageTags(head + ids)
     # Tuples of strings and ints, numbers and the rules, which reference nothing back:
     # the source is freed by reference count with its entry.
     untrack_new(source)
