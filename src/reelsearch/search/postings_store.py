@@ -65,10 +65,6 @@ class PostingArrays:
     blob_offset: int
     words_checksum: str  # the word index the postings are numbered by
 
-    @property
-    def word_count(self) -> int:
-        return len(self.sections["posting_offsets"]) - 1
-
     def nbytes(self) -> int:
         return sum(int(section.nbytes) for section in self.sections.values())
 
