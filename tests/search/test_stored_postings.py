@@ -23,6 +23,7 @@ from reelsearch.catalog.records import MovieRecord
 from reelsearch.catalog.titles import title_document
 from reelsearch.catalog.writes import CatalogWriter
 from reelsearch.config import Settings
+from reelsearch.search import postings as postings_module
 from reelsearch.search.backends import open_blocking_engine
 from reelsearch.search.engine import BlockingSearchEngine
 from reelsearch.search.postings import POSTINGS_MAX_MOVIES, TitlePostings
@@ -204,3 +205,36 @@ def test_postings_off_by_setting(catalog: Path) -> None:
 def test_postings_on_by_default_up_to_the_measured_size() -> None:
     """The setting's default is the largest catalog measured with postings (decision 0033)."""
     assert POSTINGS_MAX_MOVIES == Settings().title_postings_max_movies == 1_000_000
+
+
+def test_a_merged_prefix_is_remembered_within_its_byte_bound(
+    engine: BlockingSearchEngine, catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prefix whose words' postings must be merged is merged once: the next search of
+    it gets the same (read-only) set; one word's own postings are not kept (a view of
+    the mapping already); the sets kept never pass ``PREFIX_CACHE_BYTES``, the least
+    recently used going first; a write's new postings start with none (a set kept from
+    before would miss the new title)."""
+    monkeypatch.setattr(postings_module, "PREFIX_CACHE_BYTES", 64)  # sixteen ranks
+    postings = _postings(engine)
+    first = postings.prefix("t")  # 5 words
+    assert first is not None
+    assert [2, 6, 7, 9, 16, 17, 18, 23, 24, 26] == first.tolist()
+    assert first is postings.prefix("t")
+    assert not first.flags.writeable
+    assert [7, 9, 17] == postings.prefix("to").tolist()  # "toy" alone: not kept
+    assert ["t"] == list(postings._prefixes)
+    assert [5, 7, 9, 16, 17, 28] == postings.prefix("st").tolist()  # 2 words: 10 + 6 ranks
+    assert ["t", "st"] == list(postings._prefixes)
+    assert 64 == postings._prefix_bytes
+    postings.prefix("t")  # used again: "st" is now the least recent
+    assert [19, 29] == postings.prefix("c").tolist()  # 2 more ranks: "st" goes
+    assert ["t", "c"] == list(postings._prefixes)
+    assert 48 == postings._prefix_bytes
+    _write(engine, catalog, PutMovie(replace(NEW, source_key="doc:3", title="Tzorblax")))
+    after = _postings(engine)
+    assert [] == list(after._prefixes)
+    found = after.prefix("t")
+    assert found is not None
+    assert 11 == len(found)
+    assert set(first.tolist()) < set(found.tolist())
