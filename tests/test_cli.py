@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from child_processes import environ_without_settings
 from reelsearch import __version__
 
 # Long enough for a cold interpreter to import the app and write a small catalog.
@@ -28,7 +29,7 @@ def run(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``reelsearch ARGS`` with no REELSEARCH_* variable but those in ``env``."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("REELSEARCH_")}
+    environ = environ_without_settings()
     environ.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "reelsearch", *args],
@@ -173,7 +174,7 @@ def test_quiet_prints_no_progress(tmp_path: Path) -> None:
 
 def test_a_progress_bar_with_rate_and_eta_on_a_terminal(tmp_path: Path) -> None:
     """With stderr on a terminal, ``generate`` draws a tqdm bar, redrawn in place."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("REELSEARCH_")}
+    environ = environ_without_settings()
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
     try:

@@ -23,7 +23,6 @@ import os
 import re
 import select
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -37,6 +36,7 @@ import psycopg
 import pytest
 from httpx import Response
 
+from child_processes import environ_without_settings, free_port
 from conftest import TestClient, copy_database, settings_for
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.config import Settings
@@ -62,7 +62,7 @@ class HeldImport:
 
     def __init__(self, url: str) -> None:
         self.read_end, self.write_end = os.pipe()
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("REELSEARCH_")}
+        environ = environ_without_settings()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "reelsearch", "--database-url", url, "import", "sample"],
             stdout=subprocess.DEVNULL,
@@ -159,13 +159,6 @@ def wait_for_file(path: Path) -> None:
     while not path.exists():
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.01)
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(
@@ -267,7 +260,7 @@ def kill_first_import_then_open(settings: Settings) -> None:
 
 def reelsearch(url: str, *command: str) -> tuple[int, str, str]:
     """``reelsearch --database-url URL COMMAND...``: exit status, stdout, stderr."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("REELSEARCH_")}
+    environ = environ_without_settings()
     done = subprocess.run(
         [sys.executable, "-m", "reelsearch", "--database-url", url, *command],
         capture_output=True, text=True, env=environ, timeout=TIMEOUT,
@@ -278,7 +271,7 @@ def reelsearch(url: str, *command: str) -> tuple[int, str, str]:
 def test_an_import_whose_reader_went_away_completes(sample_copy: Path) -> None:
     """``reelsearch import sample 2>&1 | head -1``: the pipe closes after the first line;
     the import goes on quietly, commits version 2 and exits 0."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("REELSEARCH_")}
+    environ = environ_without_settings()
     process = subprocess.Popen(
         [sys.executable, "-m", "reelsearch", "--database-url", f"sqlite:///{sample_copy}",
          "import", "sample"],

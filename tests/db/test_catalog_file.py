@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from child_processes import environ_without_settings, free_port
 from conftest import SMALL_TITLES
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.catalog.importers.movielens import import_movielens
@@ -43,12 +43,6 @@ def movielens(path: Path, count: int, word: str) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Callable[[Path], httpx.Client]]:
     """``server(db)``: ``reelsearch serve --workers 2`` on ``db``; a client on it."""
@@ -57,7 +51,7 @@ def server(tmp_path: Path) -> Iterator[Callable[[Path], httpx.Client]]:
 
     def start(db: Path) -> httpx.Client:
         port = free_port()
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("REELSEARCH_")}
+        environ = environ_without_settings()
         environ.update(
             REELSEARCH_DATABASE_URL=f"sqlite:///{db}",
             REELSEARCH_CATALOG_POLL_SECONDS="0.1",

@@ -10,7 +10,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from child_processes import environ_without_settings, free_port
+
 _WORKER_LINE = re.compile(r"Spawning worker-(\d+) with PID: (\d+)")
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LiveServer:
@@ -76,7 +70,7 @@ def live_server(
 ) -> Iterator[LiveServer]:
     """Start the server, wait until /health answers, and stop it (SIGTERM, then SIGKILL)."""
     port = free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("REELSEARCH_")}
+    environ = environ_without_settings()
     environ.update(env or {})
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import redis
 
+from child_processes import free_port
 from conftest import SMALL_AKAS, SMALL_TITLES, TEST_DEADLINE_MS, write_imdb
 from redis_port import redis_url
 from reelsearch.cache.keys import canonical_query
@@ -40,17 +41,11 @@ ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 REDIS_URL = redis_url(8)  # this suite's second database
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
     """One reelsearch server process."""
 
     def __init__(self, settings: Settings, log: Path, **env: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -102,7 +97,7 @@ def servers(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     with ExitStack() as stack:
 
         def start(settings: Settings, **env: str) -> Server:
-            server = Server(settings, tmp_path / f"server{_free_port()}.log", **env)
+            server = Server(settings, tmp_path / f"server{free_port()}.log", **env)
             stack.callback(server.stop)
             return server.start()
 

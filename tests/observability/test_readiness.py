@@ -23,6 +23,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
+from child_processes import free_port
 from redis_port import REDIS_HOST, REDIS_PORT, redis_url
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.config import Settings
@@ -176,14 +177,6 @@ def test_unreachable_database_is_not_ready_then_recovers(
     ] == [1, 1], logged
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _start_redis(port: int) -> subprocess.Popen[bytes]:
     """A private redis-server of this test's own (nothing saved), answering PING."""
     server = subprocess.Popen(
@@ -215,7 +208,7 @@ def test_redis_stopped_while_serving_is_reported_down_then_up(
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed")
         pytest.skip("redis-server is not installed")
-    port = _free_port()
+    port = free_port()
     server = _start_redis(port)
     try:
         settings = replace(small_settings, redis_url=f"redis://127.0.0.1:{port}/0",
