@@ -304,10 +304,15 @@ def cold_http(args: argparse.Namespace) -> None:
     use_ports(args.ports)
     db: Path = args.cold_http
     codes = {"now": REELSEARCH_CMD}
-    if args.before_src:
+    if args.before_cmd:  # another install's server (a compiled one: its own venv)
+        codes["before"] = args.before_cmd
+    elif args.before_src:
         codes["before"] = (f"env PYTHONPATH={args.before_src} {sys.executable} -m reelsearch "
                            "serve --host {host} --port {port} --workers {workers}")  # fmt: skip
-    servers = [(code, cache) for code in codes for cache in ("off", "memory,disk")]
+    # A server is (code, spec): "off", "memory,disk", or levels with settings added,
+    # "memory,disk+REELSEARCH_CACHE_DOORKEEPER=false" (``--also``).
+    specs = ["off", "memory,disk", *args.also]
+    servers = [(code, spec) for code in codes for spec in specs]
     # A slice must outlast a run, or the cached server answers repeats.
     size = args.slice
     needed = size * len(servers) * args.rounds
@@ -320,16 +325,18 @@ def cold_http(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         base: dict[tuple[str, str], str] = {}
-        for code, cache in servers:
-            name = f"{code}-{cache.replace(',', '-')}"
+        for number, (code, spec) in enumerate(servers):
+            cache, *added = spec.split("+")
+            name = f"{code}-{number}-{cache.replace(',', '-')}"
             env = {"REELSEARCH_CACHE": cache, "REELSEARCH_CACHE_WARM_TOP": "0",
                    "REELSEARCH_CACHE_TTL": "3600",
-                   "REELSEARCH_CACHE_DISK_PATH": str(work / f"l3-{name}")}  # fmt: skip
+                   "REELSEARCH_CACHE_DISK_PATH": str(work / f"l3-{name}"),
+                   **dict(setting.split("=", 1) for setting in added)}  # fmt: skip
             url, _ = stack.enter_context(
                 reelsearch_server(name, f"sqlite:///{db.resolve()}", work, workers=2,
                                   cmd=codes[code], env=env)
             )  # fmt: skip
-            base[(code, cache)] = url
+            base[(code, spec)] = url
         pids = {s: server_pid(url) for s, url in base.items()}
         fresh = iter(range(0, needed, size))
         for round_ in range(args.rounds):
@@ -339,19 +346,23 @@ def cold_http(args: argparse.Namespace) -> None:
                 paths_file = write(work / f"cold-{start}.txt", paths[start : start + size])
                 result, cpu = measured(Target(str(server), base[server], paths_file),
                                        args.concurrency, args.seconds, pids[server])  # fmt: skip
-                assert result.requests < size, "the slice ran out: repeats were measured"
+                if result.requests >= size:  # repeats were measured: not a cold figure
+                    print(f"round {round_} of {server}: the slice ran out, left out",
+                          file=sys.stderr)  # fmt: skip
+                    continue
                 figures[server].append((result.rps, cpu or 0.0))
     print(f"| code | cache | req/s (median of {args.rounds}) | server CPU us/request | "
           "range |\n| --- | --- | ---: | ---: | ---: |")  # fmt: skip
     for (code, cache), rows in figures.items():
-        cpus = [cpu for _, cpu in rows]
-        print(f"| {code} | {cache} | {statistics.median(r for r, _ in rows):,.0f} | "
+        cpus = [cpu for _, cpu in rows] or [0.0]
+        print(f"| {code} | {cache} | {statistics.median([r for r, _ in rows] or [0.0]):,.0f} | "
               f"{statistics.median(cpus):.0f} | {min(cpus):.0f}-{max(cpus):.0f} |")  # fmt: skip
     for code in codes:
         off = statistics.median(cpu for _, cpu in figures[(code, "off")])
-        on = statistics.median(cpu for _, cpu in figures[(code, "memory,disk")])
-        print(f"{code}: cache on / off by server CPU per request: {off / on:.3f}x "
-              f"(+{on - off:.0f} us per miss)")
+        for spec in specs[1:]:
+            on = statistics.median(cpu for _, cpu in figures[(code, spec)])
+            print(f"{code}: cache {spec} / off by server CPU per request: {off / on:.3f}x "
+                  f"(+{on - off:.0f} us per miss)")
 
 
 def main() -> None:
@@ -366,6 +377,11 @@ def main() -> None:
     p.add_argument("--one", metavar="LEVELS", help='with --misses: one app ("off" or levels)')
     p.add_argument("--cold-http", type=Path, metavar="DB", help="cache on vs off over HTTP")
     p.add_argument("--before-src", help="another checkout's src, measured alongside")
+    p.add_argument("--before-cmd", help='another install\'s serve command, e.g. "/tmp/V/bin/'
+                   'reelsearch serve --host {host} --port {port} --workers {workers}"')
+    p.add_argument("--also", nargs="*", default=[], metavar="LEVELS+SETTING=VALUE",
+                   help="with --cold-http: more cache-on servers, e.g. "
+                   "memory,disk+REELSEARCH_CACHE_DOORKEEPER=false")  # fmt: skip
     p.add_argument("--ports", default="18300-18399")
     p.add_argument("--seconds", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=16)

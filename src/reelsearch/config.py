@@ -247,6 +247,11 @@ class Settings:
     # L1 admission: "tinylfu" (a new entry must be asked for more often than the
     # one it would evict; bench/zipf_policies.py) or "lru" (admit everything).
     cache_admission: str = "tinylfu"
+    # A search no level holds and this process has not seen before (L1's count is 1)
+    # is computed and sent as with the cache off, nothing made or stored; its second
+    # sighting is stored (decision 0039). Embedded levels only: with Redis, misses
+    # are stored as before (the cross-process single-flight).
+    cache_doorkeeper: bool = True
     # After start and after each import, recompute this many of the most asked
     # searches in the background, using at most this share of one core.
     cache_warm_top: int = 200

@@ -74,7 +74,7 @@ def test_a_held_answer_leaves_nothing_tracked_after_its_first_hit(
     """Through the app: after a miss and a hit, the entry, its tag source (one tuple of
     what the tags are made of), its header blocks' dict, the blocks and every line in
     them are untracked, and the hit sent the entry's ETag."""
-    app = create_app(replace(small_copy, cache="memory", cache_warm_top=0))
+    app = create_app(replace(small_copy, cache="memory", cache_warm_top=0, cache_doorkeeper=False))
     with TestClient(app) as client:
         plain = {"accept-encoding": "identity"}
         miss = client.get("/v1/search?q=alien", headers=plain)

@@ -56,7 +56,10 @@ def make_client(small_copy: Settings) -> Iterator[Callable[..., CountingClient]]
     opened: list[TestClient] = []
 
     def make(**overrides: Any) -> CountingClient:
-        chosen = {"admin_token": ADMIN_TOKEN, "compress_min_bytes": 200, "cache_warm_top": 0}
+        # A first sighting is stored at once: these tests are about stored answers (the
+        # doorkeeper, which stores a search at its second sighting: test_doorkeeper.py).
+        chosen = {"admin_token": ADMIN_TOKEN, "compress_min_bytes": 200, "cache_warm_top": 0,
+                  "cache_doorkeeper": False}  # fmt: skip
         settings = replace(small_copy, **{**chosen, **overrides})
         client = TestClient(create_app(settings), raise_server_exceptions=False)
         client.__enter__()

@@ -33,7 +33,8 @@ SECURITY = ("x-content-type-options", "referrer-policy", "x-frame-options", "ser
 
 @pytest.fixture
 def cached_client(small_settings: Settings) -> Iterator[TestClient]:
-    settings = replace(small_settings, cache="memory", log_format="json")
+    # A first sighting is stored at once (no doorkeeper): the second request is an L1 hit.
+    settings = replace(small_settings, cache="memory", log_format="json", cache_doorkeeper=False)
     with TestClient(create_app(settings)) as client:
         yield client
 

@@ -24,18 +24,20 @@ def _scrape(client: TestClient) -> Samples:
 
 
 def test_cache_events_and_memory_size_are_exported(small_settings: Settings) -> None:
-    """A miss, then a fast-path hit of the same search: after a sampler tick the event
-    counters moved by exactly those, and L1's entries and bytes are what it holds."""
+    """A first sighting (computed, not stored), a miss that is stored, then a fast-path
+    hit of the same search: after a sampler tick the event counters moved by exactly
+    those, and L1's entries and bytes are what it holds."""
     settings = replace(
         small_settings, cache="memory", cache_warm_top=0, metrics_sample_seconds=0.05
     )
     with TestClient(create_app(settings)) as client:
-        for _ in range(2):
+        for _ in range(3):
             assert client.get("/v1/search", params={"q": "matrix"}).status_code == 200
         memory = client.app.state.result_cache.memory  # type: ignore[attr-defined]
-        expected = [1.0, 1.0, 1.0, 1.0, float(len(memory)), float(memory.bytes_used)]
+        expected = [2.0, 1.0, 1.0, 1.0, 1.0, float(len(memory)), float(memory.bytes_used)]
         wanted = [
             ("reelsearch_cache_events_total", (("event", "miss"),)),
+            ("reelsearch_cache_events_total", (("event", "first_sighting"),)),
             ("reelsearch_cache_events_total", (("event", "computed"),)),
             ("reelsearch_cache_events_total", (("event", "hit_memory"),)),
             ("reelsearch_cache_events_total", (("event", "fast_path"),)),
@@ -49,4 +51,4 @@ def test_cache_events_and_memory_size_are_exported(small_settings: Settings) -> 
                 break
             time.sleep(0.05)
     assert expected == [found.get(name) for name in wanted]
-    assert expected[4] == 1.0 and expected[5] > 100
+    assert expected[5] == 1.0 and expected[6] > 100

@@ -16,6 +16,7 @@ class CacheCounters:
 
     hits: Counter[str] = field(default_factory=Counter)  # by level name
     misses: int = 0  # no level had a usable entry: computed (or waited for)
+    first_sightings: int = 0  # of the misses: computed once, not stored (the doorkeeper)
     stale_served: int = 0  # an entry past its freshness answered while it is refreshed
     refreshes: int = 0  # background recomputations of stale entries
     computed: int = 0  # searches this process ran for the cache (database reads)
@@ -42,7 +43,8 @@ class CacheCounters:
         totals.update((f"level_error_{level}", n) for level, n in self.level_errors.items())
         totals.update((f"invalidated_{cause}", n) for cause, n in self.invalidated_entries.items())
         totals.update(
-            miss=self.misses, stale_served=self.stale_served, refresh=self.refreshes,
+            miss=self.misses, first_sighting=self.first_sightings, stale_served=self.stale_served,
+            refresh=self.refreshes,
             computed=self.computed, singleflight_wait=self.singleflight_waits,
             singleflight_remote_wait=self.singleflight_remote_waits,
             rejected=self.rejected, not_modified=self.not_modified, fast_path=self.fast_path,
@@ -54,6 +56,7 @@ class CacheCounters:
         return {
             "hits": dict(self.hits),
             "misses": self.misses,
+            "first_sightings": self.first_sightings,
             "stale_served": self.stale_served,
             "refreshes": self.refreshes,
             "computed": self.computed,

@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from reelsearch.cache.base import CacheLevel
 from reelsearch.cache.counters import CacheCounters
@@ -38,7 +38,7 @@ from reelsearch.cache.memory import MemoryLevel
 from reelsearch.cache.redis import RedisGuard, RedisLevel, open_redis
 from reelsearch.cache.reporting import Reporting
 from reelsearch.cache.singleflight import SingleFlight
-from reelsearch.cache.tiers import MUST_AWAIT, Tiers
+from reelsearch.cache.tiers import MUST_AWAIT, Lookup, Tiers
 from reelsearch.cache.warming import SearchLog
 from reelsearch.cache.writes import (
     ChangeSource,
@@ -84,6 +84,9 @@ class ResultCache(Tiers, Invalidating, Reporting):
         # comes after it.
         self._memory_first = self.memory is not None and levels[0] is self.memory
         self._below_memory = tuple(levels[1:] if self._memory_first else levels)
+        # With Redis every miss is stored as before: the cross-process single-flight
+        # and the shared level are what a scaled-out deployment keeps (decision 0039).
+        self.doorkeeper = settings.cache_doorkeeper and self.redis_level is None
         self.guard = guard
         self.counters = counters
         self.namespace = settings.cache_namespace
@@ -194,7 +197,22 @@ class ResultCache(Tiers, Invalidating, Reporting):
 
     async def get_or_compute(self, key: str, compute: Compute) -> CachedResponse:
         now = time.time()
-        entry = self._lookup_now(key, now)
+        return await self.answer_looked_up(key, self._lookup_now(key, now), now, compute)
+
+    def look_up_now(self, key: str, now: float) -> CachedResponse | None | Literal[Lookup.AWAIT]:
+        """The first part of ``get_or_compute``: what the levels that answer without an
+        await hold (``MUST_AWAIT``: a level must be read), for ``is_first_sighting`` to
+        be asked about a None before ``answer_looked_up`` goes on."""
+        return self._lookup_now(key, now)
+
+    async def answer_looked_up(
+        self,
+        key: str,
+        entry: CachedResponse | None | Literal[Lookup.AWAIT],
+        now: float,
+        compute: Compute,
+    ) -> CachedResponse:
+        """The rest of ``get_or_compute`` given what ``look_up_now`` found at ``now``."""
         if entry is MUST_AWAIT:
             entry = await self._lookup_below_memory(key, now)
         if entry is not None:
@@ -287,19 +305,23 @@ class ResultCache(Tiers, Invalidating, Reporting):
         settings = self.settings
         jitter = settings.cache_ttl_jitter
         fresh = settings.cache_ttl * (1 + jitter * (2 * random.random() - 1))
-        context = self.context
         made, source = ((), tags) if callable(tags) else (tags, None)  # as new_entry, inline
-        entry = CachedResponse(
-            body, strong_etag(body), context.last_modified if context is not None else "",
+        return CachedResponse(
+            body, strong_etag(body), self.last_modified(now),
             now, now + fresh, now + fresh + settings.cache_stale_seconds, made,
             tag_source=source, computed_on=computed_on,
         )  # fmt: skip
+
+    def last_modified(self, now: float) -> str:
+        """The Last-Modified of an answer computed at ``now``: the catalog's import time,
+        or "" when it is unknown."""
         if self.writes.applied != self.writes.floor:
             # Written to since the import: the import time no longer bounds when this
             # answer last changed (If-Modified-Since must not 304 past a write), its
             # computation time does: a write that reaches it drops it.
-            entry.last_modified = formatdate(now, usegmt=True)
-        return entry
+            return formatdate(now, usegmt=True)
+        context = self.context
+        return context.last_modified if context is not None else ""
 
     # -- warming -------------------------------------------------------------
 

@@ -48,6 +48,7 @@ class Tiers:
     _below_memory: tuple[CacheLevel, ...]  # the levels after it (all, if it is not first)
     _reached_by_writes: Callable[[CachedResponse], bool]
     _spawn: Callable[[Awaitable[Any]], None]
+    doorkeeper: bool  # first sightings are computed, not stored (settings.cache_doorkeeper)
 
     async def lookup(self, key: str, now: float) -> CachedResponse | None:
         """The entry from the fastest level holding it, copied into the faster ones."""
@@ -76,6 +77,19 @@ class Tiers:
                 return MUST_AWAIT
             # else never written here: no coroutine, no SQLite (most misses)
         return None
+
+    def is_first_sighting(self, key: str) -> bool:
+        """Whether ``key``, just looked up and found in no level, is a search this process
+        has not seen before: L1 has counted it once (this lookup), so its answer is not
+        stored (the doorkeeper, decision 0039). On a stream of mostly one-off searches,
+        a stored one-off is work and memory for an answer never asked again; a search
+        asked twice is stored at its second sighting and a hit from its third.
+
+        L1 halves its counts now and then (memory.py, ``_age``): a search asked once
+        before that is seen as a first sighting again, a second computation, never a
+        wrong answer."""
+        memory = self.memory
+        return self.doorkeeper and memory is not None and memory.frequency(key) <= 1
 
     async def _lookup_below_memory(self, key: str, now: float) -> CachedResponse | None:
         """The rest of ``lookup`` after ``_lookup_now`` answered ``MUST_AWAIT``: the levels

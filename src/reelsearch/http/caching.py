@@ -146,17 +146,21 @@ class EntrySender:
         started: float,
         *,
         head: bool = False,
+        last_modified: str = "",
     ) -> None:
-        """Send a body computed for this request alone (the result cache is off).
+        """Send a body computed for this request alone (the result cache is off, or the
+        search is a first sighting: ``last_modified`` is then what its entry would carry).
 
         The usual case, a request with no validator whose client takes the
         identity coding, gets the header block an entry's would be, from
         precomputed parts; anything else (a conditional request, a compressed
         coding, a 406) goes through ``send`` with an entry made for it.
         """
-        if await self._send_lean(send, body, None, None, request_headers, started, head):
+        line = self._last_modified_line(last_modified) if last_modified else None
+        if await self._send_lean(send, body, None, line, request_headers, started, head):
             return
         entry = new_entry(body, (), None, time.time(), 0.0, 0.0)
+        entry.last_modified = last_modified
         server_ms = (time.perf_counter() - started) * 1000
         await self.send(send, entry, request_headers, server_ms, head=head)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 import orjson
@@ -122,6 +122,13 @@ def _canonical(query: SearchQuery) -> SearchQuery:
     return query
 
 
+class FirstSighting(NamedTuple):
+    """The answer to a search asked for the first time, computed for its request alone."""
+
+    body: bytes
+    last_modified: str  # what a stored answer computed now would carry ("" if unknown)
+
+
 class SearchResponder:
     """Answers parsed searches from the cache, computing (once) what it lacks."""
 
@@ -137,9 +144,11 @@ class SearchResponder:
 
     async def answer(
         self, scope: Scope, receive: Receive, query: SearchQuery
-    ) -> tuple[CachedResponse, bool]:
+    ) -> tuple[CachedResponse | FirstSighting, bool]:
         """The entry answering ``query``, and whether this request computed it (a miss of
-        its own, as opposed to one found in a level or computed by a concurrent request).
+        its own, as opposed to one found in a level or computed by a concurrent request);
+        or, for a search no level holds and this process has not seen before, its answer
+        computed and not stored (``FirstSighting``, decision 0039).
 
         The caller sends it (http/search_route.py): a miss it computed goes out through
         the same lean header block as a search with the cache off (``send_fresh``).
@@ -170,8 +179,19 @@ class SearchResponder:
         key = canonical_key(cache.prefix, query)
         query_string: bytes = scope["query_string"]
         cache.search_log.record(query_string)
+        now = time.time()
+        found = cache.look_up_now(key, now)
+        if found is None and cache.is_first_sighting(key):
+            # A one-off so far: computed and sent as with the cache off, with the headers
+            # a stored answer would have; no entry, tags, store, alias or flight.
+            cache.counters.misses += 1
+            cache.counters.first_sightings += 1
+            result = await unless_disconnected(
+                receive, deadline, lambda: engine.search(query, deadline)
+            )
+            return FirstSighting(render_search(result), cache.last_modified(now)), True
         try:
-            entry = await cache.get_or_compute(key, compute)
+            entry = await cache.answer_looked_up(key, found, now, compute)
         except SearchCancelled:
             if deadline.is_cancelled:
                 raise

@@ -35,7 +35,7 @@ from reelsearch.config import Settings
 from reelsearch.http.admin import require_admin
 from reelsearch.http.disconnect import unless_disconnected
 from reelsearch.http.params import SearchParser
-from reelsearch.http.search_cache import SearchResponder, render_search
+from reelsearch.http.search_cache import FirstSighting, SearchResponder, render_search
 from reelsearch.observability.metrics import Metrics
 from reelsearch.observability.stages import StageClock, stage_clock
 from reelsearch.search.engine import SearchEngine
@@ -87,6 +87,11 @@ class SearchHandler:
         sender = responder.sender
         if responder.cache is None:
             await sender.send_computed(send, body, scope["headers"], started, head=head)
+        elif isinstance(entry, FirstSighting):  # computed, not stored (decision 0039)
+            await sender.send_computed(
+                send, entry.body, scope["headers"], started, head=head,
+                last_modified=entry.last_modified,
+            )  # fmt: skip
         elif computed_here:
             await sender.send_fresh(send, entry, scope["headers"], started, head=head)
         else:
