@@ -9,7 +9,9 @@ counted to show what was computed, L1 and the counters show what was stored.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -161,3 +163,32 @@ def test_with_redis_every_miss_is_stored(small_copy: Settings) -> None:
     doorkeepers = (cache.doorkeeper, without_redis.doorkeeper, settings.cache_doorkeeper)
     asyncio.run(cache.close())
     assert doorkeepers == (False, True, True)
+
+
+def test_requests_arriving_during_a_first_sighting_wait_for_it(
+    make_app: Callable[..., CountingApp],
+) -> None:
+    """Single-flight holds for a first sighting too: three requests for a new search at
+    once run one search (the first, slowed here); the two that arrived meanwhile wait for
+    it and get the same bytes, and, the search being asked three times, it is stored."""
+    app = make_app()
+    engine: Any = app.client.app.state.engine  # type: ignore[attr-defined]
+    counted = engine.search
+
+    async def slowed(query: Any, deadline: Any = None) -> Any:
+        await asyncio.sleep(0.3)  # the others arrive while it runs
+        return await counted(query, deadline)
+
+    engine.search = slowed
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(app.get, "/v1/search?q=alien")
+        time.sleep(0.1)
+        others = [pool.submit(app.get, "/v1/search?q=alien") for _ in range(2)]
+        answers = [first.result(), *(o.result() for o in others)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert len({a.content for a in answers}) == 1
+    assert app.counts() == (1, 3, 1, 1, 0)
+    assert app.cache.counters.singleflight_waits == 2
+    assert len(app.cache.memory) == 1  # type: ignore[arg-type]
+    assert app.get("/v1/search?q=alien").content == answers[0].content
+    assert app.counts() == (1, 3, 1, 1, 1)  # the fourth: a fast-path hit

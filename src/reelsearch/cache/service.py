@@ -225,10 +225,22 @@ class ResultCache(Tiers, Invalidating, Reporting):
         self.counters.misses += 1
         return await self._compute_once(key, compute)
 
+    def flight_of(self, key: str) -> str:
+        """The single-flight key of a computation of ``key`` starting now: one per catalog
+        write applied, so a request arriving after a write is never handed the answer
+        of a search that started before it."""
+        return f"{key}@{self.writes.applied}" if self.writes.applied else key
+
+    def store_computed(self, key: str, entry: CachedResponse) -> None:
+        """Store an answer this process has just computed: in L1 now, in the levels
+        below it (here: the disk, for a search asked before) after the response is
+        sent, not before (a disk write is ~0.3 ms)."""
+        self.counters.computed += 1
+        for level in self._store_now(key, entry, everywhere=False):
+            self._spawn(level.set(key, entry))
+
     async def _compute_once(self, key: str, compute: Compute) -> CachedResponse:
-        # Per catalog write applied: a request arriving after a write is never handed
-        # the answer of a search that started before it.
-        flight = f"{key}@{self.writes.applied}" if self.writes.applied else key
+        flight = self.flight_of(key)
         shared = self.redis_level
         if shared is not None:
             return await self._compute_shared(shared, flight, key, compute)
@@ -239,11 +251,7 @@ class ResultCache(Tiers, Invalidating, Reporting):
             return await asyncio.shield(running)
         try:
             entry = await compute()
-            self.counters.computed += 1
-            # The levels below L1 (here: the disk, for a search asked before) are
-            # written after this response is sent, not before: a disk write is ~0.3 ms.
-            for level in self._store_now(key, entry, everywhere=False):
-                self._spawn(level.set(key, entry))
+            self.store_computed(key, entry)
         except BaseException as exc:
             singleflight.fail(flight, exc)
             raise

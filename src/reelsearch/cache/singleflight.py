@@ -89,6 +89,20 @@ class SingleFlight:
         if running is not None:
             running.set_result(entry)
 
+    def settle_if_awaited(self, key: str, make: Callable[[], CachedResponse]) -> bool:
+        """``settle`` with an entry made (by ``make``) only if a caller waits for it: a
+        computation that is never to be stored (decision 0039) releases its claim for
+        a dict pop when no other request asked for it meanwhile. True if one did."""
+        running = self._inflight.pop(key)
+        if running is None:
+            return False
+        try:
+            running.set_result(make())
+        except BaseException as exc:
+            running.set_exception(exc)
+            raise
+        return True
+
     def fail(self, key: str, exc: BaseException) -> None:
         """The caller that claimed ``key`` failed with ``exc``: the waiters get it too."""
         running = self._inflight.pop(key)

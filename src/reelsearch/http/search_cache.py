@@ -9,6 +9,7 @@ every spelling of a search gets the same bytes; the server time goes to a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from operator import itemgetter
@@ -182,14 +183,7 @@ class SearchResponder:
         now = time.time()
         found = cache.look_up_now(key, now)
         if found is None and cache.is_first_sighting(key):
-            # A one-off so far: computed and sent as with the cache off, with the headers
-            # a stored answer would have; no entry, tags, store, alias or flight.
-            cache.counters.misses += 1
-            cache.counters.first_sightings += 1
-            result = await unless_disconnected(
-                receive, deadline, lambda: engine.search(query, deadline)
-            )
-            return FirstSighting(render_search(result), cache.last_modified(now)), True
+            return await self._first_sighting(cache, engine, receive, deadline, query, key, now)
         try:
             entry = await cache.answer_looked_up(key, found, now, compute)
         except SearchCancelled:
@@ -203,6 +197,46 @@ class SearchResponder:
         # has returned (no await in between): the flag is this request's own miss. It
         # only chooses how the entry is sent; the bytes and headers are the same.
         return entry, computed_here
+
+    async def _first_sighting(
+        self,
+        cache: ResultCache,
+        engine: SearchEngine,
+        receive: Receive,
+        deadline: Deadline,
+        query: SearchQuery,
+        key: str,
+        now: float,
+    ) -> tuple[CachedResponse | FirstSighting, bool]:
+        """A search no level holds and this process has not seen (decision 0039): computed
+        and sent as with the cache off, with the headers a stored answer would have; no
+        entry, tags, store or alias. It holds the key's single-flight (a dict slot, no
+        future): a request for the same search arriving meanwhile waits for it instead
+        of searching again, and then (asked twice) the answer is stored for both."""
+        flights = cache.singleflight
+        flight = cache.flight_of(key)
+        running = flights.claim(flight)
+        if running is not None:  # computing already (L1's counts were halved since)
+            return await asyncio.shield(running), False
+        cache.counters.misses += 1
+        cache.counters.first_sightings += 1
+        version = engine.snapshot.version
+        try:
+            result = await unless_disconnected(
+                receive, deadline, lambda: engine.search(query, deadline)
+            )
+            body = render_search(result)
+        except BaseException as exc:
+            flights.fail(flight, exc)
+            raise
+
+        def stored_for_the_waiters() -> CachedResponse:
+            entry = self._entry(engine, query, result, body, version)
+            cache.store_computed(key, entry)
+            return entry
+
+        flights.settle_if_awaited(flight, stored_for_the_waiters)
+        return FirstSighting(body, cache.last_modified(now)), True
 
     async def compute_uncached(
         self, engine: SearchEngine, receive: Receive, query: SearchQuery
@@ -221,7 +255,17 @@ class SearchResponder:
     ) -> CachedResponse:
         version = engine.snapshot.version
         result = await engine.search(query, deadline)
-        body = render_search(result)
+        return self._entry(engine, query, result, render_search(result), version)
+
+    def _entry(
+        self,
+        engine: SearchEngine,
+        query: SearchQuery,
+        result: SearchResult,
+        body: bytes,
+        version: int,
+    ) -> CachedResponse:
+        """The entry of ``body``, ``query``'s answer computed on catalog ``version``."""
         now = time.time()
         if self.cache is None:  # sent once, never stored: nothing to tag
             return new_entry(body, (), None, now, 0.0, 0.0)
