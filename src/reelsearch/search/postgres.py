@@ -44,6 +44,7 @@ from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import PostgresReader, Reader
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version
 from reelsearch.search.sql import POSTGRESQL
+from reelsearch.search.stored_postings import open_postgres_postings
 from reelsearch.search.stored_words import PostgresWordCache
 from reelsearch.search.tiered import TieredSearch
 
@@ -66,6 +67,8 @@ class PostgresSearchEngine:
         self.page_statement = PageStatement(self.tiered.pages)
         self.preparer = PagePreparer(self.tiered, self.page_statement, snapshot)
         self._refresh_lock = asyncio.Lock()
+        # A snapshot with title postings, and the same without them (made once).
+        self._without_postings = (snapshot, snapshot.without_postings())
 
     @classmethod
     async def open(cls, settings: Settings) -> PostgresSearchEngine:
@@ -85,23 +88,49 @@ class PostgresSearchEngine:
 
     async def search(self, query: SearchQuery, deadline: Deadline | None = None) -> SearchResult:
         snapshot = self.snapshot
+        searched, in_memory = self._searched(snapshot, query, count=True)
 
         async def read(db: PostgresReader) -> SearchResult:
             replay = await self.read_page(db, snapshot, query, count=True)
             replay.before_miss = self._custom_plans(db)
-            return await self.tiered.search(replay, snapshot, query)
+            return await self.tiered.search(replay, searched, query)
 
-        return await self._read(read, deadline or self.deadline(), _has_page(query))
+        plans = None if in_memory else _has_page(query)
+        return await self._read(read, deadline or self.deadline(), plans)
 
     async def autocomplete(self, query: SearchQuery, deadline: Deadline | None = None) -> list[Hit]:
         snapshot = self.snapshot
+        searched, in_memory = self._searched(snapshot, query, count=False)
 
         async def read(db: PostgresReader) -> list[Hit]:
             replay = await self.read_page(db, snapshot, query, count=False)
             replay.before_miss = self._custom_plans(db)
-            return await self.tiered.autocomplete(replay, snapshot, query)
+            return await self.tiered.autocomplete(replay, searched, query)
 
-        return await self._read(read, deadline or self.deadline(), _has_page(query))
+        plans = None if in_memory else _has_page(query)
+        return await self._read(read, deadline or self.deadline(), plans)
+
+    def _searched(
+        self, snapshot: CatalogSnapshot, query: SearchQuery, *, count: bool
+    ) -> tuple[CatalogSnapshot, bool]:
+        """The snapshot the algorithm searches ``query`` on (``snapshot``, the engine's,
+        or the same without postings), and whether the title
+        postings answer its match sets in memory (``PagePreparer._from_postings``).
+
+        When they do, nothing is sent first, and the page's rows are one read by
+        rank (any plan mode: it holds no tsquery). When they do not, the one
+        statement answers the reads, and the algorithm must make those very
+        reads: it searches the snapshot without the postings.
+        """
+        if snapshot.postings is None or not _has_page(query):
+            return snapshot, False  # no one statement: every read is the algorithm's own
+        prepared = self.preparer.prepared(snapshot, query, count=count)
+        if prepared is None or prepared.statement is None:
+            return snapshot, prepared is not None
+        plain = self._without_postings
+        if plain[0] is not snapshot:
+            plain = self._without_postings = (snapshot, snapshot.without_postings())
+        return plain[1], False
 
     def _custom_plans(self, db: PostgresReader) -> Callable[[], Awaitable[None]]:
         """What switches ``db``'s connection to custom plans, before the algorithm's own
@@ -122,7 +151,7 @@ class PostgresSearchEngine:
         if not query.words or query.sort != "relevance":
             return replay
         prepared = self.preparer.prepared(snapshot, query, count=count)
-        if prepared is None:
+        if prepared is None or prepared.statement is None:
             return replay
         match, filters, need = prepared.match, prepared.filters, prepared.need
         share = prepared.share
@@ -246,16 +275,29 @@ def _has_page(query: SearchQuery) -> bool:
 async def _load_snapshot(
     pool: PostgresPool, previous: CatalogSnapshot | None = None
 ) -> CatalogSnapshot:
-    """The catalog's snapshot; after writes only, ``previous``'s index and moved facets."""
+    """The catalog's snapshot; after writes only, ``previous``'s index and moved facets;
+    with the title postings the import stored, if the catalog holds at most
+    ``title_postings_max_movies`` titles (copied once per host, 0037)."""
+    settings = pool.settings
     async with (
         pool.connection() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
+        reader = PostgresReader(conn)
         facts = await read_catalog_facts(
-            PostgresReader(conn),
-            POSTGRESQL,
-            PostgresWordCache(pool.settings.word_index_cache),
-            previous,
+            reader, POSTGRESQL, PostgresWordCache(settings.word_index_cache), previous
         )
-    # Building the typo index takes seconds for a large catalog: not on the event loop.
-    return await anyio.to_thread.run_sync(CatalogSnapshot.build, facts)
+        # Building the typo index takes seconds for a large catalog: not on the event loop.
+        snapshot = await anyio.to_thread.run_sync(CatalogSnapshot.build, facts)
+        if facts.movie_count > settings.title_postings_max_movies:
+            return snapshot
+        # In the same transaction as the facts: the delta is of the same writes.
+        found = await open_postgres_postings(
+            reader,
+            settings.word_index_cache,
+            words_index=facts.stored_index,
+            vocabulary=snapshot.vocabulary,
+            overlay=facts.overlay,
+            previous=previous.stored_postings_pair() if previous is not None else None,
+        )
+    return snapshot if found is None else snapshot.with_postings(*found)
