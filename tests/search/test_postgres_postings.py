@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from test_stored_postings import NEW  # the same new movie as on SQLite
 
 from conftest import SMALL_AKAS, SMALL_TITLES, TEST_DEADLINE_MS, write_imdb
 from reelsearch.catalog.documents import DeleteMovie, Operation, PutMovie
@@ -49,14 +50,6 @@ QUERIES: list[list[tuple[str, str]]] = [
     [("q", "the"), ("facets", "genres,decade")],
     [("q", "star"), ("offset", "1"), ("limit", "2")],
 ]  # fmt: skip
-NEW = MovieRecord(
-    source_key="doc:1",
-    title="Zorblax Quintessence",
-    year=2024,
-    votes=1234,
-    genres=("Drama",),
-    alt_titles=("Flurbo Quint",),
-)
 # TextStatements.rows_by_rank's statement, as asyncpg receives it.
 ROWS_BY_RANK = "WHERE m.search_rank IN ($1"
 

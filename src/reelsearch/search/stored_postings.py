@@ -26,9 +26,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
-
-import anyio.to_thread
 
 from reelsearch.search.postings import NO_DELTA, TitlePostings
 from reelsearch.search.postings_delta import read_postings_delta
@@ -40,6 +39,7 @@ from reelsearch.search.postings_store import (
     map_postings_file,
 )
 from reelsearch.search.readers import Reader, SqliteReader, run_inline
+from reelsearch.search.stored_words import mapped_host_copy
 from reelsearch.search.vocabulary import Vocabulary
 from reelsearch.search.word_store import WordFileError, checksum, write_atomically
 
@@ -111,25 +111,13 @@ async def open_postgres_postings(
 
     async def arrays_of(built: int, name: str, digest: str) -> PostingArrays | None:
         path = directory / postings_cache_name(built, digest)
-        try:
-            return await anyio.to_thread.run_sync(_map, path, built, digest)
-        except WordFileError:
-            pass  # not copied to this host yet (or damaged): copy it from the database
-        parts = [bytes(row[0]) for row in await reader.rows(POSTINGS_CHUNKS_SQL, (built,))]
-        if not parts or checksum(parts) != digest:
-            log.warning(
-                "title postings of catalog version %d are missing or damaged in the database: "
-                "searches read the title index only until the next import",
-                built,
-            )
-            return None
-        try:
-            await anyio.to_thread.run_sync(write_atomically, path, parts)
-            del parts
-            return await anyio.to_thread.run_sync(_map, path, built, digest)
-        except (OSError, WordFileError) as exc:
-            log.warning("cannot copy the title postings to %s (%s): not used", path, exc)
-            return None
+        return await mapped_host_copy(
+            reader,
+            (POSTINGS_CHUNKS_SQL, built, digest),
+            path,
+            partial(_map, path, built, digest),
+            ("title postings", "searches read the title index only until the next import"),
+        )
 
     return await _open_postings(
         reader,
