@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
+from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -41,7 +41,7 @@ from reelsearch.search.postgres_prepared import PagePreparer, PageSql
 from reelsearch.search.postgres_reads import Cut
 from reelsearch.search.postgres_replay import Answers, ReplayReader
 from reelsearch.search.query import SearchQuery
-from reelsearch.search.readers import PostgresReader, Reader
+from reelsearch.search.readers import PostgresReader, Reader, Row
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version
 from reelsearch.search.sql import POSTGRESQL
 from reelsearch.search.stored_postings import open_postgres_postings
@@ -90,7 +90,7 @@ class PostgresSearchEngine:
         snapshot = self.snapshot
         searched, in_memory = self._searched(snapshot, query, count=True)
 
-        async def read(db: PostgresReader) -> SearchResult:
+        async def read(db: PooledReader) -> SearchResult:
             replay = await self.read_page(db, snapshot, query, count=True)
             replay.before_miss = self._custom_plans(db)
             return await self.tiered.search(replay, searched, query)
@@ -102,7 +102,7 @@ class PostgresSearchEngine:
         snapshot = self.snapshot
         searched, in_memory = self._searched(snapshot, query, count=False)
 
-        async def read(db: PostgresReader) -> list[Hit]:
+        async def read(db: PooledReader) -> list[Hit]:
             replay = await self.read_page(db, snapshot, query, count=False)
             replay.before_miss = self._custom_plans(db)
             return await self.tiered.autocomplete(replay, searched, query)
@@ -132,11 +132,15 @@ class PostgresSearchEngine:
             plain = self._without_postings = (snapshot, snapshot.without_postings())
         return plain[1], False
 
-    def _custom_plans(self, db: PostgresReader) -> Callable[[], Awaitable[None]]:
+    def _custom_plans(self, db: PooledReader) -> Callable[[], Awaitable[None]]:
         """What switches ``db``'s connection to custom plans, before the algorithm's own
         statements: they show the planner their tsquery, and a generic plan for those
         can walk the whole catalog (0005)."""
-        return partial(self.pool.use_plans, db.conn, generic=False)
+
+        async def switch() -> None:
+            await self.pool.use_plans((await db.reader()).conn, generic=False)
+
+        return switch
 
     async def read_page(
         self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery, *, count: bool
@@ -221,7 +225,7 @@ class PostgresSearchEngine:
 
     async def _read(
         self,
-        read: Callable[[PostgresReader], Awaitable[T]],
+        read: Callable[[PooledReader], Awaitable[T]],
         deadline: Deadline | None = None,
         generic_plans: bool | None = False,
     ) -> T:
@@ -241,29 +245,71 @@ class PostgresSearchEngine:
 
     async def _read_once(
         self,
-        read: Callable[[PostgresReader], Awaitable[T]],
+        read: Callable[[PooledReader], Awaitable[T]],
         deadline: Deadline | None,
         generic_plans: bool | None,
     ) -> T:
-        """Run ``read`` on a pooled connection; once more if an import made its plans stale.
-
-        The wait for the connection is marked on ``deadline`` (``queue``/``resume``):
-        the HTTP layer's disconnect watch counts only the search's own time.
-        """
-        if deadline is not None:
-            deadline.queue()
-        async with self.pool.connection(generic_plans=generic_plans) as conn:
-            if deadline is not None:
-                deadline.resume()
+        """Run ``read`` on a pooled connection, checked out at its first statement; once
+        more if an import made its plans stale."""
+        async with AsyncExitStack() as stack:
+            db = PooledReader(self.pool, stack, deadline, generic_plans)
             try:
-                return await read(PostgresReader(conn, deadline))
+                return await read(db)
             except (*_STALE_PLAN_ERRORS, asyncpg.InternalServerError) as exc:
                 # XX000 "could not open relation with OID n": a statement that
                 # started on the old tables as the swap committed.
                 if isinstance(exc, asyncpg.InternalServerError) and "relation" not in str(exc):
                     raise
                 logger.info("catalog tables were swapped by an import; preparing again")
-                return await read(PostgresReader(conn, deadline))
+                return await read(db)
+
+
+class PooledReader:
+    """A ``PostgresReader`` on a pooled connection checked out at the first statement
+    and returned when the search ends (``stack`` closes): a search the title postings
+    answer holds a connection only for its page's rows, not while it ranks in Python
+    (0037). The wait for the connection is marked on ``deadline`` (``queue``/``resume``):
+    the HTTP layer's disconnect watch counts only the search's own time.
+    ``generic_plans``: the connection's plan mode (``PostgresPool.connection``)."""
+
+    __slots__ = ("_deadline", "_generic_plans", "_pool", "_reader", "_stack")
+
+    def __init__(
+        self,
+        pool: PostgresPool,
+        stack: AsyncExitStack,
+        deadline: Deadline | None,
+        generic_plans: bool | None,
+    ) -> None:
+        self._pool = pool
+        self._stack = stack
+        self._deadline = deadline
+        self._generic_plans = generic_plans
+        self._reader: PostgresReader | None = None
+
+    @property
+    def seconds(self) -> float:
+        return 0.0 if self._reader is None else self._reader.seconds
+
+    async def reader(self) -> PostgresReader:
+        """The reader on the checked-out connection, checking it out first if need be."""
+        reader = self._reader
+        if reader is None:
+            deadline = self._deadline
+            if deadline is not None:
+                deadline.queue()
+            checkout = self._pool.connection(generic_plans=self._generic_plans)
+            conn = await self._stack.enter_async_context(checkout)
+            if deadline is not None:
+                deadline.resume()
+            reader = self._reader = PostgresReader(conn, deadline)
+        return reader
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await (self._reader or await self.reader()).rows(sql, params)
+
+    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return await (self._reader or await self.reader()).row(sql, params)
 
 
 def _has_page(query: SearchQuery) -> bool:
