@@ -324,3 +324,29 @@ def test_on_the_sample_a_search_is_at_most_one_round_trip_answering_as_without(
     finally:
         on.close()
         off.close()
+
+
+def test_an_import_whose_words_the_index_lacks_stores_no_postings(
+    postgres_databases: Callable[[str], str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A title word past the tsvector's 2,047 bytes is in no word index: the build's check
+    fails, the import stores no postings (logged), and searches read the title index."""
+    long_word = "z" * 2_100
+    titles = [*SMALL_TITLES, ("tt0000999", "movie", f"Long {long_word}", f"Long {long_word}",
+                              "2001", "90", "Drama", 7.0, 5000)]  # fmt: skip
+    settings = Settings(
+        database_url=postgres_databases("refused"),
+        search_deadline_ms=TEST_DEADLINE_MS,
+        word_index_cache_dir=str(tmp_path / "cache"),
+    )
+    caplog.set_level(logging.WARNING)
+    import_imdb(settings, list(write_imdb(tmp_path / "dump", titles, SMALL_AKAS).values()))
+    assert "title postings not built" in caplog.text
+    assert [] == _sql(settings, "SELECT value FROM catalog_meta WHERE key = 'title_postings'")
+    assert [] == _sql(settings, "SELECT version FROM title_postings")
+    engine = Engine(settings)
+    try:
+        assert None is engine.postings
+        assert ["Casablanca"] == [hit["title"] for hit in engine.search([("q", "casablanca")]).hits]
+    finally:
+        engine.close()
