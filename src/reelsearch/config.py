@@ -81,10 +81,11 @@ class Settings:
     # GIL for most of its time anyway. Inline measured 1.35x the throughput
     # with a lower p99 (docs/decisions/0003-catalog-reads-inline.md).
     search_in_threads: bool = False
-    # SQLite: answer the common match from the title postings the import stored beside
-    # the catalog (each word's titles as rank arrays, mapped read-only and shared by the
-    # workers; search/postings.py, decisions 0031 and 0033) for catalogs of at most this
-    # many titles (0: never; FTS5 alone). On the sample: 24 % fewer instructions per warm
+    # Answer the common match from the title postings the import stored (beside a SQLite
+    # catalog; in a PostgreSQL one, copied once per host: 0037), each word's titles as rank
+    # arrays, mapped read-only and shared by the workers (search/postings.py, decisions
+    # 0031 and 0033), for catalogs of at most this many titles (0: never; the title
+    # index alone). On the sample: 24 % fewer instructions per warm
     # search, and a 2-worker server's PSS unchanged (the pages are the page cache's);
     # at 1 M titles -30 % and server CPU per cold request -28 % over HTTP. Larger
     # catalogs were not measured: FTS5 alone above 1,000,000.

@@ -29,9 +29,8 @@ from reelsearch.db.postgres import PoolStats, PostgresPool
 from reelsearch.db.transactions import run_transaction
 from reelsearch.errors import ConnectionLost, DatabaseUnavailable
 from reelsearch.search.engine import SearchResult
-from reelsearch.search.postgres import PostgresSearchEngine
+from reelsearch.search.postgres import PooledReader, PostgresSearchEngine
 from reelsearch.search.query import parse_search
-from reelsearch.search.readers import PostgresReader
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(60)]
 
@@ -41,7 +40,7 @@ SETTLE_SECONDS = 10.0
 # Server states a returned connection must never be left in.
 BUSY_STATES = ("active", "idle in transaction", "idle in transaction (aborted)")
 
-Read = Callable[[PostgresReader], Awaitable[Any]]
+Read = Callable[[PooledReader], Awaitable[Any]]
 
 
 @pytest.fixture(scope="module")
@@ -165,9 +164,10 @@ async def test_failed_searches_return_their_connections(
     """
     slow_query = "SELECT pg_sleep(30) AS cancel_me"
 
-    async def timed_out(db: PostgresReader) -> Any:
-        async with db.conn.transaction():
-            await db.conn.execute("SET LOCAL statement_timeout = 50")
+    async def timed_out(db: PooledReader) -> Any:
+        conn = (await db.reader()).conn  # checked out at the first statement
+        async with conn.transaction():
+            await conn.execute("SET LOCAL statement_timeout = 50")
             return await db.rows("SELECT pg_sleep(5)")
 
     async def cancel_slow_ones() -> None:
@@ -293,9 +293,11 @@ async def test_backend_killed_between_statements_is_unavailable(
     causes: set[str] = set()
 
     def killed_midway(spins: int) -> Read:
-        async def read(db: PostgresReader) -> Any:
+        async def read(db: PooledReader) -> Any:
             await db.rows("SELECT 1")
-            await admin.execute("SELECT pg_terminate_backend($1)", db.conn.get_server_pid())
+            await admin.execute(
+                "SELECT pg_terminate_backend($1)", (await db.reader()).conn.get_server_pid()
+            )
             for _ in range(spins):  # vary where the FATAL lands relative to the next statement
                 await asyncio.sleep(0)
             return await db.rows("SELECT 2")
@@ -325,7 +327,7 @@ async def test_misuse_of_a_connection_is_a_bug_not_an_outage(
     behind a 503 "try again later" (and the healthy connection is kept).
     """
 
-    async def overlapping(db: PostgresReader) -> Any:
+    async def overlapping(db: PooledReader) -> Any:
         first = asyncio.ensure_future(db.rows("SELECT pg_sleep(0.1)"))
         await asyncio.sleep(0)  # the first statement is now in progress
         try:

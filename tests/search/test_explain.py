@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -207,7 +208,11 @@ class Explainer:
 
     def __init__(self, settings: Settings) -> None:
         self.loop = asyncio.new_event_loop()
-        self.engine = self.loop.run_until_complete(PostgresSearchEngine.open(settings))
+        # Without title postings: the statements explained are the title index's own,
+        # which the postings answer in memory for small matches (0037).
+        self.engine = self.loop.run_until_complete(
+            PostgresSearchEngine.open(replace(settings, title_postings_max_movies=0))
+        )
         self.conn: asyncpg.Connection = self.loop.run_until_complete(
             asyncpg.connect(settings.postgres_dsn)
         )

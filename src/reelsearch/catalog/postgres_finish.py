@@ -42,6 +42,7 @@ from reelsearch.catalog.postgres_swap import (
     sequence_of,
     swap_in,
 )
+from reelsearch.catalog.postings_index import store_postgres_postings
 from reelsearch.catalog.progress import Progress
 from reelsearch.catalog.records import ImportReport
 from reelsearch.catalog.titles import split_alt_titles
@@ -52,6 +53,8 @@ from reelsearch.catalog.word_index import (
     store_postgres_word_index,
 )
 from reelsearch.config import Settings
+from reelsearch.search.postings_store import build_postings
+from reelsearch.search.word_store import checksum, encode
 
 # The lexeme at position 1 of every title's tsvector (catalog/tsvector.py).
 START_MARKER = "^"
@@ -172,10 +175,14 @@ class ImportFinish:
         indexing = Overlap(conn, partial(build_staging_indexes, tables=SWAPPED_TABLES[:-1]))
         try:
             title_words = _title_words(documents)
-            del documents
             self._phase("title words")
             word_arrays = postgres_word_arrays(title_words, initialism_titles)
+            word_image = encode(word_arrays, self.import_id)
             self._phase("word index")
+            # Numbered by the index just built, checked against its counts (0037).
+            postings = build_postings(documents, word_arrays, checksum(word_image))
+            del documents
+            self._phase("title postings")
         except BaseException:
             indexing.cancel()
             raise
@@ -188,7 +195,12 @@ class ImportFinish:
         renames += build_staging_indexes(conn, tables=SWAPPED_TABLES[-1:])
         self._phase("title words")
         # swapped in with the tables
-        store_postgres_word_index(conn, self.import_id, word_arrays)
+        store_postgres_word_index(conn, self.import_id, word_arrays, word_image)
+        del word_image
+        self._phase("word index")
+        store_postgres_postings(conn, self.import_id, postings)
+        del postings
+        self._phase("title postings")
         # The new index holds every word: no overlay, and no change record reaches
         # past this import (every movie may have changed; catalog/changes.py).
         conn.execute("DELETE FROM word_overlay")
@@ -239,8 +251,9 @@ def _other_columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
     return [name for (name,) in rows]
 
 
-def _title_words(documents: Iterable[tuple[str, str | None]]) -> list[tuple[str, int]]:
-    """``(word, titles holding it)`` for ``(norm_title, alt_norm_titles)`` rows, by word.
+def _title_words(documents: Iterable[tuple[int, str, str | None]]) -> list[tuple[str, int]]:
+    """``(word, titles holding it)`` for ``(search_rank, norm_title, alt_norm_titles)``
+    rows, by word.
 
     What ts_stat() gives over the tsvectors catalog/tsvector.py writes: the
     words its literal holds, each counted once per title, without the
@@ -248,7 +261,7 @@ def _title_words(documents: Iterable[tuple[str, str | None]]) -> list[tuple[str,
     """
     counts: Counter[str] = Counter()
     update = counts.update
-    for norm_title, alternates in documents:
+    for _, norm_title, alternates in documents:
         update(indexed_words(norm_title, split_alt_titles(alternates)))
     counts.pop(START_MARKER, None)
     return sorted(counts.items())

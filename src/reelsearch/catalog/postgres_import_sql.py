@@ -184,5 +184,6 @@ FROM import_ranked AS k JOIN mask_bits AS b USING (genre_mask)
 # titles holding it (fts5vocab's "doc" on SQLite). Counted in Python
 # (``postgres_finish._title_words``) while the server builds indexes: ts_stat() over the
 # tsvectors took 3.4 s of the server's time at 1 M titles (unnest + GROUP BY, 2 s).
-DOCUMENTS = "SELECT norm_title, alt_norm_titles FROM movies_staging"
+# The title postings are built from the same rows (``postings_store.build_postings``).
+DOCUMENTS = "SELECT search_rank, norm_title, alt_norm_titles FROM movies_staging"
 COPY_TITLE_WORDS = "COPY title_words_staging (word, docs) FROM STDIN (FORMAT BINARY)"

@@ -1,13 +1,19 @@
-"""The title postings, built in the import that writes a SQLite catalog and stored
-beside it (``search/postings_store.py``, docs/decisions/0033-mapped-title-postings.md).
+"""The title postings, built in the import that writes a catalog and stored with it
+(``search/postings_store.py``, docs/decisions/0033-mapped-title-postings.md, 0037).
 
-``catalog/word_index.py`` calls in here once the word index is stored, before
-the import's COMMIT: the postings are numbered by that index's words and
-checked against its counts (FTS5's), so they are written to a file named by
-the new version (temp file + rename) and ``catalog_meta`` names it with its
-checksum in the same transaction. Titles whose words FTS5 splits otherwise
-leave the catalog without postings (logged; searches read FTS5 alone).
-PostgreSQL catalogs have none: their engine does not read them.
+- SQLite: ``catalog/word_index.py`` calls in here once the word index is
+  stored, before the import's COMMIT: the postings are numbered by that
+  index's words and checked against its counts (FTS5's), so they are written
+  to a file named by the new version (temp file + rename) and ``catalog_meta``
+  names it with its checksum in the same transaction.
+- PostgreSQL: the import builds them from the staged titles while the server
+  builds the indexes (``catalog/postgres_finish.py``), numbered by the word
+  index it built and checked against its counts (``title_words``, what the
+  tsvectors hold); the file image goes into the ``title_postings`` table in
+  chunks in the swap transaction, named in ``catalog_meta`` the same way.
+
+Titles whose words the title index splits otherwise leave the catalog without
+postings (logged; searches read the title index alone).
 """
 
 from __future__ import annotations
@@ -15,13 +21,25 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from reelsearch.search.postings_store import TITLES_SQL, build_postings, encode_postings
+from reelsearch.catalog.stored_chunks import store_chunks
+from reelsearch.search.postings_store import (
+    TITLES_SQL,
+    PostingArrays,
+    build_postings,
+    encode_postings,
+)
 from reelsearch.search.stored_postings import POSTINGS_KEY, postings_sidecar_name
 from reelsearch.search.word_arrays import WordArrays
 from reelsearch.search.word_store import checksum, write_atomically
 
+if TYPE_CHECKING:
+    import psycopg  # SQLite users never load it
+
 log = logging.getLogger(__name__)
+# What catalog_meta names a PostgreSQL catalog's postings by: "<this><version> <xxh3-128>".
+POSTGRES_POSTINGS_NAME = "title_postings-"
 
 
 def store_sqlite_postings(
@@ -43,3 +61,25 @@ def store_sqlite_postings(
         (POSTINGS_KEY, f"{name} {checksum(parts)}"),
     )
     return sum(len(part) for part in parts)
+
+
+def store_postgres_postings(
+    conn: psycopg.Connection[Any], version: int, postings: PostingArrays | None
+) -> int:
+    """Store the postings the import built for the staged catalog (None: the build
+    refused, and the catalog will have none) as ``version``'s, in its transaction.
+    Returns their size in bytes (0: not stored)."""
+    if postings is None:
+        conn.execute("DELETE FROM title_postings")
+        conn.execute("DELETE FROM catalog_meta WHERE key = %s", (POSTINGS_KEY,))
+        return 0
+    parts = encode_postings(postings, version)
+    image = b"".join(parts)
+    del parts
+    store_chunks(conn, "title_postings", version, image)
+    conn.execute(
+        "INSERT INTO catalog_meta (key, value) VALUES (%s, %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (POSTINGS_KEY, f"{POSTGRES_POSTINGS_NAME}{version} {checksum([image])}"),
+    )
+    return len(image)

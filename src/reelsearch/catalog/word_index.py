@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reelsearch.catalog.postings_index import store_sqlite_postings
+from reelsearch.catalog.stored_chunks import store_chunks
 from reelsearch.search.snapshot import INITIALISM_TITLES_SQL, catalog_file, initialisms_of
 from reelsearch.search.sql import SQLITE
 from reelsearch.search.stored_postings import POSTINGS_KEY, postings_sidecar_name
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Rows of the word_index table: under PostgreSQL's 1 GB value limit, and small
-# enough that neither side holds two copies of a large index at once.
-CHUNK_BYTES = 32 << 20
 _UPSERT_META = (
     "INSERT INTO catalog_meta (key, value) VALUES ({0}, {0}) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -139,27 +137,23 @@ def _file_number(catalog: Path, name: str) -> int | None:
 
 
 def store_postgres_word_index(
-    conn: psycopg.Connection[Any], version: int, arrays: WordArrays | None = None
+    conn: psycopg.Connection[Any],
+    version: int,
+    arrays: WordArrays | None = None,
+    parts: list[bytes] | None = None,
 ) -> int:
     """Write the index of the staged catalog into ``word_index`` as ``version``.
 
     ``arrays``: the index, if the caller built it (``postgres_word_arrays``);
-    else it is built here. Runs in the import's transaction before the swap:
-    the index and the tables it describes become visible in the same commit.
-    Returns its size in bytes.
+    else it is built here. ``parts``: its image (``encode(arrays, version)``),
+    if the caller made it to number the title postings by its checksum. Runs in
+    the import's transaction before the swap: the index and the tables it
+    describes become visible in the same commit. Returns its size in bytes.
     """
     if arrays is None:
         arrays = build_postgres_word_arrays(conn, staging="_staging")
-    image = b"".join(encode(arrays, version))
-    conn.execute("DELETE FROM word_index")
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO word_index (version, part, data) VALUES (%s, %s, %b)",
-            [
-                (version, part, image[start : start + CHUNK_BYTES])
-                for part, start in enumerate(range(0, len(image), CHUNK_BYTES))
-            ],
-        )
+    image = b"".join(parts if parts is not None else encode(arrays, version))
+    store_chunks(conn, "word_index", version, image)
     name = f"word_index-{version}"
     conn.execute(_UPSERT_META.format("%s"), (WORD_INDEX_KEY, f"{name} {checksum([image])}"))
     return len(image)

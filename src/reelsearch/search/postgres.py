@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
+from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -41,9 +41,10 @@ from reelsearch.search.postgres_prepared import PagePreparer, PageSql
 from reelsearch.search.postgres_reads import Cut
 from reelsearch.search.postgres_replay import Answers, ReplayReader
 from reelsearch.search.query import SearchQuery
-from reelsearch.search.readers import PostgresReader, Reader
+from reelsearch.search.readers import PostgresReader, Reader, Row
 from reelsearch.search.snapshot import CatalogSnapshot, read_catalog_facts, read_version
 from reelsearch.search.sql import POSTGRESQL
+from reelsearch.search.stored_postings import open_postgres_postings
 from reelsearch.search.stored_words import PostgresWordCache
 from reelsearch.search.tiered import TieredSearch
 
@@ -66,6 +67,8 @@ class PostgresSearchEngine:
         self.page_statement = PageStatement(self.tiered.pages)
         self.preparer = PagePreparer(self.tiered, self.page_statement, snapshot)
         self._refresh_lock = asyncio.Lock()
+        # A snapshot with title postings, and the same without them (made once).
+        self._without_postings = (snapshot, snapshot.without_postings())
 
     @classmethod
     async def open(cls, settings: Settings) -> PostgresSearchEngine:
@@ -85,29 +88,59 @@ class PostgresSearchEngine:
 
     async def search(self, query: SearchQuery, deadline: Deadline | None = None) -> SearchResult:
         snapshot = self.snapshot
+        searched, in_memory = self._searched(snapshot, query, count=True)
 
-        async def read(db: PostgresReader) -> SearchResult:
+        async def read(db: PooledReader) -> SearchResult:
             replay = await self.read_page(db, snapshot, query, count=True)
             replay.before_miss = self._custom_plans(db)
-            return await self.tiered.search(replay, snapshot, query)
+            return await self.tiered.search(replay, searched, query)
 
-        return await self._read(read, deadline or self.deadline(), _has_page(query))
+        plans = None if in_memory else _has_page(query)
+        return await self._read(read, deadline or self.deadline(), plans)
 
     async def autocomplete(self, query: SearchQuery, deadline: Deadline | None = None) -> list[Hit]:
         snapshot = self.snapshot
+        searched, in_memory = self._searched(snapshot, query, count=False)
 
-        async def read(db: PostgresReader) -> list[Hit]:
+        async def read(db: PooledReader) -> list[Hit]:
             replay = await self.read_page(db, snapshot, query, count=False)
             replay.before_miss = self._custom_plans(db)
-            return await self.tiered.autocomplete(replay, snapshot, query)
+            return await self.tiered.autocomplete(replay, searched, query)
 
-        return await self._read(read, deadline or self.deadline(), _has_page(query))
+        plans = None if in_memory else _has_page(query)
+        return await self._read(read, deadline or self.deadline(), plans)
 
-    def _custom_plans(self, db: PostgresReader) -> Callable[[], Awaitable[None]]:
+    def _searched(
+        self, snapshot: CatalogSnapshot, query: SearchQuery, *, count: bool
+    ) -> tuple[CatalogSnapshot, bool]:
+        """The snapshot the algorithm searches ``query`` on (``snapshot``, the engine's,
+        or the same without postings), and whether the title
+        postings answer its match sets in memory (``PagePreparer._from_postings``).
+
+        When they do, nothing is sent first, and the page's rows are one read by
+        rank (any plan mode: it holds no tsquery). When they do not, the one
+        statement answers the reads, and the algorithm must make those very
+        reads: it searches the snapshot without the postings.
+        """
+        if snapshot.postings is None or not _has_page(query):
+            return snapshot, False  # no one statement: every read is the algorithm's own
+        prepared = self.preparer.prepared(snapshot, query, count=count)
+        if prepared is None or prepared.statement is None:
+            return snapshot, prepared is not None
+        plain = self._without_postings
+        if plain[0] is not snapshot:
+            plain = self._without_postings = (snapshot, snapshot.without_postings())
+        return plain[1], False
+
+    def _custom_plans(self, db: PooledReader) -> Callable[[], Awaitable[None]]:
         """What switches ``db``'s connection to custom plans, before the algorithm's own
         statements: they show the planner their tsquery, and a generic plan for those
         can walk the whole catalog (0005)."""
-        return partial(self.pool.use_plans, db.conn, generic=False)
+
+        async def switch() -> None:
+            await self.pool.use_plans((await db.reader()).conn, generic=False)
+
+        return switch
 
     async def read_page(
         self, db: Reader, snapshot: CatalogSnapshot, query: SearchQuery, *, count: bool
@@ -122,7 +155,7 @@ class PostgresSearchEngine:
         if not query.words or query.sort != "relevance":
             return replay
         prepared = self.preparer.prepared(snapshot, query, count=count)
-        if prepared is None:
+        if prepared is None or prepared.statement is None:
             return replay
         match, filters, need = prepared.match, prepared.filters, prepared.need
         share = prepared.share
@@ -192,7 +225,7 @@ class PostgresSearchEngine:
 
     async def _read(
         self,
-        read: Callable[[PostgresReader], Awaitable[T]],
+        read: Callable[[PooledReader], Awaitable[T]],
         deadline: Deadline | None = None,
         generic_plans: bool | None = False,
     ) -> T:
@@ -212,29 +245,71 @@ class PostgresSearchEngine:
 
     async def _read_once(
         self,
-        read: Callable[[PostgresReader], Awaitable[T]],
+        read: Callable[[PooledReader], Awaitable[T]],
         deadline: Deadline | None,
         generic_plans: bool | None,
     ) -> T:
-        """Run ``read`` on a pooled connection; once more if an import made its plans stale.
-
-        The wait for the connection is marked on ``deadline`` (``queue``/``resume``):
-        the HTTP layer's disconnect watch counts only the search's own time.
-        """
-        if deadline is not None:
-            deadline.queue()
-        async with self.pool.connection(generic_plans=generic_plans) as conn:
-            if deadline is not None:
-                deadline.resume()
+        """Run ``read`` on a pooled connection, checked out at its first statement; once
+        more if an import made its plans stale."""
+        async with AsyncExitStack() as stack:
+            db = PooledReader(self.pool, stack, deadline, generic_plans)
             try:
-                return await read(PostgresReader(conn, deadline))
+                return await read(db)
             except (*_STALE_PLAN_ERRORS, asyncpg.InternalServerError) as exc:
                 # XX000 "could not open relation with OID n": a statement that
                 # started on the old tables as the swap committed.
                 if isinstance(exc, asyncpg.InternalServerError) and "relation" not in str(exc):
                     raise
                 logger.info("catalog tables were swapped by an import; preparing again")
-                return await read(PostgresReader(conn, deadline))
+                return await read(db)
+
+
+class PooledReader:
+    """A ``PostgresReader`` on a pooled connection checked out at the first statement
+    and returned when the search ends (``stack`` closes): a search the title postings
+    answer holds a connection only for its page's rows, not while it ranks in Python
+    (0037). The wait for the connection is marked on ``deadline`` (``queue``/``resume``):
+    the HTTP layer's disconnect watch counts only the search's own time.
+    ``generic_plans``: the connection's plan mode (``PostgresPool.connection``)."""
+
+    __slots__ = ("_deadline", "_generic_plans", "_pool", "_reader", "_stack")
+
+    def __init__(
+        self,
+        pool: PostgresPool,
+        stack: AsyncExitStack,
+        deadline: Deadline | None,
+        generic_plans: bool | None,
+    ) -> None:
+        self._pool = pool
+        self._stack = stack
+        self._deadline = deadline
+        self._generic_plans = generic_plans
+        self._reader: PostgresReader | None = None
+
+    @property
+    def seconds(self) -> float:
+        return 0.0 if self._reader is None else self._reader.seconds
+
+    async def reader(self) -> PostgresReader:
+        """The reader on the checked-out connection, checking it out first if need be."""
+        reader = self._reader
+        if reader is None:
+            deadline = self._deadline
+            if deadline is not None:
+                deadline.queue()
+            checkout = self._pool.connection(generic_plans=self._generic_plans)
+            conn = await self._stack.enter_async_context(checkout)
+            if deadline is not None:
+                deadline.resume()
+            reader = self._reader = PostgresReader(conn, deadline)
+        return reader
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await (self._reader or await self.reader()).rows(sql, params)
+
+    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return await (self._reader or await self.reader()).row(sql, params)
 
 
 def _has_page(query: SearchQuery) -> bool:
@@ -246,16 +321,29 @@ def _has_page(query: SearchQuery) -> bool:
 async def _load_snapshot(
     pool: PostgresPool, previous: CatalogSnapshot | None = None
 ) -> CatalogSnapshot:
-    """The catalog's snapshot; after writes only, ``previous``'s index and moved facets."""
+    """The catalog's snapshot; after writes only, ``previous``'s index and moved facets;
+    with the title postings the import stored, if the catalog holds at most
+    ``title_postings_max_movies`` titles (copied once per host, 0037)."""
+    settings = pool.settings
     async with (
         pool.connection() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
+        reader = PostgresReader(conn)
         facts = await read_catalog_facts(
-            PostgresReader(conn),
-            POSTGRESQL,
-            PostgresWordCache(pool.settings.word_index_cache),
-            previous,
+            reader, POSTGRESQL, PostgresWordCache(settings.word_index_cache), previous
         )
-    # Building the typo index takes seconds for a large catalog: not on the event loop.
-    return await anyio.to_thread.run_sync(CatalogSnapshot.build, facts)
+        # Building the typo index takes seconds for a large catalog: not on the event loop.
+        snapshot = await anyio.to_thread.run_sync(CatalogSnapshot.build, facts)
+        if facts.movie_count > settings.title_postings_max_movies:
+            return snapshot
+        # In the same transaction as the facts: the delta is of the same writes.
+        found = await open_postgres_postings(
+            reader,
+            settings.word_index_cache,
+            words_index=facts.stored_index,
+            vocabulary=snapshot.vocabulary,
+            overlay=facts.overlay,
+            previous=previous.stored_postings_pair() if previous is not None else None,
+        )
+    return snapshot if found is None else snapshot.with_postings(*found)

@@ -72,7 +72,9 @@ class PreparedPage:
     share: float  # the filters' share of the catalog
     tried: tuple[TextMatch, ...]  # the first-words cuts whose checks ride along
     cuts: tuple[Cut, ...]  # the same, with how each is read
-    statement: PageSql
+    # None: the title postings answer the match sets in memory, and the page's rows
+    # are one read by rank; nothing is sent first (0037).
+    statement: PageSql | None
 
 
 class PreparedPages:
@@ -160,8 +162,10 @@ class PagePreparer:
         if plan.year is not None:
             filters = with_year(filters, plan.year)
         match = self.tiered.pages.match(snapshot, plan)
-        share = filtered_share(snapshot, query, year=plan.year) if count else 1.0
         need = query.offset + query.limit
+        if self._from_postings(snapshot, match, filters, need):
+            return PreparedPage(match, filters, need, 1.0, (), (), None)
+        share = filtered_share(snapshot, query, year=plan.year) if count else 1.0
         tried: list[TextMatch] = []
         cuts: list[Cut] = []
         # If no title has every word, the algorithm looks for the longest first
@@ -176,6 +180,17 @@ class PagePreparer:
             cuts = [Cut(cut, self._walks(snapshot, cut, 1, share)) for cut in tried]
         statement = self.page_sql(snapshot, match, filters, need, share, count, cuts)
         return PreparedPage(match, filters, need, share, tuple(tried), tuple(cuts), statement)
+
+    def _from_postings(
+        self, snapshot: CatalogSnapshot, match: TextMatch, filters: Filters, need: int
+    ) -> bool:
+        """Whether the title postings answer the page as on SQLite: they can answer the
+        match (no filter on the movies' columns, no part too broad) and it is small
+        enough to rank whole (``as_typed``), so the only read is the page's rows by
+        rank. A broad match keeps the one statement: its tiers' best rows would be
+        one more round trip, to the index, either way."""
+        sets = self.tiered.pages.rank_sets(snapshot, match, filters)
+        return sets is not None and len(sets.plain) <= max(need, PROBE_ROWS)
 
     def page_sql(
         self,

@@ -14,7 +14,8 @@ they cost a 2-worker server ~60 MiB, 0031). Writes since the import
 (documents API) are a small delta in memory (``postings_delta.py``): the
 base ranks whose titles changed or went, and the titles now at the changed
 ranks; every word read merges it. A catalog with no sound stored postings
-searches through FTS5 alone (``stored_postings.py`` says why in the log).
+searches through its title index alone (FTS5, or PostgreSQL's tsvector;
+``stored_postings.py`` says why in the log). PostgreSQL catalogs have them too (0037).
 """
 
 from __future__ import annotations

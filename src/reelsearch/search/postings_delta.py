@@ -18,7 +18,8 @@ Each such rank whose stored document is not the current one is stale: its
 stored postings are dropped and the current document, if any, added. That is
 a few primary-key reads per changed movie, not a rebuild. Records pruned past
 the import (more than ``MAX_CHANGE_RECORDS`` changes since it) cannot say
-this: then there is no delta and FTS5 answers alone until the next import.
+this: then there is no delta and the title index (FTS5, or PostgreSQL's
+tsvector) answers alone until the next import.
 Last, each word the word overlay counts must have as many titles here as the
 title index has: any difference and the postings are not used.
 """
@@ -26,14 +27,17 @@ title index has: any difference and the postings are not used.
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import reduce
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from reelsearch.search.normalize import JOINED_TITLES, TITLE_SEPARATOR
 from reelsearch.search.postings import PostingsDelta, Ranks, TitlePostings
+
+if TYPE_CHECKING:
+    from reelsearch.search.readers import Reader
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +51,25 @@ WHERE c.version > ? ORDER BY c.version, c.movie_id
 TITLES_AT_SQL = (
     "SELECT search_rank, norm_title, alt_norm_titles FROM movies WHERE search_rank IN ({})"
 )
-# Ranks per statement (SQLite's default limit of bound variables is 32,766).
+# Ranks per statement (SQLite's default limit of bound variables is 32,766; a few
+# statement shapes for asyncpg to prepare).
 _RANKS_PER_READ = 500
 
 
-def read_postings_delta(
-    conn: sqlite3.Connection, stored: TitlePostings, since: int, overlay: Mapping[str, int]
+async def read_postings_delta(
+    reader: Reader, stored: TitlePostings, since: int, overlay: Mapping[str, int]
 ) -> TitlePostings | None:
     """``stored`` (the import's postings, no delta) with the delta of the writes after
-    catalog version ``since`` (the import's), or None when the change records do not
+    catalog version ``since`` (the import's), read through ``reader`` (either backend,
+    in the snapshot's read transaction), or None when the change records do not
     reach back to it or the result disagrees with ``overlay`` (word -> titles added)."""
-    changes_from = conn.execute(CHANGES_FROM_SQL).fetchone()
+    changes_from = await reader.row(CHANGES_FROM_SQL)
     if changes_from is None or int(changes_from[0]) > since:
         _refuse(f"the change records since catalog version {since} were pruned")
         return None
     first_words: dict[int, str] = {}
     ranks: set[int] = set()
-    for movie_id, words_before, rank in conn.execute(CHANGED_MOVIES_SQL, (since,)):
+    for movie_id, words_before, rank in await reader.rows(CHANGED_MOVIES_SQL, (since,)):
         first_words.setdefault(movie_id, words_before or "")
         if rank is not None:
             ranks.add(int(rank))
@@ -71,7 +77,7 @@ def read_postings_delta(
         return _checked(stored, stored, overlay)
     for words in first_words.values():
         ranks.update(_ranks_stored_with(stored, words.split()))
-    current = dict(_titles_at(conn, sorted(ranks)))
+    current = await _titles_at(reader, sorted(ranks))
     stale = [rank for rank in ranks if stored.stored_document(rank) not in ("", current.get(rank))]
     documents = {
         rank: document
@@ -97,17 +103,18 @@ def _ranks_stored_with(stored: TitlePostings, words: list[str]) -> list[int]:
     ]
 
 
-def _titles_at(conn: sqlite3.Connection, ranks: list[int]) -> Iterable[tuple[int, str]]:
-    """(rank, title document) of the movies at ``ranks`` now (primary-key-like reads
+async def _titles_at(reader: Reader, ranks: list[int]) -> dict[int, str]:
+    """rank -> title document of the movies at ``ranks`` now (primary-key-like reads
     through the rank index)."""
+    found: dict[int, str] = {}
     for start in range(0, len(ranks), _RANKS_PER_READ):
         chunk = ranks[start : start + _RANKS_PER_READ]
         sql = TITLES_AT_SQL.format(", ".join("?" * len(chunk)))
-        for rank, norm_title, alt_norm_titles in conn.execute(sql, chunk):
-            yield (
-                int(rank),
-                norm_title + JOINED_TITLES + alt_norm_titles if alt_norm_titles else norm_title,
+        for rank, norm_title, alt_norm_titles in await reader.rows(sql, chunk):
+            found[int(rank)] = (
+                norm_title + JOINED_TITLES + alt_norm_titles if alt_norm_titles else norm_title
             )
+    return found
 
 
 def _checked(

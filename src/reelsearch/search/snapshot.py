@@ -306,8 +306,19 @@ class CatalogSnapshot:
                 previous=previous.stored_postings_pair() if previous is not None else None,
             )
             if found is not None:
-                snapshot = replace(snapshot, stored_postings=found[0], postings=found[1])
+                snapshot = snapshot.with_postings(*found)
         return snapshot
+
+    def with_postings(self, reference: str, postings: TitlePostings) -> CatalogSnapshot:
+        """This snapshot with the stored title postings catalog_meta names as ``reference``."""
+        return replace(self, stored_postings=reference, postings=postings)
+
+    def without_postings(self) -> CatalogSnapshot:
+        """This snapshot searching through the title index alone (itself if it has no
+        postings): what a PostgreSQL page that reads its one statement searches."""
+        if self.postings is None:
+            return self
+        return replace(self, postings=None, stored_postings=None)
 
     def stored_postings_pair(self) -> tuple[str, TitlePostings] | None:
         """``(reference, postings)`` of the stored postings this snapshot maps, if any."""

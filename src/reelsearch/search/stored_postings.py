@@ -1,25 +1,32 @@
 """Where a worker finds the title postings an import stored: read side of
 ``postings_store``, as ``stored_words`` is of the word index.
 
-The import names the file in ``catalog_meta`` (key ``title_postings``, value
-``"<file name> <xxh3-128>"``, the name ending in the import's version) in the
-transaction that commits the catalog, beside the SQLite catalog like the word
-index. A worker maps it if its checksum, format and version match and it is
-numbered by the word index the worker maps; then merges the writes since the
-import (``postings_delta.py``). A catalog version after writes keeps the
-mapping of the one before and reads only the new delta.
+The import names them in ``catalog_meta`` (key ``title_postings``, value
+``"<name> <xxh3-128>"``, the name ending in the import's version) in the
+transaction that commits the catalog. A worker maps them if their checksum,
+format and version match and they are numbered by the word index the worker
+maps; then merges the writes since the import (``postings_delta.py``). A
+catalog version after writes keeps the mapping of the one before and reads
+only the new delta.
 
-Missing or damaged, the file is rebuilt (deterministically, from the titles)
-and put back when no write came since the import; otherwise, and for a
-catalog that names no postings (imported by an older release: import it
-again), the snapshot has none and FTS5 answers alone, which is logged.
+- SQLite: a file beside the catalog, like the word index. Missing or damaged,
+  it is rebuilt (deterministically, from the titles) and put back when no
+  write came since the import.
+- PostgreSQL: the file's bytes are in the ``title_postings`` table; each host
+  copies them once into the word index's local cache directory (written
+  atomically, named by version and checksum) and maps the copy (0037).
+
+Otherwise, and for a catalog that names no postings (imported by an older
+release: import it again), the snapshot has none and the title index (FTS5,
+or the tsvector's GIN) answers alone, which is logged.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 from reelsearch.search.postings import NO_DELTA, TitlePostings
@@ -31,6 +38,8 @@ from reelsearch.search.postings_store import (
     encode_postings,
     map_postings_file,
 )
+from reelsearch.search.readers import Reader, SqliteReader, run_inline
+from reelsearch.search.stored_words import mapped_host_copy
 from reelsearch.search.vocabulary import Vocabulary
 from reelsearch.search.word_store import WordFileError, checksum, write_atomically
 
@@ -38,11 +47,20 @@ log = logging.getLogger(__name__)
 
 POSTINGS_KEY = "title_postings"
 POSTINGS_SQL = "SELECT value FROM catalog_meta WHERE key = 'title_postings'"
+POSTINGS_CHUNKS_SQL = "SELECT data FROM title_postings WHERE version = ? ORDER BY part"
+
+# Finds the stored arrays of the import ``built`` whose file has ``digest``.
+ArraysOf = Callable[[int, str, str], Awaitable[PostingArrays | None]]
 
 
 def postings_sidecar_name(catalog: Path, version: int) -> str:
     """The file name of a SQLite catalog's title postings imported as ``version``."""
     return f"{catalog.name}.postings-{version}"
+
+
+def postings_cache_name(version: int, digest: str) -> str:
+    """A host's copy of a PostgreSQL catalog's postings, beside its word index's copy."""
+    return f"v{version}-{digest}.postings"
 
 
 def open_sqlite_postings(
@@ -60,12 +78,76 @@ def open_sqlite_postings(
     that ``vocabulary`` maps, with the writes since the import (``overlay``: its word
     counts); ``previous``: the last version's, whose mapping is kept if it is the same
     file. None: FTS5 answers alone (logged)."""
-    row = conn.execute(POSTINGS_SQL).fetchone()
+
+    async def arrays_of(built: int, name: str, digest: str) -> PostingArrays | None:
+        path = catalog.parent / Path(name).name  # never outside the catalog's directory
+        words_digest = str(words_index).partition(" ")[2]
+        return _mapped_or_rebuilt(conn, path, (built, digest, version), vocabulary, words_digest)
+
+    return run_inline(
+        _open_postings(
+            SqliteReader(conn),
+            f"catalog {catalog}",
+            arrays_of,
+            words_index=words_index,
+            vocabulary=vocabulary,
+            overlay=overlay,
+            previous=previous,
+        )
+    )
+
+
+async def open_postgres_postings(
+    reader: Reader,
+    directory: Path,
+    *,
+    words_index: str | None,
+    vocabulary: Vocabulary,
+    overlay: Mapping[str, int],
+    previous: tuple[str, TitlePostings] | None = None,
+) -> tuple[str, TitlePostings] | None:
+    """``open_sqlite_postings`` for a PostgreSQL catalog, read through ``reader`` (in the
+    snapshot's transaction): the stored chunks copied once per host into ``directory``."""
+
+    async def arrays_of(built: int, name: str, digest: str) -> PostingArrays | None:
+        path = directory / postings_cache_name(built, digest)
+        return await mapped_host_copy(
+            reader,
+            (POSTINGS_CHUNKS_SQL, built, digest),
+            path,
+            partial(_map, path, built, digest),
+            ("title postings", "searches read the title index only until the next import"),
+        )
+
+    return await _open_postings(
+        reader,
+        "the PostgreSQL catalog",
+        arrays_of,
+        words_index=words_index,
+        vocabulary=vocabulary,
+        overlay=overlay,
+        previous=previous,
+    )
+
+
+async def _open_postings(
+    reader: Reader,
+    where: str,
+    arrays_of: ArraysOf,
+    *,
+    words_index: str | None,
+    vocabulary: Vocabulary,
+    overlay: Mapping[str, int],
+    previous: tuple[str, TitlePostings] | None,
+) -> tuple[str, TitlePostings] | None:
+    """What both backends do around finding the arrays (``arrays_of``): the catalog's
+    reference read and checked, the previous version's mapping kept, the delta merged."""
+    row = await reader.row(POSTINGS_SQL)
     if row is None or not row[0]:
         log.warning(
-            "catalog %s names no title postings (imported by an older release?): searches "
-            "read FTS5 only; import it again to have them",
-            catalog,
+            "%s names no title postings (imported by an older release?): searches "
+            "read the title index only; import it again to have them",
+            where,
         )
         return None
     reference = str(row[0])
@@ -77,19 +159,19 @@ def open_sqlite_postings(
     if previous is not None and previous[0] == reference:
         stored = previous[1].with_delta(NO_DELTA)
     else:
-        path = catalog.parent / Path(name).name  # never outside the catalog's directory
-        words_digest = words_index.partition(" ")[2]
-        arrays = _mapped_or_rebuilt(
-            conn, path, (int(built), digest, version), vocabulary, words_digest
-        )
+        arrays = await arrays_of(int(built), name, digest)
         if arrays is None:
             return None
-        if arrays.words_checksum != words_digest:
-            log.warning("title postings not used: %s is numbered by another word index", path)
+        if arrays.words_checksum != words_index.partition(" ")[2]:
+            log.warning("title postings not used: %s are numbered by another word index", name)
             return None
         stored = TitlePostings(arrays, vocabulary.lookup)
-    postings = read_postings_delta(conn, stored, int(built), overlay)
+    postings = await read_postings_delta(reader, stored, int(built), overlay)
     return None if postings is None else (reference, postings)
+
+
+def _map(path: Path, version: int, digest: str) -> PostingArrays:
+    return map_postings_file(path, catalog_version=version, expected_checksum=digest)
 
 
 def _mapped_or_rebuilt(

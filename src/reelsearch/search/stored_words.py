@@ -19,8 +19,10 @@ Either way a ``None`` answer means "build in memory", and is logged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import anyio.to_thread
 
@@ -41,6 +43,7 @@ WORD_INDEX_SQL = "SELECT value FROM catalog_meta WHERE key = 'word_index'"
 WORD_CHUNKS_SQL = "SELECT data FROM word_index WHERE version = ? ORDER BY part"
 
 logger = logging.getLogger("reelsearch.search")
+T = TypeVar("T")
 
 
 def sidecar_name(catalog: Path, version: int) -> str:
@@ -119,6 +122,43 @@ class SqliteWordFile:
         return True
 
 
+async def mapped_host_copy(
+    reader: Reader,
+    stored: tuple[str, int, str],
+    path: Path,
+    map_copy: Callable[[], T],
+    names: tuple[str, str],
+) -> T | None:
+    """A PostgreSQL catalog's image, mapped from this host's copy at ``path``
+    (``map_copy``), copied first from its chunks in the database when the host has
+    none or a damaged one. ``stored``: the statement reading the chunks, the import's
+    version and the image's checksum; ``names``: what the image is and what happens
+    without it, for the log. None (logged) when the chunks are missing or damaged, or
+    the copy cannot be written."""
+    chunks_sql, version, digest = stored
+    what, otherwise = names
+    try:
+        return await anyio.to_thread.run_sync(map_copy)
+    except WordFileError:
+        pass  # not copied to this host yet (or damaged): copy it from the database
+    parts = [bytes(row[0]) for row in await reader.rows(chunks_sql, (version,))]
+    if not parts or checksum(parts) != digest:
+        logger.warning(
+            "%s of catalog version %d is missing or damaged in the database: %s",
+            what,
+            version,
+            otherwise,
+        )
+        return None
+    try:
+        await anyio.to_thread.run_sync(write_atomically, path, parts)
+        del parts
+        return await anyio.to_thread.run_sync(map_copy)
+    except (OSError, WordFileError) as exc:
+        logger.warning("cannot copy the %s to %s (%s): %s", what, path, exc, otherwise)
+        return None
+
+
 class PostgresWordCache:
     """The word index of a PostgreSQL catalog, copied once per host into ``directory``."""
 
@@ -132,24 +172,13 @@ class PostgresWordCache:
             return None
         _, digest, version = reference
         path = self.directory / cache_name(version, digest)
-        try:
-            return await anyio.to_thread.run_sync(self._map, path, version, digest)
-        except WordFileError:
-            pass  # not cached on this host yet (or damaged): copy it from the database
-        parts = [bytes(row[0]) for row in await reader.rows(WORD_CHUNKS_SQL, (version,))]
-        if not parts or checksum(parts) != digest:
-            logger.warning(
-                "word index of catalog version %d is missing or damaged in the database: "
-                "building it in memory",
-                version,
-            )
-            return None
-        try:
-            await anyio.to_thread.run_sync(write_atomically, path, parts)
-            return await anyio.to_thread.run_sync(self._map, path, version, digest)
-        except (OSError, WordFileError) as exc:
-            logger.warning("cannot cache the word index at %s (%s): building it", path, exc)
-            return None
+        return await mapped_host_copy(
+            reader,
+            (WORD_CHUNKS_SQL, version, digest),
+            path,
+            partial(self._map, path, version, digest),
+            ("word index", "building it in memory"),
+        )
 
     @staticmethod
     def _map(path: Path, version: int, digest: str) -> WordArrays:
