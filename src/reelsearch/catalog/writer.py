@@ -31,10 +31,12 @@ from reelsearch.catalog.word_index import (
     remove_unfinished_word_files,
     store_sqlite_word_index,
 )
+from reelsearch.catalog.word_index_ahead import WordIndexAhead
 from reelsearch.config import Settings
 from reelsearch.db import connect_writer
 from reelsearch.errors import ImportFailed
 from reelsearch.search.normalize import JOINED_TITLES, normalize, word_key
+from reelsearch.search.snapshot import catalog_file
 
 if TYPE_CHECKING:
     from reelsearch.catalog.postgres_writer import PostgresCatalogImport
@@ -281,16 +283,21 @@ class CatalogImport:
         self._phase("delete stale")
         conn.execute(RANK_SQL)
         self._phase("rank")
+        # Before the indexes: ix_movies_letter_runs reads alt_norm_titles.
+        _update_alt_norm_titles(conn)
+        self._phase("alternate titles")
+        # The title documents are final: the word index is built from them on the
+        # second core while SQLite builds the indexes below (0038).
+        ahead = WordIndexAhead(conn, self.import_id) if catalog_file(conn) else None
+        self._phase("titles read")
         for _, sql in self._secondary_indexes:
             conn.execute(sql)
         self._phase("indexes")
         _write_movie_genres(conn, self._genre_bits.bits.values())
         self._phase("genres")
-        _update_alt_norm_titles(conn)
-        self._phase("alternate titles")
         _rebuild_title_index(conn)
         self._phase("title index")
-        store_sqlite_word_index(conn, self.import_id)  # before COMMIT shows the version
+        store_sqlite_word_index(conn, self.import_id, ahead)  # before COMMIT shows the version
         self._phase("word index")
         # The new index holds every word: no overlay, and no change record reaches
         # past this import (every movie may have changed; catalog/changes.py).
