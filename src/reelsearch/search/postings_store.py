@@ -76,7 +76,8 @@ def build_postings(
     ``words``, or None when a title's words are not exactly the index's (a word it
     lacks, or another count): then FTS5 splits titles otherwise, and only it is right.
 
-    CPU work at import: about 0.15 s per 100,000 titles (``title_tokens.py``)."""
+    CPU work at import: seconds at 1 M titles (``title_tokens.py``); the SQLite import
+    does it on its second core (``catalog/word_index_ahead.py``)."""
     return number_postings(tokenize_titles(rows), words, words_checksum)
 
 
