@@ -289,7 +289,8 @@ class CatalogImport:
         self._phase("delete stale")
         conn.execute(RANK_SQL)
         self._phase("rank")
-        # Before the indexes: ix_movies_letter_runs reads alt_norm_titles.
+        # Before the indexes (ix_movies_letter_runs reads alt_norm_titles: built once
+        # then, not updated row by row) and before the titles are read just below.
         _update_alt_norm_titles(conn)
         self._phase("alternate titles")
         # The title documents are final: the word index is built from them on the
