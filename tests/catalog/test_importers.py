@@ -742,3 +742,18 @@ def test_split_title(raw: str, expected: tuple[str, int | None, tuple[str, ...]]
 def test_article_first(title: str, expected: str) -> None:
     """A trailing article moves to the front; anything else is left alone."""
     assert expected == article_first(title)
+
+
+def test_import_leaves_one_title_index_segment_and_fts5_merge_defaults(
+    sample_settings: Settings,
+) -> None:
+    """The title index is built without merges and optimized once into one segment; the
+    merge settings later single-movie writes use are FTS5's defaults again."""
+    conn = connect(sample_settings)
+    try:
+        config = dict(conn.execute("SELECT k, v FROM title_fts_config WHERE k != 'version'"))
+        segments = conn.execute("SELECT count(DISTINCT segid) FROM title_fts_idx").fetchone()
+    finally:
+        conn.close()
+    assert {"automerge": 4, "crisismerge": 16} == config
+    assert (1,) == segments

@@ -176,7 +176,7 @@ def test_a_reimport_stopped_before_commit_leaves_the_old_catalog_answering(
     try:
         before = answers(engine)
         with held_import(settings.database_url) as job:
-            job.wait_for("title index done")
+            job.wait_for("genres done")
             job.hold()  # it blocks at "word index done": the files written, not committed
             wait_for_file(sample_copy.parent / "sample.db.words-2")
             wait_for_file(sample_copy.parent / "sample.db.postings-2")

@@ -24,14 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reelsearch.catalog.stored_chunks import store_chunks
-from reelsearch.search.postings_store import (
-    TITLES_SQL,
-    PostingArrays,
-    build_postings,
-    encode_postings,
-)
+from reelsearch.search.postings_store import PostingArrays, encode_postings
 from reelsearch.search.stored_postings import POSTINGS_KEY, postings_sidecar_name
-from reelsearch.search.word_arrays import WordArrays
 from reelsearch.search.word_store import checksum, write_atomically
 
 if TYPE_CHECKING:
@@ -43,12 +37,11 @@ POSTGRES_POSTINGS_NAME = "title_postings-"
 
 
 def store_sqlite_postings(
-    conn: sqlite3.Connection, catalog: Path, version: int, words: WordArrays, words_checksum: str
+    conn: sqlite3.Connection, catalog: Path, version: int, postings: PostingArrays | None
 ) -> int:
-    """Build the postings of the catalog ``conn`` is writing, numbered by ``words`` (the
-    word index just stored, of checksum ``words_checksum``), and store them as
-    ``version``'s file. Returns the file's size in bytes (0: not stored)."""
-    postings = build_postings(conn.execute(TITLES_SQL), words, words_checksum)
+    """Store ``postings`` (``build_postings`` of the catalog ``conn`` is writing, numbered by
+    the word index just stored; None: refused) as ``version``'s file. Returns the file's
+    size in bytes (0: not stored)."""
     if postings is None:
         conn.execute("DELETE FROM catalog_meta WHERE key = ?", (POSTINGS_KEY,))
         return 0

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from reelsearch.catalog.postings_index import store_sqlite_postings
 from reelsearch.catalog.stored_chunks import store_chunks
+from reelsearch.search.postings_store import TITLES_SQL, build_postings
 from reelsearch.search.snapshot import INITIALISM_TITLES_SQL, catalog_file, initialisms_of
 from reelsearch.search.sql import SQLITE
 from reelsearch.search.stored_postings import POSTINGS_KEY, postings_sidecar_name
@@ -33,6 +34,8 @@ from reelsearch.search.word_store import build_word_arrays, checksum, encode, wr
 if TYPE_CHECKING:
     import psycopg  # SQLite users never load it
 
+    from reelsearch.catalog.word_index_ahead import WordIndexAhead
+
 log = logging.getLogger(__name__)
 
 _UPSERT_META = (
@@ -41,22 +44,33 @@ _UPSERT_META = (
 )
 
 
-def store_sqlite_word_index(conn: sqlite3.Connection, version: int) -> int:
+def store_sqlite_word_index(
+    conn: sqlite3.Connection, version: int, ahead: WordIndexAhead | None = None
+) -> int:
     """Build the index of the catalog ``conn`` is writing and store it as ``version``'s file,
     with the title postings numbered by it (``catalog/postings_index.py``).
 
-    Returns the files' size in bytes (0 for a catalog in memory: nowhere to put it).
+    ``ahead``: the same built in a thread from the titles (``word_index_ahead.py``),
+    used if its vocabulary is FTS5's. Returns the files' size in bytes (0 for a
+    catalog in memory: nowhere to put it).
     """
     catalog = catalog_file(conn)
     if catalog is None:
         return 0
-    arrays = build_word_arrays(
-        conn.execute(SQLITE.vocabulary_sql).fetchall(),
-        initialisms_of(t for row in conn.execute(INITIALISM_TITLES_SQL) for t in row if t),
-    )
-    parts = encode(arrays, version)
+    document_counts = conn.execute(SQLITE.vocabulary_sql).fetchall()
+    prepared = ahead.result() if ahead is not None else None
+    if prepared is not None and prepared.document_counts == document_counts:
+        arrays, parts, digest = prepared.arrays, prepared.parts, prepared.digest
+        postings = prepared.postings
+    else:
+        arrays = build_word_arrays(
+            document_counts,
+            initialisms_of(t for row in conn.execute(INITIALISM_TITLES_SQL) for t in row if t),
+        )
+        parts = encode(arrays, version)
+        digest = checksum(parts)
+        postings = build_postings(conn.execute(TITLES_SQL), arrays, digest)
     name = sidecar_name(catalog, version)
-    digest = checksum(parts)
     write_atomically(catalog.parent / name, parts)
     # The files workers may still be mapping: those named now, whatever version made them
     # (writes since an import bump the catalog version, not the index's: 0014).
@@ -66,7 +80,7 @@ def store_sqlite_word_index(conn: sqlite3.Connection, version: int) -> int:
     kept = {name, *(str(row[0]).partition(" ")[0] for row in previous)}
     conn.execute(_UPSERT_META.format("?"), (WORD_INDEX_KEY, f"{name} {digest}"))
     # The title postings are numbered by this index's words: stored with it (0033).
-    postings_size = store_sqlite_postings(conn, catalog, version, arrays, digest)
+    postings_size = store_sqlite_postings(conn, catalog, version, postings)
     kept.add(postings_sidecar_name(catalog, version))
     _remove_older_files(catalog, version, kept, f"{catalog.name}.words-")
     _remove_older_files(catalog, version, kept, f"{catalog.name}.postings-")

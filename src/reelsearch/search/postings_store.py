@@ -24,7 +24,6 @@ finds the file missing can rebuild the same bytes from the same titles.
 from __future__ import annotations
 
 import logging
-from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from reelsearch.search.normalize import JOINED_TITLES, TITLE_SEPARATOR
+from reelsearch.search.normalize import TITLE_SEPARATOR
+from reelsearch.search.title_tokens import TitleTokens, tokenize_titles
 from reelsearch.search.word_arrays import WordArrays, WordLookup
 from reelsearch.search.word_store import (
     WordFileError,
@@ -76,45 +76,45 @@ def build_postings(
     ``words``, or None when a title's words are not exactly the index's (a word it
     lacks, or another count): then FTS5 splits titles otherwise, and only it is right.
 
-    CPU work at import: about 0.2 s per 100,000 titles, with arrays, not lists of
-    Python ints (the in-worker build's temporaries were what cost memory, 0031)."""
+    CPU work at import: seconds at 1 M titles (``title_tokens.py``); the SQLite import
+    does it on its second core (``catalog/word_index_ahead.py``)."""
+    return number_postings(tokenize_titles(rows), words, words_checksum)
+
+
+def number_postings(
+    tokens: TitleTokens, words: WordArrays, words_checksum: str
+) -> PostingArrays | None:
+    """``build_postings`` of titles already split into words."""
     lookup = WordLookup(words, bisects=False)
     numbers = {word: n for n, word in enumerate(lookup.words_at(range(lookup.count)))}
     numbers[TITLE_SEPARATOR] = -1  # in every document with alternates, in no posting
-    word_numbers = array("q")
-    words_per_title = array("q")
-    documents: list[bytes] = []
-    ranks = array("q")
     try:
-        for rank, norm_title, alt_norm_titles in rows:
-            document = (
-                norm_title + JOINED_TITLES + alt_norm_titles if alt_norm_titles else norm_title
-            )
-            distinct = set(document.split())
-            word_numbers.extend(map(numbers.__getitem__, distinct))
-            words_per_title.append(len(distinct))
-            documents.append(document.encode())
-            ranks.append(rank)
+        vocabulary = tokens.vocabulary
+        renumber = np.fromiter(
+            map(numbers.__getitem__, vocabulary), dtype=np.int64, count=len(vocabulary)
+        )
     except KeyError as exc:
         _refuse(f"a title holds the word {exc.args[0]!r}, which the title index lacks")
         return None
     del numbers
-    numbered = np.frombuffer(word_numbers, dtype=np.int64)
-    rank_of = np.frombuffer(ranks, dtype=np.int64)
-    word_ranks = np.repeat(rank_of, np.frombuffer(words_per_title, dtype=np.int64))
+    numbered = renumber[tokens.word_numbers()]
     keep = numbered >= 0
-    # One sort of (word, rank) pairs: each word's ranks ascending, in any row order.
-    pairs = np.sort((numbered[keep] << 32) | word_ranks[keep])
+    pairs = (numbered[keep] << 32) | tokens.pair_ranks()[keep]
+    kept = renumber[renumber >= 0]
+    if not bool(np.all(kept[1:] > kept[:-1])):  # both sorted by word: only a foreign order
+        pairs = np.sort(pairs)
     counts = np.bincount(pairs >> 32, minlength=lookup.count)
     if not np.array_equal(counts, words.sections["doc_counts"]):
         _refuse("a word's title count differs from the title index's")
         return None
     offsets = np.zeros(lookup.count + 1, dtype="<i8")
     np.cumsum(counts, out=offsets[1:])
+    rank_of = tokens.ranks
+    documents = tokens.documents
     order = np.argsort(rank_of, kind="stable")
     top = int(rank_of.max(initial=0))
     lengths = np.zeros(top + 2, dtype="<i8")
-    lengths[rank_of + 1] = [len(document) for document in documents]
+    lengths[rank_of + 1] = np.fromiter(map(len, documents), dtype=np.int64, count=len(documents))
     blob = b"".join(documents[i] for i in order.tolist())
     sections = {
         "posting_offsets": offsets,
