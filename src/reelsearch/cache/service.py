@@ -197,13 +197,7 @@ class ResultCache(Tiers, Invalidating, Reporting):
 
     async def get_or_compute(self, key: str, compute: Compute) -> CachedResponse:
         now = time.time()
-        return await self.answer_looked_up(key, self._lookup_now(key, now), now, compute)
-
-    def look_up_now(self, key: str, now: float) -> CachedResponse | None | Literal[Lookup.AWAIT]:
-        """The first part of ``get_or_compute``: what the levels that answer without an
-        await hold (``MUST_AWAIT``: a level must be read), for ``is_first_sighting`` to
-        be asked about a None before ``answer_looked_up`` goes on."""
-        return self._lookup_now(key, now)
+        return await self.answer_looked_up(key, self.lookup_now(key, now), now, compute)
 
     async def answer_looked_up(
         self,
@@ -212,7 +206,7 @@ class ResultCache(Tiers, Invalidating, Reporting):
         now: float,
         compute: Compute,
     ) -> CachedResponse:
-        """The rest of ``get_or_compute`` given what ``look_up_now`` found at ``now``."""
+        """The rest of ``get_or_compute`` given what ``lookup_now`` found at ``now``."""
         if entry is MUST_AWAIT:
             entry = await self._lookup_below_memory(key, now)
         if entry is not None:

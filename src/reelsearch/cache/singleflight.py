@@ -73,15 +73,23 @@ class SingleFlight:
         Synchronous, so a caller computing in this process alone (``ResultCache``
         without Redis) runs the single-flight without a coroutine of its own.
         """
-        inflight = self._inflight
-        if key not in inflight:
-            inflight[key] = None
+        if self.claim_if_free(key):
             return None
+        inflight = self._inflight
         running = inflight[key]
         if running is None:
             running = inflight[key] = asyncio.get_running_loop().create_future()
         self.counters.singleflight_waits += 1
         return running
+
+    def claim_if_free(self, key: str) -> bool:
+        """Claim ``key`` (True: the caller must ``settle`` or ``fail`` it, as after ``claim``)
+        unless a computation of it is running (False: nothing changed, nothing counted)."""
+        inflight = self._inflight
+        if key in inflight:
+            return False
+        inflight[key] = None
+        return True
 
     def settle(self, key: str, entry: CachedResponse) -> None:
         """The caller that claimed ``key`` computed ``entry``: hand it to the waiters."""

@@ -28,9 +28,9 @@ DISK_ADMISSION_COUNT = 2
 
 
 class Lookup(enum.Enum):
-    """What ``_lookup_now`` answers besides an entry or None."""
+    """What ``lookup_now`` answers besides an entry or None."""
 
-    AWAIT = "await"  # the lookup must read a level (Redis, or the disk): ``_lookup_now``
+    AWAIT = "await"  # the lookup must read a level (Redis, or the disk): ``lookup_now``
 
 
 MUST_AWAIT: Final = Lookup.AWAIT
@@ -52,12 +52,12 @@ class Tiers:
 
     async def lookup(self, key: str, now: float) -> CachedResponse | None:
         """The entry from the fastest level holding it, copied into the faster ones."""
-        found = self._lookup_now(key, now)
+        found = self.lookup_now(key, now)
         if found is MUST_AWAIT:
             return await self._lookup_below_memory(key, now)
         return found
 
-    def _lookup_now(self, key: str, now: float) -> CachedResponse | None | Literal[Lookup.AWAIT]:
+    def lookup_now(self, key: str, now: float) -> CachedResponse | None | Literal[Lookup.AWAIT]:
         """``lookup`` as far as it goes without awaiting: L1, and the levels below it that
         cannot hold ``key`` (the disk's held keys); ``MUST_AWAIT`` when a level must be read.
 
@@ -92,7 +92,7 @@ class Tiers:
         return self.doorkeeper and memory is not None and memory.frequency(key) <= 1
 
     async def _lookup_below_memory(self, key: str, now: float) -> CachedResponse | None:
-        """The rest of ``lookup`` after ``_lookup_now`` answered ``MUST_AWAIT``: the levels
+        """The rest of ``lookup`` after ``lookup_now`` answered ``MUST_AWAIT``: the levels
         after L1 when it comes first (it was read), else all of them."""
         disk = self.disk_level
         start = 1 if self._memory_first else 0

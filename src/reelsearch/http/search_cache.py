@@ -9,7 +9,6 @@ every spelling of a search gets the same bytes; the server time goes to a
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from operator import itemgetter
@@ -123,6 +122,14 @@ def _canonical(query: SearchQuery) -> SearchQuery:
     return query
 
 
+def _searched(
+    engine: SearchEngine, receive: Receive, query: SearchQuery, deadline: Deadline
+) -> Awaitable[SearchResult]:
+    """``query`` searched for one request: bounded by its ``deadline``, stopped if its
+    client goes away (http/disconnect.py)."""
+    return unless_disconnected(receive, deadline, lambda: engine.search(query, deadline))
+
+
 class FirstSighting(NamedTuple):
     """The answer to a search asked for the first time, computed for its request alone."""
 
@@ -181,9 +188,15 @@ class SearchResponder:
         query_string: bytes = scope["query_string"]
         cache.search_log.record(query_string)
         now = time.time()
-        found = cache.look_up_now(key, now)
+        found = cache.lookup_now(key, now)
         if found is None and cache.is_first_sighting(key):
-            return await self._first_sighting(cache, engine, receive, deadline, query, key, now)
+            flight = cache.flight_of(key)
+            # Unless a request is computing it already (L1's counts are halved now and
+            # then): then this one waits for it as any miss does, below.
+            if cache.singleflight.claim_if_free(flight):
+                return await self._first_sighting(
+                    cache, engine, receive, deadline, query, key, flight, now
+                )
         try:
             entry = await cache.answer_looked_up(key, found, now, compute)
         except SearchCancelled:
@@ -206,25 +219,20 @@ class SearchResponder:
         deadline: Deadline,
         query: SearchQuery,
         key: str,
+        flight: str,
         now: float,
-    ) -> tuple[CachedResponse | FirstSighting, bool]:
+    ) -> tuple[FirstSighting, bool]:
         """A search no level holds and this process has not seen (decision 0039): computed
         and sent as with the cache off, with the headers a stored answer would have; no
-        entry, tags, store or alias. It holds the key's single-flight (a dict slot, no
-        future): a request for the same search arriving meanwhile waits for it instead
-        of searching again, and then (asked twice) the answer is stored for both."""
+        entry, tags, store or alias. The caller claimed its single-flight (``flight``: a
+        dict slot, no future): a request for the same search arriving meanwhile waits
+        for it instead of searching again, and then (asked twice) it is stored for both."""
         flights = cache.singleflight
-        flight = cache.flight_of(key)
-        running = flights.claim(flight)
-        if running is not None:  # computing already (L1's counts were halved since)
-            return await asyncio.shield(running), False
         cache.counters.misses += 1
         cache.counters.first_sightings += 1
         version = engine.snapshot.version
         try:
-            result = await unless_disconnected(
-                receive, deadline, lambda: engine.search(query, deadline)
-            )
+            result = await _searched(engine, receive, query, deadline)
             body = render_search(result)
         except BaseException as exc:
             flights.fail(flight, exc)
@@ -244,11 +252,7 @@ class SearchResponder:
         """The body of a search computed for one request with the cache off: nothing
         stored or tagged; the same bytes ``answer`` would send (http/search_route.py)."""
         query = _canonical(query)
-        deadline = engine.deadline()
-        result = await unless_disconnected(
-            receive, deadline, lambda: engine.search(query, deadline)
-        )
-        return render_search(result)
+        return render_search(await _searched(engine, receive, query, engine.deadline()))
 
     async def _compute(
         self, engine: SearchEngine, query: SearchQuery, deadline: Deadline | None = None

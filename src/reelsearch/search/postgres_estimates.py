@@ -8,8 +8,8 @@ snapshot's vocabulary and the whole-catalog facets (docs/decisions/0018).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Hashable, Sequence
+from typing import Protocol, TypeVar
 
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.plan import Alternative, QueryPlan
@@ -30,6 +30,7 @@ DRIVER_RATIO = 32
 DRIVER_TITLES = 20_000
 # Counts a TitleCounts keeps before it starts over: a few MB at most.
 REMEMBERED_COUNTS = 50_000
+K = TypeVar("K", bound=Hashable)
 
 
 class Counts(Protocol):
@@ -61,32 +62,32 @@ class TitleCounts:
         self._most: dict[str, int] = {}
 
     def doc_count(self, word: str) -> int:
-        found = self._docs.get(word)
-        if found is None:
-            if len(self._docs) >= REMEMBERED_COUNTS:
-                self._docs.clear()
-            found = self._docs[word] = self.vocabulary.doc_count(word)
-        return found
+        return _remembered(self._docs, word, lambda: self.vocabulary.doc_count(word))
 
     def titles_with(self, word: str, *, prefix: bool, up_to: int) -> int:
         if not prefix:
             return self.doc_count(word)
-        key = (word, prefix, up_to)
-        found = self._titles.get(key)
-        if found is None:
-            if len(self._titles) >= REMEMBERED_COUNTS:
-                self._titles.clear()
-            found = self.vocabulary.titles_with(word, prefix=True, up_to=up_to)
-            self._titles[key] = found
-        return found
+        return _remembered(
+            self._titles,
+            (word, prefix, up_to),
+            lambda: self.vocabulary.titles_with(word, prefix=True, up_to=up_to),
+        )
 
     def most_titles_with_prefix(self, prefix: str) -> int:
-        found = self._most.get(prefix)
-        if found is None:
-            if len(self._most) >= REMEMBERED_COUNTS:
-                self._most.clear()
-            found = self._most[prefix] = self.vocabulary.most_titles_with_prefix(prefix)
-        return found
+        return _remembered(
+            self._most, prefix, lambda: self.vocabulary.most_titles_with_prefix(prefix)
+        )
+
+
+def _remembered(memo: dict[K, int], key: K, count: Callable[[], int]) -> int:
+    """``memo[key]``, counted (``count()``) the first time; the memo is emptied when it
+    holds REMEMBERED_COUNTS keys (a bound, not an order: counts are cheap to redo)."""
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= REMEMBERED_COUNTS:
+            memo.clear()
+        found = memo[key] = count()
+    return found
 
 
 def alternative_titles(alternative: Alternative, vocabulary: Counts, up_to: int) -> int:
