@@ -19,6 +19,8 @@ Either way a ``None`` answer means "build in memory", and is logged.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -44,6 +46,15 @@ WORD_CHUNKS_SQL = "SELECT data FROM word_index WHERE version = ? ORDER BY part"
 
 logger = logging.getLogger("reelsearch.search")
 T = TypeVar("T")
+
+# A host copy no worker has opened for this long is removed when a worker opens another.
+# The directory is shared by every PostgreSQL catalog on the host and each import leaves
+# a new word index and postings copy beside the old ones: without this it only grows.
+# A worker still mapping a removed copy keeps reading it (a mapping outlives its
+# unlinking); one started later copies it again from the database.
+HOST_COPY_IDLE_SECONDS = 7 * 24 * 3600
+# What a host copy, or a crashed write of one (``write_atomically``'s temporary), ends with.
+_HOST_COPY_ENDINGS = (".words", ".postings", ".tmp")
 
 
 def sidecar_name(catalog: Path, version: int) -> str:
@@ -138,9 +149,12 @@ async def mapped_host_copy(
     chunks_sql, version, digest = stored
     what, otherwise = names
     try:
-        return await anyio.to_thread.run_sync(map_copy)
+        mapped = await anyio.to_thread.run_sync(map_copy)
     except WordFileError:
         pass  # not copied to this host yet (or damaged): copy it from the database
+    else:
+        await anyio.to_thread.run_sync(mark_opened_and_prune, path)
+        return mapped
     parts = [bytes(row[0]) for row in await reader.rows(chunks_sql, (version,))]
     if not parts or checksum(parts) != digest:
         logger.warning(
@@ -153,10 +167,48 @@ async def mapped_host_copy(
     try:
         await anyio.to_thread.run_sync(write_atomically, path, parts)
         del parts
-        return await anyio.to_thread.run_sync(map_copy)
+        mapped = await anyio.to_thread.run_sync(map_copy)
     except (OSError, WordFileError) as exc:
         logger.warning("cannot copy the %s to %s (%s): %s", what, path, exc, otherwise)
         return None
+    await anyio.to_thread.run_sync(mark_opened_and_prune, path)
+    return mapped
+
+
+def mark_opened_and_prune(
+    opened: Path, idle_seconds: float = HOST_COPY_IDLE_SECONDS, now: float | None = None
+) -> list[Path]:
+    """Mark the host copy ``opened`` as opened now, and remove the copies beside it
+    that no worker has opened (nor written) for ``idle_seconds``; the paths removed.
+
+    "Opened" is the access time, set here (not left to the mount's atime rules); the
+    modification time stays the copy's write time. Failures are logged, never raised:
+    a copy that cannot be removed costs disk, not searches."""
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        written = opened.stat().st_mtime
+        os.utime(opened, (now, written))
+        candidates = list(opened.parent.iterdir())
+    except OSError as exc:
+        logger.warning("cannot mark or list the host copies beside %s: %s", opened, exc)
+        return removed
+    for path in candidates:
+        if path == opened or not path.name.endswith(_HOST_COPY_ENDINGS):
+            continue
+        try:
+            seen = path.stat()
+            if now - max(seen.st_atime, seen.st_mtime) > idle_seconds:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            continue  # another worker removed it first
+        except OSError as exc:
+            logger.warning("cannot remove the idle host copy %s: %s", path, exc)
+    if removed:
+        logger.info("removed %d host copies not opened for %d days: %s", len(removed),
+                    idle_seconds // 86400, ", ".join(p.name for p in removed))  # fmt: skip
+    return removed
 
 
 class PostgresWordCache:
