@@ -8,7 +8,6 @@ import os
 import shlex
 import shutil
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
@@ -141,6 +140,10 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument("--top", type=int, default=0, help="warm: how many (default: setting)")
     cache.set_defaults(run=_cache)
 
+    upgrade = command(commands, "upgrade", "bring a catalog imported by an older release to "
+                      "this release's schema, in place (no import)")  # fmt: skip
+    upgrade.set_defaults(run=_upgrade)
+
     profile = command(commands, "profile", "profile a workload in process (pyinstrument)")
     profile.add_argument("--queries", type=Path,
                          help="request paths, one a line (default: a catalog mix)")  # fmt: skip
@@ -214,6 +217,12 @@ def _cache(args: argparse.Namespace) -> None:
     print(run_cache_command(_settings(args), args.action, args.top))
 
 
+def _upgrade(args: argparse.Namespace) -> None:
+    from reelsearch.catalog.upgrade import upgrade_catalog
+
+    print(f"reelsearch: {upgrade_catalog(_settings(args))}")
+
+
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
     if getattr(args, "allow_shrink", False):
         overrides["import_max_shrink"] = 1.0
@@ -234,11 +243,15 @@ def _serve(args: argparse.Namespace) -> None:
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
     # A taken port is the likelier mistake, and cheaper to find than a bad catalog.
     check_address_free(settings.host, settings.port)
-    _check_catalog(settings)
+    from reelsearch.catalog.upgrade import check_servable, shown_url
+
+    warning = check_servable(settings)
+    if warning is not None:
+        print(f"reelsearch: warning: {warning}", file=sys.stderr)
     # Worker processes build their own Settings from the environment.
     os.environ[ENV_PREFIX + "DATABASE_URL"] = settings.database_url
     where = f"http://{settings.host}:{settings.port}"
-    print(f"reelsearch: serving {_shown(settings.database_url)} on {where}"
+    print(f"reelsearch: serving {shown_url(settings.database_url)} on {where}"
           f" with {settings.workers} workers; {compiled.describe()}", file=sys.stderr)  # fmt: skip
     serve(settings)
 
@@ -247,46 +260,6 @@ def _remove_in(pid: int, directory: str) -> None:
     """Remove ``directory`` at exit of process ``pid`` only (not of a forked worker)."""
     if os.getpid() == pid:
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def _shown(url: str) -> str:
-    """A database URL fit for a log line: the password masked."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def _check_catalog(settings: Settings) -> None:
-    """Fail here, once, with a clear message, rather than in every worker."""
-    from reelsearch.errors import CatalogError
-    from reelsearch.search.snapshot import NOT_IMPORTED, VERSION_SQL
-
-    if settings.backend == "postgresql":
-        import psycopg
-
-        try:
-            with psycopg.connect(settings.postgres_dsn, connect_timeout=10) as conn:
-                version: tuple[Any, ...] | None = conn.execute(VERSION_SQL).fetchone()
-        except psycopg.Error as exc:
-            raise CatalogError(
-                f"the PostgreSQL catalog can't be read: {str(exc).strip()}. "
-                "Run `reelsearch import sample` with the same REELSEARCH_DATABASE_URL first."
-            ) from None
-    else:
-        from reelsearch.db import ReadPool
-
-        pool = ReadPool(settings)
-        try:
-            with pool.connection() as conn:
-                version = conn.execute(VERSION_SQL).fetchone()
-        except sqlite3.Error as exc:
-            raise CatalogError(
-                f"{settings.sqlite_path} is not a reelsearch catalog: {exc}"
-            ) from None
-        finally:
-            pool.dispose()
-    if version is not None and int(version[0]) == NOT_IMPORTED:
-        raise CatalogNotImported(_shown(settings.database_url))
 
 
 def _import_sample(args: argparse.Namespace, progress: Progress) -> None:
@@ -340,6 +313,7 @@ _WITH_PROGRESS = {_import_sample, _import_imdb, _import_movielens, _import_jsonl
 
 
 def _search(args: argparse.Namespace) -> None:
+    from reelsearch.catalog.upgrade import shown_url
     from reelsearch.search.backends import open_blocking_engine
     from reelsearch.search.query import parse_search
 
@@ -347,7 +321,7 @@ def _search(args: argparse.Namespace) -> None:
     try:
         engine = open_blocking_engine(settings)
     except CatalogNotImported:  # the same, naming the database
-        raise CatalogNotImported(_shown(settings.database_url)) from None
+        raise CatalogNotImported(shown_url(settings.database_url)) from None
     try:
         started = time.perf_counter()
         query = parse_search([("q", " ".join(args.query)), ("limit", str(args.limit))])

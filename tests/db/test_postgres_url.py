@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from reelsearch.cli import _check_catalog
+from reelsearch.catalog.upgrade import check_servable
 from reelsearch.config import Settings
 from reelsearch.search.backends import open_blocking_engine
 from reelsearch.search.query import parse_search
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.postgres
 def test_tls_option_works_for_serving_and_admin(small_pg_settings: Settings, option: str) -> None:
     """Either spelling reaches the real server through asyncpg (search) and libpq (admin)."""
     settings = replace(small_pg_settings, database_url=f"{small_pg_settings.database_url}?{option}")
-    _check_catalog(settings)  # psycopg, as `reelsearch serve` checks before starting workers
+    assert check_servable(settings) is None  # psycopg, as `reelsearch serve` checks first
     engine = open_blocking_engine(settings)  # SQLAlchemy + asyncpg, as the workers search
     try:
         assert "The Matrix" == engine.search(parse_search([("q", "matrix")])).hits[0]["title"]

@@ -115,7 +115,10 @@ def test_schema_behind_the_code_is_not_ready(
         conn.execute("UPDATE alembic_version SET version_num = 'older'")
     conn.close()
     response = client.get("/ready", headers=ADMIN)
-    reason = f"schema at revision older, this code needs {migrations_head()}: run an import"
+    reason = (
+        f"schema at revision older, this code needs {migrations_head()}: "
+        "run `reelsearch upgrade` (or an import)"
+    )
     assert (503, "not_ready", f"not ready: migrations: {reason}") == (
         response.status_code,
         response.json()["error"]["code"],

@@ -178,7 +178,10 @@ class Readiness:
         current = await self.database.scalar(_ALEMBIC_VERSION_SQL)
         if current == self._head:
             return "ok"
-        return f"schema at revision {current}, this code needs {self._head}: run an import"
+        return (
+            f"schema at revision {current}, this code needs {self._head}: "
+            "run `reelsearch upgrade` (or an import)"
+        )
 
     async def _check_redis(self) -> str:
         import redis.asyncio
