@@ -343,3 +343,27 @@ def test_export_refuses_page_parameters(make_client: Callable[..., CountingClien
     app = make_client()
     response = app.get("/v1/search/export?q=a&limit=5")
     assert response.status_code == 400 and response.json()["error"]["param"] == "limit"
+
+
+@pytest.mark.parametrize(
+    ("query", "param", "message"),
+    [
+        ("genres=Nope", "genres", "genre 'Nope' is not in the catalog"),
+        ("kind=nope", "kind", "kind 'nope' is not in the catalog"),
+    ],
+)
+def test_export_refuses_unknown_filter_values_before_streaming(
+    make_client: Callable[..., CountingClient], query: str, param: str, message: str
+) -> None:
+    """A filter value the catalog lacks is a 400 JSON error naming it, as on /v1/search,
+    not a 500 from a stream that has already started."""
+    app = make_client()
+    response = app.get(f"/v1/search/export?q=a&{query}")
+    error = response.json()["error"]
+    assert (400, "application/json", "invalid", param) == (
+        response.status_code,
+        response.headers["content-type"],
+        error["code"],
+        error["param"],
+    )
+    assert error["message"].startswith(message)
