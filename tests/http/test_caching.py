@@ -367,3 +367,14 @@ def test_export_refuses_unknown_filter_values_before_streaming(
         error["param"],
     )
     assert error["message"].startswith(message)
+
+
+def test_export_holds_the_configured_word_limit(
+    make_client: Callable[..., CountingClient],
+) -> None:
+    """REELSEARCH_MAX_QUERY_WORDS bounds an export's q as it bounds a search's: 400 too_long."""
+    app = make_client(max_query_words=4)
+    answers = [app.get(f"/v1/search{path}?q=a+b+c+d+e") for path in ("", "/export")]
+    expected = {"code": "too_long", "param": "q",
+                "message": "q has 5 words after normalization; the limit is 4"}  # fmt: skip
+    assert [(400, expected)] * 2 == [(a.status_code, a.json()["error"]) for a in answers]

@@ -51,7 +51,10 @@ async def export(request: Request) -> Response:
             raise InvalidRequest(f"{name} does not apply to an export (it returns every match)",
                                  param=name)  # fmt: skip
     state = request.app.state
-    query = parse_search(pairs, max_query_chars=state.settings.max_query_chars)
+    settings = state.settings
+    query = parse_search(
+        pairs, max_query_chars=settings.max_query_chars, max_query_words=settings.max_query_words
+    )
     engine: SearchEngine = state.engine
     encoding = choose_encoding(request.headers.get("accept-encoding", ""), compressible=True)
     if encoding is None:
