@@ -226,6 +226,35 @@ def test_nothing_acceptable_is_406(make_client: Callable[..., CountingClient]) -
     assert response.json()["error"]["code"] == "not_acceptable"
 
 
+@pytest.mark.parametrize("path", ["/v1/search?q=a&limit=30", "/v1/search/export?q=a"])
+def test_repeated_accept_encoding_lines_are_one_list(
+    make_client: Callable[..., CountingClient], path: str
+) -> None:
+    """Two Accept-Encoding lines count as their values joined by a comma (RFC 9110 5.3):
+    "gzip" then "identity;q=0" is gzip, in either order, not the last line alone (a 406)."""
+    app = make_client()
+    lines = [("accept-encoding", "gzip"), ("accept-encoding", "identity;q=0")]
+    codings = [
+        (response.status_code, response.headers.get("content-encoding"))
+        for response in (app.get(path, headers=order) for order in (lines, lines[::-1]))
+    ]
+    expected = [(200, "gzip")] * 2
+    assert expected == codings
+
+
+def test_repeated_if_none_match_lines_are_one_list(
+    make_client: Callable[..., CountingClient],
+) -> None:
+    """An ETag in any of several If-None-Match lines is a match: a 304, in either order."""
+    app = make_client()
+    etag = app.get("/v1/search?q=alien").headers["etag"]
+    lines = [("if-none-match", etag), ("if-none-match", '"other"')]
+    statuses = [app.get("/v1/search?q=alien", headers=order).status_code
+                for order in (lines, lines[::-1])]  # fmt: skip
+    expected = [304, 304]
+    assert expected == statuses
+
+
 def test_small_bodies_are_not_compressed(make_client: Callable[..., CountingClient]) -> None:
     """A body under compress_min_bytes goes as identity even to a gzip client."""
     app = make_client(compress_min_bytes=100_000)

@@ -56,7 +56,8 @@ async def export(request: Request) -> Response:
         pairs, max_query_chars=settings.max_query_chars, max_query_words=settings.max_query_words
     )
     engine: SearchEngine = state.engine
-    encoding = choose_encoding(request.headers.get("accept-encoding", ""), compressible=True)
+    accept = ", ".join(request.headers.getlist("accept-encoding"))  # repeated lines: one list
+    encoding = choose_encoding(accept, compressible=True)
     if encoding is None:
         return Response(NOT_ACCEPTABLE_BODY, status_code=406, media_type="application/json")
     # The first page is read before the response starts: what the engine refuses (a
