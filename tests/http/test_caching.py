@@ -226,6 +226,35 @@ def test_nothing_acceptable_is_406(make_client: Callable[..., CountingClient]) -
     assert response.json()["error"]["code"] == "not_acceptable"
 
 
+@pytest.mark.parametrize("path", ["/v1/search?q=a&limit=30", "/v1/search/export?q=a"])
+def test_repeated_accept_encoding_lines_are_one_list(
+    make_client: Callable[..., CountingClient], path: str
+) -> None:
+    """Two Accept-Encoding lines count as their values joined by a comma (RFC 9110 5.3):
+    "gzip" then "identity;q=0" is gzip, in either order, not the last line alone (a 406)."""
+    app = make_client()
+    lines = [("accept-encoding", "gzip"), ("accept-encoding", "identity;q=0")]
+    codings = [
+        (response.status_code, response.headers.get("content-encoding"))
+        for response in (app.get(path, headers=order) for order in (lines, lines[::-1]))
+    ]
+    expected = [(200, "gzip")] * 2
+    assert expected == codings
+
+
+def test_repeated_if_none_match_lines_are_one_list(
+    make_client: Callable[..., CountingClient],
+) -> None:
+    """An ETag in any of several If-None-Match lines is a match: a 304, in either order."""
+    app = make_client()
+    etag = app.get("/v1/search?q=alien").headers["etag"]
+    lines = [("if-none-match", etag), ("if-none-match", '"other"')]
+    statuses = [app.get("/v1/search?q=alien", headers=order).status_code
+                for order in (lines, lines[::-1])]  # fmt: skip
+    expected = [304, 304]
+    assert expected == statuses
+
+
 def test_small_bodies_are_not_compressed(make_client: Callable[..., CountingClient]) -> None:
     """A body under compress_min_bytes goes as identity even to a gzip client."""
     app = make_client(compress_min_bytes=100_000)
@@ -343,3 +372,38 @@ def test_export_refuses_page_parameters(make_client: Callable[..., CountingClien
     app = make_client()
     response = app.get("/v1/search/export?q=a&limit=5")
     assert response.status_code == 400 and response.json()["error"]["param"] == "limit"
+
+
+@pytest.mark.parametrize(
+    ("query", "param", "message"),
+    [
+        ("genres=Nope", "genres", "genre 'Nope' is not in the catalog"),
+        ("kind=nope", "kind", "kind 'nope' is not in the catalog"),
+    ],
+)
+def test_export_refuses_unknown_filter_values_before_streaming(
+    make_client: Callable[..., CountingClient], query: str, param: str, message: str
+) -> None:
+    """A filter value the catalog lacks is a 400 JSON error naming it, as on /v1/search,
+    not a 500 from a stream that has already started."""
+    app = make_client()
+    response = app.get(f"/v1/search/export?q=a&{query}")
+    error = response.json()["error"]
+    assert (400, "application/json", "invalid", param) == (
+        response.status_code,
+        response.headers["content-type"],
+        error["code"],
+        error["param"],
+    )
+    assert error["message"].startswith(message)
+
+
+def test_export_holds_the_configured_word_limit(
+    make_client: Callable[..., CountingClient],
+) -> None:
+    """REELSEARCH_MAX_QUERY_WORDS bounds an export's q as it bounds a search's: 400 too_long."""
+    app = make_client(max_query_words=4)
+    answers = [app.get(f"/v1/search{path}?q=a+b+c+d+e") for path in ("", "/export")]
+    expected = {"code": "too_long", "param": "q",
+                "message": "q has 5 words after normalization; the limit is 4"}  # fmt: skip
+    assert [(400, expected)] * 2 == [(a.status_code, a.json()["error"]) for a in answers]

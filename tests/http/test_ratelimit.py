@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import redis
 from live_server import live_server
@@ -65,6 +67,30 @@ def _client(settings: Settings, address: str = "192.0.2.1", **overrides: Any) ->
 def test_request_cost(path: str, query: bytes, cost: int) -> None:
     """Facets, empty or one-letter q and each 1,000 skipped hits cost a token more."""
     assert cost == request_cost(path, query)
+
+
+def _cursor(offset: int) -> bytes:
+    """A cursor as the service issues them (the route checks its search; the cost reads
+    only the page it asks for)."""
+    return base64.urlsafe_b64encode(orjson.dumps({"o": offset, "f": 1})).rstrip(b"=")
+
+
+@pytest.mark.parametrize(
+    ("query", "cost"),
+    [
+        (b"q=alien&%6Fffset=5000", 6),
+        (b"q=alien&offset=%35000", 6),
+        (b"q=alien&%66acets=genres", 2),
+        (b"%71=alien", 1),
+        (b"q=alien&cursor=" + _cursor(5000), 6),
+        (b"q=alien&cursor=" + _cursor(999), 1),
+        (b"q=alien&cursor=not-a-cursor", 1),
+    ],  # fmt: skip
+)
+def test_request_cost_reads_what_the_route_reads(query: bytes, cost: int) -> None:
+    """A %-encoded name or offset costs what the plain one does, and a cursor's page
+    costs what the same offset does: neither is a way around the deep-page price."""
+    assert cost == request_cost("/v1/search", query)
 
 
 def test_gcra_is_a_token_bucket() -> None:

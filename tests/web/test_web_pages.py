@@ -4,6 +4,7 @@ posters, the security headers (CSP without unsafe-inline) and escaping.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections.abc import Iterator
@@ -83,6 +84,19 @@ def test_filters_from_a_form_or_a_link(page_client: TestClient) -> None:
     bad = page_client.get("/?q=star&year_from=abc")
     assert bad.status_code == 400
     assert "year_from must be a whole number in ASCII digits, not &#x27;abc&#x27;" in bad.text
+
+
+def test_the_page_holds_the_configured_query_limits(web_settings: Settings) -> None:
+    """REELSEARCH_MAX_QUERY_WORDS bounds the page's q as it bounds the API's, below the
+    default (a 400 with the API's message) and above it (33 words found, genre counts too)."""
+    few, many = "+".join("abcde"), "+".join(["the"] * 32 + ["star"])
+    with TestClient(create_app(dataclasses.replace(web_settings, max_query_words=4))) as client:
+        refused = client.get(f"/?q={few}")
+    with TestClient(create_app(dataclasses.replace(web_settings, max_query_words=40))) as client:
+        found = client.get(f"/?q={many}&genres=Drama")
+    assert (refused.status_code, found.status_code) == (400, 200)
+    assert "q has 5 words after normalization; the limit is 4" in refused.text
+    assert 'value="Drama" checked' in found.text and "Star" in "".join(_titles(found.text))
 
 
 def test_typed_markup_is_escaped(page_client: TestClient) -> None:

@@ -106,14 +106,18 @@ def request_validators(
     request_headers: list[tuple[bytes, bytes]],
 ) -> tuple[bytes, bytes | None, bytes | None]:
     """The request's Accept-Encoding (b"" if absent), If-None-Match and
-    If-Modified-Since (None if absent), in one pass over its headers."""
+    If-Modified-Since (None if absent), in one pass over its headers.
+
+    Repeated lines of the two list headers are one list, their values joined
+    by commas (RFC 9110 5.3), not the last line alone.
+    """
     accept = b""
     if_none_match = if_modified_since = None
     for name, value in request_headers:
         if name == b"accept-encoding":
-            accept = value
+            accept = accept + b", " + value if accept else value
         elif name == b"if-none-match":
-            if_none_match = value
+            if_none_match = value if if_none_match is None else if_none_match + b", " + value
         elif name == b"if-modified-since":
             if_modified_since = value
     return accept, if_none_match, if_modified_since

@@ -21,7 +21,7 @@ from reelsearch.cache.compression import stream_compressor
 from reelsearch.errors import InvalidRequest
 from reelsearch.http.caching import NOT_ACCEPTABLE_BODY, choose_encoding
 from reelsearch.http.params import query_pairs
-from reelsearch.search.engine import SearchEngine
+from reelsearch.search.engine import SearchEngine, SearchResult
 from reelsearch.search.query import MAX_LIMIT, SearchQuery, parse_search
 
 EXPORT_PAGE = MAX_LIMIT
@@ -29,16 +29,19 @@ EXPORT_PAGE = MAX_LIMIT
 _PAGE_PARAMS = ("limit", "offset", "cursor", "facets", "explain")
 
 
-async def _lines(engine: SearchEngine, query: SearchQuery) -> AsyncIterator[bytes]:
-    """One NDJSON chunk per page of hits, read only when the previous one was taken."""
-    offset = 0
+async def _lines(
+    engine: SearchEngine, query: SearchQuery, first: SearchResult
+) -> AsyncIterator[bytes]:
+    """One NDJSON chunk per page of hits, ``first`` and then each page read only when
+    the previous one was taken."""
+    result, offset = first, 0
     while True:
-        result = await engine.search(replace(query, limit=EXPORT_PAGE, offset=offset))
         if result.hits:
             yield b"".join(orjson.dumps(hit) + b"\n" for hit in result.hits)
         if len(result.hits) < EXPORT_PAGE:
             return
         offset += EXPORT_PAGE
+        result = await engine.search(replace(query, limit=EXPORT_PAGE, offset=offset))
 
 
 async def export(request: Request) -> Response:
@@ -48,13 +51,20 @@ async def export(request: Request) -> Response:
             raise InvalidRequest(f"{name} does not apply to an export (it returns every match)",
                                  param=name)  # fmt: skip
     state = request.app.state
-    query = parse_search(pairs, max_query_chars=state.settings.max_query_chars)
+    settings = state.settings
+    query = parse_search(
+        pairs, max_query_chars=settings.max_query_chars, max_query_words=settings.max_query_words
+    )
     engine: SearchEngine = state.engine
-    encoding = choose_encoding(request.headers.get("accept-encoding", ""), compressible=True)
+    accept = ", ".join(request.headers.getlist("accept-encoding"))  # repeated lines: one list
+    encoding = choose_encoding(accept, compressible=True)
     if encoding is None:
         return Response(NOT_ACCEPTABLE_BODY, status_code=406, media_type="application/json")
+    # The first page is read before the response starts: what the engine refuses (a
+    # genre or kind the catalog lacks) is then a 4xx, not a 500 in a started stream.
+    first = await engine.search(replace(query, limit=EXPORT_PAGE, offset=0))
     headers = {"vary": "accept-encoding", "cache-control": "no-store"}
-    pages = _lines(engine, query)
+    pages = _lines(engine, query, first)
     if encoding == "identity":
         return StreamingResponse(pages, media_type="application/x-ndjson", headers=headers)
     headers["content-encoding"] = encoding

@@ -121,6 +121,7 @@ async def home(request: Request) -> Response:
             query = parse_search(
                 [*pairs, ("limit", str(PAGE_SIZE)), ("facets", "genres,decade")],
                 max_query_chars=app_state.settings.max_query_chars,
+                max_query_words=app_state.settings.max_query_words,
             )
             result = await app_state.engine.search(query)
             facets = dict(result.facets or {})  # a copy: the result may be a cached one
@@ -154,8 +155,13 @@ async def _genre_counts(request: Request, pairs: list[tuple[str, str]]) -> dict[
     """Genre counts as if no genre were ticked (disjunctive facets): ticking one genre
     keeps the others on offer with what each would match, not just the ticked one."""
     others = [(key, value) for key, value in pairs if key not in ("genres", "cursor")]
-    query = parse_search([*others, ("limit", "1"), ("fields", "id"), ("facets", "genres")])
-    counts = (await request.app.state.engine.search(query)).facets
+    state = request.app.state
+    query = parse_search(
+        [*others, ("limit", "1"), ("fields", "id"), ("facets", "genres")],
+        max_query_chars=state.settings.max_query_chars,
+        max_query_words=state.settings.max_query_words,
+    )
+    counts = (await state.engine.search(query)).facets
     return dict((counts or {}).get("genres", {}))
 
 

@@ -342,13 +342,19 @@ def _subset(values: dict[str, str], name: str, allowed: Sequence[str]) -> tuple[
     return chosen
 
 
-def _decode_cursor(raw: str, fingerprint: int) -> int:
+def read_cursor(raw: str) -> tuple[int, int]:
+    """The offset and search fingerprint a cursor holds, unchecked; ``InvalidRequest``
+    if it is not one this service could have issued."""
     try:
         padded = raw + "=" * (-len(raw) % 4)
         data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        offset, owner = int(data["o"]), int(data["f"])
+        return int(data["o"]), int(data["f"])
     except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
         raise InvalidRequest("cursor is not one this service issued", param="cursor") from None
+
+
+def _decode_cursor(raw: str, fingerprint: int) -> int:
+    offset, owner = read_cursor(raw)
     if owner != fingerprint:
         raise InvalidRequest("cursor belongs to a different search", param="cursor")
     if not 0 <= offset <= MAX_OFFSET:

@@ -20,9 +20,11 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reelsearch.config import Settings
+from reelsearch.errors import InvalidRequest
 from reelsearch.http.admin import Network, parse_networks
 from reelsearch.http.limiter import Decision, Limiter, MemoryLimiter, RedisLimiter
 from reelsearch.http.middleware.apikeys import CLIENT_SCOPE_KEY
+from reelsearch.search.query import MAX_OFFSET, read_cursor
 
 # Probes from balancers and orchestrators: limiting them would take a busy
 # server out of rotation.
@@ -70,12 +72,14 @@ def request_cost(path: str, query_string: bytes) -> int:
     cost, q = 1, b""
     for part in query_string.split(b"&"):
         key, _, value = part.partition(b"=")
+        if b"%" in key:  # "%6Fffset" is the offset to the route
+            key = unquote_to_bytes(key)
         if key == b"q":
             q = value
         elif key == b"facets" and value:
             cost += 1  # counts over every match, not just the page
-        elif key == b"offset" and value.isdigit() and len(value) < 7:
-            cost += int(value) // DEEP_PAGE_STEP
+        elif key == b"offset" or key == b"cursor":
+            cost += _skipped(key, value) // DEEP_PAGE_STEP
     # Empty or one letter: a browse or a prefix matching thousands. One
     # character is at most 12 bytes %-encoded; only then is decoding needed.
     if len(q) <= 16:
@@ -86,6 +90,19 @@ def request_cost(path: str, query_string: bytes) -> int:
         if len(text.strip()) < 2:
             cost += 1
     return cost
+
+
+def _skipped(key: bytes, value: bytes) -> int:
+    """The hits an offset or a cursor skips (0 for one the route refuses)."""
+    if b"%" in value:
+        value = unquote_to_bytes(value)
+    if key == b"offset":
+        return int(value) if value.isdigit() and len(value) < 7 else 0
+    try:
+        offset = read_cursor(value.decode("ascii"))[0]
+    except (InvalidRequest, UnicodeDecodeError):
+        return 0
+    return offset if 0 <= offset <= MAX_OFFSET else 0
 
 
 class RateLimitMiddleware:
