@@ -125,6 +125,32 @@ def test_slow_request_is_logged_with_stages_and_plan(
     ] == []
 
 
+def test_slow_request_past_the_default_word_limit_is_logged_with_its_plan(
+    app_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under a word limit raised past the default (32), a slow search of more words than
+    the default is logged with the plans of its statements, parsed with the deployment's
+    limits as the route parsed it."""
+    client = app_client(slow_request_ms=0.001, access_log=False, max_query_words=40)
+    capsys.readouterr()
+    params = {"q": " ".join(["matrix"] * 33), "limit": "2", "year_from": "1900"}
+    assert (
+        client.get("/v1/search", params=params, headers={"X-Request-ID": "slow-33"}).status_code
+        == 200
+    )
+    deadline = time.monotonic() + 5
+    lines: list[dict[str, Any]] = []
+    while not lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+        client.get("/health")  # lets the plan task run
+        lines = [
+            line for line in logged(capsys, "reelsearch.slow") if line["request_id"] == "slow-33"
+        ]
+    [line] = lines
+    assert line["plans"], line
+    assert all(plan["sql"].startswith("SELECT") and plan["plan"] for plan in line["plans"])
+
+
 def test_fast_request_is_not_in_the_slow_log(
     app_client: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
