@@ -27,14 +27,15 @@ async def _receive() -> dict[str, Any]:
 
 
 async def test_export_waits_for_a_slow_reader(sample_settings: Settings) -> None:
-    """While the reader takes nothing, no further page is read from the catalog."""
+    """While the reader takes nothing, no further page is read from the catalog; pages
+    double from 100 hits to 1,000, so the whole catalog is 62 reads, not 588."""
     app = create_app(replace(sample_settings, cache="off"))
     async with app.router.lifespan_context(app):
         engine = app.state.engine
         original, pages = engine.search, []
 
         async def counted(query: Any) -> Any:
-            pages.append(query.offset)
+            pages.append((query.offset, query.limit))
             return await original(query)
 
         engine.search = counted
@@ -49,10 +50,13 @@ async def test_export_waits_for_a_slow_reader(sample_settings: Settings) -> None
 
         task = asyncio.ensure_future(app(_scope(b"q="), _receive, send))
         await asyncio.sleep(0.5)
-        assert pages[:2] == [0, 100] and len(pages) <= 3  # at most one page read ahead
+        assert pages[:2] == [(0, 100), (100, 200)] and len(pages) <= 3  # one page ahead
         release.set()
         await asyncio.wait_for(task, 120)
-    assert len(pages) == 588  # every one of the 58,788 movies, 100 a page
+    # every one of the 58,788 movies: 100, 200, 400, 800, then 1,000 a page
+    assert [(0, 100), (100, 200), (300, 400), (700, 800)] + [
+        (offset, 1_000) for offset in range(1_500, 58_788, 1_000)
+    ] == pages
     assert sum(chunk.count(b"\n") for chunk in chunks) == 58_788
 
 

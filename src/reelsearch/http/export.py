@@ -25,6 +25,11 @@ from reelsearch.search.engine import SearchEngine, SearchResult
 from reelsearch.search.query import MAX_LIMIT, SearchQuery, parse_search
 
 EXPORT_PAGE = MAX_LIMIT
+# Later pages grow, doubling, up to this many hits. A relevance page ranks every match
+# before its offset: pages of a fixed 100 cost the square of the export's size (1.4 s
+# of CPU for the 11,804 matches of "the" on the sample); growing ones rank about twice
+# the matches of the last page, while memory still holds one page of at most this many.
+EXPORT_MAX_PAGE = 1_000
 # Parameters that choose a page make no sense for an export of every page.
 _PAGE_PARAMS = ("limit", "offset", "cursor", "facets", "explain")
 
@@ -33,15 +38,16 @@ async def _lines(
     engine: SearchEngine, query: SearchQuery, first: SearchResult
 ) -> AsyncIterator[bytes]:
     """One NDJSON chunk per page of hits, ``first`` and then each page read only when
-    the previous one was taken."""
-    result, offset = first, 0
+    the previous one was taken; each page twice the last, up to ``EXPORT_MAX_PAGE``."""
+    result, offset, limit = first, 0, EXPORT_PAGE
     while True:
         if result.hits:
             yield b"".join(orjson.dumps(hit) + b"\n" for hit in result.hits)
-        if len(result.hits) < EXPORT_PAGE:
+        if len(result.hits) < limit:
             return
-        offset += EXPORT_PAGE
-        result = await engine.search(replace(query, limit=EXPORT_PAGE, offset=offset))
+        offset += limit
+        limit = min(2 * limit, EXPORT_MAX_PAGE)
+        result = await engine.search(replace(query, limit=limit, offset=offset))
 
 
 async def export(request: Request) -> Response:
