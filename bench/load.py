@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mdtable import markdown_table
@@ -49,6 +49,28 @@ class WrkResult:
     p99_us: int
     requests: int
     errors: int  # socket errors + timeouts + non-2xx/3xx answers
+    # Share of the machine's CPU time the hypervisor gave to other guests during the run
+    # (/proc/stat "steal"): a vCPU stolen for tens of ms stalls every request of the
+    # process it was running, so a run's p99 follows it on a shared virtual machine.
+    steal: float = 0.0
+
+
+def cpu_times() -> list[int]:
+    """The machine's CPU time counters (/proc/stat's first line), or [] where there are none."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            return [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return []
+
+
+def steal_share(before: Sequence[int], after: Sequence[int]) -> float:
+    """The steal share of the CPU time between two ``cpu_times()`` readings (0 if unknown)."""
+    if len(before) < 8 or len(after) < 8:
+        return 0.0
+    spent = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(spent[:8])  # user .. steal; guest time is inside user already
+    return spent[7] / total if total > 0 else 0.0
 
 
 def run_wrk(
@@ -70,10 +92,11 @@ def run_wrk(
     for key, value in target.headers.items():
         argv += ["-H", f"{key}: {value}"]
     argv += [target.base_url, "--", str(target.paths_file), str(threads)]
+    before = cpu_times()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {argv}\n{proc.stdout}{proc.stderr}")
-    return parse_wrk_output(proc.stdout)
+    return replace(parse_wrk_output(proc.stdout), steal=steal_share(before, cpu_times()))
 
 
 def parse_wrk_output(stdout: str) -> WrkResult:
@@ -127,7 +150,8 @@ def measure(
                     print(
                         f"  run {run + 1}/{runs} c={c:<3} {target.name:<22} "
                         f"{res.rps:9.0f} req/s  p50 {res.p50_us / 1000:7.2f} ms  "
-                        f"p99 {res.p99_us / 1000:7.2f} ms  errors {res.errors}",
+                        f"p99 {res.p99_us / 1000:7.2f} ms  errors {res.errors}  "
+                        f"steal {100 * res.steal:.0f}%",
                         flush=True,
                     )
     return results
@@ -142,6 +166,7 @@ class Summary:
     p99_us: float
     errors: int
     requests: int
+    steal_max: float
 
 
 def summarize(runs: Sequence[WrkResult]) -> Summary:
@@ -153,12 +178,14 @@ def summarize(runs: Sequence[WrkResult]) -> Summary:
         p99_us=statistics.median(r.p99_us for r in runs),
         errors=sum(r.errors for r in runs),
         requests=sum(r.requests for r in runs),
+        steal_max=max(r.steal for r in runs),
     )
 
 
 def load_table(results: Results, targets: Sequence[Target], concurrencies: Sequence[int]) -> str:
     """One row per (target, c). ``passes`` = how many times one run went through the path file
-    (1 or less: no search was repeated within a run)."""
+    (1 or less: no search was repeated within a run); ``steal (max)``: the largest share of
+    CPU time the hypervisor took for other guests in any of its runs (``WrkResult.steal``)."""
     rows: list[list[object]] = []
     for target in targets:
         n_paths = target.path_count()
@@ -178,6 +205,7 @@ def load_table(results: Results, targets: Sequence[Target], concurrencies: Seque
                     f"{s.p99_us / 1000:.2f}",
                     f"{s.errors}/{s.requests:,}",
                     passes,
+                    f"{100 * s.steal_max:.0f}%",
                 ]
             )
     headers = [
@@ -189,6 +217,7 @@ def load_table(results: Results, targets: Sequence[Target], concurrencies: Seque
         "p99 ms",
         "errors/requests",
         "passes",
+        "steal (max)",
     ]
     return markdown_table(headers, rows)
 

@@ -348,8 +348,8 @@ def main() -> None:
                         stream_misses += total_misses(base[server]) - before
                         stream_requests += result[0].requests
         stats = cache_stats(base["cache"])
-    emit("| target | c | req/s | p50 ms | p99 ms | errors | server CPU us/request |")
-    emit("| --- | --- | --- | --- | --- | --- | --- |")
+    emit("| target | c | req/s | p50 ms | p99 ms | errors | server CPU us/request | steal (max) |")
+    emit("| --- | --- | --- | --- | --- | --- | --- | --- |")
     summary: dict[tuple[str, int], tuple[float, float]] = {}
     for (name, c), results in rows.items():
         rps = statistics.median(r.rps for r, _ in results)
@@ -358,8 +358,10 @@ def main() -> None:
         cpus = [cpu for _, cpu in results if cpu is not None]
         cpu = f"{statistics.median(cpus):.0f}" if cpus else "-"
         errors = sum(r.errors for r, _ in results)
+        steal = max(r.steal for r, _ in results)  # load.WrkResult.steal: the hypervisor's
         summary[(name, c)] = (rps, p99)
-        emit(f"| {name} | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {errors} | {cpu} |")
+        emit(f"| {name} | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {errors} | {cpu} "
+             f"| {100 * steal:.0f}% |")  # fmt: skip
     emit()
 
     emit("| ratio (same run) | " + " | ".join(f"c={c}" for c in concurrencies) + " |")
