@@ -181,9 +181,9 @@ SELECT b.bit, k.search_rank
 FROM import_ranked AS k JOIN mask_bits AS b USING (genre_mask)
 """
 # Every title-index document, for title_words: every word with the number of
-# titles holding it (fts5vocab's "doc" on SQLite). Counted in Python
-# (``postgres_finish._title_words``) while the server builds indexes: ts_stat() over the
+# titles holding it (fts5vocab's "doc" on SQLite). Counted in Python while the
+# server builds indexes (``postgres_finish._title_words``): ts_stat() over the
 # tsvectors took 3.4 s of the server's time at 1 M titles (unnest + GROUP BY, 2 s).
-# The title postings are built from the same rows (``postings_store.build_postings``).
+# The title postings are numbered from the same split rows (``title_tokens.py``).
 DOCUMENTS = "SELECT search_rank, norm_title, alt_norm_titles FROM movies_staging"
 COPY_TITLE_WORDS = "COPY title_words_staging (word, docs) FROM STDIN (FORMAT BINARY)"
