@@ -7,8 +7,10 @@ import ipaddress
 import logging
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from reelsearch.errors import Forbidden
+from reelsearch.http.responses import error_response
 
 logger = logging.getLogger("reelsearch.http.admin")
 
@@ -47,6 +49,19 @@ def require_admin(request: Request, feature: str) -> None:
         f"{feature} needs the admin token: send 'Authorization: Bearer <token>'",
         param=feature,
     )
+
+
+def unauthorized(feature: str, what: str) -> Response:
+    """401 for a request to ``what`` (an admin-only API) without credentials, naming the
+    scheme to use (RFC 9110 11.6.1); a wrong token is ``require_admin``'s 403."""
+    response = error_response(
+        401,
+        "unauthorized",
+        f"{what} needs the admin token: send 'Authorization: Bearer <token>'",
+        feature,
+    )
+    response.headers["WWW-Authenticate"] = 'Bearer realm="reelsearch"'
+    return response
 
 
 def parse_networks(spec: str) -> tuple[Network, ...]:

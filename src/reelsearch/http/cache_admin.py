@@ -11,33 +11,33 @@ every search without words, ``v:<catalog version>`` what it was computed on.
 
 from __future__ import annotations
 
-import hmac
-
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from reelsearch.cache.service import ResultCache
-from reelsearch.errors import Forbidden, InvalidRequest
+from reelsearch.errors import InvalidRequest
+from reelsearch.http.admin import require_admin, unauthorized
 from reelsearch.http.responses import JSONResponse
-
-
-def _require_token(request: Request) -> None:
-    token = request.app.state.settings.admin_token
-    if not token:
-        raise Forbidden("cache administration needs REELSEARCH_ADMIN_TOKEN to be configured")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-        raise Forbidden("cache administration needs 'Authorization: Bearer <admin token>'")
 
 
 def _cache(request: Request) -> ResultCache | None:
     return getattr(request.app.state, "result_cache", None)
 
 
+def _refused(request: Request) -> Response | None:
+    """The answer to a request without the admin token (401 without credentials, 403
+    with wrong ones, as the documents API answers), or None to go on."""
+    if "authorization" not in request.headers:
+        return unauthorized("cache", "cache administration")
+    require_admin(request, "cache")
+    return None
+
+
 async def cache_stats(request: Request) -> Response:
-    _require_token(request)
+    if (refused := _refused(request)) is not None:
+        return refused
     cache = _cache(request)
     if cache is None:
         return JSONResponse({"enabled": False})
@@ -45,7 +45,8 @@ async def cache_stats(request: Request) -> Response:
 
 
 async def cache_invalidate(request: Request) -> Response:
-    _require_token(request)
+    if (refused := _refused(request)) is not None:
+        return refused
     try:
         order = orjson.loads(await request.body())
     except orjson.JSONDecodeError:

@@ -44,8 +44,8 @@ from reelsearch.errors import (
     NotFound,
     TransactionConflict,
 )
-from reelsearch.http.admin import require_admin
-from reelsearch.http.responses import JSONResponse, error_response
+from reelsearch.http.admin import require_admin, unauthorized
+from reelsearch.http.responses import JSONResponse
 
 # One movie is a few hundred bytes; 200 alternate titles of 1,000 characters fit.
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -58,7 +58,7 @@ MAX_LINE_ERRORS = 20
 async def write_movie(request: Request) -> Response:
     """PUT or DELETE ``/v1/movies/{source}:{source_id}``."""
     if "authorization" not in request.headers:
-        return _unauthorized()
+        return unauthorized("documents", "the documents API")
     require_admin(request, "documents")  # 403 for a wrong token
     key = split_source_key(request.path_params["movie_id"])
     operation: Operation
@@ -78,7 +78,7 @@ async def write_movie(request: Request) -> Response:
 async def bulk(request: Request) -> Response:
     """POST ``/v1/movies/bulk``: JSON lines, answered line by line."""
     if "authorization" not in request.headers:
-        return _unauthorized()
+        return unauthorized("documents", "the documents API")
     require_admin(request, "documents")  # 403 for a wrong token
     most = request.app.state.settings.documents_bulk_max_lines
     body = await _body(request, most * BULK_BYTES_PER_LINE)
@@ -118,18 +118,6 @@ async def bulk(request: Request) -> Response:
     return JSONResponse(
         {"catalog_version": report.catalog_version, "changed": changed, "results": results}
     )
-
-
-def _unauthorized() -> Response:
-    """401 for a request without credentials, naming the scheme to use (RFC 9110 11.6.1)."""
-    response = error_response(
-        401,
-        "unauthorized",
-        "the documents API needs the admin token: send 'Authorization: Bearer <token>'",
-        "documents",
-    )
-    response.headers["WWW-Authenticate"] = 'Bearer realm="reelsearch"'
-    return response
 
 
 def _line_errors(errors: list[InvalidDocument]) -> Response:
