@@ -28,7 +28,7 @@ async def _receive() -> dict[str, Any]:
 
 async def test_export_waits_for_a_slow_reader(sample_settings: Settings) -> None:
     """While the reader takes nothing, no further page is read from the catalog; pages
-    double from 100 hits to 1,000, so the whole catalog is 62 reads, not 588."""
+    double from 100 hits to 500, so the whole catalog is 120 reads, not 588."""
     app = create_app(replace(sample_settings, cache="off"))
     async with app.router.lifespan_context(app):
         engine = app.state.engine
@@ -53,10 +53,11 @@ async def test_export_waits_for_a_slow_reader(sample_settings: Settings) -> None
         assert pages[:2] == [(0, 100), (100, 200)] and len(pages) <= 3  # one page ahead
         release.set()
         await asyncio.wait_for(task, 120)
-    # every one of the 58,788 movies: 100, 200, 400, 800, then 1,000 a page
-    assert [(0, 100), (100, 200), (300, 400), (700, 800)] + [
-        (offset, 1_000) for offset in range(1_500, 58_788, 1_000)
+    # every one of the 58,788 movies: 100, 200, 400, then 500 a page
+    assert [(0, 100), (100, 200), (300, 400)] + [
+        (offset, 500) for offset in range(700, 58_788, 500)
     ] == pages
+    assert len(pages) == 120
     assert sum(chunk.count(b"\n") for chunk in chunks) == 58_788
 
 

@@ -26,10 +26,11 @@ from reelsearch.search.query import MAX_LIMIT, SearchQuery, parse_search
 
 EXPORT_PAGE = MAX_LIMIT
 # Later pages grow, doubling, up to this many hits. A relevance page ranks every match
-# before its offset: pages of a fixed 100 cost the square of the export's size (1.4 s
-# of CPU for the 11,804 matches of "the" on the sample); growing ones rank about twice
-# the matches of the last page, while memory still holds one page of at most this many.
-EXPORT_MAX_PAGE = 1_000
+# before its offset: pages of a fixed 100 cost the square of the export's size (1.1 s
+# of CPU for the 11,804 matches of "the" on the sample), pages of 500 a third (0.4 s),
+# while memory holds one page of at most this many (1,000 held 2.8-3.5 MB at the peak
+# of the whole sample's export, 500 1.4 MB: tests/http/test_caching_export.py).
+EXPORT_MAX_PAGE = 500
 # Parameters that choose a page make no sense for an export of every page.
 _PAGE_PARAMS = ("limit", "offset", "cursor", "facets", "explain")
 
