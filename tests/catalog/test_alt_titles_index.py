@@ -20,14 +20,12 @@ from typing import Any
 import asyncpg
 import psycopg
 import pytest
-from alembic import command
-from alembic.config import Config
 
 from reelsearch.catalog.imdb_generate import write_imdb_dataset
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.catalog.records import MovieRecord
 from reelsearch.catalog.repository import upsert_movies
-from reelsearch.catalog.schema import MIGRATIONS, upgrade_schema
+from reelsearch.catalog.schema import migrate_schema, upgrade_schema
 from reelsearch.catalog.titles import (
     MAX_ALT_TITLES,
     joined_alt_titles,
@@ -38,7 +36,7 @@ from reelsearch.catalog.titles import (
 from reelsearch.catalog.tsvector import indexed_words, is_indexable, title_tsvector
 from reelsearch.catalog.writer import open_import
 from reelsearch.config import Settings
-from reelsearch.db import make_sync_engine, reuse_connection
+from reelsearch.db import reuse_connection
 from reelsearch.search.normalize import JOINED_TITLES, TITLE_SEPARATOR, normalize
 
 Databases = Callable[[str], str]
@@ -374,18 +372,6 @@ def test_an_import_that_keeps_the_catalog_adds_alternates_to_kept_movies(
 # -- migration 0002 -------------------------------------------------------------------------------
 
 
-def migrate(settings: Settings, revision: str, *, down: bool = False) -> None:
-    engine = make_sync_engine(settings)
-    try:
-        with engine.begin() as connection:
-            config = Config()
-            config.set_main_option("script_location", MIGRATIONS)
-            config.attributes["connection"] = connection
-            (command.downgrade if down else command.upgrade)(config, revision)
-    finally:
-        engine.dispose()
-
-
 def write_at_0001(settings: Settings) -> None:
     """Two movies as an import at revision 0001 wrote them: one title per index document,
     the original title only in movies.original_title."""
@@ -427,7 +413,7 @@ def test_migration_0002_upgrades_a_catalog_built_at_0001(
     """The column is added, original titles become alternates, and the existing index is
     rebuilt in place with every movie's alternate titles."""
     settings = new_settings("at_0001")
-    migrate(settings, "0001")
+    migrate_schema(settings, "0001")
     write_at_0001(settings)
 
     upgrade_schema(settings)
@@ -446,9 +432,9 @@ def test_migration_0002_down_and_up_again_restores_the_catalog(imported: Setting
     documents = "SELECT id, alt_norm_titles FROM movies ORDER BY id"
     before = rows(imported, documents), vocabulary(imported)
 
-    migrate(imported, "0001", down=True)
+    migrate_schema(imported, "0001", down=True)
     assert [] == matches(imported, '"el hombre"', "'el' <-> 'hombre'")
-    migrate(imported, "head")
+    migrate_schema(imported, "head")
 
     assert before == (rows(imported, documents), vocabulary(imported))
     assert_index_consistent(imported)

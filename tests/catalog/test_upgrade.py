@@ -13,12 +13,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from alembic import command
-from alembic.config import Config
 
 from child_processes import environ_without_settings
 from reelsearch.catalog.importers.imdb import import_imdb
-from reelsearch.catalog.schema import MIGRATIONS
+from reelsearch.catalog.schema import migrate_schema
 from reelsearch.catalog.upgrade import REVISION_SQL, check_servable
 from reelsearch.config import Settings
 from reelsearch.db import make_sync_engine
@@ -27,19 +25,6 @@ from reelsearch.search.backends import open_blocking_engine
 from reelsearch.search.query import parse_search
 
 OLDER = "0006"
-
-
-def downgrade(settings: Settings, revision: str) -> None:
-    """The catalog's schema taken back to ``revision``, as an older release left it."""
-    engine = make_sync_engine(settings)
-    try:
-        with engine.begin() as connection:
-            config = Config()
-            config.set_main_option("script_location", MIGRATIONS)
-            config.attributes["connection"] = connection
-            command.downgrade(config, revision)
-    finally:
-        engine.dispose()
 
 
 def reelsearch(settings: Settings, *arguments: str) -> tuple[int, str, str]:
@@ -73,7 +58,7 @@ def test_an_older_sqlite_catalog_is_upgraded_in_place(small_copy: Settings) -> N
     brings it to this release's revision, leaving the movies and answers as they were;
     a second run has nothing to do."""
     before = first_hit(small_copy, "matrix")
-    downgrade(small_copy, OLDER)
+    migrate_schema(small_copy, OLDER, down=True)  # as an older release left it
     assert OLDER == revision(small_copy)
     assert (
         f"the catalog's schema is at revision {OLDER} and this release's is {SCHEMA_HEAD}: "
@@ -126,7 +111,7 @@ def test_an_older_postgres_catalog_gets_the_new_table(
     with psycopg.connect(settings.postgres_dsn) as conn:
         (version,) = conn.execute("SELECT value FROM catalog_meta WHERE key = 'version'").fetchone()
     before = first_hit(settings, "casablanca")
-    downgrade(settings, OLDER)
+    migrate_schema(settings, OLDER, down=True)
     assert before == first_hit(settings, "casablanca")  # the older schema still searches
 
     status, out, err = reelsearch(settings, "upgrade")

@@ -83,6 +83,19 @@ def test_malformed_request_id_is_replaced(
         )
 
 
+def slow_lines(client: Any, capsys: pytest.CaptureFixture[str], request_id: str) -> list[Any]:
+    """The slow log's lines of ``request_id``, once its plans are in (within 5 s)."""
+    deadline = time.monotonic() + 5
+    lines: list[dict[str, Any]] = []
+    while not lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+        client.get("/health")  # lets the plan task run
+        lines = [
+            line for line in logged(capsys, "reelsearch.slow") if line["request_id"] == request_id
+        ]
+    return lines
+
+
 def test_slow_request_is_logged_with_stages_and_plan(
     app_client: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -94,15 +107,7 @@ def test_slow_request_is_logged_with_stages_and_plan(
     # answer it: search/rank_sets.py).
     params = {"q": "matrix", "limit": "2", "year_from": "1900"}
     client.get("/v1/search", params=params, headers={"X-Request-ID": "slow-1"})
-    deadline = time.monotonic() + 5
-    lines: list[dict[str, Any]] = []
-    while not lines and time.monotonic() < deadline:
-        time.sleep(0.05)
-        client.get("/health")  # lets the plan task run
-        lines = [
-            line for line in logged(capsys, "reelsearch.slow") if line["request_id"] == "slow-1"
-        ]
-    [line] = lines
+    [line] = slow_lines(client, capsys, "slow-1")
     assert (line["params"], line["route"], line["status"]) == (
         params,
         "/v1/search",
@@ -138,15 +143,7 @@ def test_slow_request_past_the_default_word_limit_is_logged_with_its_plan(
         client.get("/v1/search", params=params, headers={"X-Request-ID": "slow-33"}).status_code
         == 200
     )
-    deadline = time.monotonic() + 5
-    lines: list[dict[str, Any]] = []
-    while not lines and time.monotonic() < deadline:
-        time.sleep(0.05)
-        client.get("/health")  # lets the plan task run
-        lines = [
-            line for line in logged(capsys, "reelsearch.slow") if line["request_id"] == "slow-33"
-        ]
-    [line] = lines
+    [line] = slow_lines(client, capsys, "slow-33")
     assert line["plans"], line
     assert all(plan["sql"].startswith("SELECT") and plan["plan"] for plan in line["plans"])
 

@@ -13,12 +13,18 @@ MIGRATIONS = "reelsearch.catalog:migrations"
 
 def upgrade_schema(settings: Settings) -> None:
     """Create or migrate the catalog at ``settings.database_url`` to the newest revision."""
+    migrate_schema(settings, "head")
+
+
+def migrate_schema(settings: Settings, revision: str, *, down: bool = False) -> None:
+    """Migrate the catalog at ``settings.database_url`` up (or ``down``) to ``revision``,
+    in one transaction. Down is for tests: a catalog as an older release left it."""
     engine = make_sync_engine(settings)
     try:
         with engine.begin() as connection:
             config = Config()
             config.set_main_option("script_location", MIGRATIONS)
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            (command.downgrade if down else command.upgrade)(config, revision)
     finally:
         engine.dispose()
