@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl, urlencode
 
 from reelsearch.config_checks import CACHE_LEVELS, ENV_PREFIX, check_settings
@@ -21,6 +21,15 @@ from reelsearch.errors import ConfigError
 
 # Variables under the prefix that belong to the test suite, not to the service.
 NOT_SETTINGS_PREFIXES = (ENV_PREFIX + "TEST_",)
+
+
+class QueryLimits(TypedDict):
+    """``parse_search``'s and ``parse_autocomplete``'s limits, as a deployment sets them:
+    every parser of a request passes them (``**settings.query_limits``), so none falls
+    back to the defaults and answers what the route would refuse."""
+
+    max_query_chars: int
+    max_query_words: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +296,11 @@ class Settings:
                 values[field.name] = _cast(key, environ[key], field.type)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @property
+    def query_limits(self) -> QueryLimits:
+        """The search limits, as keyword arguments of the query parsers."""
+        return {"max_query_chars": self.max_query_chars, "max_query_words": self.max_query_words}
 
     @property
     def cache_levels(self) -> tuple[str, ...]:

@@ -58,10 +58,7 @@ async def export(request: Request) -> Response:
             raise InvalidRequest(f"{name} does not apply to an export (it returns every match)",
                                  param=name)  # fmt: skip
     state = request.app.state
-    settings = state.settings
-    query = parse_search(
-        pairs, max_query_chars=settings.max_query_chars, max_query_words=settings.max_query_words
-    )
+    query = parse_search(pairs, **state.settings.query_limits)
     engine: SearchEngine = state.engine
     accept = ", ".join(request.headers.getlist("accept-encoding"))  # repeated lines: one list
     encoding = choose_encoding(accept, compressible=True)

@@ -120,8 +120,7 @@ async def home(request: Request) -> Response:
         try:
             query = parse_search(
                 [*pairs, ("limit", str(PAGE_SIZE)), ("facets", "genres,decade")],
-                max_query_chars=app_state.settings.max_query_chars,
-                max_query_words=app_state.settings.max_query_words,
+                **app_state.settings.query_limits,
             )
             result = await app_state.engine.search(query)
             facets = dict(result.facets or {})  # a copy: the result may be a cached one
@@ -158,8 +157,7 @@ async def _genre_counts(request: Request, pairs: list[tuple[str, str]]) -> dict[
     state = request.app.state
     query = parse_search(
         [*others, ("limit", "1"), ("fields", "id"), ("facets", "genres")],
-        max_query_chars=state.settings.max_query_chars,
-        max_query_words=state.settings.max_query_words,
+        **state.settings.query_limits,
     )
     counts = (await state.engine.search(query)).facets
     return dict((counts or {}).get("genres", {}))

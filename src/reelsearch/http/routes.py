@@ -26,9 +26,7 @@ async def autocomplete(request: Request) -> Response:
     stages = start_stages(request)
     state = request.app.state
     query = parse_autocomplete(
-        query_pairs(request.scope["query_string"]),
-        max_query_chars=state.settings.max_query_chars,
-        max_query_words=state.settings.max_query_words,
+        query_pairs(request.scope["query_string"]), **state.settings.query_limits
     )
     stages.lap("parse")
     engine = state.engine

@@ -287,11 +287,7 @@ class SearchResponder:
         cache, engine = self.cache, self.engine
         if cache is None or engine is None:
             return False
-        query = parse_search(
-            query_pairs(query_string),
-            max_query_chars=self.settings.max_query_chars,
-            max_query_words=self.settings.max_query_words,
-        )
+        query = parse_search(query_pairs(query_string), **self.settings.query_limits)
         if query.explain:
             return False
         query = _canonical(query)

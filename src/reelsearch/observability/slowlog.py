@@ -144,11 +144,7 @@ def _engine_call(route: str, scope: Scope, engine: Any) -> EngineCall | None:
             movie_id = int(scope["path_params"]["movie_id"])
             return lambda reader: tiered.get_movie(reader, movie_id)
         pairs = query_pairs(scope.get("query_string", b""))
-        # The deployment's limits, as the route parsed this request with.
-        limits = {
-            "max_query_chars": inner.settings.max_query_chars,
-            "max_query_words": inner.settings.max_query_words,
-        }
+        limits = inner.settings.query_limits  # as the route parsed this request
         if route == "/v1/search":
             query = parse_search(pairs, **limits)
             return lambda reader: tiered.search(reader, snapshot, query)
