@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     import psycopg  # SQLite users never load it
 
 log = logging.getLogger(__name__)
-# What catalog_meta names a PostgreSQL catalog's postings by: "<this><version> <xxh3-128>".
-POSTGRES_POSTINGS_NAME = "title_postings-"
 
 
 def store_sqlite_postings(
@@ -69,10 +67,5 @@ def store_postgres_postings(
     parts = encode_postings(postings, version)
     image = b"".join(parts)
     del parts
-    store_chunks(conn, "title_postings", version, image)
-    conn.execute(
-        "INSERT INTO catalog_meta (key, value) VALUES (%s, %s) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (POSTINGS_KEY, f"{POSTGRES_POSTINGS_NAME}{version} {checksum([image])}"),
-    )
+    store_chunks(conn, POSTINGS_KEY, version, image)  # named in catalog_meta as the table
     return len(image)

@@ -1,5 +1,6 @@
-"""A file image stored in a PostgreSQL table, in chunks: how the word index and the
-title postings of a PostgreSQL catalog are kept with it (migrations 0004, 0007).
+"""A file image stored in a PostgreSQL table, in chunks, and named in ``catalog_meta``:
+how the word index and the title postings of a PostgreSQL catalog are kept with it
+(migrations 0004, 0007).
 
 Each host copies the chunks once into a local cache and maps the copy
 (``search/stored_words.py``, ``search/stored_postings.py``).
@@ -8,6 +9,8 @@ Each host copies the chunks once into a local cache and maps the copy
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from reelsearch.search.word_store import checksum
 
 if TYPE_CHECKING:
     import psycopg  # SQLite users never load it
@@ -20,7 +23,10 @@ CHUNK_TABLES = frozenset({"word_index", "title_postings"})
 
 
 def store_chunks(conn: psycopg.Connection[Any], table: str, version: int, image: bytes) -> None:
-    """Replace the rows of ``table`` with ``image`` as ``version``'s chunks."""
+    """Replace the rows of ``table`` with ``image`` as ``version``'s chunks, and name it in
+    ``catalog_meta`` under the table's name: ``"<table>-<version> <xxh3-128>"``, what a
+    reader checks its host copy against (``search/stored_words.py``). In the caller's
+    transaction: the image and the catalog it describes commit together."""
     assert table in CHUNK_TABLES, table
     conn.execute(f"DELETE FROM {table}")
     with conn.cursor() as cursor:
@@ -31,3 +37,8 @@ def store_chunks(conn: psycopg.Connection[Any], table: str, version: int, image:
                 for part, start in enumerate(range(0, len(image), CHUNK_BYTES))
             ],
         )
+    conn.execute(
+        "INSERT INTO catalog_meta (key, value) VALUES (%s, %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (table, f"{table}-{version} {checksum([image])}"),
+    )

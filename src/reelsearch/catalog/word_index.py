@@ -167,9 +167,7 @@ def store_postgres_word_index(
     if arrays is None:
         arrays = build_postgres_word_arrays(conn, staging="_staging")
     image = b"".join(parts if parts is not None else encode(arrays, version))
-    store_chunks(conn, "word_index", version, image)
-    name = f"word_index-{version}"
-    conn.execute(_UPSERT_META.format("%s"), (WORD_INDEX_KEY, f"{name} {checksum([image])}"))
+    store_chunks(conn, WORD_INDEX_KEY, version, image)  # named in catalog_meta as the table
     return len(image)
 
 
