@@ -148,13 +148,16 @@ async def mapped_host_copy(
     the copy cannot be written."""
     chunks_sql, version, digest = stored
     what, otherwise = names
+
+    def opened() -> T:  # mapped, then marked as opened (one hop to a thread)
+        mapped = map_copy()
+        mark_opened_and_prune(path)
+        return mapped
+
     try:
-        mapped = await anyio.to_thread.run_sync(map_copy)
+        return await anyio.to_thread.run_sync(opened)
     except WordFileError:
         pass  # not copied to this host yet (or damaged): copy it from the database
-    else:
-        await anyio.to_thread.run_sync(mark_opened_and_prune, path)
-        return mapped
     parts = [bytes(row[0]) for row in await reader.rows(chunks_sql, (version,))]
     if not parts or checksum(parts) != digest:
         logger.warning(
@@ -167,12 +170,10 @@ async def mapped_host_copy(
     try:
         await anyio.to_thread.run_sync(write_atomically, path, parts)
         del parts
-        mapped = await anyio.to_thread.run_sync(map_copy)
+        return await anyio.to_thread.run_sync(opened)
     except (OSError, WordFileError) as exc:
         logger.warning("cannot copy the %s to %s (%s): %s", what, path, exc, otherwise)
         return None
-    await anyio.to_thread.run_sync(mark_opened_and_prune, path)
-    return mapped
 
 
 def mark_opened_and_prune(
