@@ -187,7 +187,7 @@ def assert_index_consistent(settings: Settings) -> None:
 
 
 def assert_python_tsvector_everywhere(settings: Settings) -> None:
-    """title_tsv of every row (built in SQL by the import) == catalog/tsvector.py's literal."""
+    """title_tsv of every row, as the import wrote it, == catalog/tsvector.py's literal."""
     with psycopg.connect(settings.postgres_dsn, autocommit=True) as conn:
         stored = conn.execute(
             "SELECT norm_title, alt_norm_titles, title_tsv::text FROM movies ORDER BY id"
@@ -297,8 +297,9 @@ def test_the_same_catalog_on_both_backends(
 def test_sql_tsvector_equals_the_python_one_on_a_generated_catalog(
     postgres_databases: Databases, tmp_path: Path
 ) -> None:
-    """On 3,000 generated titles with their akas, every title_tsv built in SQL equals the
-    Python literal, and both backends agree on every alt_norm_titles and word count."""
+    """On 3,000 generated titles with their akas, every stored title_tsv equals the Python
+    literal (the import writes those of movies with alternates from the alternates the
+    server joined), and both backends agree on every alt_norm_titles and word count."""
     dataset = write_imdb_dataset(tmp_path / "gen", 3_000, seed=7)
     files = [dataset.basics, dataset.ratings, *([dataset.akas] if dataset.akas else [])]
     on_sqlite = settings_on("sqlite", None, "gen", tmp_path)
