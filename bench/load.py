@@ -53,6 +53,11 @@ class WrkResult:
     # (/proc/stat "steal"): a vCPU stolen for tens of ms stalls every request of the
     # process it was running, so a run's p99 follows it on a shared virtual machine.
     steal: float = 0.0
+    # p50/p99 are wrk's, corrected for coordinated omission (bench/wrk/paths.lua); these
+    # are each request's own latency, timed where every wrk thread has one connection
+    # (c=1 here), else None.
+    raw_p50_us: int | None = None
+    raw_p99_us: int | None = None
 
 
 def cpu_times() -> list[int]:
@@ -91,7 +96,7 @@ def run_wrk(
     ]
     for key, value in target.headers.items():
         argv += ["-H", f"{key}: {value}"]
-    argv += [target.base_url, "--", str(target.paths_file), str(threads)]
+    argv += [target.base_url, "--", str(target.paths_file), str(threads), str(connections)]
     before = cpu_times()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
     if proc.returncode != 0:
@@ -120,6 +125,8 @@ def parse_wrk_output(stdout: str) -> WrkResult:
                 p99_us=int(data["p99_us"]),
                 requests=int(data["requests"]),
                 errors=errors,
+                raw_p50_us=data.get("raw_p50_us"),
+                raw_p99_us=data.get("raw_p99_us"),
             )
     raise ValueError(f"no {MARKER.strip()} line in wrk output:\n{stdout}")
 
@@ -150,11 +157,17 @@ def measure(
                     print(
                         f"  run {run + 1}/{runs} c={c:<3} {target.name:<22} "
                         f"{res.rps:9.0f} req/s  p50 {res.p50_us / 1000:7.2f} ms  "
-                        f"p99 {res.p99_us / 1000:7.2f} ms  errors {res.errors}  "
+                        f"p99 {res.p99_us / 1000:7.2f} ms{_raw_note(res)}  errors {res.errors}  "
                         f"steal {100 * res.steal:.0f}%",
                         flush=True,
                     )
     return results
+
+
+def _raw_note(res: WrkResult) -> str:
+    if res.raw_p99_us is None or res.raw_p50_us is None:
+        return ""
+    return f" (raw p50 {res.raw_p50_us / 1000:.2f}, p99 {res.raw_p99_us / 1000:.2f})"
 
 
 @dataclass(frozen=True)
@@ -167,9 +180,11 @@ class Summary:
     errors: int
     requests: int
     steal_max: float
+    raw_p99_us: float | None  # median of the runs' own-latency p99s (None if not timed)
 
 
 def summarize(runs: Sequence[WrkResult]) -> Summary:
+    raw = [r.raw_p99_us for r in runs if r.raw_p99_us is not None]
     return Summary(
         rps=statistics.median(r.rps for r in runs),
         rps_min=min(r.rps for r in runs),
@@ -179,13 +194,16 @@ def summarize(runs: Sequence[WrkResult]) -> Summary:
         errors=sum(r.errors for r in runs),
         requests=sum(r.requests for r in runs),
         steal_max=max(r.steal for r in runs),
+        raw_p99_us=statistics.median(raw) if raw else None,
     )
 
 
 def load_table(results: Results, targets: Sequence[Target], concurrencies: Sequence[int]) -> str:
     """One row per (target, c). ``passes`` = how many times one run went through the path file
     (1 or less: no search was repeated within a run); ``steal (max)``: the largest share of
-    CPU time the hypervisor took for other guests in any of its runs (``WrkResult.steal``)."""
+    CPU time the hypervisor took for other guests in any of its runs (``WrkResult.steal``);
+    ``p99 ms`` is wrk's (corrected for coordinated omission), ``p99 raw ms`` the requests'
+    own, where timed (c=1)."""
     rows: list[list[object]] = []
     for target in targets:
         n_paths = target.path_count()
@@ -203,6 +221,7 @@ def load_table(results: Results, targets: Sequence[Target], concurrencies: Seque
                     f"{s.rps_min:,.0f}–{s.rps_max:,.0f}",
                     f"{s.p50_us / 1000:.2f}",
                     f"{s.p99_us / 1000:.2f}",
+                    "-" if s.raw_p99_us is None else f"{s.raw_p99_us / 1000:.2f}",
                     f"{s.errors}/{s.requests:,}",
                     passes,
                     f"{100 * s.steal_max:.0f}%",
@@ -215,6 +234,7 @@ def load_table(results: Results, targets: Sequence[Target], concurrencies: Seque
         "req/s range",
         "p50 ms",
         "p99 ms",
+        "p99 raw ms",
         "errors/requests",
         "passes",
         "steal (max)",
@@ -236,7 +256,7 @@ def ratio_table(
             [
                 c,
                 f"{n.rps / d.rps:.2f}×",
-                f"{n.p99_us / d.p99_us:.2f}×",
+                _p99_ratio(n, d),
                 f"{n.p50_us / d.p50_us:.2f}×",
             ]
         )
@@ -260,9 +280,17 @@ def ratios_table(
                 row += ["-", "-"]
                 continue
             n, d = summarize(n_runs), summarize(d_runs)
-            row += [f"{n.rps / d.rps:.2f}×", f"{n.p99_us / d.p99_us:.2f}×"]
+            row += [f"{n.rps / d.rps:.2f}×", _p99_ratio(n, d)]
         rows.append(row)
     return markdown_table(headers, rows)
+
+
+def _p99_ratio(n: Summary, d: Summary) -> str:
+    """wrk's p99 ratio, and the requests' own where both were timed (c=1)."""
+    ratio = f"{n.p99_us / d.p99_us:.2f}×"
+    if n.raw_p99_us is not None and d.raw_p99_us is not None:
+        ratio += f" (raw {n.raw_p99_us / d.raw_p99_us:.2f}×)"
+    return ratio
 
 
 def _short(target_name: str) -> str:

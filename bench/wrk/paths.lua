@@ -4,16 +4,38 @@
 -- and starts at its own offset, so concurrent connections ask different questions.
 --
 -- usage: wrk -t2 -c16 -d10s --latency -s bench/wrk/paths.lua http://127.0.0.1:8108 \
---          -- PATHS_FILE [THREADS]
+--          -- PATHS_FILE [THREADS] [CONNECTIONS]
 -- Extra headers (e.g. Typesense's X-TYPESENSE-API-KEY) go through wrk's own -H flag: they land
 -- in wrk.headers, which wrk.format() sends with every request.
 -- done() prints one line "BENCH_RESULT {json}" with latencies in microseconds.
 
+-- Latency percentiles: wrk 4 corrects its histogram for coordinated omission before done()
+-- sees it (stats_correct: each response slower than twice the mean interval between one
+-- connection's requests adds samples at its latency minus 1, 2, ... intervals, as if requests
+-- had kept arriving at the mean rate), so one 100 ms stall in a 4 ms-mean run at c=1 counts
+-- about 25 times. The raw latency of each request is also timed here when every thread has
+-- one connection (the third argument, connections, equals the thread count: wrk -tN -cN),
+-- since a thread's requests are then one at a time: request() to response() is one request.
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock_id, bench_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local clock = ffi.new("bench_timespec")
+
+local function now_us()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, clock)
+  return tonumber(clock.tv_sec) * 1000000 + tonumber(clock.tv_nsec) / 1000
+end
+
 local thread_count = 0
+local threads = {}
 
 function setup(thread)
   thread:set("id", thread_count)
   thread_count = thread_count + 1
+  threads[#threads + 1] = thread
 end
 
 -- Each distinct path is formatted once; the file's order is kept as indexes into them. A
@@ -31,6 +53,7 @@ function init(args)
     error("paths.lua: pass the paths file after --")
   end
   local threads = tonumber(args[2] or "1")
+  timed = tonumber(args[3] or "0") == threads
   local index = {}
   for line in io.lines(file) do
     if line ~= "" then
@@ -50,12 +73,46 @@ function init(args)
   i = math.floor(n * (id or 0) / threads) % n
 end
 
+-- Per thread (globals of its own Lua state, read back by done() through thread:get).
+timed = false
+raw = {}
+local started = 0
+
 function request()
   i = i + 1
   if i > n then
     i = 1
   end
+  if timed then
+    started = now_us()
+  end
   return requests[order[i]]
+end
+
+function response(_status, _headers, _body)
+  if timed then
+    raw[#raw + 1] = now_us() - started
+  end
+end
+
+-- The raw latencies of every thread as "raw_*" fields (none if they were not timed).
+local function raw_fields()
+  local all = {}
+  for _, thread in ipairs(threads) do
+    local samples = thread:get("raw") or {}
+    for k = 1, #samples do
+      all[#all + 1] = samples[k]
+    end
+  end
+  if #all == 0 then
+    return ""
+  end
+  table.sort(all)
+  local function at(share)
+    return all[math.max(1, math.ceil(#all * share))]
+  end
+  return string.format(', "raw_count": %d, "raw_p50_us": %d, "raw_p90_us": %d, '
+    .. '"raw_p99_us": %d, "raw_max_us": %d', #all, at(0.5), at(0.9), at(0.99), all[#all])
 end
 
 function done(summary, latency, _requests)
@@ -63,9 +120,9 @@ function done(summary, latency, _requests)
   io.write(string.format(
     'BENCH_RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, '
       .. '"p99_us": %d, "max_us": %d, "mean_us": %.1f, "connect_errors": %d, '
-      .. '"read_errors": %d, "write_errors": %d, "status_errors": %d, "timeouts": %d}\n',
+      .. '"read_errors": %d, "write_errors": %d, "status_errors": %d, "timeouts": %d%s}\n',
     summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency.max, latency.mean,
-    e.connect, e.read, e.write, e.status, e.timeout))
+    e.connect, e.read, e.write, e.status, e.timeout, raw_fields()))
 end
