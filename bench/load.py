@@ -79,10 +79,20 @@ def steal_share(before: Sequence[int], after: Sequence[int]) -> float:
 
 
 def run_wrk(
-    target: Target, connections: int, duration_s: int, wrk: str = "wrk", timeout_s: int = 10
+    target: Target,
+    connections: int,
+    duration_s: int,
+    wrk: str = "wrk",
+    timeout_s: int = 10,
+    raw: bool = False,
 ) -> WrkResult:
-    """Run wrk once against ``target``; return its parsed summary."""
-    threads = max(1, min(2, connections))  # 2 cores: more wrk threads only steal CPU
+    """Run wrk once against ``target``; return its parsed summary.
+
+    ``raw``: one wrk thread per connection, so paths.lua times every request itself
+    (``raw_p50_us``/``raw_p99_us``) at any concurrency; more threads than cores, so the
+    client's own CPU differs from the default runs' (compare raw runs with raw runs)."""
+    # 2 cores: more wrk threads only steal CPU (c=1 is one thread, one connection: timed).
+    threads = connections if raw else max(1, min(2, connections))
     seconds = max(1, round(duration_s))  # wrk takes whole seconds
     argv = [
         wrk,
@@ -141,17 +151,19 @@ def measure(
     runs: int,
     warmup_s: int = 2,
     log: bool = True,
+    raw: bool = False,
 ) -> Results:
-    """Run every (target, concurrency) ``runs`` times, interleaved so drift hits all alike."""
+    """Run every (target, concurrency) ``runs`` times, interleaved so drift hits all alike
+    (``raw``: one wrk thread per connection, every request timed; ``run_wrk``)."""
     for target in targets:
         if warmup_s > 0:
-            run_wrk(target, max(concurrencies), warmup_s)
+            run_wrk(target, max(concurrencies), warmup_s, raw=raw)
     results: Results = {}
     for run in range(runs):
         for c in concurrencies:
             shift = run % len(targets)  # rotate who goes first
             for target in [*targets[shift:], *targets[:shift]]:
-                res = run_wrk(target, c, duration_s)
+                res = run_wrk(target, c, duration_s, raw=raw)
                 results.setdefault((target.name, c), []).append(res)
                 if log:
                     print(
