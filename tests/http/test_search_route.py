@@ -288,6 +288,31 @@ def test_a_small_explained_search_is_sent_as_identity(
     assert len(response.content) == int(response.headers["content-length"]) < 100_000
 
 
+SMALL_GENRES = (
+    "Action, Adventure, Animation, Biography, Comedy, Crime, Documentary, Drama, Fantasy, "
+    "History, Horror, Musical, Mystery, Romance, Sci-Fi, Short, Sport, Thriller, War"
+)
+
+
+@pytest.mark.parametrize("cache", ["off", "memory"])
+@pytest.mark.parametrize("path", ["/v1/search", "/v1/search/export"])
+def test_an_unknown_genre_is_named_as_typed(
+    make_client: Callable[..., TestClient], cache: str, path: str
+) -> None:
+    """A genre the catalog lacks is a 400 naming it as the client typed it (not the
+    lowercased form the cache key is made of), with the result cache on or off; a known
+    genre in another case is still accepted."""
+    client = make_client(cache=cache)
+    response = client.get(f"{path}?q=alien&genres=Comedy,DraMAA")
+    expected = {
+        "code": "invalid",
+        "message": f"genre 'DraMAA' is not in the catalog; known: {SMALL_GENRES}",
+        "param": "genres",
+    }
+    assert (400, expected) == (response.status_code, response.json()["error"])
+    assert 200 == client.get(f"{path}?q=alien&genres=HORROR").status_code
+
+
 def test_a_cold_search_reports_its_stages(make_client: Callable[..., TestClient]) -> None:
     """The stage histograms of /v1/search count parse, the engine's own stages and engine
     once per cold search."""
