@@ -100,7 +100,8 @@ def _search_params(genres: Sequence[str], kinds: Sequence[str]) -> list[dict[str
         _param(
             "min_rating",
             {"type": "number", "minimum": 0, "maximum": 10},
-            "Minimum rating: ASCII decimal notation (`7`, `7.5`, `1e-1`).",
+            "Minimum rating: ASCII decimal notation (`7`, `7.5`, `1e-1`), compared as "
+            "written with each rating as shown (`7.05` keeps 7.1, leaves 7.0 out).",
         ),  # fmt: skip
         _param(
             "min_votes",
