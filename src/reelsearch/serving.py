@@ -12,7 +12,11 @@ What a careful operator would set, set once here (docs/decisions/0010):
   has ``header_timeout`` seconds to send its request head, so slow clients are
   dropped instead of holding a slot for granian's default 30 s;
 - the port is tried first without SO_REUSEPORT: granian binds with it, and a
-  second server on a taken port would otherwise share it silently.
+  second server on a taken port would otherwise share it silently;
+- a request head may take granian's read buffer at most, well above the app's
+  own bounds (a target over 8 KiB, header fields over 32 KiB: JSON 414/431);
+  what granian alone refuses, with a bodiless status, is listed in
+  ``http/middleware/head_limits.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import sys
 from reelsearch.config import Settings
 from reelsearch.errors import AddressInUse
 from reelsearch.http.apikeys import parse_keys
+from reelsearch.http.middleware.head_limits import GRANIAN_HEAD_BUFFER_BYTES
 
 APP_FACTORY = "reelsearch.http.app:app_from_env"
 
@@ -98,6 +103,10 @@ def serve(settings: Settings, app_factory: str = APP_FACTORY) -> None:
         http1_settings=HTTP1Settings(
             header_read_timeout=max(1, round(settings.header_timeout * 1000)),
             keep_alive=True,
+            # The most a request head may take before granian refuses it with a bare 431
+            # (its default, stated here): above the app's own head bounds, which answer
+            # in JSON. What only granian refuses: http/middleware/head_limits.py.
+            max_buffer_size=GRANIAN_HEAD_BUFFER_BYTES,
         ),
         respawn_failed_workers=True,
         workers_kill_timeout=max(1, round(settings.shutdown_timeout)),

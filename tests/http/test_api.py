@@ -262,7 +262,8 @@ BAD_SEARCHES = [
     ("q=%FF", None, "bad_encoding"),
     ("q=%C3%28", None, "bad_encoding"),
     ("q=%ED%A0%80", None, "bad_encoding"),
-    ("q=" + "a" * 10_000, None, "too_long"),
+    # A query string over 8 KiB makes the request target too long: a 414 before the
+    # search is parsed (tests/http/test_head_limits.py).
 ]
 
 

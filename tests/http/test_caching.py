@@ -272,11 +272,12 @@ def test_cache_off_computes_every_time(make_client: Callable[..., CountingClient
 
 
 def test_errors_are_not_cached(make_client: Callable[..., CountingClient]) -> None:
-    """A bad request is a 400 each time, never stored or served from the cache."""
+    """A request the engine refuses is a 400 each time, never stored or served from the
+    cache (a kind the catalog lacks: an unknown genre is refused before the search)."""
     app = make_client()
     for _ in range(2):
-        response = app.get("/v1/search?q=alien&genres=nosuchgenre")
-        assert response.status_code == 400 and response.json()["error"]["param"] == "genres"
+        response = app.get("/v1/search?q=alien&kind=nosuchkind")
+        assert response.status_code == 400 and response.json()["error"]["param"] == "kind"
     assert app.searches == 2
 
 

@@ -23,6 +23,7 @@ import pytest
 from conftest import TestClient
 from reelsearch.config import Settings
 from reelsearch.http.app import create_app
+from reelsearch.http.caching import NOT_ACCEPTABLE_BODY
 from reelsearch.http.params import query_pairs
 from reelsearch.http.search_cache import render_search
 from reelsearch.search.query import parse_search
@@ -227,6 +228,89 @@ def test_explain_still_needs_and_takes_the_admin_token(
     )
     assert 200 == response.status_code
     assert all("explain" in hit for hit in response.json()["hits"])
+
+
+EXPLAIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.mark.parametrize("cache", ["off", "memory"])
+@pytest.mark.parametrize("accept", ["identity;q=0", "*;q=0", "identity;q=0, compress"])
+def test_an_explained_search_refuses_what_a_search_refuses(
+    make_client: Callable[..., TestClient], cache: str, accept: str
+) -> None:
+    """explain=true negotiates the content coding as every search does: a client that
+    accepts no coding the server offers (identity;q=0, or *;q=0 naming none) gets the
+    same 406 JSON body as the search without explain, not an identity body it refused."""
+    client = make_client(cache=cache)
+    plain = client.get("/v1/search?q=the", headers={"accept-encoding": accept})
+    explained = client.get(
+        "/v1/search?q=the&explain=true", headers={"accept-encoding": accept, **EXPLAIN}
+    )
+    assert (406, NOT_ACCEPTABLE_BODY) == (plain.status_code, plain.content)
+    assert (406, NOT_ACCEPTABLE_BODY) == (explained.status_code, explained.content)
+    assert "application/json" == explained.headers["content-type"]
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+def test_an_explained_search_is_compressed_as_a_search_is(
+    make_client: Callable[..., TestClient], coding: str
+) -> None:
+    """explain=true to a client that accepts a coding: a body over the threshold is sent in
+    it (decoding to the identity body), with Vary: Accept-Encoding, and marked for its
+    requester alone (an admin's answer: no shared cache may store it)."""
+    client = make_client()
+    plain = client.get("/v1/search?q=the&explain=true",
+                       headers={"accept-encoding": "identity", **EXPLAIN})  # fmt: skip
+    packed = client.get("/v1/search?q=the&explain=true",
+                        headers={"accept-encoding": coding, **EXPLAIN})  # fmt: skip
+    assert (200, 200) == (plain.status_code, packed.status_code)
+    assert all("explain" in hit for hit in orjson.loads(plain.content)["hits"])
+    # The client decompresses: the bytes it reads are the identity body.
+    assert (coding, plain.content) == (packed.headers["content-encoding"], packed.content)
+    assert int(packed.headers["content-length"]) < len(plain.content)
+    assert "content-encoding" not in plain.headers
+    for response in (plain, packed):
+        assert ("accept-encoding", "private, no-store") == (
+            response.headers["vary"],
+            response.headers["cache-control"],
+        )
+
+
+def test_a_small_explained_search_is_sent_as_identity(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """Under the compression threshold an explained search is sent uncompressed even to a
+    client that accepts gzip, as a search's answer is."""
+    client = make_client(compress_min_bytes=100_000)
+    response = client.get("/v1/search?q=the&explain=true",
+                          headers={"accept-encoding": "gzip", **EXPLAIN})  # fmt: skip
+    assert (200, None) == (response.status_code, response.headers.get("content-encoding"))
+    assert len(response.content) == int(response.headers["content-length"]) < 100_000
+
+
+SMALL_GENRES = (
+    "Action, Adventure, Animation, Biography, Comedy, Crime, Documentary, Drama, Fantasy, "
+    "History, Horror, Musical, Mystery, Romance, Sci-Fi, Short, Sport, Thriller, War"
+)
+
+
+@pytest.mark.parametrize("cache", ["off", "memory"])
+@pytest.mark.parametrize("path", ["/v1/search", "/v1/search/export"])
+def test_an_unknown_genre_is_named_as_typed(
+    make_client: Callable[..., TestClient], cache: str, path: str
+) -> None:
+    """A genre the catalog lacks is a 400 naming it as the client typed it (not the
+    lowercased form the cache key is made of), with the result cache on or off; a known
+    genre in another case is still accepted."""
+    client = make_client(cache=cache)
+    response = client.get(f"{path}?q=alien&genres=Comedy,DraMAA")
+    expected = {
+        "code": "invalid",
+        "message": f"genre 'DraMAA' is not in the catalog; known: {SMALL_GENRES}",
+        "param": "genres",
+    }
+    assert (400, expected) == (response.status_code, response.json()["error"])
+    assert 200 == client.get(f"{path}?q=alien&genres=HORROR").status_code
 
 
 def test_a_cold_search_reports_its_stages(make_client: Callable[..., TestClient]) -> None:

@@ -79,7 +79,23 @@ def test_unhashed_files_revalidate(web_url: str) -> None:
         f"{web_url}/static/manifest.json", headers={"If-None-Match": first.headers["etag"]}
     )
     assert again.status_code == 304
-    assert httpx.get(f"{web_url}/static/nothing.js").status_code == 404
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_an_unknown_asset_is_the_api_json_404(web_url: str, method: str) -> None:
+    """A path under /static/ that names no file is answered as any unknown path is: a
+    JSON 404 with the API's error shape (not ServeStatic's text/plain "Not Found"), with
+    the security headers; a HEAD gets the same status and headers without a body."""
+    response = httpx.request(method, f"{web_url}/static/nothing.js")
+    elsewhere = httpx.request(method, f"{web_url}/v1/nothing")
+    assert (response.status_code, response.headers["content-type"]) == (404, "application/json")
+    expected = b'{"error":{"code":"not_found","message":"Not Found","param":null}}'
+    assert response.content == (expected if method == "GET" else b"")
+    assert response.content == elsewhere.content
+    assert response.headers["content-length"] == str(len(expected))
+    assert (response.headers["x-content-type-options"], response.headers["x-frame-options"]) == (
+        "nosniff", "DENY"
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

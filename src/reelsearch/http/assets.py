@@ -15,8 +15,9 @@ from wsgiref.headers import Headers
 
 import orjson
 from servestatic import ServeStaticASGI
+from starlette.exceptions import HTTPException
 from starlette.routing import Mount
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 STATIC_DIR = Path(__file__).parent / "static"
 MANIFEST_NAME = "manifest.json"
@@ -54,10 +55,20 @@ def _year_not_ten(headers: Headers, path: str, url: str) -> None:
         headers["Cache-Control"] = f"public, max-age={IMMUTABLE_MAX_AGE}, immutable"
 
 
+async def _no_such_asset(scope: Scope, receive: Receive, send: Send) -> None:
+    """What ServeStatic hands a path it has no file for: the app's own 404.
+
+    Without it ServeStatic answers a text/plain "Not Found"; raised here, the
+    app's exception handler answers it as every other unknown path, with the
+    API's JSON error body.
+    """
+    raise HTTPException(404)
+
+
 def static_files_app(directory: Path = STATIC_DIR) -> ASGIApp:
-    """An ASGI app serving ``directory`` at /static/ (404 for anything else)."""
+    """An ASGI app serving ``directory`` at /static/ (the app's JSON 404 for anything else)."""
     return ServeStaticASGI(  # type: ignore[no-any-return]
-        None,
+        _no_such_asset,
         root=directory,
         prefix=URL_PREFIX,
         max_age=MUTABLE_MAX_AGE,

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from reelsearch.cache.compression import ENCODINGS
+from reelsearch.cache.compression import COMPRESSORS, ENCODINGS
 from reelsearch.cache.counters import CacheCounters
 from reelsearch.cache.entry import CachedResponse, new_entry, strong_etag
 from reelsearch.cache.heap import untrack
@@ -31,6 +31,9 @@ _MAX_REMEMBERED_HEADERS = 256
 # Header lines every JSON answer sends as they are (one tuple, not one per response).
 _JSON_TYPE = (b"content-type", b"application/json")
 _VARY = (b"vary", b"accept-encoding")
+# An answer for its requester alone (an admin's explained search): a shared cache that
+# stored it would hand the admin's view to the next client, so no cache keeps it.
+_PRIVATE = (b"cache-control", b"private, no-store")
 NOT_ACCEPTABLE_BODY = (
     b'{"error":{"code":"not_acceptable","message":"no content coding this server '
     b'offers (zstd, br, gzip, identity) is acceptable to the client","param":null}}'
@@ -228,6 +231,39 @@ class EntrySender:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head else body})
         return True
+
+    async def send_private(
+        self,
+        send: Send,
+        body: bytes,
+        request_headers: list[tuple[bytes, bytes]],
+        started: float,
+        *,
+        head: bool = False,
+    ) -> None:
+        """Send a body computed for its requester alone (``explain=true``, admin only).
+
+        The coding is negotiated as for every search answer (``_choose``): a 406
+        when nothing offered is acceptable, compressed when the client accepts a
+        coding and the body is over the threshold. No validators (it is never
+        stored, so never revalidated) and ``Cache-Control: private, no-store``.
+        """
+        accept, _, _ = request_validators(request_headers)
+        encoding = self._choose(accept, len(body) >= self.min_size)
+        if encoding is None:
+            await _send_plain(send, 406, NOT_ACCEPTABLE_BODY)
+            return
+        sent = body if encoding == "identity" else COMPRESSORS[encoding](body)
+        self.counters.bytes_sent += len(sent)
+        self.counters.bytes_saved += len(body) - len(sent)
+        headers = [_JSON_TYPE, (b"content-length", b"%d" % len(sent)), _PRIVATE, _VARY]
+        if encoding != "identity":
+            headers.append((b"content-encoding", encoding.encode()))
+        headers.append(
+            (b"server-timing", b"app;dur=%.3f" % ((time.perf_counter() - started) * 1000))
+        )
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else sent})
 
     def _choose(self, accept_encoding: bytes, compressible: bool) -> str | None:
         remembered = (accept_encoding, compressible)

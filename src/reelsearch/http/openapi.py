@@ -17,6 +17,7 @@ from reelsearch import __version__
 from reelsearch.catalog.documents import MAX_VOTES
 from reelsearch.config_checks import MIN_ADMIN_TOKEN_CHARS
 from reelsearch.errors import DatabaseUnavailable
+from reelsearch.http.middleware.head_limits import MAX_HEADER_BYTES, MAX_TARGET_BYTES
 from reelsearch.http.openapi_schemas import (
     BULK_RESULT,
     COMPONENT_SCHEMAS,
@@ -83,6 +84,12 @@ _LIMITED = _error(
     retry_after=True,
 )
 _BAD = _error("A parameter is invalid; `error.param` names it.")
+# Refused on every path before routing (http/middleware/head_limits.py).
+_HEAD_REFUSALS = {
+    "414": _error(f"The request target (path and query string) is over {MAX_TARGET_BYTES} "
+                  "bytes."),
+    "431": _error(f"The request's header names and values are over {MAX_HEADER_BYTES} bytes."),
+}  # fmt: skip
 
 
 def _search_params(genres: Sequence[str], kinds: Sequence[str]) -> list[dict[str, Any]]:
@@ -100,7 +107,8 @@ def _search_params(genres: Sequence[str], kinds: Sequence[str]) -> list[dict[str
         _param(
             "min_rating",
             {"type": "number", "minimum": 0, "maximum": 10},
-            "Minimum rating: ASCII decimal notation (`7`, `7.5`, `1e-1`).",
+            "Minimum rating: ASCII decimal notation (`7`, `7.5`, `1e-1`), compared as "
+            "written with each rating as shown (`7.05` keeps 7.1, leaves 7.0 out).",
         ),  # fmt: skip
         _param(
             "min_votes",
@@ -170,7 +178,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
     anyone_or_admin: list[dict[str, list[str]]] = [{}, {"adminToken": []}, {"apiKey": []}]
     anyone_or_key: list[dict[str, list[str]]] = [{}, {"apiKey": []}]
     admin_only: list[dict[str, list[str]]] = [{"adminToken": []}]
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "reelsearch",
@@ -367,3 +375,7 @@ def openapi_document(genres: Sequence[str], kinds: Sequence[str]) -> dict[str, A
             },
         },
     }
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation["responses"].update(_HEAD_REFUSALS)
+    return document

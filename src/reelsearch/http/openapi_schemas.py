@@ -26,7 +26,9 @@ ERROR_CODES = {
     "invalid": "a parameter's value is out of its bounds or syntax (`param` names it)",
     "unknown_parameter": "a parameter this endpoint does not have",
     "bad_encoding": "the query string is not valid UTF-8 or has a bad %-escape",
-    "too_long": "the query string or q is longer than its limit",
+    "too_long": "the query string or q is longer than its limit, or the request target "
+    "(path and query string) is over 8 KiB (a 414)",
+    "headers_too_large": "the request's header names and values are over 32 KiB in all (a 431)",
     "invalid_api_key": "an unknown API key, or a forged, tampered or expired scoped token",
     "forbidden": "an admin-only feature without the admin token, or outside a key's scope",
     "unauthorized": "an admin-only route (the documents API) without an Authorization header",

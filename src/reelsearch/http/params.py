@@ -9,7 +9,9 @@ from urllib.parse import parse_qsl
 from reelsearch.errors import InvalidRequest
 from reelsearch.search.query import SearchQuery, parse_search
 
-# Far above any real search; stops a megabyte query string before parsing.
+# Far above any real search; stops a megabyte query string before parsing. Over HTTP
+# the front door's bound on the whole request target (a 414, middleware/head_limits.py)
+# comes first; this one guards the other callers (the search log's warming, the slow log).
 MAX_QUERY_STRING_BYTES = 8192
 # Query strings a SearchParser remembers, and the longest it remembers: a real
 # search's query string is well under 200 bytes, so the memo holds at most a few MB

@@ -34,6 +34,7 @@ from reelsearch.http.disconnect import unless_disconnected
 from reelsearch.http.params import query_pairs
 from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import SearchEngine, SearchResult
+from reelsearch.search.filters import check_filter_names
 from reelsearch.search.query import HIT_FIELDS, SearchQuery, parse_search
 from reelsearch.search.rulebook import Rules
 
@@ -110,14 +111,18 @@ def _rule_files(engine: SearchEngine | None) -> Any:
 _MOVIE_ID = itemgetter("id")
 
 
-def _canonical(query: SearchQuery) -> SearchQuery:
+def _canonical(query: SearchQuery, engine: SearchEngine) -> SearchQuery:
     """``canonical_query(query)``, skipped when it would change nothing the search reads.
 
     The common search names no genres, asks for every field and no facets;
     copying its query (a dataclass ``replace``, ~10 µs) would only blank the
-    raw text, which neither the key nor the engine reads.
+    raw text, which neither the key nor the engine reads. Genres the catalog
+    lacks are refused first (``check_filter_names``): the canonical query holds
+    them lowercased, and the client's 400 names them as typed.
     """
     if query.genres or query.fields != HIT_FIELDS or query.facets:
+        if query.genres:
+            check_filter_names(engine.snapshot, query)
         return canonical_query(query)
     return query
 
@@ -163,7 +168,7 @@ class SearchResponder:
         """
         # Set at start-up (start_result_cache): no app-state lookup per search.
         engine = self.engine or scope["app"].state.engine
-        query = _canonical(query)
+        query = _canonical(query, engine)
         cache = self.cache
         # This request's deadline bounds a search it computes; its client going
         # away cancels it (http/disconnect.py). Only a search watches the client:
@@ -251,7 +256,7 @@ class SearchResponder:
     ) -> bytes:
         """The body of a search computed for one request with the cache off: nothing
         stored or tagged; the same bytes ``answer`` would send (http/search_route.py)."""
-        query = _canonical(query)
+        query = _canonical(query, engine)
         return render_search(await _searched(engine, receive, query, engine.deadline()))
 
     async def _compute(
@@ -290,7 +295,7 @@ class SearchResponder:
         query = parse_search(query_pairs(query_string), **self.settings.query_limits)
         if query.explain:
             return False
-        query = _canonical(query)
+        query = _canonical(query, engine)
         snapshot = engine.snapshot
         await cache.ensure_current(snapshot.version, snapshot.imported_at)
         key = canonical_key(cache.prefix, query)

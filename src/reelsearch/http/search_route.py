@@ -18,7 +18,8 @@ response starts is answered by the app's own exception handlers, exactly as
 for a function endpoint (``answer_error``). With the result cache on, the
 responder answers from the cache and a miss this request computed is sent from
 the same lean header block (``send_fresh``, decision 0027); ``explain=true``
-(admin) still builds a ``Request``.
+(admin) still builds a ``Request``, and its answer goes through the same content
+coding negotiation as every other (``send_private``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from typing import Any
 
 from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from reelsearch.config import Settings
@@ -70,7 +70,7 @@ class SearchHandler:
             query = self.parse(scope["query_string"])
             clock.lap("parse")
             if query.explain:
-                response = await self._explained(scope, receive, query, started, clock)
+                body = await self._explained(scope, receive, query, clock)
             elif responder.cache is None:  # cold: computed for this request, never stored
                 body = await responder.compute_uncached(self.engine, receive, query)
                 clock.lap("engine")
@@ -80,12 +80,11 @@ class SearchHandler:
         except Exception as exc:
             await answer_error(scope, receive, send, exc)
             return
-        if query.explain:
-            await response(scope, receive, send)
-            return
         head = scope["method"] == "HEAD"
         sender = responder.sender
-        if responder.cache is None:
+        if query.explain:  # negotiated and compressed as any answer; stored by no cache
+            await sender.send_private(send, body, scope["headers"], started, head=head)
+        elif responder.cache is None:
             await sender.send_computed(send, body, scope["headers"], started, head=head)
         elif isinstance(entry, FirstSighting):  # computed, not stored (decision 0039)
             await sender.send_computed(
@@ -99,9 +98,10 @@ class SearchHandler:
             await sender.send(send, entry, scope["headers"], server_ms, head=head)
 
     async def _explained(
-        self, scope: Scope, receive: Receive, query: SearchQuery, started: float, clock: StageClock
-    ) -> Response:
-        """An explained search (the one kind that needs a ``Request``), never cached."""
+        self, scope: Scope, receive: Receive, query: SearchQuery, clock: StageClock
+    ) -> bytes:
+        """The body of an explained search (the one kind that needs a ``Request``), never
+        cached; the caller sends it (``EntrySender.send_private``)."""
         request = Request(scope, receive)
         # Admin-only: "Authorization: Bearer <REELSEARCH_ADMIN_TOKEN>".
         require_admin(request, "explain")
@@ -113,8 +113,7 @@ class SearchHandler:
         clock.lap("engine")
         body = render_search(result)
         clock.lap("serialization")
-        took = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
-        return Response(body, media_type="application/json", headers={"server-timing": took})
+        return body
 
 
 class SearchEndpoint:

@@ -25,6 +25,32 @@ class Filters:
 NO_FILTERS = Filters("", ())
 
 
+def check_filter_names(snapshot: CatalogSnapshot, query: SearchQuery) -> None:
+    """Raise the 400 ``build_filters`` would for a kind or genre the catalog lacks, in its
+    order, naming the value as ``query`` holds it.
+
+    For a caller about to change the names' spelling (the result cache lowercases
+    genres for its key) that wants the client's own spelling in the message.
+    """
+    if query.kind is not None and query.kind not in snapshot.kinds:
+        raise _unknown_kind(snapshot, query.kind)
+    for name in query.genres:
+        if name.lower() not in snapshot.genres:
+            raise _unknown_genre(snapshot, name)
+
+
+def _unknown_kind(snapshot: CatalogSnapshot, kind: str) -> InvalidRequest:
+    known = ", ".join(sorted(snapshot.kinds))
+    return InvalidRequest(f"kind {kind[:30]!r} is not in the catalog; known: {known}",
+                          param="kind")  # fmt: skip
+
+
+def _unknown_genre(snapshot: CatalogSnapshot, name: str) -> InvalidRequest:
+    known = ", ".join(sorted(display for _, display in snapshot.genres.values()))
+    return InvalidRequest(f"genre {name[:30]!r} is not in the catalog; known: {known}",
+                          param="genres")  # fmt: skip
+
+
 def build_filters(snapshot: CatalogSnapshot, query: SearchQuery, *, text: bool) -> Filters:
     """The SQL conditions of the query's filters; an unknown genre or kind is a 400."""
     if (
@@ -50,11 +76,7 @@ def build_filters(snapshot: CatalogSnapshot, query: SearchQuery, *, text: bool) 
             params.append(value)
     if query.kind is not None:
         if query.kind not in snapshot.kinds:
-            raise InvalidRequest(
-                f"kind {query.kind[:30]!r} is not in the catalog; "
-                f"known: {', '.join(sorted(snapshot.kinds))}",
-                param="kind",
-            )
+            raise _unknown_kind(snapshot, query.kind)
         parts.append("m.kind = ?")
         params.append(query.kind)
     if query.genres:
@@ -62,11 +84,7 @@ def build_filters(snapshot: CatalogSnapshot, query: SearchQuery, *, text: bool) 
         for name in query.genres:
             found = snapshot.genres.get(name.lower())
             if found is None:
-                known = ", ".join(sorted(display for _, display in snapshot.genres.values()))
-                raise InvalidRequest(
-                    f"genre {name[:30]!r} is not in the catalog; known: {known}",
-                    param="genres",
-                )
+                raise _unknown_genre(snapshot, name)
             bits.append(found[0])
         mask = sum(1 << bit for bit in bits)
         if text:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from functools import lru_cache
 
 import orjson
@@ -201,7 +203,7 @@ def parse_search(
         year_to=_int(values, "year_to", MIN_YEAR, MAX_YEAR),
         genres=_names(values, "genres"),
         genres_mode=_choice(values, "genres_mode", ("any", "all"), "any"),
-        min_rating=_float(values, "min_rating", 0.0, 10.0),
+        min_rating=_lower_bound(values, "min_rating", 0.0, 10.0),
         min_votes=_int(values, "min_votes", 0, 2**31 - 1),
         kind=values.get("kind") or None,
         sort=_choice(values, "sort", SORTS, "relevance"),
@@ -294,7 +296,17 @@ def _int(values: dict[str, str], name: str, low: int, high: int) -> int | None:
     return int(raw)
 
 
-def _float(values: dict[str, str], name: str, low: float, high: float) -> float | None:
+def _lower_bound(values: dict[str, str], name: str, low: float, high: float) -> float | None:
+    """A lower bound written in decimal, as the least double that no value below it reaches.
+
+    Values (ratings) are doubles read from decimal text and shown as their shortest
+    decimal (8.7 is stored as the double nearest 8.7, shown "8.7"), and the filter
+    compares doubles. A bound is the nearest double to what the client wrote, unless
+    that double is below it, which only a bound with more significant digits than a
+    double holds can be (7.3000000000000001 reads as the double 7.3): it is then the
+    next double up. So "value >= bound" holds exactly when the value as shown is at
+    least the bound as written, and the cache key, made of the same double, agrees.
+    """
     raw = values.get(name)
     if raw is None or raw == "":
         return None
@@ -302,9 +314,12 @@ def _float(values: dict[str, str], name: str, low: float, high: float) -> float 
     # write 1e-05): float() would also take "inf", "nan", "1_0" and other scripts' digits.
     if not _DECIMAL.fullmatch(raw):
         raise InvalidRequest(f"{name} must be a number, not {raw[:20]!r}", param=name)
-    number = float(raw)
-    if not low <= number <= high:
+    written = Decimal(raw)  # exact: 10.0000000000000001 is over 10, not 10
+    if not low <= written <= high:
         raise InvalidRequest(f"{name} must be between {low:g} and {high:g}", param=name)
+    number = float(raw)
+    if Decimal(repr(number)) < written:
+        number = math.nextafter(number, math.inf)
     return number
 
 

@@ -6,7 +6,8 @@ costing a coroutine call per request even when off by configuration:
 
 1. observe the request (id, metrics, access line, slow log:
    observability/requests.py) and add the security headers and the
-   request id to its response in one pass over the headers;
+   request id to its response in one pass over the headers; refuse a
+   request target or header fields over the app's bounds (head_limits.py);
 2. only if something is configured or asked for, the gates, in their old
    order: CORS, API keys, rate limit, ``profile=1`` (each its own module);
 3. answer an L1 hit of ``GET /v1/search`` from the stored headers and body
@@ -35,6 +36,7 @@ from reelsearch.http.fastpath import FastPathMiddleware, MemoryAnswers
 from reelsearch.http.limiter import Limiter
 from reelsearch.http.middleware.apikeys import ApiKeyMiddleware
 from reelsearch.http.middleware.cors import allowed_origins, cors_middleware
+from reelsearch.http.middleware.head_limits import head_refusal, send_refusal
 from reelsearch.http.middleware.ratelimit import rate_limit_middleware
 from reelsearch.http.middleware.security import (
     SECURITY_HEADERS,
@@ -98,6 +100,11 @@ class FrontDoor:
         await observe(self._dispatch, self.observer, scope, receive, send, with_front_headers)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # An oversized head is refused before anything is spent on it (head_limits.py).
+        refusal = head_refusal(scope)
+        if refusal is not None:
+            await send_refusal(send, refusal)
+            return
         if self.always_gated or b"profile=" in scope["query_string"] or _sends_a_key(scope):
             await self.gated(scope, receive, send)
             return
