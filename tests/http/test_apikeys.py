@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from starlette.testclient import TestClient
@@ -165,3 +166,116 @@ def test_check_scoped_token_reads_what_was_signed() -> None:
     )
     with pytest.raises(ValueError, match="can fix only"):
         sign_scoped_token(SEARCH_KEY, "web", {"q": "alien"}, 7, 60)
+
+
+@pytest.fixture(scope="module")
+def unlimited(small_settings: Settings) -> Iterator[TestClient]:
+    """The keys without a rate limit: the tests below send more searches than a burst."""
+    app = create_app(replace(small_settings, api_keys=KEYS))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def _titles(response: Any) -> tuple[int, Any]:
+    """The status and the hits' titles (or the error, which the assert then shows)."""
+    body = response.json()
+    return response.status_code, [hit["title"] for hit in body["hits"]] if "hits" in body else body
+
+
+@pytest.mark.parametrize(
+    ("fixed", "name", "spellings", "expected"),
+    [
+        ({"min_rating": "7"}, "min_rating", ["7", "7.0", "07", "7.00", "0.7e1"],
+         ["Star Wars", "Star Trek"]),
+        ({"min_votes": "1000"}, "min_votes", ["1000", "01000", "0001000"],
+         ["Star Wars", "Star Trek"]),
+        ({"year_from": "2000"}, "year_from", ["2000", "02000"], ["Star", "Star Trek"]),
+        ({"year_to": "2000"}, "year_to", ["2000", "02000"], ["Star Wars"]),
+        ({"genres": "Sci-Fi"}, "genres", ["Sci-Fi", "sci-fi", "SCI-FI", " Sci-Fi", "Sci-Fi,sci-fi"],
+         ["Star Trek"]),
+        ({"genres": "Drama,Fantasy"}, "genres", ["fantasy,drama", "Fantasy, Drama"],
+         ["Star", "Star Wars"]),
+        ({"genres": "Action,Sci-Fi", "genres_mode": "all"}, "genres_mode", ["all"],
+         ["Star Trek"]),
+        ({"kind": "movie"}, "kind", ["movie"], ["Star", "Star Wars", "Star Trek"]),
+    ],
+)  # fmt: skip
+def test_a_fixed_filter_takes_every_spelling_of_its_value(
+    unlimited: TestClient, fixed: dict[str, str], name: str, spellings: list[str],
+    expected: list[str],
+) -> None:  # fmt: skip
+    """A value the search parser reads as the token's own is that filter, not a 403:
+    min_rating=7 takes 7.0, 07, 7.00 and 0.7e1 (one bound), min_votes/year 01000/02000,
+    genres any case and order (Sci-Fi and sci-fi, Drama,Fantasy and fantasy,drama), a
+    choice (genres_mode) or kind its one spelling; the hits are the token's alone."""
+    token = _token(fixed)
+    alone = _search(unlimited, "q=star", token)
+    assert (200, expected) == _titles(alone)
+    for spelling in spellings:
+        response = _search(unlimited, f"q=star&{name}={quote(spelling)}", token)
+        assert (spelling, (200, expected)) == (spelling, _titles(response))
+
+
+@pytest.mark.parametrize(
+    ("fixed", "name", "other"),
+    [
+        ({"min_rating": "7"}, "min_rating", "7.01"),
+        ({"min_rating": "7"}, "min_rating", "6.99"),
+        # More digits than a double holds: the parser reads it as the next double above 7.
+        ({"min_rating": "7"}, "min_rating", "7.0000000000000001"),
+        ({"min_votes": "1000"}, "min_votes", "1001"),
+        ({"year_from": "2000"}, "year_from", "1999"),
+        ({"year_to": "2000"}, "year_to", "02001"),
+        ({"genres": "Sci-Fi"}, "genres", "Drama"),
+        ({"genres": "Sci-Fi"}, "genres", "Sci-Fi,Drama"),
+        ({"genres": "Sci-Fi"}, "genres", "Nonsense"),
+        ({"genres": "Action,Sci-Fi", "genres_mode": "all"}, "genres_mode", "any"),
+        ({"kind": "movie"}, "kind", "tvSeries"),
+        ({"kind": "movie"}, "kind", "Movie"),
+    ],
+)  # fmt: skip
+def test_a_fixed_filter_refuses_another_value(
+    unlimited: TestClient, fixed: dict[str, str], name: str, other: str
+) -> None:
+    """A value the parser reads as a different one than the token's is a 403 naming the
+    filter ("<name> is fixed by the scoped token"), however it is spelled."""
+    response = _search(unlimited, f"q=star&{name}={quote(other)}", _token(fixed))
+    assert (403, {"code": "forbidden", "message": f"{name} is fixed by the scoped token",
+                  "param": name}) == (response.status_code, response.json()["error"])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fixed", "name", "malformed", "message"),
+    [
+        ({"min_rating": "7"}, "min_rating", "abc", "min_rating must be a number, not 'abc'"),
+        ({"min_rating": "7"}, "min_rating", "7.", "min_rating must be a number, not '7.'"),
+        ({"min_rating": "7"}, "min_rating", "70", "min_rating must be between 0 and 10"),
+        ({"min_votes": "1000"}, "min_votes", "1e3",
+         "min_votes must be a whole number in ASCII digits, not '1e3'"),
+        ({"year_from": "2000"}, "year_from", "1700", "year_from must be between 1800 and 2200"),
+        ({"genres_mode": "all"}, "genres_mode", "ALL",
+         "genres_mode must be one of any, all, not 'ALL'"),
+    ],
+)  # fmt: skip
+def test_a_malformed_value_of_a_fixed_filter_is_the_same_400(
+    unlimited: TestClient, fixed: dict[str, str], name: str, malformed: str, message: str
+) -> None:
+    """A value the parser refuses is the 400 it is without a token (not a 403): the same
+    status and body, naming the parameter."""
+    query = f"q=star&{name}={quote(malformed)}"
+    scoped = _search(unlimited, query, _token(fixed))
+    plain = _search(unlimited, query, None)
+    expected = {"code": "invalid", "message": message, "param": name}
+    assert (400, expected) == (plain.status_code, plain.json()["error"])
+    assert (400, plain.content) == (scoped.status_code, scoped.content)
+
+
+def test_a_fixed_value_no_search_takes_is_the_routes_400(unlimited: TestClient) -> None:
+    """A token signed by hand with min_rating=high: every search with it is the route's 400
+    naming the token's value, whether the client sends min_rating (7) or not."""
+    token = _token({"min_rating": "high"})
+    expected = {"code": "invalid", "message": "min_rating must be a number, not 'high'",
+                "param": "min_rating"}  # fmt: skip
+    for query in ("q=star", "q=star&min_rating=7"):
+        response = _search(unlimited, query, token)
+        assert (query, 400, expected) == (query, response.status_code, response.json()["error"])

@@ -2,10 +2,11 @@
 
 A key names the client (for rate limits) and must allow the "search" action.
 A scoped token narrows /v1/search: its filters replace the client's (a
-different value for a fixed filter is a 403), its cap bounds ``offset +
-limit`` (``limit`` is lowered to fit; ``cursor`` is refused, as it could page
-past the cap). The query string is rewritten before the route parses it, so
-the route and the engine see an ordinary, narrower search.
+value the search parser reads as another one than the token's is a 403; one
+it refuses is the route's own 400), its cap bounds ``offset + limit``
+(``limit`` is lowered to fit; ``cursor`` is refused, as it could page past
+the cap). The query string is rewritten before the route parses it, so the
+route and the engine see an ordinary, narrower search.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlencode
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from reelsearch.cache.keys import canonical_query
 from reelsearch.errors import InvalidRequest
 from reelsearch.http.apikeys import (
     TOKEN_PREFIX,
@@ -25,7 +27,7 @@ from reelsearch.http.apikeys import (
     hash_key,
 )
 from reelsearch.http.params import query_pairs
-from reelsearch.search.query import DEFAULT_LIMIT
+from reelsearch.search.query import DEFAULT_LIMIT, parse_search
 
 # Where the checked client identity is left for the rate limiter.
 CLIENT_SCOPE_KEY = "reelsearch.client"
@@ -95,7 +97,15 @@ def _narrowed(query_string: bytes, filters: dict[str, str], cap: int) -> bytes:
     kept: list[tuple[str, str]] = []
     for name, value in pairs:
         if name in filters:
-            if value not in ("", filters[name]):
+            if value == "":  # not given (query.py): the token's value is added below
+                continue
+            try:
+                is_other = _is_other_value(name, value, filters[name])
+            except InvalidRequest:
+                # The route refuses this query string with the 400 it gives without a
+                # token: parse_search reads the value as _filter_value just did.
+                return query_string
+            if is_other:
                 raise _Refusal(403, "forbidden",
                                f"{name} is fixed by the scoped token", param=name)  # fmt: skip
             continue
@@ -112,6 +122,30 @@ def _narrowed(query_string: bytes, filters: dict[str, str], cap: int) -> bytes:
     if offset + limit > cap:
         kept = [(n, v) for n, v in kept if n != "limit"] + [("limit", str(cap - offset))]
     return urlencode([*kept, *filters.items()]).encode()
+
+
+def _filter_value(name: str, raw: str) -> object:
+    """A filter's value as a search reads it: ``InvalidRequest`` as the route gives it.
+
+    The search parser's own reading (``parse_search``) and the result cache's
+    merging of spellings (``canonical_query``: genre names in any case and
+    order), so 7, 7.0 and 0.7e1 are one rating bound, 02000 is the year 2000
+    and "Drama,horror" the genres "Horror,Drama", exactly when the searches are
+    the same; 7.0000000000000001 is not 7 (the parser reads the next double up).
+    """
+    return getattr(canonical_query(parse_search([(name, raw)])), name)
+
+
+def _is_other_value(name: str, asked: str, fixed: str) -> bool:
+    """Whether a search reads the client's ``asked`` as another value of the filter than
+    the token's ``fixed``; ``InvalidRequest`` (the route's 400) if it refuses ``asked``."""
+    value = _filter_value(name, asked)
+    try:
+        return value != _filter_value(name, fixed)
+    except InvalidRequest:
+        # A fixed value no search takes (a token signed by hand): every search with
+        # the token is the route's 400 naming it, so the client's value is dropped.
+        return False
 
 
 def _number(raw: str | None) -> int | None:
