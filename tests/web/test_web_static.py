@@ -98,6 +98,42 @@ def test_an_unknown_asset_is_the_api_json_404(web_url: str, method: str) -> None
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+@pytest.mark.parametrize(
+    ("name", "cache_control"),
+    [("app.js", "public, max-age=31536000, immutable"), ("manifest.json", "max-age=60, public")],
+)  # fmt: skip
+def test_another_method_on_an_asset_is_the_api_json_405(
+    web_url: str, manifest: dict[str, str], method: str, name: str, cache_control: str
+) -> None:
+    """A method other than GET and HEAD on a real file under /static/ is answered as on an
+    API route (POST /v1/search): a JSON 405 with the API's error shape and Allow: GET, HEAD
+    (not ServeStatic's empty body), with the security headers; GET and HEAD of the same
+    file keep ServeStatic's headers (its ETag and Cache-Control)."""
+    url = f"{web_url}/static/{manifest.get(name, name)}"
+    response = httpx.request(method, url)
+    api = httpx.post(f"{web_url}/v1/search")
+    expected = (
+        b'{"error":{"code":"method_not_allowed","message":"Method Not Allowed","param":null}}'
+    )
+    assert (405, "application/json", "GET, HEAD", expected) == (
+        response.status_code, response.headers.get("content-type"),
+        response.headers.get("allow"), response.content,
+    )  # fmt: skip
+    assert (405, "GET, HEAD", expected) == (api.status_code, api.headers["allow"], api.content)
+    assert str(len(expected)) == response.headers["content-length"]
+    assert (response.headers["x-content-type-options"], response.headers["x-frame-options"]) == (
+        "nosniff", "DENY"
+    )  # fmt: skip
+    got = httpx.get(url, headers={"Accept-Encoding": "identity"})
+    head = httpx.head(url, headers={"Accept-Encoding": "identity"})
+    assert (STATIC_DIR / manifest.get(name, name)).read_bytes() == got.content
+    for served in (got, head):
+        assert (200, cache_control, got.headers["etag"]) == (
+            served.status_code, served.headers["cache-control"], served.headers["etag"]
+        )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("accept", "encoding", "suffix"),
     [("br", "br", ".br"), ("zstd", "zstd", ".zstd"), ("gzip", "gzip", ".gz"),

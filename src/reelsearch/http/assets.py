@@ -17,7 +17,7 @@ import orjson
 from servestatic import ServeStaticASGI
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC_DIR = Path(__file__).parent / "static"
 MANIFEST_NAME = "manifest.json"
@@ -65,15 +65,49 @@ async def _no_such_asset(scope: Scope, receive: Receive, send: Send) -> None:
     raise HTTPException(404)
 
 
+class _StaticFilesWithAppErrors:
+    """ServeStatic's answers, but the app's own 405 where ServeStatic would send its bare one.
+
+    ServeStatic answers a method other than GET and HEAD on one of its files with a
+    405 whose body is empty (no JSON, only Allow). It has no hook for that as it
+    has for a path it lacks (``_no_such_asset``), so its answer is watched: its 405
+    is not passed on, and an ``HTTPException`` with its Allow header is raised for
+    the app's exception handler to answer as on an API route. GET and HEAD, the
+    methods ServeStatic serves, go to it untouched (its headers, variants, 304s).
+    """
+
+    def __init__(self, static_files: ASGIApp) -> None:
+        self.static_files = static_files
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            await self.static_files(scope, receive, send)
+            return
+        allow: str | None = None
+
+        async def send_unless_not_allowed(message: Message) -> None:
+            nonlocal allow
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                allow = dict(message["headers"]).get(b"allow", b"").decode("latin-1")
+            elif allow is None:
+                await send(message)
+
+        await self.static_files(scope, receive, send_unless_not_allowed)
+        if allow is not None:  # nothing was sent: the app's handler answers
+            raise HTTPException(405, headers={"Allow": allow})
+
+
 def static_files_app(directory: Path = STATIC_DIR) -> ASGIApp:
-    """An ASGI app serving ``directory`` at /static/ (the app's JSON 404 for anything else)."""
-    return ServeStaticASGI(  # type: ignore[no-any-return]
+    """An ASGI app serving ``directory`` at /static/ (the app's JSON 404 for anything else,
+    its JSON 405 for a method other than GET and HEAD on a file)."""
+    static_files = ServeStaticASGI(
         _no_such_asset,
         root=directory,
         prefix=URL_PREFIX,
         max_age=MUTABLE_MAX_AGE,
         add_headers_function=_year_not_ten,
     )
+    return _StaticFilesWithAppErrors(static_files)
 
 
 def static_mount(directory: Path = STATIC_DIR) -> Mount:
