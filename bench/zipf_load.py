@@ -140,12 +140,11 @@ def total_misses(base_url: str) -> int:
 
 
 def measured(
-    target: Target, c: int, duration: int, pid: int | None, raw: bool = False
+    target: Target, c: int, duration: int, pid: int | None
 ) -> tuple[WrkResult, float | None]:
-    """One wrk run and the server CPU microseconds per request it cost (``raw``: one wrk
-    thread per connection, every request timed; load.run_wrk)."""
+    """One wrk run and the server CPU microseconds per request it cost."""
     before = tree_cpu_seconds(pid) if pid else 0.0
-    result = run_wrk(target, c, duration, raw=raw)
+    result = run_wrk(target, c, duration)
     if not pid or not result.requests:
         return result, None
     return result, (tree_cpu_seconds(pid) - before) / result.requests * 1e6
@@ -177,12 +176,6 @@ def main() -> None:
     p.add_argument("--ports", help='listen on these ports only, e.g. "18300-18399"')
     p.add_argument("--out", type=Path)
     p.add_argument("--seed", type=int, default=11)
-    p.add_argument(
-        "--raw-latency",
-        action="store_true",
-        help="one wrk thread per connection: every request's own latency (p99 raw) beside "
-        "wrk's corrected p99 (bench/README.md: which latency)",
-    )
     args = p.parse_args()
     if args.ports:
         use_ports(args.ports)
@@ -349,28 +342,25 @@ def main() -> None:
                         row_target, seconds = target(label, server, kind), args.duration
                     counted = server == "cache" and kind == "zipf"
                     before = total_misses(base[server]) if counted else 0
-                    result = measured(row_target, c, seconds, pid.get(server), raw=args.raw_latency)
+                    result = measured(row_target, c, seconds, pid.get(server))
                     rows.setdefault((label, c), []).append(result)
                     if counted:
                         stream_misses += total_misses(base[server]) - before
                         stream_requests += result[0].requests
         stats = cache_stats(base["cache"])
-    emit("| target | c | req/s | p50 ms | p99 ms | p99 raw ms | errors | server CPU us/request "
-         "| steal (max) |")  # fmt: skip
-    emit("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    emit("| target | c | req/s | p50 ms | p99 ms | errors | server CPU us/request | steal (max) |")
+    emit("| --- | --- | --- | --- | --- | --- | --- | --- |")
     summary: dict[tuple[str, int], tuple[float, float]] = {}
     for (name, c), results in rows.items():
         rps = statistics.median(r.rps for r, _ in results)
         p50 = statistics.median(r.p50_us for r, _ in results) / 1000
         p99 = statistics.median(r.p99_us for r, _ in results) / 1000
-        raws = [r.raw_p99_us for r, _ in results if r.raw_p99_us is not None]
-        raw = f"{statistics.median(raws) / 1000:.2f}" if raws else "-"
         cpus = [cpu for _, cpu in results if cpu is not None]
         cpu = f"{statistics.median(cpus):.0f}" if cpus else "-"
         errors = sum(r.errors for r, _ in results)
         steal = max(r.steal for r, _ in results)  # load.WrkResult.steal: the hypervisor's
         summary[(name, c)] = (rps, p99)
-        emit(f"| {name} | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {raw} | {errors} | {cpu} "
+        emit(f"| {name} | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {errors} | {cpu} "
              f"| {100 * steal:.0f}% |")  # fmt: skip
     emit()
 
