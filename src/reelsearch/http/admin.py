@@ -51,9 +51,17 @@ def require_admin(request: Request, feature: str) -> None:
     )
 
 
-def unauthorized(feature: str, what: str) -> Response:
-    """401 for a request to ``what`` (an admin-only API) without credentials, naming the
-    scheme to use (RFC 9110 11.6.1); a wrong token is ``require_admin``'s 403."""
+def admin_refusal(request: Request, feature: str, what: str) -> Response | None:
+    """The answer to a request for ``what`` (an admin-only API) that lacks the admin
+    token: a 401 without credentials, naming the scheme to use (RFC 9110 11.6.1);
+    ``require_admin``'s 403 (raised) with wrong ones; None to go on."""
+    if "authorization" not in request.headers:
+        return _unauthorized(feature, what)
+    require_admin(request, feature)
+    return None
+
+
+def _unauthorized(feature: str, what: str) -> Response:
     response = error_response(
         401,
         "unauthorized",

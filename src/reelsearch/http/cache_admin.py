@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from reelsearch.cache.service import ResultCache
 from reelsearch.errors import InvalidRequest
-from reelsearch.http.admin import require_admin, unauthorized
+from reelsearch.http.admin import admin_refusal
 from reelsearch.http.responses import JSONResponse
 
 
@@ -26,17 +26,8 @@ def _cache(request: Request) -> ResultCache | None:
     return getattr(request.app.state, "result_cache", None)
 
 
-def _refused(request: Request) -> Response | None:
-    """The answer to a request without the admin token (401 without credentials, 403
-    with wrong ones, as the documents API answers), or None to go on."""
-    if "authorization" not in request.headers:
-        return unauthorized("cache", "cache administration")
-    require_admin(request, "cache")
-    return None
-
-
 async def cache_stats(request: Request) -> Response:
-    if (refused := _refused(request)) is not None:
+    if (refused := admin_refusal(request, "cache", "cache administration")) is not None:
         return refused
     cache = _cache(request)
     if cache is None:
@@ -45,7 +36,7 @@ async def cache_stats(request: Request) -> Response:
 
 
 async def cache_invalidate(request: Request) -> Response:
-    if (refused := _refused(request)) is not None:
+    if (refused := admin_refusal(request, "cache", "cache administration")) is not None:
         return refused
     try:
         order = orjson.loads(await request.body())

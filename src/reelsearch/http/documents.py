@@ -44,7 +44,7 @@ from reelsearch.errors import (
     NotFound,
     TransactionConflict,
 )
-from reelsearch.http.admin import require_admin, unauthorized
+from reelsearch.http.admin import admin_refusal
 from reelsearch.http.responses import JSONResponse
 
 # One movie is a few hundred bytes; 200 alternate titles of 1,000 characters fit.
@@ -57,9 +57,8 @@ MAX_LINE_ERRORS = 20
 
 async def write_movie(request: Request) -> Response:
     """PUT or DELETE ``/v1/movies/{source}:{source_id}``."""
-    if "authorization" not in request.headers:
-        return unauthorized("documents", "the documents API")
-    require_admin(request, "documents")  # 403 for a wrong token
+    if (refused := admin_refusal(request, "documents", "the documents API")) is not None:
+        return refused
     key = split_source_key(request.path_params["movie_id"])
     operation: Operation
     if request.method == "DELETE":
@@ -77,9 +76,8 @@ async def write_movie(request: Request) -> Response:
 
 async def bulk(request: Request) -> Response:
     """POST ``/v1/movies/bulk``: JSON lines, answered line by line."""
-    if "authorization" not in request.headers:
-        return unauthorized("documents", "the documents API")
-    require_admin(request, "documents")  # 403 for a wrong token
+    if (refused := admin_refusal(request, "documents", "the documents API")) is not None:
+        return refused
     most = request.app.state.settings.documents_bulk_max_lines
     body = await _body(request, most * BULK_BYTES_PER_LINE)
     operations: list[Operation] = []
