@@ -7,6 +7,7 @@ from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from reelsearch.errors import InvalidRequest
+from reelsearch.search.held import hold_query
 from reelsearch.search.query import SearchQuery, parse_search
 
 # Far above any real search; stops a megabyte query string before parsing. Over HTTP
@@ -90,6 +91,7 @@ class SearchParser:
         return self._remembered(raw)
 
     def _parse(self, raw: bytes) -> SearchQuery:
-        return parse_search(
+        # Out of the collector's view while the LRU keeps it (search/held.py).
+        return hold_query(parse_search(
             query_pairs(raw), max_query_chars=self.max_chars, max_query_words=self.max_words
-        )
+        ))  # fmt: skip

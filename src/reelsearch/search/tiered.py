@@ -32,6 +32,7 @@ from reelsearch.search.counting import TextStatements
 from reelsearch.search.engine import Hit, SearchResult
 from reelsearch.search.facets import count_facets
 from reelsearch.search.filters import Filters, build_filters, with_year
+from reelsearch.search.held import hold_plan
 from reelsearch.search.pages import TextPages
 from reelsearch.search.plan import QueryPlan, plan_query
 from reelsearch.search.query import MOVIE_FIELDS, SearchQuery
@@ -76,7 +77,8 @@ class TieredSearch:
         plans = self._plans
         plan = plans.get(key)
         if plan is None:
-            plan = plan_query(query, rules, snapshot.vocabulary, snapshot.typos)
+            # Out of the collector's view while the LRU keeps it (search/held.py).
+            plan = hold_plan(plan_query(query, rules, snapshot.vocabulary, snapshot.typos))
             plans[key] = plan
             if len(plans) > PLAN_CACHE_SIZE:
                 del plans[next(iter(plans))]

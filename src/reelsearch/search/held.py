@@ -1,0 +1,75 @@
+"""Plans, matches and parsed queries kept by the engine's LRUs, out of the collector's view.
+
+The engine keeps what it derives from a query for the next time the query comes
+(``TieredSearch.plan``: 4,096 plans; ``TextPages.match``: as many compiled
+matches; the route's parser: as many ``SearchQuery`` objects). Each is a graph
+of small slotted objects and the tuples joining them, about 25 tracked objects a
+plan with its match: ~100,000 once the LRUs are full, made after the start-up heap
+was frozen (cache/heap.py), so every full (generation 2) collection walked them.
+On the sample under a Zipf stream that was a full collection of 60-95 ms each
+time a quarter as many objects as the old generation held had survived into it,
+a pause of every request in flight on that worker (bench/RESULTS.md, "Tenth
+session").
+
+``PyObject_GC_UnTrack`` takes an object out of the collector's lists, as the
+interpreter does itself for a tuple holding only atoms; it is still freed by
+reference count when the LRU drops it. The collector is only needed for
+reference cycles, and these graphs have none: every class here is immutable
+once built (frozen dataclasses, ``SlotTest``, ``TextMatch``), built bottom up
+from the query's words, and what they reference outside themselves (the
+snapshot's vocabulary and typo index, the dialect's syntax) references nothing
+of theirs. What is taken out is only what the query made: the walks below name
+each field, and stop at the snapshot's objects, which stay as they were.
+A field added later and not walked here stays tracked: slower collections,
+never a leak (tests/search/test_held.py checks that nothing reachable is left).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reelsearch.search.matching import TextMatch
+    from reelsearch.search.plan import QueryPlan
+    from reelsearch.search.query import SearchQuery
+
+# The C call alone: ~0.17 µs each, ~25 per new plan and match (a miss), where a full
+# collection walking them cost tens of µs per miss.
+_untrack = ctypes.pythonapi.PyObject_GC_UnTrack
+_untrack.argtypes = (ctypes.py_object,)
+_untrack.restype = None
+
+
+def hold_query(query: SearchQuery) -> SearchQuery:
+    """``query`` out of the collector's view (its tuples hold only atoms: the
+    interpreter untracks those itself); returned for use in an expression."""
+    _untrack(query)
+    return query
+
+
+def hold_plan(plan: QueryPlan) -> QueryPlan:
+    """``plan``, its slots and their alternatives out of the collector's view."""
+    for slot in plan.slots:
+        for alternative in slot.alternatives:
+            _untrack(alternative)
+        _untrack(slot.alternatives)
+        _untrack(slot)
+    _untrack(plan.slots)
+    _untrack(plan.required)
+    _untrack(plan.excluded)  # tuples of words: the interpreter untracks those inside
+    _untrack(plan)
+    return plan
+
+
+def hold_match(match: TextMatch) -> TextMatch:
+    """``match`` and its slot tests out of the collector's view (its plan is held by
+    the planner's LRU, the vocabulary and typo index by the snapshot)."""
+    for test in match._ranking:
+        for entry in test.tests:
+            _untrack(entry)
+        _untrack(test.tests)
+        _untrack(test)
+    _untrack(match._ranking)
+    _untrack(match)
+    return match
