@@ -13,6 +13,7 @@ from reelsearch.config import Settings
 from reelsearch.http.params import SearchParser
 from reelsearch.search.assessment import SlotTest
 from reelsearch.search.backends import open_blocking_engine
+from reelsearch.search.filters import Filters
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.plan import Alternative, QueryPlan, Slot
 from reelsearch.search.query import SearchQuery, parse_search
@@ -26,7 +27,9 @@ QUERIES = ["godfater part 2", "the mat", "lotr", "matrix -reloaded", "alien 1979
 OWN_TYPES = (QueryPlan, Slot, Alternative, TextMatch, SlotTest, SearchQuery, tuple, dict)
 
 
-def tracked_reachable(root: object, outside: set[int]) -> list[object]:
+def tracked_reachable(
+    root: object, outside: set[int], own: tuple[type, ...] = OWN_TYPES
+) -> list[object]:
     """Tracked objects reachable from ``root`` through the query's own objects; an
     object of another kind must be in ``outside`` (by id) and is not walked."""
     found, seen, stack = [], set(), [root]
@@ -37,7 +40,7 @@ def tracked_reachable(root: object, outside: set[int]) -> list[object]:
         seen.add(id(obj))
         if isinstance(obj, type):
             continue  # each object's class: the module's, not the query's
-        if not isinstance(obj, OWN_TYPES):
+        if not isinstance(obj, own):
             if gc.is_tracked(obj):
                 assert id(obj) in outside, f"a {type(obj).__name__} reached from the plan"
             continue
@@ -68,6 +71,31 @@ def test_plans_and_matches_in_the_lrus_are_untracked(sample_settings: Settings) 
         for root in [*plans, *matches]:
             left += tracked_reachable(root, outside)
         assert left == []
+    finally:
+        engine.close()
+
+
+def test_postgres_prepared_pages_are_untracked(sample_pg_settings: Settings) -> None:
+    """On PostgreSQL, the prepared first round trips kept per query (their filters,
+    statements, cuts and the matches those tried) are untracked too."""
+    from reelsearch.search.postgres_prepared import PageSql, PreparedPage
+    from reelsearch.search.postgres_reads import Cut
+
+    engine = open_blocking_engine(sample_pg_settings)
+    try:
+        for text in QUERIES:
+            assert engine.search(parse_search([("q", text)])).total > 0, text
+        postgres = engine.engine  # type: ignore[attr-defined]
+        snapshot = engine.snapshot
+        pages = [page for page in postgres.preparer.pages._pages.values() if page is not None]
+        assert len(pages) >= len(QUERIES) // 2
+        outside = {id(snapshot.vocabulary), id(snapshot.typos), id(postgres.tiered.syntax)}
+        own = (*OWN_TYPES, PreparedPage, PageSql, Cut, Filters)
+        gc.collect()
+        left: list[Any] = []
+        for page in pages:
+            left += tracked_reachable(page, outside, own)
+        assert [type(obj).__name__ for obj in left] == []
     finally:
         engine.close()
 

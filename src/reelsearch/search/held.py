@@ -2,7 +2,8 @@
 
 The engine keeps what it derives from a query for the next time the query comes
 (``TieredSearch.plan``: 4,096 plans; ``TextPages.match``: as many compiled
-matches; the route's parser: as many ``SearchQuery`` objects). Each is a graph
+matches; the route's parser: as many ``SearchQuery`` objects; on PostgreSQL,
+``PreparedPages``: 2,048 prepared first round trips). Each is a graph
 of small slotted objects and the tuples joining them, about 25 tracked objects a
 plan with its match: ~100,000 once the LRUs are full, made after the start-up heap
 was frozen (cache/heap.py), so every full (generation 2) collection walked them.
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from reelsearch.search.matching import TextMatch
     from reelsearch.search.plan import QueryPlan
+    from reelsearch.search.postgres_prepared import PreparedPage
     from reelsearch.search.query import SearchQuery
 
 # The C call alone: ~0.17 µs each, ~25 per new plan and match (a miss), where a full
@@ -73,3 +75,24 @@ def hold_match(match: TextMatch) -> TextMatch:
     _untrack(match._ranking)
     _untrack(match)
     return match
+
+
+def hold_prepared_page(page: PreparedPage | None) -> PreparedPage | None:
+    """A PostgreSQL page's first round trip out of the collector's view: the page, its
+    filters, its statement and its cuts with their matches (the first-words matches it
+    tried are made for it, not all kept by the match LRU)."""
+    if page is None:
+        return None
+    for cut in page.cuts:
+        _untrack(cut)
+    for match in page.tried:
+        hold_match(match)
+    _untrack(page.cuts)
+    _untrack(page.tried)
+    _untrack(page.filters.params)
+    _untrack(page.filters)
+    if page.statement is not None:
+        _untrack(page.statement.params)
+        _untrack(page.statement)
+    _untrack(page)
+    return page

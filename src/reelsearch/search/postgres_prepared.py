@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reelsearch.search.filters import Filters, build_filters, with_year
+from reelsearch.search.held import hold_prepared_page
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
 from reelsearch.search.plan import QueryPlan
@@ -140,7 +141,8 @@ class PagePreparer:
         rules = self.tiered.rules.current()
         found, prepared = self.pages.get(snapshot, rules, query, count)
         if not found:
-            prepared = self.prepare_page(snapshot, query, count=count)
+            # Out of the collector's view while the LRU keeps it (search/held.py).
+            prepared = hold_prepared_page(self.prepare_page(snapshot, query, count=count))
             self.pages.put(query, count, prepared)
         return prepared
 
