@@ -38,6 +38,9 @@ from reelsearch.loadtest.scenarios import (
 # Used when the catalog can't be listed (an empty catalog): searches still run.
 _FALLBACK_TITLES = [(1, "star wars"), (2, "the matrix"), (3, "alien"), (4, "casablanca")]
 _CACHE_EVENTS = "reelsearch_cache_events_total"
+# The reading after the run: asked this many times, each waiting this long at most.
+FINAL_SCRAPE_TRIES = 3
+FINAL_SCRAPE_TIMEOUT = 5.0
 _SCRAPED = {
     "reelsearch_process_cpu_seconds_total": "cpu_seconds",
     "reelsearch_process_resident_memory_bytes": "rss_bytes",
@@ -97,9 +100,14 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     # One last reading once the workers have flushed what the run's last requests counted
     # (they do every sampler tick, 1 s by default): a short run may otherwise end between
     # two scrapes that saw the same totals, and the run would report no hit rate.
+    # On a loaded machine that reading may time out: asked again (a few seconds at most),
+    # since without it a short run has no hit rate to report.
     Run.scraper.kill()
     gevent.sleep(1.1)
-    _scrape_once(str(environment.host).rstrip("/"), Run.metrics)
+    host = str(environment.host).rstrip("/")
+    for _attempt in range(FINAL_SCRAPE_TRIES):
+        if _scrape_once(host, Run.metrics, timeout=FINAL_SCRAPE_TIMEOUT):
+            break
     Run.metrics.close()
 
 
@@ -143,11 +151,12 @@ def _scrape_metrics(host: str, out: TextIO) -> None:
         gevent.sleep(max(0.0, 1.0 - (time.time() - started)))
 
 
-def _scrape_once(host: str, out: TextIO) -> None:
-    """One line of ``metrics.jsonl``: what the service's /metrics says now."""
+def _scrape_once(host: str, out: TextIO, timeout: float = 2.0) -> bool:
+    """One line of ``metrics.jsonl``: what the service's /metrics says now; False if it
+    did not answer (the line says so)."""
     started = time.time()
     try:
-        with urllib.request.urlopen(f"{host}/metrics", timeout=2) as answer:
+        with urllib.request.urlopen(f"{host}/metrics", timeout=timeout) as answer:
             text = answer.read().decode()
         line: dict[str, float] = {"t": round(started, 3)}
         for family in text_string_to_metric_families(text):
@@ -161,8 +170,10 @@ def _scrape_once(host: str, out: TextIO) -> None:
                         line[name] = line.get(name, 0.0) + sample.value
         out.write(json.dumps(line) + "\n")
         out.flush()
+        return True
     except (OSError, ValueError):
         out.write(json.dumps({"t": round(started, 3), "unreachable": True}) + "\n")
+        return False
 
 
 class Visitor(FastHttpUser):
