@@ -16,19 +16,26 @@ session").
 interpreter does itself for a tuple holding only atoms; it is still freed by
 reference count when the LRU drops it. The collector is only needed for
 reference cycles, and these graphs have none: every class here is immutable
-once built (frozen dataclasses, ``SlotTest``, ``TextMatch``), built bottom up
-from the query's words, and what they reference outside themselves (the
-snapshot's vocabulary and typo index, the dialect's syntax) references nothing
-of theirs. What is taken out is only what the query made: the walks below name
-each field, and stop at the snapshot's objects, which stay as they were.
-A field added later and not walked here stays tracked: slower collections,
-never a leak (tests/search/test_held.py checks that nothing reachable is left).
+once built (frozen dataclasses, ``SlotTest``; ``TextMatch`` sets one attribute
+later, to a string or None), built bottom up from the query's words, and what
+they reference outside themselves (the snapshot's vocabulary and typo index, the
+dialect's syntax) references nothing of theirs. What is taken out is what the
+query made (and ``NO_FILTERS``, a constant of atoms): the walks below name each
+field, and stop at the snapshot's objects, which stay as they were. A field added
+later and not walked here stays tracked: slower collections, never a leak
+(tests/search/test_held.py checks that nothing reachable is left).
+
+``PyObject_GC_UnTrack`` itself trusts its argument to be an object the collector
+handles (it reads the collector's header in front of it), so each call here is
+guarded by ``gc.is_tracked``, which checks that first: a field that some day holds
+a string or None is skipped, not written over.
 """
 
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING
+import gc
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from reelsearch.search.matching import TextMatch
@@ -36,11 +43,18 @@ if TYPE_CHECKING:
     from reelsearch.search.postgres_prepared import PreparedPage
     from reelsearch.search.query import SearchQuery
 
-# The C call alone: ~0.17 µs each, ~25 per new plan and match (a miss), where a full
-# collection walking them cost tens of µs per miss.
-_untrack = ctypes.pythonapi.PyObject_GC_UnTrack
-_untrack.argtypes = (ctypes.py_object,)
-_untrack.restype = None
+# The C call: ~0.17 µs each with the check, ~25 per new plan and match (a miss), where a
+# full collection walking them cost tens of µs per miss.
+_untrack_c = ctypes.pythonapi.PyObject_GC_UnTrack
+_untrack_c.argtypes = (ctypes.py_object,)
+_untrack_c.restype = None
+_is_tracked = gc.is_tracked
+Entry = TypeVar("Entry", bound=tuple[Any, ...])
+
+
+def _untrack(obj: object) -> None:
+    if _is_tracked(obj):  # a collector-handled object, and still in its lists
+        _untrack_c(obj)
 
 
 def hold_query(query: SearchQuery) -> SearchQuery:
@@ -65,22 +79,31 @@ def hold_plan(plan: QueryPlan) -> QueryPlan:
 
 
 def hold_match(match: TextMatch) -> TextMatch:
-    """``match`` and its slot tests out of the collector's view (its plan is held by
-    the planner's LRU, the vocabulary and typo index by the snapshot)."""
+    """``match``, its slot tests and its plan out of the collector's view (the plan is
+    mostly the planner's, held already; a plan less its year, ``without_year``, is made
+    for the match), not the vocabulary and typo index (the snapshot's)."""
     for test in match._ranking:
         for entry in test.tests:
             _untrack(entry)
         _untrack(test.tests)
         _untrack(test)
     _untrack(match._ranking)
+    hold_plan(match.plan)
     _untrack(match)
     return match
 
 
+def hold_entry(entry: Entry) -> Entry:
+    """An LRU's own tuple of held objects (a key or a value): tuples holding instances
+    stay tracked otherwise, whatever those hold."""
+    _untrack(entry)
+    return entry
+
+
 def hold_prepared_page(page: PreparedPage | None) -> PreparedPage | None:
     """A PostgreSQL page's first round trip out of the collector's view: the page, its
-    filters, its statement and its cuts with their matches (the first-words matches it
-    tried are made for it, not all kept by the match LRU)."""
+    filters, its statement, its cuts and the matches they tried (the match LRU's, each
+    held again with its plan: a cut's plan is made for it)."""
     if page is None:
         return None
     for cut in page.cuts:

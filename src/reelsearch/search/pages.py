@@ -21,7 +21,7 @@ from reelsearch.search.as_typed import as_typed
 from reelsearch.search.as_typed import tier_plain_limit as tier_plain_limit
 from reelsearch.search.counting import Statement, TextStatements
 from reelsearch.search.filters import Filters
-from reelsearch.search.held import hold_match
+from reelsearch.search.held import hold_entry, hold_match
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.plan import QueryPlan
 from reelsearch.search.query import SearchQuery
@@ -75,7 +75,7 @@ class TextPages:
             matches.move_to_end(key)
             return entry[1]
         found = hold_match(TextMatch(snapshot, plan, self.syntax))  # search/held.py
-        matches[key] = (plan, found)
+        matches[key] = hold_entry((plan, found))
         if len(matches) > MATCH_CACHE_SIZE:
             del matches[next(iter(matches))]
         return found

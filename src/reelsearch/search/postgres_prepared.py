@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reelsearch.search.filters import Filters, build_filters, with_year
-from reelsearch.search.held import hold_prepared_page
+from reelsearch.search.held import hold_entry, hold_prepared_page, hold_query
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.pages import PROBE_ROWS, TYPO_THRESHOLD
 from reelsearch.search.plan import QueryPlan
@@ -109,7 +109,7 @@ class PreparedPages:
     def put(self, query: SearchQuery, count: bool, page: PreparedPage | None) -> None:
         """Remember ``page`` for the snapshot and rules of the last ``get``."""
         pages = self._pages
-        pages[(query, count)] = page
+        pages[hold_entry((hold_query(query), count))] = page  # search/held.py
         if len(pages) > PREPARED_PAGES:
             del pages[next(iter(pages))]
             if len(self._texts) > PREPARED_PAGES:
