@@ -69,12 +69,12 @@ def test_plans_and_matches_in_the_lrus_are_untracked(sample_settings: Settings) 
         snapshot = engine.snapshot
         outside = {id(snapshot.vocabulary), id(snapshot.typos), id(tiered.syntax)}
         plans = list(tiered._plans.values())
-        entries = list(tiered.pages._matches.values())  # (plan, match)
+        entries = list(tiered.pages._matches.values())
         assert len(plans) >= len(QUERIES + REMADE)
         assert len(entries) >= len(QUERIES + REMADE)
         # Some matches are of plans the planner did not make (less their year, cut short).
         planned = {id(plan) for plan in plans}
-        assert any(id(plan) not in planned for plan, _ in entries)
+        assert any(id(match.plan) not in planned for match in entries)
         assert totals[-1] == 0
         gc.collect()  # the interpreter untracks tuples and dicts of atoms at a collection
         left: list[Any] = []

@@ -95,7 +95,9 @@ def hold_match(match: TextMatch) -> TextMatch:
 
 def hold_entry(entry: Entry) -> Entry:
     """An LRU's own tuple of held objects (a key or a value): tuples holding instances
-    stay tracked otherwise, whatever those hold."""
+    stay tracked otherwise, whatever those hold. Not in a mypyc-compiled module: it
+    keeps a fixed-length tuple as a C struct and boxes a new, tracked one where the
+    tuple is stored (``TextPages.match`` keeps the match alone for that reason)."""
     _untrack(entry)
     return entry
 

@@ -21,7 +21,7 @@ from reelsearch.search.as_typed import as_typed
 from reelsearch.search.as_typed import tier_plain_limit as tier_plain_limit
 from reelsearch.search.counting import Statement, TextStatements
 from reelsearch.search.filters import Filters
-from reelsearch.search.held import hold_entry, hold_match
+from reelsearch.search.held import hold_match
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.plan import QueryPlan
 from reelsearch.search.query import SearchQuery
@@ -49,7 +49,7 @@ class TextPages:
         self.syntax = statements.dialect.syntax
         # Compiled expressions per plan, for one catalog version at a time (a
         # match holds the snapshot's vocabulary and typo index).
-        self._matches: OrderedDict[int, tuple[QueryPlan, TextMatch]] = OrderedDict()
+        self._matches: OrderedDict[int, TextMatch] = OrderedDict()
         self._matches_version: int | None = None
         # Statement texts, built once per filters' SQL (and count of tiers): see
         # TextStatements; filters' SQL is made of fixed parts, so the keys are few.
@@ -62,20 +62,23 @@ class TextPages:
         Keyed by the plan object's identity: plans come from the planner's LRU,
         so a recurring query brings the same object, and hashing a plan (nested
         frozen dataclasses, rehashed on every lookup) cost more than a tenth of
-        a typo search. The entry holds the plan, so its id is not reused while
-        the entry lives.
+        a typo search. The match holds its plan, so the id is not reused while
+        the entry lives. The entry is the match alone: a (plan, match) tuple
+        would be unboxed and boxed anew by the compiled module (mypyc keeps
+        fixed-length tuples as C structs), a tracked copy each time
+        (search/held.py).
         """
         matches = self._matches
         if self._matches_version != snapshot.version:
             matches.clear()
             self._matches_version = snapshot.version
         key = id(plan)
-        entry = matches.get(key)
-        if entry is not None and entry[0] is plan:
+        found = matches.get(key)
+        if found is not None and found.plan is plan:
             matches.move_to_end(key)
-            return entry[1]
+            return found
         found = hold_match(TextMatch(snapshot, plan, self.syntax))  # search/held.py
-        matches[key] = hold_entry((plan, found))
+        matches[key] = found
         if len(matches) > MATCH_CACHE_SIZE:
             del matches[next(iter(matches))]
         return found
