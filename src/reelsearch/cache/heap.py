@@ -22,6 +22,7 @@ heap is unfrozen, collected once and frozen again: at most once per
 A held answer (an L1 entry and what it keeps: its tag source, its header
 blocks) is a survivor too, made after the freeze: each full collection walked
 the whole L1, ~0.1 s a collection on a filled worker (decision 0029). ``untrack``
+(search/held.py's, which also holds the engine's plans and matches: decision 0041)
 takes such objects out of the collector's lists with CPython's
 ``PyObject_GC_UnTrack``, as the interpreter itself does for a tuple or a dict
 holding only atomic values. They still die by reference count the moment the
@@ -32,19 +33,19 @@ slots and its tag source's arguments reference nothing that leads back to them.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import time
-from collections.abc import Callable
 from typing import Protocol
+
+# The one untracking primitive, shared with the engine's caches (search/held.py);
+# re-exported here for L1 and the HTTP layer.
+from reelsearch.search.held import untrack as untrack
+from reelsearch.search.held import untrack_new as untrack_new
 
 log = logging.getLogger("reelsearch.cache")
 # At most one re-freeze (a full collection, ~0.1 s on the sample) per this many seconds.
 REFREEZE_EVERY = 30.0
-_GC_UNTRACK = ctypes.pythonapi.PyObject_GC_UnTrack
-_GC_UNTRACK.argtypes = (ctypes.py_object,)
-_GC_UNTRACK.restype = None
 
 
 class _Snapshot(Protocol):
@@ -55,19 +56,6 @@ class _Snapshot(Protocol):
 class _Engine(Protocol):
     @property
     def snapshot(self) -> _Snapshot: ...
-
-
-def untrack(*objects: object) -> None:
-    """Take ``objects`` out of the collector's view; each must be part of no reference
-    cycle (it is then freed by reference count alone, as an untracked tuple is)."""
-    for obj in objects:
-        if gc.is_tracked(obj):
-            _GC_UNTRACK(obj)
-
-
-# ``untrack`` of one object just made (so tracked), on the miss path: the C call alone,
-# no Python frame, no check (``PyObject_GC_UnTrack`` leaves an untracked object as it is).
-untrack_new: Callable[[object], None] = _GC_UNTRACK
 
 
 def freeze_heap() -> int:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -43,38 +44,41 @@ if TYPE_CHECKING:
     from reelsearch.search.postgres_prepared import PreparedPage
     from reelsearch.search.query import SearchQuery
 
-# The C call: ~0.17 µs each with the check, ~25 per new plan and match (a miss), where a
-# full collection walking them cost tens of µs per miss.
-_untrack_c = ctypes.pythonapi.PyObject_GC_UnTrack
-_untrack_c.argtypes = (ctypes.py_object,)
-_untrack_c.restype = None
-_is_tracked = gc.is_tracked
-Entry = TypeVar("Entry", bound=tuple[Any, ...])
+# CPython's own call (the one the interpreter uses for tuples and dicts of atoms): ~0.17
+# µs with the check, ~25 per new plan and match (a miss), where a full collection
+# walking them cost tens of µs per miss. cache/heap.py takes both names from here.
+_GC_UNTRACK = ctypes.pythonapi.PyObject_GC_UnTrack
+_GC_UNTRACK.argtypes = (ctypes.py_object,)
+_GC_UNTRACK.restype = None
+_Entry = TypeVar("_Entry", bound=tuple[Any, ...])
+
+# ``untrack`` of one object just made (so surely a tracked collector object), on a miss
+# path: the C call alone, no Python frame, no check.
+untrack_new: Callable[[object], None] = _GC_UNTRACK
 
 
-def _untrack(obj: object) -> None:
-    if _is_tracked(obj):  # a collector-handled object, and still in its lists
-        _untrack_c(obj)
+def untrack(*objects: object) -> None:
+    """Take ``objects`` out of the collector's view; each must be part of no reference
+    cycle (it is then freed by reference count alone, as an untracked tuple is). One that
+    is not a tracked collector object (a string, None, one untracked already) is skipped."""
+    for obj in objects:
+        if gc.is_tracked(obj):
+            _GC_UNTRACK(obj)
 
 
 def hold_query(query: SearchQuery) -> SearchQuery:
     """``query`` out of the collector's view (its tuples hold only atoms: the
     interpreter untracks those itself); returned for use in an expression."""
-    _untrack(query)
+    untrack(query)
     return query
 
 
 def hold_plan(plan: QueryPlan) -> QueryPlan:
-    """``plan``, its slots and their alternatives out of the collector's view."""
+    """``plan``, its slots and their alternatives out of the collector's view (its
+    excluded phrases are tuples of words: the interpreter untracks those inside)."""
     for slot in plan.slots:
-        for alternative in slot.alternatives:
-            _untrack(alternative)
-        _untrack(slot.alternatives)
-        _untrack(slot)
-    _untrack(plan.slots)
-    _untrack(plan.required)
-    _untrack(plan.excluded)  # tuples of words: the interpreter untracks those inside
-    _untrack(plan)
+        untrack(*slot.alternatives, slot.alternatives, slot)
+    untrack(plan.slots, plan.required, plan.excluded, plan)
     return plan
 
 
@@ -83,41 +87,29 @@ def hold_match(match: TextMatch) -> TextMatch:
     mostly the planner's, held already; a plan less its year, ``without_year``, is made
     for the match), not the vocabulary and typo index (the snapshot's)."""
     for test in match._ranking:
-        for entry in test.tests:
-            _untrack(entry)
-        _untrack(test.tests)
-        _untrack(test)
-    _untrack(match._ranking)
+        untrack(*test.tests, test.tests, test)
+    untrack(match._ranking)
     hold_plan(match.plan)
-    _untrack(match)
+    untrack(match)
     return match
 
 
-def hold_entry(entry: Entry) -> Entry:
+def hold_entry(entry: _Entry) -> _Entry:
     """An LRU's own tuple of held objects (a key or a value): tuples holding instances
     stay tracked otherwise, whatever those hold. Not in a mypyc-compiled module: it
     keeps a fixed-length tuple as a C struct and boxes a new, tracked one where the
     tuple is stored (``TextPages.match`` keeps the match alone for that reason)."""
-    _untrack(entry)
+    untrack(entry)
     return entry
 
 
 def hold_prepared_page(page: PreparedPage | None) -> PreparedPage | None:
     """A PostgreSQL page's first round trip out of the collector's view: the page, its
-    filters, its statement, its cuts and the matches they tried (the match LRU's, each
-    held again with its plan: a cut's plan is made for it)."""
+    filters, its statement and its cuts (the matches they tried come from
+    ``TextPages.match``, which held them with their plans)."""
     if page is None:
         return None
-    for cut in page.cuts:
-        _untrack(cut)
-    for match in page.tried:
-        hold_match(match)
-    _untrack(page.cuts)
-    _untrack(page.tried)
-    _untrack(page.filters.params)
-    _untrack(page.filters)
+    untrack(*page.cuts, page.cuts, page.tried, page.filters.params, page.filters, page)
     if page.statement is not None:
-        _untrack(page.statement.params)
-        _untrack(page.statement)
-    _untrack(page)
+        untrack(page.statement.params, page.statement)
     return page
