@@ -135,21 +135,24 @@ def answers(engine: BlockingSearchEngine) -> tuple[int, list[tuple[int, str]], i
 
 
 def word_files(db: Path) -> list[str]:
-    """The word index and title postings files and temporaries beside a SQLite catalog,
-    by name."""
+    """The word index, title postings and hit rows files and temporaries beside a SQLite
+    catalog, by name."""
     return sorted(
-        p.name for p in db.parent.iterdir() if ".words-" in p.name or ".postings-" in p.name
+        p.name
+        for p in db.parent.iterdir()
+        if any(kind in p.name for kind in (".words-", ".postings-", ".rows-"))
     )
 
 
 @pytest.fixture
 def sample_copy(sample_db: Path, tmp_path: Path) -> Path:
-    """A private copy of the imported sample (version 1) with its word index and title
-    postings files."""
+    """A private copy of the imported sample (version 1) with its word index, title
+    postings and hit rows files."""
     path = tmp_path / "catalog" / sample_db.name  # the name catalog_meta's file name has
     path.parent.mkdir()
     copy_database(sample_db, path)
-    for side in (f"{sample_db.name}.words-1", f"{sample_db.name}.postings-1"):
+    for kind in ("words", "postings", "rows"):
+        side = f"{sample_db.name}.{kind}-1"
         (path.parent / side).write_bytes((sample_db.parent / side).read_bytes())
     return path
 
@@ -169,7 +172,8 @@ def test_a_reimport_stopped_before_commit_leaves_the_old_catalog_answering(
 ) -> None:
     """Killed (SIGKILL) or terminated (SIGTERM) once its word index file is written, a
     re-import leaves the catalog at version 1 and a running engine's answers unchanged;
-    SIGTERM rolls back, says so and removes the files (word index and title postings);
+    SIGTERM rolls back, says so and removes the files (word index, title postings, hit
+    rows);
     SIGKILL leaves them (the next import removes them: the test below)."""
     settings = settings_for(sample_copy)
     engine = open_blocking_engine(settings)
@@ -180,6 +184,7 @@ def test_a_reimport_stopped_before_commit_leaves_the_old_catalog_answering(
             job.hold()  # it blocks at "word index done": the files written, not committed
             wait_for_file(sample_copy.parent / "sample.db.words-2")
             wait_for_file(sample_copy.parent / "sample.db.postings-2")
+            wait_for_file(sample_copy.parent / "sample.db.rows-2")
             assert answers(engine) == before
             assert status == job.stop(number)
         assert not engine.refresh_if_changed()
@@ -197,11 +202,15 @@ def test_a_reimport_stopped_before_commit_leaves_the_old_catalog_answering(
             "reelsearch: interrupted (SIGTERM); an import in progress was rolled back: "
             "the catalog is unchanged"
         ) in job.text()
-        assert ["sample.db.postings-1", "sample.db.words-1"] == word_files(sample_copy)
+        assert ["sample.db.postings-1", "sample.db.rows-1", "sample.db.words-1"] == word_files(
+            sample_copy
+        )
     else:
         assert [
             "sample.db.postings-1",
             "sample.db.postings-2",
+            "sample.db.rows-1",
+            "sample.db.rows-2",
             "sample.db.words-1",
             "sample.db.words-2",
         ] == word_files(sample_copy)
@@ -210,17 +219,18 @@ def test_a_reimport_stopped_before_commit_leaves_the_old_catalog_answering(
 def test_an_import_removes_the_files_of_imports_that_never_committed(
     small_copy: Settings, imdb_writer: Callable[..., dict[str, Path]]
 ) -> None:
-    """Word index and title postings files (and temporaries) numbered past the index the
-    catalog names were left by killed imports: the next import removes them (also those
-    below the version writes reached since), and keeps the named one and a worker's
-    temporary putting it back."""
+    """Word index, title postings and hit rows files (and temporaries) numbered past the
+    index the catalog names were left by killed imports: the next import removes them
+    (also those below the version writes reached since), and keeps the named one and a
+    worker's temporary putting it back."""
     db = Path(small_copy.sqlite_path)
     with closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("UPDATE catalog_meta SET value = 'copy.db.words-1 x' WHERE key = 'word_index'")
         conn.execute("UPDATE catalog_meta SET value = '3' WHERE key = 'version'")  # two writes
     (db.parent / "copy.db.words-1").write_bytes(b"the named index")
     orphans = ("copy.db.words-2", "copy.db.words-7", ".copy.db.words-3.k2j_x9.tmp",
-               "copy.db.postings-2", ".copy.db.postings-3.q8w_e1.tmp")  # fmt: skip
+               "copy.db.postings-2", ".copy.db.postings-3.q8w_e1.tmp",
+               "copy.db.rows-2", ".copy.db.rows-5.z7y_q4.tmp")  # fmt: skip
     for orphan in orphans:
         (db.parent / orphan).write_bytes(b"left by a killed import")
     (db.parent / ".copy.db.words-1.a1b2c3.tmp").write_bytes(b"a worker restoring the named")
@@ -231,6 +241,7 @@ def test_an_import_removes_the_files_of_imports_that_never_committed(
     assert [
         ".copy.db.words-1.a1b2c3.tmp",
         "copy.db.postings-4",
+        "copy.db.rows-4",
         "copy.db.words-1",
         "copy.db.words-4",
     ] == word_files(db)

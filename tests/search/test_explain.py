@@ -104,10 +104,16 @@ def sqlite_engine(engine: BlockingSearchEngine) -> SqliteSearchEngine:
 @pytest.fixture(scope="module")
 def traced(sample_settings: Settings) -> Iterator[tuple[BlockingSearchEngine, list[str]]]:
     """An engine with one pooled connection whose every statement is recorded
-    (``plans_of`` traces the pool's connection before each call)."""
+    (``plans_of`` traces the pool's connection before each call). Its snapshot has
+    no mapped hit rows (search/hit_rows.py): a page's rows are read by the statement
+    a catalog without them (or written past their change records) reads, and
+    that statement is checked too; with them a plain text search reads nothing
+    (tests/search/test_hit_rows.py)."""
     statements: list[str] = []
     settings = Settings(database_url=sample_settings.database_url, db_read_pool_size=1)
     engine = open_blocking_engine(settings)
+    inner = sqlite_engine(engine)
+    inner.snapshot = replace(inner.snapshot, hit_rows=None)
     yield engine, statements
     engine.close()
 

@@ -14,6 +14,9 @@
 
 Titles whose words the title index splits otherwise leave the catalog without
 postings (logged; searches read the title index alone).
+
+SQLite catalogs also get every movie's hit row in a file of their own
+(``store_sqlite_hit_rows``, ``search/hit_rows.py``, decision 0042), stored the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reelsearch.catalog.stored_chunks import store_chunks
+from reelsearch.search.hit_rows import (
+    ALL_ROWS_SQL,
+    HIT_ROWS_KEY,
+    encode_hit_rows,
+    hit_rows_sidecar_name,
+)
 from reelsearch.search.postings_store import PostingArrays, encode_postings
 from reelsearch.search.stored_postings import POSTINGS_KEY, postings_sidecar_name
 from reelsearch.search.word_store import checksum, write_atomically
@@ -50,6 +59,20 @@ def store_sqlite_postings(
         "INSERT INTO catalog_meta (key, value) VALUES (?, ?) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (POSTINGS_KEY, f"{name} {checksum(parts)}"),
+    )
+    return sum(len(part) for part in parts)
+
+
+def store_sqlite_hit_rows(conn: sqlite3.Connection, catalog: Path, version: int) -> int:
+    """Store every movie's hit row of the catalog ``conn`` is writing as ``version``'s
+    file, named in ``catalog_meta`` in the import's transaction. Returns its size."""
+    parts = encode_hit_rows(conn.execute(ALL_ROWS_SQL), version)
+    name = hit_rows_sidecar_name(catalog, version)
+    write_atomically(catalog.parent / name, parts)
+    conn.execute(
+        "INSERT INTO catalog_meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (HIT_ROWS_KEY, f"{name} {checksum(parts)}"),
     )
     return sum(len(part) for part in parts)
 

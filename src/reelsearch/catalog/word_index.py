@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reelsearch.catalog.postings_index import store_sqlite_postings
+from reelsearch.catalog.postings_index import store_sqlite_hit_rows, store_sqlite_postings
 from reelsearch.catalog.stored_chunks import store_chunks
+from reelsearch.search.hit_rows import HIT_ROWS_KEY, hit_rows_sidecar_name
 from reelsearch.search.postings_store import TITLES_SQL, build_postings
 from reelsearch.search.snapshot import INITIALISM_TITLES_SQL, catalog_file, initialisms_of
 from reelsearch.search.sql import SQLITE
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     from reelsearch.catalog.word_index_ahead import WordIndexAhead
 
 log = logging.getLogger(__name__)
+
+# The files an import writes beside a SQLite catalog, each named by its version.
+_SIDECARS = (sidecar_name, postings_sidecar_name, hit_rows_sidecar_name)
 
 _UPSERT_META = (
     "INSERT INTO catalog_meta (key, value) VALUES ({0}, {0}) "
@@ -75,25 +79,28 @@ def store_sqlite_word_index(
     # The files workers may still be mapping: those named now, whatever version made them
     # (writes since an import bump the catalog version, not the index's: 0014).
     previous = conn.execute(
-        "SELECT value FROM catalog_meta WHERE key IN (?, ?)", (WORD_INDEX_KEY, POSTINGS_KEY)
+        "SELECT value FROM catalog_meta WHERE key IN (?, ?, ?)",
+        (WORD_INDEX_KEY, POSTINGS_KEY, HIT_ROWS_KEY),
     )
     kept = {name, *(str(row[0]).partition(" ")[0] for row in previous)}
     conn.execute(_UPSERT_META.format("?"), (WORD_INDEX_KEY, f"{name} {digest}"))
     # The title postings are numbered by this index's words: stored with it (0033).
     postings_size = store_sqlite_postings(conn, catalog, version, postings)
-    kept.add(postings_sidecar_name(catalog, version))
-    _remove_older_files(catalog, version, kept, f"{catalog.name}.words-")
-    _remove_older_files(catalog, version, kept, f"{catalog.name}.postings-")
-    return sum(len(part) for part in parts) + postings_size
+    # And the page's rows, so a search on the postings reads no statement (0042).
+    rows_size = store_sqlite_hit_rows(conn, catalog, version)
+    kept.update(name_of(catalog, version) for name_of in _SIDECARS)
+    for name_of in _SIDECARS:
+        _remove_older_files(catalog, version, kept, name_of(catalog, 0).removesuffix("0"))
+    return sum(len(part) for part in parts) + postings_size + rows_size
 
 
 def remove_unfinished_word_files(conn: sqlite3.Connection) -> list[Path]:
-    """Remove the word index and title postings files of imports that never committed;
-    return their paths.
+    """Remove the word index, title postings and hit rows files of imports that never
+    committed; return their paths.
 
-    An import writes its files (``<db>.words-N`` and ``<db>.postings-N``, each through
-    a ``.<name>.*.tmp`` temporary) before its COMMIT; killed in between, they stay,
-    named by nothing: up to 150 MB at 1 M titles. Any file numbered past the index the
+    An import writes its files (``<db>.words-N``, ``<db>.postings-N``, ``<db>.rows-N``,
+    each through a ``.<name>.*.tmp`` temporary) before its COMMIT; killed in between,
+    they stay, named by nothing: up to 270 MB at 1 M titles. Any file numbered past the index the
     catalog names is such a one (an import that committed would be named).
     Called by an import holding the write lock: no other import is writing one.
     A worker putting back the named file (``SqliteWordFile.restore``) writes
@@ -123,12 +130,12 @@ def remove_unfinished_word_files(conn: sqlite3.Connection) -> list[Path]:
 
 
 def discard_word_file(conn: sqlite3.Connection, version: int) -> None:
-    """Remove ``version``'s word index and title postings files, written by an import
+    """Remove ``version``'s word index, title postings and hit rows files, written by an import
     that is rolling back."""
     catalog = catalog_file(conn)
     if catalog is None:
         return
-    for name in (sidecar_name(catalog, version), postings_sidecar_name(catalog, version)):
+    for name in (name_of(catalog, version) for name_of in _SIDECARS):
         try:
             (catalog.parent / name).unlink(missing_ok=True)
         except OSError as exc:  # the next import removes it (remove_unfinished_word_files)
@@ -136,12 +143,9 @@ def discard_word_file(conn: sqlite3.Connection, version: int) -> None:
 
 
 def _file_number(catalog: Path, name: str) -> int | None:
-    """N of ``<db>.words-N`` or ``<db>.postings-N``, or of its temporary
-    ``.<that name>.<random>.tmp``; else None."""
-    for prefix in (
-        sidecar_name(catalog, 0).removesuffix("0"),
-        postings_sidecar_name(catalog, 0).removesuffix("0"),
-    ):
+    """N of ``<db>.words-N``, ``<db>.postings-N`` or ``<db>.rows-N``, or of its
+    temporary ``.<that name>.<random>.tmp``; else None."""
+    for prefix in (name_of(catalog, 0).removesuffix("0") for name_of in _SIDECARS):
         if name.startswith("." + prefix) and name.endswith(".tmp"):
             name = name[1:].partition(".tmp")[0].rpartition(".")[0]
         number = name.removeprefix(prefix)
@@ -200,9 +204,8 @@ def postgres_word_arrays(
 
 
 def _remove_older_files(catalog: Path, version: int, kept: set[str], prefix: str) -> None:
-    """Files ``prefix``<version> (as ``sidecar_name()`` and ``postings_sidecar_name()``
-    write them) of versions before ``version - 1`` but those in ``kept``: no reader can
-    be about to open them."""
+    """Files ``prefix``<version> (as the ``_SIDECARS`` name them) of versions before
+    ``version - 1`` but those in ``kept``: no reader can be about to open them."""
     for path in catalog.parent.glob(f"{prefix}*"):
         number = path.name.removeprefix(prefix)
         if number.isdigit() and int(number) < version - 1 and path.name not in kept:

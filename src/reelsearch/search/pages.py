@@ -278,6 +278,8 @@ class TextPages:
         shown = ranks[query.offset : need]
         # The rows read so far hold their rank in front: cut it off the page's only.
         known = {rank: rows[rank][1:] for rank in shown if rank in rows}
+        if snapshot.hit_rows is not None:  # the import's rows, less the writes since
+            snapshot.hit_rows.fill(shown, known)
         page = await self.statements.rows_by_rank(db, shown, known)
         return Page(page, total, exact, matched, match, typo_ranks, assessed=assessed)
 

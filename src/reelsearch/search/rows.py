@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reelsearch.search.assessment import Assessment, titles_of
+from reelsearch.search.columns import ALT_NORM_TITLES as ALT_NORM_TITLES
+from reelsearch.search.columns import COLUMNS as COLUMNS
+from reelsearch.search.columns import NORM_TITLE as NORM_TITLE
+from reelsearch.search.columns import SEARCH_RANK as SEARCH_RANK
+from reelsearch.search.columns import SOURCE_KEY as SOURCE_KEY
 from reelsearch.search.engine import Hit
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.query import HIT_FIELDS
@@ -20,12 +25,6 @@ from reelsearch.search.readers import Row
 if TYPE_CHECKING:
     from reelsearch.search.filters import Filters
 
-# The hit's fields, then what ranking, highlights and explain read about it.
-COLUMNS = (
-    "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind, "
-    "m.norm_title, m.alt_norm_titles, m.search_rank, m.source_key"
-)
-NORM_TITLE, ALT_NORM_TITLES, SEARCH_RANK, SOURCE_KEY = 8, 9, 10, 11
 SORT_SQL = {
     "relevance": "m.search_rank",
     "year": "m.year IS NULL, m.year, m.search_rank",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reelsearch.errors import CatalogNotImported
+from reelsearch.search.hit_rows import HitRows, open_sqlite_hit_rows
 from reelsearch.search.postings import TitlePostings
 from reelsearch.search.stored_postings import open_sqlite_postings
 from reelsearch.search.stored_words import WORD_INDEX_SQL, SqliteWordFile, StoredWords
@@ -250,6 +251,9 @@ class CatalogSnapshot:
     # mapped from the stored file catalog_meta names as ``stored_postings``.
     postings: TitlePostings | None = None
     stored_postings: str | None = None
+    # Every movie's hit row as the import stored it, less the writes since (None: a
+    # page's rows are read by statement), mapped from the file catalog_meta names.
+    hit_rows: HitRows | None = None
 
     @classmethod
     def build(cls, facts: CatalogFacts) -> CatalogSnapshot:
@@ -285,7 +289,7 @@ class CatalogSnapshot:
         """Read the snapshot of a SQLite catalog, mapping the word index stored beside it
         (or keeping ``previous``'s when only writes came since); with the title postings
         stored beside it too (search/stored_postings.py) if it holds at most
-        ``postings_max_movies`` titles."""
+        ``postings_max_movies`` titles, and every movie's hit row (search/hit_rows.py)."""
         from reelsearch.search.sql import SQLITE, SqliteReader, run_inline
 
         catalog = catalog_file(conn)
@@ -307,6 +311,10 @@ class CatalogSnapshot:
             )
             if found is not None:
                 snapshot = snapshot.with_postings(*found)
+        if catalog is not None:
+            previous_rows = previous.hit_rows if previous is not None else None
+            rows = open_sqlite_hit_rows(conn, catalog, previous_rows)
+            snapshot = replace(snapshot, hit_rows=rows)
         return snapshot
 
     def with_postings(self, reference: str, postings: TitlePostings) -> CatalogSnapshot:
@@ -340,6 +348,7 @@ class CatalogSnapshot:
             typos=self.typos.with_added(words),
             postings=None,  # words without their titles: only FTS5 knows where they are
             stored_postings=None,
+            hit_rows=None,  # neither are the rows of the titles written
         )
 
 

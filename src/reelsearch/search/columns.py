@@ -1,0 +1,17 @@
+"""The columns a search reads about each movie, and where each sits in a row.
+
+Apart from ``rows.py`` (which turns rows into hits and pages) so that what
+only needs the row's shape, such as the hit rows stored at import
+(``hit_rows.py``, loaded with the catalog snapshot), imports nothing of the
+ranking that ``rows.py`` brings.
+"""
+
+from __future__ import annotations
+
+# The hit's fields, then what ranking, highlights and explain read about it.
+COLUMNS = (
+    "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind, "
+    "m.norm_title, m.alt_norm_titles, m.search_rank, m.source_key"
+)
+COLUMN_COUNT = COLUMNS.count(",") + 1
+NORM_TITLE, ALT_NORM_TITLES, SEARCH_RANK, SOURCE_KEY = 8, 9, 10, 11

@@ -1,0 +1,194 @@
+"""Every movie's hit row, stored at import and mapped by every worker: a page's rows
+without a statement (docs/decisions/0042-hit-rows-mapped-from-the-catalog.md).
+
+With the title postings (``postings_store.py``) a text search finds and ranks its
+titles in memory; the one statement left was the page's rows (``rows_by_rank``:
+ten primary-key-like reads of twelve columns, a tenth of a warm search's
+instructions). The import now also writes each movie's row (``COLUMNS``, as
+that statement returns it) to a file beside the catalog, ``<catalog>.rows-<N>``:
+
+- ``row_offsets`` (int64, one more than the highest rank plus one): rank r's
+  row is ``row_bytes[row_offsets[r]:row_offsets[r + 1]]`` (empty: no movie
+  held rank r at the import);
+- ``row_bytes``: each row as ``marshal`` writes a tuple of ints, floats,
+  strings and None, one after another by rank.
+
+``marshal`` loads such a tuple in C, with no code run (unlike pickle), a fifth
+of what the statement costs per row. Its format can change between Python
+versions: the header names the version that wrote it and the columns, and a
+file written otherwise is not used (the statement reads every row, logged).
+
+The file is named in ``catalog_meta`` (key ``hit_rows``, ``"<name> <xxh3-128>"``)
+in the import's transaction and checked against that checksum when mapped, as
+the word index and the postings are. Writes through the documents API after
+the import are not in it: the movies their change records name, and the ranks
+those movies hold now, are read by the statement (``HitRows.fill`` leaves them
+out), so a row is never older than the snapshot it is read with.
+"""
+
+from __future__ import annotations
+
+import logging
+import marshal
+import mmap
+import sqlite3
+from collections.abc import Iterable, MutableMapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from reelsearch.search.columns import COLUMNS, SEARCH_RANK
+from reelsearch.search.word_store import (
+    WordFileError,
+    encode_sections,
+    map_checked,
+    parse_sections,
+)
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"RSROWS01"
+FORMAT = 1
+SECTION_TYPES = {"row_offsets": "<i8", "row_bytes": "u1"}
+HIT_ROWS_KEY = "hit_rows"
+HIT_ROWS_SQL = "SELECT value FROM catalog_meta WHERE key = 'hit_rows'"
+# Every movie's row, as TextStatements.rows_by_rank reads a page's.
+ALL_ROWS_SQL = f"SELECT {COLUMNS} FROM movies AS m ORDER BY m.search_rank"
+CHANGES_FROM_SQL = "SELECT value FROM catalog_meta WHERE key = 'changes_from'"
+# The movies changed by writes after a version, and the rank each holds now (None: deleted).
+CHANGED_SQL = (
+    "SELECT c.movie_id, m.search_rank FROM catalog_changes AS c "
+    "LEFT JOIN movies AS m ON m.id = c.movie_id WHERE c.version > ?"
+)
+
+Row = Sequence[Any]
+
+
+def hit_rows_sidecar_name(catalog: Path, version: int) -> str:
+    """The file name of a SQLite catalog's hit rows imported as ``version``."""
+    return f"{catalog.name}.rows-{version}"
+
+
+def encode_hit_rows(rows: Iterable[Row], catalog_version: int) -> list[bytes]:
+    """The file image of ``rows`` (``ALL_ROWS_SQL``'s, by rank) for ``catalog_version``."""
+    blobs: list[bytes] = []
+    ranks: list[int] = []
+    for row in rows:
+        blobs.append(marshal.dumps(tuple(row)))
+        ranks.append(int(row[SEARCH_RANK]))
+    rank_of = np.array(ranks, dtype=np.int64)
+    lengths = np.zeros(int(rank_of.max(initial=0)) + 2, dtype="<i8")
+    lengths[rank_of + 1] = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    order = np.argsort(rank_of, kind="stable").tolist()
+    blob = b"".join(blobs[i] for i in order)
+    sections: dict[str, npt.NDArray[Any]] = {
+        "row_offsets": np.cumsum(lengths),
+        "row_bytes": np.frombuffer(blob, dtype="u1"),
+    }
+    fields = {
+        "format": FORMAT,
+        "catalog_version": catalog_version,
+        "marshal_version": marshal.version,
+        "columns": COLUMNS,
+    }
+    return encode_sections(MAGIC, fields, sections, SECTION_TYPES)
+
+
+class HitRows:
+    """The rows stored at an import, less those writes since have changed."""
+
+    __slots__ = ("_base", "_changed", "_dirty", "_mapped", "_offsets", "_top", "reference")
+
+    def __init__(
+        self,
+        reference: str,
+        mapped: mmap.mmap,
+        offsets: npt.NDArray[np.int64],
+        base: int,
+        dirty: frozenset[int] = frozenset(),
+        changed: frozenset[int] = frozenset(),
+    ) -> None:
+        self.reference = reference  # catalog_meta's "<name> <checksum>" of the file
+        self._mapped = mapped
+        self._offsets = offsets
+        self._base = base  # where row_bytes begins in the mapping
+        self._top = len(offsets) - 1  # ranks below this one were stored
+        self._dirty = dirty  # ranks holding a changed movie now
+        self._changed = changed  # ids of the movies changed since the import
+
+    @classmethod
+    def map_file(cls, path: Path, reference: str, *, catalog_version: int) -> HitRows:
+        """The rows of a stored file, mapped read-only; WordFileError if it must not be used."""
+        mapped = map_checked(path, reference.partition(" ")[2])
+        header, sections = parse_sections(mapped, path, MAGIC)
+        expected = (FORMAT, catalog_version, marshal.version, COLUMNS)
+        found = tuple(
+            header.get(key) for key in ("format", "catalog_version", "marshal_version", "columns")
+        )
+        if found != expected:
+            raise WordFileError(f"{path} holds {found}, not {expected}")
+        return cls(reference, mapped, sections["row_offsets"], header["sections"]["row_bytes"][0])
+
+    def with_changes(self, dirty: Iterable[int], changed: Iterable[int]) -> HitRows:
+        """The same mapping, leaving out the ranks ``dirty`` and the movie ids ``changed``."""
+        return HitRows(
+            self.reference,
+            self._mapped,
+            self._offsets,
+            self._base,
+            frozenset(dirty),
+            frozenset(changed),
+        )
+
+    def fill(self, ranks: Sequence[int], known: MutableMapping[int, Row]) -> None:
+        """Put the stored row of each of ``ranks`` not in ``known`` into it, if it is
+        still the catalog's; the others are left for the statement."""
+        offsets, mapped, base, top = self._offsets, self._mapped, self._base, self._top
+        dirty, changed, loads = self._dirty, self._changed, marshal.loads
+        for rank in ranks:
+            if rank in known or rank >= top or rank in dirty:
+                continue
+            start, end = offsets.item(rank), offsets.item(rank + 1)
+            if start == end:
+                continue
+            row = loads(mapped[base + start : base + end])
+            if row[0] not in changed:
+                known[rank] = row
+
+
+def open_sqlite_hit_rows(
+    conn: sqlite3.Connection, catalog: Path, previous: HitRows | None = None
+) -> HitRows | None:
+    """The hit rows of the catalog ``conn`` reads (in the snapshot's read transaction),
+    with the writes since the import left out; ``previous``: the last version's, whose
+    mapping is kept if it is the same file. None (logged when unexpected): every page
+    reads its rows by statement."""
+    row = conn.execute(HIT_ROWS_SQL).fetchone()
+    if row is None or not row[0]:
+        log.info("catalog %s names no hit rows: pages read their rows by statement", catalog)
+        return None
+    reference = str(row[0])
+    name = reference.partition(" ")[0]
+    built = name.rpartition("-")[2]
+    if not built.isdigit():
+        log.warning("hit rows not used: catalog_meta names %r", reference)
+        return None
+    if previous is not None and previous.reference == reference:
+        stored = previous
+    else:
+        path = catalog.parent / Path(name).name  # never outside the catalog's directory
+        try:
+            stored = HitRows.map_file(path, reference, catalog_version=int(built))
+        except WordFileError as exc:
+            log.warning("hit rows not used (%s): pages read their rows by statement", exc)
+            return None
+    changes_from = conn.execute(CHANGES_FROM_SQL).fetchone()
+    if changes_from is None or int(changes_from[0]) > int(built):
+        log.warning("hit rows not used: the change records since the import were pruned")
+        return None
+    changes = conn.execute(CHANGED_SQL, (int(built),)).fetchall()
+    return stored.with_changes(
+        (rank for _, rank in changes if rank is not None), (movie_id for movie_id, _ in changes)
+    )

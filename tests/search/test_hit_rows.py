@@ -1,0 +1,251 @@
+"""Every movie's hit row, stored at import and mapped by workers (search/hit_rows.py): a
+page's rows come from it without a statement, each exactly the row the statement reads;
+the rows of movies written since the import are read by statement, so no answer is older
+than its snapshot; a file that cannot be trusted is not used."""
+
+# Asserts read `expected == actual` (STYLE.md); SIM300 would flip the literal ones.
+# ruff: noqa: SIM300
+
+from __future__ import annotations
+
+import marshal
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import SMALL_AKAS, SMALL_TITLES, settings_for, write_imdb
+from reelsearch.catalog import changes as changes_module
+from reelsearch.catalog.documents import DeleteMovie, Operation, PutMovie
+from reelsearch.catalog.importers.imdb import import_imdb
+from reelsearch.catalog.records import MovieRecord
+from reelsearch.catalog.writes import CatalogWriter
+from reelsearch.search.backends import open_blocking_engine
+from reelsearch.search.columns import COLUMNS, SEARCH_RANK
+from reelsearch.search.engine import BlockingSearchEngine
+from reelsearch.search.hit_rows import HIT_ROWS_SQL, HitRows
+from reelsearch.search.query import parse_search
+from reelsearch.search.sqlite import SqliteSearchEngine
+
+NEW = MovieRecord(source_key="doc:1", title="Zorblax Quintessence", year=2024, votes=1234)
+# Toy Story as the small catalog has it, rated and voted otherwise: the title is the same,
+# so the title postings have nothing to change, but its hit row does.
+TOY_STORY = MovieRecord(
+    source_key="imdb:tt0000024",
+    title="Toy Story",
+    year=1995,
+    runtime_min=81,
+    rating=2.5,
+    votes=7,
+    genres=("Animation", "Adventure", "Comedy"),
+)
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    """The small titles imported into a private SQLite catalog (hit rows stored beside it)."""
+    path = tmp_path / "catalog.db"
+    files = write_imdb(tmp_path / "dump", SMALL_TITLES, SMALL_AKAS)
+    import_imdb(settings_for(path), list(files.values()))
+    return path
+
+
+@pytest.fixture
+def engine(catalog: Path) -> Iterator[BlockingSearchEngine]:
+    opened = open_blocking_engine(settings_for(catalog))
+    yield opened
+    opened.close()
+
+
+def _write(engine: BlockingSearchEngine, catalog: Path, *operations: Operation) -> None:
+    writer = CatalogWriter(settings_for(catalog))
+    engine.run(lambda _: writer.write(list(operations)))
+    assert engine.refresh_if_changed()
+
+
+def _hit_rows(engine: BlockingSearchEngine) -> HitRows:
+    rows = engine.snapshot.hit_rows
+    assert rows is not None
+    return rows
+
+
+def _statement_rows(catalog: Path) -> dict[int, tuple[Any, ...]]:
+    """rank -> the row ``rows_by_rank``'s statement reads, for every movie now."""
+    conn = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(f"SELECT {COLUMNS} FROM movies AS m").fetchall()
+    finally:
+        conn.close()
+    return {row[SEARCH_RANK]: row for row in rows}
+
+
+def _filled(rows: HitRows, ranks: list[int]) -> dict[int, Any]:
+    known: dict[int, Any] = {}
+    rows.fill(ranks, known)
+    return known
+
+
+def _without_hit_rows(engine: BlockingSearchEngine) -> BlockingSearchEngine:
+    """The same engine with its snapshot's hit rows dropped (every page by statement)."""
+    inner = engine.engine
+    assert isinstance(inner, SqliteSearchEngine)
+    inner.snapshot = replace(inner.snapshot, hit_rows=None)
+    return engine
+
+
+def test_every_stored_row_is_the_row_the_statement_reads(sample_db: Path) -> None:
+    """On the sample, the mapped row of each of the 58,788 movies is the statement's,
+    value for value and type for type; a rank past the import's is left out."""
+    opened = open_blocking_engine(settings_for(sample_db))
+    try:
+        expected = _statement_rows(sample_db)
+        found = _filled(_hit_rows(opened), [*expected, max(expected) + 1])
+    finally:
+        opened.close()
+    assert 58_788 == len(expected)
+    assert expected == found
+    assert all(
+        [type(v) for v in expected[rank]] == [type(v) for v in found[rank]] for rank in expected
+    )
+
+
+def test_a_text_search_sends_no_statement_and_answers_as_without(sample_db: Path) -> None:
+    """With the title postings and the hit rows mapped, "matrix" reads no statement on its
+    connection, and every bench-like search answers what the statement path answers."""
+    statements: list[str] = []
+    settings = settings_for(sample_db, db_read_pool_size=1)
+    opened = open_blocking_engine(settings)
+    other = _without_hit_rows(open_blocking_engine(settings))
+    try:
+        inner = opened.engine
+        assert isinstance(inner, SqliteSearchEngine)
+        with inner.pool.connection() as conn:
+            conn.set_trace_callback(statements.append)
+        statements.clear()
+        hits = opened.search(parse_search([("q", "matrix")])).hits
+        assert [] == [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert "The Matrix" == hits[0]["title"]
+        for params in (
+            [("q", "matrix")],
+            [("q", "godfater part 2")],
+            [("q", "the"), ("offset", "40"), ("limit", "20")],
+            [("q", "star"), ("genres", "Drama"), ("year_from", "1990")],
+            [("q", "love"), ("sort", "-rating")],
+            [("q", "amelie poulain"), ("fields", "id,title,matched_title,highlights")],
+        ):
+            query = parse_search(params)
+            assert other.search(query) == opened.search(query), params
+    finally:
+        opened.close()
+        other.close()
+
+
+def test_rows_of_written_movies_are_read_by_statement(
+    engine: BlockingSearchEngine, catalog: Path
+) -> None:
+    """After each write (a rating changed under the same title, a create, a delete whose
+    rank a new movie takes, a retitle), every row the mapped file still gives is the
+    statement's, the written movies' ranks are left to the statement, the mapping is
+    kept, and a search shows the movie as written."""
+    mapped = _hit_rows(engine)
+    steps: list[tuple[Operation, ...]] = [
+        (PutMovie(TOY_STORY),),
+        (PutMovie(NEW),),
+        (DeleteMovie("imdb:tt0000020"),),  # the last rank, which the next new movie takes
+        (PutMovie(replace(NEW, source_key="doc:2", title="Second Zorblax")),),
+        (PutMovie(MovieRecord(source_key="imdb:tt0000029", title="Casablanca Nights")),),
+    ]
+    written: set[str] = set()
+    for operations in steps:
+        _write(engine, catalog, *operations)
+        written.update(operation.source_key for operation in operations)
+        rows = _hit_rows(engine)
+        assert mapped.reference == rows.reference, operations  # the file mapped once
+        expected = _statement_rows(catalog)
+        found = _filled(rows, sorted(expected))
+        assert {rank: expected[rank] for rank in found} == found, operations
+        left = {row[-1] for rank, row in expected.items() if rank not in found}
+        assert written - {"imdb:tt0000020"} == left, operations
+    toy = engine.search(parse_search([("q", "toy story"), ("limit", "1")])).hits[0]
+    assert ("Toy Story", 2.5, 7) == (toy["title"], toy["rating"], toy["votes"])  # as written
+    rated = engine.search(parse_search([("q", "toy story"), ("sort", "rating")])).hits[0]
+    assert ("Toy Story", 2.5, 7) == (rated["title"], rated["rating"], rated["votes"])
+    assert ["Casablanca Nights"] == [
+        hit["title"] for hit in engine.search(parse_search([("q", "casablanca")])).hits
+    ]
+
+
+def test_pruned_change_records_leave_every_row_to_the_statement(
+    engine: BlockingSearchEngine, catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once pruning drops change records from after the import, which rows changed cannot
+    be known: no hit rows (logged), and searches show what was written."""
+    monkeypatch.setattr(changes_module, "MAX_CHANGE_RECORDS", 2)
+    monkeypatch.setattr(changes_module, "PRUNE_EVERY", 2)
+    for n in range(4):
+        _write(engine, catalog, PutMovie(replace(TOY_STORY, votes=10 + n)))
+    assert None is engine.snapshot.hit_rows
+    assert [13] == [
+        hit["votes"] for hit in engine.search(parse_search([("q", "toy story"), ("limit", "1"),
+                                                            ("sort", "votes")])).hits
+    ]  # fmt: skip
+
+
+def _reference(catalog: Path) -> str:
+    conn = sqlite3.connect(catalog)
+    try:
+        return str(conn.execute(HIT_ROWS_SQL).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_damaged_file_is_not_used(catalog: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A file whose checksum is not the one the catalog names is not mapped (logged):
+    pages read their rows by statement and answer as before."""
+    path = catalog.parent / _reference(catalog).partition(" ")[0]
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    opened = open_blocking_engine(settings_for(catalog))
+    try:
+        assert None is opened.snapshot.hit_rows
+        assert "hit rows not used" in caplog.text
+        assert ["Casablanca"] == [
+            hit["title"] for hit in opened.search(parse_search([("q", "casablanca")])).hits
+        ]
+    finally:
+        opened.close()
+
+
+def test_a_file_another_marshal_wrote_is_not_used(
+    catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written by a Python whose ``marshal`` format differs from this one's is not
+    loaded: its bytes might read as other values."""
+    monkeypatch.setattr(marshal, "version", marshal.version + 1)
+    opened = open_blocking_engine(settings_for(catalog))
+    try:
+        assert None is opened.snapshot.hit_rows
+        assert 1 == opened.search(parse_search([("q", "casablanca")])).total
+    finally:
+        opened.close()
+
+
+def test_a_catalog_naming_no_hit_rows_reads_them_by_statement(catalog: Path) -> None:
+    """A catalog imported before hit rows were stored (no ``hit_rows`` in catalog_meta)
+    has none, and answers the same."""
+    conn = sqlite3.connect(catalog)
+    with conn:
+        conn.execute("DELETE FROM catalog_meta WHERE key = 'hit_rows'")
+    conn.close()
+    opened = open_blocking_engine(settings_for(catalog))
+    try:
+        assert None is opened.snapshot.hit_rows
+        assert ["Casablanca"] == [
+            hit["title"] for hit in opened.search(parse_search([("q", "casablanca")])).hits
+        ]
+    finally:
+        opened.close()
