@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SMALL_AKAS, SMALL_TITLES, settings_for, write_imdb
+from conftest import SMALL_AKAS, SMALL_TITLES, copy_database, settings_for, write_imdb
 from reelsearch.catalog import changes as changes_module
 from reelsearch.catalog.documents import DeleteMovie, Operation, PutMovie
 from reelsearch.catalog.importers.imdb import import_imdb
@@ -55,15 +55,33 @@ def catalog(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def engine(catalog: Path) -> Iterator[BlockingSearchEngine]:
+    """An engine on ``catalog``, its snapshot mapping the catalog's hit rows."""
     opened = open_blocking_engine(settings_for(catalog))
     yield opened
     opened.close()
 
 
-def _write(engine: BlockingSearchEngine, catalog: Path, *operations: Operation) -> None:
+def _write(
+    engine: BlockingSearchEngine, catalog: Path, *operations: Operation, reload: bool = True
+) -> None:
+    """Write ``operations`` through the documents API's writer; then the engine reloads
+    its snapshot, as its poller would (``reload``), or keeps the one it has."""
     writer = CatalogWriter(settings_for(catalog))
     engine.run(lambda _: writer.write(list(operations)))
-    assert engine.refresh_if_changed()
+    if reload:
+        assert engine.refresh_if_changed()
+
+
+def _rank_of(catalog: Path, source_key: str) -> int:
+    conn = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
+    try:
+        return int(
+            conn.execute(
+                "SELECT search_rank FROM movies WHERE source_key = ?", (source_key,)
+            ).fetchone()[0]
+        )
+    finally:
+        conn.close()
 
 
 def _hit_rows(engine: BlockingSearchEngine) -> HitRows:
@@ -146,15 +164,16 @@ def test_a_text_search_sends_no_statement_and_answers_as_without(sample_db: Path
 def test_rows_of_written_movies_are_read_by_statement(
     engine: BlockingSearchEngine, catalog: Path
 ) -> None:
-    """After each write (a rating changed under the same title, a create, a delete whose
-    rank a new movie takes, a retitle), every row the mapped file still gives is the
-    statement's, the written movies' ranks are left to the statement, the mapping is
-    kept, and a search shows the movie as written."""
+    """After each write (a delete of the last rank, a create that takes that rank, a
+    rating changed under the same title, a second create, a retitle), every row the
+    mapped file still gives is the statement's, the written movies' ranks are left to
+    the statement, the file stays mapped once, and a search shows the movie as written."""
     mapped = _hit_rows(engine)
+    last = _rank_of(catalog, "imdb:tt0000020")  # no votes: the last rank
     steps: list[tuple[Operation, ...]] = [
+        (DeleteMovie("imdb:tt0000020"),),
+        (PutMovie(NEW),),  # takes the deleted movie's rank
         (PutMovie(TOY_STORY),),
-        (PutMovie(NEW),),
-        (DeleteMovie("imdb:tt0000020"),),  # the last rank, which the next new movie takes
         (PutMovie(replace(NEW, source_key="doc:2", title="Second Zorblax")),),
         (PutMovie(MovieRecord(source_key="imdb:tt0000029", title="Casablanca Nights")),),
     ]
@@ -163,12 +182,13 @@ def test_rows_of_written_movies_are_read_by_statement(
         _write(engine, catalog, *operations)
         written.update(operation.source_key for operation in operations)
         rows = _hit_rows(engine)
-        assert mapped.reference == rows.reference, operations  # the file mapped once
+        assert mapped.same_mapping(rows), operations  # the file mapped once, not per write
         expected = _statement_rows(catalog)
         found = _filled(rows, sorted(expected))
         assert {rank: expected[rank] for rank in found} == found, operations
         left = {row[-1] for rank, row in expected.items() if rank not in found}
         assert written - {"imdb:tt0000020"} == left, operations
+    assert last == _rank_of(catalog, "doc:1")
     toy = engine.search(parse_search([("q", "toy story"), ("limit", "1")])).hits[0]
     assert ("Toy Story", 2.5, 7) == (toy["title"], toy["rating"], toy["votes"])  # as written
     rated = engine.search(parse_search([("q", "toy story"), ("sort", "rating")])).hits[0]
@@ -179,7 +199,10 @@ def test_rows_of_written_movies_are_read_by_statement(
 
 
 def test_pruned_change_records_leave_every_row_to_the_statement(
-    engine: BlockingSearchEngine, catalog: Path, monkeypatch: pytest.MonkeyPatch
+    engine: BlockingSearchEngine,
+    catalog: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Once pruning drops change records from after the import, which rows changed cannot
     be known: no hit rows (logged), and searches show what was written."""
@@ -188,10 +211,9 @@ def test_pruned_change_records_leave_every_row_to_the_statement(
     for n in range(4):
         _write(engine, catalog, PutMovie(replace(TOY_STORY, votes=10 + n)))
     assert None is engine.snapshot.hit_rows
-    assert [13] == [
-        hit["votes"] for hit in engine.search(parse_search([("q", "toy story"), ("limit", "1"),
-                                                            ("sort", "votes")])).hits
-    ]  # fmt: skip
+    assert "hit rows not used: the change records since the import were pruned" in caplog.text
+    hits = engine.search(parse_search([("q", "toy story"), ("limit", "1"), ("sort", "votes")]))
+    assert [("Toy Story", 13)] == [(hit["title"], hit["votes"]) for hit in hits.hits]
 
 
 def _reference(catalog: Path) -> str:
@@ -221,7 +243,7 @@ def test_a_damaged_file_is_not_used(catalog: Path, caplog: pytest.LogCaptureFixt
 
 
 def test_a_file_another_marshal_wrote_is_not_used(
-    catalog: Path, monkeypatch: pytest.MonkeyPatch
+    catalog: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A file written by a Python whose ``marshal`` format differs from this one's is not
     loaded: its bytes might read as other values."""
@@ -229,6 +251,7 @@ def test_a_file_another_marshal_wrote_is_not_used(
     opened = open_blocking_engine(settings_for(catalog))
     try:
         assert None is opened.snapshot.hit_rows
+        assert f"holds (1, 1, {marshal.version - 1}, " in caplog.text
         assert 1 == opened.search(parse_search([("q", "casablanca")])).total
     finally:
         opened.close()
@@ -249,3 +272,64 @@ def test_a_catalog_naming_no_hit_rows_reads_them_by_statement(catalog: Path) -> 
         ]
     finally:
         opened.close()
+
+
+def test_a_page_read_from_the_catalog_before_the_reload_shows_its_rows(
+    engine: BlockingSearchEngine, catalog: Path
+) -> None:
+    """Between a write and the snapshot's reload, a page whose ranks come from the catalog
+    (a filter: the title index, not the snapshot's postings) shows the movies those ranks
+    hold now: the deleted last rank's new movie, a retitled movie's new title; never the
+    import's rows at those ranks. A page from the snapshot alone keeps its rows."""
+    version = engine.snapshot.version
+    _write(engine, catalog, DeleteMovie("imdb:tt0000020"), reload=False)
+    _write(engine, catalog, PutMovie(replace(NEW, genres=("Drama",))), reload=False)
+    _write(engine, catalog, PutMovie(replace(TOY_STORY, title="Toy Tale")), reload=False)
+    assert version == engine.snapshot.version  # not reloaded
+
+    def titles(*params: tuple[str, str]) -> list[str]:
+        return [hit["title"] for hit in engine.search(parse_search(list(params))).hits]
+
+    assert ["Zorblax Quintessence"] == titles(("q", "zorblax"), ("genres", "Drama"))
+    assert ["Toy Tale"] == titles(("q", "tale"), ("year_from", "1990"))
+    assert "Casablanca" == titles(("q", "casablanca"))[0]
+
+
+def test_a_broad_page_read_from_the_catalog_before_the_reload_shows_its_rows(
+    sample_db: Path, tmp_path: Path
+) -> None:
+    """A broad filtered search ("love" among dramas) reads its ranks from the title index's
+    tiers, without their rows. Between a retitle and the snapshot's reload, the
+    retitled movie on that page shows its new title (upper case and a "!": the same
+    words, so the same place): a page that read the catalog takes the mapped rows only
+    while the catalog is at the snapshot's version."""
+    path = tmp_path / "catalog" / sample_db.name  # the name catalog_meta's files have
+    path.parent.mkdir()
+    copy_database(sample_db, path)
+    for kind in ("words", "postings", "rows"):
+        side = f"{sample_db.name}.{kind}-1"
+        (path.parent / side).write_bytes((sample_db.parent / side).read_bytes())
+    opened = open_blocking_engine(settings_for(path))
+    query = parse_search([("q", "love"), ("genres", "Drama"), ("limit", "5")])
+    try:
+        assert opened.snapshot.hit_rows is not None
+        before = opened.search(query).hits
+        top = before[0]
+        retitled = MovieRecord(
+            source_key=f"{top['source']}:{top['source_id']}",
+            title=f"{top['title'].upper()}!",
+            year=top["year"],
+            runtime_min=top["runtime_min"],
+            rating=top["rating"],
+            votes=top["votes"],
+            genres=tuple(top["genres"]),
+        )
+        _write(opened, path, PutMovie(retitled), reload=False)
+        after = opened.search(query).hits
+        assert 1 == opened.snapshot.version  # the snapshot of the import, not reloaded
+    finally:
+        opened.close()
+    assert [hit["id"] for hit in before] == [hit["id"] for hit in after]
+    assert [f"{top['title'].upper()}!"] + [hit["title"] for hit in before[1:]] == [
+        hit["title"] for hit in after
+    ]

@@ -13,5 +13,4 @@ COLUMNS = (
     "m.id, m.title, m.year, m.rating, m.votes, m.genres, m.runtime_min, m.kind, "
     "m.norm_title, m.alt_norm_titles, m.search_rank, m.source_key"
 )
-COLUMN_COUNT = COLUMNS.count(",") + 1
 NORM_TITLE, ALT_NORM_TITLES, SEARCH_RANK, SOURCE_KEY = 8, 9, 10, 11

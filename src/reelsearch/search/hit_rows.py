@@ -13,10 +13,14 @@ that statement returns it) to a file beside the catalog, ``<catalog>.rows-<N>``:
 - ``row_bytes``: each row as ``marshal`` writes a tuple of ints, floats,
   strings and None, one after another by rank.
 
-``marshal`` loads such a tuple in C, with no code run (unlike pickle), a fifth
-of what the statement costs per row. Its format can change between Python
-versions: the header names the version that wrote it and the columns, and a
-file written otherwise is not used (the statement reads every row, logged).
+``marshal`` loads such a tuple in C, about a quarter of what the statement
+costs per row, and unlike pickle it builds values only, calling no code. It
+is not meant for bytes from elsewhere: the file is used only when its
+checksum is the one the import wrote into the catalog. Its format can change
+between Python versions: the header names the version that wrote it and the
+columns, and a file written otherwise is not used (the statement reads every
+row, logged). The file is never rebuilt: one missing or damaged leaves every
+row to the statement until the next import.
 
 The file is named in ``catalog_meta`` (key ``hit_rows``, ``"<name> <xxh3-128>"``)
 in the import's transaction and checked against that checksum when mapped, as
@@ -40,6 +44,8 @@ import numpy as np
 import numpy.typing as npt
 
 from reelsearch.search.columns import COLUMNS, SEARCH_RANK
+from reelsearch.search.postings_delta import CHANGES_FROM_SQL
+from reelsearch.search.readers import Row
 from reelsearch.search.word_store import (
     WordFileError,
     encode_sections,
@@ -49,21 +55,20 @@ from reelsearch.search.word_store import (
 
 log = logging.getLogger(__name__)
 
+# The sectioned layout's magic (word_store.encode_sections) names the kind of file;
+# FORMAT changes when the sections or the encoding of a row do.
 MAGIC = b"RSROWS01"
 FORMAT = 1
 SECTION_TYPES = {"row_offsets": "<i8", "row_bytes": "u1"}
 HIT_ROWS_KEY = "hit_rows"
-HIT_ROWS_SQL = "SELECT value FROM catalog_meta WHERE key = 'hit_rows'"
+HIT_ROWS_SQL = f"SELECT value FROM catalog_meta WHERE key = '{HIT_ROWS_KEY}'"
 # Every movie's row, as TextStatements.rows_by_rank reads a page's.
 ALL_ROWS_SQL = f"SELECT {COLUMNS} FROM movies AS m ORDER BY m.search_rank"
-CHANGES_FROM_SQL = "SELECT value FROM catalog_meta WHERE key = 'changes_from'"
 # The movies changed by writes after a version, and the rank each holds now (None: deleted).
 CHANGED_SQL = (
     "SELECT c.movie_id, m.search_rank FROM catalog_changes AS c "
     "LEFT JOIN movies AS m ON m.id = c.movie_id WHERE c.version > ?"
 )
-
-Row = Sequence[Any]
 
 
 def hit_rows_sidecar_name(catalog: Path, version: int) -> str:
@@ -142,6 +147,10 @@ class HitRows:
             frozenset(changed),
         )
 
+    def same_mapping(self, other: HitRows) -> bool:
+        """Whether ``other`` reads the very mapping this one does (not a second map)."""
+        return self._mapped is other._mapped
+
     def fill(self, ranks: Sequence[int], known: MutableMapping[int, Row]) -> None:
         """Put the stored row of each of ``ranks`` not in ``known`` into it, if it is
         still the catalog's; the others are left for the statement."""
@@ -175,6 +184,11 @@ def open_sqlite_hit_rows(
     if not built.isdigit():
         log.warning("hit rows not used: catalog_meta names %r", reference)
         return None
+    # First what needs no file: after pruning, no mapping (nor checksum) is made.
+    changes_from = conn.execute(CHANGES_FROM_SQL).fetchone()
+    if changes_from is None or int(changes_from[0]) > int(built):
+        log.warning("hit rows not used: the change records since the import were pruned")
+        return None
     if previous is not None and previous.reference == reference:
         stored = previous
     else:
@@ -184,10 +198,6 @@ def open_sqlite_hit_rows(
         except WordFileError as exc:
             log.warning("hit rows not used (%s): pages read their rows by statement", exc)
             return None
-    changes_from = conn.execute(CHANGES_FROM_SQL).fetchone()
-    if changes_from is None or int(changes_from[0]) > int(built):
-        log.warning("hit rows not used: the change records since the import were pruned")
-        return None
     changes = conn.execute(CHANGED_SQL, (int(built),)).fetchall()
     return stored.with_changes(
         (rank for _, rank in changes if rank is not None), (movie_id for movie_id, _ in changes)

@@ -32,7 +32,7 @@ from reelsearch.search.rows import (
     Page,
     titles_of_ranked_row,
 )
-from reelsearch.search.snapshot import CatalogSnapshot
+from reelsearch.search.snapshot import CatalogSnapshot, read_version
 
 # Compiled matches kept: as many as the plans tiered.py keeps.
 MATCH_CACHE_SIZE = 4096
@@ -278,10 +278,27 @@ class TextPages:
         shown = ranks[query.offset : need]
         # The rows read so far hold their rank in front: cut it off the page's only.
         known = {rank: rows[rank][1:] for rank in shown if rank in rows}
-        if snapshot.hit_rows is not None:  # the import's rows, less the writes since
-            snapshot.hit_rows.fill(shown, known)
-        page = await self.statements.rows_by_rank(db, shown, known)
+        page = await self._page_rows(db, snapshot, shown, known)
         return Page(page, total, exact, matched, match, typo_ranks, assessed=assessed)
+
+    async def _page_rows(
+        self, db: Reader, snapshot: CatalogSnapshot, shown: list[int], known: dict[int, Row]
+    ) -> list[Row]:
+        """The rows of the ranks ``shown``: ``known`` ones, the snapshot's hit rows
+        (search/hit_rows.py) where they hold the catalog's, the rest by statement.
+
+        The hit rows are the catalog at the snapshot's version. A page whose ranks
+        all came from the snapshot (its postings: no statement ran) takes them as
+        they are; one that read the catalog (a filter, a broad word's tiers) takes
+        them only if the catalog it read is still at that version: between a write
+        and the poller's reload, its ranks may name movies the snapshot has not seen.
+        """
+        hit_rows = snapshot.hit_rows
+        if hit_rows is not None and (
+            db.seconds == 0.0 or await read_version(db) == snapshot.version
+        ):
+            hit_rows.fill(shown, known)
+        return await self.statements.rows_by_rank(db, shown, known)
 
     async def _typo_rows(
         self, db: Reader, match: TextMatch, filters: Filters, limit: int, sets: RankSets | None

@@ -42,7 +42,8 @@ class Reader(Protocol):
     """Runs read statements written with ``?`` placeholders.
 
     ``seconds`` adds up the time its statements took (the engine's "database"
-    stage, ``search/timing.py``).
+    stage, ``search/timing.py``); it stays 0.0 until a statement has run (a
+    page's rows then come from the snapshot alone, ``pages.py``).
     """
 
     @property
@@ -113,7 +114,10 @@ class SqliteReader:
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         if self.deadline is None:
-            return self.conn.execute(sql, params).fetchall()
+            started = time.perf_counter()
+            found = self.conn.execute(sql, params).fetchall()
+            self.seconds += time.perf_counter() - started
+            return found
         if not self._in_threads:  # the common case, without a second coroutine per statement
             found = self._inline(sql, params, False)
             if found is not _INTERRUPTED:
@@ -122,7 +126,9 @@ class SqliteReader:
 
     async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         if self.deadline is None:
+            started = time.perf_counter()
             found: Row | None = self.conn.execute(sql, params).fetchone()
+            self.seconds += time.perf_counter() - started
             return found
         if not self._in_threads:
             found = self._inline(sql, params, True)

@@ -324,9 +324,11 @@ class CatalogSnapshot:
     def without_postings(self) -> CatalogSnapshot:
         """This snapshot searching through the title index alone (itself if it has no
         postings): what a PostgreSQL page that reads its one statement searches."""
-        if self.postings is None:
+        if self.postings is None and self.hit_rows is None:
             return self
-        return replace(self, postings=None, stored_postings=None)
+        # Nor hit rows: the PostgreSQL page's replay keys its answers on the rows it
+        # must read (they have none today; a snapshot with them must not reach it).
+        return replace(self, postings=None, stored_postings=None, hit_rows=None)
 
     def stored_postings_pair(self) -> tuple[str, TitlePostings] | None:
         """``(reference, postings)`` of the stored postings this snapshot maps, if any."""
