@@ -28,6 +28,11 @@ from reelsearch.search.query import parse_search
 from reelsearch.search.readers import PostgresReader, SqliteReader
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+# The same, to ?: long past a 20 ms slice (~0.3 s), well within a 10 s deadline.
+COUNT_TO = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
+    "SELECT count(*) FROM c"
+)
 
 
 def _reader(path: Path, deadline: Deadline, *, threads: int, inline: float) -> SqliteReader:
@@ -74,6 +79,25 @@ async def test_slow_statement_leaves_the_loop_then_stops_at_the_deadline(
     # The connection is usable again: the interrupt ended only that statement.
     reader.unwatch()
     assert reader.conn.execute("SELECT 1").fetchone() == (1,)
+
+
+async def test_a_slow_statement_that_finishes_in_its_thread_returns_its_rows(
+    sample_settings: Settings,
+) -> None:
+    """``rows()`` of a statement past its 20 ms slice: moved to a thread, it returns its
+    rows, and the loop kept ticking meanwhile. (A compiled reader once typed the
+    interrupted-statement marker as a list here and raised TypeError, a 500.)"""
+    reader = _reader(Path(sample_settings.sqlite_path), Deadline(10), threads=1, inline=0.02)
+    found: list[object] = []
+
+    async def count() -> None:
+        found.extend(await reader.rows(COUNT_TO, (2_000_000,)))
+
+    ticks, seconds, error = await _ticks_during(count)
+    assert None is error
+    assert found == [(2_000_000,)]
+    assert reader.interrupted  # it was stopped on the loop, then ran again in the thread
+    assert ticks >= 1, (ticks, seconds)
 
 
 async def test_without_threads_the_statement_stops_at_the_deadline(

@@ -114,10 +114,12 @@ class SqliteReader:
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         if self.deadline is None:
+            # Not named `found`: compiled, that name would be typed a list below too,
+            # where it may hold _INTERRUPTED (mypyc checks the type on assignment).
             started = time.perf_counter()
-            found = self.conn.execute(sql, params).fetchall()
+            listed = self.conn.execute(sql, params).fetchall()
             self.seconds += time.perf_counter() - started
-            return found
+            return listed
         if not self._in_threads:  # the common case, without a second coroutine per statement
             found = self._inline(sql, params, False)
             if found is not _INTERRUPTED:
