@@ -9,7 +9,12 @@ from pathlib import Path
 
 from conftest import copy_database
 from reelsearch.catalog.word_index import store_sqlite_word_index
-from reelsearch.catalog.word_index_ahead import PreparedWordIndex, prepare_word_index
+from reelsearch.catalog.word_index_ahead import (
+    PreparedWordIndex,
+    WordIndexAhead,
+    prepare_word_index,
+)
+from reelsearch.search.hit_rows import ALL_ROWS_SQL, encode_hit_rows, hit_rows_sidecar_name
 from reelsearch.search.postings_store import TITLES_SQL, build_postings, encode_postings
 from reelsearch.search.sql import SQLITE
 from reelsearch.search.word_store import checksum
@@ -32,6 +37,9 @@ class _Ahead:
 
     def result(self) -> PreparedWordIndex | None:
         return self.prepared
+
+    def hit_rows(self) -> list[bytes] | None:
+        return None  # the store encodes them itself
 
 
 def test_prepared_index_is_the_stored_one_of_the_sample(sample_db: Path) -> None:
@@ -92,3 +100,19 @@ def test_store_uses_the_prepared_index_only_if_its_vocabulary_is_fts5s(
     assert from_fts5 == from_titles
     assert expected != from_fts5
     assert from_fts5[0] != "0" * 32
+
+
+def test_hit_rows_encoded_ahead_are_the_usual_file(sample_db: Path) -> None:
+    """The hit rows file the ahead thread encodes from the rows it read (in the table's
+    order) is byte for byte the one encoded from the catalog by rank, and the file the
+    import stored beside the sample."""
+    with sqlite3.connect(sample_db) as conn:
+        version = int(
+            conn.execute("SELECT value FROM catalog_meta WHERE key = 'version'").fetchone()[0]
+        )
+        ahead = WordIndexAhead(conn, version).hit_rows()
+        usual = encode_hit_rows(conn.execute(ALL_ROWS_SQL), version)
+    assert ahead is not None
+    image = b"".join(ahead)
+    assert b"".join(usual) == image
+    assert (sample_db.parent / hit_rows_sidecar_name(sample_db, version)).read_bytes() == image

@@ -63,10 +63,15 @@ def store_sqlite_postings(
     return sum(len(part) for part in parts)
 
 
-def store_sqlite_hit_rows(conn: sqlite3.Connection, catalog: Path, version: int) -> int:
+def store_sqlite_hit_rows(
+    conn: sqlite3.Connection, catalog: Path, version: int, parts: list[bytes] | None = None
+) -> int:
     """Store every movie's hit row of the catalog ``conn`` is writing as ``version``'s
-    file, named in ``catalog_meta`` in the import's transaction. Returns its size."""
-    parts = encode_hit_rows(conn.execute(ALL_ROWS_SQL), version)
+    file, named in ``catalog_meta`` in the import's transaction. ``parts``: the file's
+    image if the import encoded it already (on its second core, ``word_index_ahead``).
+    Returns its size."""
+    if parts is None:
+        parts = encode_hit_rows(conn.execute(ALL_ROWS_SQL), version)
     name = hit_rows_sidecar_name(catalog, version)
     write_atomically(catalog.parent / name, parts)
     conn.execute(

@@ -87,7 +87,9 @@ def store_sqlite_word_index(
     # The title postings are numbered by this index's words: stored with it (0033).
     postings_size = store_sqlite_postings(conn, catalog, version, postings)
     # And the page's rows, so a search on the postings reads no statement (0042).
-    rows_size = store_sqlite_hit_rows(conn, catalog, version)
+    rows_size = store_sqlite_hit_rows(
+        conn, catalog, version, ahead.hit_rows() if ahead is not None else None
+    )
     kept.update(name_of(catalog, version) for name_of in _SIDECARS)
     for name_of in _SIDECARS:
         _remove_older_files(catalog, version, kept, name_of(catalog, 0).removesuffix("0"))

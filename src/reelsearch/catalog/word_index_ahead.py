@@ -21,7 +21,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from reelsearch.search.postings_store import TITLES_SQL, PostingArrays, number_postings
+from reelsearch.search.columns import ALT_NORM_TITLES, COLUMNS, NORM_TITLE, SEARCH_RANK
+from reelsearch.search.hit_rows import encode_hit_rows
+from reelsearch.search.postings_store import PostingArrays, number_postings
 from reelsearch.search.snapshot import initialisms_of
 from reelsearch.search.title_tokens import tokenize_titles
 from reelsearch.search.word_arrays import WordArrays
@@ -40,16 +42,24 @@ class PreparedWordIndex:
     postings: PostingArrays | None
 
 
-class WordIndexAhead:
-    """Reads the titles now (on the import's connection) and builds from them in a thread.
+# Every movie's hit row, in the table's order (TITLES_SQL's: the same titles in the same
+# order as the usual build reads them). The columns are final here too: nothing after
+# the titles changes them (writer.py), so the thread also encodes the hit rows (0042).
+ROWS_SQL = f"SELECT {COLUMNS} FROM movies AS m"
 
-    ``result()`` waits for the thread; it returns None if the thread failed (the
-    import then builds the index the usual way, which raises what must be raised).
+
+class WordIndexAhead:
+    """Reads the movies' rows now (on the import's connection) and builds from them in a
+    thread: the word index and postings from their titles, and the hit rows file.
+
+    ``result()`` and ``hit_rows()`` wait for the thread; each returns None if its part
+    failed (the import then builds it the usual way, which raises what must be raised).
     """
 
     def __init__(self, conn: sqlite3.Connection, version: int) -> None:
-        rows = conn.execute(TITLES_SQL).fetchall()
+        rows = conn.execute(ROWS_SQL).fetchall()
         self._result: PreparedWordIndex | None = None
+        self._hit_rows: list[bytes] | None = None
         # A daemon: an interrupted import exits without waiting for a build it discards.
         self._thread = threading.Thread(
             target=self._build, args=(rows, version), name="word index ahead", daemon=True
@@ -60,11 +70,22 @@ class WordIndexAhead:
         self._thread.join()
         return self._result
 
+    def hit_rows(self) -> list[bytes] | None:
+        """The hit rows file's image (``hit_rows.encode_hit_rows``), or None."""
+        self._thread.join()
+        return self._hit_rows
+
     def _build(self, rows: list[tuple[Any, ...]], version: int) -> None:
+        titles = [(row[SEARCH_RANK], row[NORM_TITLE], row[ALT_NORM_TITLES]) for row in rows]
         try:
-            self._result = prepare_word_index(rows, version)
+            self._result = prepare_word_index(titles, version)
         except Exception:  # noqa: BLE001 - the usual build after FTS5 reports it
             self._result = None
+        del titles
+        try:
+            self._hit_rows = encode_hit_rows(rows, version)
+        except Exception:  # noqa: BLE001 - the usual encoding reports it
+            self._hit_rows = None
 
 
 def prepare_word_index(rows: list[tuple[Any, ...]], version: int) -> PreparedWordIndex:
