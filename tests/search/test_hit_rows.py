@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from written_catalog import import_small_catalog, write
 
-from conftest import SMALL_AKAS, SMALL_TITLES, copy_database, settings_for, write_imdb
+from conftest import copy_database, settings_for
 from reelsearch.catalog import changes as changes_module
 from reelsearch.catalog.documents import DeleteMovie, Operation, PutMovie
-from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.catalog.records import MovieRecord
-from reelsearch.catalog.writes import CatalogWriter
 from reelsearch.search.backends import open_blocking_engine
 from reelsearch.search.columns import COLUMNS, SEARCH_RANK
 from reelsearch.search.engine import BlockingSearchEngine
@@ -47,10 +46,7 @@ TOY_STORY = MovieRecord(
 @pytest.fixture
 def catalog(tmp_path: Path) -> Path:
     """The small titles imported into a private SQLite catalog (hit rows stored beside it)."""
-    path = tmp_path / "catalog.db"
-    files = write_imdb(tmp_path / "dump", SMALL_TITLES, SMALL_AKAS)
-    import_imdb(settings_for(path), list(files.values()))
-    return path
+    return import_small_catalog(tmp_path, settings_for(tmp_path / "catalog.db"))
 
 
 @pytest.fixture
@@ -64,12 +60,7 @@ def engine(catalog: Path) -> Iterator[BlockingSearchEngine]:
 def _write(
     engine: BlockingSearchEngine, catalog: Path, *operations: Operation, reload: bool = True
 ) -> None:
-    """Write ``operations`` through the documents API's writer; then the engine reloads
-    its snapshot, as its poller would (``reload``), or keeps the one it has."""
-    writer = CatalogWriter(settings_for(catalog))
-    engine.run(lambda _: writer.write(list(operations)))
-    if reload:
-        assert engine.refresh_if_changed()
+    write(engine, settings_for(catalog), *operations, reload=reload)
 
 
 def _rank_of(catalog: Path, source_key: str) -> int:

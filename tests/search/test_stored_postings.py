@@ -14,14 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from written_catalog import import_small_catalog, write
 
-from conftest import SMALL_AKAS, SMALL_TITLES, settings_for, write_imdb
+from conftest import settings_for
 from reelsearch.catalog import changes as changes_module
 from reelsearch.catalog.documents import DeleteMovie, Operation, PutMovie
-from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.catalog.records import MovieRecord
 from reelsearch.catalog.titles import title_document
-from reelsearch.catalog.writes import CatalogWriter
 from reelsearch.config import Settings
 from reelsearch.search import postings as postings_module
 from reelsearch.search.backends import open_blocking_engine
@@ -44,10 +43,7 @@ NEW = MovieRecord(
 @pytest.fixture
 def catalog(tmp_path: Path) -> Path:
     """The small titles imported into a private SQLite catalog (postings stored beside it)."""
-    path = tmp_path / "catalog.db"
-    files = write_imdb(tmp_path / "dump", SMALL_TITLES, SMALL_AKAS)
-    import_imdb(_settings(path), list(files.values()))
-    return path
+    return import_small_catalog(tmp_path, _settings(tmp_path / "catalog.db"))
 
 
 @pytest.fixture
@@ -62,9 +58,7 @@ def _settings(path: Path) -> Settings:
 
 
 def _write(engine: BlockingSearchEngine, catalog: Path, *operations: Operation) -> None:
-    writer = CatalogWriter(_settings(catalog))
-    engine.run(lambda _: writer.write(list(operations)))
-    assert engine.refresh_if_changed()
+    write(engine, _settings(catalog), *operations)
 
 
 def _postings(engine: BlockingSearchEngine) -> TitlePostings:

@@ -53,14 +53,9 @@ def store_sqlite_postings(
         conn.execute("DELETE FROM catalog_meta WHERE key = ?", (POSTINGS_KEY,))
         return 0
     parts = encode_postings(postings, version)
-    name = postings_sidecar_name(catalog, version)
-    write_atomically(catalog.parent / name, parts)
-    conn.execute(
-        "INSERT INTO catalog_meta (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (POSTINGS_KEY, f"{name} {checksum(parts)}"),
+    return _store_sidecar(
+        conn, catalog, POSTINGS_KEY, postings_sidecar_name(catalog, version), parts
     )
-    return sum(len(part) for part in parts)
 
 
 def store_sqlite_hit_rows(
@@ -72,12 +67,22 @@ def store_sqlite_hit_rows(
     Returns its size."""
     if parts is None:
         parts = encode_hit_rows(conn.execute(ALL_ROWS_SQL), version)
-    name = hit_rows_sidecar_name(catalog, version)
+    return _store_sidecar(
+        conn, catalog, HIT_ROWS_KEY, hit_rows_sidecar_name(catalog, version), parts
+    )
+
+
+def _store_sidecar(
+    conn: sqlite3.Connection, catalog: Path, key: str, name: str, parts: list[bytes]
+) -> int:
+    """Write ``parts`` beside ``catalog`` as ``name`` (atomically), and name it with its
+    checksum under ``key`` in ``catalog_meta``, in the import's transaction. Returns its
+    size in bytes."""
     write_atomically(catalog.parent / name, parts)
     conn.execute(
         "INSERT INTO catalog_meta (key, value) VALUES (?, ?) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (HIT_ROWS_KEY, f"{name} {checksum(parts)}"),
+        (key, f"{name} {checksum(parts)}"),
     )
     return sum(len(part) for part in parts)
 
