@@ -11,6 +11,7 @@ from __future__ import annotations
 import marshal
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -271,7 +272,7 @@ def test_a_page_read_from_the_catalog_before_the_reload_shows_its_rows(
     """Between a write and the snapshot's reload, a page whose ranks come from the catalog
     (a filter: the title index, not the snapshot's postings) shows the movies those ranks
     hold now: the deleted last rank's new movie, a retitled movie's new title; never the
-    import's rows at those ranks. A page from the snapshot alone keeps its rows."""
+    import's rows at those ranks."""
     version = engine.snapshot.version
     _write(engine, catalog, DeleteMovie("imdb:tt0000020"), reload=False)
     _write(engine, catalog, PutMovie(replace(NEW, genres=("Drama",))), reload=False)
@@ -286,25 +287,50 @@ def test_a_page_read_from_the_catalog_before_the_reload_shows_its_rows(
     assert "Casablanca" == titles(("q", "casablanca"))[0]
 
 
-def test_a_broad_page_read_from_the_catalog_before_the_reload_shows_its_rows(
-    sample_db: Path, tmp_path: Path
-) -> None:
-    """A broad filtered search ("love" among dramas) reads its ranks from the title index's
-    tiers, without their rows. Between a retitle and the snapshot's reload, the
-    retitled movie on that page shows its new title (upper case and a "!": the same
-    words, so the same place): a page that read the catalog takes the mapped rows only
-    while the catalog is at the snapshot's version."""
+BROAD = parse_search([("q", "love"), ("genres", "Drama"), ("limit", "5")])
+
+
+def _sample_copy(sample_db: Path, tmp_path: Path) -> Path:
+    """A private copy of the imported sample with the files beside it."""
     path = tmp_path / "catalog" / sample_db.name  # the name catalog_meta's files have
     path.parent.mkdir()
     copy_database(sample_db, path)
     for kind in ("words", "postings", "rows"):
         side = f"{sample_db.name}.{kind}-1"
         (path.parent / side).write_bytes((sample_db.parent / side).read_bytes())
-    opened = open_blocking_engine(settings_for(path))
-    query = parse_search([("q", "love"), ("genres", "Drama"), ("limit", "5")])
+    return path
+
+
+def _rows_read(engine: BlockingSearchEngine, statements: list[str]) -> list[dict[str, Any]]:
+    """``BROAD``'s hits; ``statements`` then holds whether its page read rows by statement
+    (the engine has one pooled connection, traced)."""
+    inner = engine.engine
+    assert isinstance(inner, SqliteSearchEngine)
+    with inner.pool.connection() as conn:
+        conn.set_trace_callback(statements.append)
+    statements.clear()
+    return engine.search(BROAD).hits
+
+
+def _by_rank(statements: list[str]) -> list[str]:
+    return [s for s in statements if "WHERE m.search_rank IN (" in s]
+
+
+def test_a_broad_page_read_from_the_catalog_before_the_reload_shows_its_rows(
+    sample_db: Path, tmp_path: Path
+) -> None:
+    """A broad filtered search ("love" among dramas) reads its ranks from the title index's
+    tiers, without their rows, which it takes from the mapped file. Between a retitle and
+    the snapshot's reload, the retitled movie on that page shows its new title (upper
+    case and a "!": the same words, so the same place): a page that read the catalog
+    takes the mapped rows only while the catalog is at the snapshot's version."""
+    path = _sample_copy(sample_db, tmp_path)
+    opened = open_blocking_engine(settings_for(path, db_read_pool_size=1))
+    statements: list[str] = []
     try:
         assert opened.snapshot.hit_rows is not None
-        before = opened.search(query).hits
+        before = _rows_read(opened, statements)
+        assert [] == _by_rank(statements)  # the rows came from the file
         top = before[0]
         retitled = MovieRecord(
             source_key=f"{top['source']}:{top['source_id']}",
@@ -316,7 +342,8 @@ def test_a_broad_page_read_from_the_catalog_before_the_reload_shows_its_rows(
             genres=tuple(top["genres"]),
         )
         _write(opened, path, PutMovie(retitled), reload=False)
-        after = opened.search(query).hits
+        after = _rows_read(opened, statements)
+        assert 1 == len(_by_rank(statements))  # now by statement
         assert 1 == opened.snapshot.version  # the snapshot of the import, not reloaded
     finally:
         opened.close()
@@ -324,3 +351,28 @@ def test_a_broad_page_read_from_the_catalog_before_the_reload_shows_its_rows(
     assert [f"{top['title'].upper()}!"] + [hit["title"] for hit in before[1:]] == [
         hit["title"] for hit in after
     ]
+
+
+def test_another_file_of_the_same_version_is_not_read_through_the_mapped_rows(
+    sample_db: Path, tmp_path: Path
+) -> None:
+    """Another catalog file moved to the path may have the snapshot's version (two fresh
+    imports are both version 1) and other movies at each rank. Until the reload, a page
+    that read it takes its rows from it, not from the file the snapshot mapped: here the
+    catalog names another hit rows file and a movie's title differs, the version is the
+    same."""
+    path = _sample_copy(sample_db, tmp_path)
+    opened = open_blocking_engine(settings_for(path, db_read_pool_size=1))
+    statements: list[str] = []
+    try:
+        top = _rows_read(opened, statements)[0]
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("UPDATE movies SET title = 'Another Movie' WHERE id = ?", (top["id"],))
+            conn.execute(
+                "UPDATE catalog_meta SET value = 'sample.db.rows-1 another' WHERE key = 'hit_rows'"
+            )
+        hits = _rows_read(opened, statements)
+        assert 1 == len(_by_rank(statements))
+    finally:
+        opened.close()
+    assert (top["id"], "Another Movie") == (hits[0]["id"], hits[0]["title"])

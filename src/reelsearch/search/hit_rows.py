@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 from reelsearch.search.columns import COLUMNS, SEARCH_RANK
 from reelsearch.search.postings_delta import CHANGES_FROM_SQL
-from reelsearch.search.readers import Row
+from reelsearch.search.readers import Reader, Row
 from reelsearch.search.word_store import (
     WordFileError,
     encode_sections,
@@ -62,6 +62,11 @@ FORMAT = 1
 SECTION_TYPES = {"row_offsets": "<i8", "row_bytes": "u1"}
 HIT_ROWS_KEY = "hit_rows"
 HIT_ROWS_SQL = f"SELECT value FROM catalog_meta WHERE key = '{HIT_ROWS_KEY}'"
+# The catalog's version and the hit rows file it names, in one read (HitRows.describe).
+LIVE_SQL = (
+    "SELECT (SELECT value FROM catalog_meta WHERE key = 'version'), "
+    f"(SELECT value FROM catalog_meta WHERE key = '{HIT_ROWS_KEY}')"
+)
 # Every movie's row, as TextStatements.rows_by_rank reads a page's.
 ALL_ROWS_SQL = f"SELECT {COLUMNS} FROM movies AS m ORDER BY m.search_rank"
 # The movies changed by writes after a version, and the rank each holds now (None: deleted).
@@ -147,6 +152,14 @@ class HitRows:
             frozenset(dirty),
             frozenset(changed),
         )
+
+    async def describe(self, reader: Reader, version: int) -> bool:
+        """Whether the catalog ``reader`` reads (in its transaction) is at ``version`` and
+        names this file: then these rows, less the changes left out, are its rows. The
+        version alone is not enough: another file moved to the catalog's path (a fresh
+        import elsewhere) may have the same version and other movies at each rank."""
+        found = await reader.row(LIVE_SQL)
+        return found is not None and found[0] == str(version) and found[1] == self.reference
 
     def same_mapping(self, other: HitRows) -> bool:
         """Whether ``other`` reads the very mapping this one does (not a second map)."""

@@ -32,7 +32,7 @@ from reelsearch.search.rows import (
     Page,
     titles_of_ranked_row,
 )
-from reelsearch.search.snapshot import CatalogSnapshot, read_version
+from reelsearch.search.snapshot import CatalogSnapshot
 
 # Compiled matches kept: as many as the plans tiered.py keeps.
 MATCH_CACHE_SIZE = 4096
@@ -290,12 +290,13 @@ class TextPages:
         The hit rows are the catalog at the snapshot's version. A page whose ranks
         all came from the snapshot (its postings: no statement ran) takes them as
         they are; one that read the catalog (a filter, a broad word's tiers) takes
-        them only if the catalog it read is still at that version: between a write
-        and the poller's reload, its ranks may name movies the snapshot has not seen.
+        them only if the catalog it read is still that version of that file: between
+        a write, or another file moved to the path, and the poller's reload, its
+        ranks may name movies the snapshot has not seen.
         """
         hit_rows = snapshot.hit_rows
         if hit_rows is not None and (
-            db.seconds == 0.0 or await read_version(db) == snapshot.version
+            db.seconds == 0.0 or await hit_rows.describe(db, snapshot.version)
         ):
             hit_rows.fill(shown, known)
         return await self.statements.rows_by_rank(db, shown, known)

@@ -127,15 +127,15 @@ class SqliteReader:
         return await self._in_thread(sql, params, False)  # type: ignore[no-any-return]
 
     async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        if self.deadline is None:
+        if self.deadline is None:  # `one`, not `found`: see rows()
             started = time.perf_counter()
-            found: Row | None = self.conn.execute(sql, params).fetchone()
+            one: Row | None = self.conn.execute(sql, params).fetchone()
             self.seconds += time.perf_counter() - started
-            return found
+            return one
         if not self._in_threads:
             found = self._inline(sql, params, True)
             if found is not _INTERRUPTED:
-                return found
+                return found  # type: ignore[no-any-return]
         return await self._in_thread(sql, params, True)  # type: ignore[no-any-return]
 
     def _inline(self, sql: str, params: Sequence[Any], one: bool) -> Any:
@@ -210,22 +210,22 @@ class PostgresReader:
         self.seconds = 0.0
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        if self.deadline is None:
-            return await self.conn.fetch(numbered(sql), *params)  # type: ignore[no-any-return]
         return await self._run(self.conn.fetch, sql, params)  # type: ignore[no-any-return]
 
     async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        if self.deadline is None:
-            return await self.conn.fetchrow(numbered(sql), *params)  # type: ignore[no-any-return]
         return await self._run(self.conn.fetchrow, sql, params)  # type: ignore[no-any-return]
 
     async def _run(
         self, fetch: Callable[..., Awaitable[Any]], sql: str, params: Sequence[Any]
     ) -> Any:
         deadline = self.deadline
-        assert deadline is not None
-        deadline.check()
         started = time.perf_counter()
+        if deadline is None:  # timed too: ``seconds`` counts every statement (Reader)
+            try:
+                return await fetch(numbered(sql), *params)
+            finally:
+                self.seconds += time.perf_counter() - started
+        deadline.check()
         try:
             return await fetch(numbered(sql), *params, timeout=deadline.remaining() or 0.001)
         except TimeoutError:
