@@ -342,6 +342,17 @@ def copy_database(source: Path, target: Path) -> None:
     dst.close()
 
 
+def copy_catalog(source: Path, target: Path) -> None:
+    """``copy_database``, and the files the import wrote beside ``source`` (word index,
+    title postings, hit rows) beside ``target``. Their names, which ``catalog_meta``
+    holds, begin with the catalog's: ``target`` must have ``source``'s name."""
+    assert source.name == target.name, "catalog_meta names the files by the catalog's name"
+    copy_database(source, target)
+    for kind in ("words", "postings", "rows"):
+        for side in source.parent.glob(f"{source.name}.{kind}-*"):
+            (target.parent / side.name).write_bytes(side.read_bytes())
+
+
 @pytest.fixture(scope="session")
 def small_pg_settings(
     postgres_databases: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory

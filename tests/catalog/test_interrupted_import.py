@@ -37,7 +37,7 @@ import pytest
 from httpx import Response
 
 from child_processes import environ_without_settings, free_port
-from conftest import TestClient, copy_database, settings_for
+from conftest import TestClient, copy_catalog, copy_database, settings_for
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.config import Settings
 from reelsearch.errors import CatalogNotImported
@@ -150,10 +150,7 @@ def sample_copy(sample_db: Path, tmp_path: Path) -> Path:
     postings and hit rows files."""
     path = tmp_path / "catalog" / sample_db.name  # the name catalog_meta's file name has
     path.parent.mkdir()
-    copy_database(sample_db, path)
-    for kind in ("words", "postings", "rows"):
-        side = f"{sample_db.name}.{kind}-1"
-        (path.parent / side).write_bytes((sample_db.parent / side).read_bytes())
+    copy_catalog(sample_db, path)
     return path
 
 

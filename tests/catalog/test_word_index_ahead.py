@@ -104,14 +104,16 @@ def test_store_uses_the_prepared_index_only_if_its_vocabulary_is_fts5s(
 
 def test_hit_rows_encoded_ahead_are_the_usual_file(sample_db: Path) -> None:
     """The hit rows file the ahead thread encodes from the rows it read (in the table's
-    order) is byte for byte the one encoded from the catalog by rank, and the file the
-    import stored beside the sample."""
+    order) is byte for byte the one encoded from the rows in another order (by rank,
+    last first), and the file the import stored beside the sample."""
     with sqlite3.connect(sample_db) as conn:
         version = int(
             conn.execute("SELECT value FROM catalog_meta WHERE key = 'version'").fetchone()[0]
         )
         ahead = WordIndexAhead(conn, version).hit_rows()
-        usual = encode_hit_rows(conn.execute(ALL_ROWS_SQL), version)
+        usual = encode_hit_rows(
+            conn.execute(f"{ALL_ROWS_SQL} ORDER BY m.search_rank DESC"), version
+        )
     assert ahead is not None
     image = b"".join(ahead)
     assert b"".join(usual) == image

@@ -91,8 +91,8 @@ def store_sqlite_word_index(
         conn, catalog, version, ahead.hit_rows() if ahead is not None else None
     )
     kept.update(name_of(catalog, version) for name_of in _SIDECARS)
-    for name_of in _SIDECARS:
-        _remove_older_files(catalog, version, kept, name_of(catalog, 0).removesuffix("0"))
+    for prefix in _sidecar_prefixes(catalog):
+        _remove_older_files(catalog, version, kept, prefix)
     return sum(len(part) for part in parts) + postings_size + rows_size
 
 
@@ -147,7 +147,7 @@ def discard_word_file(conn: sqlite3.Connection, version: int) -> None:
 def _file_number(catalog: Path, name: str) -> int | None:
     """N of ``<db>.words-N``, ``<db>.postings-N`` or ``<db>.rows-N``, or of its
     temporary ``.<that name>.<random>.tmp``; else None."""
-    for prefix in (name_of(catalog, 0).removesuffix("0") for name_of in _SIDECARS):
+    for prefix in _sidecar_prefixes(catalog):
         if name.startswith("." + prefix) and name.endswith(".tmp"):
             name = name[1:].partition(".tmp")[0].rpartition(".")[0]
         number = name.removeprefix(prefix)
@@ -203,6 +203,11 @@ def postgres_word_arrays(
     return build_word_arrays(
         words, initialisms_of(t for row in initialism_titles for t in row if t)
     )
+
+
+def _sidecar_prefixes(catalog: Path) -> list[str]:
+    """``<db>.words-``, ``<db>.postings-``, ``<db>.rows-``: the names less the version."""
+    return [name_of(catalog, 0).removesuffix("0") for name_of in _SIDECARS]
 
 
 def _remove_older_files(catalog: Path, version: int, kept: set[str], prefix: str) -> None:

@@ -21,8 +21,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from reelsearch.search.columns import ALT_NORM_TITLES, COLUMNS, NORM_TITLE, SEARCH_RANK
-from reelsearch.search.hit_rows import encode_hit_rows
+from reelsearch.search.columns import ALT_NORM_TITLES, NORM_TITLE, SEARCH_RANK
+from reelsearch.search.hit_rows import ALL_ROWS_SQL, encode_hit_rows
 from reelsearch.search.postings_store import PostingArrays, number_postings
 from reelsearch.search.snapshot import initialisms_of
 from reelsearch.search.title_tokens import tokenize_titles
@@ -42,12 +42,6 @@ class PreparedWordIndex:
     postings: PostingArrays | None
 
 
-# Every movie's hit row, in the table's order (TITLES_SQL's: the same titles in the same
-# order as the usual build reads them). The columns are final here too: nothing after
-# the titles changes them (writer.py), so the thread also encodes the hit rows (0042).
-ROWS_SQL = f"SELECT {COLUMNS} FROM movies AS m"
-
-
 class WordIndexAhead:
     """Reads the movies' rows now (on the import's connection) and builds from them in a
     thread: the word index and postings from their titles, and the hit rows file.
@@ -57,7 +51,10 @@ class WordIndexAhead:
     """
 
     def __init__(self, conn: sqlite3.Connection, version: int) -> None:
-        rows = conn.execute(ROWS_SQL).fetchall()
+        # Every movie's row, in the table's order (TITLES_SQL's: the titles in the order the
+        # usual build reads them). Its columns are final too: nothing after the titles
+        # changes them (writer.py), so the thread also encodes the hit rows (0042).
+        rows = conn.execute(ALL_ROWS_SQL).fetchall()
         self._result: PreparedWordIndex | None = None
         self._hit_rows: list[bytes] | None = None
         # A daemon: an interrupted import exits without waiting for a build it discards.

@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reelsearch.search.columns import COLUMNS, SEARCH_RANK
-from reelsearch.search.postings_delta import CHANGES_FROM_SQL
+from reelsearch.search.postings_delta import CHANGED_MOVIES_SQL, CHANGES_FROM_SQL
 from reelsearch.search.readers import Reader, Row
 from reelsearch.search.word_store import (
     WordFileError,
@@ -62,18 +62,14 @@ FORMAT = 1
 SECTION_TYPES = {"row_offsets": "<i8", "row_bytes": "u1"}
 HIT_ROWS_KEY = "hit_rows"
 HIT_ROWS_SQL = f"SELECT value FROM catalog_meta WHERE key = '{HIT_ROWS_KEY}'"
-# The catalog's version and the hit rows file it names, in one read (HitRows.describe).
+# The catalog's version and the hit rows file it names, in one read (HitRows.is_current).
 LIVE_SQL = (
     "SELECT (SELECT value FROM catalog_meta WHERE key = 'version'), "
     f"(SELECT value FROM catalog_meta WHERE key = '{HIT_ROWS_KEY}')"
 )
-# Every movie's row, as TextStatements.rows_by_rank reads a page's.
-ALL_ROWS_SQL = f"SELECT {COLUMNS} FROM movies AS m ORDER BY m.search_rank"
-# The movies changed by writes after a version, and the rank each holds now (None: deleted).
-CHANGED_SQL = (
-    "SELECT c.movie_id, m.search_rank FROM catalog_changes AS c "
-    "LEFT JOIN movies AS m ON m.id = c.movie_id WHERE c.version > ?"
-)
+# Every movie's row, as TextStatements.rows_by_rank reads a page's, in the table's order
+# (encode_hit_rows orders them by rank; the import's thread reads them so too).
+ALL_ROWS_SQL = f"SELECT {COLUMNS} FROM movies AS m"
 
 
 def hit_rows_sidecar_name(catalog: Path, version: int) -> str:
@@ -82,7 +78,7 @@ def hit_rows_sidecar_name(catalog: Path, version: int) -> str:
 
 
 def encode_hit_rows(rows: Iterable[Row], catalog_version: int) -> list[bytes]:
-    """The file image of ``rows`` (``ALL_ROWS_SQL``'s, by rank) for ``catalog_version``."""
+    """The file image of ``rows`` (``ALL_ROWS_SQL``'s, in any order) for ``catalog_version``."""
     blobs: list[bytes] = []
     ranks: list[int] = []
     for row in rows:
@@ -153,7 +149,7 @@ class HitRows:
             frozenset(changed),
         )
 
-    async def describe(self, reader: Reader, version: int) -> bool:
+    async def is_current(self, reader: Reader, version: int) -> bool:
         """Whether the catalog ``reader`` reads (in its transaction) is at ``version`` and
         names this file: then these rows, less the changes left out, are its rows. The
         version alone is not enough: another file moved to the catalog's path (a fresh
@@ -212,7 +208,9 @@ def open_sqlite_hit_rows(
         except WordFileError as exc:
             log.warning("hit rows not used (%s): pages read their rows by statement", exc)
             return None
-    changes = conn.execute(CHANGED_SQL, (int(built),)).fetchall()
+    # The change records the postings' delta reads too: each changed movie and its rank now.
+    changes = conn.execute(CHANGED_MOVIES_SQL, (int(built),)).fetchall()
     return stored.with_changes(
-        (rank for _, rank in changes if rank is not None), (movie_id for movie_id, _ in changes)
+        (rank for _, _, rank in changes if rank is not None),
+        (movie_id for movie_id, _, _ in changes),
     )

@@ -295,8 +295,10 @@ class TextPages:
         ranks may name movies the snapshot has not seen.
         """
         hit_rows = snapshot.hit_rows
-        if hit_rows is not None and (
-            db.seconds == 0.0 or await hit_rows.describe(db, snapshot.version)
+        if (
+            hit_rows is not None
+            and any(rank not in known for rank in shown)  # else no row to find: no check
+            and (db.seconds == 0.0 or await hit_rows.is_current(db, snapshot.version))
         ):
             hit_rows.fill(shown, known)
         return await self.statements.rows_by_rank(db, shown, known)
