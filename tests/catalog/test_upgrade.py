@@ -101,9 +101,9 @@ def test_an_older_postgres_catalog_gets_the_new_table(
     tmp_path: Path,
     imdb_writer: Callable[..., dict[str, Path]],
 ) -> None:
-    """A PostgreSQL catalog from before 0007 has no title postings table and still
-    answers; the upgrade adds the table and moves the revision, searches answer the
-    same, and the catalog keeps its version."""
+    """A PostgreSQL catalog from before 0007 has no title postings nor hit rows table and
+    still answers; the upgrade adds the tables and moves the revision, searches answer
+    the same, and the catalog keeps its version."""
     settings = Settings(
         database_url=postgres_databases("upgrade"), word_index_cache_dir=str(tmp_path / "c")
     )
@@ -124,4 +124,5 @@ def test_an_older_postgres_catalog_gets_the_new_table(
             "SELECT value FROM catalog_meta WHERE key = 'version'"
         ).fetchone()
         assert (0,) == conn.execute("SELECT count(*) FROM title_postings").fetchone()
+        assert (0,) == conn.execute("SELECT count(*) FROM hit_rows").fetchone()
     assert before == first_hit(settings, "casablanca")

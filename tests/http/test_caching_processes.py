@@ -39,6 +39,8 @@ APP_FACTORY = "reelsearch.http.app:app_from_env"
 ADMIN_TOKEN = "cache-admin-token-" * 2
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 REDIS_URL = redis_url(8)  # this suite's second database
+# The search the single-flight test sends: filtered, so it reads the (locked) catalog.
+SEARCH = "/v1/search?q=alien&year_from=1970"
 
 
 class Server:
@@ -144,7 +146,8 @@ def test_single_flight_across_two_processes(
 ) -> None:
     """16 concurrent requests for one new search, split over two processes, run one search.
 
-    The catalog table is locked meanwhile so every request is in flight at once; the
+    The catalog table is locked meanwhile so every request is in flight at once (a
+    filtered search: one the title postings and hit rows answer reads no table); the
     processes' own counters of searches run must add up to one.
     """
     env = {"REELSEARCH_REDIS_URL": flushed_redis, "REELSEARCH_CACHE": "memory,redis",
@@ -155,7 +158,7 @@ def test_single_flight_across_two_processes(
     with psycopg.connect(dsn) as blocker:
         blocker.execute("LOCK TABLE movies IN ACCESS EXCLUSIVE MODE")
         threads = [
-            threading.Thread(target=lambda s=server: answers.append(s.get("/v1/search?q=alien")))
+            threading.Thread(target=lambda s=server: answers.append(s.get(SEARCH)))
             for server in [one, two] * 8
         ]
         for thread in threads:

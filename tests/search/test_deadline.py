@@ -166,7 +166,8 @@ async def test_postgres_search_marks_its_wait_for_a_connection(
 ) -> None:
     """While a search waits for the pool's only connection its deadline says queued
     (``working_since`` is inf), and the disconnect watch does not start however long
-    it waits: only ARM_AFTER_SECONDS after the search has its connection, if ever."""
+    it waits: only ARM_AFTER_SECONDS after the search has its connection, if ever.
+    (A filtered search: one the title postings and hit rows answer needs no connection.)"""
     engine = await PostgresSearchEngine.open(replace(small_pg_settings, db_pool_size=1))
     receives: list[float] = []
     stays = asyncio.Event()  # the client stays connected: never set
@@ -180,7 +181,7 @@ async def test_postgres_search_marks_its_wait_for_a_connection(
 
     try:
         deadline = Deadline(5)
-        query = parse_search([("q", "matrix")])
+        query = parse_search([("q", "matrix"), ("year_from", "1990")])
         async with engine.pool.connection():  # the only connection: the search queues
             search = asyncio.ensure_future(
                 unless_disconnected(receive, deadline, lambda: engine.search(query, deadline))

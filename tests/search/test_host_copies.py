@@ -13,6 +13,7 @@ import pytest
 from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.config import Settings
 from reelsearch.search.backends import open_blocking_engine
+from reelsearch.search.hit_rows import hit_rows_cache_name
 from reelsearch.search.stored_postings import postings_cache_name
 from reelsearch.search.stored_words import (
     HOST_COPY_IDLE_SECONDS,
@@ -69,8 +70,8 @@ def test_opening_a_postgres_catalog_prunes_idle_copies_of_the_host(
     tmp_path: Path,
     imdb_writer: Callable[..., dict[str, Path]],
 ) -> None:
-    """A worker opening a PostgreSQL catalog copies its word index and postings, marks
-    both as opened now, and removes the host's copies idle past the limit (another
+    """A worker opening a PostgreSQL catalog copies its word index, postings and hit rows,
+    marks them as opened now, and removes the host's copies idle past the limit (another
     catalog's, an older version's), leaving the recent ones."""
     cache = tmp_path / "host-cache"
     cache.mkdir()
@@ -78,6 +79,7 @@ def test_opening_a_postgres_catalog_prunes_idle_copies_of_the_host(
     idle = [
         _file(cache, "v1-0123456789abcdef.words", opened=old, written=old),
         _file(cache, "v1-0123456789abcdef.postings", opened=old, written=old),
+        _file(cache, "v1-0123456789abcdef.rows", opened=old, written=old),
     ]
     recent = _file(cache, "v2-fedcba9876543210.words", opened=old + 2 * DAY, written=old)
     recent_time = recent.stat().st_atime
@@ -90,17 +92,19 @@ def test_opening_a_postgres_catalog_prunes_idle_copies_of_the_host(
     version = int(meta["version"])
     words = cache / cache_name(version, meta["word_index"].split(" ")[1])
     postings = cache / postings_cache_name(version, meta["title_postings"].split(" ")[1])
+    rows = cache / hit_rows_cache_name(version, meta["hit_rows"].split(" ")[1])
 
     engine = open_blocking_engine(settings)
     try:
         assert engine.snapshot.postings is not None
+        assert engine.snapshot.hit_rows is not None
     finally:
         engine.close()
 
     assert not any(path.exists() for path in idle)
     assert sorted(p.name for p in cache.iterdir()) == sorted(
-        [words.name, postings.name, recent.name]
+        [words.name, postings.name, rows.name, recent.name]
     )
     assert recent.stat().st_atime == recent_time
-    for copy in (words, postings):  # opened now: newer than anything planted
+    for copy in (words, postings, rows):  # opened now: newer than anything planted
         assert copy.stat().st_atime > old + 2 * DAY

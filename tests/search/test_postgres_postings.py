@@ -1,7 +1,8 @@
 """Title postings of a PostgreSQL catalog (docs/decisions/0037): built and stored by the
 import, copied once per host and mapped, answering a small match in memory so that a
-search reads only its page's rows by rank; a damaged or missing copy in the database
-falls back to the title index (logged), and writes keep every answer exact."""
+search reads no more than its page's rows by rank (none with the hit rows); a damaged or
+missing copy in the database falls back to the title index (logged), and writes keep
+every answer exact."""
 
 # Asserts read `expected == actual` (STYLE.md); SIM300 would flip the literal ones.
 # ruff: noqa: SIM300
@@ -50,7 +51,8 @@ QUERIES: list[list[tuple[str, str]]] = [
     [("q", "the"), ("facets", "genres,decade")],
     [("q", "star"), ("offset", "1"), ("limit", "2")],
 ]  # fmt: skip
-# TextStatements.rows_by_rank's statement, as asyncpg receives it.
+# TextStatements.rows_by_rank's statement, as asyncpg receives it (a small match sends
+# it only without the hit rows: tests/search/test_postgres_hit_rows.py).
 ROWS_BY_RANK = "WHERE m.search_rank IN ($1"
 
 
@@ -162,23 +164,6 @@ def test_the_import_stores_postings_the_engine_maps_from_the_host_copy(
     copy = imported.word_index_cache / postings_cache_name(1, digest)
     assert copy.is_file()
     _assert_as_tsvectors(imported, engine.postings)
-
-
-def test_a_small_match_reads_only_its_page_rows_by_rank(imported: Settings, engine: Engine) -> None:
-    """A known-item search is one statement, the page's rows read by rank, and answers
-    what the engine without postings answers with its one page statement."""
-    sent = engine.sent([("q", "toy story")])
-    assert 1 == len(sent)
-    assert ROWS_BY_RANK in sent[0] and "@@" not in sent[0]
-    off = Engine(replace(imported, title_postings_max_movies=0))
-    try:
-        assert None is off.postings
-        without = off.sent([("q", "toy story")])
-        assert 1 == len(without)
-        assert "@@" in without[0]
-        assert _answers(off) == _answers(engine)
-    finally:
-        off.close()
 
 
 def test_a_filtered_match_keeps_the_one_statement(engine: Engine) -> None:

@@ -24,7 +24,6 @@ from reelsearch.catalog.postgres_import_sql import (
     CATALOG_TITLES,
     COPY_ALT_TSVECTORS,
     COPY_TITLE_WORDS,
-    DOCUMENTS,
     DROP_EARLIER_DUPLICATES,
     INSERT_ALT_TITLES,
     INSERT_MOVIE_GENRES,
@@ -35,6 +34,7 @@ from reelsearch.catalog.postgres_import_sql import (
     KEPT_TITLES,
     NOT_KEPT_ALT_TITLE,
     RANK_MOVIES,
+    STAGED_HIT_ROWS,
 )
 from reelsearch.catalog.postgres_overlap import Overlap
 from reelsearch.catalog.postgres_swap import (
@@ -44,7 +44,7 @@ from reelsearch.catalog.postgres_swap import (
     sequence_of,
     swap_in,
 )
-from reelsearch.catalog.postings_index import store_postgres_postings
+from reelsearch.catalog.postings_index import store_postgres_hit_rows, store_postgres_postings
 from reelsearch.catalog.progress import Progress
 from reelsearch.catalog.records import ImportReport
 from reelsearch.catalog.tsvector import is_indexable, title_tsvector
@@ -54,6 +54,9 @@ from reelsearch.catalog.word_index import (
     store_postgres_word_index,
 )
 from reelsearch.config import Settings
+from reelsearch.search.columns import ALT_NORM_TITLES as ALT_NORM_TITLES_COLUMN
+from reelsearch.search.columns import NORM_TITLE, SEARCH_RANK
+from reelsearch.search.hit_rows import encode_hit_rows
 from reelsearch.search.postings_store import number_postings
 from reelsearch.search.title_tokens import TitleTokens, tokenize_titles
 from reelsearch.search.word_store import checksum, encode
@@ -170,7 +173,9 @@ class ImportFinish:
         # Python counts the title words and builds the word index from the written
         # titles while the server builds the other tables' indexes (15 s at 1 M
         # titles, the GIN index half of it); ts_stat() took 3.4 s of the server's time.
-        documents = conn.execute(DOCUMENTS).fetchall()
+        # Every movie's hit row (0043), whose rank and titles are the title documents.
+        rows = conn.execute(STAGED_HIT_ROWS).fetchall()
+        documents = [(r[SEARCH_RANK], r[NORM_TITLE], r[ALT_NORM_TITLES_COLUMN]) for r in rows]
         initialism_titles = read_initialism_titles(conn, staging=STAGING)
         self._phase("title words")
         indexing = Overlap(conn, partial(build_staging_indexes, tables=SWAPPED_TABLES[:-1]))
@@ -188,6 +193,9 @@ class ImportFinish:
             postings = number_postings(tokens, word_arrays, checksum(word_image))
             del tokens
             self._phase("title postings")
+            hit_rows = encode_hit_rows(rows, self.import_id)
+            del rows
+            self._phase("hit rows")
         except BaseException:
             indexing.cancel()
             raise
@@ -206,6 +214,9 @@ class ImportFinish:
         store_postgres_postings(conn, self.import_id, postings)
         del postings
         self._phase("title postings")
+        store_postgres_hit_rows(conn, self.import_id, hit_rows)
+        del hit_rows
+        self._phase("hit rows")
         # The new index holds every word: no overlay, and no change record reaches
         # past this import (every movie may have changed; catalog/changes.py).
         conn.execute("DELETE FROM word_overlay")

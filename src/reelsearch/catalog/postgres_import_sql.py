@@ -10,6 +10,7 @@ which ``catalog/postgres_swap.py`` then indexes and swaps in.
 from __future__ import annotations
 
 from reelsearch.catalog.titles import alt_norm_titles_sql
+from reelsearch.search.columns import COLUMNS
 
 TEMP_TABLES = """
 CREATE TEMP TABLE import_movies (
@@ -199,5 +200,6 @@ FROM import_ranked AS k JOIN mask_bits AS b USING (genre_mask)
 # server builds indexes (``postgres_finish._title_words``): ts_stat() over the
 # tsvectors took 3.4 s of the server's time at 1 M titles (unnest + GROUP BY, 2 s).
 # The title postings are numbered from the same split rows (``title_tokens.py``).
-DOCUMENTS = "SELECT search_rank, norm_title, alt_norm_titles FROM movies_staging"
+# Every staged movie's hit row, as a page reads it (search/hit_rows.py).
+STAGED_HIT_ROWS = f"SELECT {COLUMNS} FROM movies_staging AS m"
 COPY_TITLE_WORDS = "COPY title_words_staging (word, docs) FROM STDIN (FORMAT BINARY)"

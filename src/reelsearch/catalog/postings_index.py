@@ -15,8 +15,9 @@
 Titles whose words the title index splits otherwise leave the catalog without
 postings (logged; searches read the title index alone).
 
-SQLite catalogs also get every movie's hit row in a file of their own
-(``store_sqlite_hit_rows``, ``search/hit_rows.py``, decision 0042), stored the same way.
+Every movie's hit row (``search/hit_rows.py``) is stored the same way: in a file of
+its own beside a SQLite catalog (``store_sqlite_hit_rows``, decision 0042), in the
+``hit_rows`` table of a PostgreSQL one (``store_postgres_hit_rows``, 0043).
 """
 
 from __future__ import annotations
@@ -101,4 +102,13 @@ def store_postgres_postings(
     image = b"".join(parts)
     del parts
     store_chunks(conn, POSTINGS_KEY, version, image)  # named in catalog_meta as the table
+    return len(image)
+
+
+def store_postgres_hit_rows(conn: psycopg.Connection[Any], version: int, parts: list[bytes]) -> int:
+    """Store the hit rows the import encoded for the staged catalog (``encode_hit_rows``'s
+    file image) as ``version``'s, in its transaction. Returns their size in bytes."""
+    image = b"".join(parts)
+    del parts
+    store_chunks(conn, HIT_ROWS_KEY, version, image)  # named in catalog_meta as the table
     return len(image)

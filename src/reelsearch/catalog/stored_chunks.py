@@ -1,6 +1,6 @@
 """A file image stored in a PostgreSQL table, in chunks, and named in ``catalog_meta``:
-how the word index and the title postings of a PostgreSQL catalog are kept with it
-(migrations 0004, 0007).
+how the word index, the title postings and the hit rows of a PostgreSQL catalog are
+kept with it (migrations 0004, 0007, 0008).
 
 Each host copies the chunks once into a local cache and maps the copy
 (``search/stored_words.py``, ``search/stored_postings.py``).
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # neither side holds two copies of a large image at once.
 CHUNK_BYTES = 32 << 20
 # The tables that hold images this way (a name is never taken from input).
-CHUNK_TABLES = frozenset({"word_index", "title_postings"})
+CHUNK_TABLES = frozenset({"word_index", "title_postings", "hit_rows"})
 
 
 def store_chunks(conn: psycopg.Connection[Any], table: str, version: int, image: bytes) -> None:

@@ -24,10 +24,15 @@ row to the statement until the next import.
 
 The file is named in ``catalog_meta`` (key ``hit_rows``, ``"<name> <xxh3-128>"``)
 in the import's transaction and checked against that checksum when mapped, as
-the word index and the postings are. Writes through the documents API after
-the import are not in it: the movies their change records name, and the ranks
-those movies hold now, are read by the statement (``HitRows.fill`` leaves them
-out), so a row is never older than the snapshot it is read with.
+the word index and the postings are. A PostgreSQL import stores the same image
+in the ``hit_rows`` table, in chunks (decision 0043), and each host copies it
+once into the word index's cache directory and maps the copy, as it does the
+postings: a page the postings answer then sends the server nothing.
+
+Writes through the documents API after the import are not in it: the movies
+their change records name, and the ranks those movies hold now, are read by the
+statement (``HitRows.fill`` leaves them out), so a row is never older than the
+snapshot it is read with.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ import logging
 import marshal
 import mmap
 import sqlite3
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +51,8 @@ import numpy.typing as npt
 
 from reelsearch.search.columns import COLUMNS, SEARCH_RANK
 from reelsearch.search.postings_delta import CHANGED_MOVIES_SQL, CHANGES_FROM_SQL
-from reelsearch.search.readers import Reader, Row
+from reelsearch.search.readers import Reader, Row, SqliteReader, run_inline
+from reelsearch.search.stored_words import mapped_host_copy
 from reelsearch.search.word_store import (
     WordFileError,
     encode_sections,
@@ -62,6 +69,8 @@ FORMAT = 1
 SECTION_TYPES = {"row_offsets": "<i8", "row_bytes": "u1"}
 HIT_ROWS_KEY = "hit_rows"
 HIT_ROWS_SQL = f"SELECT value FROM catalog_meta WHERE key = '{HIT_ROWS_KEY}'"
+# A PostgreSQL catalog keeps the file image in the table of that name (migration 0008).
+HIT_ROWS_CHUNKS_SQL = f"SELECT data FROM {HIT_ROWS_KEY} WHERE version = ? ORDER BY part"
 # The catalog's version and the hit rows file it names, in one read (HitRows.is_current).
 LIVE_SQL = (
     "SELECT (SELECT value FROM catalog_meta WHERE key = 'version'), "
@@ -177,6 +186,15 @@ class HitRows:
                 known[rank] = row
 
 
+def hit_rows_cache_name(version: int, digest: str) -> str:
+    """A host's copy of a PostgreSQL catalog's hit rows, beside its postings' copy."""
+    return f"v{version}-{digest}.rows"
+
+
+# Finds the stored rows of the import ``built`` named ``reference`` ("<name> <checksum>").
+RowsOf = Callable[[int, str], Awaitable["HitRows | None"]]
+
+
 def open_sqlite_hit_rows(
     conn: sqlite3.Connection, catalog: Path, previous: HitRows | None = None
 ) -> HitRows | None:
@@ -184,32 +202,68 @@ def open_sqlite_hit_rows(
     with the writes since the import left out; ``previous``: the last version's, whose
     mapping is kept if it is the same file. None (logged when unexpected): every page
     reads its rows by statement."""
-    row = conn.execute(HIT_ROWS_SQL).fetchone()
+
+    async def rows_of(built: int, reference: str) -> HitRows | None:
+        name = reference.partition(" ")[0]
+        path = catalog.parent / Path(name).name  # never outside the catalog's directory
+        try:
+            return HitRows.map_file(path, reference, catalog_version=built)
+        except WordFileError as exc:
+            log.warning("hit rows not used (%s): pages read their rows by statement", exc)
+            return None
+
+    return run_inline(_open_hit_rows(SqliteReader(conn), f"catalog {catalog}", rows_of, previous))
+
+
+async def open_postgres_hit_rows(
+    reader: Reader, directory: Path, previous: HitRows | None = None
+) -> HitRows | None:
+    """``open_sqlite_hit_rows`` for a PostgreSQL catalog, read through ``reader`` (in the
+    snapshot's transaction): the stored chunks copied once per host into ``directory``."""
+
+    async def rows_of(built: int, reference: str) -> HitRows | None:
+        digest = reference.partition(" ")[2]
+        path = directory / hit_rows_cache_name(built, digest)
+        return await mapped_host_copy(
+            reader,
+            (HIT_ROWS_CHUNKS_SQL, built, digest),
+            path,
+            partial(HitRows.map_file, path, reference, catalog_version=built),
+            ("hit rows", "pages read their rows by statement until the next import"),
+        )
+
+    return await _open_hit_rows(reader, "the PostgreSQL catalog", rows_of, previous)
+
+
+async def _open_hit_rows(
+    reader: Reader, where: str, rows_of: RowsOf, previous: HitRows | None
+) -> HitRows | None:
+    """What both backends do around finding the file (``rows_of``): the catalog's
+    reference read and checked, the previous version's mapping kept, the movies written
+    since the import left out."""
+    row = await reader.row(HIT_ROWS_SQL)
     if row is None or not row[0]:
-        log.info("catalog %s names no hit rows: pages read their rows by statement", catalog)
+        log.info("%s names no hit rows: pages read their rows by statement", where)
         return None
     reference = str(row[0])
-    name = reference.partition(" ")[0]
-    built = name.rpartition("-")[2]
+    built = reference.partition(" ")[0].rpartition("-")[2]
     if not built.isdigit():
         log.warning("hit rows not used: catalog_meta names %r", reference)
         return None
     # First what needs no file: after pruning, no mapping (nor checksum) is made.
-    changes_from = conn.execute(CHANGES_FROM_SQL).fetchone()
+    changes_from = await reader.row(CHANGES_FROM_SQL)
     if changes_from is None or int(changes_from[0]) > int(built):
         log.warning("hit rows not used: the change records since the import were pruned")
         return None
     if previous is not None and previous.reference == reference:
         stored = previous
     else:
-        path = catalog.parent / Path(name).name  # never outside the catalog's directory
-        try:
-            stored = HitRows.map_file(path, reference, catalog_version=int(built))
-        except WordFileError as exc:
-            log.warning("hit rows not used (%s): pages read their rows by statement", exc)
+        mapped = await rows_of(int(built), reference)
+        if mapped is None:
             return None
+        stored = mapped
     # The change records the postings' delta reads too: each changed movie and its rank now.
-    changes = conn.execute(CHANGED_MOVIES_SQL, (int(built),)).fetchall()
+    changes = await reader.rows(CHANGED_MOVIES_SQL, (int(built),))
     return stored.with_changes(
         (rank for _, _, rank in changes if rank is not None),
         (movie_id for movie_id, _, _ in changes),

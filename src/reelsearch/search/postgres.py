@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -35,6 +36,7 @@ from reelsearch.db.postgres import PostgresPool
 from reelsearch.errors import ConnectionLost
 from reelsearch.search.deadline import Deadline
 from reelsearch.search.engine import Hit, SearchResult
+from reelsearch.search.hit_rows import open_postgres_hit_rows
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.postgres_page import PageStatement
 from reelsearch.search.postgres_prepared import PagePreparer, PageSql
@@ -323,7 +325,8 @@ async def _load_snapshot(
 ) -> CatalogSnapshot:
     """The catalog's snapshot; after writes only, ``previous``'s index and moved facets;
     with the title postings the import stored, if the catalog holds at most
-    ``title_postings_max_movies`` titles (copied once per host, 0037)."""
+    ``title_postings_max_movies`` titles (copied once per host, 0037), and then every
+    movie's hit row (0043): a page the postings answer reads no row from the server."""
     settings = pool.settings
     async with (
         pool.connection() as conn,
@@ -346,4 +349,12 @@ async def _load_snapshot(
             overlay=facts.overlay,
             previous=previous.stored_postings_pair() if previous is not None else None,
         )
-    return snapshot if found is None else snapshot.with_postings(*found)
+        if found is None:
+            return snapshot
+        # Without the postings every page comes with its rows (the one statement).
+        rows = await open_postgres_hit_rows(
+            reader,
+            settings.word_index_cache,
+            previous.hit_rows if previous is not None else None,
+        )
+    return replace(snapshot.with_postings(*found), hit_rows=rows)

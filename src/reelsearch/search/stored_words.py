@@ -49,12 +49,12 @@ T = TypeVar("T")
 
 # A host copy no worker has opened for this long is removed when a worker opens another.
 # The directory is shared by every PostgreSQL catalog on the host and each import leaves
-# a new word index and postings copy beside the old ones: without this it only grows.
+# a new word index, postings and hit rows copy beside the old ones: without this it only grows.
 # A worker still mapping a removed copy keeps reading it (a mapping outlives its
 # unlinking); one started later copies it again from the database.
 HOST_COPY_IDLE_SECONDS = 7 * 24 * 3600
 # What a host copy, or a crashed write of one (``write_atomically``'s temporary), ends with.
-_HOST_COPY_ENDINGS = (".words", ".postings", ".tmp")
+_HOST_COPY_ENDINGS = (".words", ".postings", ".rows", ".tmp")
 
 
 def sidecar_name(catalog: Path, version: int) -> str:
