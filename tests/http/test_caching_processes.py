@@ -39,8 +39,9 @@ APP_FACTORY = "reelsearch.http.app:app_from_env"
 ADMIN_TOKEN = "cache-admin-token-" * 2
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 REDIS_URL = redis_url(8)  # this suite's second database
-# The search the single-flight test sends: filtered, so it reads the (locked) catalog.
-SEARCH = "/v1/search?q=alien&year_from=1970"
+# The search the single-flight test sends: a year among its words, so it reads the
+# (locked) catalog where the title postings answer a plain or filtered one in memory.
+SEARCH = "/v1/search?q=alien+1979"
 
 
 class Server:
@@ -146,8 +147,8 @@ def test_single_flight_across_two_processes(
 ) -> None:
     """16 concurrent requests for one new search, split over two processes, run one search.
 
-    The catalog table is locked meanwhile so every request is in flight at once (a
-    filtered search: one the title postings and hit rows answer reads no table); the
+    The catalog table is locked meanwhile so every request is in flight at once (a year
+    among the words: a search the title postings and hit rows answer reads no table); the
     processes' own counters of searches run must add up to one.
     """
     env = {"REELSEARCH_REDIS_URL": flushed_redis, "REELSEARCH_CACHE": "memory,redis",

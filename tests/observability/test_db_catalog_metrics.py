@@ -100,9 +100,9 @@ def test_statement_times_are_counted_by_shape(small_settings: Settings) -> None:
     in reelsearch_db_query_duration_seconds under its shape (the engine's background
     version polls are "other" and left out)."""
     settings = replace(small_settings, cache="off", metrics_sample_seconds=0.05)
-    # A filter, so the text match is a statement (without one the catalog's postings
-    # answer it: search/rank_sets.py).
-    search = parse_search([("q", "matrix"), ("facets", "genres,decade"), ("year_from", "1900")])
+    # A year among the words, so the text match is a statement (without one the
+    # catalog's postings answer it, filters too: search/rank_sets.py).
+    search = parse_search([("q", "matrix 1999"), ("facets", "genres,decade")])
     typed = parse_autocomplete([("q", "mat")])
     sqls = engine_statements(
         settings,
@@ -120,7 +120,7 @@ def test_statement_times_are_counted_by_shape(small_settings: Settings) -> None:
         scrape_until(client, lambda f: bool(by_label(f, name, "shape")))
         time.sleep(0.3)
         before = scrape(client)
-        path = "/v1/search?q=matrix&facets=genres,decade&year_from=1900"
+        path = "/v1/search?q=matrix+1999&facets=genres,decade"
         assert client.get(path).status_code == 200
         assert client.get("/v1/autocomplete?q=mat").status_code == 200
 

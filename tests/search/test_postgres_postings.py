@@ -166,13 +166,23 @@ def test_the_import_stores_postings_the_engine_maps_from_the_host_copy(
     _assert_as_tsvectors(imported, engine.postings)
 
 
-def test_a_filtered_match_keeps_the_one_statement(engine: Engine) -> None:
-    """A match on the movies' columns (a year, votes) is answered by the one page
-    statement, as without postings (so is one too broad to rank whole: none is, here)."""
-    for params in ([("q", "toy"), ("year_from", "1990")], [("q", "story"), ("min_votes", "5")]):
-        sent = engine.sent(params)
-        assert 1 == len(sent), params
-        assert "@@" in sent[0], params
+def test_a_small_filtered_match_is_filtered_in_memory(imported: Settings, engine: Engine) -> None:
+    """A small match filtered on the movies' columns (a year, votes) is filtered on the
+    columns stored with the hit rows (search/filter_columns.py): no statement, and the
+    answer of the engine without postings; a year typed among the words (a condition on
+    the title too) keeps the one page statement."""
+    off = Engine(replace(imported, title_postings_max_movies=0))
+    try:
+        for params in ([("q", "toy"), ("year_from", "1990")], [("q", "story"), ("min_votes", "5")]):
+            assert [] == engine.sent(params), params
+            found, expected = engine.search(params), off.search(params)
+            assert found.hits, params
+            assert (expected.hits, expected.total) == (found.hits, found.total), params
+        sent = engine.sent([("q", "toy story 1995")])
+        assert 1 == len(sent)
+        assert "@@" in sent[0]
+    finally:
+        off.close()
 
 
 def test_a_host_copy_is_made_once(imported: Settings, engine: Engine) -> None:

@@ -14,3 +14,5 @@ COLUMNS = (
     "m.norm_title, m.alt_norm_titles, m.search_rank, m.source_key"
 )
 NORM_TITLE, ALT_NORM_TITLES, SEARCH_RANK, SOURCE_KEY = 8, 9, 10, 11
+# What filters test (search/filter_columns.py).
+YEAR, RATING, VOTES, KIND = 2, 3, 4, 7

@@ -10,16 +10,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from reelsearch.errors import InvalidRequest
+from reelsearch.search.filter_columns import ColumnFilter
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.snapshot import CatalogSnapshot
 
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """SQL conditions on ``m`` and their parameters."""
+    """SQL conditions on ``m`` and their parameters; for a text search, the same as values
+    (``columns``: the title postings' match sets filtered in memory, rank_sets.py), None
+    where a condition has no such form (a year typed among the words)."""
 
     sql: str
     params: tuple[Any, ...]
+    columns: ColumnFilter | None = None
 
 
 NO_FILTERS = Filters("", ())
@@ -64,6 +68,7 @@ def build_filters(snapshot: CatalogSnapshot, query: SearchQuery, *, text: bool) 
         return NO_FILTERS  # most searches: nothing to build
     parts: list[str] = []
     params: list[Any] = []
+    mask = 0
     bounds = (
         ("m.year >= ?", query.year_from),
         ("m.year <= ?", query.year_to),
@@ -106,7 +111,18 @@ def build_filters(snapshot: CatalogSnapshot, query: SearchQuery, *, text: bool) 
             )
             params += bits
     sql = "".join(f" AND {part}" for part in parts)
-    return Filters(sql, tuple(params))
+    if not text:  # browsing reads its rows through the indexes, never the postings
+        return Filters(sql, tuple(params))
+    columns = ColumnFilter(
+        year_from=query.year_from,
+        year_to=query.year_to,
+        min_rating=query.min_rating,
+        min_votes=query.min_votes,
+        kind=query.kind,
+        genre_mask=mask,
+        all_genres=query.genres_mode == "all",
+    )
+    return Filters(sql, tuple(params), columns)
 
 
 def with_year(filters: Filters, year: int) -> Filters:

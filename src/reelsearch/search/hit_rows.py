@@ -49,7 +49,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from reelsearch.search.columns import COLUMNS, SEARCH_RANK
+from reelsearch.search.columns import COLUMNS, KIND, RATING, SEARCH_RANK, VOTES, YEAR
+from reelsearch.search.filter_columns import (
+    CURRENT_SQL,
+    FILTER_COLUMN,
+    MAX_WRITTEN,
+    FilterColumns,
+    encode_filter_columns,
+)
+from reelsearch.search.filter_columns import SECTION_TYPES as FILTER_SECTION_TYPES
 from reelsearch.search.postings_delta import CHANGED_MOVIES_SQL, CHANGES_FROM_SQL
 from reelsearch.search.readers import Reader, Row, SqliteReader, run_inline
 from reelsearch.search.stored_words import mapped_host_copy
@@ -63,10 +71,12 @@ from reelsearch.search.word_store import (
 log = logging.getLogger(__name__)
 
 # The sectioned layout's magic (word_store.encode_sections) names the kind of file;
-# FORMAT changes when the sections or the encoding of a row do.
+# FORMAT changes when the sections or the encoding of a row do. Format 1 files (no
+# filter columns) are still read: their pages' rows, but filters by statement.
 MAGIC = b"RSROWS01"
-FORMAT = 1
-SECTION_TYPES = {"row_offsets": "<i8", "row_bytes": "u1"}
+FORMAT = 2
+READ_FORMATS = (1, 2)
+SECTION_TYPES = {"row_offsets": "<i8", "row_bytes": "u1", **FILTER_SECTION_TYPES}
 HIT_ROWS_KEY = "hit_rows"
 HIT_ROWS_SQL = f"SELECT value FROM catalog_meta WHERE key = '{HIT_ROWS_KEY}'"
 # A PostgreSQL catalog keeps the file image in the table of that name (migration 0008).
@@ -76,9 +86,12 @@ LIVE_SQL = (
     "SELECT (SELECT value FROM catalog_meta WHERE key = 'version'), "
     f"(SELECT value FROM catalog_meta WHERE key = '{HIT_ROWS_KEY}')"
 )
-# Every movie's row, as TextStatements.rows_by_rank reads a page's, in the table's order
-# (encode_hit_rows orders them by rank; the import's thread reads them so too).
-ALL_ROWS_SQL = f"SELECT {COLUMNS} FROM movies AS m"
+# Every movie's row, as TextStatements.rows_by_rank reads a page's, then the genre mask
+# its filters test (search/filter_columns.py), in the table's order (encode_hit_rows
+# orders them by rank; the import's thread reads them so too).
+ALL_ROWS_SQL = f"SELECT {COLUMNS}, {FILTER_COLUMN} FROM movies AS m"
+# Where the genre mask follows a row's own columns.
+_GENRE_MASK = len(COLUMNS.split(","))
 
 
 def hit_rows_sidecar_name(catalog: Path, version: int) -> str:
@@ -90,11 +103,17 @@ def encode_hit_rows(rows: Iterable[Row], catalog_version: int) -> list[bytes]:
     """The file image of ``rows`` (``ALL_ROWS_SQL``'s, in any order) for ``catalog_version``."""
     blobs: list[bytes] = []
     ranks: list[int] = []
+    filtered: list[tuple[Any, ...]] = []
+    genre_mask = _GENRE_MASK
     for row in rows:
-        blobs.append(marshal.dumps(tuple(row)))
+        blobs.append(marshal.dumps(tuple(row[:genre_mask])))
         ranks.append(int(row[SEARCH_RANK]))
+        filtered.append((row[YEAR], row[RATING], row[VOTES], row[KIND], row[genre_mask]))
     rank_of = np.array(ranks, dtype=np.int64)
-    lengths = np.zeros(int(rank_of.max(initial=0)) + 2, dtype="<i8")
+    size = int(rank_of.max(initial=0)) + 1
+    columns = encode_filter_columns(rank_of, filtered, size)
+    del filtered
+    lengths = np.zeros(size + 1, dtype="<i8")
     lengths[rank_of + 1] = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
     order = np.argsort(rank_of, kind="stable").tolist()
     blob = b"".join(blobs[i] for i in order)
@@ -103,19 +122,25 @@ def encode_hit_rows(rows: Iterable[Row], catalog_version: int) -> list[bytes]:
         "row_offsets": np.cumsum(lengths),
         "row_bytes": np.frombuffer(blob, dtype="u1"),
     }
-    fields = {
+    fields: dict[str, Any] = {
         "format": FORMAT,
         "catalog_version": catalog_version,
         "marshal_version": marshal.version,
         "columns": COLUMNS,
     }
-    return encode_sections(MAGIC, fields, sections, SECTION_TYPES)
+    if columns is not None:  # else more kinds than a byte numbers: filters by statement
+        sections.update(columns[0])
+        fields["kinds"] = columns[1]
+    types = {name: SECTION_TYPES[name] for name in sections}
+    return encode_sections(MAGIC, fields, sections, types)
 
 
 class HitRows:
     """The rows stored at an import, less those writes since have changed."""
 
-    __slots__ = ("_base", "_changed", "_dirty", "_mapped", "_offsets", "_top", "reference")
+    __slots__ = (
+        "_base", "_changed", "_dirty", "_mapped", "_offsets", "_top", "filters", "reference",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -125,8 +150,12 @@ class HitRows:
         base: int,
         dirty: frozenset[int] = frozenset(),
         changed: frozenset[int] = frozenset(),
+        filters: FilterColumns | None = None,
     ) -> None:
         self.reference = reference  # catalog_meta's "<name> <checksum>" of the file
+        # The columns filters test, by rank (None: the file has none, or too many
+        # movies were written since the import): filtered searches in memory.
+        self.filters = filters
         self._mapped = mapped
         self._offsets = offsets
         self._base = base  # where row_bytes begins in the mapping
@@ -139,16 +168,28 @@ class HitRows:
         """The rows of a stored file, mapped read-only; WordFileError if it must not be used."""
         mapped = map_checked(path, reference.partition(" ")[2])
         header, sections = parse_sections(mapped, path, MAGIC)
-        expected = (FORMAT, catalog_version, marshal.version, COLUMNS)
+        expected = (catalog_version, marshal.version, COLUMNS)
         found = tuple(
             header.get(key) for key in ("format", "catalog_version", "marshal_version", "columns")
         )
-        if found != expected:
-            raise WordFileError(f"{path} holds {found}, not {expected}")
-        return cls(reference, mapped, sections["row_offsets"], header["sections"]["row_bytes"][0])
+        if found[0] not in READ_FORMATS or found[1:] != expected:
+            raise WordFileError(f"{path} holds {found}, not {(FORMAT, *expected)}")
+        filters = None
+        if "kinds" in header and FILTER_SECTION_TYPES.keys() <= sections.keys():
+            filters = FilterColumns(
+                {name: sections[name] for name in FILTER_SECTION_TYPES}, header["kinds"]
+            )
+        offsets = sections["row_offsets"]
+        return cls(reference, mapped, offsets, header["sections"]["row_bytes"][0], filters=filters)
 
-    def with_changes(self, dirty: Iterable[int], changed: Iterable[int]) -> HitRows:
-        """The same mapping, leaving out the ranks ``dirty`` and the movie ids ``changed``."""
+    def with_changes(
+        self,
+        dirty: Iterable[int],
+        changed: Iterable[int],
+        filters: FilterColumns | None = None,
+    ) -> HitRows:
+        """The same mapping, leaving out the ranks ``dirty`` and the movie ids ``changed``;
+        ``filters``: the filter columns with the written movies' values now."""
         return HitRows(
             self.reference,
             self._mapped,
@@ -156,6 +197,7 @@ class HitRows:
             self._base,
             frozenset(dirty),
             frozenset(changed),
+            filters,
         )
 
     async def is_current(self, reader: Reader, version: int) -> bool:
@@ -264,7 +306,22 @@ async def _open_hit_rows(
         stored = mapped
     # The change records the postings' delta reads too: each changed movie and its rank now.
     changes = await reader.rows(CHANGED_MOVIES_SQL, (int(built),))
+    dirty = {int(rank) for _, _, rank in changes if rank is not None}
     return stored.with_changes(
-        (rank for _, _, rank in changes if rank is not None),
+        dirty,
         (movie_id for movie_id, _, _ in changes),
+        await _current_filters(reader, stored.filters, sorted(dirty)),
     )
+
+
+async def _current_filters(
+    reader: Reader, filters: FilterColumns | None, dirty: list[int]
+) -> FilterColumns | None:
+    """``filters`` with the values now of the movies at the ranks ``dirty`` (written since
+    the import); None past ``MAX_WRITTEN`` of them."""
+    if filters is None or not dirty:
+        return filters
+    if len(dirty) > MAX_WRITTEN:
+        return None
+    marks = ", ".join("?" * len(dirty))
+    return filters.with_current(await reader.rows(CURRENT_SQL.format(marks), dirty))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from reelsearch.search.as_typed import PROBE_ROWS as PROBE_ROWS
@@ -147,11 +148,18 @@ class TextPages:
     @staticmethod
     def rank_sets(snapshot: CatalogSnapshot, match: TextMatch, filters: Filters) -> RankSets | None:
         """The match sets from the catalog's postings, when they can answer for FTS5:
-        there are postings, no filter needs the movies' columns, and no part of
-        the expression is too broad (``rank_sets.py``)."""
-        if filters.sql or snapshot.postings is None:
+        there are postings, the filters (if any) can be tested on the columns stored
+        with the hit rows (``filter_columns.py``), and no part of the expression is too
+        broad (``rank_sets.py``)."""
+        postings = snapshot.postings
+        if postings is None:
             return None
-        return RankSets.of(snapshot.postings, match)
+        if not filters.sql:
+            return RankSets.of(postings, match)
+        wanted, hit_rows = filters.columns, snapshot.hit_rows
+        if wanted is None or hit_rows is None or hit_rows.filters is None:
+            return None
+        return RankSets.of(postings, match, partial(hit_rows.filters.keep, wanted=wanted))
 
     async def typos_join(
         self,

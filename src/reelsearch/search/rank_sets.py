@@ -35,6 +35,10 @@ from reelsearch.search.postings import EMPTY, Ranks, TitlePostings, sorted_uniqu
 MAX_PHRASE_CANDIDATES = 2_000
 
 
+# Leaves out of a sorted rank array the ranks the search's filters reject.
+Keep = Callable[[Ranks], Ranks]
+
+
 class _TooBroad(Exception):
     """A part of the expression is cheaper for FTS5 than for the arrays."""
 
@@ -68,12 +72,13 @@ class RankSets:
     """The rank sets of one ``TextMatch`` over the catalog's postings."""
 
     __slots__ = (
-        "_budget", "_excluded", "_match", "_postings", "_slots", "_strict", "_with_typos",
-        "plain", "titles",
+        "_budget", "_excluded", "_keep", "_match", "_postings", "_slots", "_strict",
+        "_with_typos", "plain", "titles",
     )  # fmt: skip
 
-    def __init__(self, postings: TitlePostings, match: TextMatch) -> None:
+    def __init__(self, postings: TitlePostings, match: TextMatch, keep: Keep | None = None) -> None:
         self._postings = postings
+        self._keep = keep  # the search's filters, tested on a set's ranks
         self.titles = postings.titles  # a rank's normalized titles, primary first
         self._match = match
         self._slots: dict[int, Ranks] = {}
@@ -87,16 +92,19 @@ class RankSets:
             else EMPTY
         )
         required = [self._slot(slot) for slot in plan.required]
-        self.plain = without(intersect(required), self._excluded)
+        plain = without(intersect(required), self._excluded)
+        self.plain = plain if keep is None else keep(plain)
 
     @classmethod
-    def of(cls, postings: TitlePostings | None, match: TextMatch) -> RankSets | None:
-        """The sets of ``match``, or None when the postings cannot answer it cheaply
-        (or the catalog has none)."""
+    def of(
+        cls, postings: TitlePostings | None, match: TextMatch, keep: Keep | None = None
+    ) -> RankSets | None:
+        """The sets of ``match`` (less the ranks ``keep``, the filters, leaves out), or
+        None when the postings cannot answer it cheaply (or the catalog has none)."""
         if postings is None or not match.plan.required:
             return None
         try:
-            return cls(postings, match)
+            return cls(postings, match, keep)
         except _TooBroad:
             return None
 
@@ -116,7 +124,9 @@ class RankSets:
                 else self._slot(slot)
                 for slot in self._match.plan.required
             ]
-            self._with_typos = without(intersect(groups), self._excluded)
+            with_typos = without(intersect(groups), self._excluded)
+            keep = self._keep
+            self._with_typos = with_typos if keep is None else keep(with_typos)
         return self._with_typos
 
     @property
