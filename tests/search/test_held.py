@@ -15,6 +15,7 @@ from reelsearch.config import Settings
 from reelsearch.http.params import SearchParser
 from reelsearch.search.assessment import SlotTest
 from reelsearch.search.backends import open_blocking_engine
+from reelsearch.search.filter_columns import ColumnFilter
 from reelsearch.search.filters import Filters
 from reelsearch.search.matching import TextMatch
 from reelsearch.search.plan import Alternative, QueryPlan, Slot
@@ -99,9 +100,12 @@ def test_postgres_prepared_pages_are_untracked(sample_pg_settings: Settings) -> 
         for text in REMADE:
             engine.search(parse_search([("q", text)]))
         # A year among the words keeps the page off the title postings, and a word
-        # nothing matches makes it try the first words: its cuts ride along.
+        # nothing matches makes it try the first words: its cuts ride along; a broad
+        # filtered match keeps the one statement too, its filters held with it.
         cut = parse_search([("q", "star wars 1977 zzqxv")])
         assert engine.search(cut).total > 0
+        broad = parse_search([("q", "love"), ("genres", "Drama"), ("year_from", "1950")])
+        assert engine.search(broad).total > 64
         postgres = engine.engine  # type: ignore[attr-defined]
         snapshot = engine.snapshot
         kept = postgres.preparer.pages._pages
@@ -109,7 +113,7 @@ def test_postgres_prepared_pages_are_untracked(sample_pg_settings: Settings) -> 
         assert len(pages) >= len(QUERIES) // 2
         assert any(page.cuts for page in pages)  # first-words cuts rode along somewhere
         outside = {id(snapshot.vocabulary), id(snapshot.typos), id(postgres.tiered.syntax)}
-        own = (*OWN_TYPES, PreparedPage, PageSql, Cut, Filters)
+        own = (*OWN_TYPES, PreparedPage, PageSql, Cut, Filters, ColumnFilter)
         gc.collect()
         left: list[Any] = []
         for root in [*pages, *kept]:

@@ -272,7 +272,7 @@ def test_a_file_of_the_last_release_gives_rows_and_no_filter_columns(catalog: Pa
     opened = open_blocking_engine(settings_for(catalog))
     try:
         rows = _hit_rows(opened)
-        assert None is rows.filters
+        assert None is rows.filter_columns
         expected = _statement_rows(catalog)
         assert expected == _filled(rows, sorted(expected))
         toy = opened.search(parse_search([("q", "toy"), ("year_from", "1990")])).hits

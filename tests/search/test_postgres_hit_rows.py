@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_filter_columns import FILTERED
 from test_hit_rows import NEW, TOY_STORY
 from test_postgres_postings import ROWS_BY_RANK, Engine, _answers, _sql
 
@@ -47,12 +48,14 @@ def imported(postgres_databases: Callable[[str], str], tmp_path: Path) -> Settin
 
 @pytest.fixture
 def engine(imported: Settings) -> Iterator[Engine]:
+    """An engine on ``imported``, its snapshot mapping the host's copy of the hit rows."""
     opened = Engine(imported)
     yield opened
     opened.close()
 
 
 def _hit_rows(engine: Engine) -> HitRows:
+    """The hit rows ``engine``'s snapshot maps (it must map some)."""
     rows = engine.engine.snapshot.hit_rows
     assert rows is not None
     return rows
@@ -69,6 +72,7 @@ def _statement_rows(engine: Engine) -> dict[int, tuple[Any, ...]]:
 
 
 def _filled(rows: HitRows, ranks: list[int]) -> dict[int, Any]:
+    """rank -> the row ``rows`` gives, for those of ``ranks`` it holds."""
     known: dict[int, Any] = {}
     rows.fill(ranks, known)
     return known
@@ -211,3 +215,28 @@ def test_a_host_copy_is_made_once_and_a_damaged_one_copied_again(
         assert copy.read_bytes() != bytes(image)
     finally:
         third.close()
+
+
+def test_filtered_searches_of_the_sample_answer_as_the_one_statement(
+    sample_pg_settings: Settings, tmp_path: Path
+) -> None:
+    """On the sample in PostgreSQL, every filtered search of the SQLite comparison answers
+    (hits, total, exactness) what the engine without postings answers with its one
+    statement; the small ones send nothing, the broad ones that statement."""
+    settings = replace(sample_pg_settings, word_index_cache_dir=str(tmp_path / "cache"))
+    on, off = Engine(settings), Engine(replace(settings, title_postings_max_movies=0))
+    try:
+        sent_nothing = []
+        for params in FILTERED:
+            sent = on.sent(params)
+            assert len(sent) <= 2, (params, sent)  # the page, and an alternate title's form
+            if not sent:
+                sent_nothing.append(params[0][1])
+            found, expected = on.search(params), off.search(params)
+            assert (expected.hits, expected.total, expected.total_is_exact) == (
+                found.hits, found.total, found.total_is_exact
+            ), params  # fmt: skip
+        assert {"matrix", "godfather", "casablanca", "matirx", "zzzzqqq"} <= set(sent_nothing)
+    finally:
+        on.close()
+        off.close()

@@ -174,12 +174,18 @@ class ImportFinish:
         # titles while the server builds the other tables' indexes (15 s at 1 M
         # titles, the GIN index half of it); ts_stat() took 3.4 s of the server's time.
         # Every movie's hit row (0043), whose rank and titles are the title documents.
-        rows = conn.execute(STAGED_HIT_ROWS).fetchall()
+        # Binary: the floats as asyncpg reads them for a page, whatever the server's
+        # extra_float_digits (the text form may round them).
+        rows = conn.cursor(binary=True).execute(STAGED_HIT_ROWS).fetchall()
         documents = [(r[SEARCH_RANK], r[NORM_TITLE], r[ALT_NORM_TITLES_COLUMN]) for r in rows]
         initialism_titles = read_initialism_titles(conn, staging=STAGING)
         self._phase("title words")
         indexing = Overlap(conn, partial(build_staging_indexes, tables=SWAPPED_TABLES[:-1]))
         try:
+            # First, so the rows (a million tuples) are freed before the tokens are made.
+            hit_rows = b"".join(encode_hit_rows(rows, self.import_id))
+            del rows
+            self._phase("hit rows")
             # Split once: the title words and the postings are made of the same tokens
             # (splitting twice cost 4.4 s of the 1 M import's 62 s on a slow machine).
             tokens = tokenize_titles(documents)
@@ -193,9 +199,6 @@ class ImportFinish:
             postings = number_postings(tokens, word_arrays, checksum(word_image))
             del tokens
             self._phase("title postings")
-            hit_rows = encode_hit_rows(rows, self.import_id)
-            del rows
-            self._phase("hit rows")
         except BaseException:
             indexing.cancel()
             raise

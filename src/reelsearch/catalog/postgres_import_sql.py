@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from reelsearch.catalog.titles import alt_norm_titles_sql
 from reelsearch.search.columns import COLUMNS
-from reelsearch.search.filter_columns import FILTER_COLUMN
+from reelsearch.search.filter_columns import GENRE_MASK_COLUMN
 
 TEMP_TABLES = """
 CREATE TEMP TABLE import_movies (
@@ -202,5 +202,5 @@ FROM import_ranked AS k JOIN mask_bits AS b USING (genre_mask)
 # tsvectors took 3.4 s of the server's time at 1 M titles (unnest + GROUP BY, 2 s).
 # The title postings are numbered from the same split rows (``title_tokens.py``).
 # Every staged movie's hit row, as a page reads it (search/hit_rows.py).
-STAGED_HIT_ROWS = f"SELECT {COLUMNS}, {FILTER_COLUMN} FROM movies_staging AS m"
+STAGED_HIT_ROWS = f"SELECT {COLUMNS}, {GENRE_MASK_COLUMN} FROM movies_staging AS m"
 COPY_TITLE_WORDS = "COPY title_words_staging (word, docs) FROM STDIN (FORMAT BINARY)"

@@ -105,10 +105,8 @@ def store_postgres_postings(
     return len(image)
 
 
-def store_postgres_hit_rows(conn: psycopg.Connection[Any], version: int, parts: list[bytes]) -> int:
+def store_postgres_hit_rows(conn: psycopg.Connection[Any], version: int, image: bytes) -> int:
     """Store the hit rows the import encoded for the staged catalog (``encode_hit_rows``'s
-    file image) as ``version``'s, in its transaction. Returns their size in bytes."""
-    image = b"".join(parts)
-    del parts
+    file image, joined) as ``version``'s, in its transaction. Returns their size in bytes."""
     store_chunks(conn, HIT_ROWS_KEY, version, image)  # named in catalog_meta as the table
     return len(image)

@@ -3,7 +3,7 @@ how the word index, the title postings and the hit rows of a PostgreSQL catalog 
 kept with it (migrations 0004, 0007, 0008).
 
 Each host copies the chunks once into a local cache and maps the copy
-(``search/stored_words.py``, ``search/stored_postings.py``).
+(``search/stored_words.py``, ``search/stored_postings.py``, ``search/hit_rows.py``).
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ def store_chunks(conn: psycopg.Connection[Any], table: str, version: int, image:
     transaction: the image and the catalog it describes commit together."""
     assert table in CHUNK_TABLES, table
     conn.execute(f"DELETE FROM {table}")
+    whole = memoryview(image)  # chunks as views: no second copy of a large image
     with conn.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} (version, part, data) VALUES (%s, %s, %b)",
-            [
-                (version, part, image[start : start + CHUNK_BYTES])
+            (
+                (version, part, whole[start : start + CHUNK_BYTES])
                 for part, start in enumerate(range(0, len(image), CHUNK_BYTES))
-            ],
+            ),
         )
     conn.execute(
         "INSERT INTO catalog_meta (key, value) VALUES (%s, %s) "

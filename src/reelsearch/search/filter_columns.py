@@ -31,9 +31,10 @@ import numpy as np
 import numpy.typing as npt
 
 from reelsearch.search.postings import Ranks
+from reelsearch.search.readers import Reader
 
 # What the hit rows' read adds after the row's own columns (``hit_rows.ALL_ROWS_SQL``).
-FILTER_COLUMN = "m.genre_mask"
+GENRE_MASK_COLUMN = "m.genre_mask"
 # The sections of the hit rows file that hold them, and their types.
 SECTION_TYPES = {"year": "<f4", "rating": "<f8", "votes": "<i8", "kind": "u1", "genre_mask": "<i8"}
 # The current values of the movies written since the import, by rank (``with_current``).
@@ -134,8 +135,11 @@ class FilterColumns:
         at = ranks
         if current or ranks[-1] >= top:
             special = ranks >= top
-            if current:
-                special |= np.isin(ranks, self._current_ranks, assume_unique=True)
+            if current:  # both sorted: a binary search per rank, not a sort of both
+                written = self._current_ranks
+                found = np.searchsorted(written, ranks)
+                found[found == len(written)] = 0
+                special |= written[found] == ranks
             at = np.where(special, 0, ranks)
         arrays = self._arrays
         ok = np.ones(len(ranks), dtype=np.bool_)
@@ -160,3 +164,17 @@ class FilterColumns:
                 values = current.get(int(ranks[index]))
                 ok[index] = values is not None and wanted.accepts(*values)
         return ranks[ok]
+
+
+async def current_filter_columns(
+    reader: Reader, stored: FilterColumns | None, written: Sequence[int]
+) -> FilterColumns | None:
+    """``stored`` (a file's own columns) with the values now of the movies at the ranks
+    ``written`` (sorted; written since the import), read through ``reader``; None past
+    ``MAX_WRITTEN`` of them."""
+    if stored is None or not written:
+        return stored
+    if len(written) > MAX_WRITTEN:
+        return None
+    marks = ", ".join("?" * len(written))
+    return stored.with_current(await reader.rows(CURRENT_SQL.format(marks), written))

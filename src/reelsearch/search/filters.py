@@ -1,7 +1,9 @@
 """Filters as SQL conditions on ``movies AS m``: year, rating, votes, kind, genres.
 
 Built once per search from the validated query and the catalog snapshot
-(which knows the genres and kinds), and appended to every statement's WHERE.
+(which knows the genres and kinds), and appended to every statement's WHERE;
+for a text search also as values (``ColumnFilter``), which the title postings'
+match sets are filtered with in memory (``filter_columns.py``).
 """
 
 from __future__ import annotations
@@ -91,6 +93,9 @@ def build_filters(snapshot: CatalogSnapshot, query: SearchQuery, *, text: bool) 
             if found is None:
                 raise _unknown_genre(snapshot, name)
             bits.append(found[0])
+        # One bit each: "Drama,drama" names one genre (a sum of repeated bits would be
+        # another genre's bit, and "all" would count it twice).
+        bits = list(dict.fromkeys(bits))
         mask = sum(1 << bit for bit in bits)
         if text:
             # Few rows reach the filter after the text match: a bit test is cheapest.

@@ -109,7 +109,10 @@ def hold_prepared_page(page: PreparedPage | None) -> PreparedPage | None:
     ``TextPages.match``, which held them with their plans)."""
     if page is None:
         return None
-    untrack(*page.cuts, page.cuts, page.tried, page.filters.params, page.filters, page)
+    filters = page.filters
+    untrack(*page.cuts, page.cuts, page.tried, filters.params, filters, page)
+    if filters.columns is not None:  # values only: strings, numbers and None
+        untrack(filters.columns)
     if page.statement is not None:
         untrack(page.statement.params, page.statement)
     return page

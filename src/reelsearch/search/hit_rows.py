@@ -42,19 +42,17 @@ import marshal
 import mmap
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from reelsearch.search.columns import COLUMNS, KIND, RATING, SEARCH_RANK, VOTES, YEAR
+from reelsearch.search.columns import COLUMN_LIST, COLUMNS, KIND, RATING, SEARCH_RANK, VOTES, YEAR
 from reelsearch.search.filter_columns import (
-    CURRENT_SQL,
-    FILTER_COLUMN,
-    MAX_WRITTEN,
+    GENRE_MASK_COLUMN,
     FilterColumns,
+    current_filter_columns,
     encode_filter_columns,
 )
 from reelsearch.search.filter_columns import SECTION_TYPES as FILTER_SECTION_TYPES
@@ -89,9 +87,9 @@ LIVE_SQL = (
 # Every movie's row, as TextStatements.rows_by_rank reads a page's, then the genre mask
 # its filters test (search/filter_columns.py), in the table's order (encode_hit_rows
 # orders them by rank; the import's thread reads them so too).
-ALL_ROWS_SQL = f"SELECT {COLUMNS}, {FILTER_COLUMN} FROM movies AS m"
+ALL_ROWS_SQL = f"SELECT {COLUMNS}, {GENRE_MASK_COLUMN} FROM movies AS m"
 # Where the genre mask follows a row's own columns.
-_GENRE_MASK = len(COLUMNS.split(","))
+_GENRE_MASK = len(COLUMN_LIST)
 
 
 def hit_rows_sidecar_name(catalog: Path, version: int) -> str:
@@ -135,11 +133,23 @@ def encode_hit_rows(rows: Iterable[Row], catalog_version: int) -> list[bytes]:
     return encode_sections(MAGIC, fields, sections, types)
 
 
+class IncompatibleRows(WordFileError):
+    """A hit rows file intact (its checksum is the catalog's) but written for another
+    format, ``marshal`` or column list: copying it again would not help."""
+
+
+# Files refused once, by (path, reference): not checksummed (nor, on PostgreSQL, copied
+# from the database) again at each reload of the snapshot, until the catalog names
+# another file or the process restarts.
+_REFUSED: set[tuple[str, str]] = set()
+
+
 class HitRows:
     """The rows stored at an import, less those writes since have changed."""
 
     __slots__ = (
-        "_base", "_changed", "_dirty", "_mapped", "_offsets", "_top", "filters", "reference",
+        "_base", "_changed", "_dirty", "_mapped", "_offsets", "_top", "filter_columns",
+        "reference", "stored_filter_columns",
     )  # fmt: skip
 
     def __init__(
@@ -150,12 +160,13 @@ class HitRows:
         base: int,
         dirty: frozenset[int] = frozenset(),
         changed: frozenset[int] = frozenset(),
-        filters: FilterColumns | None = None,
+        filter_columns: tuple[FilterColumns | None, FilterColumns | None] = (None, None),
     ) -> None:
         self.reference = reference  # catalog_meta's "<name> <checksum>" of the file
-        # The columns filters test, by rank (None: the file has none, or too many
-        # movies were written since the import): filtered searches in memory.
-        self.filters = filters
+        # The columns filters test, by rank, as the file holds them, and with the values
+        # now of the movies written since the import (None: the file has none, or too
+        # many movies were written): filtered searches in memory.
+        self.stored_filter_columns, self.filter_columns = filter_columns
         self._mapped = mapped
         self._offsets = offsets
         self._base = base  # where row_bytes begins in the mapping
@@ -173,23 +184,23 @@ class HitRows:
             header.get(key) for key in ("format", "catalog_version", "marshal_version", "columns")
         )
         if found[0] not in READ_FORMATS or found[1:] != expected:
-            raise WordFileError(f"{path} holds {found}, not {(FORMAT, *expected)}")
-        filters = None
+            raise IncompatibleRows(f"{path} holds {found}, not {(FORMAT, *expected)}")
+        columns = None
         if "kinds" in header and FILTER_SECTION_TYPES.keys() <= sections.keys():
-            filters = FilterColumns(
+            columns = FilterColumns(
                 {name: sections[name] for name in FILTER_SECTION_TYPES}, header["kinds"]
             )
-        offsets = sections["row_offsets"]
-        return cls(reference, mapped, offsets, header["sections"]["row_bytes"][0], filters=filters)
+        offsets, base = sections["row_offsets"], header["sections"]["row_bytes"][0]
+        return cls(reference, mapped, offsets, base, filter_columns=(columns, columns))
 
     def with_changes(
         self,
         dirty: Iterable[int],
         changed: Iterable[int],
-        filters: FilterColumns | None = None,
+        filter_columns: FilterColumns | None = None,
     ) -> HitRows:
         """The same mapping, leaving out the ranks ``dirty`` and the movie ids ``changed``;
-        ``filters``: the filter columns with the written movies' values now."""
+        ``filter_columns``: the file's with the written movies' values now (None: none)."""
         return HitRows(
             self.reference,
             self._mapped,
@@ -197,7 +208,7 @@ class HitRows:
             self._base,
             frozenset(dirty),
             frozenset(changed),
-            filters,
+            (self.stored_filter_columns, filter_columns),
         )
 
     async def is_current(self, reader: Reader, version: int) -> bool:
@@ -248,10 +259,15 @@ def open_sqlite_hit_rows(
     async def rows_of(built: int, reference: str) -> HitRows | None:
         name = reference.partition(" ")[0]
         path = catalog.parent / Path(name).name  # never outside the catalog's directory
+        refused = (str(path), reference)
+        if refused in _REFUSED:
+            return None
         try:
             return HitRows.map_file(path, reference, catalog_version=built)
         except WordFileError as exc:
-            log.warning("hit rows not used (%s): pages read their rows by statement", exc)
+            _REFUSED.add(refused)
+            log.warning("hit rows not used (%s): pages read their rows by statement "
+                        "until the next import or a restart", exc)  # fmt: skip
             return None
 
     return run_inline(_open_hit_rows(SqliteReader(conn), f"catalog {catalog}", rows_of, previous))
@@ -266,13 +282,31 @@ async def open_postgres_hit_rows(
     async def rows_of(built: int, reference: str) -> HitRows | None:
         digest = reference.partition(" ")[2]
         path = directory / hit_rows_cache_name(built, digest)
-        return await mapped_host_copy(
+        refused = (str(path), reference)
+        if refused in _REFUSED:
+            return None
+
+        def mapped() -> HitRows | IncompatibleRows:
+            # An intact copy of another format is an answer, not a reason to copy again.
+            try:
+                return HitRows.map_file(path, reference, catalog_version=built)
+            except IncompatibleRows as exc:
+                return exc
+
+        found = await mapped_host_copy(
             reader,
             (HIT_ROWS_CHUNKS_SQL, built, digest),
             path,
-            partial(HitRows.map_file, path, reference, catalog_version=built),
+            mapped,
             ("hit rows", "pages read their rows by statement until the next import"),
         )
+        if isinstance(found, HitRows):
+            return found
+        _REFUSED.add(refused)
+        if found is not None:
+            log.warning("hit rows not used (%s): pages read their rows by statement "
+                        "until the next import or a restart", found)  # fmt: skip
+        return None
 
     return await _open_hit_rows(reader, "the PostgreSQL catalog", rows_of, previous)
 
@@ -307,21 +341,6 @@ async def _open_hit_rows(
     # The change records the postings' delta reads too: each changed movie and its rank now.
     changes = await reader.rows(CHANGED_MOVIES_SQL, (int(built),))
     dirty = {int(rank) for _, _, rank in changes if rank is not None}
-    return stored.with_changes(
-        dirty,
-        (movie_id for movie_id, _, _ in changes),
-        await _current_filters(reader, stored.filters, sorted(dirty)),
-    )
-
-
-async def _current_filters(
-    reader: Reader, filters: FilterColumns | None, dirty: list[int]
-) -> FilterColumns | None:
-    """``filters`` with the values now of the movies at the ranks ``dirty`` (written since
-    the import); None past ``MAX_WRITTEN`` of them."""
-    if filters is None or not dirty:
-        return filters
-    if len(dirty) > MAX_WRITTEN:
-        return None
-    marks = ", ".join("?" * len(dirty))
-    return filters.with_current(await reader.rows(CURRENT_SQL.format(marks), dirty))
+    # Always from the file's own columns: a reused mapping's values now are redone.
+    columns = await current_filter_columns(reader, stored.stored_filter_columns, sorted(dirty))
+    return stored.with_changes(dirty, (movie_id for movie_id, _, _ in changes), columns)

@@ -157,9 +157,10 @@ class TextPages:
         if not filters.sql:
             return RankSets.of(postings, match)
         wanted, hit_rows = filters.columns, snapshot.hit_rows
-        if wanted is None or hit_rows is None or hit_rows.filters is None:
+        columns = hit_rows.filter_columns if hit_rows is not None else None
+        if wanted is None or columns is None:
             return None
-        return RankSets.of(postings, match, partial(hit_rows.filters.keep, wanted=wanted))
+        return RankSets.of(postings, match, partial(columns.keep, wanted=wanted))
 
     async def typos_join(
         self,
@@ -297,7 +298,8 @@ class TextPages:
 
         The hit rows are the catalog at the snapshot's version. A page whose ranks
         all came from the snapshot (its postings: no statement ran) takes them as
-        they are; one that read the catalog (a filter, a broad word's tiers) takes
+        they are; one that read the catalog (a broad word's tiers, a filter the
+        columns stored with the rows cannot test) takes
         them only if the catalog it read is still that version of that file: between
         a write, or another file moved to the path, and the poller's reload, its
         ranks may name movies the snapshot has not seen.

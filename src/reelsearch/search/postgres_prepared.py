@@ -187,10 +187,11 @@ class PagePreparer:
         self, snapshot: CatalogSnapshot, match: TextMatch, filters: Filters, need: int
     ) -> bool:
         """Whether the title postings answer the page as on SQLite: they can answer the
-        match (no filter on the movies' columns, no part too broad) and it is small
-        enough to rank whole (``as_typed``), so the only read is the page's rows by
-        rank. A broad match keeps the one statement: its tiers' best rows would be
-        one more round trip, to the index, either way."""
+        match (its filters, if any, tested on the columns stored with the hit rows; no
+        part too broad) and it is small enough to rank whole (``as_typed``), so the only
+        read is the page's rows by rank, none when the hit rows hold them. A broad
+        match keeps the one statement: its tiers' best rows would be one more round
+        trip, to the index, either way."""
         sets = self.tiered.pages.rank_sets(snapshot, match, filters)
         return sets is not None and len(sets.plain) <= max(need, PROBE_ROWS)
 

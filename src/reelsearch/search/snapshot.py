@@ -327,7 +327,8 @@ class CatalogSnapshot:
         if self.postings is None and self.hit_rows is None:
             return self
         # Nor hit rows: the PostgreSQL page's replay keys its answers on the rows it
-        # must read (they have none today; a snapshot with them must not reach it).
+        # must read (the one statement answers them; a snapshot whose pages take rows
+        # from the mapped file must not reach it).
         return replace(self, postings=None, stored_postings=None, hit_rows=None)
 
     def stored_postings_pair(self) -> tuple[str, TitlePostings] | None:
