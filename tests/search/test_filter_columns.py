@@ -33,7 +33,7 @@ from reelsearch.search.sqlite import SqliteSearchEngine
 KINDS = ("movie", "tvSeries", "short")
 GENRES = {f"g{bit}": (bit, f"G{bit}") for bit in range(30)}
 # What build_filters reads of a snapshot: the catalog's kinds and genres.
-CATALOG = cast(CatalogSnapshot, SimpleNamespace(kinds=set(KINDS), genres=GENRES))
+CATALOG = cast(CatalogSnapshot, SimpleNamespace(kinds=frozenset(KINDS), genres=GENRES))
 movie_values = st.tuples(
     st.one_of(st.none(), st.integers(1890, 2030)),
     st.one_of(st.none(), st.floats(1.0, 10.0, allow_nan=False)),
