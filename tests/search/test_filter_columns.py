@@ -19,6 +19,7 @@ from typing import Any, cast
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from test_hit_rows import selects, traced
 
 from conftest import settings_for
 from reelsearch.errors import InvalidRequest
@@ -150,18 +151,13 @@ def _without_filter_columns(engine: BlockingSearchEngine) -> BlockingSearchEngin
 def test_filtered_searches_of_the_sample_answer_as_the_title_index(sample_db: Path) -> None:
     """Every filtered search above answers (hits, total, exactness) what it answers with
     its filters in the statements; a small filtered match sends no statement at all."""
-    statements: list[str] = []
     settings = settings_for(sample_db, db_read_pool_size=1)
     opened = open_blocking_engine(settings)
     other = _without_filter_columns(open_blocking_engine(settings))
     try:
-        inner = opened.engine
-        assert isinstance(inner, SqliteSearchEngine)
-        with inner.pool.connection() as conn:
-            conn.set_trace_callback(statements.append)
-        statements.clear()
+        statements = traced(opened)
         hits = opened.search(parse_search([("q", "matrix"), ("year_from", "1999")])).hits
-        assert [] == [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert [] == selects(statements)
         assert ["The Matrix"] == [hit["title"] for hit in hits][:1]
         assert all(hit["year"] >= 1999 for hit in hits)
         answered, in_memory = 0, []
@@ -169,7 +165,7 @@ def test_filtered_searches_of_the_sample_answer_as_the_title_index(sample_db: Pa
             query = parse_search(params)
             statements.clear()
             found = opened.search(query)
-            if not [s for s in statements if s.lstrip().upper().startswith("SELECT")]:
+            if not selects(statements):
                 in_memory.append(params[0][1])
             expected = other.search(query)
             assert (expected.hits, expected.total, expected.total_is_exact) == (

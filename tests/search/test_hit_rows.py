@@ -123,21 +123,32 @@ def test_every_stored_row_is_the_row_the_statement_reads(sample_db: Path) -> Non
     )
 
 
+def traced(engine: BlockingSearchEngine) -> list[str]:
+    """The list SQLite appends every statement ``engine`` sends to (it must have a single
+    pooled connection)."""
+    inner = engine.engine
+    assert isinstance(inner, SqliteSearchEngine)
+    statements: list[str] = []
+    with inner.pool.connection() as conn:
+        conn.set_trace_callback(statements.append)
+    return statements
+
+
+def selects(statements: list[str]) -> list[str]:
+    """The reads among ``statements`` (BEGIN and COMMIT left out)."""
+    return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+
+
 def test_a_text_search_sends_no_statement_and_answers_as_without(sample_db: Path) -> None:
     """With the title postings and the hit rows mapped, "matrix" reads no statement on its
     connection, and every bench-like search answers what the statement path answers."""
-    statements: list[str] = []
     settings = settings_for(sample_db, db_read_pool_size=1)
     opened = open_blocking_engine(settings)
     other = _without_hit_rows(open_blocking_engine(settings))
     try:
-        inner = opened.engine
-        assert isinstance(inner, SqliteSearchEngine)
-        with inner.pool.connection() as conn:
-            conn.set_trace_callback(statements.append)
-        statements.clear()
+        statements = traced(opened)
         hits = opened.search(parse_search([("q", "matrix")])).hits
-        assert [] == [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert [] == selects(statements)
         assert "The Matrix" == hits[0]["title"]
         for params in (
             [("q", "matrix")],

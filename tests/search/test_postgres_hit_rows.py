@@ -18,11 +18,9 @@ from typing import Any
 import pytest
 from test_filter_columns import FILTERED
 from test_hit_rows import NEW, TOY_STORY
-from test_postgres_postings import ROWS_BY_RANK, Engine, _answers, _sql
+from test_postgres_postings import ROWS_BY_RANK, Engine, _answers, _sql, import_small
 
-from conftest import SMALL_AKAS, SMALL_TITLES, TEST_DEADLINE_MS, write_imdb
 from reelsearch.catalog.documents import DeleteMovie, Operation, PutMovie
-from reelsearch.catalog.importers.imdb import import_imdb
 from reelsearch.catalog.records import MovieRecord
 from reelsearch.config import Settings
 from reelsearch.search.columns import COLUMNS, SEARCH_RANK
@@ -37,13 +35,7 @@ NO_HIT_ROWS = "DELETE FROM catalog_meta WHERE key = 'hit_rows'"
 def imported(postgres_databases: Callable[[str], str], tmp_path: Path) -> Settings:
     """The small titles imported into a private PostgreSQL database, with a private
     per-host cache directory."""
-    settings = Settings(
-        database_url=postgres_databases("hit_rows"),
-        search_deadline_ms=TEST_DEADLINE_MS,
-        word_index_cache_dir=str(tmp_path / "cache"),
-    )
-    import_imdb(settings, list(write_imdb(tmp_path / "dump", SMALL_TITLES, SMALL_AKAS).values()))
-    return settings
+    return import_small(postgres_databases, tmp_path, "hit_rows")
 
 
 @pytest.fixture

@@ -97,17 +97,23 @@ class Engine:
         self.loop.close()
 
 
-@pytest.fixture
-def imported(postgres_databases: Callable[[str], str], tmp_path: Path) -> Settings:
-    """The small titles imported into a private PostgreSQL database, with a private
-    per-host cache directory."""
+def import_small(create: Callable[[str], str], tmp_path: Path, name: str) -> Settings:
+    """The small titles imported into a new PostgreSQL database ``name`` (``create``:
+    conftest's ``postgres_databases``), with a private per-host cache directory."""
     settings = Settings(
-        database_url=postgres_databases("postings"),
+        database_url=create(name),
         search_deadline_ms=TEST_DEADLINE_MS,
         word_index_cache_dir=str(tmp_path / "cache"),
     )
     import_imdb(settings, list(write_imdb(tmp_path / "dump", SMALL_TITLES, SMALL_AKAS).values()))
     return settings
+
+
+@pytest.fixture
+def imported(postgres_databases: Callable[[str], str], tmp_path: Path) -> Settings:
+    """The small titles imported into a private PostgreSQL database, with a private
+    per-host cache directory."""
+    return import_small(postgres_databases, tmp_path, "postings")
 
 
 @pytest.fixture
