@@ -32,16 +32,24 @@ from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.sqlite import SqliteSearchEngine
 
 KINDS = ("movie", "tvSeries", "short")
+NEW_KIND = "videoGame"  # a kind only movies written since the import have
 GENRES = {f"g{bit}": (bit, f"G{bit}") for bit in range(30)}
 # What build_filters reads of a snapshot: the catalog's kinds and genres.
-CATALOG = cast(CatalogSnapshot, SimpleNamespace(kinds=frozenset(KINDS), genres=GENRES))
-movie_values = st.tuples(
-    st.one_of(st.none(), st.integers(1890, 2030)),
-    st.one_of(st.none(), st.floats(1.0, 10.0, allow_nan=False)),
-    st.integers(0, 3_000_000),
-    st.sampled_from(KINDS),
-    st.integers(0, (1 << 30) - 1),
-)
+CATALOG = cast(CatalogSnapshot, SimpleNamespace(kinds=frozenset((*KINDS, NEW_KIND)), genres=GENRES))
+
+
+def values_of(kinds: tuple[str, ...]) -> st.SearchStrategy[tuple[Any, ...]]:
+    """A movie's (year, rating, votes, kind, genre_mask), its kind one of ``kinds``."""
+    return st.tuples(
+        st.one_of(st.none(), st.integers(1890, 2030)),
+        st.one_of(st.none(), st.floats(1.0, 10.0, allow_nan=False)),
+        st.integers(0, 3_000_000),
+        st.sampled_from(kinds),
+        st.integers(0, (1 << 30) - 1),
+    )
+
+
+movie_values = values_of(KINDS)
 filter_params = st.fixed_dictionaries(
     {},
     optional={
@@ -49,7 +57,7 @@ filter_params = st.fixed_dictionaries(
         "year_to": st.integers(1880, 2035).map(str),
         "min_rating": st.decimals(0, 10, places=1).map(str),
         "min_votes": st.integers(0, 3_000_000).map(str),
-        "kind": st.sampled_from(KINDS),
+        "kind": st.sampled_from((*KINDS, NEW_KIND)),
         "genres": st.lists(st.sampled_from(sorted(GENRES)), min_size=1, max_size=3).map(
             lambda names: ",".join([*names, names[0].upper()])  # one named twice
         ),
@@ -64,14 +72,14 @@ def test_keep_keeps_what_the_statements_where_keeps(
     movies: list[tuple[Any, ...]], params: dict[str, str], data: st.DataObject
 ) -> None:
     """For any movies (some without a year or rating) stored at ranks 1..n, some written
-    since the import (new values, and ranks past the stored ones), and any filters a
-    client may send, ``keep`` on the values ``build_filters`` makes leaves exactly the
-    ranks its SQL keeps in SQLite, in order."""
+    since the import (new values, a kind new since, ranks past the stored ones), and any
+    filters a client may send, ``keep`` on the values ``build_filters`` makes leaves
+    exactly the ranks its SQL keeps in SQLite, in order."""
     ranks = np.arange(1, len(movies) + 1, dtype=np.int64)
     encoded = encode_filter_columns(ranks, movies, len(movies) + 1)
     assert encoded is not None
     written = data.draw(st.sets(st.integers(1, len(movies) + 5)))
-    now = {rank: data.draw(movie_values) for rank in written}
+    now = {rank: data.draw(values_of((*KINDS, NEW_KIND))) for rank in written}
     columns = FilterColumns(*encoded).with_current([(r, *v) for r, v in now.items()])
     values = {**{rank: movies[rank - 1] for rank in ranks.tolist()}, **now}
     try:
@@ -100,15 +108,22 @@ def test_keep_keeps_what_the_statements_where_keeps(
     assert expected == columns.keep(asked, filters.columns).tolist()
 
 
-def test_accepts_follows_sql_null() -> None:
+def _passes(wanted: ColumnFilter, *movie: Any) -> bool:
+    """Whether ``keep`` keeps one movie (year, rating, votes, kind, genre_mask) at rank 1."""
+    encoded = encode_filter_columns(np.array([1]), [movie], 2)
+    assert encoded is not None
+    return [1] == FilterColumns(*encoded).keep(np.array([1], dtype=np.int64), wanted).tolist()
+
+
+def test_keep_follows_sql_null() -> None:
     """A movie without a year is in no year range, one without a rating under no rating
     floor; "all" genres needs every bit of the mask, "any" one."""
-    assert not ColumnFilter(year_to=2000).accepts(None, 5.0, 10, "movie", 0)
-    assert not ColumnFilter(min_rating=1.0).accepts(1999, None, 10, "movie", 0)
-    assert ColumnFilter(min_votes=10).accepts(None, None, 10, "movie", 0)
-    assert ColumnFilter(genre_mask=0b101).accepts(None, None, 0, "movie", 0b100)
-    assert not ColumnFilter(genre_mask=0b101, all_genres=True).accepts(None, None, 0, "x", 0b100)
-    assert not ColumnFilter(kind="short").accepts(None, None, 0, "movie", 0)
+    assert not _passes(ColumnFilter(year_to=2000), None, 5.0, 10, "movie", 0)
+    assert not _passes(ColumnFilter(min_rating=1.0), 1999, None, 10, "movie", 0)
+    assert _passes(ColumnFilter(min_votes=10), None, None, 10, "movie", 0)
+    assert _passes(ColumnFilter(genre_mask=0b101), None, None, 0, "movie", 0b100)
+    assert not _passes(ColumnFilter(genre_mask=0b101, all_genres=True), None, None, 0, "x", 0b100)
+    assert not _passes(ColumnFilter(kind="short"), None, None, 0, "movie", 0)
 
 
 # Filtered searches of the sample: small matches (ranked in memory), broad ones (tiers
@@ -187,32 +202,35 @@ def test_filtered_searches_of_the_sample_answer_as_the_title_index(sample_db: Pa
 
 def test_every_movie_of_the_sample_has_its_stored_values(sample_db: Path) -> None:
     """The stored columns of each of the 58,788 movies pass exactly the filters its
-    catalog row passes: its year, rating, votes, kind and genres as stored."""
+    catalog row passes, as the catalog's own WHERE says: its year, rating, votes, kind
+    and genres as stored."""
     opened = open_blocking_engine(settings_for(sample_db))
     try:
         hit_rows = opened.snapshot.hit_rows
         assert hit_rows is not None and hit_rows.filter_columns is not None
         columns = hit_rows.filter_columns
-        conn = sqlite3.connect(f"file:{sample_db}?mode=ro", uri=True)
-        try:
-            rows = conn.execute(
-                "SELECT search_rank, year, rating, votes, kind, genre_mask FROM movies "
-                "ORDER BY search_rank"
-            ).fetchall()
-        finally:
-            conn.close()
     finally:
         opened.close()
-    assert 58_788 == len(rows)
-    ranks = np.array([row[0] for row in rows], dtype=np.int64)
-    for wanted in (
-        ColumnFilter(year_from=1990, year_to=1999),
-        ColumnFilter(min_rating=7.3),
-        ColumnFilter(min_votes=1000),
-        ColumnFilter(kind="movie"),
-        ColumnFilter(genre_mask=0b110, all_genres=True),
-        ColumnFilter(genre_mask=0b1001),
-    ):
-        expected = [row[0] for row in rows if wanted.accepts(*row[1:])]
-        assert expected == columns.keep(ranks, wanted).tolist(), wanted
-        assert len(expected) > 10, wanted  # a filter that keeps something
+    cases = [
+        (ColumnFilter(year_from=1990, year_to=1999), "m.year >= 1990 AND m.year <= 1999"),
+        (ColumnFilter(min_rating=7.3), "m.rating >= 7.3"),
+        (ColumnFilter(min_votes=1000), "m.votes >= 1000"),
+        (ColumnFilter(kind="movie"), "m.kind = 'movie'"),
+        (ColumnFilter(genre_mask=0b110, all_genres=True), "(m.genre_mask & 6) = 6"),
+        (ColumnFilter(genre_mask=0b1001), "(m.genre_mask & 9) != 0"),
+    ]
+    with closing(sqlite3.connect(f"file:{sample_db}?mode=ro", uri=True)) as conn:
+        ranks = np.array(
+            [rank for (rank,) in conn.execute("SELECT search_rank FROM movies ORDER BY 1")],
+            dtype=np.int64,
+        )
+        assert 58_788 == len(ranks)
+        for wanted, where in cases:
+            expected = [
+                rank
+                for (rank,) in conn.execute(
+                    f"SELECT search_rank FROM movies AS m WHERE {where} ORDER BY 1"
+                )
+            ]
+            assert expected == columns.keep(ranks, wanted).tolist(), wanted
+            assert len(expected) > 10, wanted  # a filter that keeps something

@@ -18,7 +18,8 @@ range and one without a rating under no rating floor, as the statement has it.
 
 Movies written since the import (the hit rows' change records) hold ranks
 whose stored values may be stale: their current values are read by statement
-when the snapshot is loaded (``with_current``) and tested one by one.
+when the snapshot is loaded (``with_current``) into small arrays of their own,
+tested the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reelsearch.search.postings import Ranks
+from reelsearch.search.postings_delta import rows_at_ranks
 from reelsearch.search.readers import Reader
 
 # What the hit rows' read adds after the row's own columns (``hit_rows.ALL_ROWS_SQL``).
@@ -43,8 +45,8 @@ CURRENT_SQL = (
     "FROM movies AS m WHERE m.search_rank IN ({})"
 )
 # More movies written since the import than this: filters go to the catalog again
-# (one statement per this many ranks at each reload, and a Python test per written
-# movie a search matches, would cost more than they save).
+# (their reads at each reload, and a test per written movie a search matches, would
+# cost more than they save).
 MAX_WRITTEN = 5_000
 # Kinds the ``kind`` section can name (a uint8 each).
 MAX_KINDS = 255
@@ -62,23 +64,6 @@ class ColumnFilter:
     genre_mask: int = 0
     all_genres: bool = False  # every genre of the mask (else any one)
 
-    def accepts(self, year: Any, rating: Any, votes: int, kind: str, genre_mask: int) -> bool:
-        """Whether one movie's values pass, as the statement's WHERE would have it."""
-        if self.year_from is not None and (year is None or year < self.year_from):
-            return False
-        if self.year_to is not None and (year is None or year > self.year_to):
-            return False
-        if self.min_rating is not None and (rating is None or rating < self.min_rating):
-            return False
-        if self.min_votes is not None and votes < self.min_votes:
-            return False
-        if self.kind is not None and kind != self.kind:
-            return False
-        mask = self.genre_mask
-        if mask and self.all_genres:
-            return genre_mask & mask == mask
-        return not mask or genre_mask & mask != 0
-
 
 def encode_filter_columns(
     ranks: npt.NDArray[np.int64], values: Sequence[Sequence[Any]], size: int
@@ -90,6 +75,13 @@ def encode_filter_columns(
     if len(kinds) > MAX_KINDS:
         return None
     code = {kind: number for number, kind in enumerate(kinds)}
+    return _column_arrays(ranks, values, size, code), kinds
+
+
+def _column_arrays(
+    ranks: npt.NDArray[np.int64], values: Sequence[Sequence[Any]], size: int, code: dict[str, int]
+) -> dict[str, npt.NDArray[Any]]:
+    """``encode_filter_columns``' arrays, the kinds numbered by ``code``."""
     arrays: dict[str, npt.NDArray[Any]] = {
         name: np.zeros(size, dtype=kind) for name, kind in SECTION_TYPES.items()
     }
@@ -99,70 +91,90 @@ def encode_filter_columns(
     arrays["votes"][ranks] = [row[2] for row in values]
     arrays["kind"][ranks] = [code[str(row[3])] for row in values]
     arrays["genre_mask"][ranks] = [row[4] for row in values]
-    return arrays, kinds
+    return arrays
+
+
+def _passing(
+    arrays: dict[str, npt.NDArray[Any]],
+    kinds: dict[str, int],
+    at: npt.NDArray[Any],
+    wanted: ColumnFilter,
+) -> npt.NDArray[np.bool_]:
+    """Whether each movie at the positions ``at`` of ``arrays`` passes ``wanted``, as the
+    statement's WHERE has it (NaN, SQL's NULL, passes no bound)."""
+    ok = np.ones(len(at), dtype=np.bool_)
+    if wanted.year_from is not None:
+        ok &= arrays["year"][at] >= wanted.year_from
+    if wanted.year_to is not None:
+        ok &= arrays["year"][at] <= wanted.year_to
+    if wanted.min_rating is not None:
+        ok &= arrays["rating"][at] >= wanted.min_rating
+    if wanted.min_votes is not None:
+        ok &= arrays["votes"][at] >= wanted.min_votes
+    if wanted.kind is not None:
+        code = kinds.get(wanted.kind)
+        ok &= False if code is None else arrays["kind"][at] == code
+    if wanted.genre_mask:
+        genres = arrays["genre_mask"][at] & wanted.genre_mask
+        ok &= genres == wanted.genre_mask if wanted.all_genres else genres != 0
+    return ok
 
 
 class FilterColumns:
     """The filtered columns of every movie at the import, with the current values of
-    those written since."""
+    those written since (arrays of their own, by position in ``_current_ranks``)."""
 
     __slots__ = ("_arrays", "_current", "_current_ranks", "_kinds", "_top")
 
     def __init__(
         self,
         arrays: dict[str, npt.NDArray[Any]],
-        kinds: Sequence[str],
-        current: dict[int, tuple[Any, ...]] | None = None,
+        kinds: Sequence[str] | dict[str, int],
+        current: tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[Any]]] | None = None,
     ) -> None:
         self._arrays = arrays
-        self._kinds = {kind: number for number, kind in enumerate(kinds)}
+        self._kinds = (
+            kinds if isinstance(kinds, dict) else {kind: n for n, kind in enumerate(kinds)}
+        )
         self._top = len(arrays["votes"])  # ranks below this one were stored
-        self._current = current or {}
-        self._current_ranks = np.array(sorted(self._current), dtype=np.int64)
+        empty: tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[Any]]] = (
+            np.zeros(0, dtype=np.int64),
+            {},
+        )
+        self._current_ranks, self._current = current if current is not None else empty
 
-    def with_current(self, rows: Iterable[Sequence[Any]]) -> FilterColumns:
+    def with_current(self, rows: Iterable[Sequence[Any]]) -> FilterColumns | None:
         """The same arrays, with the values now of the written movies ``rows`` (rank first,
-        then ``CURRENT_SQL``'s columns) tested in their place."""
-        current = {int(row[0]): tuple(row[1:]) for row in rows}
-        return FilterColumns(self._arrays, list(self._kinds), current)
+        then ``CURRENT_SQL``'s columns) tested in their place; None if their kinds and
+        the file's are more than a byte numbers."""
+        by_rank = sorted((int(row[0]), tuple(row[1:])) for row in rows)
+        values = [movie for _, movie in by_rank]
+        kinds = dict(self._kinds)  # a kind new since the import: the next number
+        for kind in sorted({str(movie[3]) for movie in values} - kinds.keys()):
+            kinds[kind] = len(kinds)
+        if len(kinds) > MAX_KINDS:
+            return None
+        ranks = np.array([rank for rank, _ in by_rank], dtype=np.int64)
+        arrays = _column_arrays(np.arange(len(values)), values, len(values), kinds)
+        return FilterColumns(self._arrays, kinds, (ranks, arrays))
 
     def keep(self, ranks: Ranks, wanted: ColumnFilter) -> Ranks:
         """The ranks of ``ranks`` (sorted) whose movies pass ``wanted``, in order."""
         if not len(ranks):
             return ranks
-        current, top = self._current, self._top
-        special: npt.NDArray[np.bool_] | None = None
-        at = ranks
-        if current or ranks[-1] >= top:
-            special = ranks >= top
-            if current:  # both sorted: a binary search per rank, not a sort of both
-                written = self._current_ranks
-                found = np.searchsorted(written, ranks)
-                found[found == len(written)] = 0
-                special |= written[found] == ranks
-            at = np.where(special, 0, ranks)
-        arrays = self._arrays
-        ok = np.ones(len(ranks), dtype=np.bool_)
-        if wanted.year_from is not None:
-            ok &= arrays["year"][at] >= wanted.year_from
-        if wanted.year_to is not None:
-            ok &= arrays["year"][at] <= wanted.year_to
-        if wanted.min_rating is not None:
-            ok &= arrays["rating"][at] >= wanted.min_rating
-        if wanted.min_votes is not None:
-            ok &= arrays["votes"][at] >= wanted.min_votes
-        if wanted.kind is not None:
-            code = self._kinds.get(wanted.kind)
-            ok &= False if code is None else arrays["kind"][at] == code
-        if wanted.genre_mask:
-            genres = arrays["genre_mask"][at] & wanted.genre_mask
-            ok &= genres == wanted.genre_mask if wanted.all_genres else genres != 0
-        if special is not None:
-            for index in np.flatnonzero(special).tolist():
-                # A movie written since the import: its values now (none: not a movie the
-                # catalog's postings can hold, so never one a statement would return).
-                values = current.get(int(ranks[index]))
-                ok[index] = values is not None and wanted.accepts(*values)
+        written, top = self._current_ranks, self._top
+        if not len(written) and ranks[-1] < top:  # most catalogs: no write since the import
+            return ranks[_passing(self._arrays, self._kinds, ranks, wanted)]
+        # A written movie's values now, from its own arrays; a rank past the file's and
+        # not written holds no movie the postings can give (never one a statement would).
+        position = np.searchsorted(written, ranks)
+        position[position == len(written)] = 0
+        is_written = written[position] == ranks if len(written) else ranks < 0
+        stored = ~is_written & (ranks < top)
+        ok = _passing(self._arrays, self._kinds, np.where(stored, ranks, 0), wanted) & stored
+        if len(written):
+            now = _passing(self._current, self._kinds, position, wanted)
+            ok |= now & is_written
         return ranks[ok]
 
 
@@ -176,5 +188,4 @@ async def current_filter_columns(
         return stored
     if len(written) > MAX_WRITTEN:
         return None
-    marks = ", ".join("?" * len(written))
-    return stored.with_current(await reader.rows(CURRENT_SQL.format(marks), written))
+    return stored.with_current(await rows_at_ranks(reader, CURRENT_SQL, written))

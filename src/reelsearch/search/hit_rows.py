@@ -138,9 +138,9 @@ class IncompatibleRows(WordFileError):
     format, ``marshal`` or column list: copying it again would not help."""
 
 
-# Files refused once, by (path, reference): not checksummed (nor, on PostgreSQL, copied
-# from the database) again at each reload of the snapshot, until the catalog names
-# another file or the process restarts.
+# Files refused once, by (directory, reference): not checksummed (nor, on PostgreSQL,
+# copied from the database) again at each reload of the snapshot, until the catalog
+# names another file or the process restarts.
 _REFUSED: set[tuple[str, str]] = set()
 
 
@@ -259,18 +259,14 @@ def open_sqlite_hit_rows(
     async def rows_of(built: int, reference: str) -> HitRows | None:
         name = reference.partition(" ")[0]
         path = catalog.parent / Path(name).name  # never outside the catalog's directory
-        refused = (str(path), reference)
-        if refused in _REFUSED:
-            return None
         try:
             return HitRows.map_file(path, reference, catalog_version=built)
         except WordFileError as exc:
-            _REFUSED.add(refused)
-            log.warning("hit rows not used (%s): pages read their rows by statement "
-                        "until the next import or a restart", exc)  # fmt: skip
+            _log_refused(exc)
             return None
 
-    return run_inline(_open_hit_rows(SqliteReader(conn), f"catalog {catalog}", rows_of, previous))
+    place = (f"catalog {catalog}", str(catalog.parent))
+    return run_inline(_open_hit_rows(SqliteReader(conn), place, rows_of, previous))
 
 
 async def open_postgres_hit_rows(
@@ -282,9 +278,6 @@ async def open_postgres_hit_rows(
     async def rows_of(built: int, reference: str) -> HitRows | None:
         digest = reference.partition(" ")[2]
         path = directory / hit_rows_cache_name(built, digest)
-        refused = (str(path), reference)
-        if refused in _REFUSED:
-            return None
 
         def mapped() -> HitRows | IncompatibleRows:
             # An intact copy of another format is an answer, not a reason to copy again.
@@ -300,23 +293,28 @@ async def open_postgres_hit_rows(
             mapped,
             ("hit rows", "pages read their rows by statement until the next import"),
         )
-        if isinstance(found, HitRows):
-            return found
-        _REFUSED.add(refused)
-        if found is not None:
-            log.warning("hit rows not used (%s): pages read their rows by statement "
-                        "until the next import or a restart", found)  # fmt: skip
-        return None
+        if isinstance(found, IncompatibleRows):
+            _log_refused(found)
+            return None
+        return found  # None: mapped_host_copy logged why
 
-    return await _open_hit_rows(reader, "the PostgreSQL catalog", rows_of, previous)
+    place = ("the PostgreSQL catalog", str(directory))
+    return await _open_hit_rows(reader, place, rows_of, previous)
+
+
+def _log_refused(reason: WordFileError) -> None:
+    log.warning("hit rows not used (%s): pages read their rows by statement until the "
+                "next import or a restart", reason)  # fmt: skip
 
 
 async def _open_hit_rows(
-    reader: Reader, where: str, rows_of: RowsOf, previous: HitRows | None
+    reader: Reader, place: tuple[str, str], rows_of: RowsOf, previous: HitRows | None
 ) -> HitRows | None:
     """What both backends do around finding the file (``rows_of``): the catalog's
-    reference read and checked, the previous version's mapping kept, the movies written
-    since the import left out."""
+    reference read and checked, the previous version's mapping kept, a file refused
+    once not tried again, the movies written since the import left out. ``place``:
+    what the log calls the catalog, and the directory its file or host copy is in."""
+    where = place[0]
     row = await reader.row(HIT_ROWS_SQL)
     if row is None or not row[0]:
         log.info("%s names no hit rows: pages read their rows by statement", where)
@@ -334,8 +332,12 @@ async def _open_hit_rows(
     if previous is not None and previous.reference == reference:
         stored = previous
     else:
+        refused = (place[1], reference)
+        if refused in _REFUSED:
+            return None
         mapped = await rows_of(int(built), reference)
         if mapped is None:
+            _REFUSED.add(refused)
             return None
         stored = mapped
     # The change records the postings' delta reads too: each changed movie and its rank now.

@@ -27,7 +27,7 @@ title index has: any difference and the postings are not used.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import reduce
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,7 @@ from reelsearch.search.normalize import JOINED_TITLES, TITLE_SEPARATOR
 from reelsearch.search.postings import PostingsDelta, Ranks, TitlePostings
 
 if TYPE_CHECKING:
-    from reelsearch.search.readers import Reader
+    from reelsearch.search.readers import Reader, Row
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +106,20 @@ def _ranks_stored_with(stored: TitlePostings, words: list[str]) -> list[int]:
 async def _titles_at(reader: Reader, ranks: list[int]) -> dict[int, str]:
     """rank -> title document of the movies at ``ranks`` now (primary-key-like reads
     through the rank index)."""
-    found: dict[int, str] = {}
+    return {
+        int(rank): norm_title + JOINED_TITLES + alt_norm_titles if alt_norm_titles else norm_title
+        for rank, norm_title, alt_norm_titles in await rows_at_ranks(reader, TITLES_AT_SQL, ranks)
+    }
+
+
+async def rows_at_ranks(reader: Reader, sql: str, ranks: Sequence[int]) -> list[Row]:
+    """The rows ``sql`` (its ``IN ({})`` filled with one mark per rank) reads for
+    ``ranks``, in chunks of ``_RANKS_PER_READ``: a few statement shapes, under SQLite's
+    limit of bound variables."""
+    found: list[Row] = []
     for start in range(0, len(ranks), _RANKS_PER_READ):
         chunk = ranks[start : start + _RANKS_PER_READ]
-        sql = TITLES_AT_SQL.format(", ".join("?" * len(chunk)))
-        for rank, norm_title, alt_norm_titles in await reader.rows(sql, chunk):
-            found[int(rank)] = (
-                norm_title + JOINED_TITLES + alt_norm_titles if alt_norm_titles else norm_title
-            )
+        found += await reader.rows(sql.format(", ".join("?" * len(chunk))), chunk)
     return found
 
 
