@@ -136,6 +136,35 @@ def _serve_slow_app(port: int, shutdown_timeout: int, log: Path) -> subprocess.P
                                 env=env, start_new_session=True)  # fmt: skip
 
 
+def _wait_answering(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/slow", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within 30 s")
+
+
+def test_workers_inherit_the_parents_objects_frozen(tmp_path: Path) -> None:
+    """What the serving process loaded before granian forked a worker is out of the
+    worker's collections (serving.freeze_before_fork): a full collection there would
+    write to every inherited object and unshare its pages."""
+    port = free_port()
+    proc = _serve_slow_app(port, 5, tmp_path / "serve.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_answering(url)
+        seen = httpx.get(url + "/frozen", timeout=10).json()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert False is seen["serve_walked"]
+    # The parent imported reelsearch.config and .serving: tens of thousands of objects.
+    assert seen["frozen"] > 10_000, seen
+
+
 @pytest.mark.parametrize(
     ("request_seconds", "shutdown_timeout", "answered"), [(2.0, 30, True), (20.0, 1, False)]
 )
@@ -148,12 +177,7 @@ def test_sigterm_lets_requests_in_flight_finish_within_the_timeout(
     proc = _serve_slow_app(port, shutdown_timeout, tmp_path / "serve.log")
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/slow", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
+        _wait_answering(url)
         result: dict[str, object] = {}
 
         def ask() -> None:
