@@ -19,13 +19,16 @@ What a careful operator would set, set once here (docs/decisions/0010):
   ``http/middleware/head_limits.py``;
 - what this process has loaded (the whole app: ``reelsearch.catalog.upgrade``
   imports it) is frozen out of the garbage collector's view before granian
-  forks the workers (``freeze_before_fork``), so their pages stay shared.
+  forks the workers (``freeze_before_fork``), so their pages stay shared, and
+  the workers' threads allocate from one glibc arena (``one_malloc_arena``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import gc
+import os
 import resource
 import socket
 import sys
@@ -36,6 +39,8 @@ from reelsearch.http.apikeys import parse_keys
 from reelsearch.http.middleware.head_limits import GRANIAN_HEAD_BUFFER_BYTES
 
 APP_FACTORY = "reelsearch.http.app:app_from_env"
+# glibc's malloc.h: the most arenas malloc may create (mallopt's parameter number).
+_M_ARENA_MAX = -8
 
 
 def check_address_free(host: str, port: int) -> None:
@@ -78,16 +83,42 @@ def freeze_before_fork() -> int:
 
     A forked worker shares this process's pages until it writes to them. A full
     collection in a worker writes to the header of every object it walks, the
-    ones inherited from here included (~700 modules, ~40 MB), so each worker
+    ones inherited from here included (~700 modules, ~45 MB of heap), so each worker
     soon held a private copy of most of them. Frozen, they are never walked: a
     2-worker server on the sample went from 163-167 to 149 MiB PSS after 300
-    searches (bench/memory.py, bench/RESULTS.md "Thirteenth session"). Reference
+    searches (bench/memory.py; decision 0044). Reference
     counts still copy the pages of the objects a worker uses, which is what it
     should pay. Nothing here is freed by a collection later: this process only
     supervises the workers.
     """
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def one_malloc_arena() -> bool:
+    """Have glibc's malloc serve every thread of the workers from one arena (its
+    ``M_ARENA_MAX``), set before granian forks them; whether it could be set.
+
+    A worker runs its event loop on a thread of granian's ("uvloop_0") and reads
+    in anyio's threads, so glibc gave each its own arena. What a thread frees
+    stays in its arena for that thread's next allocations: the loop thread's arena
+    alone grew to ~9 MB of private pages in a worker after 300 searches, beside
+    the main arena's free space. One arena: a 2-worker server on the sample held
+    133 MiB PSS after the same 300 searches instead of 148-149, at the same
+    throughput (bench/alternate_servers.sh, 7 rounds; decision 0044). The
+    lock the threads share is taken rarely: Python's small objects come from its
+    own allocator, glibc's small chunks from a per-thread cache, granian's Rust
+    side from its own jemalloc, and the loop thread holds the GIL for the rest.
+    ``MALLOC_ARENA_MAX`` in the environment, if set, is the operator's and wins.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    return bool(mallopt(_M_ARENA_MAX, 1))
 
 
 def serve(settings: Settings, app_factory: str = APP_FACTORY) -> None:
@@ -109,6 +140,7 @@ def serve(settings: Settings, app_factory: str = APP_FACTORY) -> None:
               f"that {settings.workers} workers x {settings.connections_per_worker} "
               "connections need; raise it (ulimit -n) or lower "
               "REELSEARCH_CONNECTIONS_PER_WORKER", file=sys.stderr)  # fmt: skip
+    one_malloc_arena()
     freeze_before_fork()
     Granian(
         app_factory,

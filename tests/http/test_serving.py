@@ -165,6 +165,31 @@ def test_workers_inherit_the_parents_objects_frozen(tmp_path: Path) -> None:
     assert seen["frozen"] > 10_000, seen
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc arenas")
+@pytest.mark.parametrize(("environment", "arenas"), [(None, 1), ("4", 4)])
+def test_worker_threads_allocate_from_one_malloc_arena(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environment: str | None, arenas: int
+) -> None:
+    """Threads of a worker that allocate at once share glibc's one arena
+    (serving.one_malloc_arena), so what one frees serves the others; an operator's
+    MALLOC_ARENA_MAX is left as set (4: the threads spread over four arenas)."""
+    if environment is None:
+        monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_ARENA_MAX", environment)
+    port = free_port()
+    proc = _serve_slow_app(port, 5, tmp_path / "serve.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_answering(url)
+        seen = httpx.get(url + "/arenas", timeout=10).json()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert {"arenas": arenas} == seen
+
+
 @pytest.mark.parametrize(
     ("request_seconds", "shutdown_timeout", "answered"), [(2.0, 30, True), (20.0, 1, False)]
 )
