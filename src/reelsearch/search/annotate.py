@@ -15,7 +15,7 @@ from reelsearch.search.highlight import spans
 from reelsearch.search.normalize import normalize
 from reelsearch.search.query import SearchQuery
 from reelsearch.search.readers import Reader, Row
-from reelsearch.search.rows import NORM_TITLE, SEARCH_RANK, Page, titles_of_row
+from reelsearch.search.rows import ALT_NORM_TITLES, NORM_TITLE, SEARCH_RANK, Page, titles_of_row
 
 
 async def annotate(db: Reader, query: SearchQuery, page: Page, hits: list[Hit]) -> None:
@@ -25,11 +25,18 @@ async def annotate(db: Reader, query: SearchQuery, page: Page, hits: list[Hit]) 
     explain = query.explain
     known_by_rank = {} if explain else page.assessed  # explain: every hit assessed in full
     typo_ranks = page.typo_ranks
-    assessed: list[tuple[Assessment, list[str] | None]] = []
+    # (the assessment, None if no more than which title is needed; the titles, None
+    # when the hit matched its own)
+    assessed: list[tuple[Assessment | None, list[str] | None]] = []
     for row in page.rows:
         known = known_by_rank.get(row[SEARCH_RANK])
         if known is not None and not known.title_index:  # its own title: no others to split
             assessed.append((known, None))
+            continue
+        if known is None and not explain and not row[ALT_NORM_TITLES]:
+            # One title, so the one it matched: assessing it would only say its tier,
+            # which nothing here shows (most hits of a broad query's tiers).
+            assessed.append((None, None))
             continue
         all_titles = titles_of_row(row)
         if known is None:  # not ranked by its words, or explained in full
@@ -42,7 +49,9 @@ async def annotate(db: Reader, query: SearchQuery, page: Page, hits: list[Hit]) 
     wants_title, wants_highlights = "matched_title" in fields, "highlights" in fields
     for hit, row, (assessment, titles), title in zip(hits, page.rows, assessed, shown, strict=True):
         words = match.matched_words(
-            titles[assessment.title_index] if titles is not None else row[NORM_TITLE],
+            titles[assessment.title_index]
+            if titles is not None and assessment is not None
+            else row[NORM_TITLE],
             typo_match=row[SEARCH_RANK] in typo_ranks,
         )
         if wants_title:
@@ -53,17 +62,18 @@ async def annotate(db: Reader, query: SearchQuery, page: Page, hits: list[Hit]) 
                 highlights["matched_title"] = spans(title, words, prefix)
             hit["highlights"] = highlights
         if explain:
+            assert assessment is not None  # explain assesses every hit
             hit["explain"] = _explain(assessment, titles or titles_of_row(row), words, row)
 
 
 async def _alternate_titles_shown(
-    db: Reader, rows: list[Row], assessed: list[tuple[Assessment, list[str] | None]]
+    db: Reader, rows: list[Row], assessed: list[tuple[Assessment | None, list[str] | None]]
 ) -> list[str | None]:
     """The displayed alternate title each hit matched best (None: its own title)."""
     wanted = {
         row[0]: titles[a.title_index]
         for row, (a, titles) in zip(rows, assessed, strict=True)
-        if a.title_index and titles is not None
+        if a is not None and a.title_index and titles is not None
     }
     if not wanted:
         return [None] * len(rows)
