@@ -256,7 +256,9 @@ async def test_backends_terminated_while_idle_cost_one_failed_attempt(
     every connection opened before it, and the read runs again on a fresh one.
     The other connections are not tried and failed one by one.
     """
-    engine = await PostgresSearchEngine.open(replace(catalog, db_pool_pre_ping=False))
+    # Postings off: every search reads the catalog ("the" is answered in memory with them).
+    settings = replace(catalog, db_pool_pre_ping=False, title_postings_max_movies=0)
+    engine = await PostgresSearchEngine.open(settings)
     try:
         query = parse_search([("q", "the")])
         # Open every connection the pool may keep (and one overflow, closed on return).
@@ -504,7 +506,13 @@ async def test_waiters_are_served_in_turn(catalog: Settings) -> None:
 
 async def test_exhausted_pool_times_out_as_unavailable(catalog: Settings) -> None:
     """With every connection held, a checkout fails after db_pool_timeout: 503, not a hang."""
-    settings = replace(catalog, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.3)
+    settings = replace(
+        catalog,
+        db_pool_size=1,
+        db_max_overflow=0,
+        db_pool_timeout=0.3,
+        title_postings_max_movies=0,  # every search reads the catalog
+    )
     engine = await PostgresSearchEngine.open(settings)
     try:
         async with engine.pool.connection():
@@ -614,7 +622,8 @@ async def test_searches_plan_their_one_statement_generically_and_the_rest_custom
     """A relevance search runs its one statement with a generic plan; the reads it
     sends besides (facets here) and a sorted search's run custom plans, after one
     switch of the connection; the next relevance search switches it back."""
-    settings = replace(catalog, db_pool_size=1, db_max_overflow=0)
+    # Postings off: every search reads the catalog ("the" is answered in memory with them).
+    settings = replace(catalog, db_pool_size=1, db_max_overflow=0, title_postings_max_movies=0)
     engine = await PostgresSearchEngine.open(settings)
     sent: list[str] = []
     try:

@@ -337,7 +337,8 @@ def test_a_filtered_page_answers_from_the_snapshot_until_the_reload(
     assert "Casablanca" == titles(("q", "casablanca"))[0]
 
 
-BROAD = parse_search([("q", "love"), ("genres", "Drama"), ("limit", "5")])
+# Broad, with preferred tiers: read from the title index (one word is not: test_exact_tier.py).
+BROAD = parse_search([("q", "the love"), ("genres", "Drama"), ("limit", "5")])
 
 
 def _sample_copy(sample_db: Path, tmp_path: Path) -> Path:
@@ -366,7 +367,7 @@ def _by_rank(statements: list[str]) -> list[str]:
 def test_a_broad_page_read_from_the_catalog_before_the_reload_shows_its_rows(
     sample_db: Path, tmp_path: Path
 ) -> None:
-    """A broad filtered search ("love" among dramas) reads its ranks from the title index's
+    """A broad filtered search ("the love" among dramas) reads its ranks from the title index's
     tiers, without their rows, which it takes from the mapped file. Between a retitle and
     the snapshot's reload, the retitled movie on that page shows its new title (upper
     case and a "!": the same words, so the same place): a page that read the catalog

@@ -87,7 +87,11 @@ async def as_typed(
     # rows' columns are known for the page.
     from_probe = plain_limit <= len(found)
     probe_rows = found
-    found = await db.rows(*pages.tiers_statement(match, filters, need, from_probe=from_probe))
+    tier_0 = exact_tier_rows(match, sets, need) if sets is not None and from_probe else None
+    if tier_0 is not None:
+        found = tier_0
+    else:
+        found = await db.rows(*pages.tiers_statement(match, filters, need, from_probe=from_probe))
     known: dict[int, Row] = {}
     if from_probe:
         last = len(tiers)
@@ -115,6 +119,29 @@ async def as_typed(
         return ranks, known, {}, *pages.statements.capped(len(sets.plain), filters)
     total, exact = await pages.statements.count(db, match.plain, filters)
     return ranks, known, {}, total, exact
+
+
+def exact_tier_rows(match: TextMatch, sets: RankSets, need: int) -> list[Row] | None:
+    """The tiers statement's rows from ``sets``, when its last tier (every word) is the
+    probe's and no preferred tier comes between: one word, most often a prefix typed on
+    the way to a title ("ma", "the"). Then tier 0, the exact title, is all it would read,
+    and the postings find it too (``RankSets.exact_rows``); None otherwise."""
+    if match.preferred:
+        return None
+    rows = sets.exact_rows(match.word_key, match.words, need)
+    return None if rows is None else list(rows)
+
+
+def answered_from_sets(match: TextMatch, sets: RankSets, need: int) -> bool:
+    """Whether ``as_typed`` reads nothing for ``match`` beyond ``sets``: a set small enough
+    to rank whole, or a broad one whose tiers are the probe's and the exact title's."""
+    probe = max(need, PROBE_ROWS)
+    if len(sets.plain) <= probe:
+        return True
+    return (
+        tier_plain_limit(match, need) <= probe + 1
+        and exact_tier_rows(match, sets, need) is not None
+    )
 
 
 def _ranked_in_memory(

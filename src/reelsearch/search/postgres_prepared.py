@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reelsearch.search.as_typed import answered_from_sets
 from reelsearch.search.filters import Filters, build_filters, with_year
 from reelsearch.search.held import hold_entry, hold_prepared_page, hold_query
 from reelsearch.search.matching import TextMatch
@@ -188,12 +189,13 @@ class PagePreparer:
     ) -> bool:
         """Whether the title postings answer the page as on SQLite: they can answer the
         match (its filters, if any, tested on the columns stored with the hit rows; no
-        part too broad) and it is small enough to rank whole (``as_typed``), so the only
-        read is the page's rows by rank, none when the hit rows hold them. A broad
-        match keeps the one statement: its tiers' best rows would be one more round
-        trip, to the index, either way."""
+        part too broad) and ``as_typed`` needs nothing more (a set small enough to rank
+        whole, or one word's broad set and its exact titles), so the only read is the
+        page's rows by rank, none when the hit rows hold them. A broad match with
+        preferred tiers keeps the one statement: their best rows would be one more
+        round trip, to the index, either way."""
         sets = self.tiered.pages.rank_sets(snapshot, match, filters)
-        return sets is not None and len(sets.plain) <= max(need, PROBE_ROWS)
+        return sets is not None and answered_from_sets(match, sets, need)
 
     def page_sql(
         self,

@@ -49,6 +49,9 @@ PREFIX_CACHE_BYTES = 1 << 20
 # No UTF-8 text holds this byte: prefix + it sorts after every word the prefix begins.
 _PAST_PREFIX = b"\xff"
 _SEPARATOR = frozenset([TITLE_SEPARATOR])  # a token of documents, never a word
+_SEPARATOR_UTF8 = JOINED_TITLES.encode()  # b" \xee\x80\x80 "
+# Primary title lengths are kept as 16 bits: longer titles are this long for exact tests.
+_LENGTH_CAP = 0xFFFF
 
 Ranks = npt.NDArray[np.int32]
 EMPTY: Ranks = np.zeros(0, dtype=np.int32)
@@ -81,12 +84,17 @@ class TitlePostings:
     of the writes since."""
 
     __slots__ = (
-        "_blob", "_doc_offsets", "_documents", "_extra", "_lookup", "_offsets", "_prefix_bytes",
-        "_prefixes", "_ranks", "_stale", "arrays", "delta", "size", "word",
+        "_blob", "_changed", "_doc_offsets", "_documents", "_extra", "_lookup", "_offsets",
+        "_prefix_bytes", "_prefixes", "_primary_lengths", "_ranks", "_stale", "arrays", "delta",
+        "size", "word",
     )  # fmt: skip
 
     def __init__(
-        self, arrays: PostingArrays, lookup: WordLookup, delta: PostingsDelta = NO_DELTA
+        self,
+        arrays: PostingArrays,
+        lookup: WordLookup,
+        delta: PostingsDelta = NO_DELTA,
+        primary_lengths: npt.NDArray[np.uint16] | None = None,
     ) -> None:
         self.arrays = arrays
         self.delta = delta
@@ -100,7 +108,13 @@ class TitlePostings:
         self._blob = arrays.blob
         self._stale = delta.stale
         self._documents = dict(delta.documents)
+        self._changed: Ranks = np.array(sorted(self._documents), dtype=np.int32)
         self._extra = delta.words()
+        # Each stored rank's primary title length in bytes: found once per mapped file
+        # (with_delta passes it on), in a few vectorized passes over the documents.
+        self._primary_lengths = (
+            primary_title_lengths(arrays) if primary_lengths is None else primary_lengths
+        )
         self.size = arrays.nbytes()  # mapped: shared by the host's workers
         # Query words and their typo candidates repeat: a hit costs a dict lookup,
         # a miss the word's hash and bucket in the mapped word index.
@@ -182,12 +196,45 @@ class TitlePostings:
         """A title's normalized titles, primary first (``assessment.titles_of``)."""
         return self.document(rank).split(JOINED_TITLES)
 
+    def primary_length_is(self, ranks: Ranks, length: int) -> Ranks:
+        """Those of ``ranks`` (sorted) whose primary title is ``length`` bytes of UTF-8,
+        as the catalog holds it now (a rank written since the import: its new title)."""
+        lengths = self._primary_lengths
+        stored = ranks[ranks < len(lengths)]
+        kept: Ranks = stored[lengths[stored] == min(length, _LENGTH_CAP)]
+        if not len(self._changed):
+            return kept
+        # Changed ranks: their stored length is the import's; the delta's document says.
+        changed = ranks[np.isin(ranks, self._changed)]
+        kept = without(kept, changed)
+        now = [
+            rank
+            for rank in changed.tolist()
+            if len(self._documents[rank].split(JOINED_TITLES, 1)[0].encode()) == length
+        ]
+        return kept if not now else sorted_unique(np.concatenate([kept, np.array(now, np.int32)]))
+
     def with_delta(self, delta: PostingsDelta) -> TitlePostings:
         """These stored postings with ``delta`` instead of this one's (the mapping shared)."""
-        return TitlePostings(self.arrays, self._lookup, delta)
+        return TitlePostings(self.arrays, self._lookup, delta, self._primary_lengths)
 
     def _drop_stale(self, ranks: Ranks) -> Ranks:
         return without(ranks, self._stale)
+
+
+def primary_title_lengths(arrays: PostingArrays) -> npt.NDArray[np.uint16]:
+    """Each rank's primary title length in bytes: its document up to the first
+    ``JOINED_TITLES`` (U+E000 between spaces; no title holds U+E000), all of it if none;
+    capped at _LENGTH_CAP (no query's words are that long)."""
+    offsets = arrays.sections["title_offsets"]
+    starts, ends = offsets[:-1], offsets[1:]
+    text = arrays.sections["title_bytes"]
+    lead = np.flatnonzero(text[:-2] == _SEPARATOR_UTF8[1])  # U+E000 is ee 80 80
+    lead = lead[(text[lead + 1] == _SEPARATOR_UTF8[2]) & (text[lead + 2] == _SEPARATOR_UTF8[3])]
+    separators = np.append(lead - 1, np.iinfo(np.int64).max)  # from the space before
+    first = separators[np.searchsorted(separators, starts)]
+    lengths: npt.NDArray[np.uint16] = np.minimum(np.minimum(first, ends) - starts, _LENGTH_CAP)
+    return lengths.astype(np.uint16)
 
 
 def without(ranks: Ranks, excluded: Ranks) -> Ranks:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from reelsearch.search.matching import TextMatch
+from reelsearch.search.normalize import word_key
 from reelsearch.search.plan import Alternative, Slot
 from reelsearch.search.postings import EMPTY, Ranks, TitlePostings, sorted_unique, without
 
@@ -34,6 +35,11 @@ from reelsearch.search.postings import EMPTY, Ranks, TitlePostings, sorted_uniqu
 # here (no deadline check runs in it) at about a millisecond.
 MAX_PHRASE_CANDIDATES = 2_000
 
+
+# Titles of the right length holding every word of an exact title (tier 0) checked one
+# by one, at most: more (a word as common as "the", typed several times) leave tier 0
+# to the index's word_key lookup.
+MAX_EXACT_CANDIDATES = 2_000
 
 # Leaves out of a sorted rank array the ranks the search's filters reject.
 Keep = Callable[[Ranks], Ranks]
@@ -107,6 +113,35 @@ class RankSets:
             return cls(postings, match, keep)
         except _TooBroad:
             return None
+
+    def exact_rows(
+        self, key: str, words: Sequence[str], limit: int
+    ) -> list[tuple[int, int, str]] | None:
+        """Tier 0 as ``TextPages.tiers_statement`` reads it (``m.word_key = ?`` and the
+        filters, in rank order, LIMIT ``limit``): the titles whose primary title's words
+        are ``key`` (``normalize.word_key`` of ``words``), as (0, rank, primary title)
+        rows; None when there are too many candidates to check here.
+
+        Such a title holds every one of the words and its primary title is exactly as
+        long as ``key``: the postings and the stored lengths narrow the candidates, the
+        titles themselves decide."""
+        if not words:  # no text search has none; the statement would read empty titles
+            return None
+        postings = self._postings
+        candidates = intersect([postings.word(word) for word in set(words)])
+        candidates = postings.primary_length_is(candidates, len(key.encode()))
+        if self._keep is not None:
+            candidates = self._keep(candidates)
+        if len(candidates) > MAX_EXACT_CANDIDATES:
+            return None
+        rows: list[tuple[int, int, str]] = []
+        for rank in candidates.tolist():
+            primary = postings.titles(rank)[0]
+            if word_key(primary) == key:
+                rows.append((0, rank, primary))
+                if len(rows) == limit:
+                    break
+        return rows
 
     def titles_of_row(self, row: Sequence[int]) -> list[str]:
         """The titles of a (rank,) row, as ``pages`` holds matches read from here."""
