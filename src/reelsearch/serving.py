@@ -78,19 +78,27 @@ def raise_open_files_limit(wanted: int) -> int:
 
 
 def freeze_before_fork() -> int:
-    """Move every object of this process to the collector's permanent generation,
-    before granian forks the workers from it; how many objects that is.
+    """Collect once, then move every object of this process to the collector's permanent
+    generation, before granian forks the workers from it; how many objects that is.
 
     A forked worker shares this process's pages until it writes to them. A full
-    collection in a worker writes to the header of every object it walks, the
-    ones inherited from here included (~700 modules, ~45 MB of heap), so each worker
-    soon held a private copy of most of them. Frozen, they are never walked: a
-    2-worker server on the sample went from 163-167 to 149 MiB PSS after 300
-    searches (bench/memory.py; decision 0044). Reference
-    counts still copy the pages of the objects a worker uses, which is what it
-    should pay. Nothing here is freed by a collection later: this process only
-    supervises the workers.
+    collection in a worker writes to the header of every object it walks, the ones
+    inherited from here included (~700 modules, ~45 MB of heap), so each worker soon
+    held a private copy of most of them. Frozen, they are not walked: a 2-worker server
+    on the sample went from 163-167 to 148-149 MiB PSS after 300 searches
+    (bench/memory.py; decision 0044). Reference counts still copy the pages of the
+    objects a worker uses, which is what it should pay. The collection first frees the
+    cycles the start-up left (this process only supervises: nothing frozen here is
+    collected later).
+
+    Until the catalog first changes: a worker's reload of a new catalog version unfreezes
+    its whole heap, collects and freezes again (``cache/heap.py``: the old snapshot's
+    cycles), and that one collection walks the inherited objects too (measured: 144 ->
+    178 MiB after a write, against 164 -> 197 for the code before). Granian forks its
+    workers where the start method is ``fork`` (Linux up to Python 3.13); started
+    otherwise, they inherit nothing to share and this is moot.
     """
+    gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
 
@@ -104,12 +112,13 @@ def one_malloc_arena() -> bool:
     stays in its arena for that thread's next allocations: the loop thread's arena
     alone grew to ~9 MB of private pages in a worker after 300 searches, beside
     the main arena's free space. One arena: a 2-worker server on the sample held
-    133 MiB PSS after the same 300 searches instead of 148-149, at the same
+    134-136 MiB PSS after the same 300 searches instead of 148-149, at the same
     throughput (bench/alternate_servers.sh, 7 rounds; decision 0044). The
     lock the threads share is taken rarely: Python's small objects come from its
     own allocator, glibc's small chunks from a per-thread cache, granian's Rust
     side from its own jemalloc, and the loop thread holds the GIL for the rest.
-    ``MALLOC_ARENA_MAX`` in the environment, if set, is the operator's and wins.
+    ``MALLOC_ARENA_MAX`` in the environment, if set, is the operator's and wins. Set
+    here, it reaches forked workers only (see ``freeze_before_fork``).
     """
     if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
         return False

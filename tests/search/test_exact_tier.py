@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_hit_rows import selects, traced
 from written_catalog import import_small_catalog, write
@@ -23,6 +24,7 @@ from reelsearch.search.engine import BlockingSearchEngine
 from reelsearch.search.filters import build_filters
 from reelsearch.search.normalize import word_key
 from reelsearch.search.postings import POSTINGS_MAX_MOVIES, primary_title_lengths
+from reelsearch.search.postings_store import PostingArrays
 from reelsearch.search.query import parse_search
 from reelsearch.search.rank_sets import RankSets
 from reelsearch.search.sqlite import SqliteSearchEngine
@@ -142,29 +144,58 @@ def test_broad_one_word_searches_send_no_statement(
 
 
 def test_exact_rows_follow_writes(tmp_path: Path) -> None:
-    """A movie written since the import with an exact title, another retitled away from
-    one, one deleted: the rows are the statement's after each write."""
+    """Writes since the import: movies created with an exact title (ranks past the stored
+    arrays), one retitled to the same key in another order, imported movies retitled to
+    a key of another length (their stored primary length is the import's) and to another
+    title's key, imported and written movies deleted. After each write the rows are the
+    statement's."""
     settings = settings_for(tmp_path / "catalog.db", title_postings_max_movies=POSTINGS_MAX_MOVIES)
     catalog = import_small_catalog(tmp_path, settings)
     engine = open_blocking_engine(settings)
     try:
-        keys = _keys(catalog)
+        keys = [*_keys(catalog), "casablanca nights", "psycho returns", "returns"]
         steps = [
             PutMovie(MovieRecord(source_key="doc:1", title="Casablanca", year=2030, votes=5)),
             PutMovie(MovieRecord(source_key="doc:2", title="Nights Casablanca", year=2031)),
             PutMovie(MovieRecord(source_key="doc:2", title="Casablanca Nights", year=2031)),
+            PutMovie(MovieRecord(source_key="imdb:tt0000012", title="Psycho Returns", year=1960)),
+            PutMovie(MovieRecord(source_key="imdb:tt0000014", title="Toy Story", year=1995)),
+            DeleteMovie("imdb:tt0000013"),
             DeleteMovie("doc:1"),
         ]
         for operation in steps:
             write(engine, settings, operation)
             sets = _sets(engine)
-            for key in [*keys, "casablanca", "casablanca nights"]:
+            for key in keys:
                 assert _statement_rows(catalog, key, 10) == sets.exact_rows(key, key.split(), 10), (
                     operation,
                     key,
                 )
+        sets = _sets(engine)
         # The one written movie left holds the key in another order than typed.
-        rows = _sets(engine).exact_rows("casablanca nights", ["nights", "casablanca"], 5)
-        assert ["casablanca nights"] == [title for _, _, title in rows or []]
+        found = sets.exact_rows("casablanca nights", ["nights", "casablanca"], 5)
+        assert ["casablanca nights"] == [title for _, _, title in found or []]
+        assert [] == sets.exact_rows("psycho", ["psycho"], 5)  # one retitled, one deleted
+        assert ["psycho returns"] == [
+            t for _, _, t in sets.exact_rows("psycho returns", ["psycho", "returns"], 5) or []
+        ]
+        found = sets.exact_rows("story toy", ["toy", "story"], 5)
+        assert ["toy story", "toy story"] == [title for _, _, title in found or []]
     finally:
         engine.close()
+
+
+def test_primary_title_lengths_of_odd_documents() -> None:
+    """An empty document, an empty primary title before alternates, a primary title past
+    the 16-bit cap, one with alternates and a non-ASCII one: lengths 0, 0, the cap, the
+    primary's bytes only, its UTF-8 bytes."""
+    documents = ["", " \ue000 alt", "a" * 70_000, "the b \ue000 x \ue000 y", "léon"]
+    data = "".join(documents).encode()
+    offsets = np.cumsum([0, *(len(document.encode()) for document in documents)])
+    arrays = PostingArrays(
+        {"title_offsets": offsets.astype("<i8"), "title_bytes": np.frombuffer(data, "u1")},
+        data,
+        0,
+        "",
+    )
+    assert [0, 0, 0xFFFF, 5, 5] == primary_title_lengths(arrays).tolist()

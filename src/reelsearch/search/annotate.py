@@ -25,7 +25,7 @@ async def annotate(db: Reader, query: SearchQuery, page: Page, hits: list[Hit]) 
     explain = query.explain
     known_by_rank = {} if explain else page.assessed  # explain: every hit assessed in full
     typo_ranks = page.typo_ranks
-    # (the assessment, None if no more than which title is needed; the titles, None
+    # (the assessment, None for a hit with one title, not assessed; the titles, None
     # when the hit matched its own)
     assessed: list[tuple[Assessment | None, list[str] | None]] = []
     for row in page.rows:

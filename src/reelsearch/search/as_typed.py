@@ -3,7 +3,8 @@ in tiers 1-4 (``tiered.py``), with how many there are.
 
 A small set (up to ``PROBE_ROWS``) is read whole, from the catalog's postings
 (``rank_sets.py``) or in one probe statement, and ranked in Python from its
-titles; a broad one reads each tier's best rows from the index.
+titles; a broad one reads each tier's best rows from the index, but for one word,
+whose exact titles (tier 0) the postings find too (``exact_tier_rows``).
 """
 
 from __future__ import annotations

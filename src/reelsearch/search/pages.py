@@ -2,10 +2,11 @@
 
 Relevance reads a small match set whole and ranks it in Python
 (``TextMatch.assess``); a broad one asks the index for each tier's best
-rows (both in ``as_typed.py``). Here: the typo matches join when the words
-as typed match too few titles, and trailing words nothing matches are
-dropped (also for sorted pages). The sets come from the catalog's postings
-when they can answer (``rank_sets.py``), else from the index's statements.
+rows, but for one word's, which the postings answer (both in ``as_typed.py``).
+Here: the typo matches join when the words as typed match too few titles, and
+trailing words nothing matches are dropped (also for sorted pages). The sets come
+from the catalog's postings when they can answer (``rank_sets.py``), else from the
+index's statements.
 Pages in a column's order, and searches without words, are ``sorted_pages.py``'s.
 """
 
@@ -298,8 +299,8 @@ class TextPages:
 
         The hit rows are the catalog at the snapshot's version. A page whose ranks
         all came from the snapshot (its postings: no statement ran) takes them as
-        they are; one that read the catalog (a broad word's tiers, a filter the
-        columns stored with the rows cannot test) takes
+        they are; one that read the catalog (the tiers of a broad match of several
+        words, a year among the words) takes
         them only if the catalog it read is still that version of that file: between
         a write, or another file moved to the path, and the poller's reload, its
         ranks may name movies the snapshot has not seen.

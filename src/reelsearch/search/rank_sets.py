@@ -36,9 +36,9 @@ from reelsearch.search.postings import EMPTY, Ranks, TitlePostings, sorted_uniqu
 MAX_PHRASE_CANDIDATES = 2_000
 
 
-# Titles of the right length holding every word of an exact title (tier 0) checked one
-# by one, at most: more (a word as common as "the", typed several times) leave tier 0
-# to the index's word_key lookup.
+# Titles holding the word of an exact title (tier 0) whose primary title is exactly as
+# long, checked one by one, at most: more (thousands of titles of one length holding
+# one word, as a million titles may have) leave tier 0 to the index's word_key lookup.
 MAX_EXACT_CANDIDATES = 2_000
 
 # Leaves out of a sorted rank array the ranks the search's filters reject.
