@@ -66,16 +66,12 @@ def app() -> Any:
             return
         if scope["path"] == "/arenas":
             body = json.dumps({"arenas": malloc_arenas()}).encode()
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": body})
-            return
-        if scope["path"] == "/frozen":
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": frozen})
-            return
-        seconds = float(scope["query_string"].decode().partition("=")[2] or 0)
-        await asyncio.sleep(seconds)
+        elif scope["path"] == "/frozen":
+            body = frozen
+        else:
+            await asyncio.sleep(float(scope["query_string"].decode().partition("=")[2] or 0))
+            body = b"done"
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"done"})
+        await send({"type": "http.response.body", "body": body})
 
     return slow

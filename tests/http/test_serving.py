@@ -146,20 +146,27 @@ def _wait_answering(url: str) -> None:
     raise AssertionError(f"{url} did not answer within 30 s")
 
 
-def test_workers_inherit_the_parents_objects_frozen(tmp_path: Path) -> None:
-    """What the serving process loaded before granian forked a worker is out of the
-    worker's collections (serving.freeze_before_fork): a full collection there would
-    write to every inherited object and unshare its pages."""
+def _ask_a_worker(tmp_path: Path, path: str) -> dict[str, object]:
+    """The JSON a worker of serving.serve() (the test's slow app) answers at ``path``;
+    the server is stopped before this returns."""
     port = free_port()
     proc = _serve_slow_app(port, 5, tmp_path / "serve.log")
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_answering(url)
-        seen = httpx.get(url + "/frozen", timeout=10).json()
+        answer: dict[str, object] = httpx.get(url + path, timeout=10).json()
+        return answer
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+
+
+def test_workers_inherit_the_parents_objects_frozen(tmp_path: Path) -> None:
+    """What the serving process loaded before granian forked a worker is out of the
+    worker's collections (serving.freeze_before_fork): a full collection there would
+    write to every inherited object and unshare its pages."""
+    seen = _ask_a_worker(tmp_path, "/frozen")
     assert False is seen["serve_walked"]
     # The parent imported reelsearch.config and .serving: tens of thousands of objects.
     assert seen["frozen"] > 10_000, seen
@@ -177,17 +184,7 @@ def test_worker_threads_allocate_from_one_malloc_arena(
         monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     else:
         monkeypatch.setenv("MALLOC_ARENA_MAX", environment)
-    port = free_port()
-    proc = _serve_slow_app(port, 5, tmp_path / "serve.log")
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_answering(url)
-        seen = httpx.get(url + "/arenas", timeout=10).json()
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    assert {"arenas": arenas} == seen
+    assert {"arenas": arenas} == _ask_a_worker(tmp_path, "/arenas")
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ async def as_typed(
     # The last tier (every word) is the probe's rows when it read enough of
     # them: no second evaluation of the broadest expression, and those
     # rows' columns are known for the page.
-    from_probe = plain_limit <= len(found)
+    from_probe = _last_tier_from_probe(match, need, len(found))
     probe_rows = found
     tier_0 = exact_tier_rows(match, sets, need) if sets is not None and from_probe else None
     if tier_0 is not None:
@@ -129,8 +129,7 @@ def exact_tier_rows(match: TextMatch, sets: RankSets, need: int) -> list[Row] | 
     and the postings find it too (``RankSets.exact_rows``); None otherwise."""
     if match.preferred:
         return None
-    rows = sets.exact_rows(match.word_key, match.words, need)
-    return None if rows is None else list(rows)
+    return sets.exact_rows(match.word_key, match.words, need)
 
 
 def answered_from_sets(match: TextMatch, sets: RankSets, need: int) -> bool:
@@ -139,10 +138,17 @@ def answered_from_sets(match: TextMatch, sets: RankSets, need: int) -> bool:
     probe = max(need, PROBE_ROWS)
     if len(sets.plain) <= probe:
         return True
+    # Broad: as_typed reads the first probe + 1 of the set, then the tiers.
     return (
-        tier_plain_limit(match, need) <= probe + 1
+        _last_tier_from_probe(match, need, probe + 1)
         and exact_tier_rows(match, sets, need) is not None
     )
+
+
+def _last_tier_from_probe(match: TextMatch, need: int, probe_rows: int) -> bool:
+    """Whether the probe's ``probe_rows`` rows hold as many of the last tier (every
+    word) as the tiers statement would read for it."""
+    return tier_plain_limit(match, need) <= probe_rows
 
 
 def _ranked_in_memory(

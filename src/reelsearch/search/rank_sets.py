@@ -28,6 +28,7 @@ from reelsearch.search.matching import TextMatch
 from reelsearch.search.normalize import word_key
 from reelsearch.search.plan import Alternative, Slot
 from reelsearch.search.postings import EMPTY, Ranks, TitlePostings, sorted_unique, without
+from reelsearch.search.readers import Row
 
 # Phrases whose words share more titles than this, all phrases of a search
 # together, leave the search to FTS5: each title is tested in Python (about
@@ -114,9 +115,7 @@ class RankSets:
         except _TooBroad:
             return None
 
-    def exact_rows(
-        self, key: str, words: Sequence[str], limit: int
-    ) -> list[tuple[int, int, str]] | None:
+    def exact_rows(self, key: str, words: Sequence[str], limit: int) -> list[Row] | None:
         """Tier 0 as ``TextPages.tiers_statement`` reads it (``m.word_key = ?`` and the
         filters, in rank order, LIMIT ``limit``): the titles whose primary title's words
         are ``key`` (``normalize.word_key`` of ``words``), as (0, rank, primary title)
@@ -134,7 +133,7 @@ class RankSets:
             candidates = self._keep(candidates)
         if len(candidates) > MAX_EXACT_CANDIDATES:
             return None
-        rows: list[tuple[int, int, str]] = []
+        rows: list[Row] = []
         for rank in candidates.tolist():
             primary = postings.titles(rank)[0]
             if word_key(primary) == key:
