@@ -24,6 +24,7 @@ COMPILABLE = (
     "reelsearch.search.matching",
     "reelsearch.search.normalize",
     "reelsearch.search.pages",
+    "reelsearch.search.phrases",
     "reelsearch.search.plan",
     "reelsearch.search.postings",
     "reelsearch.search.query",

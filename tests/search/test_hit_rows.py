@@ -23,6 +23,7 @@ from conftest import copy_catalog, settings_for
 from reelsearch.catalog import changes as changes_module
 from reelsearch.catalog.documents import DeleteMovie, Operation, PutMovie
 from reelsearch.catalog.records import MovieRecord
+from reelsearch.search import rank_sets
 from reelsearch.search.backends import open_blocking_engine
 from reelsearch.search.columns import COLUMNS, SEARCH_RANK
 from reelsearch.search.engine import BlockingSearchEngine
@@ -337,8 +338,15 @@ def test_a_filtered_page_answers_from_the_snapshot_until_the_reload(
     assert "Casablanca" == titles(("q", "casablanca"))[0]
 
 
-# Broad, with preferred tiers: read from the title index (one word is not: test_exact_tier.py).
+# Broad, with preferred tiers: read from the title index when the postings leave them to it
+# (``_tiers_from_the_index``; they find them alone otherwise: test_tier_rows.py).
 BROAD = parse_search([("q", "the love"), ("genres", "Drama"), ("limit", "5")])
+
+
+def _tiers_from_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No title may be tested for a phrase in memory: a broad search's phrase tiers are
+    then read from the title index, whose statement reads the catalog."""
+    monkeypatch.setattr(rank_sets, "MAX_PHRASE_CANDIDATES", 0)
 
 
 def _sample_copy(sample_db: Path, tmp_path: Path) -> Path:
@@ -365,13 +373,14 @@ def _by_rank(statements: list[str]) -> list[str]:
 
 
 def test_a_broad_page_read_from_the_catalog_before_the_reload_shows_its_rows(
-    sample_db: Path, tmp_path: Path
+    sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A broad filtered search ("the love" among dramas) reads its ranks from the title index's
     tiers, without their rows, which it takes from the mapped file. Between a retitle and
     the snapshot's reload, the retitled movie on that page shows its new title (upper
     case and a "!": the same words, so the same place): a page that read the catalog
     takes the mapped rows only while the catalog is at the snapshot's version."""
+    _tiers_from_the_index(monkeypatch)
     path = _sample_copy(sample_db, tmp_path)
     opened = open_blocking_engine(settings_for(path, db_read_pool_size=1))
     statements: list[str] = []
@@ -402,13 +411,14 @@ def test_a_broad_page_read_from_the_catalog_before_the_reload_shows_its_rows(
 
 
 def test_another_file_of_the_same_version_is_not_read_through_the_mapped_rows(
-    sample_db: Path, tmp_path: Path
+    sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another catalog file moved to the path may have the snapshot's version (two fresh
     imports are both version 1) and other movies at each rank. Until the reload, a page
     that read it takes its rows from it, not from the file the snapshot mapped: here the
     catalog names another hit rows file and a movie's title differs, the version is the
     same."""
+    _tiers_from_the_index(monkeypatch)
     path = _sample_copy(sample_db, tmp_path)
     opened = open_blocking_engine(settings_for(path, db_read_pool_size=1))
     statements: list[str] = []

@@ -21,6 +21,7 @@ from dataclasses import replace
 import pytest
 from test_postgres_probe_paths import (
     LOW_CAP,
+    STATEMENT_ONLY,
     Engine,
     _nodes,
     assert_same_as_statement_by_statement,
@@ -48,14 +49,19 @@ COUNTED_GIN_LOW_CAP = ["the girl"]
 
 @pytest.fixture(scope="module")
 def engine(sample_pg_settings: Settings) -> Iterator[Engine]:
-    engine = Engine(sample_pg_settings)
+    # Postings off: they find these broad searches' tiers themselves (test_tier_rows.py).
+    engine = Engine(replace(sample_pg_settings, title_postings_max_movies=STATEMENT_ONLY))
     yield engine
     engine.close()
 
 
 @pytest.fixture(scope="module")
 def low_cap(sample_pg_settings: Settings) -> Iterator[Engine]:
-    engine = Engine(replace(sample_pg_settings, max_exact_total=LOW_CAP))
+    engine = Engine(
+        replace(
+            sample_pg_settings, max_exact_total=LOW_CAP, title_postings_max_movies=STATEMENT_ONLY
+        )
+    )
     yield engine
     engine.close()
 

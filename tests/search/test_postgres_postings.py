@@ -316,12 +316,12 @@ def test_on_the_sample_a_search_is_at_most_one_round_trip_answering_as_without(
             assert (without.hits, without.total, without.total_is_exact) == (
                 with_postings.hits, with_postings.total, with_postings.total_is_exact
             ), params  # fmt: skip
-        # Broad one-word matches ("lo", "love", "star -wars", "star" past its first page,
-        # "love" among comedies or dramas) too: tier 0 from the postings (as_typed). Not:
-        # broad ones with preferred tiers ("the last", the phrase), a year among the words.
+        # Broad matches ("lo", "love", "the last" typed or quoted, "star -wars", "star"
+        # past its first page, "love" among comedies or dramas) too: their tiers from the
+        # postings (RankSets.tier_rows). Not: a year among the words.
         assert [
-            "the matrix", "casablanca", "wars star", "the godf", "lo", "love", "matirx",
-            "godfahter part", "la pete", "matrix qqqqzz", "star -wars",
+            "the matrix", "casablanca", "wars star", "the godf", "lo", "love", "the last",
+            "matirx", "godfahter part", "la pete", "matrix qqqqzz", "star -wars", '"the last"',
             "dr strangelove or how i learned to stop worrying", "zzzzqqq", "star", "love",
         ] == from_postings  # fmt: skip
     finally:

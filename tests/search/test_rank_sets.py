@@ -33,6 +33,8 @@ QUERIES = [
     "ngiht", "godfather part", "the", "love", "star -wars -trek", "\"the lord\"", "x",
     "almost angel", "casablanca", "zzzzqx", "2001 a space", "monty python", "the good the bad",
     "harry potter and the", "alien", "aliens", "jaws 2", "toy story", "back to the fut",
+    "edward ii", "chained heat ii", "ii", "rocky ii -iii", "i i", "the godfather part ii",
+    "spider man 2", "star wars -episode", "the lord of the ri",
 ]  # fmt: skip
 
 
@@ -158,3 +160,26 @@ def test_phrase_work_is_bounded_per_search(
     assert sets is not None and len(sets.plain) > 0
     monkeypatch.setattr(rank_sets, "MAX_PHRASE_CANDIDATES", 1)
     assert None is tiered.pages.rank_sets(snapshot, match, Filters("", ()))
+
+
+def test_phrases_are_tested_among_the_other_words_titles(
+    loaded: tuple[sqlite3.Connection, CatalogSnapshot],
+    sample_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slot's phrase is tested only on titles that also hold the other slots' words:
+    "i i", an alternative of "ii", is every title with an "i" alone (hundreds in the
+    sample), but with "edward" only a handful are candidates, well under a cap of 20."""
+    conn, snapshot = loaded
+    tiered = TieredSearch(sample_settings, SQLITE)
+    plan = tiered.plan(snapshot, parse_search([("q", "Edward II")]))
+    assert ("i", "i") in [alt.tokens for alt in plan.slots[1].alternatives]
+    match = tiered.pages.match(snapshot, plan)
+    assert len(_fts5(conn, '"i"')) > 500
+    monkeypatch.setattr(rank_sets, "MAX_PHRASE_CANDIDATES", 20)
+    sets = tiered.pages.rank_sets(snapshot, match, Filters("", ()))
+    assert sets is not None
+    assert _fts5(conn, match.plain) == sets.plain.tolist()
+    assert _fts5(conn, match.with_typos) == sets.with_typos.tolist()
+    titles = [snapshot.postings.titles(rank)[0] for rank in sets.plain.tolist()]
+    assert ["edward ii"] == titles

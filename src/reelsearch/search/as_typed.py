@@ -3,8 +3,9 @@ in tiers 1-4 (``tiered.py``), with how many there are.
 
 A small set (up to ``PROBE_ROWS``) is read whole, from the catalog's postings
 (``rank_sets.py``) or in one probe statement, and ranked in Python from its
-titles; a broad one reads each tier's best rows from the index, but for one word,
-whose exact titles (tier 0) the postings find too (``exact_tier_rows``).
+titles; a broad one takes its last tier (every word) from the probe's rows and
+each other tier's best rows from the postings too (``RankSets.tier_rows``), or, where
+a part is too broad for them, from the index.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ async def as_typed(
     if sets is not None:
         if len(sets.plain) <= probe:
             return _ranked_in_memory(pages, match, sets, filters)
-        found: list[Row] = [(rank,) for rank in sets.plain[: probe + 1].tolist()]
+        # The set is whole here: its first ranks are the last tier's best, as many
+        # as it takes (so that tier is never read again, below).
+        wanted = max(probe + 1, tier_plain_limit(match, need))
+        found: list[Row] = [(rank,) for rank in sets.plain[:wanted].tolist()]
     else:
         found = await db.rows(*pages.rows_statement(match.plain, filters, probe + 1))
     if len(found) <= probe:
@@ -84,13 +88,13 @@ async def as_typed(
     tiers = [*match.preferred, match.plain]
     plain_limit = tier_plain_limit(match, need)
     # The last tier (every word) is the probe's rows when it read enough of
-    # them: no second evaluation of the broadest expression, and those
-    # rows' columns are known for the page.
-    from_probe = _last_tier_from_probe(match, need, len(found))
+    # them (from the sets, always: they are whole): no second evaluation of the
+    # broadest expression, and those rows' columns are known for the page.
+    from_probe = sets is not None or _last_tier_from_probe(match, need, len(found))
     probe_rows = found
-    tier_0 = exact_tier_rows(match, sets, need) if sets is not None and from_probe else None
-    if tier_0 is not None:
-        found = tier_0
+    in_memory = sets.tier_rows(need) if sets is not None and from_probe else None
+    if in_memory is not None:
+        found = in_memory
     else:
         found = await db.rows(*pages.tiers_statement(match, filters, need, from_probe=from_probe))
     known: dict[int, Row] = {}
@@ -122,27 +126,11 @@ async def as_typed(
     return ranks, known, {}, total, exact
 
 
-def exact_tier_rows(match: TextMatch, sets: RankSets, need: int) -> list[Row] | None:
-    """The tiers statement's rows from ``sets``, when its last tier (every word) is the
-    probe's and no preferred tier comes between: one word, most often a prefix typed on
-    the way to a title ("ma", "the"). Then tier 0, the exact title, is all it would read,
-    and the postings find it too (``RankSets.exact_rows``); None otherwise."""
-    if match.preferred:
-        return None
-    return sets.exact_rows(match.word_key, match.words, need)
-
-
 def answered_from_sets(match: TextMatch, sets: RankSets, need: int) -> bool:
     """Whether ``as_typed`` reads nothing for ``match`` beyond ``sets``: a set small enough
-    to rank whole, or a broad one whose tiers are the probe's and the exact title's."""
-    probe = max(need, PROBE_ROWS)
-    if len(sets.plain) <= probe:
-        return True
-    # Broad: as_typed reads the first probe + 1 of the set, then the tiers.
-    return (
-        _last_tier_from_probe(match, need, probe + 1)
-        and exact_tier_rows(match, sets, need) is not None
-    )
+    to rank whole, or a broad one whose tiers the postings find (``RankSets.tier_rows``;
+    the last, every word, is the set's first ranks)."""
+    return len(sets.plain) <= max(need, PROBE_ROWS) or sets.tier_rows(need) is not None
 
 
 def _last_tier_from_probe(match: TextMatch, need: int, probe_rows: int) -> bool:

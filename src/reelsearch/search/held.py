@@ -83,12 +83,12 @@ def hold_plan(plan: QueryPlan) -> QueryPlan:
 
 
 def hold_match(match: TextMatch) -> TextMatch:
-    """``match``, its slot tests and its plan out of the collector's view (the plan is
+    """``match``, its slot tests, phrase and plan out of the collector's view (the plan is
     mostly the planner's, held already; a plan less its year, ``without_year``, is made
     for the match), not the vocabulary and typo index (the snapshot's)."""
     for test in match._ranking:
         untrack(*test.tests, test.tests, test)
-    untrack(match._ranking)
+    untrack(match._ranking, match.phrase)
     hold_plan(match.plan)
     untrack(match)
     return match

@@ -35,6 +35,11 @@ from reelsearch.search.syntax import MatchSyntax
 # A last word this long that exists in the catalog is taken as finished.
 FINISHED_WORD_LENGTH = 5
 
+# The kinds of preferred tiers (``TextMatch.preferred_kinds``): the words typed side by
+# side at the start of the title, anywhere, every word whole anywhere, every word
+# stop words included (``TextMatch.strict``).
+TIER_PHRASE_AT_START, TIER_PHRASE, TIER_WHOLE_WORDS, TIER_STRICT = 1, 2, 3, 4
+
 
 class TextMatch:
     """Expressions for the as-typed tiers and, computed only if needed, the typo tier."""
@@ -49,8 +54,10 @@ class TextMatch:
         "highlight_prefix",
         "planned_words",
         "plan",
+        "phrase",
         "plain",
         "preferred",
+        "preferred_kinds",
         "strict",
         "typos",
         "vocabulary",
@@ -112,6 +119,11 @@ class TextMatch:
         else:
             whole = options
         preferred: list[str] = []
+        # Each preferred tier's kind, for ``RankSets.tier_rows`` to find its titles in
+        # memory; the phrase tiers' words as one alternative (the last one a prefix
+        # unless taken as finished).
+        kinds: list[int] = []
+        self.phrase = Alternative(words, prefix=last_prefix and whole is options)
         if len(words) > 1:
             # Words side by side in the order typed, at the start of the title,
             # then anywhere: "night p" -> Night People before Fright Night Part II.
@@ -121,14 +133,18 @@ class TextMatch:
             phrases = [f"{head}{then}{last}" for last in whole[-1]]
             preferred.append(self._but_not(any_of([f"{syntax.start}{p}" for p in phrases])))
             preferred.append(self._but_not(any_of(phrases)))
+            kinds += [TIER_PHRASE_AT_START, TIER_PHRASE]
         if whole is not options and len(plan.required) == len(plan.slots):
             preferred.append(self._but_not(syntax.and_.join(any_of(t) for t in whole)))
+            kinds.append(TIER_WHOLE_WORDS)
         if self.strict is not None:
             # Titles holding the stop words too, in any form the plan allows,
             # before those without, as ``Assessment.sort_key`` ranks a small
             # set ("la story": L.A. Story before Toy Story).
             preferred.append(self.strict)
+            kinds.append(TIER_STRICT)
         self.preferred = tuple(preferred)
+        self.preferred_kinds = tuple(kinds)
         self._with_typos: str | None | bool = False  # False: not computed yet
         self._ranking = tuple(SlotTest(slot) for slot in plan.slots)
         # What every search of this plan asks of it, read once per plan (the

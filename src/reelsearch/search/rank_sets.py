@@ -24,8 +24,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from reelsearch.search.matching import TextMatch
+from reelsearch.search.matching import (
+    TIER_PHRASE_AT_START,
+    TIER_STRICT,
+    TIER_WHOLE_WORDS,
+    TextMatch,
+)
 from reelsearch.search.normalize import word_key
+from reelsearch.search.phrases import phrase_test
 from reelsearch.search.plan import Alternative, Slot
 from reelsearch.search.postings import EMPTY, Ranks, TitlePostings, sorted_unique, without
 from reelsearch.search.readers import Row
@@ -44,6 +50,17 @@ MAX_EXACT_CANDIDATES = 2_000
 
 # Leaves out of a sorted rank array the ranks the search's filters reject.
 Keep = Callable[[Ranks], Ranks]
+
+# A broad set is walked this many ranks at a time for a phrase tier's best titles.
+_PHRASE_CHUNK = 256
+
+# Which set a slot's titles are for (``RankSets._slot``'s cache key): its phrases are
+# tested only among the titles that set can hold (``RankSets._bound``). _UPPER: the
+# slot's superset, no phrase tested; _UNBOUNDED: phrases tested among all titles.
+_PLAIN, _WITH_TYPOS, _STRICT, _UPPER, _UNBOUNDED = 0, 1, 2, 3, 4
+# A phrase with more candidates than this is tested only among its set's bound: fewer
+# are tested at once (finding the bound costs an intersection per slot).
+_BOUND_FROM = 64
 
 
 class _TooBroad(Exception):
@@ -79,8 +96,8 @@ class RankSets:
     """The rank sets of one ``TextMatch`` over the catalog's postings."""
 
     __slots__ = (
-        "_budget", "_excluded", "_keep", "_match", "_postings", "_slots", "_strict",
-        "_with_typos", "plain", "titles",
+        "_bounds", "_budget", "_candidates", "_excluded", "_keep", "_match", "_postings",
+        "_slots", "_strict", "_with_typos", "plain", "titles",
     )  # fmt: skip
 
     def __init__(self, postings: TitlePostings, match: TextMatch, keep: Keep | None = None) -> None:
@@ -88,18 +105,23 @@ class RankSets:
         self._keep = keep  # the search's filters, tested on a set's ranks
         self.titles = postings.titles  # a rank's normalized titles, primary first
         self._match = match
-        self._slots: dict[int, Ranks] = {}
+        # A slot's set, by (id(slot), which bound its phrases were tested within).
+        self._slots: dict[tuple[int, int], Ranks] = {}
+        # An alternative's titles holding its tokens (side by side or not), by id.
+        self._candidates: dict[int, tuple[Ranks, tuple[str, ...] | None]] = {}
+        self._bounds: dict[int, Ranks | None] = {}  # by set (``_bound``)
         self._budget = MAX_PHRASE_CANDIDATES  # phrase candidates left to test
         self._with_typos: Ranks | None = None
         self._strict: Ranks | None | bool = False  # False: not computed yet
         plan = match.plan
-        self._excluded = (
-            union([self._alternative(Alternative(words)) for words in plan.excluded])
-            if plan.excluded
-            else EMPTY
-        )
-        required = [self._slot(slot) for slot in plan.required]
-        plain = without(intersect(required), self._excluded)
+        # Made here, so dropped from the id()-keyed cache before they are freed.
+        excluded = [Alternative(words) for words in plan.excluded]
+        self._excluded = union([self._alternative(alt, _UNBOUNDED)[0] for alt in excluded])
+        for alt in excluded:
+            del self._candidates[id(alt)]
+        required = plan.required
+        plain = intersect([self._slot(slot, _PLAIN) for slot in required])
+        plain = without(plain, self._excluded)
         self.plain = plain if keep is None else keep(plain)
 
     @classmethod
@@ -127,8 +149,10 @@ class RankSets:
         if not words:  # no text search has none; the statement would read empty titles
             return None
         postings = self._postings
-        candidates = intersect([postings.word(word) for word in set(words)])
-        candidates = postings.primary_length_is(candidates, len(key.encode()))
+        # The rarest word's titles of the right length, not the intersection of every
+        # word's: two broad words ("the", "a") cost more to intersect than to test.
+        rarest = min((postings.word(word) for word in set(words)), key=len)
+        candidates = postings.primary_length_is(rarest, len(key.encode()))
         if self._keep is not None:
             candidates = self._keep(candidates)
         if len(candidates) > MAX_EXACT_CANDIDATES:
@@ -142,6 +166,83 @@ class RankSets:
                     break
         return rows
 
+    def tier_rows(self, need: int) -> list[Row] | None:
+        """Tiers 0 to k (the exact title, then the preferred tiers) as
+        ``TextPages.tiers_statement`` reads them when the probe holds the last tier:
+        each tier's best ``need * (tier + 1)`` titles by rank (tier 0's ``need``), as
+        (tier, rank, primary title or None) rows; None when a part is too broad to
+        find here (the statement reads them from the index).
+
+        A phrase tier tests the titles holding its words, best first, until it has
+        its rows: a broad one ("the b") most often stops within a few dozen."""
+        match = self._match
+        rows = self.exact_rows(match.word_key, match.words, need)
+        if rows is None:
+            return None
+        try:
+            for tier, kind in enumerate(match.preferred_kinds, start=1):
+                limit = need * (tier + 1)
+                if kind == TIER_STRICT:  # plain titles holding the stop words too
+                    optional = [
+                        self._slot(slot, _STRICT)
+                        for slot in match.plan.slots
+                        if slot.optional and not slot.is_year
+                    ]
+                    ranks = self._best_of_plain(optional, limit)
+                elif kind == TIER_WHOLE_WORDS:  # plain titles holding each word whole
+                    word = self._postings.word
+                    ranks = self._best_of_plain([word(w) for w in set(match.words)], limit)
+                else:
+                    ranks = self._phrase_ranks(match.phrase, kind == TIER_PHRASE_AT_START, limit)
+                rows += [(tier, rank, None) for rank in ranks]
+        except _TooBroad:
+            return None
+        return rows
+
+    def _best_of_plain(self, others: list[Ranks], limit: int) -> list[int]:
+        """The best ``limit`` plain titles that are in each of ``others``, by rank: the
+        plain set walked a chunk at a time, so a broad set's first few titles do not
+        cost the intersection of it whole."""
+        plain = self.plain
+        found: list[int] = []
+        for start in range(0, len(plain), _PHRASE_CHUNK):
+            found += intersect([plain[start : start + _PHRASE_CHUNK], *others]).tolist()
+            if len(found) >= limit:
+                return found[:limit]
+        return found
+
+    def _phrase_ranks(self, phrase: Alternative, at_start: bool, limit: int) -> list[int]:
+        """The best ``limit`` titles holding ``phrase``'s words side by side (at the start
+        of the primary title, with ``at_start``), by rank; each title tested counts
+        against the search's phrase budget.
+
+        Such a title matches every word (``plain``, filters and excluded words
+        applied), so the plain set is walked best first, a chunk at a time, and only
+        the titles of a chunk holding the phrase's other words are tested: no
+        intersection of two broad words' titles ("the" and every "b..." word) whole."""
+        tokens = phrase.tokens
+        last = tokens[-1]
+        # As ``_tokens_anywhere``, but the titles holding the last word need not be
+        # found: the test below reads it in the title.
+        completions = self._match.vocabulary.completions(last) if phrase.prefix else None
+        word = self._postings.word
+        others = [word(token) for token in set(tokens[:-1])]
+        holds = phrase_test(tokens, phrase.prefix, completions, at_start=at_start)
+        document = self._postings.document
+        found: list[int] = []
+        plain = self.plain
+        for start in range(0, len(plain), _PHRASE_CHUNK):
+            chunk = intersect([plain[start : start + _PHRASE_CHUNK], *others]).tolist()
+            self._budget -= len(chunk)
+            if self._budget < 0:
+                raise _TooBroad(" ".join(tokens))
+            for rank in chunk:
+                if holds(document(rank)):
+                    found.append(rank)
+                    if len(found) == limit:
+                        return found
+        return found
+
     def titles_of_row(self, row: Sequence[int]) -> list[str]:
         """The titles of a (rank,) row, as ``pages`` holds matches read from here."""
         return self._postings.titles(row[0])
@@ -150,12 +251,9 @@ class RankSets:
     def with_typos(self) -> Ranks:
         """``TextMatch.with_typos``'s titles (ask only when that is not None)."""
         if self._with_typos is None:
-            typos = self._match.typos
             word = self._postings.word
             groups = [
-                union([self._slot(slot), *(word(c) for c in typos.candidates(slot.words[0]))])
-                if slot.typos
-                else self._slot(slot)
+                union([self._slot(slot, _WITH_TYPOS), *(word(c) for c in self._typos_of(slot))])
                 for slot in self._match.plan.required
             ]
             with_typos = without(intersect(groups), self._excluded)
@@ -170,23 +268,80 @@ class RankSets:
         if self._strict is False:
             plan = self._match.plan
             try:
+                # Strict titles are plain ones: phrases are tested among those alone.
                 optional = [
-                    self._slot(slot) for slot in plan.slots if slot.optional and not slot.is_year
+                    self._slot(slot, _STRICT)
+                    for slot in plan.slots
+                    if slot.optional and not slot.is_year
                 ]
                 self._strict = without(intersect([self.plain, *optional]), self._excluded)
             except _TooBroad:
                 self._strict = None
         return self._strict  # type: ignore[return-value]
 
-    def _slot(self, slot: Slot) -> Ranks:
-        found = self._slots.get(id(slot))
+    def _slot(self, slot: Slot, tag: int) -> Ranks:
+        """The titles holding ``slot``, for the set ``tag`` names: a phrase of it may be
+        tested only among the titles that set can hold (``_bound``). Found once for every
+        set when no phrase of it was bounded (the whole slot, right for any set)."""
+        if not _has_phrase(slot):
+            return self._upper(slot)  # the same set, whatever the bound
+        whole = (id(slot), _UNBOUNDED)
+        found = self._slots.get(whole)
         if found is None:
-            found = union([self._alternative(alt) for alt in slot.alternatives])
-            self._slots[id(slot)] = found
+            found = self._slots.get((id(slot), tag))
+        if found is None:
+            parts = [self._alternative(alt, tag) for alt in slot.alternatives]
+            found = union([ranks for ranks, _ in parts])
+            bounded = any(was_bounded for _, was_bounded in parts)
+            self._slots[(id(slot), tag) if bounded else whole] = found
         return found
 
-    def _alternative(self, alternative: Alternative) -> Ranks:
-        """The titles holding one alternative, as ``TextMatch._phrases`` writes it."""
+    def _upper(self, slot: Slot) -> Ranks:
+        """The titles holding the tokens of one of ``slot``'s alternatives, side by side
+        or not: the slot's titles, or a superset when it has a phrase (not tested here)."""
+        key = (id(slot), _UPPER)
+        found = self._slots.get(key)
+        if found is None:
+            found = union([self._tokens_anywhere(alt)[0] for alt in slot.alternatives])
+            self._slots[key] = found
+        return found
+
+    def _typos_of(self, slot: Slot) -> tuple[str, ...]:
+        """The typo candidates that may stand in for ``slot``'s word (none if it has none)."""
+        return self._match.typos.candidates(slot.words[0]) if slot.typos else ()
+
+    def _bound(self, tag: int) -> Ranks | None:
+        """The titles the set ``tag`` names can hold, found without testing a phrase (the
+        intersection of its slots' supersets), or None when there is one slot: a phrase of
+        a slot needs testing only among them ("i i", an alternative of "ii", is every title
+        with an "i" alone; with "edward", a handful). Found once per set, when a phrase
+        has more candidates than ``_BOUND_FROM``."""
+        if tag in self._bounds:
+            return self._bounds[tag]
+        required = self._match.plan.required
+        bound: Ranks | None = None
+        if tag == _STRICT:  # strict titles are plain ones
+            bound = self.plain
+        elif len(required) > 1:
+            word = self._postings.word
+            bound = intersect(
+                [
+                    union([self._upper(slot), *(word(c) for c in self._typos_of(slot))])
+                    if tag == _WITH_TYPOS
+                    else self._upper(slot)
+                    for slot in required
+                ]
+            )
+        self._bounds[tag] = bound
+        return bound
+
+    def _tokens_anywhere(self, alternative: Alternative) -> tuple[Ranks, tuple[str, ...] | None]:
+        """The titles holding every token of ``alternative`` (its last one as a prefix
+        when it is one), and the completions of that prefix (None: FTS5's "last"*)."""
+        key = id(alternative)
+        known = self._candidates.get(key)
+        if known is not None:
+            return known
         tokens = alternative.tokens
         word = self._postings.word
         last = tokens[-1]
@@ -203,37 +358,35 @@ class RankSets:
         else:
             lasts = word(last)
         if len(tokens) == 1:
-            return lasts
-        candidates = intersect([*(word(t) for t in tokens[:-1]), lasts])
-        if not alternative.adjacent or not len(candidates):
-            return candidates
+            known = (lasts, completions)
+        else:
+            known = (intersect([*(word(t) for t in tokens[:-1]), lasts]), completions)
+        self._candidates[key] = known
+        return known
+
+    def _alternative(self, alternative: Alternative, tag: int) -> tuple[Ranks, bool]:
+        """The titles holding one alternative, as ``TextMatch._phrases`` writes it, and
+        whether they were bounded: a phrase with many candidates is tested only on the
+        titles the set ``tag`` can hold (``_bound``)."""
+        candidates, completions = self._tokens_anywhere(alternative)
+        tokens = alternative.tokens
+        if len(tokens) == 1 or not alternative.adjacent or not len(candidates):
+            return candidates, False
+        bounded = False
+        if len(candidates) > _BOUND_FROM and tag != _UNBOUNDED:
+            bound = self._bound(tag)
+            if bound is not None:
+                candidates = intersect([candidates, bound])
+                bounded = True
         self._budget -= len(candidates)
         if self._budget < 0:
             raise _TooBroad(" ".join(tokens))
-        # The document's words are single-spaced and its titles apart by " \ue000 "
-        # (a token no phrase holds), so words side by side are a substring of the
-        # document in spaces: one C search, not a scan of its words.
-        head = " " + " ".join(tokens[:-1]) + " "
+        holds = phrase_test(tokens, alternative.prefix, completions)
         document = self._postings.document
-        ranks = candidates.tolist()
-        if not alternative.prefix or completions is None:  # the last word whole, or begun
-            phrase = head + last + (" " if not alternative.prefix else "")
-            kept = [rank for rank in ranks if phrase in " " + document(rank) + " "]
-        else:
-            fits = frozenset(completions or (last,)).__contains__
-            kept = [rank for rank in ranks if _holds_phrase(document(rank), head, fits)]
-        return np.array(kept, dtype=np.int32)
+        kept = [rank for rank in candidates.tolist() if holds(document(rank))]
+        return np.array(kept, dtype=np.int32), bounded
 
 
-def _holds_phrase(document: str, head: str, fits: Callable[[str], bool]) -> bool:
-    """Whether ``document`` holds the words of ``head`` (" w1 w2 ") side by side, then a
-    word that ``fits``."""
-    padded = " " + document + " "
-    start = padded.find(head)
-    while start >= 0:
-        after = start + len(head)
-        end = padded.find(" ", after)  # -1: the head ends the document
-        if end > after and fits(padded[after:end]):
-            return True
-        start = padded.find(head, start + 1)
-    return False
+def _has_phrase(slot: Slot) -> bool:
+    """Whether an alternative of ``slot`` is words side by side (tested in the titles)."""
+    return any(alt.adjacent and len(alt.tokens) > 1 for alt in slot.alternatives)
