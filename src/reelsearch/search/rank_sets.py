@@ -180,7 +180,14 @@ class RankSets:
         if rows is None:
             return None
         try:
-            for tier, kind in enumerate(match.preferred_kinds, start=1):
+            kinds = match.preferred_kinds
+            # The two phrase tiers, when there are (tiers 1 and 2), in one walk.
+            phrases = (
+                self._phrase_tiers(match.phrase, need * 2, need * 3)
+                if TIER_PHRASE_AT_START in kinds
+                else ([], [])
+            )
+            for tier, kind in enumerate(kinds, start=1):
                 limit = need * (tier + 1)
                 if kind == TIER_STRICT:  # plain titles holding the stop words too
                     optional = [
@@ -193,7 +200,7 @@ class RankSets:
                     word = self._postings.word
                     ranks = self._best_of_plain([word(w) for w in set(match.words)], limit)
                 else:
-                    ranks = self._phrase_ranks(match.phrase, kind == TIER_PHRASE_AT_START, limit)
+                    ranks = phrases[0] if kind == TIER_PHRASE_AT_START else phrases[1]
                 rows += [(tier, rank, None) for rank in ranks]
         except _TooBroad:
             return None
@@ -211,15 +218,18 @@ class RankSets:
                 return found[:limit]
         return found
 
-    def _phrase_ranks(self, phrase: Alternative, at_start: bool, limit: int) -> list[int]:
-        """The best ``limit`` titles holding ``phrase``'s words side by side (at the start
-        of the primary title, with ``at_start``), by rank; each title tested counts
-        against the search's phrase budget.
+    def _phrase_tiers(
+        self, phrase: Alternative, at_start: int, anywhere: int
+    ) -> tuple[list[int], list[int]]:
+        """The best ``at_start`` titles holding ``phrase``'s words side by side at the start
+        of the primary title, and the best ``anywhere`` holding them anywhere, by rank;
+        each title tested counts against the search's phrase budget.
 
         Such a title matches every word (``plain``, filters and excluded words
         applied), so the plain set is walked best first, a chunk at a time, and only
-        the titles of a chunk holding the phrase's other words are tested: no
-        intersection of two broad words' titles ("the" and every "b..." word) whole."""
+        the titles of a chunk holding the phrase's other words are tested, once for
+        both tiers (a phrase at the start is one anywhere): no intersection of two
+        broad words' titles ("the" and every "b..." word) whole."""
         tokens = phrase.tokens
         last = tokens[-1]
         # As ``_tokens_anywhere``, but the titles holding the last word need not be
@@ -227,9 +237,11 @@ class RankSets:
         completions = self._match.vocabulary.completions(last) if phrase.prefix else None
         word = self._postings.word
         others = [word(token) for token in set(tokens[:-1])]
-        holds = phrase_test(tokens, phrase.prefix, completions, at_start=at_start)
+        holds = phrase_test(tokens, phrase.prefix, completions)
+        opens = phrase_test(tokens, phrase.prefix, completions, at_start=True)
         document = self._postings.document
-        found: list[int] = []
+        starting: list[int] = []
+        holding: list[int] = []
         plain = self.plain
         for start in range(0, len(plain), _PHRASE_CHUNK):
             chunk = intersect([plain[start : start + _PHRASE_CHUNK], *others]).tolist()
@@ -237,11 +249,16 @@ class RankSets:
             if self._budget < 0:
                 raise _TooBroad(" ".join(tokens))
             for rank in chunk:
-                if holds(document(rank)):
-                    found.append(rank)
-                    if len(found) == limit:
-                        return found
-        return found
+                text = document(rank)
+                if not holds(text):
+                    continue
+                if len(holding) < anywhere:
+                    holding.append(rank)
+                if len(starting) < at_start and opens(text):
+                    starting.append(rank)
+                if len(holding) == anywhere and len(starting) == at_start:
+                    return starting, holding
+        return starting, holding
 
     def titles_of_row(self, row: Sequence[int]) -> list[str]:
         """The titles of a (rank,) row, as ``pages`` holds matches read from here."""
