@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +30,7 @@ from reelsearch.catalog.writes import CatalogWriter
 from reelsearch.config import Settings
 from reelsearch.search.engine import SearchResult
 from reelsearch.search.postgres import PostgresSearchEngine
-from reelsearch.search.postings import TitlePostings
+from reelsearch.search.postings import POSTGRES_MAX_PREFIX_POSTINGS, TitlePostings
 from reelsearch.search.query import parse_search
 from reelsearch.search.stored_postings import postings_cache_name
 
@@ -353,3 +354,32 @@ def test_an_import_whose_words_the_index_lacks_stores_no_postings(
         assert ["Casablanca"] == [hit["title"] for hit in engine.search([("q", "casablanca")]).hits]
     finally:
         engine.close()
+
+
+def test_postgresql_merges_broader_prefixes_than_sqlite(
+    sample_pg_settings: Settings, sample_settings: Settings
+) -> None:
+    """On PostgreSQL a broad prefix the SQLite postings leave to FTS5 ("t"*: every word
+    it begins, past MAX_PREFIX_POSTINGS on the sample) is merged from the postings, and
+    is the titles FTS5 finds for it (both catalogs are the same import, rank for rank)."""
+    on = Engine(sample_pg_settings)
+    try:
+        postings = on.postings
+        assert postings is not None
+        assert POSTGRES_MAX_PREFIX_POSTINGS == postings.max_prefix_postings
+        merged = postings.prefix("t")
+        assert merged is not None
+    finally:
+        on.close()
+    conn = sqlite3.connect(f"file:{sample_settings.sqlite_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT rowid FROM title_fts WHERE title_fts MATCH '\"t\"*' ORDER BY rowid"
+        )
+        expected = [rank for (rank,) in rows]
+    finally:
+        conn.close()
+    # 18,106 titles, from more than MAX_PREFIX_POSTINGS postings ("the", "to", "two"...):
+    # the SQLite postings leave it to FTS5 (tests/search/test_rank_sets.py).
+    assert 18_106 == len(expected)
+    assert expected == merged.tolist()

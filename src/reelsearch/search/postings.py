@@ -38,6 +38,10 @@ POSTINGS_MAX_MOVIES = 1_000_000
 # A short prefix ("mat*": every word it begins) whose words have more postings
 # than this is left to FTS5's prefix index: merging them here costs more.
 MAX_PREFIX_POSTINGS = 20_000
+# On PostgreSQL, left to the one statement: a broad prefix there costs tens of ms at
+# 1 M titles (its probe walks the popularity index), where merging 150,000 postings
+# here costs about 7 ms once (then the prefix cache holds it). Decision 0046.
+POSTGRES_MAX_PREFIX_POSTINGS = 150_000
 # Words whose rank arrays are remembered (a view each: ~100 bytes with its key).
 WORD_CACHE_SIZE = 8_192
 # Bytes of merged prefix sets remembered per catalog version (each worker's own
@@ -86,7 +90,7 @@ class TitlePostings:
     __slots__ = (
         "_blob", "_changed", "_doc_offsets", "_documents", "_extra", "_lookup", "_offsets",
         "_prefix_bytes", "_prefixes", "_primary_lengths", "_ranks", "_stale", "arrays", "delta",
-        "size", "word",
+        "max_prefix_postings", "size", "word",
     )  # fmt: skip
 
     def __init__(
@@ -95,9 +99,12 @@ class TitlePostings:
         lookup: WordLookup,
         delta: PostingsDelta = NO_DELTA,
         primary_lengths: npt.NDArray[np.uint16] | None = None,
+        max_prefix_postings: int = MAX_PREFIX_POSTINGS,
     ) -> None:
         self.arrays = arrays
         self.delta = delta
+        # Past this many postings a prefix is left to the text index (``prefix``).
+        self.max_prefix_postings = max_prefix_postings
         self._lookup = lookup
         sections = arrays.sections
         # Memoryviews: an index gives a Python int (no numpy scalar), without a
@@ -149,7 +156,7 @@ class TitlePostings:
         low = self._lookup.bisect(key)
         high = self._lookup.bisect(key + _PAST_PREFIX, low)
         start, end = self._offsets[low], self._offsets[high]
-        if end - start > MAX_PREFIX_POSTINGS:
+        if end - start > self.max_prefix_postings:
             return None
         parts = [self._drop_stale(self._ranks[start:end])]
         parts += [ranks for word, ranks in self._extra.items() if word.startswith(prefix)]
@@ -216,7 +223,9 @@ class TitlePostings:
 
     def with_delta(self, delta: PostingsDelta) -> TitlePostings:
         """These stored postings with ``delta`` instead of this one's (the mapping shared)."""
-        return TitlePostings(self.arrays, self._lookup, delta, self._primary_lengths)
+        return TitlePostings(
+            self.arrays, self._lookup, delta, self._primary_lengths, self.max_prefix_postings
+        )
 
     def _drop_stale(self, ranks: Ranks) -> Ranks:
         return without(ranks, self._stale)

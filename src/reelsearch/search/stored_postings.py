@@ -29,7 +29,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
 
-from reelsearch.search.postings import NO_DELTA, TitlePostings
+from reelsearch.search.postings import (
+    MAX_PREFIX_POSTINGS,
+    NO_DELTA,
+    POSTGRES_MAX_PREFIX_POSTINGS,
+    TitlePostings,
+)
 from reelsearch.search.postings_delta import read_postings_delta
 from reelsearch.search.postings_store import (
     TITLES_SQL,
@@ -107,7 +112,8 @@ async def open_postgres_postings(
     previous: tuple[str, TitlePostings] | None = None,
 ) -> tuple[str, TitlePostings] | None:
     """``open_sqlite_postings`` for a PostgreSQL catalog, read through ``reader`` (in the
-    snapshot's transaction): the stored chunks copied once per host into ``directory``."""
+    snapshot's transaction): the stored chunks copied once per host into ``directory``;
+    broader prefixes merged than on SQLite (``POSTGRES_MAX_PREFIX_POSTINGS``)."""
 
     async def arrays_of(built: int, name: str, digest: str) -> PostingArrays | None:
         path = directory / postings_cache_name(built, digest)
@@ -127,6 +133,7 @@ async def open_postgres_postings(
         vocabulary=vocabulary,
         overlay=overlay,
         previous=previous,
+        max_prefix_postings=POSTGRES_MAX_PREFIX_POSTINGS,
     )
 
 
@@ -139,6 +146,7 @@ async def _open_postings(
     vocabulary: Vocabulary,
     overlay: Mapping[str, int],
     previous: tuple[str, TitlePostings] | None,
+    max_prefix_postings: int = MAX_PREFIX_POSTINGS,
 ) -> tuple[str, TitlePostings] | None:
     """What both backends do around finding the arrays (``arrays_of``): the catalog's
     reference read and checked, the previous version's mapping kept, the delta merged."""
@@ -165,7 +173,7 @@ async def _open_postings(
         if arrays.words_checksum != words_index.partition(" ")[2]:
             log.warning("title postings not used: %s are numbered by another word index", name)
             return None
-        stored = TitlePostings(arrays, vocabulary.lookup)
+        stored = TitlePostings(arrays, vocabulary.lookup, max_prefix_postings=max_prefix_postings)
     postings = await read_postings_delta(reader, stored, int(built), overlay)
     return None if postings is None else (reference, postings)
 
