@@ -15,10 +15,9 @@ import pytest
 from reelsearch.config import Settings
 from reelsearch.search import rank_sets
 from reelsearch.search.filters import Filters
-from reelsearch.search.postings import POSTINGS_MAX_MOVIES
+from reelsearch.search.postings import POSTINGS_MAX_MOVIES, intersect, union, without
 from reelsearch.search.postings_store import TITLES_SQL, build_postings, encode_postings
 from reelsearch.search.query import parse_search
-from reelsearch.search.rank_sets import intersect, union, without
 from reelsearch.search.snapshot import CatalogSnapshot
 from reelsearch.search.sql import SQLITE
 from reelsearch.search.tiered import TieredSearch

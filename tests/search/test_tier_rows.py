@@ -35,7 +35,8 @@ BROAD = [
     [("q", "un ame")], [("q", "white l")], [("q", "to won")], [("q", "an a")],
     [("q", "the devi")], [("q", "the last")], [("q", "night of the")], [("q", "girl in")],
     [("q", "the love")], [("q", "night night")], [("q", "-bad the b")], [("q", "de amor")],
-    [("q", "the love -story")], [("q", "l'a")], [("q", "l a")], [("q", "d'a")],
+    [("q", "the love -story")], [("q", "l'a")], [("q", "l a")], [("q", "d'a")], [("q", "day and")],
+    [("q", "of the mi")], [("q", "love in th")],
     [("q", "the ma"), ("genres", "Drama")], [("q", "the b"), ("year_from", "1990")],
     [("q", "the l"), ("genres", "Comedy"), ("year_to", "1980")],
 ]  # fmt: skip

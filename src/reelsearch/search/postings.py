@@ -21,7 +21,7 @@ searches through its title index alone (FTS5, or PostgreSQL's tsvector;
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -244,6 +244,31 @@ def primary_title_lengths(arrays: PostingArrays) -> npt.NDArray[np.uint16]:
     first = separators[np.searchsorted(separators, starts)]
     lengths: npt.NDArray[np.uint16] = np.minimum(np.minimum(first, ends) - starts, _LENGTH_CAP)
     return lengths.astype(np.uint16)
+
+
+def intersect(sets: Sequence[Ranks]) -> Ranks:
+    """The ranks in every one of ``sets`` (each sorted, no repeats), ascending."""
+    ordered = sorted(sets, key=len)
+    result = ordered[0]
+    for other in ordered[1:]:
+        if not len(result):
+            break
+        if not len(other):
+            return EMPTY
+        at = np.searchsorted(other, result)
+        at[at == len(other)] = 0
+        result = result[other[at] == result]
+    return result
+
+
+def union(sets: Sequence[Ranks]) -> Ranks:
+    """The ranks in any one of ``sets``, ascending, no repeats."""
+    present = [ranks for ranks in sets if len(ranks)]
+    if not present:
+        return EMPTY
+    if len(present) == 1:
+        return present[0]
+    return sorted_unique(np.concatenate(present))
 
 
 def without(ranks: Ranks, excluded: Ranks) -> Ranks:

@@ -12,6 +12,9 @@ its words' titles kept where a title holds them side by side (read from the
 titles in memory, each title on its own: FTS5's separator token keeps a
 phrase from running from one title into the next).
 
+A broad set's preferred tiers (``TextMatch.preferred``) are found here too, each
+tier's best titles by walking the set best first (``tier_rows``).
+
 Made per search, never kept: the sets are the search's own work, as FTS5's
 evaluation was. Any part too broad to merge here cheaply (``None`` from
 ``TitlePostings.prefix``, a phrase over too many titles) leaves the whole
@@ -33,7 +36,7 @@ from reelsearch.search.matching import (
 from reelsearch.search.normalize import word_key
 from reelsearch.search.phrases import phrase_test
 from reelsearch.search.plan import Alternative, Slot
-from reelsearch.search.postings import EMPTY, Ranks, TitlePostings, sorted_unique, without
+from reelsearch.search.postings import Ranks, TitlePostings, intersect, union, without
 from reelsearch.search.readers import Row
 
 # Phrases whose words share more titles than this, all phrases of a search
@@ -53,6 +56,9 @@ Keep = Callable[[Ranks], Ranks]
 
 # A broad set is walked this many ranks at a time for a phrase tier's best titles.
 _PHRASE_CHUNK = 256
+# A phrase tier's walk narrows its chunks by the last word's titles when it has at most
+# this many completions (a union of their postings each); more are left to the test.
+_UNION_OF_COMPLETIONS = 16
 
 # Which set a slot's titles are for (``RankSets._slot``'s cache key): its phrases are
 # tested only among the titles that set can hold (``RankSets._bound``). _UPPER: the
@@ -65,31 +71,6 @@ _BOUND_FROM = 64
 
 class _TooBroad(Exception):
     """A part of the expression is cheaper for FTS5 than for the arrays."""
-
-
-def intersect(sets: Sequence[Ranks]) -> Ranks:
-    """The ranks in every one of ``sets`` (each sorted, no repeats), ascending."""
-    ordered = sorted(sets, key=len)
-    result = ordered[0]
-    for other in ordered[1:]:
-        if not len(result):
-            break
-        if not len(other):
-            return EMPTY
-        at = np.searchsorted(other, result)
-        at[at == len(other)] = 0
-        result = result[other[at] == result]
-    return result
-
-
-def union(sets: Sequence[Ranks]) -> Ranks:
-    """The ranks in any one of ``sets``, ascending, no repeats."""
-    present = [ranks for ranks in sets if len(ranks)]
-    if not present:
-        return EMPTY
-    if len(present) == 1:
-        return present[0]
-    return sorted_unique(np.concatenate(present))
 
 
 class RankSets:
@@ -149,10 +130,12 @@ class RankSets:
         if not words:  # no text search has none; the statement would read empty titles
             return None
         postings = self._postings
-        # The rarest word's titles of the right length, not the intersection of every
-        # word's: two broad words ("the", "a") cost more to intersect than to test.
-        rarest = min((postings.word(word) for word in set(words)), key=len)
-        candidates = postings.primary_length_is(rarest, len(key.encode()))
+        # The rarest word's titles of the right length, then those holding the other
+        # words: two broad words ("the", "a") cost more to intersect whole.
+        arrays = sorted((postings.word(word) for word in set(words)), key=len)
+        candidates = postings.primary_length_is(arrays[0], len(key.encode()))
+        if len(arrays) > 1:
+            candidates = intersect([candidates, *arrays[1:]])
         if self._keep is not None:
             candidates = self._keep(candidates)
         if len(candidates) > MAX_EXACT_CANDIDATES:
@@ -232,11 +215,20 @@ class RankSets:
         broad words' titles ("the" and every "b..." word) whole."""
         tokens = phrase.tokens
         last = tokens[-1]
-        # As ``_tokens_anywhere``, but the titles holding the last word need not be
-        # found: the test below reads it in the title.
         completions = self._match.vocabulary.completions(last) if phrase.prefix else None
         word = self._postings.word
+        # Each chunk is narrowed to the titles holding every word of the phrase (the
+        # last one's titles when they are at hand: a prefix too broad to merge is left
+        # to the test), so that a rare phrase in a broad set ("a my lo") tests few.
         others = [word(token) for token in set(tokens[:-1])]
+        if not phrase.prefix:
+            others.append(word(last))
+        elif completions is None:
+            begun = self._postings.prefix(last)
+            if begun is not None:
+                others.append(begun)
+        elif len(completions) <= _UNION_OF_COMPLETIONS:
+            others.append(union([word(c) for c in completions or (last,)]))
         holds = phrase_test(tokens, phrase.prefix, completions)
         opens = phrase_test(tokens, phrase.prefix, completions, at_start=True)
         document = self._postings.document
@@ -340,15 +332,12 @@ class RankSets:
         if tag == _STRICT:  # strict titles are plain ones
             bound = self.plain
         elif len(required) > 1:
-            word = self._postings.word
-            bound = intersect(
-                [
-                    union([self._upper(slot), *(word(c) for c in self._typos_of(slot))])
-                    if tag == _WITH_TYPOS
-                    else self._upper(slot)
-                    for slot in required
-                ]
-            )
+            uppers = [self._upper(slot) for slot in required]
+            if tag == _WITH_TYPOS:
+                word = self._postings.word
+                uppers = [union([upper, *map(word, self._typos_of(slot))])
+                          for slot, upper in zip(required, uppers, strict=True)]  # fmt: skip
+            bound = intersect(uppers)
         self._bounds[tag] = bound
         return bound
 
