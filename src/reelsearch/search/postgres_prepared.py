@@ -190,10 +190,10 @@ class PagePreparer:
         """Whether the title postings answer the page as on SQLite: they can answer the
         match (its filters, if any, tested on the columns stored with the hit rows; no
         part too broad) and ``as_typed`` needs nothing more (a set small enough to rank
-        whole, or one word's broad set and its exact titles), so the only read is the
-        page's rows by rank, none when the hit rows hold them. A broad match with
-        preferred tiers keeps the one statement: their best rows would be one more
-        round trip, to the index, either way."""
+        whole, or a broad one whose tiers the postings find: ``RankSets.tier_rows``), so
+        the only read is the page's rows by rank, none when the hit rows hold them. Else
+        the one statement: a tier's best rows from the postings and the rest from the
+        index would be one more round trip."""
         sets = self.tiered.pages.rank_sets(snapshot, match, filters)
         return sets is not None and answered_from_sets(match, sets, need)
 
