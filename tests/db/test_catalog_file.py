@@ -196,3 +196,26 @@ def test_the_pool_drops_only_the_old_files_log(tmp_path: Path, imdb_writer: Any)
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_file_without_a_catalog_stays_refused_through_every_poll(small_db: Path) -> None:
+    """While the engine holds the file to have no catalog (a first import killed there),
+    a poll that finds the same file keeps refusing reads: no moment between polls lets a
+    search through to the old snapshot (a flaky 200 the CI saw). Only the engine's own
+    check of the file is lent a connection; clearing the held problem lets every read in."""
+    pool = ReadPool(Settings(database_url=f"sqlite:///{small_db}"))
+    try:
+        assert False is pool.follow_file()
+        pool.held_problem = pool.problem = "no import has completed here"
+        for _ in range(3):
+            assert False is pool.follow_file()
+            assert "no import has completed here" == pool.problem
+            with pytest.raises(CatalogFileMissing):
+                pool.lend()
+        conn, stack = pool.lend(despite_held=True)
+        pool.end(conn, stack)
+        pool.held_problem = pool.problem = None
+        conn, stack = pool.lend()
+        pool.end(conn, stack)
+    finally:
+        pool.dispose()

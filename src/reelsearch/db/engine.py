@@ -109,6 +109,10 @@ class ReadPool:
         self._uri = f"file:{Path(path).resolve()}?mode=ro"
         # Set while the catalog file is gone: why reads are refused.
         self.problem: str | None = None
+        # Set by the engine while the file at the path holds no catalog yet (a first
+        # import running, or killed): kept through every poll until a read of the file
+        # finds one (``lend(despite_held=True)``), so no read slips through meanwhile.
+        self.held_problem: str | None = None
         self._file: FileIdentity | None = None  # the file the pool reads
         self._log: FileIdentity | None = None  # its log, as last seen
         # For the metrics: every statement's time by shape, and the waits for a
@@ -174,7 +178,7 @@ class ReadPool:
             return False
         found = identity_of(self.path)
         if found == self._file:
-            self.problem = None
+            self.problem = self.held_problem
             self._log = identity_of(log_of(self.path)) or self._log
             return False
         if found is None:
@@ -194,7 +198,7 @@ class ReadPool:
                 return False
             old, self._pool = self._pool, self._open()
         old.dispose()  # idle connections to the old file; busy ones close when returned
-        self.problem = None
+        self.problem = self.held_problem  # the caller's read of the new file decides
         return True
 
     @contextmanager
@@ -206,12 +210,14 @@ class ReadPool:
         finally:
             self.end(conn, pool)
 
-    def lend(self) -> tuple[sqlite3.Connection, ConnectionStack]:
+    def lend(self, *, despite_held: bool = False) -> tuple[sqlite3.Connection, ConnectionStack]:
         """A read connection in a new read transaction, and the stack it goes back to:
         ``connection()`` without the context manager, for the search path (whose
         generator and ``__enter__``/``__exit__`` cost more than the list pop).
-        The caller must call ``end(conn, stack)``, also after an exception."""
-        if self.problem is not None:
+        The caller must call ``end(conn, stack)``, also after an exception. With
+        ``despite_held``, lent while ``held_problem`` is the problem (the engine's
+        check of whether the file now holds a catalog)."""
+        if self.problem is not None and not (despite_held and self.problem == self.held_problem):
             raise CatalogFileMissing(self.problem)
         pool = self._pool  # the one it came from, even if follow_file() replaces it meanwhile
         try:

@@ -97,14 +97,21 @@ class SqliteSearchEngine:
         # Another file at the path: reload it, whatever its version (db/catalog_file.py).
         if await anyio.to_thread.run_sync(self.pool.follow_file):
             self._other_file = True
+        pool = self.pool
         try:
-            if await self._version() == self.snapshot.version and not self._other_file:
+            version = await self._read(None, read_version, despite_held=True)
+            if pool.held_problem is not None:  # a catalog is there now
+                if pool.problem == pool.held_problem:
+                    pool.problem = None
+                pool.held_problem = None
+            if version == self.snapshot.version and not self._other_file:
                 return False
             changed = await anyio.to_thread.run_sync(self._reload, self._other_file)
         except CatalogNotImported:
             # The new file holds no catalog yet (its first import running, or killed):
-            # reads refuse with the reason (503s) rather than find 0 hits in it.
-            self.pool.problem = str(CatalogNotImported(self.settings.sqlite_path))
+            # reads refuse with the reason (503s) rather than find 0 hits in it, until
+            # a poll finds one there (the pool keeps the problem through its polls).
+            pool.held_problem = pool.problem = str(CatalogNotImported(self.settings.sqlite_path))
             raise
         self._other_file = False
         return changed
@@ -132,7 +139,11 @@ class SqliteSearchEngine:
         return await self._read(None, read_version)
 
     async def _read(
-        self, deadline: Deadline | None, work: Callable[[SqliteReader], Awaitable[T]]
+        self,
+        deadline: Deadline | None,
+        work: Callable[[SqliteReader], Awaitable[T]],
+        *,
+        despite_held: bool = False,
     ) -> T:
         """``work`` on a pooled connection in one read transaction, its statements held
         to ``deadline``. A plain call, not an async context manager: the async
@@ -146,7 +157,8 @@ class SqliteSearchEngine:
             self.pool.note_wait(time.perf_counter() - started)  # the pool's wait metrics
         try:
             pool = self.pool
-            conn, stack = pool.lend()  # not `with pool.connection()`: a generator per search
+            # Not `with pool.connection()`: a generator per search.
+            conn, stack = pool.lend(despite_held=despite_held)
             reader = None
             try:
                 reader = SqliteReader(
