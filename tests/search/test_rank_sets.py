@@ -182,3 +182,29 @@ def test_phrases_are_tested_among_the_other_words_titles(
     assert _fts5(conn, match.with_typos) == sets.with_typos.tolist()
     titles = [snapshot.postings.titles(rank)[0] for rank in sets.plain.tolist()]
     assert ["edward ii"] == titles
+
+
+def test_the_typo_set_never_runs_out_of_the_phrase_budget(
+    loaded: tuple[sqlite3.Connection, CatalogSnapshot],
+    sample_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever the phrase budget, a search either gets no sets (FTS5 answers) or gets
+    sets whose typo set is found without running out of it. In '"of the" nihgt' no title
+    holds "nihgt", so the plain set's phrase has no candidate; the typo set's ("night")
+    has dozens: they are tested once, within the typo set's bound, when the sets are
+    made, not after the search took them (an error past its fallback to FTS5: a 500)."""
+    conn, snapshot = loaded
+    tiered = TieredSearch(sample_settings, SQLITE)
+    plan = tiered.plan(snapshot, parse_search([("q", '"of the" nihgt')]))
+    match = tiered.pages.match(snapshot, plan)
+    assert match.with_typos is not None
+    outcomes = set()
+    for budget in range(0, 200, 3):
+        monkeypatch.setattr(rank_sets, "MAX_PHRASE_CANDIDATES", budget)
+        sets = tiered.pages.rank_sets(snapshot, match, Filters("", ()))
+        outcomes.add(sets is not None)
+        if sets is not None:
+            assert [] == sets.plain.tolist()
+            assert _fts5(conn, match.with_typos) == sets.with_typos.tolist(), budget
+    assert {False, True} == outcomes  # small budgets leave it to FTS5, larger ones not

@@ -21,7 +21,7 @@ searches through its title index alone (FTS5, or PostgreSQL's tsvector;
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -48,12 +48,17 @@ WORD_CACHE_SIZE = 8_192
 # heap, least recently used dropped first). A short prefix is typed by many
 # searches ("th", "the", "ma"...) and merging its words' postings is a sort of
 # up to MAX_PREFIX_POSTINGS ranks (0.1-0.8 ms on the sample); the merged set of
-# the popular ones is a few KB each.
+# the popular ones is a few KB each. With a higher cap (PostgreSQL's) the bytes grow
+# with it (7 MiB): else one broad prefix would evict all the others.
 PREFIX_CACHE_BYTES = 1 << 20
 # No UTF-8 text holds this byte: prefix + it sorts after every word the prefix begins.
 _PAST_PREFIX = b"\xff"
 _SEPARATOR = frozenset([TITLE_SEPARATOR])  # a token of documents, never a word
 _SEPARATOR_UTF8 = JOINED_TITLES.encode()  # b" \xee\x80\x80 "
+# A broad set is walked this many ranks at a time for a tier's best titles (``walk``):
+# enough for a tier's few dozen titles in one or two chunks, few enough that a walk that
+# stops early skips most of the intersection.
+WALK_CHUNK = 256
 # Primary title lengths are kept as 16 bits: longer titles are this long for exact tests.
 _LENGTH_CAP = 0xFFFF
 
@@ -90,7 +95,7 @@ class TitlePostings:
     __slots__ = (
         "_blob", "_changed", "_doc_offsets", "_documents", "_extra", "_lookup", "_offsets",
         "_prefix_bytes", "_prefixes", "_primary_lengths", "_ranks", "_stale", "arrays", "delta",
-        "max_prefix_postings", "size", "word",
+        "_prefix_cache_scale", "max_prefix_postings", "size", "word",
     )  # fmt: skip
 
     def __init__(
@@ -105,6 +110,7 @@ class TitlePostings:
         self.delta = delta
         # Past this many postings a prefix is left to the text index (``prefix``).
         self.max_prefix_postings = max_prefix_postings
+        self._prefix_cache_scale = max(1, max_prefix_postings // MAX_PREFIX_POSTINGS)
         self._lookup = lookup
         sections = arrays.sections
         # Memoryviews: an index gives a Python int (no numpy scalar), without a
@@ -126,7 +132,7 @@ class TitlePostings:
         # Query words and their typo candidates repeat: a hit costs a dict lookup,
         # a miss the word's hash and bucket in the mapped word index.
         self.word = lru_cache(maxsize=WORD_CACHE_SIZE)(self._word)
-        # Merged prefix sets (``prefix``), bounded by PREFIX_CACHE_BYTES; this object
+        # Merged prefix sets (``prefix``), bounded in bytes (``_remember_prefix``); this object
         # is one catalog version's (writes make a new one: ``with_delta``).
         self._prefixes: OrderedDict[str, Ranks] = OrderedDict()
         self._prefix_bytes = 0
@@ -168,14 +174,14 @@ class TitlePostings:
 
     def _remember_prefix(self, prefix: str, merged: Ranks) -> None:
         """Keep ``merged`` for the next search of ``prefix``, dropping the least
-        recently used sets past PREFIX_CACHE_BYTES."""
-        size = merged.nbytes
-        if size > PREFIX_CACHE_BYTES:
+        recently used sets past the cache's bytes (PREFIX_CACHE_BYTES or more)."""
+        size, bound = merged.nbytes, PREFIX_CACHE_BYTES * self._prefix_cache_scale
+        if size > bound:
             return
         merged.flags.writeable = False  # shared by the searches that read it
         prefixes = self._prefixes
         self._prefix_bytes += size
-        while self._prefix_bytes > PREFIX_CACHE_BYTES:
+        while self._prefix_bytes > bound:
             _, dropped = prefixes.popitem(last=False)
             self._prefix_bytes -= dropped.nbytes
         prefixes[prefix] = merged
@@ -269,6 +275,33 @@ def union(sets: Sequence[Ranks]) -> Ranks:
     if len(present) == 1:
         return present[0]
     return sorted_unique(np.concatenate(present))
+
+
+def walk(base: Ranks, others: Sequence[Ranks]) -> Iterator[Ranks]:
+    """The ranks of ``base`` in each of ``others``, best first, a chunk at a time: the
+    whole intersection once when one of ``others`` is smaller than ``base`` (its cost
+    follows the smallest array), else ``base`` walked and each chunk intersected, so
+    that a broad set's first few titles do not cost its whole intersection."""
+    if others and min(map(len, others)) < len(base):
+        whole = intersect([base, *others])
+        for start in range(0, len(whole), WALK_CHUNK):
+            yield whole[start : start + WALK_CHUNK]
+        return
+    for start in range(0, len(base), WALK_CHUNK):
+        yield intersect([base[start : start + WALK_CHUNK], *others])
+
+
+def best_of(
+    base: Ranks, others: Sequence[Ranks], limit: int, kept: Callable[[Ranks], Ranks] | None = None
+) -> list[int]:
+    """The best ``limit`` ranks of ``base`` in each of ``others`` (and left by ``kept``),
+    ascending: ``walk`` until there are as many."""
+    found: list[int] = []
+    for chunk in walk(base, others):
+        found += (chunk if kept is None else kept(chunk)).tolist()
+        if len(found) >= limit:
+            return found[:limit]
+    return found
 
 
 def without(ranks: Ranks, excluded: Ranks) -> Ranks:

@@ -17,8 +17,8 @@ tier's best titles by walking the set best first (``tier_rows``).
 
 Made per search, never kept: the sets are the search's own work, as FTS5's
 evaluation was. Any part too broad to merge here cheaply (``None`` from
-``TitlePostings.prefix``, a phrase over too many titles) leaves the whole
-search to FTS5 (``RankSets.of`` answers None).
+``TitlePostings.prefix``, phrases over too many titles) leaves the search to FTS5
+(``RankSets.of`` answers None), or only its tiers (``tier_rows``) or strict set.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from reelsearch.search.matching import (
+    TIER_PHRASE,
     TIER_PHRASE_AT_START,
     TIER_STRICT,
     TIER_WHOLE_WORDS,
@@ -36,13 +37,21 @@ from reelsearch.search.matching import (
 from reelsearch.search.normalize import word_key
 from reelsearch.search.phrases import phrase_test
 from reelsearch.search.plan import Alternative, Slot
-from reelsearch.search.postings import Ranks, TitlePostings, intersect, union, without
+from reelsearch.search.postings import (
+    Ranks,
+    TitlePostings,
+    best_of,
+    intersect,
+    union,
+    walk,
+    without,
+)
 from reelsearch.search.readers import Row
 
-# Phrases whose words share more titles than this, all phrases of a search
-# together, leave the search to FTS5: each title is tested in Python (about
-# 0.5 µs), where FTS5 reads the positions in C. This bounds a search's work
-# here (no deadline check runs in it) at about a millisecond.
+# Titles tested for phrases, a search's phrases and its tiers' walks together, at most:
+# past it FTS5 answers what was asked. Each is tested in Python (0.5-1 µs), where FTS5
+# reads the positions in C: this bounds a search's tests here (no deadline check runs
+# in them) at a millisecond or two.
 MAX_PHRASE_CANDIDATES = 2_000
 
 
@@ -54,8 +63,6 @@ MAX_EXACT_CANDIDATES = 2_000
 # Leaves out of a sorted rank array the ranks the search's filters reject.
 Keep = Callable[[Ranks], Ranks]
 
-# A broad set is walked this many ranks at a time for a phrase tier's best titles.
-_PHRASE_CHUNK = 256
 # A phrase tier's walk narrows its chunks by the last word's titles when it has at most
 # this many completions (a union of their postings each); more are left to the test.
 _UNION_OF_COMPLETIONS = 16
@@ -101,7 +108,11 @@ class RankSets:
         for alt in excluded:
             del self._candidates[id(alt)]
         required = plan.required
-        plain = intersect([self._slot(slot, _PLAIN) for slot in required])
+        # With typos to come, phrases are tested within the typos' bound (it holds the
+        # plain one) once, here: ``with_typos`` then tests none, so it cannot run out of
+        # the budget after the search has taken the sets.
+        tag = _PLAIN if match.with_typos is None else _WITH_TYPOS
+        plain = intersect([self._slot(slot, tag) for slot in required])
         plain = without(plain, self._excluded)
         self.plain = plain if keep is None else keep(plain)
 
@@ -162,44 +173,38 @@ class RankSets:
         rows = self.exact_rows(match.word_key, match.words, need)
         if rows is None:
             return None
+        kinds = match.preferred_kinds
+        limits = {kind: need * (tier + 1) for tier, kind in enumerate(kinds, start=1)}
         try:
-            kinds = match.preferred_kinds
-            # The two phrase tiers, when there are (tiers 1 and 2), in one walk.
+            # Both phrase tiers come together (a phrase at the start is one anywhere).
             phrases = (
-                self._phrase_tiers(match.phrase, need * 2, need * 3)
-                if TIER_PHRASE_AT_START in kinds
+                self._phrase_tiers(match.phrase, limits[TIER_PHRASE_AT_START], limits[TIER_PHRASE])
+                if TIER_PHRASE_AT_START in limits
                 else ([], [])
             )
             for tier, kind in enumerate(kinds, start=1):
-                limit = need * (tier + 1)
                 if kind == TIER_STRICT:  # plain titles holding the stop words too
-                    optional = [
-                        self._slot(slot, _STRICT)
-                        for slot in match.plan.slots
-                        if slot.optional and not slot.is_year
-                    ]
-                    ranks = self._best_of_plain(optional, limit)
-                elif kind == TIER_WHOLE_WORDS:  # plain titles holding each word whole
-                    word = self._postings.word
-                    ranks = self._best_of_plain([word(w) for w in set(match.words)], limit)
-                else:
-                    ranks = phrases[0] if kind == TIER_PHRASE_AT_START else phrases[1]
+                    optional = [self._slot(slot, _STRICT) for slot in _stop_slots(match)]
+                    ranks = best_of(self.plain, optional, limits[kind])
+                elif kind == TIER_WHOLE_WORDS:  # every word whole, side by side or not
+                    # Not a subset of the plain titles: a quoted phrase's words apart too.
+                    words = sorted(map(self._postings.word, set(match.words)), key=len)
+                    ranks = best_of(words[0], words[1:], limits[kind], self._kept)
+                elif kind == TIER_PHRASE_AT_START:
+                    ranks = phrases[0]
+                elif kind == TIER_PHRASE:
+                    ranks = phrases[1]
+                else:  # a kind this code does not know: the statement knows it
+                    return None
                 rows += [(tier, rank, None) for rank in ranks]
         except _TooBroad:
             return None
         return rows
 
-    def _best_of_plain(self, others: list[Ranks], limit: int) -> list[int]:
-        """The best ``limit`` plain titles that are in each of ``others``, by rank: the
-        plain set walked a chunk at a time, so a broad set's first few titles do not
-        cost the intersection of it whole."""
-        plain = self.plain
-        found: list[int] = []
-        for start in range(0, len(plain), _PHRASE_CHUNK):
-            found += intersect([plain[start : start + _PHRASE_CHUNK], *others]).tolist()
-            if len(found) >= limit:
-                return found[:limit]
-        return found
+    def _kept(self, ranks: Ranks) -> Ranks:
+        """``ranks`` less the excluded titles and those the filters reject."""
+        ranks = without(ranks, self._excluded)
+        return ranks if self._keep is None else self._keep(ranks)
 
     def _phrase_tiers(
         self, phrase: Alternative, at_start: int, anywhere: int
@@ -209,17 +214,14 @@ class RankSets:
         each title tested counts against the search's phrase budget.
 
         Such a title matches every word (``plain``, filters and excluded words
-        applied), so the plain set is walked best first, a chunk at a time, and only
-        the titles of a chunk holding the phrase's other words are tested, once for
-        both tiers (a phrase at the start is one anywhere): no intersection of two
-        broad words' titles ("the" and every "b..." word) whole."""
+        applied), so only the plain titles holding every word of the phrase are tested
+        (the last one's titles when they are at hand: a prefix too broad to merge is
+        left to the test), best first, once for both tiers: a rare phrase in a broad set
+        ("a my lo") tests few."""
         tokens = phrase.tokens
         last = tokens[-1]
         completions = self._match.vocabulary.completions(last) if phrase.prefix else None
         word = self._postings.word
-        # Each chunk is narrowed to the titles holding every word of the phrase (the
-        # last one's titles when they are at hand: a prefix too broad to merge is left
-        # to the test), so that a rare phrase in a broad set ("a my lo") tests few.
         others = [word(token) for token in set(tokens[:-1])]
         if not phrase.prefix:
             others.append(word(last))
@@ -234,13 +236,12 @@ class RankSets:
         document = self._postings.document
         starting: list[int] = []
         holding: list[int] = []
-        plain = self.plain
-        for start in range(0, len(plain), _PHRASE_CHUNK):
-            chunk = intersect([plain[start : start + _PHRASE_CHUNK], *others]).tolist()
-            self._budget -= len(chunk)
+        for chunk in walk(self.plain, others):
+            ranks = chunk.tolist()
+            self._budget -= len(ranks)
             if self._budget < 0:
                 raise _TooBroad(" ".join(tokens))
-            for rank in chunk:
+            for rank in ranks:
                 text = document(rank)
                 if not holds(text):
                     continue
@@ -275,14 +276,9 @@ class RankSets:
         """``TextMatch.strict``'s titles (ask only when that is not None); None when
         its stop words are too broad to merge here."""
         if self._strict is False:
-            plan = self._match.plan
             try:
                 # Strict titles are plain ones: phrases are tested among those alone.
-                optional = [
-                    self._slot(slot, _STRICT)
-                    for slot in plan.slots
-                    if slot.optional and not slot.is_year
-                ]
+                optional = [self._slot(slot, _STRICT) for slot in _stop_slots(self._match)]
                 self._strict = without(intersect([self.plain, *optional]), self._excluded)
             except _TooBroad:
                 self._strict = None
@@ -321,9 +317,9 @@ class RankSets:
 
     def _bound(self, tag: int) -> Ranks | None:
         """The titles the set ``tag`` names can hold, found without testing a phrase (the
-        intersection of its slots' supersets), or None when there is one slot: a phrase of
-        a slot needs testing only among them ("i i", an alternative of "ii", is every title
-        with an "i" alone; with "edward", a handful). Found once per set, when a phrase
+        intersection of its slots' supersets; the plain set for the strict one; None for
+        one slot): a slot's phrase needs testing only among them ("i i" of "ii": every
+        title with an "i"; with "edward", a handful). Found once per set, when a phrase
         has more candidates than ``_BOUND_FROM``."""
         if tag in self._bounds:
             return self._bounds[tag]
@@ -391,6 +387,12 @@ class RankSets:
         document = self._postings.document
         kept = [rank for rank in candidates.tolist() if holds(document(rank))]
         return np.array(kept, dtype=np.int32), bounded
+
+
+def _stop_slots(match: TextMatch) -> list[Slot]:
+    """The slots the strict set requires beyond the plain one's: the optional words
+    (stop words), not a year."""
+    return [slot for slot in match.plan.slots if slot.optional and not slot.is_year]
 
 
 def _has_phrase(slot: Slot) -> bool:
